@@ -1,0 +1,1 @@
+"""Samflöde's platform core. Knows nothing of Flask; the web layer calls `engine.runtime`."""

@@ -1,0 +1,429 @@
+"""From BPMN bytes to checked, parsed process specs: safe XML, normalisation, metadata, lint, SpiffWorkflow parse.
+
+The metadata (lanes, forms, deadlines, documentation of every element) is read from the XML here, once, at deploy,
+and stored beside the definition; nothing at run time reads XML.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from engine.bpmn import timers as timer_bridge
+from engine.bpmn.sandbox import check_source
+from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
+from engine.domain.errors import Diagnostic
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SAMFLODE_NS = "http://samflode.se/schema/bpmn/1.0"
+NS = {"bpmn": BPMN_NS, "samflode": SAMFLODE_NS}
+
+ACTIVITY_TAGS = {
+    "task",
+    "userTask",
+    "manualTask",
+    "scriptTask",
+    "serviceTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+}
+HUMAN_TASK_TAGS = {"userTask", "manualTask"}
+EVENT_TAGS = {
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+}
+GATEWAY_TAGS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
+FLOW_NODE_TAGS = ACTIVITY_TAGS | EVENT_TAGS | GATEWAY_TAGS
+EXPRESSION_TAGS = {
+    "conditionExpression": "villkor",
+    "condition": "villkor",
+    "loopCardinality": "antal",
+    "completionCondition": "slutvillkor",
+    "loopCondition": "loopvillkor",
+}
+TIMER_TAGS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
+DOC_PROPERTIES = ("mal", "syfte", "utforare", "tidpunkt", "lagrum")
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _is_bpmn(el: etree._Element) -> bool:
+    return isinstance(el.tag, str) and etree.QName(el.tag).namespace == BPMN_NS
+
+
+@dataclass
+class ElementInfo:
+    id: str
+    type: str
+    name: str | None
+    lane: str | None
+    properties: dict[str, str] = field(default_factory=dict)
+    documentation: str | None = None
+    timer: dict[str, str] | None = None  # {"kind": "duration|date|cycle", "expression": original text}
+    message: str | None = None
+    attached_to: str | None = None
+    cancel_activity: bool | None = None
+    called_element: str | None = None
+    parent: str | None = None  # id of the enclosing subprocess, if any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, {}, [])}
+
+
+@dataclass
+class ParsedProcess:
+    process_id: str
+    name: str | None
+    executable: bool
+    elements: dict[str, ElementInfo]
+    start_messages: list[str]
+    called_processes: list[str]
+    lanes: list[str]
+
+
+@dataclass
+class ParsedDocument:
+    """A whole BPMN document after checks. `spec` is set only when the main process parsed and may run."""
+
+    content_hash: str
+    normalised_xml: bytes
+    processes: list[ParsedProcess]
+    diagnostics: list[Diagnostic]
+    main: ParsedProcess | None
+    spec: BpmnProcessSpec | None = None
+    subprocess_specs: dict[str, BpmnProcessSpec] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    dependencies: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def executable(self) -> bool:
+        return self.spec is not None and not self.errors
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _properties(el: etree._Element) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for prop in el.xpath("./bpmn:extensionElements/samflode:properties/samflode:property", namespaces=NS):
+        name = prop.get("name")
+        if name:
+            props[name] = prop.get("value", "") if prop.get("value") is not None else (prop.text or "")
+    return props
+
+
+def _lanes_by_node(process: etree._Element) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for lane in process.xpath(".//bpmn:lane", namespaces=NS):
+        lane_name = lane.get("name") or lane.get("id")
+        for ref in lane.xpath("./bpmn:flowNodeRef", namespaces=NS):
+            if ref.text:
+                result[ref.text.strip()] = lane_name
+    return result
+
+
+def _collect_elements(
+    process: etree._Element, lanes: dict[str, str], messages: dict[str, str]
+) -> dict[str, ElementInfo]:
+    elements: dict[str, ElementInfo] = {}
+
+    def walk(container: etree._Element, parent: str | None, inherited_lane: str | None) -> None:
+        for el in container:
+            if not _is_bpmn(el):
+                continue
+            tag = _local(el.tag)
+            if tag not in FLOW_NODE_TAGS:
+                continue
+            el_id = el.get("id")
+            if not el_id:
+                continue
+            lane = lanes.get(el_id, inherited_lane)
+            doc = el.find(f"{{{BPMN_NS}}}documentation")
+            info = ElementInfo(
+                id=el_id,
+                type=tag,
+                name=el.get("name"),
+                lane=lane,
+                properties=_properties(el),
+                documentation=(doc.text.strip() if doc is not None and doc.text else None),
+                parent=parent,
+            )
+            for timer_el in el.xpath("./bpmn:timerEventDefinition/*", namespaces=NS):
+                kind = TIMER_TAGS.get(_local(timer_el.tag))
+                if kind:
+                    info.timer = {"kind": kind, "expression": (timer_el.text or "").strip()}
+            msg = el.xpath("./bpmn:messageEventDefinition", namespaces=NS)
+            if msg:
+                ref = msg[0].get("messageRef")
+                info.message = messages.get(ref or "", ref)
+            if tag == "receiveTask" and el.get("messageRef"):
+                info.message = messages.get(el.get("messageRef", ""), el.get("messageRef"))
+            if tag == "boundaryEvent":
+                info.attached_to = el.get("attachedToRef")
+                info.cancel_activity = el.get("cancelActivity", "true").lower() != "false"
+            if tag == "callActivity":
+                info.called_element = el.get("calledElement")
+            elements[el_id] = info
+            if tag in {"subProcess", "transaction", "adHocSubProcess"}:
+                walk(el, el_id, lane)
+
+    walk(process, None, None)
+    return elements
+
+
+def _message_names(root: etree._Element) -> dict[str, str]:
+    return {m.get("id"): (m.get("name") or m.get("id")) for m in root.xpath(".//bpmn:message", namespaces=NS)}
+
+
+def _owner_id(el: etree._Element) -> str | None:
+    """The id of the nearest ancestor-or-self with an id (the element a finding is about)."""
+    node: etree._Element | None = el
+    while node is not None:
+        if node.get("id"):
+            return node.get("id")
+        node = node.getparent()
+    return None
+
+
+def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) -> None:
+    for el in process.iter():
+        if not _is_bpmn(el):
+            continue
+        tag = _local(el.tag)
+        text = (el.text or "").strip()
+        if tag == "script" and text:
+            for problem in check_source(text, "exec"):
+                diagnostics.append(Diagnostic(_owner_id(el), "error", f"Skriptet stoppas av sandlådan: {problem}"))
+        elif tag in EXPRESSION_TAGS and text:
+            for problem in check_source(text, "eval"):
+                what = EXPRESSION_TAGS[tag]
+                diagnostics.append(Diagnostic(_owner_id(el), "error", f"Uttrycket ({what}) stoppas: {problem}"))
+        elif tag in TIMER_TAGS:
+            if not text:
+                diagnostics.append(Diagnostic(_owner_id(el), "error", "Timern saknar uttryck"))
+            elif not timer_bridge.is_plain_iso(text):
+                if text.upper().startswith(("P", "R")) and " " not in text and "(" not in text:
+                    diagnostics.append(
+                        Diagnostic(
+                            _owner_id(el),
+                            "error",
+                            f"Timern {text!r} är varken giltig ISO 8601 (t.ex. PT24H) eller ett uttryck",
+                        )
+                    )
+                    continue
+                for problem in check_source(text, "eval"):
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timeruttrycket stoppas: {problem}"))
+
+
+def _normalise(root: etree._Element) -> etree._Element:
+    """A copy of the document in the form SpiffWorkflow runs: plain ISO timer text becomes a string literal."""
+    doc = copy.deepcopy(root)
+    for tag in TIMER_TAGS:
+        for el in doc.iter(f"{{{BPMN_NS}}}{tag}"):
+            if el.text and el.text.strip():
+                el.text = timer_bridge.normalise_timer_expression(el.text)
+    return doc
+
+
+def _lint_structure(
+    process: ParsedProcess,
+    process_el: etree._Element,
+    diagnostics: list[Diagnostic],
+    form_exists: Callable[[str], bool] | None,
+) -> None:
+    has_lanes = bool(process.lanes)
+    for info in process.elements.values():
+        if info.type in HUMAN_TASK_TAGS:
+            if has_lanes and info.lane is None and info.parent is None:
+                diagnostics.append(Diagnostic(info.id, "warning", "Uppgiften ligger inte i någon lane (part)"))
+            form = info.properties.get("form")
+            if form and form_exists is not None and not form_exists(form):
+                diagnostics.append(Diagnostic(info.id, "error", f"Formuläret {form!r} finns inte"))
+    # Splitting exclusive/inclusive gateways need a default flow or they raise when no condition holds.
+    outgoing: dict[str, int] = {}
+    for flow in process_el.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        src = flow.get("sourceRef")
+        if src:
+            outgoing[src] = outgoing.get(src, 0) + 1
+    for gw in process_el.iter(f"{{{BPMN_NS}}}exclusiveGateway", f"{{{BPMN_NS}}}inclusiveGateway"):
+        if outgoing.get(gw.get("id", ""), 0) > 1 and not gw.get("default"):
+            diagnostics.append(Diagnostic(gw.get("id"), "warning", "Grindvägen saknar standardflöde"))
+    # Unreachable elements: not reachable from any start event, boundary event or event subprocess.
+    targets: dict[str, list[str]] = {}
+    for flow in process_el.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        targets.setdefault(flow.get("sourceRef", ""), []).append(flow.get("targetRef", ""))
+    seeds = [i.id for i in process.elements.values() if i.type in {"startEvent", "boundaryEvent"}]
+    seen: set[str] = set()
+    stack = list(seeds)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(targets.get(node, []))
+        info = process.elements.get(node)
+        if info is not None and info.type in {"subProcess", "transaction", "adHocSubProcess"}:
+            stack.extend(i.id for i in process.elements.values() if i.parent == node)
+    for info in process.elements.values():
+        if info.id not in seen and info.type not in {"boundaryEvent"}:
+            diagnostics.append(Diagnostic(info.id, "warning", "Elementet kan inte nås från någon start"))
+
+
+def parse_document(
+    data: bytes | str,
+    *,
+    resolve: Callable[[str], bytes | None] | None = None,
+    form_exists: Callable[[str], bool] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    process_id: str | None = None,
+) -> ParsedDocument:
+    """Check and parse a BPMN document. Raises DeployRejected/TooLarge for what is not BPMN at all; every other
+    finding is a Diagnostic, and `spec` is None when the main process cannot run.
+
+    `resolve` gives the (already deployed) XML that defines a called process id, or None; called processes of
+    called processes are resolved too. The ids resolved are in `ParsedDocument.dependencies`.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    root = load_xml(raw, max_bytes=max_bytes)
+    diagnostics: list[Diagnostic] = []
+    if _local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
+        diagnostics.append(Diagnostic(None, "error", "Filen är inte BPMN 2.0 (rotelementet ska vara bpmn:definitions)"))
+        return ParsedDocument(content_hash(raw), raw, [], diagnostics, None)
+
+    messages = _message_names(root)
+    processes: list[ParsedProcess] = []
+    for process_el in root.xpath("./bpmn:process", namespaces=NS):
+        pid = process_el.get("id")
+        if not pid:
+            diagnostics.append(Diagnostic(None, "error", "En process saknar id"))
+            continue
+        lanes = _lanes_by_node(process_el)
+        elements = _collect_elements(process_el, lanes, messages)
+        start_messages = sorted(
+            {i.message for i in elements.values() if i.type == "startEvent" and i.message and i.parent is None}
+        )
+        called = sorted({i.called_element for i in elements.values() if i.called_element})
+        lane_names = sorted(
+            {lane.get("name") or lane.get("id") for lane in process_el.xpath(".//bpmn:lane", namespaces=NS)}
+        )
+        parsed = ParsedProcess(
+            pid,
+            process_el.get("name"),
+            process_el.get("isExecutable", "false").lower() == "true",
+            elements,
+            start_messages,
+            called,
+            lane_names,
+        )
+        processes.append(parsed)
+        _lint_expressions(process_el, diagnostics)
+        _lint_structure(parsed, process_el, diagnostics, form_exists)
+
+    if not processes:
+        diagnostics.append(
+            Diagnostic(None, "warning", "Dokumentet innehåller ingen process (bara samarbete eller data)")
+        )
+        return ParsedDocument(content_hash(raw), raw, [], diagnostics, None, messages=sorted(set(messages.values())))
+
+    main = _choose_main(processes, process_id)
+    normalised = _normalise(root)
+    doc = ParsedDocument(
+        content_hash(raw), to_bytes(normalised), processes, diagnostics, main, messages=sorted(set(messages.values()))
+    )
+    if main is None:
+        diagnostics.append(Diagnostic(None, "warning", "Ingen process är markerad som körbar (isExecutable)"))
+        return doc
+    if any(d.severity == "error" for d in diagnostics):
+        return doc
+
+    parser = BpmnParser()
+    try:
+        parser.add_bpmn_xml(normalised, filename=f"{main.process_id}.bpmn")
+        pending = list(main.called_processes)
+        while pending:
+            called = pending.pop()
+            if parser.get_process_parser(called) is not None:
+                continue
+            dep_xml = resolve(called) if resolve is not None else None
+            if dep_xml is None:
+                diagnostics.append(
+                    Diagnostic(
+                        _called_by(main, called),
+                        "error",
+                        f"Anropad process {called!r} finns inte: driftsätt den först",
+                    )
+                )
+                continue
+            dep_root = _normalise(load_xml(dep_xml, max_bytes=max_bytes))
+            parser.add_bpmn_xml(dep_root, filename=f"{called}.bpmn")
+            doc.dependencies[called] = dep_xml
+            pending.extend(
+                ca.get("calledElement") for ca in dep_root.iter(f"{{{BPMN_NS}}}callActivity") if ca.get("calledElement")
+            )
+        if any(d.severity == "error" for d in diagnostics):
+            return doc
+        doc.spec = parser.get_spec(main.process_id)
+        doc.subprocess_specs = parser.get_subprocess_specs(main.process_id)
+    except ValidationException as exc:
+        element = getattr(exc, "id", None) or getattr(exc, "name", None)
+        diagnostics.append(Diagnostic(element, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc}"))
+        doc.spec = None
+    except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        diagnostics.append(Diagnostic(None, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc!r}"))
+        doc.spec = None
+    return doc
+
+
+def _called_by(process: ParsedProcess, called: str) -> str | None:
+    for info in process.elements.values():
+        if info.called_element == called:
+            return info.id
+    return None
+
+
+def _choose_main(processes: list[ParsedProcess], wanted: str | None) -> ParsedProcess | None:
+    if wanted:
+        return next((p for p in processes if p.process_id == wanted), None)
+    executable = [p for p in processes if p.executable]
+    if not executable:
+        return None
+    # A process that no other process in the document calls is the main one.
+    called = {c for p in executable for c in p.called_processes}
+    roots = [p for p in executable if p.process_id not in called]
+    return (roots or executable)[0]
+
+
+def parse_for_run(
+    xml: bytes, process_id: str, dependencies: Mapping[str, bytes]
+) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
+    """Re-create the specs of an already checked definition from its stored XML (for the spec cache)."""
+    parser = BpmnParser()
+    for dep_id, dep_xml in dependencies.items():
+        if dep_id != process_id:
+            parser.add_bpmn_xml(_normalise(load_xml(dep_xml)), filename=f"{dep_id}.bpmn")
+    parser.add_bpmn_xml(_normalise(load_xml(xml)), filename=f"{process_id}.bpmn")
+    return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)

@@ -1,0 +1,301 @@
+"""A running workflow as the service layer sees it: SpiffWorkflow wrapped, sandboxed, serialized without its spec.
+
+Only this package imports SpiffWorkflow. The service layer asks a `Flow` for its ready human tasks, waiting timers
+and awaited messages, tells it to complete a task, deliver a message or fire timers, and stores `Flow.dump()`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn import timers as timer_bridge
+from engine.bpmn.sandbox import FunctionsFactory, SandboxEnvironment, SandboxViolation
+from engine.domain.clock import Clock
+
+SERIALIZER_VERSION = f"samflode-1/spiff-{SPIFF_SERIALIZER_VERSION}"
+HUMAN_TASK_CLASSES = ("UserTask", "ManualTask", "NoneTask")
+
+
+class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec; the spec comes back from the spec cache on restore (convention 7)."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super().to_dict(workflow)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        return dct
+
+    def from_dict(
+        self,
+        dct: dict[str, Any],
+        spec: BpmnProcessSpec | None = None,
+        subprocess_specs: dict[str, BpmnProcessSpec] | None = None,
+    ) -> BpmnWorkflow:
+        if spec is None:
+            return super().from_dict(dct)
+        dct = dict(dct)
+        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dict(dct["subprocesses"]), workflow)
+        workflow.bpmn_events = self.registry.restore(dct.get("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(DEFAULT_CONFIG)
+    config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    return BpmnWorkflowSerializer(registry)
+
+
+_SERIALIZER = _make_serializer()
+
+
+class EngineIncident(Exception):
+    """The engine could not go on: a failing expression or script, a gateway with no true condition, a bad timer."""
+
+    def __init__(self, element_id: str | None, message: str):
+        super().__init__(message)
+        self.element_id = element_id
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HumanTask:
+    id: str
+    element_id: str
+    name: str
+    lane: str | None
+    process_id: str  # the (sub)process the task belongs to
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_id: str
+    element_id: str
+    kind: str  # duration | date | cycle
+    due_at: datetime
+    boundary: bool
+
+
+@dataclass
+class StepLog:
+    """What happened during one advance, for the history: engine-completed elements in order."""
+
+    completed: list[tuple[str, str, str]] = field(default_factory=list)  # (task_id, element_id, type)
+
+
+def _element_id(task: Task) -> str:
+    return getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+
+
+def _friendly(exc: BaseException) -> str:
+    base = getattr(exc, "error_line", None)
+    message = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    inner = getattr(exc, "exception", None)
+    if inner is not None and str(inner) and str(inner) not in message:
+        message = f"{message}: {inner.__class__.__name__}: {inner}"
+    if base:
+        message = f"{message} (rad: {base!r})"
+    return message
+
+
+class Flow:
+    def __init__(self, workflow: BpmnWorkflow, script_engine: PythonScriptEngine):
+        self.workflow = workflow
+        self._script_engine = script_engine
+        self._apply_script_engine()
+
+    def _apply_script_engine(self) -> None:
+        # deserialize gives every (sub)workflow a default, unrestricted engine: set ours on all of them, every time.
+        self.workflow.script_engine = self._script_engine
+        for sub in self.workflow.subprocesses.values():
+            sub.script_engine = self._script_engine
+
+    # --- reading ---------------------------------------------------------------------------------------------
+    @property
+    def completed(self) -> bool:
+        return bool(self.workflow.completed)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The instance data: the workflow's data once finished, else the data of the latest completed task."""
+        if self.workflow.completed:
+            return dict(self.workflow.data)
+        last = self.workflow.last_task
+        return dict(last.data) if last is not None else dict(self.workflow.data)
+
+    def ready_human_tasks(self) -> list[HumanTask]:
+        result = []
+        for task in self.workflow.get_tasks(state=TaskState.READY):
+            if task.task_spec.manual:
+                result.append(
+                    HumanTask(
+                        id=str(task.id),
+                        element_id=_element_id(task),
+                        name=task.task_spec.bpmn_name or _element_id(task),
+                        lane=task.task_spec.lane,
+                        process_id=task.workflow.spec.name,
+                    )
+                )
+        return result
+
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        return dict(self._task(task_id).data)
+
+    def waiting_timers(self) -> list[WaitingTimer]:
+        result = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            spec = task.task_spec
+            definition = getattr(spec, "event_definition", None)
+            if not isinstance(definition, TimerEventDefinition):
+                continue
+            value = task._get_internal_data("event_value")
+            if value is None:
+                continue
+            if isinstance(definition, CycleTimerEventDefinition):
+                if not isinstance(value, dict) or value.get("cycles") == 0:
+                    continue
+                due = datetime.fromisoformat(value["next"])
+                kind = "cycle"
+            else:
+                due = TimerEventDefinition.get_datetime(value)
+                kind = "date" if definition.__class__.__name__ == "TimeDateEventDefinition" else "duration"
+            boundary = task.parent is not None and task.parent.task_spec.__class__.__name__ == "BoundaryEventSplit"
+            result.append(WaitingTimer(str(task.id), _element_id(task), kind, due, boundary))
+        return result
+
+    def awaited_messages(self) -> list[str]:
+        names = set()
+        for task in self.workflow.get_tasks(state=TaskState.WAITING | TaskState.READY):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and isinstance(task.task_spec, CatchingEvent):
+                names.add(definition.name)
+        return sorted(names)
+
+    def error_tasks(self) -> list[tuple[str, str]]:
+        return [(str(t.id), _element_id(t)) for t in self.workflow.get_tasks(state=TaskState.ERROR)]
+
+    def _task(self, task_id: str) -> Task:
+        try:
+            task = self.workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, SpiffWorkflowException, KeyError):
+            task = None
+        if task is None:
+            raise KeyError(task_id)
+        return task
+
+    def is_ready_human_task(self, task_id: str) -> bool:
+        try:
+            task = self._task(task_id)
+        except KeyError:
+            return False
+        return task.state == TaskState.READY and task.task_spec.manual
+
+    # --- advancing ---------------------------------------------------------------------------------------------
+    def run(self, clock: Clock, log: StepLog, fire_due: datetime | None = None) -> None:
+        """Run engine steps until the workflow waits again; raise EngineIncident when it cannot go on."""
+
+        def did_complete(task: Task) -> None:
+            if getattr(task.task_spec, "bpmn_id", None) is None:
+                return  # SpiffWorkflow's own bookkeeping tasks (Start, BoundaryEventSplit, End)
+            log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
+
+        with timer_bridge.running_under(clock):
+            try:
+                if fire_due is not None:
+                    with timer_bridge.firing(fire_due):
+                        self.workflow.refresh_timers()
+                        self.workflow.do_engine_steps(did_complete_task=did_complete)
+                else:
+                    self.workflow.refresh_timers()
+                    self.workflow.do_engine_steps(did_complete_task=did_complete)
+            except (SpiffWorkflowException, SandboxViolation, Exception) as exc:  # noqa: BLE001 - errors are data
+                task = getattr(exc, "task", None)
+                element = _element_id(task) if task is not None else None
+                if element is None:
+                    errored = self.error_tasks()
+                    element = errored[0][1] if errored else None
+                raise EngineIncident(element, _friendly(exc)) from exc
+
+    def complete(self, task_id: str, data: dict[str, Any], clock: Clock, log: StepLog) -> None:
+        task = self._task(task_id)
+        task.data.update(data)
+        with timer_bridge.running_under(clock):
+            try:
+                task.run()
+            except Exception as exc:  # noqa: BLE001
+                raise EngineIncident(_element_id(task), _friendly(exc)) from exc
+        log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
+        self.run(clock, log)
+
+    def deliver_message(self, name: str, payload: dict[str, Any], clock: Clock, log: StepLog) -> bool:
+        """Give the workflow a message; False when nothing in it waits for that name."""
+        if name not in self.awaited_messages():
+            return False
+        event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
+        with timer_bridge.running_under(clock):
+            try:
+                self.workflow.send_event(event)
+            except SpiffWorkflowException:
+                return False
+        self.run(clock, log)
+        return True
+
+    def retry(self, data: dict[str, Any], clock: Clock, log: StepLog) -> None:
+        """After an incident: put failed tasks back to READY with the corrected data and run again."""
+        for task in self.workflow.get_tasks(state=TaskState.ERROR):
+            task.data.update(data)
+            task._set_state(TaskState.READY)
+        self.run(clock, log)
+
+    def cancel(self) -> None:
+        self.workflow.cancel()
+
+    # --- persistence -------------------------------------------------------------------------------------------
+    def dump(self) -> str:
+        return _SERIALIZER.serialize_json(self.workflow)
+
+
+class FlowFactory:
+    """Makes and restores Flows with one configured script engine (built once; convention 7)."""
+
+    def __init__(self, functions: FunctionsFactory | None = None):
+        self.script_engine = PythonScriptEngine(environment=SandboxEnvironment(functions))  # type: ignore[arg-type]
+
+    def new(self, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], data: dict[str, Any]) -> Flow:
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow.data.update(data)
+        workflow.task_tree.data.update(data)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        return Flow(workflow, self.script_engine)
+
+    def restore(self, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Flow:
+        dct = json.loads(state)
+        _SERIALIZER.migrate(dct)
+        workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+        return Flow(workflow, self.script_engine)

@@ -1,0 +1,236 @@
+"""What process owners configure beside the diagrams: forms, lane -> role mapping, agreements with their deadlines.
+
+All of it is read from the processes folder (`processes/forms/*.json`, `processes/lanes.json`,
+`processes/agreements.json`), checked when loaded, and given to the runtime; nothing here is hard-coded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from engine.domain import personnummer
+from engine.domain.calendar import DeadlineRule, parse_duration
+from engine.domain.clock import STOCKHOLM
+from engine.domain.errors import ValidationFailed
+
+DEFAULT_AGREEMENT = "nationell"
+_FORM_NAME = re.compile(r"^[A-Za-z0-9_\-/]+$")
+
+FORMAT_CHECKER = FormatChecker()
+
+
+@FORMAT_CHECKER.checks("personnummer", raises=ValueError)
+def _check_personnummer(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    personnummer.normalise(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("hsa-id")
+def _check_hsa(value: object) -> bool:
+    return not isinstance(value, str) or personnummer.is_hsa_id(value)
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def _check_date(value: object) -> bool:
+    if isinstance(value, str):
+        datetime.strptime(value, "%Y-%m-%d")
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _check_datetime(value: object) -> bool:
+    if isinstance(value, str):
+        datetime.fromisoformat(value)
+    return True
+
+
+def validate_form_data(schema: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """Raise ValidationFailed with every problem per field (Swedish), or return when `data` fits the schema."""
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    problems: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(dict(data)), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else path
+            key = f"{path}.{missing}" if path else missing
+            problems.setdefault(key, []).append("Fältet måste fyllas i")
+            continue
+        label = _label(schema, list(error.absolute_path))
+        problems.setdefault(path or "_", []).append(_swedish(error.validator, error.message, label))
+    if problems:
+        raise ValidationFailed("Uppgifterna stämmer inte med formuläret", {"fields": problems})
+
+
+def _label(schema: Mapping[str, Any], path: list[Any]) -> str | None:
+    node: Any = schema
+    for part in path:
+        node = (node.get("properties") or {}).get(part, {}) if isinstance(part, str) else node.get("items", {})
+    return node.get("title") if isinstance(node, dict) else None
+
+
+def _swedish(kind: Any, message: str, label: str | None) -> str:
+    prefix = f"{label}: " if label else ""
+    texts = {
+        "type": "har fel typ",
+        "format": "har fel format",
+        "enum": "är inte ett av de tillåtna värdena",
+        "minLength": "är för kort",
+        "maxLength": "är för långt",
+        "minimum": "är för litet",
+        "maximum": "är för stort",
+        "pattern": "har fel form",
+        "additionalProperties": "innehåller okända fält",
+        "minItems": "har för få val",
+    }
+    return prefix + texts.get(str(kind), message)
+
+
+@dataclass(frozen=True)
+class LaneRule:
+    roles: tuple[str, ...]
+    unit_from: str | None = None
+
+
+@dataclass
+class Agreement:
+    key: str
+    name: str
+    deadlines: dict[str, DeadlineRule]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class CatalogError(ValueError):
+    pass
+
+
+class Catalog:
+    """Forms, lanes and agreements as loaded from a processes folder."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.forms: dict[str, dict[str, Any]] = {}
+        self.lanes: dict[str, LaneRule] = {}
+        self.role_names: dict[str, str] = {}
+        self.agreements: dict[str, Agreement] = {}
+        if folder is not None:
+            self._load(folder)
+
+    def _load(self, folder: Path) -> None:
+        forms_dir = folder / "forms"
+        if forms_dir.is_dir():
+            for path in sorted(forms_dir.rglob("*.json")):
+                name = path.relative_to(forms_dir).as_posix()[: -len(".json")]
+                if name.endswith(".schema"):
+                    name = name[: -len(".schema")]
+                schema = json.loads(path.read_text(encoding="utf-8"))
+                try:
+                    Draft202012Validator.check_schema(schema)
+                except SchemaError as exc:
+                    raise CatalogError(f"{path}: ogiltigt JSON Schema: {exc.message}") from exc
+                self.forms[name] = schema
+        lanes_file = folder / "lanes.json"
+        if lanes_file.is_file():
+            raw = json.loads(lanes_file.read_text(encoding="utf-8"))
+            for lane, rule in (raw.get("lanes") or {}).items():
+                self.lanes[lane] = LaneRule(tuple(rule.get("roles", [])), rule.get("unit_from"))
+            self.role_names = dict(raw.get("roles") or {})
+        agreements_file = folder / "agreements.json"
+        if agreements_file.is_file():
+            raw = json.loads(agreements_file.read_text(encoding="utf-8"))
+            raw = raw.get("agreements", raw)
+            for key, body in raw.items():
+                if not isinstance(body, dict) or key.startswith("$"):
+                    continue
+                deadlines = {}
+                for dkey, rule in (body.get("deadlines") or {}).items():
+                    try:
+                        deadlines[dkey] = DeadlineRule(
+                            rule["duration"], rule.get("calendar", "hours"), rule.get("before")
+                        )
+                    except (KeyError, ValueError) as exc:
+                        raise CatalogError(f"{agreements_file}: {key}.{dkey}: {exc}") from exc
+                self.agreements[key] = Agreement(key, body.get("name", key), deadlines, body)
+
+    # --- forms ---
+    def form(self, name: str) -> dict[str, Any] | None:
+        return self.forms.get(name) if _FORM_NAME.match(name or "") else None
+
+    def has_form(self, name: str) -> bool:
+        return self.form(name) is not None
+
+    # --- lanes ---
+    def roles_for_lane(self, lane: str | None) -> tuple[str, ...]:
+        if lane is None:
+            return ()
+        rule = self.lanes.get(lane)
+        return rule.roles if rule else ()
+
+    def unit_for_lane(self, lane: str | None, data: Mapping[str, Any]) -> str | None:
+        rule = self.lanes.get(lane or "")
+        if rule is None or not rule.unit_from:
+            return None
+        value = data.get(rule.unit_from)
+        return str(value) if value not in (None, "") else None
+
+    # --- agreements and deadlines ---
+    def agreement(self, key: str | None) -> Agreement:
+        wanted = key or DEFAULT_AGREEMENT
+        if wanted in self.agreements:
+            return self.agreements[wanted]
+        if DEFAULT_AGREEMENT in self.agreements:
+            return self.agreements[DEFAULT_AGREEMENT]
+        raise CatalogError(f"avtalet {wanted!r} finns inte i agreements.json")
+
+    def deadline_rule(self, key_or_duration: str, agreement_key: str | None) -> DeadlineRule:
+        """A `due` value or deadline() argument: an agreement key, or an ISO duration counted in real hours."""
+        text = key_or_duration.strip()
+        if text.upper().startswith("P"):
+            parse_duration(text)
+            return DeadlineRule(text.upper(), "hours")
+        agreement = self.agreement(agreement_key)
+        if text not in agreement.deadlines:
+            raise CatalogError(f"tidsfristen {text!r} finns inte i avtalet {agreement.key!r}")
+        return agreement.deadlines[text]
+
+    def known_deadline(self, key: str) -> bool:
+        if key.strip().upper().startswith("P"):
+            try:
+                parse_duration(key)
+            except ValueError:
+                return False
+            return True
+        return any(key in a.deadlines for a in self.agreements.values())
+
+    def sandbox_functions(self, now: Callable[[], datetime]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """deadline(key) and deadline_at(key, start) for diagram expressions, bound to the case's agreement."""
+
+        def factory(data: Mapping[str, Any]) -> dict[str, Any]:
+            agreement_key = data.get("avtal") if isinstance(data.get("avtal"), str) else None
+
+            def deadline(key: str) -> str:
+                rule = self.deadline_rule(key, agreement_key)
+                start = now()
+                seconds = (rule.due(start) - start).total_seconds()
+                return f"PT{max(0, int(round(seconds)))}S"
+
+            def deadline_at(key: str, start_iso: str | None = None) -> str:
+                rule = self.deadline_rule(key, agreement_key)
+                start = datetime.fromisoformat(start_iso) if start_iso else now()
+                if start.tzinfo is None:
+                    start = start.replace(tzinfo=STOCKHOLM)
+                return rule.due(start).isoformat()
+
+            return {"deadline": deadline, "deadline_at": deadline_at}
+
+        return factory

@@ -1,0 +1,77 @@
+"""Configuration, from environment variables only (documented in docs/configuration.md).
+
+| variable | default | meaning |
+|---|---|---|
+| DATABASE_URL | sqlite:///<project>/instance/samflode.db | SQLAlchemy URL; postgresql://... for production (psycopg 3) |
+| SAMFLODE_ENV | development | `production` forbids the simulated clock and requires SAMFLODE_SECRET_KEY |
+| SAMFLODE_CLOCK | real | `simulated`: time moves only when told (demos, training, tests) |
+| SAMFLODE_SIMULATED_START | 2026-01-12T08:00:00+01:00 | where a simulated clock starts |
+| SAMFLODE_PROCESSES_DIR | <project>/processes | diagrams, forms/, lanes.json, agreements.json |
+| SAMFLODE_SECRET_KEY | random per start (development only) | signs web sessions |
+| SAMFLODE_MAX_UPLOAD_BYTES | 5242880 | largest BPMN file or request body accepted |
+| SAMFLODE_SCHEDULER | on | run the timer scheduler inside the web process (`off` when a separate `samflode scheduler` runs) |
+| SAMFLODE_SCHEDULER_SAFETY_SECONDS | 30 | the scheduler also wakes at least this often |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    env: str = "development"
+    clock: str = "real"
+    simulated_start: str = "2026-01-12T08:00:00+01:00"
+    processes_dir: Path = PROJECT_ROOT / "processes"
+    secret_key: str = ""
+    max_upload_bytes: int = 5 * 1024 * 1024
+    scheduler: bool = True
+    scheduler_safety_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        default_db = f"sqlite:///{PROJECT_ROOT / 'instance' / 'samflode.db'}"
+        settings = cls(
+            database_url=env.get("DATABASE_URL", default_db),
+            env=env.get("SAMFLODE_ENV", "development"),
+            clock=env.get("SAMFLODE_CLOCK", "real"),
+            simulated_start=env.get("SAMFLODE_SIMULATED_START", cls.simulated_start),
+            processes_dir=Path(env.get("SAMFLODE_PROCESSES_DIR", str(PROJECT_ROOT / "processes"))),
+            secret_key=env.get("SAMFLODE_SECRET_KEY", ""),
+            max_upload_bytes=int(env.get("SAMFLODE_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024))),
+            scheduler=env.get("SAMFLODE_SCHEDULER", "on").lower() not in ("off", "0", "false", "no"),
+            scheduler_safety_seconds=float(env.get("SAMFLODE_SCHEDULER_SAFETY_SECONDS", "30")),
+        )
+        return settings.checked()
+
+    def checked(self) -> Settings:
+        if self.clock not in ("real", "simulated"):
+            raise ConfigError("SAMFLODE_CLOCK ska vara real eller simulated")
+        if self.env == "production":
+            if self.clock != "real":
+                raise ConfigError("Simulerad klocka är inte tillåten i produktion")
+            if not self.secret_key:
+                raise ConfigError("SAMFLODE_SECRET_KEY måste sättas i produktion")
+        try:
+            start = datetime.fromisoformat(self.simulated_start)
+        except ValueError as exc:
+            raise ConfigError("SAMFLODE_SIMULATED_START ska vara en ISO 8601-tidpunkt med tidszon") from exc
+        if start.tzinfo is None:
+            raise ConfigError("SAMFLODE_SIMULATED_START måste ha tidszon")
+        if not self.secret_key:
+            return replace(self, secret_key=secrets.token_hex(32))
+        return self

@@ -1,0 +1,165 @@
+"""Users, roles, units and API tokens, and the rules of who may do what.
+
+Roles that are not lane roles:
+- `admin`: everything;
+- `process_owner` (processägare): deploys diagrams;
+- `coordinator` (övergripande vårdsamordnare / samverkanskoordinator): reads every instance, retries incidents,
+  cancels, reassigns;
+- `system`: an outside system (the patient record): starts instances and sends messages;
+- `auditor`: reads the audit log.
+Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.catalog import Catalog
+from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
+from engine.persistence.db import Database
+from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
+
+OVERSEEING_ROLES = frozenset({"admin", "process_owner", "coordinator", "system", "auditor"})
+TOKEN_PREFIX = "sfl_"
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    units: frozenset[str] = field(default_factory=frozenset)
+    name: str = ""
+
+    def has(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+SYSTEM_ACTOR = Actor("samflode", frozenset({"admin"}), name="Samflöde")
+
+
+class Policy:
+    """Who may do what. One place, so that web, API and CLI answer alike."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def require(self, allowed: bool, message: str) -> None:
+        if not allowed:
+            raise Forbidden(message)
+
+    def can_deploy(self, actor: Actor) -> bool:
+        return actor.has("process_owner")
+
+    def can_start(self, actor: Actor) -> bool:
+        return actor.has("system", "coordinator") or bool(actor.roles - OVERSEEING_ROLES)
+
+    def can_send_message(self, actor: Actor) -> bool:
+        return actor.has("system", "coordinator") or bool(actor.roles - OVERSEEING_ROLES)
+
+    def can_manage_instances(self, actor: Actor) -> bool:
+        return actor.has("coordinator")
+
+    def can_read_all(self, actor: Actor) -> bool:
+        return actor.has("coordinator", "process_owner", "auditor", "system")
+
+    def task_roles(self, task: TaskIndex) -> tuple[str, ...]:
+        if task.role:
+            return (task.role,)
+        return self.catalog.roles_for_lane(task.lane)
+
+    def owns_task(self, actor: Actor, task: TaskIndex) -> bool:
+        """The actor's role is the task's lane role (or the task's own role) and, where the task has a unit, the
+        actor works in that unit."""
+        if "admin" in actor.roles:
+            return True
+        roles = self.task_roles(task)
+        if not roles or not any(r in actor.roles for r in roles):
+            return False
+        return not (task.unit and actor.units and task.unit not in actor.units)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Directory:
+    def __init__(self, db: Database):
+        self.db = db
+
+    @staticmethod
+    def _actor(user: User) -> Actor:
+        return Actor(user.username, frozenset(user.roles or []), frozenset(user.units or []), user.name)
+
+    def create_user(
+        self,
+        session: Session,
+        username: str,
+        name: str,
+        roles: list[str],
+        units: list[str],
+        at: datetime,
+        hsa_id: str | None = None,
+        password_hash: str | None = None,
+    ) -> User:
+        username = username.strip()
+        if not username or len(username) > 100:
+            raise BadRequest("Användarnamnet måste vara 1-100 tecken")
+        if session.scalar(select(User).where(User.username == username)) is not None:
+            raise Conflict(f"Användaren {username!r} finns redan")
+        user = User(
+            username=username,
+            name=name or username,
+            roles=sorted(set(roles)),
+            units=sorted(set(units)),
+            hsa_id=hsa_id,
+            password_hash=password_hash,
+            active=True,
+            created_at=at,
+        )
+        session.add(user)
+        session.flush()
+        return user
+
+    def create_token(self, session: Session, username: str, at: datetime, label: str = "") -> str:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"Användaren {username!r} finns inte")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, created_at=at))
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=username,
+                action="token_created",
+                target_type="user",
+                target_id=username,
+                details={"label": label},
+            )
+        )
+        return token
+
+    def actor_for_token(self, token: str) -> Actor:
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            raise NotAuthenticated("Ogiltig API-nyckel")
+        with self.db.read() as session:
+            row = session.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == hash_token(token))
+            ).first()
+            if row is None or row[0].revoked_at is not None or not row[1].active:
+                raise NotAuthenticated("Ogiltig eller återkallad API-nyckel")
+            return self._actor(row[1])
+
+    def actor(self, username: str) -> Actor:
+        with self.db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or not user.active:
+                raise NotFound(f"Användaren {username!r} finns inte")
+            return self._actor(user)

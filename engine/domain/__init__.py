@@ -1,0 +1,1 @@
+"""Plain data and rules of the domain: no Flask, no SQLAlchemy, no SpiffWorkflow."""

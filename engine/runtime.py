@@ -1,0 +1,884 @@
+"""The service layer: every command that changes a definition or an instance goes through here (convention 1).
+
+One path advances a workflow: `Runtime._advance` loads (or is handed) the instance under its lock, runs the engine,
+and `_save` writes state, task index, timers, message subscriptions, history, incidents and deviations; the unit of
+work commits once. Web forms, the JSON API, the CLI and the scheduler all call these commands.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, StepLog
+from engine.catalog import Catalog, CatalogError, validate_form_data
+from engine.directory import Actor, Policy
+from engine.domain import personnummer
+from engine.domain.clock import Clock
+from engine.domain.errors import (
+    BadRequest,
+    Conflict,
+    DeployRejected,
+    Diagnostic,
+    NotFound,
+    ValidationFailed,
+)
+from engine.persistence.db import Database
+from engine.persistence.models import (
+    AuditEntry,
+    Deviation,
+    HistoryEntry,
+    Incident,
+    InstanceCorrelation,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    ReceivedMessage,
+    TaskIndex,
+    Timer,
+)
+
+CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
+MAX_DATA_BYTES = 256 * 1024
+ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
+
+
+@dataclass
+class DeployResult:
+    definition_id: int
+    process_id: str
+    version: int
+    executable: bool
+    created: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class MessageResult:
+    instance_id: int
+    outcome: str  # started | delivered
+    duplicate: bool = False
+
+
+class SpecCache:
+    """Parsed specs per definition id: parsing a 60-activity diagram once per process, not once per step."""
+
+    def __init__(self, size: int = 64):
+        self._items: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
+        with self._lock:
+            hit = self._items.get(definition.id)
+            if hit is not None:
+                self._items.move_to_end(definition.id)
+                return hit
+        deps = {}
+        for called, dep_id in (definition.dependencies or {}).items():
+            dep = session.get(ProcessDefinition, dep_id)
+            if dep is None:
+                raise NotFound(f"Anropad processversion {dep_id} saknas")
+            deps[called] = dep.xml
+        specs = parse_for_run(definition.xml, definition.process_id, deps)
+        with self._lock:
+            self._items[definition.id] = specs
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return specs
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest(f"{what} måste vara ett JSON-objekt")
+    bad = [k for k in data if not isinstance(k, str) or k.startswith("_") or not k.isidentifier()]
+    if bad:
+        raise ValidationFailed(f"Ogiltiga fältnamn i {what}", {"fields": {str(k): ["ogiltigt namn"] for k in bad}})
+    if len(json.dumps(data, default=str)) > MAX_DATA_BYTES:
+        raise ValidationFailed(f"{what} är för stort (högst {MAX_DATA_BYTES} byte)")
+    if "personnummer" in data:
+        try:
+            data = {**data, "personnummer": personnummer.normalise(str(data["personnummer"]))}
+        except ValueError as exc:
+            raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
+    return data
+
+
+class Runtime:
+    def __init__(self, db: Database, clock: Clock, catalog: Catalog, policy: Policy | None = None):
+        self.db = db
+        self.clock = clock
+        self.catalog = catalog
+        self.policy = policy or Policy(catalog)
+        self.flows = FlowFactory(catalog.sandbox_functions(self._engine_now))
+        self.specs = SpecCache()
+
+    def _engine_now(self) -> datetime:
+        from engine.bpmn.timers import engine_now
+
+        return engine_now()
+
+    # ------------------------------------------------------------------------------------------------ definitions
+    def check(self, xml: bytes | str, process_id: str | None = None) -> ParsedDocument:
+        """Parse and lint a diagram against what is deployed, without storing anything."""
+        with self.db.read() as session:
+            return self._parse(session, xml, process_id)
+
+    def _parse(self, session: Session, xml: bytes | str, process_id: str | None) -> ParsedDocument:
+        def resolve(called: str) -> bytes | None:
+            definition = self._newest(session, called, executable_only=True)
+            return definition.xml if definition is not None else None
+
+        doc = parse_document(xml, resolve=resolve, form_exists=self.catalog.has_form, process_id=process_id)
+        # Deadline keys must exist in the agreements.
+        if doc.main is not None:
+            for info in doc.main.elements.values():
+                due = info.properties.get("due")
+                if due and self.catalog.agreements and not self.catalog.known_deadline(due):
+                    doc.diagnostics.append(Diagnostic(info.id, "error", f"Tidsfristen {due!r} finns inte i avtalen"))
+        return doc
+
+    def deploy(
+        self,
+        xml: bytes | str,
+        actor: Actor,
+        comment: str = "",
+        filename: str | None = None,
+        allow_documentation_only: bool = False,
+    ) -> DeployResult:
+        self.policy.require(self.policy.can_deploy(actor), "Bara processägare får driftsätta diagram")
+        raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+        for attempt in range(2):
+            try:
+                with self.db.unit_of_work() as session:
+                    return self._deploy(session, raw, actor, comment, filename, allow_documentation_only)
+            except IntegrityError:
+                if attempt == 1:
+                    raise Conflict("En annan driftsättning av samma process pågick samtidigt; försök igen") from None
+        raise AssertionError("unreachable")
+
+    def _deploy(
+        self,
+        session: Session,
+        raw: bytes,
+        actor: Actor,
+        comment: str,
+        filename: str | None,
+        allow_documentation_only: bool,
+    ) -> DeployResult:
+        doc = self._parse(session, raw, None)
+        if doc.main is None and not doc.processes:
+            raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Ingen process i filen")])
+        if not doc.executable and not allow_documentation_only:
+            raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Diagrammet kan inte köras")])
+        main = doc.main or doc.processes[0]
+        existing = session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_id == main.process_id, ProcessDefinition.content_hash == doc.content_hash
+            )
+        )
+        if existing is not None:
+            return DeployResult(
+                existing.id,
+                existing.process_id,
+                existing.version,
+                existing.executable,
+                False,
+                [Diagnostic(**d) for d in existing.diagnostics],
+            )
+        version = (
+            session.scalar(
+                select(func.max(ProcessDefinition.version)).where(ProcessDefinition.process_id == main.process_id)
+            )
+            or 0
+        ) + 1
+        now = self.clock.now()
+        elements: dict[str, Any] = {}
+        dependencies: dict[str, int] = {}
+        for called in doc.dependencies:
+            dep = self._newest(session, called, executable_only=True)
+            assert dep is not None
+            dependencies[called] = dep.id
+            for key, info in (dep.elements or {}).items():
+                elements.setdefault(key, info)
+        for process in doc.processes:
+            for key, info in process.elements.items():
+                elements[key] = {**info.as_dict(), "process": process.process_id}
+        forms = {}
+        for info in elements.values():
+            form = (info.get("properties") or {}).get("form")
+            if form and self.catalog.has_form(form):
+                forms[form] = self.catalog.form(form)
+        definition = ProcessDefinition(
+            process_id=main.process_id,
+            version=version,
+            name=main.name,
+            filename=filename,
+            xml=raw,
+            content_hash=doc.content_hash,
+            executable=doc.executable,
+            diagnostics=[d.as_dict() for d in doc.diagnostics],
+            elements=elements,
+            lanes=main.lanes,
+            start_messages=main.start_messages,
+            dependencies=dependencies,
+            forms=forms,
+            deployed_by=actor.username,
+            deployed_at=now,
+            comment=comment or "",
+        )
+        session.add(definition)
+        session.flush()
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor.username,
+                action="deploy",
+                target_type="definition",
+                target_id=f"{main.process_id}:{version}",
+                details={"comment": comment, "executable": doc.executable, "filename": filename},
+            )
+        )
+        return DeployResult(
+            definition.id, definition.process_id, version, definition.executable, True, list(doc.diagnostics)
+        )
+
+    def _newest(self, session: Session, process_id: str, executable_only: bool) -> ProcessDefinition | None:
+        query = select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
+        if executable_only:
+            query = query.where(ProcessDefinition.executable.is_(True))
+        return session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
+
+    def _definition_for_start(self, session: Session, process_id: str, version: int | None) -> ProcessDefinition:
+        if version is None:
+            definition = self._newest(session, process_id, executable_only=True)
+        else:
+            definition = session.scalar(
+                select(ProcessDefinition).where(
+                    ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+                )
+            )
+        if definition is None:
+            raise NotFound(f"Processen {process_id!r}" + (f" version {version}" if version else "") + " finns inte")
+        if not definition.executable:
+            raise Conflict(f"{process_id} version {definition.version} är bara dokumentation och kan inte startas")
+        return definition
+
+    # ------------------------------------------------------------------------------------------------ instances
+    def start_instance(
+        self, process_id: str, business_key: str, data: dict[str, Any] | None, actor: Actor, version: int | None = None
+    ) -> int:
+        self.policy.require(self.policy.can_start(actor), "Du får inte starta processer")
+        data = _check_data(data)
+        if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
+            raise ValidationFailed("business_key måste vara 1-200 tecken", {"fields": {"business_key": ["krävs"]}})
+        with self.db.unit_of_work() as session:
+            definition = self._definition_for_start(session, process_id, version)
+            return self._start(session, definition, business_key.strip(), data, actor, start_message=None)
+
+    def _start(
+        self,
+        session: Session,
+        definition: ProcessDefinition,
+        business_key: str,
+        data: dict[str, Any],
+        actor: Actor,
+        start_message: str | None,
+        parent_id: int | None = None,
+    ) -> int:
+        now = self.clock.now()
+        instance = ProcessInstance(
+            definition_id=definition.id,
+            process_id=definition.process_id,
+            version=definition.version,
+            business_key=business_key,
+            status="running",
+            started_at=now,
+            updated_at=now,
+            started_by=actor.username,
+            data=_json_safe(data),
+            state="",
+            serializer_version=SERIALIZER_VERSION,
+            parent_instance_id=parent_id,
+        )
+        session.add(instance)
+        session.flush()
+        session.add(
+            HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="started",
+                actor=actor.username,
+                data={"data": _json_safe(data), "message": start_message},
+            )
+        )
+        spec, subprocess_specs = self.specs.get(session, definition)
+        flow = self.flows.new(spec, subprocess_specs, data)
+
+        def begin(flow: Flow, log: StepLog) -> None:
+            flow.run(self.clock, log)
+            waiting = [m for m in definition.start_messages if m in flow.awaited_messages()]
+            wanted = start_message if start_message in waiting else (waiting[0] if waiting else None)
+            if wanted and not flow.ready_human_tasks():
+                flow.deliver_message(wanted, data, self.clock, log)
+
+        self._advance(session, instance, definition, actor, begin, flow=flow)
+        return instance.id
+
+    def complete_task(self, task_id: str, data: dict[str, Any] | None, actor: Actor) -> int:
+        data = _check_data(data)
+        with self.db.unit_of_work() as session:
+            task, instance, definition = self._task_for_action(session, task_id)
+            self.policy.require(self.policy.owns_task(actor, task), "Uppgiften tillhör en annan roll eller enhet")
+            if task.claimed_by and task.claimed_by != actor.username:
+                raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+            form = (definition.elements.get(task.element_id, {}).get("properties") or {}).get("form")
+            if form:
+                schema = (definition.forms or {}).get(form) or self.catalog.form(form)
+                if schema is not None:
+                    validate_form_data(schema, data)
+            submitted = _json_safe(data)
+
+            def complete(flow: Flow, log: StepLog) -> None:
+                if not flow.is_ready_human_task(task_id):
+                    raise Conflict("Uppgiften är redan utförd")
+                session.add(
+                    HistoryEntry(
+                        instance_id=instance.id,
+                        at=self.clock.now(),
+                        kind="task_completed",
+                        element_id=task.element_id,
+                        task_id=task_id,
+                        actor=actor.username,
+                        data={"submitted": submitted, "name": task.name, "lane": task.lane},
+                    )
+                )
+                flow.complete(task_id, data, self.clock, log)
+
+            self._advance(session, instance, definition, actor, complete)
+            return instance.id
+
+    def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, ProcessDefinition]:
+        first = session.get(TaskIndex, task_id)
+        if first is None:
+            raise NotFound("Uppgiften finns inte eller är redan utförd")
+        instance = self._lock(session, first.instance_id)
+        # Re-read under the instance lock: a concurrent completion may have removed the task meanwhile.
+        task = session.execute(
+            select(TaskIndex).where(TaskIndex.id == task_id).execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if task is None:
+            raise Conflict("Uppgiften utfördes nyss av någon annan")
+        definition = session.get(ProcessDefinition, instance.definition_id)
+        assert definition is not None
+        return task, instance, definition
+
+    def _lock(self, session: Session, instance_id: int) -> ProcessInstance:
+        instance = session.execute(
+            select(ProcessInstance)
+            .where(ProcessInstance.id == instance_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if instance is None:
+            raise NotFound(f"Instansen {instance_id} finns inte")
+        return instance
+
+    def claim_task(self, task_id: str, actor: Actor, assignee: str | None = None) -> None:
+        """Claim for oneself, or (coordinators, or a colleague handing over) for a named user."""
+        with self.db.unit_of_work() as session:
+            task, instance, _ = self._task_for_action(session, task_id)
+            target = assignee or actor.username
+            if target != actor.username:
+                self.policy.require(
+                    self.policy.can_manage_instances(actor) or self.policy.owns_task(actor, task),
+                    "Du får inte lämna över uppgiften",
+                )
+            else:
+                self.policy.require(self.policy.owns_task(actor, task), "Uppgiften tillhör en annan roll eller enhet")
+            if task.claimed_by and task.claimed_by != actor.username and not self.policy.can_manage_instances(actor):
+                raise Conflict(f"Uppgiften är redan tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+            now = self.clock.now()
+            task.claimed_by, task.claimed_at = target, now
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="claimed",
+                    element_id=task.element_id,
+                    task_id=task.id,
+                    actor=actor.username,
+                    data={"assignee": target},
+                )
+            )
+
+    def unclaim_task(self, task_id: str, actor: Actor) -> None:
+        with self.db.unit_of_work() as session:
+            task, instance, _ = self._task_for_action(session, task_id)
+            if task.claimed_by is None:
+                return
+            if task.claimed_by != actor.username and not self.policy.can_manage_instances(actor):
+                raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+            now = self.clock.now()
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="unclaimed",
+                    element_id=task.element_id,
+                    task_id=task.id,
+                    actor=actor.username,
+                    data={"was": task.claimed_by},
+                )
+            )
+            task.claimed_by, task.claimed_at = None, None
+
+    def cancel_instance(self, instance_id: int, actor: Actor, reason: str = "") -> None:
+        self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får avbryta instanser")
+        with self.db.unit_of_work() as session:
+            instance = self._lock(session, instance_id)
+            if instance.status in ("completed", "cancelled"):
+                raise Conflict(f"Instansen är redan {instance.status}")
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            assert definition is not None
+
+            def cancel(flow: Flow, log: StepLog) -> None:
+                flow.cancel()
+
+            self._advance(session, instance, definition, actor, cancel, cancelled_reason=reason or "")
+
+    def retry_instance(self, instance_id: int, actor: Actor, data: dict[str, Any] | None = None) -> None:
+        self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får försöka igen")
+        data = _check_data(data)
+        with self.db.unit_of_work() as session:
+            instance = self._lock(session, instance_id)
+            if instance.status != "incident":
+                raise Conflict("Instansen har ingen öppen incident")
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            assert definition is not None
+            now = self.clock.now()
+            for incident in session.scalars(
+                select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
+            ):
+                incident.resolved_at, incident.resolved_by = now, actor.username
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="retried",
+                    actor=actor.username,
+                    data={"data": _json_safe(data)},
+                )
+            )
+
+            def retry(flow: Flow, log: StepLog) -> None:
+                flow.retry(data, self.clock, log)
+
+            self._advance(session, instance, definition, actor, retry)
+
+    # ------------------------------------------------------------------------------------------------ messages
+    def send_message(
+        self, name: str, message_id: str, correlation: dict[str, Any] | None, data: dict[str, Any] | None, actor: Actor
+    ) -> MessageResult:
+        self.policy.require(self.policy.can_send_message(actor), "Du får inte skicka meddelanden")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationFailed("Meddelandet saknar namn", {"fields": {"name": ["krävs"]}})
+        if not isinstance(message_id, str) or not message_id.strip() or len(message_id) > 200:
+            raise ValidationFailed("message_id måste vara 1-200 tecken", {"fields": {"message_id": ["krävs"]}})
+        correlation = _check_data(correlation, "correlation")
+        data = _check_data(data)
+        if not correlation:
+            raise ValidationFailed(
+                "Meddelandet saknar korrelation (t.ex. personnummer och vardtillfalle_id)",
+                {"fields": {"correlation": ["krävs"]}},
+            )
+        for attempt in range(2):
+            try:
+                with self.db.unit_of_work() as session:
+                    return self._send_message(session, name.strip(), message_id.strip(), correlation, data, actor)
+            except IntegrityError:
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _send_message(
+        self,
+        session: Session,
+        name: str,
+        message_id: str,
+        correlation: dict[str, Any],
+        data: dict[str, Any],
+        actor: Actor,
+    ) -> MessageResult:
+        seen = session.get(ReceivedMessage, message_id)
+        if seen is not None:
+            if seen.name != name:
+                raise Conflict(f"message_id {message_id!r} användes redan för meddelandet {seen.name!r}")
+            return MessageResult(seen.instance_id or 0, seen.outcome, duplicate=True)
+        payload = {**data, **correlation}
+        query = select(MessageSubscription.instance_id).where(MessageSubscription.message_name == name)
+        for key, value in correlation.items():
+            query = query.where(
+                MessageSubscription.instance_id.in_(
+                    select(InstanceCorrelation.instance_id).where(
+                        InstanceCorrelation.name == key, InstanceCorrelation.value == str(value)
+                    )
+                )
+            )
+        matches = sorted(set(session.scalars(query)))
+        now = self.clock.now()
+        if len(matches) > 1:
+            raise Conflict(
+                f"Meddelandet {name!r} matchar {len(matches)} instanser; korrelationen räcker inte",
+                {"instances": matches},
+            )
+        if len(matches) == 1:
+            instance = self._lock(session, matches[0])
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            assert definition is not None
+            delivered: list[bool] = []
+
+            def deliver(flow: Flow, log: StepLog) -> None:
+                session.add(
+                    HistoryEntry(
+                        instance_id=instance.id,
+                        at=now,
+                        kind="message_received",
+                        actor=actor.username,
+                        data={"name": name, "message_id": message_id, "data": _json_safe(payload)},
+                    )
+                )
+                delivered.append(flow.deliver_message(name, payload, self.clock, log))
+
+            self._advance(session, instance, definition, actor, deliver)
+            if not delivered or not delivered[0]:
+                raise Conflict(f"Instansen {instance.id} väntar inte längre på {name!r}")
+            session.add(
+                ReceivedMessage(
+                    message_id=message_id, name=name, instance_id=instance.id, outcome="delivered", received_at=now
+                )
+            )
+            session.flush()
+            return MessageResult(instance.id, "delivered")
+        starters = [d for d in self._start_definitions(session, name)]
+        if not starters:
+            raise NotFound(
+                f"Ingen instans väntar på {name!r} med denna korrelation, och ingen process startar av det",
+                {"correlation": _json_safe(correlation)},
+            )
+        if len(starters) > 1:
+            raise Conflict(f"Flera processer startar av {name!r}: {', '.join(d.process_id for d in starters)}")
+        existing = self._instances_with(session, correlation, starters[0].process_id, active_only=True)
+        if existing:
+            raise Conflict(
+                f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
+            )
+        business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
+        instance_id = self._start(session, starters[0], business_key, payload, actor, start_message=name)
+        session.add(
+            ReceivedMessage(
+                message_id=message_id, name=name, instance_id=instance_id, outcome="started", received_at=now
+            )
+        )
+        session.flush()
+        return MessageResult(instance_id, "started")
+
+    def _start_definitions(self, session: Session, name: str) -> list[ProcessDefinition]:
+        newest: dict[str, ProcessDefinition] = {}
+        for definition in session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.executable.is_(True)).order_by(ProcessDefinition.version)
+        ):
+            newest[definition.process_id] = definition
+        return [d for d in newest.values() if name in (d.start_messages or [])]
+
+    def _instances_with(
+        self, session: Session, correlation: dict[str, Any], process_id: str, active_only: bool
+    ) -> list[int]:
+        query = select(ProcessInstance.id).where(ProcessInstance.process_id == process_id)
+        if active_only:
+            query = query.where(ProcessInstance.status.in_(("running", "waiting", "incident")))
+        for key, value in correlation.items():
+            query = query.where(
+                ProcessInstance.id.in_(
+                    select(InstanceCorrelation.instance_id).where(
+                        InstanceCorrelation.name == key, InstanceCorrelation.value == str(value)
+                    )
+                )
+            )
+        return list(session.scalars(query))
+
+    # ------------------------------------------------------------------------------------------------ timers
+    def fire_timer(self, timer_id: int, actor: Actor) -> bool:
+        """Fire one due timer (the scheduler's command). False when it is gone (fired or cancelled meanwhile)."""
+        with self.db.unit_of_work() as session:
+            timer = session.get(Timer, timer_id)
+            if timer is None:
+                return False
+            instance = self._lock(session, timer.instance_id)
+            timer = session.execute(
+                select(Timer).where(Timer.id == timer_id).execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if timer is None or timer.due_at > self.clock.now():
+                return False
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            assert definition is not None
+            due_at = timer.due_at
+
+            def fire(flow: Flow, log: StepLog) -> None:
+                flow.run(self.clock, log, fire_due=due_at)
+
+            self._advance(session, instance, definition, actor, fire)
+            return True
+
+    def due_timers(self, limit: int = 100) -> list[tuple[int, datetime]]:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Timer.id, Timer.due_at)
+                .where(Timer.due_at <= self.clock.now())
+                .order_by(Timer.due_at, Timer.id)
+                .limit(limit)
+            ).all()
+            return [(r[0], r[1]) for r in rows]
+
+    # ------------------------------------------------------------------------------------------------ the one path
+    def _advance(
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        definition: ProcessDefinition,
+        actor: Actor,
+        action: Callable[[Flow, StepLog], None],
+        flow: Flow | None = None,
+        cancelled_reason: str | None = None,
+    ) -> None:
+        if instance.status == "cancelled" or instance.status == "completed":
+            raise Conflict(f"Instansen är {instance.status}")
+        if flow is None:
+            spec, subprocess_specs = self.specs.get(session, definition)
+            flow = self.flows.restore(instance.state, spec, subprocess_specs)
+        log = StepLog()
+        incident: EngineIncident | None = None
+        try:
+            action(flow, log)
+        except EngineIncident as exc:
+            incident = exc
+        self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
+
+    def _save(
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        definition: ProcessDefinition,
+        flow: Flow,
+        log: StepLog,
+        actor: Actor,
+        incident: EngineIncident | None,
+        cancelled_reason: str | None,
+    ) -> None:
+        now = self.clock.now()
+        data = _json_safe(flow.data)
+        elements = definition.elements or {}
+        instance.state = flow.dump()
+        instance.serializer_version = SERIALIZER_VERSION
+        instance.data = data
+        instance.updated_at = now
+
+        # History of what the engine did.
+        for task_id, element_id, task_type in log.completed:
+            if task_type in ENGINE_TASK_TYPES_NOT_LOGGED:
+                continue
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="element_completed",
+                    element_id=element_id,
+                    task_id=task_id,
+                    data={"type": task_type},
+                )
+            )
+        completed_ids = {task_id for task_id, _, _ in log.completed}
+
+        # Timers.
+        old_timers = {t.task_id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
+        new_timers = {t.task_id: t for t in ([] if cancelled_reason is not None else flow.waiting_timers())}
+        for task_id, row in old_timers.items():
+            current = new_timers.get(task_id)
+            fired = task_id in completed_ids or (
+                current is not None and current.due_at != row.due_at and row.due_at <= now
+            )
+            if fired:
+                self._timer_fired(session, instance, row, elements, now)
+            if current is None:
+                session.delete(row)
+            elif current.due_at != row.due_at:
+                row.due_at = current.due_at
+        for task_id, timer in new_timers.items():
+            if task_id not in old_timers:
+                session.add(
+                    Timer(
+                        instance_id=instance.id,
+                        task_id=task_id,
+                        element_id=timer.element_id,
+                        kind=timer.kind,
+                        boundary=timer.boundary,
+                        due_at=timer.due_at,
+                        created_at=now,
+                    )
+                )
+
+        # Task index.
+        old_tasks = {t.id: t for t in session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id))}
+        ready = [] if cancelled_reason is not None else flow.ready_human_tasks()
+        ready_ids = {t.id for t in ready}
+        for task_id, row in old_tasks.items():
+            if task_id not in ready_ids:
+                session.delete(row)
+        for task in ready:
+            if task.id in old_tasks:
+                continue
+            info = elements.get(task.element_id, {})
+            props = info.get("properties") or {}
+            lane = info.get("lane") or task.lane
+            due_at = self._task_due(props.get("due"), data, now, task.element_id, new_timers.values(), elements)
+            session.add(
+                TaskIndex(
+                    id=task.id,
+                    instance_id=instance.id,
+                    process_id=instance.process_id,
+                    business_key=instance.business_key,
+                    element_id=task.element_id,
+                    name=task.name,
+                    lane=lane,
+                    role=props.get("role"),
+                    form=props.get("form"),
+                    unit=self.catalog.unit_for_lane(lane, data),
+                    created_at=now,
+                    due_at=due_at,
+                )
+            )
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="task_created",
+                    element_id=task.element_id,
+                    task_id=task.id,
+                    data={"name": task.name, "lane": lane, "due_at": due_at.isoformat() if due_at else None},
+                )
+            )
+
+        # Message subscriptions and correlation keys.
+        session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
+        if cancelled_reason is None:
+            for name in flow.awaited_messages():
+                session.add(MessageSubscription(instance_id=instance.id, message_name=name))
+        wanted = {(k, str(data[k])) for k in CORRELATION_KEYS if data.get(k) not in (None, "")}
+        have = {
+            (c.name, c.value): c
+            for c in session.scalars(select(InstanceCorrelation).where(InstanceCorrelation.instance_id == instance.id))
+        }
+        for key, row in have.items():
+            if key not in wanted:
+                session.delete(row)
+        for name, value in wanted - set(have):
+            session.add(InstanceCorrelation(instance_id=instance.id, name=name, value=value))
+
+        # Status, incidents.
+        if incident is not None:
+            session.add(
+                Incident(
+                    instance_id=instance.id, element_id=incident.element_id, message=incident.message, created_at=now
+                )
+            )
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="incident",
+                    element_id=incident.element_id,
+                    data={"message": incident.message},
+                )
+            )
+            instance.status = "incident"
+        elif cancelled_reason is not None:
+            instance.status, instance.ended_at = "cancelled", now
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="cancelled",
+                    actor=actor.username,
+                    data={"reason": cancelled_reason},
+                )
+            )
+            session.add(
+                AuditEntry(
+                    at=now,
+                    actor=actor.username,
+                    action="cancel_instance",
+                    target_type="instance",
+                    target_id=str(instance.id),
+                    details={"reason": cancelled_reason},
+                )
+            )
+        elif flow.completed:
+            instance.status, instance.ended_at = "completed", now
+            session.add(HistoryEntry(instance_id=instance.id, at=now, kind="completed"))
+        else:
+            instance.status = "running" if ready else "waiting"
+        session.flush()
+
+    def _timer_fired(
+        self, session: Session, instance: ProcessInstance, row: Timer, elements: dict[str, Any], now: datetime
+    ) -> None:
+        lateness = (now - row.due_at).total_seconds()
+        session.add(
+            HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="timer_fired",
+                element_id=row.element_id,
+                task_id=row.task_id,
+                data={"due_at": row.due_at.isoformat(), "lateness_seconds": max(0.0, lateness)},
+            )
+        )
+        info = elements.get(row.element_id, {})
+        cause = (info.get("properties") or {}).get("avvikelse")
+        if cause:
+            attached = elements.get(info.get("attached_to") or "", {})
+            party = attached.get("lane") or info.get("lane")
+            session.add(Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now))
+
+    def _task_due(
+        self,
+        due: str | None,
+        data: dict[str, Any],
+        now: datetime,
+        element_id: str,
+        timers: Any,
+        elements: dict[str, Any],
+    ) -> datetime | None:
+        if due:
+            try:
+                return self.catalog.deadline_rule(due, data.get("avtal")).due(now)
+            except (CatalogError, ValueError):
+                pass
+        boundary = [t.due_at for t in timers if elements.get(t.element_id, {}).get("attached_to") == element_id]
+        return min(boundary) if boundary else None

@@ -1,0 +1,95 @@
+"""Shared fixtures. The database is SQLite in a temporary folder by default, or the PostgreSQL named by
+TEST_DATABASE_URL (CI runs the suite on both). Tests marked `postgres` need PostgreSQL: skipped on a laptop without
+it, a failure in CI (CI=true)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.config import Settings
+from engine.directory import Actor
+from engine.domain.clock import STOCKHOLM, SimulatedClock
+from engine.persistence.db import Database
+from engine.persistence.models import Base
+from engine.platform import Platform, build
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reset_postgres(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+        Database(url).upgrade()
+        return url
+    path = tmp_path_factory.mktemp("db") / "test.db"
+    Database(f"sqlite:///{path}").upgrade()
+    return f"sqlite:///{path}"
+
+
+def truncate_all(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2026, 1, 12, 8, 0, tzinfo=STOCKHOLM))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url, clock="simulated", processes_dir=FIXTURES / "catalog", scheduler=False
+    ).checked()
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: SimulatedClock) -> Iterator[Platform]:
+    p = build(settings, clock=clock, migrate=False)
+    truncate_all(p.db)
+    yield p
+    p.close()
+
+
+ADMIN = Actor("admin", frozenset({"admin"}), name="Admin")
+OWNER = Actor("agnes", frozenset({"process_owner"}), name="Agnes Processägare")
+COORDINATOR = Actor("cora", frozenset({"coordinator"}), name="Cora Samordnare")
+SYSTEM = Actor("journal", frozenset({"system"}), name="Journalsystemet")
+WARD = Actor("vera", frozenset({"vardplanerare"}), frozenset({"SE2321000057-ward1"}), name="Vera Vårdplanerare")
+VC = Actor("vilma", frozenset({"vardsamordnare"}), frozenset({"SE2321000057-vc1"}), name="Vilma Vårdsamordnare")
+OTHER_VC = Actor("otto", frozenset({"vardsamordnare"}), frozenset({"SE2321000057-vc2"}), name="Otto")
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def require_postgres() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        if IN_CI:
+            pytest.fail("CI must run this test on PostgreSQL: set TEST_DATABASE_URL")
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
+    return url

@@ -1,17 +1,5 @@
-"""Configuration, from environment variables only (documented in docs/configuration.md).
-
-| variable | default | meaning |
-|---|---|---|
-| DATABASE_URL | sqlite:///<project>/instance/samflode.db | SQLAlchemy URL; postgresql://... for production (psycopg 3) |
-| SAMFLODE_ENV | development | `production` forbids the simulated clock and requires SAMFLODE_SECRET_KEY |
-| SAMFLODE_CLOCK | real | `simulated`: time moves only when told (demos, training, tests) |
-| SAMFLODE_SIMULATED_START | 2026-01-12T08:00:00+01:00 | where a simulated clock starts |
-| SAMFLODE_PROCESSES_DIR | <project>/processes | diagrams, forms/, lanes.json, agreements.json |
-| SAMFLODE_SECRET_KEY | random per start (development only) | signs web sessions |
-| SAMFLODE_MAX_UPLOAD_BYTES | 5242880 | largest BPMN file or request body accepted |
-| SAMFLODE_SCHEDULER | on | run the timer scheduler inside the web process (`off` when a separate `samflode scheduler` runs) |
-| SAMFLODE_SCHEDULER_SAFETY_SECONDS | 30 | the scheduler also wakes at least this often |
-"""
+"""Configuration, from environment variables only: SAMFLODE_* and DATABASE_URL, each documented in
+docs/configuration.md (the one place; keep it in step with `Settings.from_env`)."""
 
 from __future__ import annotations
 

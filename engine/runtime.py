@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,6 +129,17 @@ class Runtime:
         self.policy = policy or Policy(catalog)
         self.flows = FlowFactory(catalog.sandbox_functions(self._engine_now))
         self.specs = SpecCache()
+        self.timer_listeners: list[Callable[[datetime], None]] = []
+
+    @contextmanager
+    def _uow(self) -> Iterator[Session]:
+        """The unit of work of one command; after it commits, listeners hear of the earliest new timer."""
+        with self.db.unit_of_work() as session:
+            yield session
+            earliest = session.info.pop("earliest_new_timer", None)
+        if earliest is not None:
+            for listener in list(self.timer_listeners):
+                listener(earliest)
 
     def _engine_now(self) -> datetime:
         from engine.bpmn.timers import engine_now
@@ -166,7 +178,7 @@ class Runtime:
         raw = xml.encode("utf-8") if isinstance(xml, str) else xml
         for attempt in range(2):
             try:
-                with self.db.unit_of_work() as session:
+                with self._uow() as session:
                     return self._deploy(session, raw, actor, comment, filename, allow_documentation_only)
             except IntegrityError:
                 if attempt == 1:
@@ -288,7 +300,7 @@ class Runtime:
         data = _check_data(data)
         if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
             raise ValidationFailed("business_key måste vara 1-200 tecken", {"fields": {"business_key": ["krävs"]}})
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             definition = self._definition_for_start(session, process_id, version)
             return self._start(session, definition, business_key.strip(), data, actor, start_message=None)
 
@@ -343,7 +355,7 @@ class Runtime:
 
     def complete_task(self, task_id: str, data: dict[str, Any] | None, actor: Actor) -> int:
         data = _check_data(data)
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             task, instance, definition = self._task_for_action(session, task_id)
             self.policy.require(self.policy.owns_task(actor, task), "Uppgiften tillhör en annan roll eller enhet")
             if task.claimed_by and task.claimed_by != actor.username:
@@ -402,7 +414,7 @@ class Runtime:
 
     def claim_task(self, task_id: str, actor: Actor, assignee: str | None = None) -> None:
         """Claim for oneself, or (coordinators, or a colleague handing over) for a named user."""
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
             target = assignee or actor.username
             if target != actor.username:
@@ -429,7 +441,7 @@ class Runtime:
             )
 
     def unclaim_task(self, task_id: str, actor: Actor) -> None:
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
             if task.claimed_by is None:
                 return
@@ -451,7 +463,7 @@ class Runtime:
 
     def cancel_instance(self, instance_id: int, actor: Actor, reason: str = "") -> None:
         self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får avbryta instanser")
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             instance = self._lock(session, instance_id)
             if instance.status in ("completed", "cancelled"):
                 raise Conflict(f"Instansen är redan {instance.status}")
@@ -466,7 +478,7 @@ class Runtime:
     def retry_instance(self, instance_id: int, actor: Actor, data: dict[str, Any] | None = None) -> None:
         self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får försöka igen")
         data = _check_data(data)
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             instance = self._lock(session, instance_id)
             if instance.status != "incident":
                 raise Conflict("Instansen har ingen öppen incident")
@@ -510,7 +522,7 @@ class Runtime:
             )
         for attempt in range(2):
             try:
-                with self.db.unit_of_work() as session:
+                with self._uow() as session:
                     return self._send_message(session, name.strip(), message_id.strip(), correlation, data, actor)
             except IntegrityError:
                 if attempt == 1:
@@ -626,7 +638,7 @@ class Runtime:
     # ------------------------------------------------------------------------------------------------ timers
     def fire_timer(self, timer_id: int, actor: Actor) -> bool:
         """Fire one due timer (the scheduler's command). False when it is gone (fired or cancelled meanwhile)."""
-        with self.db.unit_of_work() as session:
+        with self._uow() as session:
             timer = session.get(Timer, timer_id)
             if timer is None:
                 return False

@@ -36,11 +36,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         _reset_postgres(url)
-        Database(url).upgrade()
-        return url
-    path = tmp_path_factory.mktemp("db") / "test.db"
-    Database(f"sqlite:///{path}").upgrade()
-    return f"sqlite:///{path}"
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    return url
 
 
 def truncate_all(db: Database) -> None:

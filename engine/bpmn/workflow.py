@@ -130,10 +130,9 @@ class Flow:
         self._apply_script_engine()
 
     def _apply_script_engine(self) -> None:
-        # deserialize gives every (sub)workflow a default, unrestricted engine: set ours on all of them, every time.
+        # deserialize gives the workflow a default, unrestricted engine: set ours again after every load.
+        # (Subworkflows read the top workflow's engine.)
         self.workflow.script_engine = self._script_engine
-        for sub in self.workflow.subprocesses.values():
-            sub.script_engine = self._script_engine
 
     # --- reading ---------------------------------------------------------------------------------------------
     @property

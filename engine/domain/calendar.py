@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 import holidays
@@ -27,9 +27,16 @@ def _swedish_holidays(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("SE", years=year)
 
 
+def _de_facto_holidays(year: int) -> set[date]:
+    """Days that are not public holidays by law but on which Swedish offices are closed: julafton, nyårsafton and
+    midsommarafton (the Friday before Midsummer Day)."""
+    midsummer_eve = next(date(year, 6, d) for d in range(19, 26) if date(year, 6, d).weekday() == 4)
+    return {date(year, 12, 24), date(year, 12, 31), midsummer_eve}
+
+
 def is_working_day(day: date) -> bool:
-    """Monday to Friday and not a Swedish public holiday (Sundays are listed as holidays by the package too)."""
-    return day.weekday() < 5 and day not in _swedish_holidays(day.year)
+    """Monday to Friday, not a Swedish public holiday and not julafton, nyårsafton or midsommarafton."""
+    return day.weekday() < 5 and day not in _swedish_holidays(day.year) and day not in _de_facto_holidays(day.year)
 
 
 def parse_duration(text: str) -> dict[str, float]:
@@ -69,7 +76,7 @@ class DeadlineRule:
             )
             if parts.get("years") or parts.get("months"):
                 raise ValueError("år och månader kan inte räknas i timmar; välj kalenderdagar")
-            result = start + delta
+            result = (start.astimezone(UTC) + delta).astimezone(start.tzinfo)
         else:
             local = start.astimezone(STOCKHOLM)
             days = int(parts.get("days", 0) + 7 * parts.get("weeks", 0))

@@ -1,4 +1,4 @@
-"""Errors the service layer raises. The web layer maps each kind to one HTTP status, so that bad input is never a 500."""
+"""Errors the service layer raises. The web layer maps each kind to one HTTP status: bad input is never a 500."""
 
 from __future__ import annotations
 

@@ -58,6 +58,10 @@ class Node:
     span: int = 1                  # subprocess: columns
     rows: int = 1                  # subprocess: rows
     triggered: bool = False        # event subprocess
+    terminate: bool = False        # terminate end event
+    grid: bool = False             # subprocess whose children sit on the lane grid (spans lanes)
+    top: tuple | None = None       # grid subprocess: (lane, row) of its top edge
+    edge: str = "bottom"           # boundary: which edge of the host
     default: str | None = None     # gateway default flow id
     bounds: tuple = (0, 0, 0, 0)
 
@@ -91,13 +95,16 @@ class Diagram:
         self.nodes: dict[str, Node] = {}
         self.flows: list[Flow] = []
         self.messages: list[str] = []
+        self.default_parent = None
 
     # ---- description -------------------------------------------------------------------------
     def add(self, id, kind, name, lane=None, col=0, row=0, **kw):
         assert id not in self.nodes, id
         props = {k: kw.pop(k) for k in list(kw) if k in PROP_ORDER}
+        if "parent" not in kw and self.default_parent:
+            kw["parent"] = self.default_parent
         n = Node(id=id, kind=kind, name=name, lane=lane, col=col, row=row, props=props, **kw)
-        if n.parent and not n.lane:
+        if n.parent and not n.lane and not self.nodes[n.parent].grid:
             n.lane = self.nodes[n.parent].lane
         if n.message and n.message not in self.messages:
             self.messages.append(n.message)
@@ -110,15 +117,19 @@ class Diagram:
         while any(f.id == fid for f in self.flows):
             fid = f"flow_{src}_{tgt}_{i}"
             i += 1
-        ps, pt = self.nodes[src].parent, self.nodes[tgt].parent
-        if self.nodes[src].kind == "boundary":
-            ps = self.nodes[self.nodes[src].host].parent
-        assert ps == pt, (src, tgt)
-        f = Flow(fid, src, tgt, name, cond, ps)
+        f = Flow(fid, src, tgt, name, cond, None)
+        f.is_default = default
         self.flows.append(f)
-        if default:
-            self.nodes[src].default = fid
         return f
+
+    def _resolve(self):
+        for f in self.flows:
+            s, t = self.nodes[f.src], self.nodes[f.tgt]
+            ps = self.nodes[s.host].parent if s.kind == "boundary" else s.parent
+            assert ps == t.parent, (f.src, f.tgt)
+            f.parent = ps
+            if f.is_default:
+                s.default = f.id
 
     def chain(self, *ids):
         for a, b in zip(ids, ids[1:]):
@@ -136,14 +147,34 @@ class Diagram:
     def ncols(self):
         m = 0
         for n in self.nodes.values():
-            if n.parent is None and n.kind != "boundary":
-                m = max(m, n.col + n.span)
+            if n.kind != "boundary" and not n.grid:
+                m = max(m, n.col + (n.span if not n.parent or self.on_grid(n) else 1))
         return int(m + 0.999)
 
+    def on_grid(self, n):
+        return n.parent is None or self.nodes[n.parent].grid
+
+    def in_lane(self, n):
+        """lane key for flowNodeRef, or None when the node is nested (inherits its container's lane)"""
+        if n.grid:
+            return None
+        if n.kind == "boundary":
+            return self.in_lane(self.nodes[n.host])
+        if not self.on_grid(n):
+            return None
+        return n.lane
+
     def layout(self):
+        self._resolve()
         content_x = POOL_X + 2 * HEAD + LEFT_PAD
+        total = sum(r for _, _, r in self.lanes) * ROWH
         for n in self.nodes.values():
-            if n.parent or n.kind == "boundary":
+            if n.grid:
+                x = content_x + n.col * COLW - 10
+                y = self.lane_top(n.top[0]) + n.top[1] * ROWH + 8
+                n.bounds = (x, y, n.span * COLW - 30, POOL_Y + total - 8 - y)
+        for n in self.nodes.values():
+            if not self.on_grid(n) or n.kind == "boundary" or n.grid:
                 continue
             if n.kind == "subprocess" and n.span > 1 or n.triggered:
                 x = content_x + n.col * COLW - 10
@@ -157,7 +188,7 @@ class Diagram:
             cy = self.lane_top(n.lane) + n.row * ROWH + 70
             n.bounds = (cx - w / 2, cy - h / 2, w, h)
         for n in self.nodes.values():
-            if n.parent:
+            if not self.on_grid(n):
                 px, py, pw, ph = self.nodes[n.parent].bounds
                 w, h = SIZES[n.shape]
                 cx = px + 60 + n.icol * 140
@@ -167,7 +198,7 @@ class Diagram:
             if n.kind == "boundary":
                 hx, hy, hw, hh = self.nodes[n.host].bounds
                 cx = hx + 28 + n.slot * 44 if hw <= 100 else hx + 60 + n.slot * 90
-                n.bounds = (cx - 18, hy + hh - 18, 36, 36)
+                n.bounds = (cx - 18, (hy if n.edge == "top" else hy + hh) - 18, 36, 36)
         width = content_x - POOL_X + self.ncols() * COLW + 40
         height = sum(r for _, _, r in self.lanes) * ROWH
         self.pool = (POOL_X, POOL_Y, width, height)
@@ -184,7 +215,7 @@ class Diagram:
         for n in self.nodes.values():
             if n.id in skip:
                 continue
-            if n.kind == "subprocess" and (n.span > 1 or n.triggered):
+            if n.kind == "subprocess" and (n.span > 1 or n.triggered or n.grid):
                 # a container: only an obstacle for flows that live outside it
                 if f.parent == n.id:
                     continue
@@ -209,7 +240,9 @@ class Diagram:
         scx, scy, tcx, tcy = sx + sw / 2, sy + sh / 2, tx + tw / 2, ty + th / 2
         rects = self.obstacles(f)
         cands = []
-        if s.kind == "boundary":
+        if s.kind == "boundary" and s.edge == "top":
+            cands.append([(scx, sy), (scx, tcy), (tx, tcy)])
+        elif s.kind == "boundary":
             b = sy + sh
             if tx <= scx <= tx + tw and ty > b:
                 cands.append([(scx, b), (scx, ty)])
@@ -308,6 +341,8 @@ class Diagram:
         if n.message:
             etree.SubElement(el, q("bpmn", "messageEventDefinition"), id=f"{n.id}_med",
                              messageRef=self.msg_id(n.message))
+        if n.props.get("_terminate") or getattr(n, "terminate", False):
+            etree.SubElement(el, q("bpmn", "terminateEventDefinition"), id=f"{n.id}_ted")
         if n.timer:
             td = etree.SubElement(el, q("bpmn", "timerEventDefinition"), id=f"{n.id}_ted")
             self._expr(td, n.timer[0], n.timer[1])
@@ -350,7 +385,7 @@ class Diagram:
         for key, lname, _ in self.lanes:
             lane = etree.SubElement(ls, q("bpmn", "lane"), id=f"lane_{key}", name=lname)
             for n in self.nodes.values():
-                if n.parent is None and (n.lane == key or (n.kind == "boundary" and self.nodes[n.host].lane == key)):
+                if self.in_lane(n) == key:
                     etree.SubElement(lane, q("bpmn", "flowNodeRef")).text = n.id
         for n in self.nodes.values():
             if n.parent is None:

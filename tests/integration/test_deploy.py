@@ -1,0 +1,120 @@
+"""Deploying diagrams through the service layer, on the real database."""
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.domain.errors import DeployRejected, Forbidden
+from engine.persistence.models import AuditEntry, ProcessDefinition
+from tests import diagrams
+from tests.conftest import OWNER, VC, fixture_bytes
+
+
+def count_definitions(platform) -> int:
+    with platform.db.read() as session:
+        return session.scalar(select(func.count()).select_from(ProcessDefinition))
+
+
+def test_deploy_stores_version_one_with_who_when_and_comment(platform):
+    result = platform.runtime.deploy(fixture_bytes("two_lanes.bpmn"), OWNER, comment="Första versionen")
+    assert (result.process_id, result.version, result.created, result.executable) == ("two_lanes", 1, True, True)
+    definition = platform.reports.definition("two_lanes")
+    assert definition["deployed_by"] == "agnes"
+    assert definition["comment"] == "Första versionen"
+    assert definition["deployed_at"] == platform.clock.now().isoformat()
+    assert definition["elements"]["registrera"]["lane"] == "Slutenvård"
+    assert definition["elements"]["registrera"]["properties"]["form"] == "registrera"
+    with platform.db.read() as session:
+        audit = [
+            (a.actor, a.target_id) for a in session.scalars(select(AuditEntry).where(AuditEntry.action == "deploy"))
+        ]
+    assert audit == [("agnes", "two_lanes:1")]
+
+
+def test_same_content_twice_is_the_same_version(platform):
+    first = platform.runtime.deploy(fixture_bytes("two_lanes.bpmn"), OWNER)
+    again = platform.runtime.deploy(fixture_bytes("two_lanes.bpmn"), OWNER, comment="igen")
+    assert (again.version, again.created, again.definition_id) == (1, False, first.definition_id)
+    assert count_definitions(platform) == 1
+
+
+def test_changed_content_is_the_next_version(platform):
+    platform.runtime.deploy(diagrams.single_task("p", "Gör A"), OWNER)
+    second = platform.runtime.deploy(diagrams.single_task("p", "Gör B"), OWNER)
+    assert (second.version, second.created) == (2, True)
+
+
+def test_only_process_owners_deploy(platform):
+    with pytest.raises(Forbidden):
+        platform.runtime.deploy(diagrams.single_task("p"), VC)
+    assert count_definitions(platform) == 0
+
+
+@pytest.mark.parametrize(
+    ("script", "fragment"),
+    [
+        ("import os\nos.system('touch /tmp/samflode-pwned')", "import"),
+        ("x = ().__class__.__bases__[0].__subclasses__()", "_"),
+        ("data = open('/etc/passwd').read()", "open"),
+    ],
+)
+def test_unsafe_script_is_rejected_at_deploy_with_the_element_named(platform, script, fragment):
+    with pytest.raises(DeployRejected) as info:
+        platform.runtime.deploy(diagrams.script_process("farlig", script), OWNER)
+    errors = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert errors and errors[0].element_id == "skript"
+    assert fragment in errors[0].message
+    assert count_definitions(platform) == 0
+
+
+def test_unsafe_condition_is_rejected_with_the_flow_named(platform):
+    xml = diagrams.gateway_process("farlig_grind", "__import__('os').system('id')", default=True)
+    with pytest.raises(DeployRejected) as info:
+        platform.runtime.deploy(xml, OWNER)
+    assert [d.element_id for d in info.value.diagnostics if d.severity == "error"] == ["f_ja"]
+
+
+def test_unparseable_timer_is_rejected_with_the_event_named(platform):
+    with pytest.raises(DeployRejected) as info:
+        platform.runtime.deploy(diagrams.timer_process("t", "P3X"), OWNER)
+    assert info.value.diagnostics[0].element_id == "vanta"
+    assert "ISO 8601" in info.value.diagnostics[0].message
+
+
+def test_missing_form_is_rejected(platform):
+    xml = fixture_bytes("two_lanes.bpmn").replace(b'value="registrera"', b'value="finns_inte"')
+    with pytest.raises(DeployRejected) as info:
+        platform.runtime.deploy(xml, OWNER)
+    assert [(d.element_id, d.severity) for d in info.value.diagnostics] == [("registrera", "error")]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"not xml at all",
+        b'<?xml version="1.0"?><html><body>hej</body></html>',
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d>&x;</d>',
+    ],
+)
+def test_bad_files_are_refused_and_nothing_is_stored(platform, payload):
+    with pytest.raises(DeployRejected):
+        platform.runtime.deploy(payload, OWNER)
+    assert count_definitions(platform) == 0
+
+
+def test_call_activity_needs_the_called_process_deployed_first(platform):
+    with pytest.raises(DeployRejected) as info:
+        platform.runtime.deploy(diagrams.call_process("huvud", "del"), OWNER)
+    assert info.value.diagnostics[0].element_id == "anropa"
+    platform.runtime.deploy(diagrams.single_task("del", "Delsteg"), OWNER)
+    result = platform.runtime.deploy(diagrams.call_process("huvud", "del"), OWNER)
+    assert result.executable
+    assert platform.reports.definition("huvud")["dependencies"] == {"del": 1}
+
+
+def test_non_executable_diagram_is_refused_unless_documentation_only(platform):
+    xml = diagrams.single_task("bara_bild").replace('isExecutable="true"', 'isExecutable="false"')
+    with pytest.raises(DeployRejected):
+        platform.runtime.deploy(xml, OWNER)
+    result = platform.runtime.deploy(xml, OWNER, allow_documentation_only=True)
+    assert (result.executable, result.version) == (False, 1)

@@ -1,0 +1,72 @@
+"""Samflöde's web layer: Flask app factory (convention 5). No app, engine or session at module level."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+
+from engine.config import Settings
+from engine.platform import Platform, build
+
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:
+    """Build the app. `platform` may be handed in (tests); otherwise it is built from the environment."""
+    overrides = overrides or {}
+    if platform is None:
+        settings = overrides.pop("SETTINGS", None) or Settings.from_env()
+        platform = build(settings)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=platform.settings.secret_key,
+        MAX_CONTENT_LENGTH=platform.settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=platform.settings.env == "production",
+    )
+    app.config.update(overrides)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["samflode"] = platform
+
+    from webui.api import api, error_response
+
+    app.register_blueprint(api)
+
+    @app.errorhandler(404)
+    def _not_found(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith("/api/"):
+            return error_response(404, "not_found", "Det finns ingen sådan adress i API:t")
+        return "Sidan finns inte", 404
+
+    @app.errorhandler(405)
+    def _not_allowed(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith("/api/"):
+            return error_response(405, "method_not_allowed", "Metoden är inte tillåten här")
+        return "Metoden är inte tillåten", 405
+
+    @app.errorhandler(413)
+    def _too_large(exc: Exception) -> Response | tuple[str, int]:
+        return error_response(
+            413, "too_large", f"Förfrågan är för stor (högst {app.config['MAX_CONTENT_LENGTH']} byte)"
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return error_response(
+                exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "Fel"
+            )
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "Ett oväntat fel inträffade; det är loggat")
+
+    @app.get("/healthz")
+    def _health() -> dict[str, Any]:
+        return {"status": "ok", "clock": platform.clock.now().isoformat()}
+
+    return app

@@ -1,0 +1,135 @@
+"""The JSON API under /api/v1. Each route: authenticate, `load()` the body with marshmallow, call one service-layer
+command or one read, `dump()` the answer. Every error is `{error, message, details}` with the right status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from engine.directory import Actor
+from engine.domain.errors import (
+    BadRequest,
+    NotAuthenticated,
+    NotFound,
+    SamflodeError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from engine.platform import Platform
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class RouteDoc:
+    method: str
+    path: str
+    summary: str
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: type[Schema] | None
+    status: int
+    errors: tuple[int, ...]
+    content: str = "application/json"
+
+
+ROUTES: list[RouteDoc] = []
+
+
+def documented(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (400, 401, 403, 404),
+    content: str = "application/json",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        ROUTES.append(RouteDoc(method, path, summary, body, query, response, status, errors, content))
+        flask_path = path.replace("{", "<").replace("}", ">")
+        for name, kind in (("id", "int"), ("n", "int")):
+            flask_path = flask_path.replace(f"<{name}>", f"<{kind}:{name}>")
+        api.add_url_rule(flask_path, endpoint=func.__name__, view_func=func, methods=[method])
+        return func
+
+    return wrap
+
+
+def platform() -> Platform:
+    return current_app.extensions["samflode"]  # type: ignore[no-any-return]
+
+
+def actor() -> Actor:
+    """The caller, from `Authorization: Bearer <token>`."""
+    cached = g.get("api_actor")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise NotAuthenticated("Ange en API-nyckel: Authorization: Bearer <nyckel>")
+    found = platform().directory.actor_for_token(header[len("Bearer ") :].strip())
+    g.api_actor = found
+    return found
+
+
+def load_body(schema: type[Schema]) -> dict[str, Any]:
+    if not request.is_json:
+        raise UnsupportedMediaType("Skicka JSON (Content-Type: application/json)")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadRequest("Kroppen är inte giltig JSON")
+    if not isinstance(payload, dict):
+        raise BadRequest("Kroppen ska vara ett JSON-objekt")
+    try:
+        return schema().load(payload)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ValidationFailed("Ogiltiga uppgifter", {"fields": exc.messages}) from exc
+
+
+def load_query(schema: type[Schema]) -> dict[str, Any]:
+    try:
+        return schema().load(request.args.to_dict())  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise BadRequest("Ogiltiga parametrar", {"fields": exc.messages}) from exc
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    response = jsonify({"error": code, "message": message, "details": details or {}})
+    response.status_code = status
+    return response
+
+
+@api.errorhandler(SamflodeError)
+def _samflode_error(exc: SamflodeError) -> Response:
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="samflode"'
+    return response
+
+
+@api.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    return error_response(413, "too_large", f"Förfrågan är för stor (högst {limit} byte)")
+
+
+@api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return error_response(exc.code or 500, code, exc.description or exc.name or "Fel")
+
+
+def not_found_json() -> Response:
+    return error_response(404, NotFound.code, "Det finns ingen sådan adress i API:t")
+
+
+from webui.api import routes  # noqa: E402,F401  (registers the routes)

@@ -1,0 +1,272 @@
+"""The routes of /api/v1. Thin: authenticate, load, call the service layer or a read, dump."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from engine.domain import personnummer
+from engine.domain.errors import BadRequest, NotFound, UnsupportedMediaType, ValidationFailed
+from engine.runtime import DeployResult
+from webui.api import actor, documented, load_body, load_query, platform
+from webui.api import schemas as s
+
+XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def _deploy_out(result: DeployResult) -> dict[str, Any]:
+    return s.DeployOut().dump(
+        {
+            "id": result.definition_id,
+            "process_id": result.process_id,
+            "version": result.version,
+            "executable": result.executable,
+            "created": result.created,
+            "diagnostics": [d.as_dict() for d in result.diagnostics],
+        }
+    )
+
+
+def _uploaded_bpmn() -> tuple[bytes, str | None, str]:
+    """The BPMN file from a multipart `file` field or the raw XML body, with its name and the deploy comment."""
+    comment = request.args.get("comment", "")
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise BadRequest("Skicka BPMN-filen i fältet 'file'")
+        comment = request.form.get("comment", comment)
+        return upload.read(), upload.filename, comment
+    if request.mimetype in XML_TYPES:
+        return request.get_data(), request.args.get("filename"), comment
+    raise UnsupportedMediaType("Skicka BPMN som multipart-fältet 'file' eller som XML (Content-Type: application/xml)")
+
+
+@documented(
+    "POST",
+    "/definitions",
+    "Driftsätt ett BPMN-diagram (multipart 'file' eller XML-kropp; ?comment=)",
+    response=s.DeployOut,
+    status=201,
+    errors=(400, 401, 403, 409, 413, 415, 422),
+    content="application/xml",
+)
+def deploy_definition() -> Response:
+    who = actor()
+    xml, filename, comment = _uploaded_bpmn()
+    result = platform().runtime.deploy(xml, who, comment=comment, filename=filename)
+    return _json(_deploy_out(result), 201 if result.created else 200)
+
+
+@documented(
+    "GET",
+    "/definitions",
+    "Driftsatta processversioner",
+    query=s.DefinitionFilterIn,
+    response=s.page_of(s.DefinitionOut),
+)
+def list_definitions() -> Response:
+    actor()
+    q = load_query(s.DefinitionFilterIn)
+    page = platform().reports.definitions(q["process_id"], limit=q["limit"], offset=q["offset"])
+    return _json(s.dump_page(s.DefinitionOut, page))
+
+
+@documented(
+    "GET", "/definitions/{process_id}/versions/{n}/bpmn", "BPMN-filen för en version", content="application/xml"
+)
+def definition_bpmn(process_id: str, n: int) -> Response:
+    actor()
+    xml = platform().reports.definition_xml(process_id, n)
+    return Response(xml, mimetype="application/xml")
+
+
+@documented(
+    "POST",
+    "/instances",
+    "Starta en instans av senaste (eller angiven) version",
+    body=s.StartInstanceIn,
+    response=s.InstanceOut,
+    status=201,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def start_instance() -> Response:
+    who = actor()
+    body = load_body(s.StartInstanceIn)
+    p = platform()
+    instance_id = p.runtime.start_instance(
+        body["process_id"], body["business_key"], body["data"], who, version=body["version"]
+    )
+    return _json(s.InstanceOut().dump(p.reports.instance(instance_id, who)), 201)
+
+
+@documented(
+    "GET", "/instances", "Instanser (samordnare)", query=s.InstanceFilterIn, response=s.page_of(s.InstanceSummaryOut)
+)
+def list_instances() -> Response:
+    who = actor()
+    q = load_query(s.InstanceFilterIn)
+    correlation = None
+    if q["personnummer"]:
+        try:
+            correlation = {"personnummer": personnummer.normalise(q["personnummer"])}
+        except ValueError as exc:
+            raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
+    page = platform().reports.instances(
+        who,
+        process_id=q["process_id"],
+        status=q["status"],
+        business_key=q["business_key"],
+        limit=q["limit"],
+        offset=q["offset"],
+        correlation=correlation,
+    )
+    return _json(s.dump_page(s.InstanceSummaryOut, page))
+
+
+@documented(
+    "GET", "/instances/{id}", "En instans: status, uppgifter, timers, historik, incidenter", response=s.InstanceOut
+)
+def get_instance(id: int) -> Response:  # noqa: A002 - the path parameter's name
+    who = actor()
+    return _json(s.InstanceOut().dump(platform().reports.instance(id, who)))
+
+
+@documented(
+    "POST",
+    "/instances/{id}/cancel",
+    "Avbryt en instans (samordnare, med skäl)",
+    body=s.CancelIn,
+    response=s.InstanceOut,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def cancel_instance(id: int) -> Response:  # noqa: A002
+    who = actor()
+    body = load_body(s.CancelIn)
+    p = platform()
+    p.runtime.cancel_instance(id, who, reason=body["reason"])
+    return _json(s.InstanceOut().dump(p.reports.instance(id, who)))
+
+
+@documented(
+    "POST",
+    "/instances/{id}/retry",
+    "Försök igen efter en incident, med rättade uppgifter",
+    body=s.RetryIn,
+    response=s.InstanceOut,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def retry_instance(id: int) -> Response:  # noqa: A002
+    who = actor()
+    body = load_body(s.RetryIn) if request.content_length else {"data": {}}
+    p = platform()
+    p.runtime.retry_instance(id, who, data=body["data"])
+    return _json(s.InstanceOut().dump(p.reports.instance(id, who)))
+
+
+@documented("GET", "/tasks", "Min arbetslista", query=s.TaskFilterIn, response=s.page_of(s.TaskOut))
+def list_tasks() -> Response:
+    who = actor()
+    q = load_query(s.TaskFilterIn)
+    page = platform().reports.worklist(
+        who, limit=q["limit"], offset=q["offset"], claimed=q["claimed"], process_id=q["process_id"]
+    )
+    return _json(s.dump_page(s.TaskOut, page))
+
+
+@documented("GET", "/tasks/{task_id}", "En uppgift", response=s.TaskOut)
+def get_task(task_id: str) -> Response:
+    who = actor()
+    return _json(s.TaskOut().dump(platform().reports.task(task_id, who)))
+
+
+def _task_or_done(task_id: str) -> dict[str, Any] | None:
+    try:
+        return s.TaskOut().dump(platform().reports.task(task_id, actor()))
+    except NotFound:
+        return None
+
+
+@documented(
+    "POST",
+    "/tasks/{task_id}/claim",
+    "Ta uppgiften (eller lämna över till 'assignee')",
+    body=s.ClaimTaskIn,
+    response=s.TaskOut,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def claim_task(task_id: str) -> Response:
+    who = actor()
+    body = load_body(s.ClaimTaskIn) if request.content_length else {"assignee": None}
+    platform().runtime.claim_task(task_id, who, assignee=body["assignee"])
+    return _json(_task_or_done(task_id))
+
+
+@documented(
+    "POST",
+    "/tasks/{task_id}/unclaim",
+    "Lämna tillbaka uppgiften",
+    response=s.TaskOut,
+    errors=(400, 401, 403, 404, 409),
+)
+def unclaim_task(task_id: str) -> Response:
+    who = actor()
+    platform().runtime.unclaim_task(task_id, who)
+    return _json(_task_or_done(task_id))
+
+
+@documented(
+    "POST",
+    "/tasks/{task_id}/complete",
+    "Slutför uppgiften med formulärets uppgifter",
+    body=s.CompleteTaskIn,
+    response=s.InstanceOut,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def complete_task(task_id: str) -> Response:
+    who = actor()
+    body = load_body(s.CompleteTaskIn)
+    p = platform()
+    instance_id = p.runtime.complete_task(task_id, body["data"], who)
+    return _json(s.InstanceOut().dump(p.reports.instance(instance_id, who)))
+
+
+@documented(
+    "POST",
+    "/messages",
+    "Ta emot ett BPMN-meddelande från ett annat system (startar eller fortsätter en instans)",
+    body=s.MessageIn,
+    response=s.MessageOut,
+    status=202,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+def receive_message() -> Response:
+    who = actor()
+    body = load_body(s.MessageIn)
+    result = platform().runtime.send_message(body["name"], body["message_id"], body["correlation"], body["data"], who)
+    return _json(
+        s.MessageOut().dump(
+            {"instance_id": result.instance_id, "outcome": result.outcome, "duplicate": result.duplicate}
+        ),
+        202,
+    )
+
+
+@documented("GET", "/clock", "Aktuell tid (och om klockan är simulerad)", response=s.ClockOut)
+def get_clock() -> Response:
+    actor()
+    clock = platform().clock
+    return _json({"now": clock.now().isoformat(), "simulated": bool(getattr(clock, "simulated", False))})
+
+
+@documented("GET", "/openapi.json", "Detta dokument", errors=())
+def openapi_document() -> Response:
+    from webui.api.openapi import build_document
+
+    return _json(build_document())

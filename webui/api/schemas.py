@@ -1,0 +1,209 @@
+"""marshmallow at the edge (convention 8): `load()` checks what clients send, `dump()` shapes what they get."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StartInstanceIn(_In):
+    process_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    business_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+
+class CompleteTaskIn(_In):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ClaimTaskIn(_In):
+    assignee = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+
+
+class MessageIn(_In):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    message_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    correlation = fields.Dict(keys=fields.String(), required=True)
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class CancelIn(_In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class RetryIn(_In):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ClockAdvanceIn(_In):
+    seconds = fields.Float(required=True, validate=validate.Range(min=0, max=10 * 366 * 86400))
+
+
+class PageIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class InstanceFilterIn(PageIn):
+    process_id = fields.String(load_default=None)
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(["running", "waiting", "incident", "completed", "cancelled"])
+    )
+    business_key = fields.String(load_default=None)
+    personnummer = fields.String(load_default=None)
+
+
+class TaskFilterIn(PageIn):
+    claimed = fields.String(load_default=None, validate=validate.OneOf(["me", "none"]))
+    process_id = fields.String(load_default=None)
+
+
+class DefinitionFilterIn(PageIn):
+    process_id = fields.String(load_default=None)
+
+
+# --- output ---
+class DiagnosticOut(Schema):
+    element_id = fields.String(allow_none=True)
+    severity = fields.String()
+    message = fields.String()
+
+
+class DeployOut(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    version = fields.Integer()
+    executable = fields.Boolean()
+    created = fields.Boolean()
+    diagnostics = fields.List(fields.Nested(DiagnosticOut))
+
+
+class DefinitionOut(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    version = fields.Integer()
+    name = fields.String(allow_none=True)
+    filename = fields.String(allow_none=True)
+    executable = fields.Boolean()
+    diagnostics = fields.List(fields.Nested(DiagnosticOut))
+    deployed_by = fields.String()
+    deployed_at = fields.String()
+    comment = fields.String()
+    start_messages = fields.List(fields.String())
+    lanes = fields.List(fields.String())
+    running_instances = fields.Integer()
+
+
+class ActiveTaskOut(Schema):
+    id = fields.String()
+    element_id = fields.String()
+    name = fields.String()
+    lane = fields.String(allow_none=True)
+    due_at = fields.String(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+
+
+class TaskOut(ActiveTaskOut):
+    instance_id = fields.Integer()
+    process_id = fields.String()
+    business_key = fields.String()
+    role = fields.String(allow_none=True)
+    form = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+class TimerOut(Schema):
+    id = fields.Integer()
+    element_id = fields.String()
+    kind = fields.String()
+    due_at = fields.String()
+    boundary = fields.Boolean()
+
+
+class HistoryOut(Schema):
+    id = fields.Integer()
+    at = fields.String()
+    kind = fields.String()
+    element_id = fields.String(allow_none=True)
+    task_id = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class IncidentOut(Schema):
+    id = fields.Integer()
+    element_id = fields.String(allow_none=True)
+    message = fields.String()
+    created_at = fields.String()
+    resolved_at = fields.String(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+
+
+class DeviationOut(Schema):
+    id = fields.Integer()
+    element_id = fields.String(allow_none=True)
+    party = fields.String(allow_none=True)
+    cause = fields.String()
+    at = fields.String()
+
+
+class InstanceSummaryOut(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    version = fields.Integer()
+    business_key = fields.String()
+    status = fields.String()
+    started_at = fields.String()
+    ended_at = fields.String(allow_none=True)
+    updated_at = fields.String()
+    active_tasks = fields.List(fields.Nested(ActiveTaskOut))
+
+
+class InstanceOut(InstanceSummaryOut):
+    data = fields.Dict()
+    timers = fields.List(fields.Nested(TimerOut))
+    history = fields.List(fields.Nested(HistoryOut))
+    incidents = fields.List(fields.Nested(IncidentOut))
+    deviations = fields.List(fields.Nested(DeviationOut))
+    parent_instance_id = fields.Integer(allow_none=True)
+
+
+class MessageOut(Schema):
+    instance_id = fields.Integer()
+    outcome = fields.String()
+    duplicate = fields.Boolean()
+
+
+class ClockOut(Schema):
+    now = fields.String()
+    simulated = fields.Boolean()
+
+
+class ErrorOut(Schema):
+    error = fields.String()
+    message = fields.String()
+    details = fields.Dict()
+
+
+def page_of(schema: type[Schema]) -> type[Schema]:
+    """A `{items, total}` list schema of `schema`."""
+    return type(
+        f"{schema.__name__.removesuffix('Out')}PageOut",
+        (Schema,),
+        {"items": fields.List(fields.Nested(schema)), "total": fields.Integer()},
+    )
+
+
+def dump_page(schema: type[Schema], page: dict[str, Any]) -> dict[str, Any]:
+    return {"items": schema(many=True).dump(page["items"]), "total": page["total"]}

@@ -1,0 +1,177 @@
+"""The `samflode` console command. Every command that changes something goes through the service layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.config import ConfigError, Settings
+from engine.directory import Actor
+from engine.domain.errors import DeployRejected, SamflodeError
+from engine.platform import Platform, build
+
+CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
+
+
+def _platform() -> Platform:
+    return build(Settings.from_env())
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    p = _platform()
+    print(f"Databasen är uppdaterad: {p.db.engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def _actor_for(p: Platform, username: str | None) -> Actor:
+    return p.directory.actor(username) if username else CLI_ACTOR
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    p = _platform()
+    who = _actor_for(p, args.as_user)
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            result = p.runtime.deploy(path.read_bytes(), who, comment=args.comment or "", filename=path.name)
+        except DeployRejected as exc:
+            failed += 1
+            print(f"{path}: kan inte driftsättas", file=sys.stderr)
+            for d in exc.diagnostics:
+                print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}", file=sys.stderr)
+            continue
+        except (SamflodeError, OSError) as exc:
+            failed += 1
+            print(f"{path}: {exc}", file=sys.stderr)
+            continue
+        state = "ny version" if result.created else "oförändrad"
+        print(f"{path}: {result.process_id} version {result.version} ({state})")
+        for d in result.diagnostics:
+            print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}")
+    return 1 if failed else 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    p = _platform()
+    with p.db.unit_of_work() as session:
+        p.directory.create_user(
+            session,
+            args.username,
+            args.name or args.username,
+            _split(args.roles),
+            _split(args.units),
+            at=p.clock.now(),
+            hsa_id=args.hsa_id,
+        )
+    print(f"Användaren {args.username} är skapad")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    p = _platform()
+    with p.db.unit_of_work() as session:
+        token = p.directory.create_token(session, args.username, at=p.clock.now(), label=args.label or "")
+    print(token)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.scheduling import TimerLoop, TimerScheduler
+    from webui import create_app
+
+    settings = Settings.from_env()
+    platform = build(settings)
+    app = create_app(platform=platform)
+    scheduler = None
+    if settings.scheduler:
+        scheduler = TimerScheduler(TimerLoop(platform.runtime), settings.scheduler_safety_seconds)
+        scheduler.start()
+    try:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from engine.scheduling import TimerLoop, TimerScheduler
+
+    settings = Settings.from_env()
+    platform = build(settings)
+    print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
+    scheduler = TimerScheduler(TimerLoop(platform.runtime), settings.scheduler_safety_seconds, blocking=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from webui.demo import load_demo
+
+    p = _platform()
+    summary = load_demo(p)
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="samflode", description="Samflöde: körbara vårdprocesser")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="skapa eller uppgradera databasen").set_defaults(func=cmd_init_db)
+
+    deploy = sub.add_parser("deploy", help="driftsätt BPMN-filer")
+    deploy.add_argument("files", nargs="+")
+    deploy.add_argument("--comment", default="")
+    deploy.add_argument("--as", dest="as_user", default=None, help="användaren som driftsätter (processägare)")
+    deploy.set_defaults(func=cmd_deploy)
+
+    serve = sub.add_parser("serve", help="kör webbservern (och tidsstyrningen om SAMFLODE_SCHEDULER=on)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("scheduler", help="kör tidsstyrningen som egen process").set_defaults(func=cmd_scheduler)
+    sub.add_parser("demo", help="ladda processerna, en demokatalog och några instanser").set_defaults(func=cmd_demo)
+
+    user = sub.add_parser("create-user", help="skapa en användare")
+    user.add_argument("username")
+    user.add_argument("--name", default=None)
+    user.add_argument("--roles", default="", help="kommaseparerade roller")
+    user.add_argument("--units", default="", help="kommaseparerade enheter (HSA-id eller kommun)")
+    user.add_argument("--hsa-id", default=None)
+    user.set_defaults(func=cmd_create_user)
+
+    token = sub.add_parser("create-token", help="skriv ut en ny API-nyckel för en användare")
+    token.add_argument("username")
+    token.add_argument("--label", default="")
+    token.set_defaults(func=cmd_create_token)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"Konfigurationsfel: {exc}", file=sys.stderr)
+        return 2
+    except SamflodeError as exc:
+        print(f"Fel: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -389,17 +389,33 @@ class Runtime:
     def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, ProcessDefinition]:
         first = session.get(TaskIndex, task_id)
         if first is None:
-            raise NotFound("Uppgiften finns inte eller är redan utförd")
+            self._raise_gone(session, task_id)
         instance = self._lock(session, first.instance_id)
         # Re-read under the instance lock: a concurrent completion may have removed the task meanwhile.
         task = session.execute(
             select(TaskIndex).where(TaskIndex.id == task_id).execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if task is None:
-            raise Conflict("Uppgiften utfördes nyss av någon annan")
+            self._raise_gone(session, task_id)
         definition = session.get(ProcessDefinition, instance.definition_id)
         assert definition is not None
         return task, instance, definition
+
+    @staticmethod
+    def _raise_gone(session: Session, task_id: str) -> NoReturn:
+        """A task that is not (or no longer) in the index: 409 with who did it if it was done, else 404."""
+        done = session.scalar(
+            select(HistoryEntry)
+            .where(HistoryEntry.task_id == task_id, HistoryEntry.kind == "task_completed")
+            .order_by(HistoryEntry.id.desc())
+            .limit(1)
+        )
+        if done is not None:
+            raise Conflict(
+                f"Uppgiften är redan utförd av {done.actor}",
+                {"completed_by": done.actor, "completed_at": done.at.isoformat()},
+            )
+        raise NotFound("Uppgiften finns inte")
 
     def _lock(self, session: Session, instance_id: int) -> ProcessInstance:
         instance = session.execute(
@@ -759,9 +775,9 @@ class Runtime:
         old_tasks = {t.id: t for t in session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id))}
         ready = [] if cancelled_reason is not None else flow.ready_human_tasks()
         ready_ids = {t.id for t in ready}
-        for task_id, row in old_tasks.items():
+        for task_id, task_row in old_tasks.items():
             if task_id not in ready_ids:
-                session.delete(row)
+                session.delete(task_row)
         for task in ready:
             if task.id in old_tasks:
                 continue
@@ -806,9 +822,9 @@ class Runtime:
             (c.name, c.value): c
             for c in session.scalars(select(InstanceCorrelation).where(InstanceCorrelation.instance_id == instance.id))
         }
-        for key, row in have.items():
+        for key, correlation_row in have.items():
             if key not in wanted:
-                session.delete(row)
+                session.delete(correlation_row)
         for name, value in wanted - set(have):
             session.add(InstanceCorrelation(instance_id=instance.id, name=name, value=value))
 

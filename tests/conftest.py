@@ -88,9 +88,11 @@ def fixture_bytes(name: str) -> bytes:
 
 
 def require_postgres() -> str:
-    url = os.environ.get("TEST_DATABASE_URL", "")
+    """A PostgreSQL URL for tests that need PostgreSQL whatever the suite's database: TEST_POSTGRES_URL, or
+    TEST_DATABASE_URL when that is PostgreSQL."""
+    url = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL", "")
     if not url.startswith("postgresql"):
         if IN_CI:
-            pytest.fail("CI must run this test on PostgreSQL: set TEST_DATABASE_URL")
+            pytest.fail("CI must run this test on PostgreSQL: set TEST_POSTGRES_URL")
         pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
     return url

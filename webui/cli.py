@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -110,10 +111,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     platform = build(settings)
     print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
     scheduler = TimerScheduler(TimerLoop(platform.runtime), settings.scheduler_safety_seconds, blocking=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
     return 0
 
 

@@ -285,8 +285,8 @@ def _lint_structure(
             continue
         seen.add(node)
         stack.extend(targets.get(node, []))
-        info = process.elements.get(node)
-        if info is not None and info.type in {"subProcess", "transaction", "adHocSubProcess"}:
+        node_info = process.elements.get(node)
+        if node_info is not None and node_info.type in {"subProcess", "transaction", "adHocSubProcess"}:
             stack.extend(i.id for i in process.elements.values() if i.parent == node)
     for info in process.elements.values():
         if info.id not in seen and info.type not in {"boundaryEvent"}:
@@ -365,22 +365,22 @@ def parse_document(
         parser.add_bpmn_xml(normalised, filename=f"{main.process_id}.bpmn")
         pending = list(main.called_processes)
         while pending:
-            called = pending.pop()
-            if parser.get_process_parser(called) is not None:
+            called_id = pending.pop()
+            if parser.get_process_parser(called_id) is not None:
                 continue
-            dep_xml = resolve(called) if resolve is not None else None
+            dep_xml = resolve(called_id) if resolve is not None else None
             if dep_xml is None:
                 diagnostics.append(
                     Diagnostic(
-                        _called_by(main, called),
+                        _called_by(main, called_id),
                         "error",
-                        f"Anropad process {called!r} finns inte: driftsätt den först",
+                        f"Anropad process {called_id!r} finns inte: driftsätt den först",
                     )
                 )
                 continue
             dep_root = _normalise(load_xml(dep_xml, max_bytes=max_bytes))
-            parser.add_bpmn_xml(dep_root, filename=f"{called}.bpmn")
-            doc.dependencies[called] = dep_xml
+            parser.add_bpmn_xml(dep_root, filename=f"{called_id}.bpmn")
+            doc.dependencies[called_id] = dep_xml
             pending.extend(
                 ca.get("calledElement") for ca in dep_root.iter(f"{{{BPMN_NS}}}callActivity") if ca.get("calledElement")
             )

@@ -35,7 +35,7 @@ def engine_now() -> datetime:
 
 class _ClockDatetime(datetime):
     @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _ClockDatetime:  # type: ignore[override]
+    def now(cls, tz: tzinfo | None = None) -> _ClockDatetime:
         moment = engine_now()
         moment = moment.astimezone(tz) if tz is not None else moment.astimezone(STOCKHOLM).replace(tzinfo=None)
         return cls.fromtimestamp(moment.timestamp(), tz) if tz is not None else cls.fromisoformat(moment.isoformat())
@@ -48,8 +48,8 @@ def _get_datetime(expression: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-spiff_timer.datetime = _ClockDatetime  # type: ignore[misc]
-spiff_timer.TimerEventDefinition.get_datetime = staticmethod(_get_datetime)  # type: ignore[method-assign]
+spiff_timer.datetime = _ClockDatetime
+spiff_timer.TimerEventDefinition.get_datetime = staticmethod(_get_datetime)
 
 
 @contextmanager

@@ -283,7 +283,7 @@ class FlowFactory:
     """Makes and restores Flows with one configured script engine (built once; convention 7)."""
 
     def __init__(self, functions: FunctionsFactory | None = None):
-        self.script_engine = PythonScriptEngine(environment=SandboxEnvironment(functions))  # type: ignore[arg-type]
+        self.script_engine = PythonScriptEngine(environment=SandboxEnvironment(functions))
 
     def new(self, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], data: dict[str, Any]) -> Flow:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)

@@ -82,8 +82,10 @@ def test_a_task_of_another_role_or_unit_cannot_be_completed(platform, two_lanes)
 def test_completing_twice_is_a_conflict_not_a_double(platform, two_lanes):
     task_id = view(platform, two_lanes)["active_tasks"][0]["id"]
     platform.runtime.complete_task(task_id, {"behov": ["hemtjänst"]}, WARD)
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict, match="redan utförd av vera"):
         platform.runtime.complete_task(task_id, {"behov": ["hemtjänst"]}, WARD)
+    with pytest.raises(NotFound):
+        platform.runtime.complete_task("00000000-0000-0000-0000-000000000000", {}, WARD)
     history = view(platform, two_lanes)["history"]
     assert len([h for h in history if h["kind"] == "task_completed"]) == 1
 

@@ -65,7 +65,7 @@ def escalation(d, id, host, target, name, lane, col, row, key, cause, end_col=No
 # =====================================================================================================
 def in_utskrivning():
     d = Diagram("in_utskrivning", "In- och utskrivning från slutenvården",
-                [("sv", "Slutenvård", 4), ("rp", "Region primärvård", 2), ("kh", "Kommun hemsjukvård", 1),
+                [("sv", "Slutenvård", 5), ("rp", "Region primärvård", 2), ("kh", "Kommun hemsjukvård", 1),
                  ("ks", "Kommun socialtjänst", 1), ("de", "Den enskilde", 1)],
                 documentation="Samordnad utskrivning från sluten vård (PSU) som en kontinuerlig process från "
                               "inskrivning till uppföljning i hemmet, enligt lag (2017:612), Göteborgsområdets "
@@ -76,6 +76,16 @@ def in_utskrivning():
     d.add("start_inskrivning", "start", "Patienten inskriven i slutenvården", "sv", 0, message="inskrivning",
           doc="Meddelandet 'inskrivning' från vårdsystemet startar ärendet. Data: personnummer, vardtillfalle_id, "
               "avdelning_hsa_id, inskrivningstid, kommun, vardcentral_hsa_id, avtal, ev. tidigare_vardtillfalle_id.")
+    A(d, "vardtillfalle", "subprocess", "Vårdtillfälle: samordnad in- och utskrivning", None, 1, grid=True,
+      top=("sv", 1), span=55,
+      m="Den enskilde får en trygg och samordnad övergång från slutenvård till hemmet.",
+      s="Planeringen pågår hela vårdtiden; avbryts rent vid dödsfall eller överflyttning.",
+      u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
+      t="Från inskrivning till uppföljning efter hemkomst", l=LSU)
+    d.flow("start_inskrivning", "vardtillfalle")
+    d.default_parent = "vardtillfalle"
+    d.add("start_vardtillfalle", "start", "Vårdtillfälle startat", "sv", 0)
+    d.flow("start_vardtillfalle", "registrera_inskrivning")
     A(d, "registrera_inskrivning", "user", "Registrera inskrivning", "sv", 1,
       m="Ärendet är registrerat med orsak till inskrivning och uppgift om återinläggning inom 30 dagar.",
       s="Utskrivningsplaneringen ska påbörjas redan vid inskrivning, inte i slutet av vårdtiden.",
@@ -87,7 +97,6 @@ def in_utskrivning():
       "(fokuspatient: över 65 år och återinlagd inom 30 dagar).", u="Samflöde (automatiskt)", t="Vid inskrivning",
       l="Nationella indikatorer för återinläggning; " + GBG)
     d.add("gw_aterinlaggning_slut", "xgw", "", "sv", 4)
-    d.flow("start_inskrivning", "registrera_inskrivning")
     d.flow("registrera_inskrivning", "gw_aterinlaggning")
     d.flow("gw_aterinlaggning", "lanka_tidigare_vardtillfalle", "Ja", "aterinlaggning_inom_30_dagar == True")
     d.flow("gw_aterinlaggning", "gw_aterinlaggning_slut", "Nej", default=True)
@@ -468,35 +477,40 @@ def in_utskrivning():
       script="samverkan_avslutad = True",
       m="Ärendet är avslutat och underlag för uppföljning sparat.", s="Mått per kommun, vårdcentral och månad.",
       u="Samflöde (automatiskt)", t="När alla steg är klara", l=LSU + "; " + PDL)
-    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 54)
-    d.chain("merge_aterinlaggning_uppfoljning", "lamna_upplevelse", "avsluta_samverkan", "slut_in_utskrivning")
+    d.add("slut_vardtillfalle", "end", "Klart", "sv", 54)
+    d.chain("merge_aterinlaggning_uppfoljning", "lamna_upplevelse", "avsluta_samverkan", "slut_vardtillfalle")
     # ---------------- Avbrott: dödsfall och överflyttning ------------------------------------------
-    es = A(d, "vid_dodsfall", "subprocess", "Vid dödsfall", "sv", 0, 3, span=4, triggered=True,
-           m="Ärendet avslutas rent och alla parter informeras.", s="Inga fler uppgifter skapas för en avliden.",
-           u="Samflöde och vårdplanerare, slutenvård", t="När meddelandet avliden kommer", l=LSU + "; " + PDL)
-    d.add("start_avliden", "start", "Avliden", parent=es.id, icol=0, message="avliden")
-    A(d, "registrera_dodsfall", "script", "Registrera dödsfall och avsluta uppgifter", None, 0, parent=es.id, icol=1,
+    d.default_parent = None
+    for n in list(d.nodes.values()):
+        if n.parent == "vardtillfalle":
+            n.col += 1
+            if n.lane == "sv":
+                n.row += 1
+    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 57, 1)
+    d.flow("vardtillfalle", "slut_in_utskrivning")
+    d.add("msg_avliden", "boundary", "Avliden", host="vardtillfalle", slot=0, edge="top", message="avliden",
+          doc="Meddelandet avliden avbryter hela vårdtillfället, även pågående SIP och tidsgränser.")
+    A(d, "registrera_dodsfall", "script", "Registrera dödsfall och avsluta ärendet", "sv", 2, 0,
       script="avslutsorsak = 'avliden'",
-      m="Dödsfallet är registrerat och ärendets öppna uppgifter avslutade.", s="Ett rent avslut.",
-      u="Samflöde (automatiskt)", t="Omedelbart", l=LSU)
-    d.add("meddelande_avslutat_dodsfall", "throw", "Parterna informerade", parent=es.id, icol=2,
+      m="Dödsfallet är registrerat och ärendets öppna uppgifter avslutade.",
+      s="Inga fler uppgifter skapas för en avliden; parterna informeras.",
+      u="Samflöde (automatiskt)", t="Omedelbart när meddelandet avliden kommer", l=LSU + "; " + PDL)
+    d.add("meddelande_avslutat_dodsfall", "throw", "Parterna informerade", "sv", 3, 0,
           message="vardtillfalle_avslutat")
-    d.add("slut_avliden", "end", "Avslutat (avliden)", parent=es.id, icol=3, terminate=True)
-    d.chain("start_avliden", "registrera_dodsfall", "meddelande_avslutat_dodsfall", "slut_avliden")
-    es2 = A(d, "vid_overflyttning", "subprocess", "Vid överflyttning till annat sjukhus", "sv", 5, 3, span=4,
-            triggered=True,
-            m="Ärendet avslutas och planeringen lämnas över till det mottagande sjukhuset.",
-            s="Det mottagande sjukhuset startar ett nytt vårdtillfälle med egen planering.",
-            u="Vårdplanerare, slutenvård", t="Vid överflyttning", l=LSU4)
-    d.add("start_overflyttad", "start", "Överflyttad", parent=es2.id, icol=0, message="overflyttad")
-    A(d, "overlamna_till_mottagande_sjukhus", "user", "Överlämna planeringen till mottagande sjukhus", None, 0,
-      parent=es2.id, icol=1, form="overlamning_annat_sjukhus",
-      m="Planeringen och kända behov är överlämnade till mottagande sjukhus.", s="Inget tappas i överflyttningen.",
+    d.add("slut_avliden", "end", "Avslutat (avliden)", "sv", 4, 0)
+    d.chain("msg_avliden", "registrera_dodsfall", "meddelande_avslutat_dodsfall", "slut_avliden")
+    d.add("msg_overflyttad", "boundary", "Överflyttad till annat sjukhus", host="vardtillfalle", slot=5, edge="top",
+          message="overflyttad",
+          doc="Meddelandet overflyttad (överflyttning till annat sjukhus) avbryter vårdtillfället.")
+    A(d, "overlamna_till_mottagande_sjukhus", "user", "Överlämna planeringen till mottagande sjukhus", "sv", 7, 0,
+      form="overlamning_annat_sjukhus",
+      m="Planeringen och kända behov är överlämnade till mottagande sjukhus; parterna vet att ärendet avslutats.",
+      s="Inget tappas i överflyttningen; mottagande sjukhus startar ett nytt vårdtillfälle.",
       u="Vårdplanerare, slutenvård", t="Vid överflyttning", l=LSU4)
-    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", parent=es2.id, icol=2,
+    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", "sv", 8, 0,
           message="vardtillfalle_avslutat")
-    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", parent=es2.id, icol=3, terminate=True)
-    d.chain("start_overflyttad", "overlamna_till_mottagande_sjukhus", "meddelande_avslutat_overflyttning",
+    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", "sv", 9, 0)
+    d.chain("msg_overflyttad", "overlamna_till_mottagande_sjukhus", "meddelande_avslutat_overflyttning",
             "slut_overflyttad")
     return d
 

@@ -35,7 +35,7 @@ STATUS_TEXT = {
 def _field(field: fields.Field, components: dict[str, Any]) -> dict[str, Any]:
     if isinstance(field, fields.Nested):
         nested = field.nested if isinstance(field.nested, type) else type(field.nested)
-        return {"$ref": _ref(nested, components)}  # type: ignore[arg-type]
+        return {"$ref": _ref(nested, components)}
     if isinstance(field, fields.List):
         return {"type": "array", "items": _field(field.inner, components)}
     out: dict[str, Any] = {}

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from webui import create_app
+
+USERS = {
+    "agnes": (["process_owner"], []),
+    "cora": (["coordinator"], []),
+    "journal": (["system"], []),
+    "vera": (["vardplanerare"], ["SE2321000057-ward1"]),
+    "vilma": (["vardsamordnare"], ["SE2321000057-vc1"]),
+    "otto": (["vardsamordnare"], ["SE2321000057-vc2"]),
+    "admin": (["admin"], []),
+}
+
+
+@pytest.fixture
+def app(platform):
+    app = create_app({"TESTING": True}, platform=platform)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def tokens(platform) -> dict[str, dict[str, str]]:
+    """An Authorization header per demo user."""
+    headers = {}
+    with platform.db.unit_of_work() as session:
+        for username, (roles, units) in USERS.items():
+            platform.directory.create_user(session, username, username.title(), roles, units, at=platform.clock.now())
+            token = platform.directory.create_token(session, username, at=platform.clock.now())
+            headers[username] = {"Authorization": f"Bearer {token}"}
+    return headers

@@ -71,6 +71,25 @@ class MessageResult:
     duplicate: bool = False
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """What the runtime needs of a deployed definition. Definitions never change once stored, so this is cached."""
+
+    id: int
+    process_id: str
+    version: int
+    executable: bool
+    elements: dict[str, Any]
+    forms: dict[str, Any]
+    start_messages: tuple[str, ...]
+    dependencies: dict[str, int]
+
+    @classmethod
+    def of(cls, row: ProcessDefinition) -> Deployed:
+        return cls(row.id, row.process_id, row.version, row.executable, dict(row.elements or {}),
+                   dict(row.forms or {}), tuple(row.start_messages or ()), dict(row.dependencies or {}))
+
+
 class SpecCache:
     """Parsed specs per definition id: parsing a 60-activity diagram once per process, not once per step."""
 
@@ -79,7 +98,7 @@ class SpecCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, session: Session, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
+    def get(self, session: Session, definition: Deployed) -> tuple[Any, dict[str, Any]]:
         with self._lock:
             hit = self._items.get(definition.id)
             if hit is not None:
@@ -91,7 +110,10 @@ class SpecCache:
             if dep is None:
                 raise NotFound(f"Anropad processversion {dep_id} saknas")
             deps[called] = dep.xml
-        specs = parse_for_run(definition.xml, definition.process_id, deps)
+        row = session.get(ProcessDefinition, definition.id)
+        if row is None:
+            raise NotFound(f"Processversion {definition.id} saknas")
+        specs = parse_for_run(row.xml, definition.process_id, deps)
         with self._lock:
             self._items[definition.id] = specs
             while len(self._items) > self._size:
@@ -130,16 +152,47 @@ class Runtime:
         self.flows = FlowFactory(catalog.sandbox_functions(self._engine_now))
         self.specs = SpecCache()
         self.timer_listeners: list[Callable[[datetime], None]] = []
+        self._definitions: dict[int, Deployed] = {}
+        self._flows: OrderedDict[int, tuple[int, Flow]] = OrderedDict()
+        self._flow_cache_size = 512
+        self._cache_lock = threading.Lock()
 
     @contextmanager
     def _uow(self) -> Iterator[Session]:
-        """The unit of work of one command; after it commits, listeners hear of the earliest new timer."""
-        with self.db.unit_of_work() as session:
-            yield session
-            earliest = session.info.pop("earliest_new_timer", None)
+        """The unit of work of one command. After it commits, the advanced workflows are kept in memory (keyed by
+        the row version they were saved as) and listeners hear of the earliest new timer."""
+        advanced: dict[int, tuple[ProcessInstance, Flow]] = {}
+        try:
+            with self.db.unit_of_work() as session:
+                yield session
+                earliest = session.info.pop("earliest_new_timer", None)
+                advanced = session.info.pop("flows", {})
+        except BaseException:
+            with self._cache_lock:  # a rolled-back command may have changed a workflow in memory: forget it
+                for instance_id in session.info.pop("flows", {}):
+                    self._flows.pop(instance_id, None)
+            raise
+        with self._cache_lock:
+            for instance_id, (instance, flow) in advanced.items():
+                if instance.status in ("completed", "cancelled"):
+                    self._flows.pop(instance_id, None)
+                    continue
+                self._flows[instance_id] = (instance.lock_version, flow)
+                self._flows.move_to_end(instance_id)
+            while len(self._flows) > self._flow_cache_size:
+                self._flows.popitem(last=False)
         if earliest is not None:
             for listener in list(self.timer_listeners):
                 listener(earliest)
+
+    def _cached_flow(self, instance: ProcessInstance) -> Flow | None:
+        """The workflow as this process last saved it, if the row has not changed since (same lock_version).
+        Taken out of the cache while a command uses it."""
+        with self._cache_lock:
+            hit = self._flows.pop(instance.id, None)
+        if hit is None or hit[0] != instance.lock_version:
+            return None
+        return hit[1]
 
     def _engine_now(self) -> datetime:
         from engine.bpmn.timers import engine_now
@@ -277,7 +330,20 @@ class Runtime:
             query = query.where(ProcessDefinition.executable.is_(True))
         return session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
 
-    def _definition_for_start(self, session: Session, process_id: str, version: int | None) -> ProcessDefinition:
+    def _deployed(self, session: Session, definition_id: int) -> Deployed:
+        with self._cache_lock:
+            hit = self._definitions.get(definition_id)
+        if hit is not None:
+            return hit
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise NotFound(f"Processversion {definition_id} saknas")
+        deployed = Deployed.of(row)
+        with self._cache_lock:
+            self._definitions[definition_id] = deployed
+        return deployed
+
+    def _definition_for_start(self, session: Session, process_id: str, version: int | None) -> Deployed:
         if version is None:
             definition = self._newest(session, process_id, executable_only=True)
         else:
@@ -290,7 +356,7 @@ class Runtime:
             raise NotFound(f"Processen {process_id!r}" + (f" version {version}" if version else "") + " finns inte")
         if not definition.executable:
             raise Conflict(f"{process_id} version {definition.version} är bara dokumentation och kan inte startas")
-        return definition
+        return self._deployed(session, definition.id)
 
     # ------------------------------------------------------------------------------------------------ instances
     def start_instance(
@@ -307,7 +373,7 @@ class Runtime:
     def _start(
         self,
         session: Session,
-        definition: ProcessDefinition,
+        definition: Deployed,
         business_key: str,
         data: dict[str, Any],
         actor: Actor,
@@ -386,7 +452,7 @@ class Runtime:
             self._advance(session, instance, definition, actor, complete)
             return instance.id
 
-    def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, ProcessDefinition]:
+    def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
         first = session.get(TaskIndex, task_id)
         if first is None:
             self._raise_gone(session, task_id)
@@ -397,9 +463,7 @@ class Runtime:
         ).scalar_one_or_none()
         if task is None:
             self._raise_gone(session, task_id)
-        definition = session.get(ProcessDefinition, instance.definition_id)
-        assert definition is not None
-        return task, instance, definition
+        return task, instance, self._deployed(session, instance.definition_id)
 
     @staticmethod
     def _raise_gone(session: Session, task_id: str) -> NoReturn:
@@ -483,8 +547,7 @@ class Runtime:
             instance = self._lock(session, instance_id)
             if instance.status in ("completed", "cancelled"):
                 raise Conflict(f"Instansen är redan {instance.status}")
-            definition = session.get(ProcessDefinition, instance.definition_id)
-            assert definition is not None
+            definition = self._deployed(session, instance.definition_id)
 
             def cancel(flow: Flow, log: StepLog) -> None:
                 flow.cancel()
@@ -498,8 +561,7 @@ class Runtime:
             instance = self._lock(session, instance_id)
             if instance.status != "incident":
                 raise Conflict("Instansen har ingen öppen incident")
-            definition = session.get(ProcessDefinition, instance.definition_id)
-            assert definition is not None
+            definition = self._deployed(session, instance.definition_id)
             now = self.clock.now()
             for incident in session.scalars(
                 select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
@@ -578,8 +640,7 @@ class Runtime:
             )
         if len(matches) == 1:
             instance = self._lock(session, matches[0])
-            definition = session.get(ProcessDefinition, instance.definition_id)
-            assert definition is not None
+            definition = self._deployed(session, instance.definition_id)
             delivered: list[bool] = []
 
             def deliver(flow: Flow, log: StepLog) -> None:
@@ -618,7 +679,7 @@ class Runtime:
                 f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
             )
         business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
-        instance_id = self._start(session, starters[0], business_key, payload, actor, start_message=name)
+        instance_id = self._start(session, self._deployed(session, starters[0].id), business_key, payload, actor, start_message=name)
         session.add(
             ReceivedMessage(
                 message_id=message_id, name=name, instance_id=instance_id, outcome="started", received_at=now
@@ -664,8 +725,7 @@ class Runtime:
             ).scalar_one_or_none()
             if timer is None or timer.due_at > self.clock.now():
                 return False
-            definition = session.get(ProcessDefinition, instance.definition_id)
-            assert definition is not None
+            definition = self._deployed(session, instance.definition_id)
             due_at = timer.due_at
 
             def fire(flow: Flow, log: StepLog) -> None:
@@ -689,7 +749,7 @@ class Runtime:
         self,
         session: Session,
         instance: ProcessInstance,
-        definition: ProcessDefinition,
+        definition: Deployed,
         actor: Actor,
         action: Callable[[Flow, StepLog], None],
         flow: Flow | None = None,
@@ -698,8 +758,11 @@ class Runtime:
         if instance.status == "cancelled" or instance.status == "completed":
             raise Conflict(f"Instansen är {instance.status}")
         if flow is None:
+            flow = self._cached_flow(instance)
+        if flow is None:
             spec, subprocess_specs = self.specs.get(session, definition)
             flow = self.flows.restore(instance.state, spec, subprocess_specs)
+        session.info.setdefault("flows", {})[instance.id] = (instance, flow)
         log = StepLog()
         incident: EngineIncident | None = None
         try:
@@ -712,7 +775,7 @@ class Runtime:
         self,
         session: Session,
         instance: ProcessInstance,
-        definition: ProcessDefinition,
+        definition: Deployed,
         flow: Flow,
         log: StepLog,
         actor: Actor,

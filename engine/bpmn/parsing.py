@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ EXPRESSION_TAGS = {
 }
 TIMER_TAGS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
 DOC_PROPERTIES = ("mal", "syfte", "utforare", "tidpunkt", "lagrum")
+_ISO_ATTEMPT = re.compile(r"^(R\d*/|PT?\d)", re.IGNORECASE)  # looks like ISO 8601 but did not parse as such
 
 
 def _local(tag: Any) -> str:
@@ -226,7 +228,7 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
             if not text:
                 diagnostics.append(Diagnostic(_owner_id(el), "error", "Timern saknar uttryck"))
             elif not timer_bridge.is_plain_iso(text):
-                if text.upper().startswith(("P", "R")) and " " not in text and "(" not in text:
+                if _ISO_ATTEMPT.match(text):
                     diagnostics.append(
                         Diagnostic(
                             _owner_id(el),

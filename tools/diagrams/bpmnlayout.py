@@ -192,7 +192,7 @@ class Diagram:
                 px, py, pw, ph = self.nodes[n.parent].bounds
                 w, h = SIZES[n.shape]
                 cx = px + 60 + n.icol * 140
-                cy = py + ph / 2
+                cy = py + ph / 2 - (8 if ph < 130 else 0)
                 n.bounds = (cx - w / 2, cy - h / 2, w, h)
         for n in self.nodes.values():
             if n.kind == "boundary":
@@ -217,7 +217,7 @@ class Diagram:
                 continue
             if n.kind == "subprocess" and (n.span > 1 or n.triggered or n.grid):
                 # a container: only an obstacle for flows that live outside it
-                if f.parent == n.id:
+                if f.parent == n.id or n.grid:
                     continue
             out.append(n.bounds)
         return out

@@ -499,7 +499,7 @@ def in_utskrivning():
           message="vardtillfalle_avslutat")
     d.add("slut_avliden", "end", "Avslutat (avliden)", "sv", 4, 0)
     d.chain("msg_avliden", "registrera_dodsfall", "meddelande_avslutat_dodsfall", "slut_avliden")
-    d.add("msg_overflyttad", "boundary", "Överflyttad till annat sjukhus", host="vardtillfalle", slot=5, edge="top",
+    d.add("msg_overflyttad", "boundary", "Överflyttad till annat sjukhus", host="vardtillfalle", slot=6, edge="top",
           message="overflyttad",
           doc="Meddelandet overflyttad (överflyttning till annat sjukhus) avbryter vårdtillfället.")
     A(d, "overlamna_till_mottagande_sjukhus", "user", "Överlämna planeringen till mottagande sjukhus", "sv", 7, 0,

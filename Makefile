@@ -1,0 +1,44 @@
+# Samflöde: `make run` sets up and runs the platform with demo data on SQLite; `make test` sets up and runs the tests.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: setup run demo test lint typecheck pytest bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The platform on SQLite (instance/samflode.db) with the three processes, a demo directory and a few cases.
+# SAMFLODE_CLOCK=simulated lets you move time in demos; the default is the real clock.
+run: setup
+	$(BIN)/samflode demo
+	$(BIN)/samflode serve --host $(HOST) --port $(PORT)
+
+demo: setup
+	$(BIN)/samflode demo
+
+lint: setup
+	$(BIN)/ruff check engine webui tests bench
+	$(BIN)/ruff format --check engine webui tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q
+
+# SQLite by default; TEST_DATABASE_URL=postgresql://... runs the same suite on PostgreSQL.
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -7,7 +7,11 @@ PORT   ?= 5000
 
 .PHONY: setup run demo test lint typecheck pytest bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select, text  # noqa: E402
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser  # noqa: E402
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from engine.config import Settings  # noqa: E402
 from engine.directory import Actor  # noqa: E402
@@ -53,7 +53,8 @@ def generate_process(tasks: int = TASKS) -> str:
     nodes = "".join(f'<bpmn:userTask id="{t}" name="Uppgift {i + 1}" />' for i, t in enumerate(ids))
     chain = ["start", *ids, "end"]
     flows = "".join(
-        f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}" />' for i, (a, b) in enumerate(zip(chain, chain[1:]))
+        f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}" />'
+        for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False))
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -178,7 +179,9 @@ def main() -> None:
         print(f"{name}")
         print(f"    tasks  1-10: {stats(first)}")
         print(f"    tasks 51-60: {stats(last)}")
-    floor = statistics.median(results["(1) raw SpiffWorkflow, in memory"][0] + results["(1) raw SpiffWorkflow, in memory"][1])
+    floor = statistics.median(
+        results["(1) raw SpiffWorkflow, in memory"][0] + results["(1) raw SpiffWorkflow, in memory"][1]
+    )
     naive_med = statistics.median(
         results["(2) raw SpiffWorkflow + JSON round trip"][0] + results["(2) raw SpiffWorkflow + JSON round trip"][1]
     )

@@ -86,8 +86,16 @@ class Deployed:
 
     @classmethod
     def of(cls, row: ProcessDefinition) -> Deployed:
-        return cls(row.id, row.process_id, row.version, row.executable, dict(row.elements or {}),
-                   dict(row.forms or {}), tuple(row.start_messages or ()), dict(row.dependencies or {}))
+        return cls(
+            row.id,
+            row.process_id,
+            row.version,
+            row.executable,
+            dict(row.elements or {}),
+            dict(row.forms or {}),
+            tuple(row.start_messages or ()),
+            dict(row.dependencies or {}),
+        )
 
 
 class SpecCache:
@@ -184,6 +192,12 @@ class Runtime:
         if earliest is not None:
             for listener in list(self.timer_listeners):
                 listener(earliest)
+
+    def forget_cached_flows(self) -> None:
+        """Drop the in-memory workflows, so that the next command restores each from the database (tests use this
+        to prove that every step survives a save and restore)."""
+        with self._cache_lock:
+            self._flows.clear()
 
     def _cached_flow(self, instance: ProcessInstance) -> Flow | None:
         """The workflow as this process last saved it, if the row has not changed since (same lock_version).
@@ -679,7 +693,9 @@ class Runtime:
                 f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
             )
         business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
-        instance_id = self._start(session, self._deployed(session, starters[0].id), business_key, payload, actor, start_message=name)
+        instance_id = self._start(
+            session, self._deployed(session, starters[0].id), business_key, payload, actor, start_message=name
+        )
         session.add(
             ReceivedMessage(
                 message_id=message_id, name=name, instance_id=instance_id, outcome="started", received_at=now

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_from_directory
 
-from engine.config import Settings
+from engine.config import PROJECT_ROOT, Settings
 from engine.platform import Platform, build
 
 log = logging.getLogger(__name__)
+VENDOR = {"bpmn-js": "bpmn-js/dist"}
 
 
 def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:
@@ -64,6 +65,14 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
             )
         log.exception("unexpected error")
         return error_response(500, "internal_error", "Ett oväntat fel inträffade; det är loggat")
+
+    @app.get("/vendor/<package>/<path:filename>")
+    def _vendor(package: str, filename: str) -> Response:
+        """Front-end packages installed from npm (package.json, pinned); served from node_modules, never copied."""
+        folder = VENDOR.get(package)
+        if folder is None:
+            return Response("Finns inte", status=404)
+        return send_from_directory(PROJECT_ROOT / "node_modules" / folder, filename, max_age=3600)
 
     @app.get("/healthz")
     def _health() -> dict[str, Any]:

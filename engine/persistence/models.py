@@ -250,3 +250,13 @@ class AuditEntry(Base):
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ClockState(Base):
+    """The simulated clock's current time, shared by every process of one installation (SAMFLODE_CLOCK=simulated).
+    One row (id 1); never used with the real clock."""
+
+    __tablename__ = "clock_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    now: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,6 +98,25 @@ class Deployed:
         )
 
 
+@dataclass(frozen=True)
+class TimerRow:
+    id: int
+    task_id: str
+    element_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What the index tables hold for one instance as last saved: its timers, task ids, awaited messages and
+    correlation keys. Kept with the cached workflow so a save diffs against memory instead of re-reading rows."""
+
+    timers: dict[str, TimerRow]
+    task_ids: frozenset[str]
+    subscriptions: frozenset[str]
+    correlations: frozenset[tuple[str, str]]
+
+
 class SpecCache:
     """Parsed specs per definition id: parsing a 60-activity diagram once per process, not once per step."""
 
@@ -161,7 +180,7 @@ class Runtime:
         self.specs = SpecCache()
         self.timer_listeners: list[Callable[[datetime], None]] = []
         self._definitions: dict[int, Deployed] = {}
-        self._flows: OrderedDict[int, tuple[int, Flow]] = OrderedDict()
+        self._flows: OrderedDict[int, tuple[int, Flow, Projection]] = OrderedDict()
         self._flow_cache_size = 512
         self._cache_lock = threading.Lock()
 
@@ -170,11 +189,20 @@ class Runtime:
         """The unit of work of one command. After it commits, the advanced workflows are kept in memory (keyed by
         the row version they were saved as) and listeners hear of the earliest new timer."""
         advanced: dict[int, tuple[ProcessInstance, Flow]] = {}
+        projections: dict[int, Projection] = {}
         try:
             with self.db.unit_of_work() as session:
                 yield session
+                session.flush()
                 earliest = session.info.pop("earliest_new_timer", None)
                 advanced = session.info.pop("flows", {})
+                for instance_id, (kept, added, task_ids, awaited, wanted) in session.info.pop(
+                    "saved_projections", {}
+                ).items():
+                    timers = dict(kept)
+                    for row in added:
+                        timers[row.task_id] = TimerRow(row.id, row.task_id, row.element_id, row.due_at)
+                    projections[instance_id] = Projection(timers, task_ids, awaited, wanted)
         except BaseException:
             with self._cache_lock:  # a rolled-back command may have changed a workflow in memory: forget it
                 for instance_id in session.info.pop("flows", {}):
@@ -182,10 +210,10 @@ class Runtime:
             raise
         with self._cache_lock:
             for instance_id, (instance, flow) in advanced.items():
-                if instance.status in ("completed", "cancelled"):
+                if instance.status in ("completed", "cancelled") or instance_id not in projections:
                     self._flows.pop(instance_id, None)
                     continue
-                self._flows[instance_id] = (instance.lock_version, flow)
+                self._flows[instance_id] = (instance.lock_version, flow, projections[instance_id])
                 self._flows.move_to_end(instance_id)
             while len(self._flows) > self._flow_cache_size:
                 self._flows.popitem(last=False)
@@ -199,14 +227,14 @@ class Runtime:
         with self._cache_lock:
             self._flows.clear()
 
-    def _cached_flow(self, instance: ProcessInstance) -> Flow | None:
-        """The workflow as this process last saved it, if the row has not changed since (same lock_version).
-        Taken out of the cache while a command uses it."""
+    def _cached_flow(self, instance: ProcessInstance) -> tuple[Flow, Projection] | None:
+        """The workflow (and its index projection) as this process last saved it, if the row has not changed since
+        (same lock_version). Taken out of the cache while a command uses it."""
         with self._cache_lock:
             hit = self._flows.pop(instance.id, None)
         if hit is None or hit[0] != instance.lock_version:
             return None
-        return hit[1]
+        return hit[1], hit[2]
 
     def _engine_now(self) -> datetime:
         from engine.bpmn.timers import engine_now
@@ -467,15 +495,21 @@ class Runtime:
             return instance.id
 
     def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
-        first = session.get(TaskIndex, task_id)
-        if first is None:
+        # Lock the task's instance first (by subquery), then read the task under that lock: a concurrent completion
+        # may have removed it meanwhile.
+        owner = select(TaskIndex.instance_id).where(TaskIndex.id == task_id).scalar_subquery()
+        instance = session.execute(
+            select(ProcessInstance)
+            .where(ProcessInstance.id == owner)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if instance is None:
             self._raise_gone(session, task_id)
-        instance = self._lock(session, first.instance_id)
-        # Re-read under the instance lock: a concurrent completion may have removed the task meanwhile.
         task = session.execute(
             select(TaskIndex).where(TaskIndex.id == task_id).execution_options(populate_existing=True)
         ).scalar_one_or_none()
-        if task is None:
+        if task is None or task.instance_id != instance.id:
             self._raise_gone(session, task_id)
         return task, instance, self._deployed(session, instance.definition_id)
 
@@ -730,12 +764,22 @@ class Runtime:
 
     # ------------------------------------------------------------------------------------------------ timers
     def fire_timer(self, timer_id: int, actor: Actor) -> bool:
-        """Fire one due timer (the scheduler's command). False when it is gone (fired or cancelled meanwhile)."""
+        """Fire one due timer (the scheduler's command). False when it is gone (fired or cancelled meanwhile) or,
+        on PostgreSQL, when another transaction holds its instance (another scheduler fires it, or a command is
+        changing the instance: the loop comes back to it). The instance row is locked first and the timer row
+        re-read under that lock, the order every command keeps; BEGIN IMMEDIATE serialises SQLite writers."""
         with self._uow() as session:
             timer = session.get(Timer, timer_id)
             if timer is None:
                 return False
-            instance = self._lock(session, timer.instance_id)
+            instance = session.execute(
+                select(ProcessInstance)
+                .where(ProcessInstance.id == timer.instance_id)
+                .with_for_update(skip_locked=self.db.dialect == "postgresql")
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if instance is None:
+                return False
             timer = session.execute(
                 select(Timer).where(Timer.id == timer_id).execution_options(populate_existing=True)
             ).scalar_one_or_none()
@@ -774,7 +818,10 @@ class Runtime:
         if instance.status == "cancelled" or instance.status == "completed":
             raise Conflict(f"Instansen är {instance.status}")
         if flow is None:
-            flow = self._cached_flow(instance)
+            cached = self._cached_flow(instance)
+            if cached is not None:
+                flow, projection = cached
+                session.info.setdefault("projections", {})[instance.id] = projection
         if flow is None:
             spec, subprocess_specs = self.specs.get(session, definition)
             flow = self.flows.restore(instance.state, spec, subprocess_specs)
@@ -785,7 +832,8 @@ class Runtime:
             action(flow, log)
         except EngineIncident as exc:
             incident = exc
-        self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
+        with session.no_autoflush:  # one flush at the end batches the inserts
+            self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
 
     def _save(
         self,
@@ -822,10 +870,13 @@ class Runtime:
             )
         completed_ids = {task_id for task_id, _, _ in log.completed}
 
+        projection = session.info.get("projections", {}).get(instance.id) or self._load_projection(session, instance.id)
+
         # Timers.
-        old_timers = {t.task_id: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance.id))}
         new_timers = {t.task_id: t for t in ([] if cancelled_reason is not None else flow.waiting_timers())}
-        for task_id, row in old_timers.items():
+        gone: list[int] = []
+        kept: dict[str, TimerRow] = {}
+        for task_id, row in projection.timers.items():
             current = new_timers.get(task_id)
             fired = task_id in completed_ids or (
                 current is not None and current.due_at != row.due_at and row.due_at <= now
@@ -833,32 +884,40 @@ class Runtime:
             if fired:
                 self._timer_fired(session, instance, row, elements, now)
             if current is None:
-                session.delete(row)
+                gone.append(row.id)
             elif current.due_at != row.due_at:
-                row.due_at = current.due_at
+                session.execute(update(Timer).where(Timer.id == row.id).values(due_at=current.due_at))
+                kept[task_id] = TimerRow(row.id, task_id, row.element_id, current.due_at)
+            else:
+                kept[task_id] = row
+        if gone:
+            session.execute(delete(Timer).where(Timer.id.in_(gone)))
+        added_timers: list[Timer] = []
         for task_id, timer in new_timers.items():
-            if task_id not in old_timers:
-                session.add(
-                    Timer(
-                        instance_id=instance.id,
-                        task_id=task_id,
-                        element_id=timer.element_id,
-                        kind=timer.kind,
-                        boundary=timer.boundary,
-                        due_at=timer.due_at,
-                        created_at=now,
-                    )
+            if task_id not in projection.timers:
+                earliest = session.info.get("earliest_new_timer")
+                if earliest is None or timer.due_at < earliest:
+                    session.info["earliest_new_timer"] = timer.due_at
+                row_obj = Timer(
+                    instance_id=instance.id,
+                    task_id=task_id,
+                    element_id=timer.element_id,
+                    kind=timer.kind,
+                    boundary=timer.boundary,
+                    due_at=timer.due_at,
+                    created_at=now,
                 )
+                session.add(row_obj)
+                added_timers.append(row_obj)
 
         # Task index.
-        old_tasks = {t.id: t for t in session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id))}
         ready = [] if cancelled_reason is not None else flow.ready_human_tasks()
         ready_ids = {t.id for t in ready}
-        for task_id, task_row in old_tasks.items():
-            if task_id not in ready_ids:
-                session.delete(task_row)
+        removed = [task_id for task_id in projection.task_ids if task_id not in ready_ids]
+        if removed:
+            session.execute(delete(TaskIndex).where(TaskIndex.id.in_(removed)))
         for task in ready:
-            if task.id in old_tasks:
+            if task.id in projection.task_ids:
                 continue
             info = elements.get(task.element_id, {})
             props = info.get("properties") or {}
@@ -891,21 +950,30 @@ class Runtime:
                 )
             )
 
-        # Message subscriptions and correlation keys.
-        session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
-        if cancelled_reason is None:
-            for name in flow.awaited_messages():
+        # Message subscriptions and correlation keys: rewritten only when they change.
+        awaited = frozenset() if cancelled_reason is not None else frozenset(flow.awaited_messages())
+        if awaited != projection.subscriptions:
+            session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
+            for name in sorted(awaited):
                 session.add(MessageSubscription(instance_id=instance.id, message_name=name))
-        wanted = {(k, str(data[k])) for k in CORRELATION_KEYS if data.get(k) not in (None, "")}
-        have = {
-            (c.name, c.value): c
-            for c in session.scalars(select(InstanceCorrelation).where(InstanceCorrelation.instance_id == instance.id))
-        }
-        for key, correlation_row in have.items():
-            if key not in wanted:
-                session.delete(correlation_row)
-        for name, value in wanted - set(have):
+        wanted = frozenset((k, str(data[k])) for k in CORRELATION_KEYS if data.get(k) not in (None, ""))
+        for name, value in projection.correlations - wanted:
+            session.execute(
+                delete(InstanceCorrelation).where(
+                    InstanceCorrelation.instance_id == instance.id,
+                    InstanceCorrelation.name == name,
+                    InstanceCorrelation.value == value,
+                )
+            )
+        for name, value in wanted - projection.correlations:
             session.add(InstanceCorrelation(instance_id=instance.id, name=name, value=value))
+        session.info.setdefault("saved_projections", {})[instance.id] = (
+            kept,
+            added_timers,
+            frozenset(ready_ids),
+            awaited,
+            wanted,
+        )
 
         # Status, incidents.
         if incident is not None:
@@ -952,8 +1020,31 @@ class Runtime:
             instance.status = "running" if ready else "waiting"
         session.flush()
 
+    def _load_projection(self, session: Session, instance_id: int) -> Projection:
+        timers = {
+            r.task_id: TimerRow(r.id, r.task_id, r.element_id, r.due_at)
+            for r in session.execute(
+                select(Timer.id, Timer.task_id, Timer.element_id, Timer.due_at).where(Timer.instance_id == instance_id)
+            )
+        }
+        task_ids = frozenset(session.scalars(select(TaskIndex.id).where(TaskIndex.instance_id == instance_id)))
+        subscriptions = frozenset(
+            session.scalars(
+                select(MessageSubscription.message_name).where(MessageSubscription.instance_id == instance_id)
+            )
+        )
+        correlations = frozenset(
+            (r.name, r.value)
+            for r in session.execute(
+                select(InstanceCorrelation.name, InstanceCorrelation.value).where(
+                    InstanceCorrelation.instance_id == instance_id
+                )
+            )
+        )
+        return Projection(timers, task_ids, subscriptions, correlations)
+
     def _timer_fired(
-        self, session: Session, instance: ProcessInstance, row: Timer, elements: dict[str, Any], now: datetime
+        self, session: Session, instance: ProcessInstance, row: TimerRow, elements: dict[str, Any], now: datetime
     ) -> None:
         lateness = (now - row.due_at).total_seconds()
         session.add(

@@ -95,9 +95,10 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
         raise ValidationFailed("Ogiltiga uppgifter", {"fields": exc.messages}) from exc
 
 
-def load_query(schema: type[Schema]) -> dict[str, Any]:
+def load_query(schema: type[Schema], values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The query string (or `values`, e.g. query and form fields of a multipart upload) checked by `schema`."""
     try:
-        return schema().load(request.args.to_dict())
+        return schema().load(request.args.to_dict() if values is None else values)
     except ValidationError as exc:
         raise BadRequest("Ogiltiga parametrar", {"fields": exc.messages}) from exc
 

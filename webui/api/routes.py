@@ -11,6 +11,7 @@ from engine.domain.errors import BadRequest, NotFound, UnsupportedMediaType, Val
 from engine.runtime import DeployResult
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
+from webui.api.modelling_schemas import DeployQueryIn
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
 
@@ -34,24 +35,27 @@ def _deploy_out(result: DeployResult) -> dict[str, Any]:
     )
 
 
-def _uploaded_bpmn() -> tuple[bytes, str | None, str]:
-    """The BPMN file from a multipart `file` field or the raw XML body, with its name and the deploy comment."""
-    comment = request.args.get("comment", "")
+def _uploaded_bpmn() -> tuple[bytes, str | None, dict[str, Any]]:
+    """The BPMN file from a multipart `file` field or the raw XML body, with its name and the options of
+    DeployQueryIn (comment, filename, documentation_only) from the query or, for multipart, the form fields."""
     if request.mimetype == "multipart/form-data":
+        options = load_query(DeployQueryIn, {**request.args.to_dict(), **request.form.to_dict()})
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("Skicka BPMN-filen i fältet 'file'")
-        comment = request.form.get("comment", comment)
-        return upload.read(), upload.filename, comment
+        return upload.read(), upload.filename or options["filename"], options
     if request.mimetype in XML_TYPES:
-        return request.get_data(), request.args.get("filename"), comment
+        options = load_query(DeployQueryIn)
+        return request.get_data(), options["filename"], options
     raise UnsupportedMediaType("Skicka BPMN som multipart-fältet 'file' eller som XML (Content-Type: application/xml)")
 
 
 @documented(
     "POST",
     "/definitions",
-    "Driftsätt ett BPMN-diagram (multipart 'file' eller XML-kropp; ?comment=)",
+    "Driftsätt ett BPMN-diagram (multipart 'file' eller XML-kropp; ?comment=). Med ?documentation_only=true "
+    "lagras ett diagram som inte kan köras som dokumentation (executable=false) med sina fynd i stället för 422",
+    query=DeployQueryIn,
     response=s.DeployOut,
     status=201,
     errors=(400, 401, 403, 409, 413, 415, 422),
@@ -59,8 +63,14 @@ def _uploaded_bpmn() -> tuple[bytes, str | None, str]:
 )
 def deploy_definition() -> Response:
     who = actor()
-    xml, filename, comment = _uploaded_bpmn()
-    result = platform().runtime.deploy(xml, who, comment=comment, filename=filename)
+    xml, filename, options = _uploaded_bpmn()
+    result = platform().runtime.deploy(
+        xml,
+        who,
+        comment=options["comment"],
+        filename=filename,
+        allow_documentation_only=options["documentation_only"],
+    )
     return _json(_deploy_out(result), 201 if result.created else 200)
 
 

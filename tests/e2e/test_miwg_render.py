@@ -1,0 +1,38 @@
+"""Documentation-only models render: every MIWG file, imported through the API and downloaded again, is drawn by
+bpmn-js (from npm, served by us) in Chromium."""
+
+from __future__ import annotations
+
+from tests.conftest import OWNER
+from tests.miwg import EXECUTABLE, miwg_files
+
+
+def test_every_imported_miwg_model_renders_in_bpmn_js(page, live_server, platform):
+    files = miwg_files()
+    with platform.db.unit_of_work() as session:
+        platform.directory.create_user(session, "agnes", "Agnes", ["process_owner"], [], at=platform.clock.now())
+        token = platform.directory.create_token(session, "agnes", at=platform.clock.now())
+    page.goto(f"{live_server}/healthz")
+    page.set_content('<div id="canvas" style="width:1200px;height:800px"></div>')
+    page.add_script_tag(url=f"{live_server}/vendor/bpmn-js/bpmn-viewer.development.js")
+    drawn = {}
+    for path in files:
+        result = platform.runtime.deploy(path.read_bytes(), OWNER, filename=path.name, allow_documentation_only=True)
+        assert result.executable == (path.name in EXECUTABLE)
+        drawn[path.name] = page.evaluate(
+            """async ([url, token]) => {
+                const response = await fetch(url, {headers: {Authorization: 'Bearer ' + token}});
+                const xml = await response.text();
+                const viewer = new BpmnJS({container: '#canvas'});
+                try {
+                    await viewer.importXML(xml);
+                    return document.querySelectorAll('#canvas .djs-shape').length;
+                } catch (err) {
+                    return 'fel: ' + err.message;
+                } finally {
+                    viewer.destroy();
+                }
+            }""",
+            [f"{live_server}/api/v1/definitions/{result.process_id}/versions/{result.version}/bpmn", token],
+        )
+    assert all(isinstance(n, int) and n > 0 for n in drawn.values()), drawn

@@ -93,8 +93,15 @@ class Directory:
         self.db = db
 
     @staticmethod
-    def _actor(user: User) -> Actor:
-        return Actor(user.username, frozenset(user.roles or []), frozenset(user.units or []), user.name)
+    def _actor(user: User, session: Session | None = None) -> Actor:
+        """The user as an actor; with a session, units are resolved through the organisation (a hemsjukvård or
+        socialtjänst unit also answers for its kommun's name, as the task index keeps the case's raw field)."""
+        units = frozenset(user.units or [])
+        if session is not None and units:
+            from engine.organisation import unit_keys, units_by_hsa
+
+            units = unit_keys(units, units_by_hsa(session, units))
+        return Actor(user.username, frozenset(user.roles or []), units, user.name)
 
     def create_user(
         self,
@@ -155,11 +162,11 @@ class Directory:
             ).first()
             if row is None or row[0].revoked_at is not None or not row[1].active:
                 raise NotAuthenticated("Ogiltig eller återkallad API-nyckel")
-            return self._actor(row[1])
+            return self._actor(row[1], session)
 
     def actor(self, username: str) -> Actor:
         with self.db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None or not user.active:
                 raise NotFound(f"Användaren {username!r} finns inte")
-            return self._actor(user)
+            return self._actor(user, session)

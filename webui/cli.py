@@ -156,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("username")
     token.add_argument("--label", default="")
     token.set_defaults(func=cmd_create_token)
+
+    from webui.cli_directory import add_commands
+
+    add_commands(sub)
     return top
 
 

@@ -6,13 +6,16 @@ starts demo cases when none exist.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from engine.directory import SYSTEM_ACTOR, Actor
 from engine.domain.errors import Conflict, DeployRejected, SamflodeError
 from engine.domain.personnummer import luhn_digit
+from engine.organisation import import_directory, known_roles
 from engine.persistence.models import ProcessInstance, User
 from engine.platform import Platform
 
@@ -100,9 +103,31 @@ def deploy_processes(p: Platform, actor: Actor = SYSTEM_ACTOR) -> list[dict[str,
     return out
 
 
+DEMO_DIRECTORY = Path(__file__).parent / "demo_directory.json"
+DEMO_PASSWORD = "samflode-demo"  # every demo user's password, only for demo installations
+
+
+def load_directory(p: Platform, hasher: PasswordHasher | None = None) -> dict[str, Any]:
+    """The Jönköping county demo directory (units and users) through the same importer as any directory file; demo
+    users without a password get DEMO_PASSWORD."""
+    hasher = hasher or PasswordHasher()
+    now = p.clock.now()
+    with p.db.unit_of_work() as session:
+        report = import_directory(
+            session, DEMO_DIRECTORY.read_bytes(), DEMO_DIRECTORY.name, now, known_roles(p.catalog)
+        )
+        demo_hash = None
+        for user in session.scalars(select(User).where(User.password_hash.is_(None))):
+            demo_hash = demo_hash or hasher.hash(DEMO_PASSWORD)
+            user.password_hash = demo_hash
+    return report.as_dict()
+
+
 def load_demo(p: Platform) -> dict[str, Any]:
     summary: dict[str, Any] = {"processes": deploy_processes(p), "users": [], "tokens": {}, "cases": []}
     now = p.clock.now()
+    summary["directory"] = load_directory(p)
+    summary["password"] = DEMO_PASSWORD
     with p.db.unit_of_work() as session:
         for spec in USERS:
             if session.scalar(select(User).where(User.username == spec["username"])) is None:

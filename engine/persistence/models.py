@@ -76,6 +76,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    email: Mapped[str | None] = mapped_column(String(200))
 
 
 class ApiToken(Base):
@@ -260,3 +261,91 @@ class ClockState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     now: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class OrgUnit(Base):
+    """A unit of the organisation (region, kommun, ward, vårdcentral, hemsjukvård area, socialtjänst unit).
+
+    Tasks keep the raw case field as their unit (an HSA-id, or a kommun name for the kommun's lanes); a user linked to
+    a unit of a kommun's kind (hemsjukvård, socialtjänst, kommun) therefore also answers for that kommun's name."""
+
+    __tablename__ = "org_units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hsa_id: Mapped[str] = mapped_column(String(31), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # one of engine.organisation.UNIT_KINDS
+    kommun: Mapped[str | None] = mapped_column(String(100), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SignInState(Base):
+    """Failed sign-ins per username (slow-down and lock-out); a row per username that ever failed."""
+
+    __tablename__ = "sign_in_state"
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+
+
+class SavedFilter(Base):
+    """A worklist filter a user saved under a name."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_filters_username_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class TaskDraft(Base):
+    """A form saved as a draft (one per task and user); removed when the task is completed."""
+
+    __tablename__ = "task_drafts"
+    __table_args__ = (UniqueConstraint("task_id", "username", name="uq_task_drafts_task_username"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    saved_at: Mapped[datetime]
+
+
+class AccessLogEntry(Base):
+    """Patientdatalagen 4 kap. 3 §: every view of a person's data and every change, with user, unit, time, action
+    and person. Append-only from the application (nothing updates or deletes these rows)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_person_at", "personnummer", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    personnummer: Mapped[str] = mapped_column(String(13))
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Notification(Base):
+    """An in-app notice to one user (a new task for the user's unit, a task now overdue)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("username", "task_id", "kind", name="uq_notifications_username_task_kind"),
+        Index("ix_notifications_username_read", "username", "read_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # new | overdue
+    task_id: Mapped[str] = mapped_column(String(36))
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+    emailed_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from engine.persistence.models import (
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
 MAX_DATA_BYTES = 256 * 1024
+MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
 ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
 
 
@@ -663,7 +665,10 @@ class Runtime:
         correlation: dict[str, Any],
         data: dict[str, Any],
         actor: Actor,
+        exclude: int | None = None,
     ) -> MessageResult:
+        """`exclude`: the instance that threw the message (Runtime._route_thrown); it never receives its own
+        message, and an instance the message starts records it as its parent."""
         seen = session.get(ReceivedMessage, message_id)
         if seen is not None:
             if seen.name != name:
@@ -679,7 +684,7 @@ class Runtime:
                     )
                 )
             )
-        matches = sorted(set(session.scalars(query)))
+        matches = sorted(set(session.scalars(query)) - {exclude})
         now = self.clock.now()
         if len(matches) > 1:
             raise Conflict(
@@ -728,7 +733,13 @@ class Runtime:
             )
         business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
         instance_id = self._start(
-            session, self._deployed(session, starters[0].id), business_key, payload, actor, start_message=name
+            session,
+            self._deployed(session, starters[0].id),
+            business_key,
+            payload,
+            actor,
+            start_message=name,
+            parent_id=exclude,
         )
         session.add(
             ReceivedMessage(
@@ -832,8 +843,49 @@ class Runtime:
             action(flow, log)
         except EngineIncident as exc:
             incident = exc
+        thrown = flow.take_thrown_messages()  # before _save, so the stored state does not keep them
         with session.no_autoflush:  # one flush at the end batches the inserts
             self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
+        for name, payload in thrown:
+            self._route_thrown(session, instance, name, payload, actor)
+
+    def _route_thrown(
+        self, session: Session, sender: ProcessInstance, name: str, payload: dict[str, Any], actor: Actor
+    ) -> None:
+        """A message thrown in `sender` that no task of its own workflow caught goes where an outside message of
+        that name would (Runtime.send_message: continue the one instance waiting for it, or start the process it
+        starts), correlated on personnummer + vardtillfalle_id from the payload or the sender's data, inside the
+        same unit of work. What has no receiver is only recorded: such messages are for outside systems."""
+        depth = session.info.get("route_depth", 0)
+        data = sender.data or {}
+        correlation = {k: payload.get(k) or data.get(k) for k in CORRELATION_KEYS}
+        outcome: dict[str, Any] = {"name": name}
+        if depth >= MAX_ROUTE_DEPTH:
+            outcome["outcome"] = "för djup kedja av meddelanden"
+        elif any(v in (None, "") for v in correlation.values()):
+            outcome["outcome"] = "ingen korrelation"
+        else:
+            message_id = f"intern-{sender.id}-{name}-{uuid.uuid4().hex}"
+            flows = session.info.setdefault("flows", {})
+            before = set(flows)
+            session.info["route_depth"] = depth + 1
+            try:
+                with session.begin_nested():  # a refused delivery leaves the receiver as it was
+                    result = self._send_message(
+                        session, name, message_id, correlation, _check_data(_json_safe(payload)), actor, sender.id
+                    )
+                outcome.update(outcome=result.outcome, instance_id=result.instance_id, message_id=message_id)
+            except (NotFound, Conflict, ValidationFailed) as exc:
+                outcome["outcome"] = exc.message
+                for instance_id in set(flows) - before:  # rolled back: their workflows in memory are not saved
+                    flows.pop(instance_id, None)
+            finally:
+                session.info["route_depth"] = depth
+        session.add(
+            HistoryEntry(
+                instance_id=sender.id, at=self.clock.now(), kind="message_thrown", actor=actor.username, data=outcome
+            )
+        )
 
     def _save(
         self,

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.bpmn import timers as timer_bridge
+from engine.bpmn.gateways import LoopSafeInclusiveGateway
 from engine.bpmn.sandbox import check_source
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
 from engine.domain.errors import Diagnostic
@@ -70,6 +72,12 @@ def _local(tag: Any) -> str:
 
 def _is_bpmn(el: etree._Element) -> bool:
     return isinstance(el.tag, str) and etree.QName(el.tag).namespace == BPMN_NS
+
+
+class _Parser(BpmnParser):
+    """SpiffWorkflow's parser with our fixes to its task specs (engine/bpmn/gateways.py)."""
+
+    OVERRIDE_PARSER_CLASSES = {full_tag("inclusiveGateway"): (ConditionalGatewayParser, LoopSafeInclusiveGateway)}
 
 
 @dataclass
@@ -362,7 +370,7 @@ def parse_document(
     if any(d.severity == "error" for d in diagnostics):
         return doc
 
-    parser = BpmnParser()
+    parser = _Parser()
     try:
         parser.add_bpmn_xml(normalised, filename=f"{main.process_id}.bpmn")
         pending = list(main.called_processes)
@@ -423,7 +431,7 @@ def parse_for_run(
     xml: bytes, process_id: str, dependencies: Mapping[str, bytes]
 ) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
     """Re-create the specs of an already checked definition from its stored XML (for the spec cache)."""
-    parser = BpmnParser()
+    parser = _Parser()
     for dep_id, dep_xml in dependencies.items():
         if dep_id != process_id:
             parser.add_bpmn_xml(_normalise(load_xml(dep_xml)), filename=f"{dep_id}.bpmn")

@@ -141,10 +141,14 @@ class Flow:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The instance data: the workflow's data once finished, else the data of the latest completed task."""
+        """The instance data: the workflow's data once finished, else the data of the latest completed task,
+        looking inside subprocesses and call activities too (the top workflow's own `last_task` stays at the
+        subprocess that holds the whole stay in in_utskrivning)."""
         if self.workflow.completed:
             return dict(self.workflow.data)
-        last = self.workflow.last_task
+        last = max(self._live(TaskState.COMPLETED), key=lambda t: t.last_state_change, default=None)
+        if last is None:
+            last = self.workflow.last_task
         return dict(last.data) if last is not None else dict(self.workflow.data)
 
     def _live(self, mask: int) -> list[Task]:
@@ -202,6 +206,16 @@ class Flow:
             if isinstance(definition, MessageEventDefinition) and isinstance(task.task_spec, CatchingEvent):
                 names.add(definition.name)
         return sorted(names)
+
+    def take_thrown_messages(self) -> list[tuple[str, dict[str, Any]]]:
+        """Messages thrown in this workflow that none of its own tasks caught, as (name, payload), removed from the
+        workflow: SpiffWorkflow leaves them in `bpmn_events` for the caller to route to other instances."""
+        thrown = []
+        for event in self.workflow.get_events():
+            definition = event.event_definition
+            if isinstance(definition, MessageEventDefinition):
+                thrown.append((definition.name, dict(event.payload or {})))
+        return thrown
 
     def error_tasks(self) -> list[tuple[str, str]]:
         return [(str(t.id), _element_id(t)) for t in self._live(TaskState.ERROR)]

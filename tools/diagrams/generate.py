@@ -759,16 +759,18 @@ def mobilt_team():
       m="Den enskilde är inlagd direkt på avdelning utan akutmottagningen.",
       s="Kortare väg till rätt vård; startar in- och utskrivningsprocessen.",
       u="Läkare, vårdcentral", t="När sjukhusvård behövs", l=JKP_MT + "; " + LSU)
-    d.add("meddelande_inskrivning", "throw", "Inskrivning", "sv", 22, message="inskrivning",
-          doc="Meddelandet inskrivning startar processen in_utskrivning för vårdtillfället.")
-    A(d, "ta_emot_direktinlaggning", "user", "Ta emot direktinlagd patient", "sv", 23,
+    d.add("meddelande_inskrivning", "throw", "Inskrivning", "sv", 23, message="inskrivning",
+          doc="Meddelandet inskrivning startar processen in_utskrivning för vårdtillfället (korrelation: "
+              "personnummer och vardtillfalle_id från avdelningens registrering).")
+    A(d, "ta_emot_direktinlaggning", "user", "Ta emot direktinlagd patient", "sv", 22,
       m="Avdelningen har tagit emot patienten och registrerat vårdtillfället.", s="Sömlös övergång.",
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Vid ankomst", l=LSU4)
-    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 24, message="utskriven",
-          doc="Teamet återupptar vården när den enskilde är utskriven.")
+    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 24, message="utskrivningsmeddelande",
+          doc="Teamet återupptar vården när utskrivningsmeddelandet kommer (från in_utskrivning för samma "
+              "personnummer och vardtillfalle_id, eller från vårdsystemet).")
     d.flow("gw_direkt", "direktinlaggning", "Ja", "direktinlaggning_behovs == True")
     d.flow("gw_direkt", "atgarda_i_hemmet", "Nej", default=True)
-    d.chain("direktinlaggning", "meddelande_inskrivning", "ta_emot_direktinlaggning", "vanta_utskriven",
+    d.chain("direktinlaggning", "ta_emot_direktinlaggning", "meddelande_inskrivning", "vanta_utskriven",
             "merge_folja")
     d.flow("atgarda_i_hemmet", "merge_folja")
     A(d, "utvardera_insatser", "user", "Utvärdera teamets insatser", "rp", 19,

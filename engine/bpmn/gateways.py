@@ -1,0 +1,49 @@
+"""Gateway behaviour that SpiffWorkflow 3.2 gets wrong in loops.
+
+SpiffWorkflow's inclusive join looks only at the task tree up to its first pass and counts that pass's finished
+inputs for every later one: in SIP's revise loop (`gw_revidera` back to `merge_kallelse`) the second pass through
+`join_deltagande` fires as soon as the first invited party confirms, and the next confirmation runs the join again on
+a finished branch (an incident). This join looks only at the current pass, like SpiffWorkflow's parallel join does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway
+from SpiffWorkflow.util.task import TaskState
+
+
+class LoopSafeInclusiveGateway(InclusiveGateway):
+    def _check_threshold_unstructured(self, my_task: Any) -> bool:
+        everything = list(my_task.workflow.tasks.values())
+        joins = [t for t in everything if t.task_spec == self]
+        # Every pass starts below the join task that fired the pass before: what is not below it is history.
+        earlier = [
+            t for t in joins if t is not my_task and t.state == TaskState.COMPLETED and my_task.is_descendant_of(t)
+        ]
+        current = [t for t in joins if t is my_task or all(t.is_descendant_of(e) for e in earlier)]
+        completed_inputs = {t.parent.task_spec for t in current if t.parent.state == TaskState.COMPLETED}
+        for task in current:
+            if task.parent.has_state(TaskState.DEFINITE_MASK) and task.parent.task_spec not in completed_inputs:
+                return False  # an input of this pass is still on its way
+
+        active = {
+            t.task_spec
+            for t in everything
+            if t.task_spec != self
+            and t.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+            and (not earlier or all(t.is_descendant_of(e) for e in earlier))
+        }
+
+        def reachable_from_active(spec: Any, seen: set[Any]) -> bool:
+            """Can a token still arrive at `spec` from an active task, without passing this gateway?"""
+            if spec in active:
+                return True
+            seen.add(spec)
+            return any(
+                parent is not self and parent not in seen and reachable_from_active(parent, seen)
+                for parent in spec.inputs
+            )
+
+        return not any(reachable_from_active(spec, set()) for spec in self.inputs if spec not in completed_inputs)

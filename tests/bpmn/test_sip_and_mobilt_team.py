@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from engine.domain.clock import STOCKHOLM
 from tests.bpmn.conftest import ESTHER
@@ -10,7 +11,7 @@ from tests.bpmn.test_deadlines import ENROL, MOBILT_TEAM_CASE
 from tests.bpmn.test_in_utskrivning import PLANNING, finish
 
 SIP_CASE = {k: v for k, v in ESTHER.items() if k != "vardtillfalle_id"}
-OFFER = {
+OFFER: dict[str, dict[str, Any]] = {
     "identifiera_behov_av_sip": {"behov_region": True, "behov_kommun": True, "sip_behov": True},
     "erbjuda_sip": {"sip_samtycke": True, "kontakt_med": "Den enskilde", "samtycke_lamnat_av": "Den enskilde"},
 }

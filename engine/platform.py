@@ -8,10 +8,12 @@ from datetime import datetime
 from engine.catalog import Catalog
 from engine.config import Settings
 from engine.directory import Directory, Policy
-from engine.domain.clock import Clock, SimulatedClock, SystemClock
+from engine.domain.clock import Clock, SystemClock
+from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
 from engine.reports import Reports
 from engine.runtime import Runtime
+from engine.scheduling import TimerLoop
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Platform:
     runtime: Runtime
     reports: Reports
     directory: Directory
+    timers: TimerLoop  # the scheduler loop of this process (the scheduler job and `clock advance` drive it)
 
     def close(self) -> None:
         self.db.dispose()
@@ -34,20 +37,24 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     if migrate:
         db.upgrade()
     if clock is None:
+        # The simulated clock of an installation lives in the database, so the web process, the scheduler and the
+        # CLI share one time; tests hand in an in-memory SimulatedClock instead.
         clock = (
-            SimulatedClock(datetime.fromisoformat(settings.simulated_start))
+            StoredSimulatedClock(db, datetime.fromisoformat(settings.simulated_start))
             if settings.clock == "simulated"
             else SystemClock()
         )
     catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None)
     policy = Policy(catalog)
+    runtime = Runtime(db, clock, catalog, policy)
     return Platform(
         settings,
         db,
         clock,
         catalog,
         policy,
-        Runtime(db, clock, catalog, policy),
+        runtime,
         Reports(db, catalog, policy),
         Directory(db),
+        TimerLoop(runtime),
     )

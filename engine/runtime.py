@@ -799,10 +799,24 @@ class Runtime:
             definition = self._deployed(session, instance.definition_id)
             due_at = timer.due_at
 
+            completed: set[str] = set()
+
             def fire(flow: Flow, log: StepLog) -> None:
-                flow.run(self.clock, log, fire_due=due_at)
+                try:
+                    flow.run(self.clock, log, fire_due=due_at)
+                finally:
+                    completed.update(task_id for task_id, _, _ in log.completed)
 
             self._advance(session, instance, definition, actor, fire)
+            if (
+                timer.kind == "cycle"
+                and timer.task_id not in completed
+                and session.execute(select(Timer.id).where(Timer.id == timer_id)).first() is None
+            ):
+                # The last occurrence of a bounded cycle (R3/...) leaves the event waiting with no next time, so
+                # its row goes without the event completing: record here that it fired.
+                fired_row: Any = timer  # id, task_id, element_id, due_at: what _timer_fired reads
+                self._timer_fired(session, instance, fired_row, definition.elements or {}, self.clock.now())
             return True
 
     def due_timers(self, limit: int = 100) -> list[tuple[int, datetime]]:

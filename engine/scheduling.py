@@ -13,12 +13,14 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import func, select
 
 from engine.directory import Actor
+from engine.domain.clock import SettableClock
 from engine.persistence.models import Timer
 from engine.runtime import Runtime
 
@@ -32,39 +34,91 @@ class RoundResult:
     skipped: int
 
 
+class ClockNotSimulated(Exception):
+    """Advancing the clock was asked of a real clock."""
+
+
+@dataclass
+class AdvanceResult:
+    now: datetime
+    fired: int
+    steps: int
+
+
 class TimerLoop:
     def __init__(self, runtime: Runtime, batch: int = 200):
         self.runtime = runtime
         self.batch = batch
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self.last_skipped = 0
 
-    def run_due(self, max_rounds: int = 1000) -> RoundResult:
+    def _refresh_clock(self) -> None:
+        """A shared simulated clock is read once per round (another process may have moved it)."""
+        refresh = getattr(self.runtime.clock, "refresh", None)
+        if refresh is not None:
+            refresh()
+
+    def run_due(self, max_rounds: int = 1000, refresh_clock: bool = True) -> RoundResult:
         """Fire every timer that is due now, soonest first. Returns how many fired and how many were taken by
-        someone else (another scheduler, or cancelled meanwhile)."""
+        someone else (another scheduler, an instance locked by a command, or cancelled meanwhile)."""
         fired = skipped = 0
         with self._lock:
+            if refresh_clock:
+                self._refresh_clock()
             for _ in range(max_rounds):
                 due = self.runtime.due_timers(limit=self.batch)
                 if not due:
+                    skipped = 0  # whatever was skipped earlier is gone now
                     break
                 progress = False
+                round_skipped = 0
                 for timer_id, _due_at in due:
                     try:
                         if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
                             fired += 1
                             progress = True
                         else:
-                            skipped += 1
+                            round_skipped += 1
                     except Exception:  # noqa: BLE001 - one bad timer must not stop the others
                         log.exception("timer %s could not fire", timer_id)
-                        skipped += 1
+                        round_skipped += 1
+                skipped = round_skipped
                 if not progress:
                     break
+            self.last_skipped = skipped
         return RoundResult(fired, skipped)
 
-    def next_due(self) -> datetime | None:
+    def next_due(self, after: datetime | None = None) -> datetime | None:
         with self.runtime.db.read() as session:
-            return session.scalar(select(func.min(Timer.due_at)))
+            query = select(func.min(Timer.due_at))
+            if after is not None:
+                query = query.where(Timer.due_at > after)
+            return session.scalar(query)
+
+    def advance(self, delta: timedelta) -> AdvanceResult:
+        """Move a simulated clock forward by `delta`, firing what falls due on the way in due order, each at its
+        own due moment: the clock steps to each next due time in turn (so lateness is 0), the loop fires what is
+        due there (which may make new timers, fired too if they fall before the end), then the clock moves on."""
+        if not getattr(self.runtime.clock, "simulated", False) or not hasattr(self.runtime.clock, "set"):
+            raise ClockNotSimulated("Klockan är verklig; bara en simulerad klocka kan flyttas")
+        clock = cast(SettableClock, self.runtime.clock)
+        if delta < timedelta(0):
+            raise ValueError("Klockan går inte baklänges")
+        fired = steps = 0
+        with self._lock:
+            self._refresh_clock()
+            target = clock.now() + delta
+            while True:
+                fired += self.run_due(refresh_clock=False).fired
+                nxt = self.next_due(after=clock.now())
+                if nxt is None or nxt > target:
+                    break
+                clock.set(nxt)
+                steps += 1
+            if target > clock.now():
+                clock.set(target)
+                fired += self.run_due(refresh_clock=False).fired
+        return AdvanceResult(clock.now(), fired, steps)
 
 
 class TimerScheduler:
@@ -75,6 +129,7 @@ class TimerScheduler:
     def __init__(self, loop: TimerLoop, safety_seconds: float = 30.0, blocking: bool = False):
         self.loop = loop
         self.safety_seconds = safety_seconds
+        self.busy_backoff = timedelta(milliseconds=100)
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 
     def _tick(self) -> None:
@@ -86,11 +141,17 @@ class TimerScheduler:
             self._rearm()
 
     def _rearm(self) -> None:
+        """Arm the wake-up job for the next due time. A simulated clock moves only when told (`advance` fires what
+        falls due), so then only the safety interval runs. When the last round left due timers that others held
+        (another scheduler, or a command holding the instance), wait a little instead of spinning on them."""
+        if getattr(self.loop.runtime.clock, "simulated", False):
+            return
         nxt = self.loop.next_due()
-        if nxt is None or getattr(self.loop.runtime.clock, "simulated", False):
+        if nxt is None:
             return
         now = self.loop.runtime.clock.now()
-        run_at = max(nxt, now + timedelta(milliseconds=5))
+        soonest = now + (self.busy_backoff if self.loop.last_skipped else timedelta(milliseconds=1))
+        run_at = max(nxt, soonest)
         self.scheduler.add_job(
             self._tick,
             "date",
@@ -99,6 +160,7 @@ class TimerScheduler:
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
+            max_instances=4,  # a wake-up while a round runs waits on the loop's lock instead of being dropped
         )
 
     def wake(self) -> None:

@@ -37,6 +37,11 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
 
     app.register_blueprint(api)
 
+    refresh_clock = getattr(platform.clock, "refresh", None)
+    if refresh_clock is not None:
+        # The shared simulated clock: each request sees the time as it stands when the request starts.
+        app.before_request(refresh_clock)
+
     @app.errorhandler(404)
     def _not_found(exc: Exception) -> Response | tuple[str, int]:
         if request.path.startswith("/api/"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.config import ConfigError, Settings
 from engine.directory import Actor
+from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
 from engine.platform import Platform, build
 
@@ -86,7 +87,7 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.scheduling import TimerLoop, TimerScheduler
+    from engine.scheduling import TimerScheduler
     from webui import create_app
 
     settings = Settings.from_env()
@@ -94,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(platform=platform)
     scheduler = None
     if settings.scheduler:
-        scheduler = TimerScheduler(TimerLoop(platform.runtime), settings.scheduler_safety_seconds)
+        scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds)
         scheduler.start()
     try:
         app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
@@ -105,14 +106,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from engine.scheduling import TimerLoop, TimerScheduler
+    from engine.scheduling import TimerScheduler
 
     settings = Settings.from_env()
     platform = build(settings)
     print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
-    scheduler = TimerScheduler(TimerLoop(platform.runtime), settings.scheduler_safety_seconds, blocking=True)
+    scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds, blocking=True)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
+    return 0
+
+
+def _show_time(p: Platform) -> str:
+    kind = "simulerad" if getattr(p.clock, "simulated", False) else "verklig"
+    return f"{local(p.clock.now()).isoformat()} ({kind} klocka)"
+
+
+def cmd_clock_show(args: argparse.Namespace) -> int:
+    p = _platform()
+    print(_show_time(p))
+    nxt = p.timers.next_due()
+    if nxt is not None:
+        print(f"Nästa timer: {local(nxt).isoformat()}")
+    return 0
+
+
+def cmd_clock_advance(args: argparse.Namespace) -> int:
+    from engine.scheduling import ClockNotSimulated
+
+    try:
+        step = parse_step(args.step)
+    except ValueError as exc:
+        print(f"Fel: {exc}", file=sys.stderr)
+        return 2
+    p = _platform()
+    try:
+        result = p.timers.advance(step)
+    except ClockNotSimulated as exc:
+        print(f"Fel: {exc} (SAMFLODE_CLOCK=simulated)", file=sys.stderr)
+        return 1
+    print(f"{_show_time(p)}; {result.fired} timers utlösta")
     return 0
 
 
@@ -142,6 +175,14 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("scheduler", help="kör tidsstyrningen som egen process").set_defaults(func=cmd_scheduler)
+    clock = sub.add_parser("clock", help="visa eller flytta den simulerade klockan").add_subparsers(
+        dest="clock_command", required=True
+    )
+    clock.add_parser("show", help="visa aktuell tid och nästa timer").set_defaults(func=cmd_clock_show)
+    advance = clock.add_parser("advance", help="flytta den simulerade klockan och utlös det som förfaller")
+    advance.add_argument("step", help="3d, 12h, 90m, 30s eller ett antal sekunder")
+    advance.set_defaults(func=cmd_clock_advance)
+
     sub.add_parser("demo", help="ladda processerna, en demokatalog och några instanser").set_defaults(func=cmd_demo)
 
     user = sub.add_parser("create-user", help="skapa en användare")

@@ -63,7 +63,7 @@ EXPRESSION_TAGS = {
 }
 TIMER_TAGS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
 DOC_PROPERTIES = ("mal", "syfte", "utforare", "tidpunkt", "lagrum")
-_ISO_ATTEMPT = re.compile(r"^(R\d*/|PT?\d)", re.IGNORECASE)  # looks like ISO 8601 but did not parse as such
+_ISO_ATTEMPT = re.compile(r"^(R\d*/|PT?\d|\d{4}-\d)", re.IGNORECASE)  # looks like ISO 8601 but did not parse as such
 
 
 def _local(tag: Any) -> str:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 
@@ -48,8 +49,56 @@ def _get_datetime(expression: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+# A timer is due AT its due moment: SpiffWorkflow asks `due < now`, we ask `due <= now`, so that a clock standing
+# exactly on the due time fires it (lateness 0) and timers made in that step count from the due moment itself.
+# These are SpiffWorkflow 3.2's own methods with that one comparison changed.
+def _date_has_fired(self: Any, my_task: Any) -> bool:
+    event_value = my_task._get_internal_data("event_value")
+    if event_value is None:
+        event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        my_task._set_internal_data(event_value=event_value)
+    if spiff_timer.TimerEventDefinition.parse_time_or_duration(event_value) <= engine_now():
+        my_task._set_internal_data(event_fired=True)
+    return bool(my_task._get_internal_data("event_fired", False))
+
+
+def _duration_has_fired(self: Any, my_task: Any) -> bool:
+    event_value = my_task._get_internal_data("event_value")
+    if event_value is None:
+        expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        parsed = spiff_timer.TimerEventDefinition.parse_iso_duration(expression)
+        event_value = (engine_now() + spiff_timer.TimerEventDefinition.get_timedelta_from_start(parsed)).isoformat()
+        my_task._set_internal_data(event_value=event_value)
+    if spiff_timer.TimerEventDefinition.get_datetime(event_value) <= engine_now():
+        my_task._set_internal_data(event_fired=True)
+    return bool(my_task._get_internal_data("event_fired", False))
+
+
+def _cycle_complete(self: Any, my_task: Any) -> bool:
+    event_value = my_task._get_internal_data("event_value")
+    if event_value is None:
+        expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        cycles, start, duration = spiff_timer.TimerEventDefinition.parse_iso_recurring_interval(expression)
+        event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+    ready = False
+    if event_value["cycles"] != 0:
+        next_event = datetime.fromisoformat(event_value["next"])
+        if next_event <= engine_now():
+            event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
+            event_value["cycles"] -= 1
+            ready = True
+    else:
+        my_task.internal_data.pop("event_value", None)
+        my_task.internal_data["event_fired"] = True
+    my_task._set_internal_data(event_value=event_value)
+    return ready
+
+
 spiff_timer.datetime = _ClockDatetime
 spiff_timer.TimerEventDefinition.get_datetime = staticmethod(_get_datetime)
+spiff_timer.TimeDateEventDefinition.has_fired = _date_has_fired
+spiff_timer.DurationTimerEventDefinition.has_fired = _duration_has_fired
+spiff_timer.CycleTimerEventDefinition.cycle_complete = _cycle_complete
 
 
 @contextmanager
@@ -63,8 +112,8 @@ def running_under(clock: Clock) -> Iterator[None]:
 
 @contextmanager
 def firing(due_at: datetime) -> Iterator[None]:
-    """Let a timer due at `due_at` fire even when the clock stands exactly on it (SpiffWorkflow compares with <)."""
-    token = _current_floor.set(due_at + timedelta(microseconds=1))
+    """Let a timer due at `due_at` fire even if this process's clock reads a hair earlier than the scheduler's."""
+    token = _current_floor.set(due_at)
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -16,6 +17,12 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""
         ...
+
+
+class SettableClock(Clock, Protocol):
+    """A simulated clock: it moves only when told (tests, demos, training)."""
+
+    def set(self, moment: datetime) -> None: ...
 
 
 class SystemClock:
@@ -58,3 +65,15 @@ class SimulatedClock:
 def local(moment: datetime) -> datetime:
     """The moment in Europe/Stockholm, as users read it."""
     return moment.astimezone(STOCKHOLM)
+
+
+_STEP = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*$", re.IGNORECASE)
+_STEP_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
+
+
+def parse_step(text: str) -> timedelta:
+    """How far to move a simulated clock, as an operator types it: `3d`, `12h`, `90m`, `30s` or plain seconds."""
+    match = _STEP.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r}: ange t.ex. 3d, 12h, 90m eller ett antal sekunder")
+    return timedelta(seconds=float(match.group(1)) * _STEP_SECONDS[match.group(2).lower()])

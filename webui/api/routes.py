@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, jsonify, request
 
 from engine.domain import personnummer
-from engine.domain.errors import BadRequest, NotFound, UnsupportedMediaType, ValidationFailed
+from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from engine.runtime import DeployResult
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
@@ -273,6 +274,36 @@ def get_clock() -> Response:
     actor()
     clock = platform().clock
     return _json({"now": clock.now().isoformat(), "simulated": bool(getattr(clock, "simulated", False))})
+
+
+@documented(
+    "POST",
+    "/clock/advance",
+    "Flytta den simulerade klockan framåt och utlös det som förfaller på vägen, i tidsordning (bara admin; "
+    "404 när klockan är verklig)",
+    body=s.ClockAdvanceIn,
+    response=s.ClockAdvanceOut,
+    errors=(400, 401, 403, 404, 415, 422),
+)
+def advance_clock() -> Response:
+    from engine.scheduling import ClockNotSimulated
+
+    who = actor()
+    p = platform()
+    if not getattr(p.clock, "simulated", False):
+        raise NotFound("Klockan är verklig och kan inte flyttas")
+    if "admin" not in who.roles:
+        raise Forbidden("Bara administratörer får flytta klockan")
+    body = load_body(s.ClockAdvanceIn)
+    try:
+        result = p.timers.advance(timedelta(seconds=body["seconds"]))
+    except ClockNotSimulated as exc:
+        raise NotFound(str(exc)) from exc
+    return _json(
+        s.ClockAdvanceOut().dump(
+            {"now": result.now.isoformat(), "simulated": True, "fired": result.fired, "steps": result.steps}
+        )
+    )
 
 
 @documented("GET", "/openapi.json", "Detta dokument", errors=())

@@ -190,6 +190,11 @@ class ClockOut(Schema):
     simulated = fields.Boolean()
 
 
+class ClockAdvanceOut(ClockOut):
+    fired = fields.Integer()
+    steps = fields.Integer()
+
+
 class ErrorOut(Schema):
     error = fields.String()
     message = fields.String()

@@ -22,6 +22,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.gateways import LoopSafeInclusiveGateway
+from engine.bpmn.normalise import normalise_idioms
 from engine.bpmn.sandbox import check_source
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
 from engine.domain.errors import Diagnostic
@@ -250,12 +251,14 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
 
 
 def _normalise(root: etree._Element) -> etree._Element:
-    """A copy of the document in the form SpiffWorkflow runs: plain ISO timer text becomes a string literal."""
+    """A copy of the document in the form SpiffWorkflow runs: plain ISO timer text becomes a string literal, and
+    implicit splits out of tasks and events become explicit gateways (engine/bpmn/normalise.py)."""
     doc = copy.deepcopy(root)
     for tag in TIMER_TAGS:
         for el in doc.iter(f"{{{BPMN_NS}}}{tag}"):
             if el.text and el.text.strip():
                 el.text = timer_bridge.normalise_timer_expression(el.text)
+    normalise_idioms(doc)
     return doc
 
 

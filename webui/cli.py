@@ -149,6 +149,24 @@ def cmd_clock_advance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    """The activity catalogue of deployed processes as markdown (docs/activities.md is made with this)."""
+    from engine.catalogue_doc import catalogue, markdown
+
+    p = _platform()
+    catalogues = []
+    for process_id in args.process_ids:
+        definition = p.reports.definition(process_id)
+        catalogues.append(catalogue(definition, p.reports.definition_xml(process_id, definition["version"])))
+    text = markdown(catalogues)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{args.out}: {sum(len(c.activities) for c in catalogues)} aktiviteter")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from webui.demo import load_demo
 
@@ -184,6 +202,11 @@ def parser() -> argparse.ArgumentParser:
     advance.set_defaults(func=cmd_clock_advance)
 
     sub.add_parser("demo", help="ladda processerna, en demokatalog och några instanser").set_defaults(func=cmd_demo)
+
+    cat = sub.add_parser("catalogue", help="skriv aktivitetskatalogen (markdown) ur driftsatta processer")
+    cat.add_argument("process_ids", nargs="+", metavar="PROCESS_ID")
+    cat.add_argument("--out", default=None, help="fil att skriva till (annars standard ut)")
+    cat.set_defaults(func=cmd_catalogue)
 
     user = sub.add_parser("create-user", help="skapa en användare")
     user.add_argument("username")

@@ -38,12 +38,11 @@ class StoredSimulatedClock:
         return cached if cached is not None else self.refresh()
 
     def refresh(self) -> datetime:
-        """Read the shared time (creating the row at the configured start the first time)."""
+        """Read the shared time: the row's, or the configured start while nobody has moved the clock yet. Only
+        reads, so it is safe inside another command's transaction (the row is written by `set`)."""
         with self.db.read() as session:
             row = session.get(ClockState, ROW_ID)
-            moment = row.now if row is not None else None
-        if moment is None:
-            moment = self._write(self.start, create_only=True)
+            moment = row.now if row is not None else self.start
         with self._lock:
             self._now = moment
         return moment
@@ -61,20 +60,20 @@ class StoredSimulatedClock:
         self.set(self.refresh() + delta)
         return self.now()
 
-    def _write(self, moment: datetime, create_only: bool = False) -> datetime:
+    def _write(self, moment: datetime) -> datetime:
         """Store `moment` unless the row is already later; returns the stored time."""
         try:
-            return self._write_once(moment, create_only)
+            return self._write_once(moment)
         except IntegrityError:  # another process created the row at the same moment: now it exists
-            return self._write_once(moment, create_only)
+            return self._write_once(moment)
 
-    def _write_once(self, moment: datetime, create_only: bool) -> datetime:
+    def _write_once(self, moment: datetime) -> datetime:
         with self.db.unit_of_work() as session:
             row = session.scalar(select(ClockState).where(ClockState.id == ROW_ID).with_for_update())
             if row is None:
                 row = ClockState(id=ROW_ID, now=moment, updated_at=moment)
                 session.add(row)
-            elif not create_only and moment > row.now:
+            elif moment > row.now:
                 row.now = moment
                 row.updated_at = moment
             return row.now

@@ -452,6 +452,8 @@ class Runtime:
         )
         spec, subprocess_specs = self.specs.get(session, definition)
         flow = self.flows.new(spec, subprocess_specs, data)
+        # A new instance has no index rows yet: nothing to read back before the first save.
+        session.info.setdefault("projections", {})[instance.id] = Projection({}, frozenset(), frozenset(), frozenset())
 
         def begin(flow: Flow, log: StepLog) -> None:
             flow.run(self.clock, log)

@@ -98,7 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds)
         scheduler.start()
     try:
-        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        from waitress import serve
+
+        print(f"Samflöde lyssnar på http://{args.host}:{args.port}/", flush=True)
+        serve(app, host=args.host, port=args.port, threads=args.threads, ident="samflode")
     finally:
         if scheduler is not None:
             scheduler.shutdown()
@@ -190,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="kör webbservern (och tidsstyrningen om SAMFLODE_SCHEDULER=on)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--threads", type=int, default=8)
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("scheduler", help="kör tidsstyrningen som egen process").set_defaults(func=cmd_scheduler)

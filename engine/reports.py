@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog
+from engine.diff import DefinitionDiff, diff_elements
 from engine.directory import Actor, Policy
 from engine.domain.errors import Forbidden, NotFound
 from engine.persistence.db import Database
@@ -116,6 +117,58 @@ class Reports:
             if d is None:
                 raise NotFound(f"{process_id} finns inte")
             return {**definition_dict(d), "elements": d.elements, "dependencies": d.dependencies}
+
+    def versions(self, process_id: str) -> list[dict[str, Any]]:
+        """Every version of a process, newest first: who deployed it, when, why, and how many instances run on it."""
+        with self.db.read() as session:
+            rows = list(
+                session.scalars(
+                    select(ProcessDefinition)
+                    .where(ProcessDefinition.process_id == process_id)
+                    .order_by(ProcessDefinition.version.desc())
+                )
+            )
+            if not rows:
+                raise NotFound(f"{process_id} finns inte")
+            counts = dict(
+                session.execute(
+                    select(ProcessInstance.definition_id, func.count())
+                    .where(
+                        ProcessInstance.definition_id.in_([d.id for d in rows]),
+                        ProcessInstance.status.in_(("running", "waiting", "incident")),
+                    )
+                    .group_by(ProcessInstance.definition_id)
+                ).all()
+            )
+            return [
+                {
+                    "id": d.id,
+                    "version": d.version,
+                    "executable": d.executable,
+                    "deployed_by": d.deployed_by,
+                    "deployed_at": _iso(d.deployed_at),
+                    "comment": d.comment,
+                    "filename": d.filename,
+                    "running_instances": counts.get(d.id, 0),
+                    "diagnostics": len(d.diagnostics or []),
+                }
+                for d in rows
+            ]
+
+    def definition_diff(self, process_id: str, from_version: int, to_version: int) -> DefinitionDiff:
+        """Added, removed and changed elements between two versions (engine/diff.py)."""
+        with self.db.read() as session:
+            elements = {}
+            for version in (from_version, to_version):
+                d = session.scalar(
+                    select(ProcessDefinition).where(
+                        ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+                    )
+                )
+                if d is None:
+                    raise NotFound(f"{process_id} version {version} finns inte")
+                elements[version] = d.elements or {}
+        return diff_elements(elements[from_version], elements[to_version])
 
     # --- worklist ---
     def worklist(

@@ -49,6 +49,7 @@ from engine.persistence.models import (
     TaskIndex,
     Timer,
 )
+from engine.validation import CheckResult, catalog_findings
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
 MAX_DATA_BYTES = 256 * 1024
@@ -261,7 +262,17 @@ class Runtime:
                 due = info.properties.get("due")
                 if due and self.catalog.agreements and not self.catalog.known_deadline(due):
                     doc.diagnostics.append(Diagnostic(info.id, "error", f"Tidsfristen {due!r} finns inte i avtalen"))
+        doc.diagnostics.extend(catalog_findings(doc, self.catalog))
         return doc
+
+    def check_diagram(self, xml: bytes | str, actor: Actor) -> CheckResult:
+        """A dry run of deploy: the same checks and findings, nothing stored. A file that is not BPMN at all is a
+        finding too (the answer to "what is wrong with it?"); only TooLarge is raised."""
+        self.policy.require(self.policy.can_deploy(actor), "Bara processägare får kontrollera diagram")
+        try:
+            return CheckResult.of(self.check(xml))
+        except DeployRejected as exc:
+            return CheckResult(None, None, False, list(exc.diagnostics))
 
     def deploy(
         self,

@@ -133,4 +133,4 @@ def not_found_json() -> Response:
     return error_response(404, NotFound.code, "Det finns ingen sådan adress i API:t")
 
 
-from webui.api import routes  # noqa: E402,F401  (registers the routes)
+from webui.api import modelling, routes  # noqa: E402,F401  (registers the routes; modelling: check, versions, diff)

@@ -108,6 +108,7 @@ class Accounts:
             locked_until = state.locked_until if state is not None else None
             user = session.scalar(select(User).where(User.username == username))
             stored = user.password_hash if user is not None and user.active else None
+            user_id = user.id if user is not None else None
         if locked_until is not None and locked_until > now:
             raise LockedOut(
                 "För många misslyckade inloggningar. Försök igen om "
@@ -120,8 +121,8 @@ class Accounts:
             if ok:
                 if state is not None:
                     state.failures, state.locked_until = 0, None
-                if user is not None and stored and self.hasher.check_needs_rehash(stored):
-                    row = session.get(User, user.id)
+                if user_id is not None and stored and self.hasher.check_needs_rehash(stored):
+                    row = session.get(User, user_id)
                     if row is not None:
                         row.password_hash = self.hasher.hash(password)
                 session.add(

@@ -36,6 +36,9 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     from webui.api import api, error_response
 
     app.register_blueprint(api)
+    from webui.views import register_views
+
+    register_views(app)
     from webui.catalogue import pages as catalogue_pages
 
     app.register_blueprint(catalogue_pages)

@@ -123,10 +123,10 @@ def load_directory(p: Platform, hasher: PasswordHasher | None = None) -> dict[st
     return report.as_dict()
 
 
-def load_demo(p: Platform) -> dict[str, Any]:
+def load_demo(p: Platform, hasher: PasswordHasher | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {"processes": deploy_processes(p), "users": [], "tokens": {}, "cases": []}
     now = p.clock.now()
-    summary["directory"] = load_directory(p)
+    summary["directory"] = load_directory(p, hasher)
     summary["password"] = DEMO_PASSWORD
     with p.db.unit_of_work() as session:
         for spec in USERS:

@@ -1,0 +1,145 @@
+"""The staff web pages (Swedish): sign-in, worklist, task page, person page, access log. Server-rendered Jinja pages
+that work without JavaScript; htmx swaps the same partials in place.
+
+`register_views(app)` is called by create_app. Conventions: every view reads through engine.worklist / engine.reports
+and changes through engine.runtime; no query and no session in a view.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response, current_app, render_template, request, session
+
+from engine.access import AccessLog, NeedToKnow
+from engine.accounts import Accounts
+from engine.domain.clock import STOCKHOLM
+from engine.platform import Platform
+from engine.worklist import Worklist
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WEEKDAYS = ("mån", "tis", "ons", "tor", "fre", "lör", "sön")
+
+
+def platform() -> Platform:
+    return current_app.extensions["samflode"]
+
+
+def accounts() -> Accounts:
+    found = current_app.extensions.get("samflode_accounts")
+    if found is None:
+        p = platform()
+        found = Accounts(p.db, p.clock, p.directory)
+        current_app.extensions["samflode_accounts"] = found
+    return found
+
+
+def worklist() -> Worklist:
+    found = current_app.extensions.get("samflode_worklist")
+    if found is None:
+        p = platform()
+        found = Worklist(p.db, p.catalog, p.policy, p.clock)
+        current_app.extensions["samflode_worklist"] = found
+    return found
+
+
+def access_log() -> AccessLog:
+    found = current_app.extensions.get("samflode_access_log")
+    if found is None:
+        p = platform()
+        found = AccessLog(p.db, p.clock)
+        current_app.extensions["samflode_access_log"] = found
+    return found
+
+
+def need_to_know() -> NeedToKnow:
+    found = current_app.extensions.get("samflode_need_to_know")
+    if found is None:
+        p = platform()
+        found = NeedToKnow(p.db, p.policy, p.clock)
+        current_app.extensions["samflode_need_to_know"] = found
+    return found
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return str(token)
+
+
+class CsrfFailed(Exception):
+    """A form without the session's CSRF token: refused with a page that says so (400), nothing changed."""
+
+
+def _check_csrf() -> None:
+    """Every state-changing request to a page (not the bearer-token API) carries the session's token."""
+    if request.method in SAFE_METHODS or request.blueprint == "api" or request.path.startswith("/api/"):
+        return
+    if request.endpoint is None:
+        return
+    expected = session.get("csrf")
+    given = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(str(expected).encode(), str(given).encode()):
+        raise CsrfFailed()
+
+
+def local_time(value: datetime | None, with_day: bool = True) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(STOCKHOLM)
+    text = local.strftime("%Y-%m-%d %H:%M")
+    return f"{WEEKDAYS[local.weekday()]} {text}" if with_day else text
+
+
+def relative_due(value: datetime | None) -> str:
+    """'om 3 tim', 'försenad 2 dagar': beside the time, so that nobody has to count."""
+    if value is None:
+        return ""
+    delta = value - platform().clock.now()
+    seconds = abs(delta.total_seconds())
+    if seconds < 3600:
+        amount = f"{max(1, int(seconds // 60))} min"
+    elif seconds < 2 * 86400:
+        amount = f"{int(seconds // 3600)} tim"
+    else:
+        amount = f"{int(seconds // 86400)} dagar"
+    return f"försenad {amount}" if delta < timedelta(0) else f"om {amount}"
+
+
+def register_views(app: Flask) -> None:
+    from webui.views import auth, tasks, worklist_pages
+
+    app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
+    app.before_request(_check_csrf)
+
+    @app.errorhandler(CsrfFailed)
+    def _csrf_failed(exc: CsrfFailed) -> tuple[str, int]:
+        return render_template("csrf_error.html"), 400
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(worklist_pages.bp)
+    app.register_blueprint(tasks.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"csrf_token": csrf_token, "current_user": auth.current_actor_or_none()}
+
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(relative_due, "relative_due")
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        if response.mimetype == "text/html":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,76 @@
+"""The worklist pages: Mina uppgifter, Min enhet, Försenade, Idag; filters and saved filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from engine.domain.errors import SamflodeError
+from engine.worklist import VIEWS, WorklistFilter
+from webui.views import access_log, worklist
+from webui.views.auth import current_actor, login_required
+
+bp = Blueprint("worklist", __name__)
+FILTER_LABELS = {"process": "Process", "task": "Uppgift", "kommun": "Kommun", "avdelning": "Avdelning"}
+PAGE_SIZE = 50
+
+
+@bp.get("/")
+@login_required
+def home() -> WerkzeugResponse:
+    return redirect(url_for("worklist.index"))
+
+
+@bp.get("/arbetslista")
+@login_required
+def index() -> Any:
+    actor = current_actor()
+    view = request.args.get("vy", "enhet")
+    if view not in VIEWS:
+        view = "enhet"
+    try:
+        filters = WorklistFilter.of(request.args.to_dict())
+        page_number = max(1, int(request.args.get("sida", "1")))
+    except (SamflodeError, ValueError):
+        filters, page_number = WorklistFilter(), 1
+    page = worklist().page(actor, view, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    access_log().record(actor, "lista", [(i["personnummer"], i["instance_id"]) for i in page.items], f"vy={view}")
+    template = "_worklist_table.html" if request.headers.get("HX-Request") else "worklist.html"
+    saved = []
+    for f in worklist().saved_filters(actor.username):
+        f["params_without_view"] = {k: v for k, v in f["params"].items() if k != "view"}
+        saved.append(f)
+    return render_template(
+        template,
+        page=page,
+        views=VIEWS,
+        filter_labels=FILTER_LABELS,
+        options=worklist().options(actor),
+        saved=saved,
+    )
+
+
+@bp.post("/arbetslista/filter")
+@login_required
+def save_filter() -> WerkzeugResponse:
+    actor = current_actor()
+    view = request.form.get("vy", "enhet")
+    try:
+        filters = WorklistFilter.of(request.form.to_dict())
+        worklist().save_filter(actor.username, request.form.get("name", ""), view, filters)
+        flash("Filtret är sparat.", "ok")
+    except SamflodeError as exc:
+        flash(exc.message, "error")
+        filters = WorklistFilter()
+    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet", **filters.as_dict()}
+    return redirect(url_for("worklist.index", **params), code=303)
+
+
+@bp.post("/arbetslista/filter/<int:filter_id>/ta-bort")
+@login_required
+def delete_filter(filter_id: int) -> WerkzeugResponse:
+    worklist().delete_filter(current_actor().username, filter_id)
+    flash("Filtret är borttaget.", "ok")
+    return redirect(url_for("worklist.index"), code=303)

@@ -202,7 +202,7 @@ def test_death_mid_stay_ends_the_case_with_nothing_left(walk):
     instance = walk.admit(ESTHER)
     walk.run_until(instance, {"dokumentera_status_och_behov"}, PLANNING)
     assert "tid_inskrivningsmeddelande" not in walk.timers(instance)  # sent in time
-    assert len(walk.active(instance)) > 3  # parties are working in parallel
+    assert walk.active(instance)  # open work when the message comes
     walk.send("avliden", ESTHER, dodsdatum="2026-01-13")
     assert_nothing_left(walk, instance)
     assert walk.data(instance)["avslutsorsak"] == "avliden"

@@ -366,7 +366,7 @@ class Diagram:
 
     @staticmethod
     def msg_id(name):
-        return f"msg_{name}"
+        return f"message_{name}"  # not msg_*: the boundary events that catch them are called that
 
     def to_xml(self):
         self.layout()
@@ -420,17 +420,36 @@ class Diagram:
             if n.shape in ("event", "gateway") and n.name:
                 x, yy, w, h = n.bounds
                 lab = etree.SubElement(s, q("bpmndi", "BPMNLabel"))
-                etree.SubElement(lab, q("dc", "Bounds"), x=fmt(x + w / 2 - 50), y=fmt(yy + h + 4), width="100",
-                                 height="27")
+                lx, ly, lw = x + w / 2 - 50, yy + h + 4, 100
+                if n.kind == "boundary":
+                    # Boundary events can sit close on one host: labels 80 wide, pushed apart from a close
+                    # neighbour on the same edge; on a top edge the label goes above.
+                    lw, lx = 80, x + w / 2 - 40
+                    row = sorted((m.bounds[0], m.id) for m in self.nodes.values()
+                                 if m.kind == "boundary" and m.host == n.host and m.bounds[1] == yy)
+                    i = row.index((x, n.id))
+                    if i + 1 < len(row) and row[i + 1][0] - x < 84:
+                        lx = x + w - lw
+                    elif i > 0 and x - row[i - 1][0] < 84:
+                        lx = x
+                    host = self.nodes[n.host].bounds
+                    if yy + h / 2 <= host[1] + 1:
+                        ly = yy - 31
+                etree.SubElement(lab, q("dc", "Bounds"), x=fmt(lx), y=fmt(ly), width=fmt(lw), height="27")
         for f in self.flows:
             e = etree.SubElement(plane, q("bpmndi", "BPMNEdge"), id=f"{f.id}_di", bpmnElement=f.id)
             for x, yy in f.waypoints:
                 etree.SubElement(e, q("di", "waypoint"), x=fmt(x), y=fmt(yy))
             if f.name:
-                (x1, y1), (x2, y2) = f.waypoints[0], f.waypoints[1]
+                # Left of the end of the first long vertical segment (where branches part), else above the start of a straight
+                # flow: clear of the gateway's own label and of the other flows that leave the same point.
+                segments = list(zip(f.waypoints, f.waypoints[1:]))
+                vertical = [(a, b) for a, b in segments if a[0] == b[0] and abs(a[1] - b[1]) > 40]
+                (x1, y1), (x2, y2) = vertical[0] if vertical else segments[0]
                 lab = etree.SubElement(e, q("bpmndi", "BPMNLabel"))
-                etree.SubElement(lab, q("dc", "Bounds"), x=fmt(min(x1, x2) + 4), y=fmt(min(y1, y2) + 2 if x1 == x2 else y1 - 18),
-                                 width="70", height="14")
+                lw = max(20, round(6.5 * len(f.name)))  # about the width of the text at bpmn-js's label font
+                etree.SubElement(lab, q("dc", "Bounds"), x=fmt(x1 - lw - 4 if x1 == x2 else min(x1, x2) + 4),
+                                 y=fmt(max(y1, y2) - 18 if x1 == x2 else y1 - 18), width=fmt(lw), height="14")
         return root
 
     def write(self, path):

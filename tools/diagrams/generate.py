@@ -49,7 +49,7 @@ def A(d, id, kind, name, lane, col, row=0, *, m, s, u=None, t, l, doc=None, form
 
 def escalation(d, id, host, target, name, lane, col, row, key, cause, end_col=None, slot=0, m=None):
     """Non-interrupting timer on `host` (deadline(key)) -> user task for the party's coordinator -> end."""
-    b = d.add(f"tid_{id}", "boundary", f"Tidsgräns {key} passerad", host=host, slot=slot, interrupting=False,
+    b = d.add(f"tid_{id}", "boundary", "Tidsgräns passerad", host=host, slot=slot, interrupting=False,
               timer=("timeDuration", f"deadline('{key}')"), avvikelse=cause,
               doc=f"Tidsgränsen deadline('{key}') enligt ärendets överenskommelse har passerat. "
                   f"Avvikelse i samverkan registreras: {cause}")

@@ -326,6 +326,7 @@ class TaskContext:
         "cancelled": "Ärendet avbrutet",
         "message": "Meddelande mottaget",
         "message_received": "Meddelande mottaget",
+        "message_thrown": "Meddelande skickat",
     }
 
     def __init__(self, db: Database, catalog: Catalog, clock: Clock):

@@ -27,7 +27,12 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
         "paborja_utskrivningsplanering": ("Slutenvård", "paborja_utskrivningsplanering", None, None),
         "dokumentera_status_och_behov": ("Slutenvård", "dokumentera_status_och_behov", None, None),
         "informera_om_processen": ("Slutenvård", "informera_om_processen", None, None),
-        "kvittera_inskrivningsmeddelande_vc": ("Region primärvård", "kvittera_meddelande", None, None),
+        "kvittera_inskrivningsmeddelande_vc": (
+            "Region primärvård",
+            "kvittera_meddelande",
+            "inskrivningsmeddelande",
+            None,
+        ),
         "utse_fast_vardkontakt": ("Region primärvård", "utse_fast_vardkontakt", None, None),
         "dela_befintlig_plan": ("Region primärvård", "dela_befintlig_plan", None, None),
         "aterrapportera_hemsjukvardsinsatser": (

@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
+from engine.domain.errors import ValidationFailed
+from engine.domain.personnummer import normalise
 from engine.persistence.db import Database
-from engine.persistence.models import AccessLogEntry, HistoryEntry, InstanceCorrelation, ProcessInstance, TaskIndex
+from engine.persistence.models import (
+    AccessLogEntry,
+    AuditEntry,
+    HistoryEntry,
+    InstanceCorrelation,
+    ProcessInstance,
+    TaskIndex,
+)
 
 RECENT = timedelta(days=30)
 OVERSEERS = frozenset({"admin", "coordinator"})
@@ -36,7 +46,66 @@ ACTIONS = {
     "ta": "Tog uppgift",
     "slapp": "Släppte uppgift",
     "lamna_over": "Lämnade över uppgift",
+    "person_sok": "Sökte person på personnummer",
+    "logg_granskning": "Granskade åtkomstloggen",
+    "loggutdrag": "Tog ut loggutdrag",
 }
+
+
+def personnummer_field(value: str | None, field: str = "personnummer") -> str | None:
+    """A personnummer typed into a form, canonical (ÅÅÅÅMMDD-NNNN), or a Swedish field error."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return normalise(text)
+    except ValueError as exc:
+        raise ValidationFailed("Kontrollera personnumret", {"fields": {field: [f"Ogiltigt: {exc}."]}}) from exc
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """The auditor's search: person, user, unit, period (whole days, Europe/Stockholm; `till` inclusive)."""
+
+    personnummer: str | None = None
+    username: str | None = None
+    unit: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> LogQuery:
+        errors: dict[str, list[str]] = {}
+        found: dict[str, Any] = {}
+        try:
+            found["personnummer"] = personnummer_field(values.get("personnummer"))
+        except ValidationFailed as exc:
+            errors.update(exc.details["fields"])
+        for key in ("username", "unit"):
+            text = str(values.get(key) or "").strip()
+            if len(text) > 200:
+                errors[key] = ["Högst 200 tecken."]
+            found[key] = text or None
+        for key, label in (("since", "från"), ("until", "till")):
+            text = str(values.get(key) or "").strip()
+            if text:
+                try:
+                    found[key] = date.fromisoformat(text)
+                except ValueError:
+                    errors[key] = [f"Skriv datumet {label} som ÅÅÅÅ-MM-DD."]
+        if not errors and found.get("since") and found.get("until") and found["since"] > found["until"]:
+            errors["until"] = ["Slutdatumet ligger före startdatumet."]
+        if errors:
+            raise ValidationFailed("Sökningen kunde inte göras; rätta de markerade fälten", {"fields": errors})
+        return cls(**found)
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        since = datetime.combine(self.since, time(0), tzinfo=STOCKHOLM) if self.since else None
+        until = datetime.combine(self.until + timedelta(days=1), time(0), tzinfo=STOCKHOLM) if self.until else None
+        return since, until
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k in ("personnummer", "username", "unit", "since", "until") if (v := getattr(self, k))}
 
 
 class AccessLog:
@@ -78,12 +147,15 @@ class AccessLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 200,
+        unit: str | None = None,
     ) -> list[dict[str, Any]]:
         query = select(AccessLogEntry)
         if personnummer:
             query = query.where(AccessLogEntry.personnummer == personnummer)
         if username:
             query = query.where(AccessLogEntry.username == username)
+        if unit:
+            query = query.where(AccessLogEntry.unit.contains(unit, autoescape=True))
         if since:
             query = query.where(AccessLogEntry.at >= since)
         if until:
@@ -104,6 +176,36 @@ class AccessLog:
                 }
                 for r in rows
             ]
+
+    def audit(self, actor: Actor, query: LogQuery, limit: int = 500) -> list[dict[str, Any]]:
+        """The auditor's search, itself logged: an audit_log row with the query, and an access-log row for every
+        person whose accesses were shown."""
+        since, until = query.bounds()
+        rows = self.search(query.personnummer, query.username, since, until, limit, query.unit)
+        self._audited(actor, "access_log_searched", query.as_dict(), len(rows))
+        detail = " ".join(f"{k}={v}" for k, v in query.as_dict().items() if k != "personnummer")
+        self.record(actor, "logg_granskning", [(r["personnummer"], None) for r in rows], detail)
+        return rows
+
+    def extract_for(self, actor: Actor, personnummer: str) -> str:
+        """A person's loggutdrag for the auditor; taking it out is logged (audit_log and access_log)."""
+        text = self.extract_csv(personnummer)
+        self._audited(actor, "access_log_extract", {"personnummer": personnummer}, text.count("\n") - 1)
+        self.record(actor, "loggutdrag", [(personnummer, None)], "CSV")
+        return text
+
+    def _audited(self, actor: Actor, action: str, details: dict[str, Any], rows: int) -> None:
+        with self.db.unit_of_work() as session:
+            session.add(
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=actor.username,
+                    action=action,
+                    target_type="access_log",
+                    target_id=details.get("personnummer", "")[:100],
+                    details={**details, "rows": rows},
+                )
+            )
 
     def extract_csv(self, personnummer: str) -> str:
         """Loggutdrag: every access to one person's data, oldest first, for the person or the auditor."""

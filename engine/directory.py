@@ -6,7 +6,7 @@ Roles that are not lane roles:
 - `coordinator` (övergripande vårdsamordnare / samverkanskoordinator): reads every instance, retries incidents,
   cancels, reassigns;
 - `system`: an outside system (the patient record): starts instances and sends messages;
-- `auditor`: reads the audit log.
+- `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`).
 Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
 """
 
@@ -64,6 +64,11 @@ class Policy:
 
     def can_manage_instances(self, actor: Actor) -> bool:
         return actor.has("coordinator")
+
+    def can_audit(self, actor: Actor) -> bool:
+        """Search the access log and take out a person's loggutdrag: the auditor role only. Not `admin` either:
+        reading who looked at whom is kept apart from running the system (separation of duties)."""
+        return "auditor" in actor.roles
 
     def can_read_all(self, actor: Actor) -> bool:
         return actor.has("coordinator", "process_owner", "auditor", "system")

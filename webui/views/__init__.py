@@ -114,7 +114,7 @@ def relative_due(value: datetime | None) -> str:
 
 
 def register_views(app: Flask) -> None:
-    from webui.views import auth, tasks, worklist_pages
+    from webui.views import audit, auth, persons, tasks, worklist_pages
 
     app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
@@ -127,10 +127,17 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(worklist_pages.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(persons.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"csrf_token": csrf_token, "current_user": auth.current_actor_or_none()}
+        user = auth.current_actor_or_none()
+        return {
+            "csrf_token": csrf_token,
+            "current_user": user,
+            "can_audit": user is not None and platform().policy.can_audit(user),
+        }
 
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(relative_due, "relative_due")

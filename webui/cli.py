@@ -157,10 +157,13 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     from engine.catalogue_doc import catalogue, markdown
 
     p = _platform()
-    catalogues = []
-    for process_id in args.process_ids:
-        definition = p.reports.definition(process_id)
-        catalogues.append(catalogue(definition, p.reports.definition_xml(process_id, definition["version"])))
+    try:
+        catalogues = []
+        for process_id in args.process_ids:
+            definition = p.reports.definition(process_id)
+            catalogues.append(catalogue(definition, p.reports.definition_xml(process_id, definition["version"])))
+    finally:
+        p.close()
     text = markdown(catalogues)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -127,10 +127,13 @@ def _show_time(p: Platform) -> str:
 
 def cmd_clock_show(args: argparse.Namespace) -> int:
     p = _platform()
-    print(_show_time(p))
-    nxt = p.timers.next_due()
-    if nxt is not None:
-        print(f"Nästa timer: {local(nxt).isoformat()}")
+    try:
+        print(_show_time(p))
+        nxt = p.timers.next_due()
+        if nxt is not None:
+            print(f"Nästa timer: {local(nxt).isoformat()}")
+    finally:
+        p.close()
     return 0
 
 
@@ -145,10 +148,12 @@ def cmd_clock_advance(args: argparse.Namespace) -> int:
     p = _platform()
     try:
         result = p.timers.advance(step)
+        print(f"{_show_time(p)}; {result.fired} timers utlösta")
     except ClockNotSimulated as exc:
         print(f"Fel: {exc} (SAMFLODE_CLOCK=simulated)", file=sys.stderr)
         return 1
-    print(f"{_show_time(p)}; {result.fired} timers utlösta")
+    finally:
+        p.close()
     return 0
 
 

@@ -28,6 +28,12 @@ class Settings:
     max_upload_bytes: int = 5 * 1024 * 1024
     scheduler: bool = True
     scheduler_safety_seconds: float = 30.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "samflode@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -43,6 +49,12 @@ class Settings:
             max_upload_bytes=int(env.get("SAMFLODE_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024))),
             scheduler=env.get("SAMFLODE_SCHEDULER", "on").lower() not in ("off", "0", "false", "no"),
             scheduler_safety_seconds=float(env.get("SAMFLODE_SCHEDULER_SAFETY_SECONDS", "30")),
+            smtp_host=env.get("SAMFLODE_SMTP_HOST", ""),
+            smtp_port=int(env.get("SAMFLODE_SMTP_PORT", "25")),
+            smtp_from=env.get("SAMFLODE_SMTP_FROM", cls.smtp_from),
+            smtp_username=env.get("SAMFLODE_SMTP_USERNAME", ""),
+            smtp_password=env.get("SAMFLODE_SMTP_PASSWORD", ""),
+            smtp_starttls=env.get("SAMFLODE_SMTP_STARTTLS", "off").lower() in ("on", "1", "true", "yes"),
         )
         return settings.checked()
 

@@ -11,7 +11,7 @@ from engine.config import PROJECT_ROOT, Settings
 from engine.platform import Platform, build
 
 log = logging.getLogger(__name__)
-VENDOR = {"bpmn-js": "bpmn-js/dist"}
+VENDOR = {"bpmn-js": "bpmn-js/dist", "htmx.org": "htmx.org/dist"}
 
 
 def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:

@@ -234,8 +234,10 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_create_token)
 
     from webui.cli_directory import add_commands
+    from webui.cli_notify import add_commands as add_notify_commands
 
     add_commands(sub)
+    add_notify_commands(sub)
     return top
 
 

@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app, render_template, request, sessio
 from engine.access import AccessLog, NeedToKnow
 from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
+from engine.notifications import Notifications, for_platform
 from engine.platform import Platform
 from engine.worklist import Worklist
 
@@ -63,6 +64,14 @@ def need_to_know() -> NeedToKnow:
         p = platform()
         found = NeedToKnow(p.db, p.policy, p.clock)
         current_app.extensions["samflode_need_to_know"] = found
+    return found
+
+
+def notifications() -> Notifications:
+    found = current_app.extensions.get("samflode_notifications")
+    if found is None:
+        found = for_platform(platform())
+        current_app.extensions["samflode_notifications"] = found
     return found
 
 
@@ -114,7 +123,8 @@ def relative_due(value: datetime | None) -> str:
 
 
 def register_views(app: Flask) -> None:
-    from webui.views import audit, auth, persons, tasks, worklist_pages
+    from webui import i18n
+    from webui.views import audit, auth, language, notices, persons, tasks, worklist_pages
 
     app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
@@ -129,14 +139,23 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(persons.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(language.bp)
+    i18n.init_app(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
         user = auth.current_actor_or_none()
+        unread = 0
+        if user is not None and not request.headers.get("HX-Request"):
+            # New and overdue tasks become notices as the user moves around; the header shows how many are unread.
+            notifications().refresh(user)
+            unread = notifications().unread_count(user.username)
         return {
             "csrf_token": csrf_token,
             "current_user": user,
             "can_audit": user is not None and platform().policy.can_audit(user),
+            "unread_notifications": unread,
         }
 
     app.add_template_filter(local_time, "local_time")

@@ -1,0 +1,178 @@
+"""In-app notifications of new and overdue tasks, and e-mail about them when SMTP is configured.
+
+Filled from a read over the task index (no change to the service layer): for a user, every open task the user's
+worklist would show (`Worklist` scope: the user's roles in the user's units) that appeared within NEW_WINDOW gets a
+`new` notice, and every such task past its due time an `overdue` notice; the unique (username, task, kind) key makes
+each notice appear once however often it is synced. Overseeing roles get only `overdue` notices (every new task in
+the county would drown them). A task claimed by someone else does not notify.
+
+The signed-in user's notices are synced on each page view (the header shows the unread count); `samflode notify`
+syncs every user and sends the e-mails (run it from cron or a timer every few minutes).
+
+Notices and e-mails name the task and the case number, never the person: e-mail is not a channel for patient data,
+and the person is one click away on the task page, where need to know and the access log apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.directory import Actor, Directory
+from engine.domain.clock import STOCKHOLM, Clock
+from engine.mail import Mail, SmtpMailer
+from engine.persistence.db import Database
+from engine.persistence.models import Notification, TaskIndex, User
+from engine.worklist import Worklist
+
+log = logging.getLogger(__name__)
+NEW_WINDOW = timedelta(hours=24)
+KINDS = {"new": "Ny uppgift", "overdue": "Försenad uppgift"}
+PAGE = 100
+
+
+class Notifications:
+    def __init__(self, db: Database, worklist: Worklist, clock: Clock, mailer: SmtpMailer | None = None):
+        self.db = db
+        self.worklist = worklist
+        self.clock = clock
+        self.mailer = mailer
+
+    def _text(self, kind: str, task: TaskIndex) -> str:
+        text = f"{KINDS[kind]}: {task.name} (ärende #{task.instance_id})"
+        if task.due_at is not None:
+            text += f", frist {task.due_at.astimezone(STOCKHOLM):%Y-%m-%d %H:%M}"
+        return text[:400]
+
+    def _sync(self, session: Session, actor: Actor, now: datetime) -> int:
+        scope = self.worklist._scope(actor)
+        free = or_(TaskIndex.claimed_by.is_(None), TaskIndex.claimed_by == actor.username)
+        wanted: dict[str, Any] = {"overdue": and_(TaskIndex.due_at.is_not(None), TaskIndex.due_at < now)}
+        if not self.worklist.sees_all(actor):
+            wanted["new"] = TaskIndex.created_at >= now - NEW_WINDOW
+        added = 0
+        for kind, clause in wanted.items():
+            known = exists().where(
+                Notification.username == actor.username, Notification.task_id == TaskIndex.id, Notification.kind == kind
+            )
+            tasks = session.scalars(
+                select(TaskIndex).where(scope, free, clause, ~known).order_by(TaskIndex.created_at).limit(PAGE)
+            ).all()
+            for task in tasks:
+                session.add(
+                    Notification(
+                        username=actor.username,
+                        kind=kind,
+                        task_id=task.id,
+                        instance_id=task.instance_id,
+                        text=self._text(kind, task),
+                        created_at=now,
+                    )
+                )
+                added += 1
+        return added
+
+    def refresh(self, actor: Actor) -> int:
+        """New notices for one user; a concurrent request that wrote the same notices first is not an error."""
+        try:
+            with self.db.unit_of_work() as session:
+                return self._sync(session, actor, self.clock.now())
+        except IntegrityError:
+            return 0
+
+    def refresh_all(self, directory: Directory) -> int:
+        with self.db.read() as session:
+            usernames = list(session.scalars(select(User.username).where(User.active.is_(True)).order_by(User.id)))
+        return sum(self.refresh(directory.actor(u)) for u in usernames)
+
+    def unread_count(self, username: str) -> int:
+        with self.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.username == username, Notification.read_at.is_(None))
+                )
+                or 0
+            )
+
+    def recent(self, username: str, limit: int = PAGE) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Notification, TaskIndex.id.is_not(None).label("open"))
+                .outerjoin(TaskIndex, TaskIndex.id == Notification.task_id)
+                .where(Notification.username == username)
+                .order_by(Notification.read_at.is_not(None), Notification.created_at.desc(), Notification.id.desc())
+                .limit(limit)
+            ).all()
+            return [
+                {
+                    "id": n.id,
+                    "kind": n.kind,
+                    "kind_text": KINDS.get(n.kind, n.kind),
+                    "text": n.text,
+                    "task_id": n.task_id,
+                    "created_at": n.created_at,
+                    "read": n.read_at is not None,
+                    "open": bool(is_open),
+                }
+                for n, is_open in rows
+            ]
+
+    def mark_read(self, username: str, notification_id: int | None = None) -> None:
+        query = update(Notification).where(Notification.username == username, Notification.read_at.is_(None))
+        if notification_id is not None:
+            query = query.where(Notification.id == notification_id)
+        with self.db.unit_of_work() as session:
+            session.execute(query.values(read_at=self.clock.now()))
+
+    def send_email(self) -> int:
+        """One e-mail per user with an address, listing the notices not yet e-mailed (nor read); marks them e-mailed
+        only after the SMTP server accepted the batch, so a failure is retried next time."""
+        if self.mailer is None:
+            return 0
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Notification.id, Notification.text, User.username, User.email)
+                .join(User, User.username == Notification.username)
+                .where(
+                    Notification.emailed_at.is_(None),
+                    Notification.read_at.is_(None),
+                    User.email.is_not(None),
+                    User.email != "",
+                    User.active.is_(True),
+                )
+                .order_by(User.username, Notification.id)
+            ).all()
+        by_user: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+        for row in rows:
+            by_user.setdefault(row.username, (row.email, []))[1].append((row.id, row.text))
+        mails = [
+            Mail(
+                to=email,
+                subject=f"Samflöde: {len(items)} {'ny notis' if len(items) == 1 else 'nya notiser'}",
+                body="Hej!\n\nDu har nya notiser i Samflöde:\n\n"
+                + "\n".join(f"- {text}" for _, text in items)
+                + "\n\nLogga in i Samflöde för att se uppgifterna. Det här meddelandet innehåller inga"
+                " personuppgifter.\n",
+            )
+            for email, items in by_user.values()
+        ]
+        if not mails:
+            return 0
+        self.mailer.send(mails)
+        ids = [i for _, items in by_user.values() for i, _ in items]
+        with self.db.unit_of_work() as session:
+            session.execute(update(Notification).where(Notification.id.in_(ids)).values(emailed_at=self.clock.now()))
+        return len(mails)
+
+
+def for_platform(p: Any) -> Notifications:
+    """Notifications for a built Platform (web app, CLI), with SMTP when SAMFLODE_SMTP_HOST is set."""
+    worklist = Worklist(p.db, p.catalog, p.policy, p.clock)
+    return Notifications(p.db, worklist, p.clock, SmtpMailer.from_settings(p.settings))

@@ -1,0 +1,133 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.webui.staff are parameters here)
+"""In-app notifications of new and overdue tasks (a count in the header, a list page) and e-mail through SMTP,
+tested against a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import Message
+
+import pytest
+from sqlalchemy import select, update
+
+from engine.directory import SYSTEM_ACTOR
+from engine.mail import SmtpMailer
+from engine.notifications import Notifications
+from engine.persistence.models import Notification, User
+from engine.worklist import Worklist
+from tests.webui.staff import advance_ward, demo, demo_app, page_token, sign_in, valid_data  # noqa: F401
+
+ESTHER = 1
+
+
+@pytest.fixture
+def esther_notified(demo):
+    task = advance_ward(demo, ESTHER)
+    demo.runtime.complete_task(task["id"], valid_data(demo.catalog.form(task["form"]) or {}), SYSTEM_ACTOR)
+    return demo
+
+
+def unread(html: str) -> int:
+    found = re.search(r'aria-label="(\d+) olästa"', html)
+    return int(found.group(1)) if found else 0
+
+
+def test_new_tasks_of_my_unit_become_notices_counted_in_the_header(esther_notified, demo_app):
+    vilma = sign_in(demo_app, "vilma")
+    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 2
+    html = vilma.get("/notiser").get_data(as_text=True)
+    assert "Ny uppgift: Kvittera inskrivningsmeddelande (vårdcentral) (ärende #1), frist 2026-01-13 08:00" in html
+    assert "Esther" not in html.split("<main")[1]  # notices name the task and the case, never the person
+
+
+def test_a_user_of_another_vardcentral_gets_no_notice(esther_notified, demo_app):
+    otto = sign_in(demo_app, "otto")
+    assert unread(otto.get("/arbetslista").get_data(as_text=True)) == 0
+    assert "Inga notiser" in otto.get("/notiser").get_data(as_text=True)
+
+
+def test_an_overdue_task_gives_one_notice_however_often_the_page_is_read(esther_notified, demo_app):
+    vilma = sign_in(demo_app, "vilma")
+    vilma.get("/arbetslista")
+    esther_notified.clock.advance(timedelta(hours=25))
+    for _ in range(3):
+        vilma.get("/arbetslista")
+    with esther_notified.db.read() as session:
+        kinds = session.scalars(select(Notification.kind).where(Notification.username == "vilma")).all()
+    assert sorted(kinds) == ["new", "new", "overdue"]
+    assert "Försenad uppgift: Kvittera inskrivningsmeddelande" in vilma.get("/notiser").get_data(as_text=True)
+
+
+def test_marking_notices_read_lowers_the_count(esther_notified, demo_app):
+    vilma = sign_in(demo_app, "vilma")
+    vilma.get("/arbetslista")
+    with esther_notified.db.read() as session:
+        first = session.scalars(select(Notification.id).where(Notification.username == "vilma")).first()
+    token = page_token(vilma, "/notiser")
+    assert vilma.post(f"/notiser/{first}/last", data={}).status_code == 400  # no CSRF token
+    assert vilma.post(f"/notiser/{first}/last", data={"csrf_token": token}).status_code == 303
+    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 1
+    vilma.post("/notiser/lasta", data={"csrf_token": token})
+    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 0
+
+
+def test_someone_elses_notice_cannot_be_marked_read(esther_notified, demo_app):
+    sign_in(demo_app, "vilma").get("/arbetslista")
+    with esther_notified.db.read() as session:
+        first = session.scalars(select(Notification.id).where(Notification.username == "vilma")).first()
+    viktor = sign_in(demo_app, "viktor")
+    viktor.post(f"/notiser/{first}/last", data={"csrf_token": page_token(viktor, "/notiser")})
+    assert unread(sign_in(demo_app, "vilma").get("/arbetslista").get_data(as_text=True)) == 2
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, list[Message]]]:
+    """A real SMTP server on a free loopback port that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    received: list[Message] = []
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+            received.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()
+
+
+def test_notices_are_emailed_once_through_smtp_without_patient_data(esther_notified, smtp_sink):
+    port, received = smtp_sink
+    p = esther_notified
+    with p.db.unit_of_work() as session:
+        session.execute(update(User).values(email=None))
+        session.execute(update(User).where(User.username == "vilma").values(email="vilma@example.se"))
+    worklist = Worklist(p.db, p.catalog, p.policy, p.clock)
+    notifications = Notifications(p.db, worklist, p.clock, SmtpMailer("127.0.0.1", port, "samflode@example.se"))
+    assert notifications.refresh_all(p.directory) > 0
+    assert notifications.send_email() == 1  # only vilma has an address
+    assert notifications.send_email() == 0  # sent once
+    (mail,) = received
+    assert mail["To"] == "vilma@example.se" and mail["From"] == "samflode@example.se"
+    assert mail["Subject"] == "Samflöde: 2 nya notiser"
+    body = mail.get_content()  # type: ignore[attr-defined]
+    assert "Kvittera inskrivningsmeddelande (vårdcentral)" in body
+    assert "Esther" not in body and "19380312" not in body
+
+
+def test_without_smtp_settings_nothing_is_emailed(esther_notified):
+    p = esther_notified
+    notifications = Notifications(p.db, Worklist(p.db, p.catalog, p.policy, p.clock), p.clock, None)
+    notifications.refresh_all(p.directory)
+    assert notifications.send_email() == 0

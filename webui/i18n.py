@@ -1,0 +1,78 @@
+"""Languages of the staff pages: Swedish by default, English on request (Flask-Babel).
+
+The user picks the language with the switch in the header (POST /sprak, kept in the session); nothing follows the
+browser's Accept-Language, since staff in Swedish care work in Swedish unless they ask otherwise. Domain words that
+come from the diagrams (task names, lanes) stay as the process owner wrote them.
+
+Catalogues: webui/translations/<lang>/LC_MESSAGES/messages.po is the source (extract new strings with
+`pybabel extract -F webui/babel.cfg -o messages.pot .` and `pybabel update -i messages.pot -d webui/translations`).
+The compiled .mo files are built, not committed: `compile_catalogues` writes them to instance/translations whenever a
+.po is newer (at app start, so `make run`, `make test` and a production start all get them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, session
+from flask_babel import Babel
+
+from engine.config import PROJECT_ROOT
+
+LANGUAGES = {"sv": "Svenska", "en": "English"}
+DEFAULT = "sv"
+TRANSLATIONS = Path(__file__).parent / "translations"
+COMPILED = PROJECT_ROOT / "instance" / "translations"
+
+
+def N_(text: str) -> str:  # noqa: N802  (the gettext marker name that pybabel extract looks for)
+    """Marks a string for extraction where it is defined; it is translated where it is shown (`_(label)`)."""
+    return text
+
+
+# Labels defined in Python and translated in templates.
+DYNAMIC = [
+    N_("Mina uppgifter"),
+    N_("Min enhet"),
+    N_("Försenade"),
+    N_("Idag"),
+    N_("Process"),
+    N_("Uppgift"),
+    N_("Kommun"),
+    N_("Avdelning"),
+]
+
+
+def compile_catalogues(source: Path = TRANSLATIONS, target: Path = COMPILED) -> list[Path]:
+    """Compile every messages.po that is newer than its compiled messages.mo; returns the files written."""
+    written = []
+    for po in sorted(source.glob("*/LC_MESSAGES/messages.po")):
+        mo = target / po.relative_to(source).with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as text:
+            catalog = read_po(text, locale=po.parent.parent.name)
+        tmp = mo.with_name(f"messages.mo.{os.getpid()}.tmp")
+        with tmp.open("wb") as out:
+            write_mo(out, catalog)
+        tmp.replace(mo)
+        written.append(mo)
+    return written
+
+
+def current_language() -> str:
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else DEFAULT
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogues()
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Stockholm")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(COMPILED))
+    Babel(app, locale_selector=current_language)
+    app.jinja_env.globals.update(languages=LANGUAGES, current_language=current_language)

@@ -1,0 +1,19 @@
+"""The language switch (Swedish default, English): kept in the session; see webui/i18n.py."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, session
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from webui.i18n import LANGUAGES
+from webui.views.auth import _safe_next as safe_next
+
+bp = Blueprint("language", __name__)
+
+
+@bp.post("/sprak")
+def switch() -> WerkzeugResponse:
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    return redirect(safe_next(request.form.get("next")), code=303)

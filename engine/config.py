@@ -28,6 +28,7 @@ class Settings:
     max_upload_bytes: int = 5 * 1024 * 1024
     scheduler: bool = True
     scheduler_safety_seconds: float = 30.0
+    flow_cache_size: int = 2000
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "samflode@localhost"
@@ -49,6 +50,7 @@ class Settings:
             max_upload_bytes=int(env.get("SAMFLODE_MAX_UPLOAD_BYTES", str(5 * 1024 * 1024))),
             scheduler=env.get("SAMFLODE_SCHEDULER", "on").lower() not in ("off", "0", "false", "no"),
             scheduler_safety_seconds=float(env.get("SAMFLODE_SCHEDULER_SAFETY_SECONDS", "30")),
+            flow_cache_size=int(env.get("SAMFLODE_FLOW_CACHE_SIZE", "2000")),
             smtp_host=env.get("SAMFLODE_SMTP_HOST", ""),
             smtp_port=int(env.get("SAMFLODE_SMTP_PORT", "25")),
             smtp_from=env.get("SAMFLODE_SMTP_FROM", cls.smtp_from),

@@ -46,7 +46,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         )
     catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None)
     policy = Policy(catalog)
-    runtime = Runtime(db, clock, catalog, policy)
+    runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size)
     return Platform(
         settings,
         db,

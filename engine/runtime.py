@@ -174,7 +174,9 @@ def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
 
 
 class Runtime:
-    def __init__(self, db: Database, clock: Clock, catalog: Catalog, policy: Policy | None = None):
+    def __init__(
+        self, db: Database, clock: Clock, catalog: Catalog, policy: Policy | None = None, flow_cache_size: int = 2000
+    ):
         self.db = db
         self.clock = clock
         self.catalog = catalog
@@ -184,7 +186,7 @@ class Runtime:
         self.timer_listeners: list[Callable[[datetime], None]] = []
         self._definitions: dict[int, Deployed] = {}
         self._flows: OrderedDict[int, tuple[int, Flow, Projection]] = OrderedDict()
-        self._flow_cache_size = 512
+        self._flow_cache_size = max(0, flow_cache_size)
         self._cache_lock = threading.Lock()
 
     @contextmanager

@@ -3,8 +3,9 @@
 Filled from a read over the task index (no change to the service layer): for a user, every open task the user's
 worklist would show (`Worklist` scope: the user's roles in the user's units) that appeared within NEW_WINDOW gets a
 `new` notice, and every such task past its due time an `overdue` notice; the unique (username, task, kind) key makes
-each notice appear once however often it is synced. Overseeing roles get only `overdue` notices (every new task in
-the county would drown them). A task claimed by someone else does not notify.
+each notice appear once however often it is synced. Overseeing roles (coordinator, admin) get none: every task of
+the county would drown them, and a missed deadline already reaches them as an escalation task (the diagrams'
+deadline timers). A task claimed by someone else does not notify.
 
 The signed-in user's notices are synced on each page view (the header shows the unread count); `samflode notify`
 syncs every user and sends the e-mails (run it from cron or a timer every few minutes).
@@ -52,9 +53,12 @@ class Notifications:
     def _sync(self, session: Session, actor: Actor, now: datetime) -> int:
         scope = self.worklist._scope(actor)
         free = or_(TaskIndex.claimed_by.is_(None), TaskIndex.claimed_by == actor.username)
-        wanted: dict[str, Any] = {"overdue": and_(TaskIndex.due_at.is_not(None), TaskIndex.due_at < now)}
-        if not self.worklist.sees_all(actor):
-            wanted["new"] = TaskIndex.created_at >= now - NEW_WINDOW
+        if self.worklist.sees_all(actor):
+            return 0
+        wanted: dict[str, Any] = {
+            "new": TaskIndex.created_at >= now - NEW_WINDOW,
+            "overdue": and_(TaskIndex.due_at.is_not(None), TaskIndex.due_at < now),
+        }
         added = 0
         for kind, clause in wanted.items():
             known = exists().where(

@@ -197,7 +197,7 @@ class Reports:
                 query = query.where(TaskIndex.process_id == process_id)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(
-                query.order_by(TaskIndex.due_at.is_(None), TaskIndex.due_at, TaskIndex.created_at, TaskIndex.id)
+                query.order_by(TaskIndex.due_at.asc().nulls_last(), TaskIndex.created_at, TaskIndex.id)
                 .limit(limit)
                 .offset(offset)
             )

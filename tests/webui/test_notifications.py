@@ -131,3 +131,8 @@ def test_without_smtp_settings_nothing_is_emailed(esther_notified):
     notifications = Notifications(p.db, Worklist(p.db, p.catalog, p.policy, p.clock), p.clock, None)
     notifications.refresh_all(p.directory)
     assert notifications.send_email() == 0
+
+
+def test_overseeing_roles_get_no_task_notices(esther_notified, demo_app):
+    esther_notified.clock.advance(timedelta(days=3))
+    assert unread(sign_in(demo_app, "cora").get("/arbetslista").get_data(as_text=True)) == 0

@@ -19,7 +19,7 @@ from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
 from engine.notifications import Notifications, for_platform
 from engine.platform import Platform
-from engine.worklist import Worklist
+from engine.worklist import COUNT_CAP, Worklist
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -122,6 +122,13 @@ def relative_due(value: datetime | None) -> str:
     return f"försenad {amount}" if delta < timedelta(0) else f"om {amount}"
 
 
+def count_text(value: int) -> str:
+    """A count as shown: '1 234'; above the worklist's counting cap, '10 000+'."""
+    if value > COUNT_CAP:
+        return f"{COUNT_CAP:,}+".replace(",", "\u00a0")
+    return f"{value:,}".replace(",", "\u00a0")
+
+
 def register_views(app: Flask) -> None:
     from webui import i18n
     from webui.views import audit, auth, language, notices, persons, tasks, worklist_pages
@@ -160,6 +167,7 @@ def register_views(app: Flask) -> None:
 
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(relative_due, "relative_due")
+    app.add_template_filter(count_text, "count_text")
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -174,7 +174,6 @@ class Worklist:
         where = [self._view_clause(actor, view), *self._filter_clauses(filters)]
         now = self.clock.now()
         with self.db.read() as session:
-            total = self._bounded_count(session, [self._view_clause(actor, view)], filters)
             rows = session.execute(
                 select(TaskIndex, *_person_columns())
                 .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
@@ -186,7 +185,8 @@ class Worklist:
             ).all()
             names = self._user_names(session, {r[0].claimed_by for r in rows if r[0].claimed_by})
             items = [self._row(r, now, names) for r in rows]
-        return WorklistPage(view, items, total, self.counts(actor, filters), filters, offset, limit)
+        counts = self.counts(actor, filters)  # the view's count, with the same filters, is its total
+        return WorklistPage(view, items, counts[view], counts, filters, offset, limit)
 
     def _row(self, row: Any, now: datetime, names: dict[str, str]) -> dict[str, Any]:
         task: TaskIndex = row[0]

@@ -136,3 +136,20 @@ def test_without_smtp_settings_nothing_is_emailed(esther_notified):
 def test_overseeing_roles_get_no_task_notices(esther_notified, demo_app):
     esther_notified.clock.advance(timedelta(days=3))
     assert unread(sign_in(demo_app, "cora").get("/arbetslista").get_data(as_text=True)) == 0
+
+
+def test_the_notify_command_syncs_everyone_and_sends_the_emails(esther_notified, smtp_sink, monkeypatch, capsys):
+    """`samflode notify` with SAMFLODE_SMTP_* set (run from cron in production, on the real clock): vilma, who has an
+    address in the demo directory, gets one e-mail about Esther's acknowledgement (new or, by now, overdue)."""
+    from webui.cli import main
+
+    port, received = smtp_sink
+    monkeypatch.setenv("DATABASE_URL", esther_notified.settings.database_url)
+    monkeypatch.setenv("SAMFLODE_SCHEDULER", "off")
+    monkeypatch.setenv("SAMFLODE_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SAMFLODE_SMTP_PORT", str(port))
+    monkeypatch.setenv("SAMFLODE_SMTP_FROM", "samflode@example.se")
+    assert main(["notify"]) == 0
+    assert '"skickade_epost": ' in capsys.readouterr().out
+    vilma = [m for m in received if m["To"] == "vilma@example.invalid"]
+    assert len(vilma) == 1 and "Kvittera inskrivningsmeddelande (vårdcentral)" in vilma[0].get_content()  # type: ignore[attr-defined]

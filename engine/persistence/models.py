@@ -169,7 +169,7 @@ class TaskIndex(Base):
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(300))
     lane: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str | None] = mapped_column(String(100), index=True)  # an overseer's own tasks (API worklist)
     form: Mapped[str | None] = mapped_column(String(200))
     unit: Mapped[str | None] = mapped_column(String(100), index=True)
     created_at: Mapped[datetime]

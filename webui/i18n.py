@@ -43,6 +43,11 @@ DYNAMIC = [
     N_("Uppgift"),
     N_("Kommun"),
     N_("Avdelning"),
+    N_("Personnummer"),
+    N_("Användare"),
+    N_("Enhet (HSA-id)"),
+    N_("Från och med"),
+    N_("Till och med"),
 ]
 
 

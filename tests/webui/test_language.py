@@ -43,3 +43,15 @@ def test_catalogues_compile_from_po_and_only_when_changed(tmp_path):
     assert catalog.get("Min enhet").string == "My unit"
     assert all(m.string for m in catalog if m.id)  # every string translated
     assert compile_catalogues(TRANSLATIONS, tmp_path) == []
+
+
+def test_the_task_and_person_pages_follow_the_language(demo_app, demo):
+    from engine.directory import SYSTEM_ACTOR
+
+    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
+    vera = sign_in(demo_app, "vera")
+    vera.post("/sprak", data={"csrf_token": page_token(vera), "lang": "en"})
+    html = vera.get(f"/uppgifter/{task['id']}").get_data(as_text=True)
+    assert ">Complete</button>" in html and ">Save draft</button>" in html and "Born 1938-03-12" in html
+    person = vera.get("/personer/arende/1").get_data(as_text=True)
+    assert "Cases and plans (1)" in person and "Next deadlines" in person

@@ -13,9 +13,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from webui.cli import _platform
 
     p = _platform()
-    notifications = for_platform(p)
-    added = notifications.refresh_all(p.directory)
-    mailed = notifications.send_email()
+    try:
+        notifications = for_platform(p)
+        added = notifications.refresh_all(p.directory)
+        mailed = notifications.send_email()
+    finally:
+        p.close()  # a leaked connection is a ResourceWarning, and an error under filterwarnings=error
     print(json.dumps({"nya_notiser": added, "skickade_epost": mailed}, ensure_ascii=False))
     return 0
 

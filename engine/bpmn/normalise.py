@@ -29,25 +29,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-_SPLIT_SOURCES = {
-    "task",
-    "userTask",
-    "manualTask",
-    "scriptTask",
-    "serviceTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "adHocSubProcess",
-    "startEvent",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "boundaryEvent",
-}
+from engine.bpmn.vocabulary import ACTIVITY_TAGS, BPMN_NS, EVENT_TAGS
+
+# Flow nodes a modeller draws several outgoing flows from: every activity and the events that pass a token on.
+_SPLIT_SOURCES = ACTIVITY_TAGS | (EVENT_TAGS - {"endEvent"})
 _CONTAINERS = {"process", "subProcess", "transaction", "adHocSubProcess"}
 
 

@@ -24,37 +24,15 @@ from engine.bpmn import timers as timer_bridge
 from engine.bpmn.gateways import LoopSafeInclusiveGateway
 from engine.bpmn.normalise import normalise_idioms
 from engine.bpmn.sandbox import check_source
+from engine.bpmn.vocabulary import (
+    BPMN_NS,
+    FLOW_NODE_TAGS,
+    HUMAN_TASK_TAGS,
+    NS,
+)
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
 from engine.domain.errors import Diagnostic
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-SAMFLODE_NS = "http://samflode.se/schema/bpmn/1.0"
-NS = {"bpmn": BPMN_NS, "samflode": SAMFLODE_NS}
-
-ACTIVITY_TAGS = {
-    "task",
-    "userTask",
-    "manualTask",
-    "scriptTask",
-    "serviceTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "adHocSubProcess",
-}
-HUMAN_TASK_TAGS = {"userTask", "manualTask"}
-EVENT_TAGS = {
-    "startEvent",
-    "endEvent",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "boundaryEvent",
-}
-GATEWAY_TAGS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
-FLOW_NODE_TAGS = ACTIVITY_TAGS | EVENT_TAGS | GATEWAY_TAGS
 EXPRESSION_TAGS = {
     "conditionExpression": "villkor",
     "condition": "villkor",

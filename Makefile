@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: setup run demo test lint typecheck pytest bench clean
+.PHONY: setup run demo test lint typecheck pytest screenshots bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -40,6 +40,10 @@ pytest: setup
 
 # SQLite by default; TEST_DATABASE_URL=postgresql://... runs the same suite on PostgreSQL.
 test: lint typecheck pytest
+
+# The browser tests again, saving their screenshots under docs/ (an ordinary run keeps them in a temporary folder).
+screenshots: setup
+	SAMFLODE_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e
 
 bench: setup
 	$(BIN)/python bench/engine.py

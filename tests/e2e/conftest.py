@@ -8,16 +8,21 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
+from engine.config import PROJECT_ROOT
 from tests.conftest import IN_CI
 from webui import create_app
 
 CHROMIUM_ARGS = [
     "--headless=new",
+    "--lang=sv-SE",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -33,6 +38,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[str], Path]:
+    """Where a test saves a screenshot: under docs/ when SAMFLODE_SCREENSHOTS=1 (`make screenshots`), else in a
+    temporary folder, so that an ordinary test run takes the same pictures but leaves the work tree clean."""
+
+    def path(relative: str) -> Path:
+        base = PROJECT_ROOT / "docs" if os.environ.get("SAMFLODE_SCREENSHOTS") == "1" else tmp_path
+        target = base / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -65,10 +84,9 @@ def page(browser):  # type: ignore[no-untyped-def]
     context.close()
 
 
-@pytest.fixture
-def live_server(platform) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app on a free loopback port, in a thread, on the test platform (simulated clock, test database)."""
-    app = create_app({"TESTING": True}, platform=platform)
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve `app` on a free loopback port in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -77,3 +95,10 @@ def live_server(platform) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(platform) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a free loopback port, in a thread, on the test platform (simulated clock, test database)."""
+    with serving(create_app({"TESTING": True}, platform=platform)) as url:
+        yield url

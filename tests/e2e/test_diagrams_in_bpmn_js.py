@@ -8,7 +8,6 @@ import pytest
 from engine.config import PROJECT_ROOT
 
 PROCESSES = ("in_utskrivning", "sip", "mobilt_team")
-SHOTS = PROJECT_ROOT / "docs" / "diagrams"
 
 # Rectangles of every shape and label, and which shapes may overlap by design (containment, a boundary event on its
 # host, a label on its own shape).
@@ -57,7 +56,7 @@ def overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("process_id", PROCESSES)
-def test_diagram_imports_into_bpmn_js_without_warnings_or_overlapping_shapes(page, live_server, process_id):
+def test_diagram_imports_into_bpmn_js_without_warnings_or_overlapping_shapes(page, live_server, process_id, shots):
     page.goto(f"{live_server}/healthz")
     page.set_content('<div id="canvas" style="width:1600px;height:900px"></div>')
     page.add_script_tag(url=f"{live_server}/vendor/bpmn-js/bpmn-viewer.development.js")
@@ -83,7 +82,6 @@ def test_diagram_imports_into_bpmn_js_without_warnings_or_overlapping_shapes(pag
                             v.get('canvas').zoom('fit-viewport'); }""",
         xml,
     )
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SHOTS / f"{process_id}.png"
+    shot = shots(f"diagrams/{process_id}.png")
     page.locator("#canvas").screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000

@@ -3,13 +3,10 @@ deploy version 2 with a comment, and see the diff. Screenshots go to docs/screen
 
 from __future__ import annotations
 
-from engine.config import PROJECT_ROOT
 from tests.conftest import OWNER, fixture_bytes
 
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
-
-def test_modeller_edits_checks_and_deploys_a_new_version_and_shows_the_diff(page, live_server, platform):
+def test_modeller_edits_checks_and_deploys_a_new_version_and_shows_the_diff(page, live_server, platform, shots):
     platform.runtime.deploy(fixture_bytes("with_diagram.bpmn"), OWNER, comment="Första versionen")
     with platform.db.unit_of_work() as session:
         platform.directory.create_user(session, "agnes", "Agnes", ["process_owner"], [], at=platform.clock.now())
@@ -46,7 +43,7 @@ def test_modeller_edits_checks_and_deploys_a_new_version_and_shows_the_diff(page
     page.click("#check")
     page.wait_for_selector(f'.finding-overlay[data-element-id="{stray}"]')
     assert "kan inte nås" in page.inner_text(f'#findings li[data-element-id="{stray}"]')
-    page.screenshot(path=str(SCREENSHOTS / "modeller-finding.png"))
+    page.screenshot(path=str(shots("screenshots/modeller-finding.png")))
 
     # Fix it (remove the stray task) and check again: nothing left on it.
     page.evaluate(
@@ -68,7 +65,7 @@ def test_modeller_edits_checks_and_deploys_a_new_version_and_shows_the_diff(page
     diff_text = page.inner_text("#diff")
     assert "name: Planera insatser → Planera alla insatser" in diff_text
     assert stray not in diff_text and "Lösryckt" not in diff_text
-    page.screenshot(path=str(SCREENSHOTS / "modeller-diff.png"))
+    page.screenshot(path=str(shots("screenshots/modeller-diff.png")))
 
     versions = platform.reports.versions("with_diagram")
     assert [(v["version"], v["comment"]) for v in versions] == [

@@ -5,38 +5,29 @@ another vårdcentral cannot see Esther at all. Saves docs/screenshots/worklist.p
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from werkzeug.serving import make_server
 
 from engine.accounts import Accounts
-from engine.config import PROJECT_ROOT
 from engine.directory import SYSTEM_ACTOR
 from engine.platform import Platform
+from tests.e2e.conftest import serving
 from tests.webui.staff import FAST_HASHER, INSKRIVNINGSMEDDELANDE, advance_ward, demo  # noqa: F401
 from webui import create_app
 from webui.demo import DEMO_PASSWORD
 
 ESTHER = 1
 KVITTERA = "Kvittera inskrivningsmeddelande (vårdcentral)"
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture
 def demo_server(demo: Platform) -> Iterator[str]:
     app = create_app({"TESTING": True}, platform=demo)
     app.extensions["samflode_accounts"] = Accounts(demo.db, demo.clock, demo.directory, FAST_HASHER)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving(app) as url:
+        yield url
 
 
 def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
@@ -48,7 +39,7 @@ def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-
     page.wait_for_url(f"{base}/arbetslista*")
 
 
-def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(page, demo_server, demo):
+def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(page, demo_server, demo, shots):
     # The ward's first three tasks through the service layer; the fourth, the message itself, in the browser.
     demo.clock.advance(timedelta(hours=2))
     task = advance_ward(demo, ESTHER, INSKRIVNINGSMEDDELANDE)
@@ -70,13 +61,13 @@ def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(p
     assert row.count() == 1
     assert "Esther Andersson" in row.inner_text()
     assert "tis 2026-01-13 10:00" in row.inner_text() and "om 24 tim" in row.inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "worklist.png"), full_page=True)
+    page.screenshot(path=str(shots("screenshots/worklist.png")), full_page=True)
 
     row.get_by_role("link", name=KVITTERA).click()
     page.get_by_label("Kvitterad av").fill("Vilma Vårdsamordnare")
     page.get_by_label("Tidpunkt").fill("2026-01-12T10:30")
     page.get_by_label("Kommentar").fill("Mottaget. Fast vårdkontakt utses i dag.")
-    page.screenshot(path=str(SCREENSHOTS / "task.png"), full_page=True)
+    page.screenshot(path=str(shots("screenshots/task.png")), full_page=True)
     task_url = page.url
     page.get_by_role("button", name="Slutför").click()
     page.wait_for_url(f"{demo_server}/arbetslista")

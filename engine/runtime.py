@@ -928,7 +928,7 @@ class Runtime:
         cancelled_reason: str | None,
     ) -> None:
         now = self.clock.now()
-        data = _json_safe(flow.data)
+        data = self._case_data(instance.data or {}, flow, log)
         elements = definition.elements or {}
         instance.state = flow.dump()
         instance.serializer_version = SERIALIZER_VERSION
@@ -1100,6 +1100,18 @@ class Runtime:
         else:
             instance.status = "running" if ready else "waiting"
         session.flush()
+
+    @staticmethod
+    def _case_data(previous: dict[str, Any], flow: Flow, log: StepLog) -> dict[str, Any]:
+        """The case data: the previous case data with what each task completed in this step changed, in completion
+        order. SpiffWorkflow keeps data per branch; staff and reports need one current value per field."""
+        data = dict(previous)
+        for task_id, _, _ in log.completed:
+            updated, deleted = flow.changes(task_id)
+            for key in deleted:
+                data.pop(key, None)
+            data.update(updated)
+        return _json_safe(data)
 
     def _load_projection(self, session: Session, instance_id: int) -> Projection:
         timers = {

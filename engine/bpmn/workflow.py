@@ -27,6 +27,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import timers as timer_bridge
@@ -139,17 +140,18 @@ class Flow:
     def completed(self) -> bool:
         return bool(self.workflow.completed)
 
-    @property
-    def data(self) -> dict[str, Any]:
-        """The instance data: the workflow's data once finished, else the data of the latest completed task,
-        looking inside subprocesses and call activities too (the top workflow's own `last_task` stays at the
-        subprocess that holds the whole stay in in_utskrivning)."""
-        if self.workflow.completed:
-            return dict(self.workflow.data)
-        last = max(self._live(TaskState.COMPLETED), key=lambda t: t.last_state_change, default=None)
-        if last is None:
-            last = self.workflow.last_task
-        return dict(last.data) if last is not None else dict(self.workflow.data)
+    def changes(self, task_id: str) -> tuple[dict[str, Any], list[str]]:
+        """What completing this task changed in the data it inherited: (updated keys with values, deleted keys).
+        The runtime merges these in completion order into the case data, so a value set on one branch (a new
+        planned date on a non-interrupting boundary path) is not hidden by another branch's older copy."""
+        try:
+            task = self._task(task_id)
+        except KeyError:
+            return {}, []
+        parent = task.parent
+        if parent is None:
+            return dict(task.data), []
+        return DeepMerge.get_updated_keys(parent.data, task.data), DeepMerge.get_deleted_keys(parent.data, task.data)
 
     def _live(self, mask: int) -> list[Task]:
         """Tasks in the given states, over the workflow and its subprocesses; a scan of the task dicts, which is

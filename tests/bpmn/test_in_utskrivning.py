@@ -80,6 +80,9 @@ def test_happy_path_runs_from_admission_through_sip_to_follow_up(walk):
     walk.send("planerat_utskrivningsdatum", ESTHER, beraknat_utskrivningsdatum="2026-01-17")
     completed = [h["element_id"] for h in walk.history(instance, "element_completed")]
     assert "registrera_nytt_planerat_datum" in completed
+    # the new date reaches the case data although it arrived on a non-interrupting boundary path
+    assert walk.data(instance)["beraknat_utskrivningsdatum"] == "2026-01-17"
+    assert walk.data(instance)["planerat_datum_flyttat"] is True
     assert "besluta_utskrivningsklar" in walk.active(instance)
     walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True, utskrivningsklar_tidpunkt=walk.clock.now().isoformat())
     active = walk.active(instance)

@@ -25,7 +25,7 @@ from engine.persistence.models import OrgUnit, ProcessDefinition, ProcessInstanc
 VIEWS = {"mina": "Mina uppgifter", "enhet": "Min enhet", "forsenade": "Försenade", "idag": "Idag"}
 FILTER_KEYS = ("process", "task", "kommun", "avdelning")
 MAX_PAGE = 200
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 WORKLIST_OVERSEERS = frozenset({"admin", "coordinator"})
 
 
@@ -146,7 +146,7 @@ class Worklist:
 
     # --- reads ---
     def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:
-        """The four counts, each stopping at COUNT_CAP + 1 (shown as "10 000+"): a coordinator's county-wide list
+        """The four counts, each stopping at COUNT_CAP + 1 (shown as "1 000+"): a coordinator's county-wide list
         would otherwise cost a scan of every open task on each page view, growing with the number of cases."""
         filters = filters or WorklistFilter()
         now, start, end = self._day()

@@ -123,7 +123,7 @@ def relative_due(value: datetime | None) -> str:
 
 
 def count_text(value: int) -> str:
-    """A count as shown: '1 234'; above the worklist's counting cap, '10 000+'."""
+    """A count as shown: '1 234'; above the worklist's counting cap, '1 000+'."""
     if value > COUNT_CAP:
         return f"{COUNT_CAP:,}+".replace(",", "\u00a0")
     return f"{value:,}".replace(",", "\u00a0")

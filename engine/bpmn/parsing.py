@@ -15,13 +15,13 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
-from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.bpmn import timers as timer_bridge
-from engine.bpmn.gateways import LoopSafeInclusiveGateway
+from engine.bpmn.gateways import LoopSafeInclusiveGateway, ScanningParallelGateway
 from engine.bpmn.normalise import normalise_idioms
 from engine.bpmn.sandbox import check_source
 from engine.bpmn.vocabulary import (
@@ -56,7 +56,10 @@ def _is_bpmn(el: etree._Element) -> bool:
 class _Parser(BpmnParser):
     """SpiffWorkflow's parser with our fixes to its task specs (engine/bpmn/gateways.py)."""
 
-    OVERRIDE_PARSER_CLASSES = {full_tag("inclusiveGateway"): (ConditionalGatewayParser, LoopSafeInclusiveGateway)}
+    OVERRIDE_PARSER_CLASSES = {
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, LoopSafeInclusiveGateway),
+        full_tag("parallelGateway"): (GatewayParser, ScanningParallelGateway),
+    }
 
 
 @dataclass

@@ -19,8 +19,14 @@ from engine.platform import Platform, build
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
 
 
-def _platform() -> Platform:
-    return build(Settings.from_env())
+_OPENED: list[Platform] = []
+
+
+def _platform(settings: Settings | None = None) -> Platform:
+    """The platform for one command; `main` closes it when the command ends (a connection left open is a leak)."""
+    platform = build(settings or Settings.from_env())
+    _OPENED.append(platform)
+    return platform
 
 
 def _split(value: str | None) -> list[str]:
@@ -91,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from webui import create_app
 
     settings = Settings.from_env()
-    platform = build(settings)
+    platform = _platform(settings)
     app = create_app(platform=platform)
     scheduler = None
     if settings.scheduler:
@@ -112,7 +118,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from engine.scheduling import TimerScheduler
 
     settings = Settings.from_env()
-    platform = build(settings)
+    platform = _platform(settings)
     print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
     scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds, blocking=True)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
@@ -253,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SamflodeError as exc:
         print(f"Fel: {exc.message}", file=sys.stderr)
         return 1
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.accounts import Accounts
-from engine.config import Settings
 from engine.domain.errors import SamflodeError, ValidationFailed
 from engine.organisation import import_directory, known_roles
-from engine.platform import build
+from webui import cli
 
 
 def _read_password(prompt: str = "Lösenord: ") -> str:
@@ -29,7 +28,7 @@ def _read_password(prompt: str = "Lösenord: ") -> str:
 
 
 def cmd_import_directory(args: argparse.Namespace) -> int:
-    p = build(Settings.from_env())
+    p = cli._platform()
     accounts = Accounts(p.db, p.clock, p.directory)
     path = Path(args.file)
     try:
@@ -52,7 +51,7 @@ def cmd_import_directory(args: argparse.Namespace) -> int:
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    p = build(Settings.from_env())
+    p = cli._platform()
     Accounts(p.db, p.clock, p.directory).set_password(args.username, _read_password())
     print(f"Lösenordet för {args.username} är satt")
     return 0
@@ -80,7 +79,7 @@ def add_commands(sub: Any) -> None:
         def create_with_password(args: argparse.Namespace) -> int:
             password = _read_password() if args.password else None
             if password is not None:
-                p = build(Settings.from_env())
+                p = cli._platform()
                 Accounts(p.db, p.clock, p.directory).hash_password(password)  # refuse a weak one before creating
             code = int(plain(args))
             if code == 0 and password is not None:

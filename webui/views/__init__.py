@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request, session
 
@@ -20,6 +21,8 @@ from engine.domain.clock import STOCKHOLM
 from engine.notifications import Notifications, for_platform
 from engine.platform import Platform
 from engine.worklist import COUNT_CAP, Worklist
+
+T = TypeVar("T")
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -31,48 +34,33 @@ def platform() -> Platform:
     return current_app.extensions["samflode"]
 
 
-def accounts() -> Accounts:
-    found = current_app.extensions.get("samflode_accounts")
+def _service(key: str, make: Callable[[Platform], T]) -> T:
+    """One read/write helper per app, built on first use from the app's platform."""
+    found = current_app.extensions.get(key)
     if found is None:
-        p = platform()
-        found = Accounts(p.db, p.clock, p.directory)
-        current_app.extensions["samflode_accounts"] = found
+        found = make(platform())
+        current_app.extensions[key] = found
     return found
+
+
+def accounts() -> Accounts:
+    return _service("samflode_accounts", lambda p: Accounts(p.db, p.clock, p.directory))
 
 
 def worklist() -> Worklist:
-    found = current_app.extensions.get("samflode_worklist")
-    if found is None:
-        p = platform()
-        found = Worklist(p.db, p.catalog, p.policy, p.clock)
-        current_app.extensions["samflode_worklist"] = found
-    return found
+    return _service("samflode_worklist", lambda p: Worklist(p.db, p.catalog, p.policy, p.clock))
 
 
 def access_log() -> AccessLog:
-    found = current_app.extensions.get("samflode_access_log")
-    if found is None:
-        p = platform()
-        found = AccessLog(p.db, p.clock)
-        current_app.extensions["samflode_access_log"] = found
-    return found
+    return _service("samflode_access_log", lambda p: AccessLog(p.db, p.clock))
 
 
 def need_to_know() -> NeedToKnow:
-    found = current_app.extensions.get("samflode_need_to_know")
-    if found is None:
-        p = platform()
-        found = NeedToKnow(p.db, p.policy, p.clock)
-        current_app.extensions["samflode_need_to_know"] = found
-    return found
+    return _service("samflode_need_to_know", lambda p: NeedToKnow(p.db, p.policy, p.clock))
 
 
 def notifications() -> Notifications:
-    found = current_app.extensions.get("samflode_notifications")
-    if found is None:
-        found = for_platform(platform())
-        current_app.extensions["samflode_notifications"] = found
-    return found
+    return _service("samflode_notifications", for_platform)
 
 
 def csrf_token() -> str:

@@ -52,6 +52,8 @@ from engine.persistence.models import (
 from engine.validation import CheckResult, catalog_findings
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
+# process_instances column -> the case data key that names that unit (the lanes' unit_from keys in lanes.json).
+CASE_UNIT_KEYS = {"kommun": "kommun", "vardcentral": "vardcentral_hsa_id", "avdelning": "avdelning_hsa_id"}
 MAX_DATA_BYTES = 256 * 1024
 MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
 ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
@@ -934,6 +936,11 @@ class Runtime:
         instance.serializer_version = SERIALIZER_VERSION
         instance.data = data
         instance.updated_at = now
+        for column, key in CASE_UNIT_KEYS.items():
+            value = data.get(key)
+            value = str(value)[:100] if value not in (None, "") else None
+            if getattr(instance, column) != value:
+                setattr(instance, column, value)
 
         # History of what the engine did.
         for task_id, element_id, task_type in log.completed:

@@ -133,6 +133,11 @@ class ProcessInstance(Base):
     serializer_version: Mapped[str] = mapped_column(String(40))
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The case's units as its data says (CASE_UNIT_KEYS), kept current on every save: monitoring filters, figures per
+    # kommun / vårdcentral / ward and pilot routing read these columns instead of the JSON data.
+    kommun: Mapped[str | None] = mapped_column(String(100), index=True)
+    vardcentral: Mapped[str | None] = mapped_column(String(100), index=True)
+    avdelning: Mapped[str | None] = mapped_column(String(100), index=True)
 
     __mapper_args__ = {"version_id_col": lock_version}
 

@@ -297,3 +297,16 @@ def test_restored_workflows_run_in_the_sandbox_not_spiffs_default_engine(platfor
         assert isinstance(sub.script_engine.environment, SandboxEnvironment)
     # and the stored state does not carry the spec (kept apart, convention 7)
     assert '"spec"' not in state.split('"tasks"')[0]
+
+
+def test_the_cases_units_are_kept_as_columns_from_its_data(platform):
+    platform.runtime.deploy(fixture_bytes("two_lanes.bpmn"), OWNER)
+    with_kommun = platform.runtime.start_instance("two_lanes", "k", {**CASE, "kommun": "Eksjö"}, SYSTEM)
+    without = platform.runtime.start_instance("two_lanes", "n", dict(CASE), SYSTEM)
+    with platform.db.read() as session:
+        rows = [session.get(ProcessInstance, i) for i in (with_kommun, without)]
+        units = [(r.kommun, r.vardcentral, r.avdelning) for r in rows]
+    assert units == [
+        ("Eksjö", "SE2321000057-vc1", "SE2321000057-ward1"),
+        (None, "SE2321000057-vc1", "SE2321000057-ward1"),
+    ]

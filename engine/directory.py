@@ -26,6 +26,8 @@ from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
 
 OVERSEEING_ROLES = frozenset({"admin", "process_owner", "coordinator", "system", "auditor"})
+# `manager` (chef / verksamhetsledning): reads the figures (`/rapporter`) and nothing else; no lane, no tasks.
+OVERSEEING_ROLES = OVERSEEING_ROLES | {"manager"}
 TOKEN_PREFIX = "sfl_"
 
 
@@ -64,6 +66,11 @@ class Policy:
 
     def can_manage_instances(self, actor: Actor) -> bool:
         return actor.has("coordinator")
+
+    def can_read_figures(self, actor: Actor) -> bool:
+        """The figures (`/rapporter`, engine/figures.py): aggregated, no person in them; coordinators, process owners,
+        admins and managers (`manager`, read-only). Groups of fewer than five cases are hidden where shown."""
+        return actor.has("coordinator", "process_owner", "manager")
 
     def can_audit(self, actor: Actor) -> bool:
         """Search the access log and take out a person's loggutdrag: the auditor role only. Not `admin` either:

@@ -9,6 +9,7 @@ from engine.catalog import Catalog
 from engine.config import Settings
 from engine.directory import Directory, Policy
 from engine.domain.clock import Clock, SystemClock
+from engine.figures import Figures
 from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
 from engine.reports import Reports
@@ -27,6 +28,7 @@ class Platform:
     reports: Reports
     directory: Directory
     timers: TimerLoop  # the scheduler loop of this process (the scheduler job and `clock advance` drive it)
+    figures: Figures  # the figures of issue 6 (engine/figures.py), SQL over case_facts
 
     def close(self) -> None:
         self.db.dispose()
@@ -57,4 +59,5 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         Reports(db, catalog, policy),
         Directory(db),
         TimerLoop(runtime),
+        Figures(db, catalog),
     )

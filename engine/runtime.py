@@ -35,6 +35,7 @@ from engine.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from engine.facts import CaseFactsKeeper
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -185,6 +186,7 @@ class Runtime:
         self.policy = policy or Policy(catalog)
         self.flows = FlowFactory(catalog.sandbox_functions(self._engine_now))
         self.specs = SpecCache()
+        self.case_facts = CaseFactsKeeper(catalog)
         self.timer_listeners: list[Callable[[datetime], None]] = []
         self._definitions: dict[int, Deployed] = {}
         self._flows: OrderedDict[int, tuple[int, Flow, Projection]] = OrderedDict()
@@ -1107,6 +1109,8 @@ class Runtime:
         else:
             instance.status = "running" if ready else "waiting"
         session.flush()
+        # The case's facts for the figures, derived from its history as now recorded (engine/facts.py).
+        self.case_facts.refresh(session, instance, now)
 
     @staticmethod
     def _case_data(previous: dict[str, Any], flow: Flow, log: StepLog) -> dict[str, Any]:

@@ -5,12 +5,13 @@ Every change of schema comes with an Alembic migration in `migrations/versions/`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -354,3 +355,55 @@ class Notification(Base):
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
     emailed_at: Mapped[datetime | None]
+
+class CaseFact(Base):
+    """One row per in_utskrivning case: the milestones and figures-to-be of the case, derived from its history by
+    engine/facts.py (a pure function, driven by processes/milestones.json) and rewritten by Runtime._save after each
+    step. The figures (engine/figures.py) are SQL aggregations over this table, never over loaded workflows."""
+
+    __tablename__ = "case_facts"
+    __table_args__ = (
+        Index("ix_case_facts_process_ref_date", "process_id", "ref_date"),
+        Index("ix_case_facts_kommun_ref_month", "kommun", "ref_month"),
+    )
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instances.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    definition_id: Mapped[int] = mapped_column(Integer, index=True)
+    process_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    kommun: Mapped[str | None] = mapped_column(String(100))
+    vardcentral: Mapped[str | None] = mapped_column(String(100), index=True)
+    avdelning: Mapped[str | None] = mapped_column(String(100), index=True)
+    avtal: Mapped[str | None] = mapped_column(String(40))
+    age_at_admission: Mapped[int | None] = mapped_column(Integer)
+    # The case's reference moment is its admission; its Europe/Stockholm date, month (YYYY-MM) and ISO week
+    # (YYYY-Www) are kept so that bucketing is the same on SQLite and PostgreSQL.
+    admitted_at: Mapped[datetime]
+    ref_date: Mapped[date] = mapped_column(Date)
+    ref_month: Mapped[str] = mapped_column(String(7))
+    ref_week: Mapped[str] = mapped_column(String(8))
+    inskrivningsmeddelande_at: Mapped[datetime | None]
+    inskrivningsmeddelande_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    uk_at: Mapped[datetime | None]  # the first notice of utskrivningsklar
+    last_uk_at: Mapped[datetime | None]  # the notice the discharge followed
+    uk_notices: Mapped[int] = mapped_column(Integer, default=0)
+    uk_withdrawals: Mapped[int] = mapped_column(Integer, default=0)
+    planned_date_moves: Mapped[int] = mapped_column(Integer, default=0)
+    discharged_at: Mapped[datetime | None]
+    uk_days: Mapped[int | None] = mapped_column(Integer)  # calendar days utskrivningsklar, summed over UK periods
+    payable_days: Mapped[int | None] = mapped_column(Integer)  # days the individual rule of the agreement charges
+    home_at: Mapped[datetime | None]
+    home_within_24h: Mapped[bool | None] = mapped_column(Boolean)
+    sip_offered_at: Mapped[datetime | None]
+    sip_accepted: Mapped[bool | None] = mapped_column(Boolean)
+    sip_called_at: Mapped[datetime | None]
+    sip_call_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    sip_held_at: Mapped[datetime | None]
+    sip_held_in_home: Mapped[bool | None] = mapped_column(Boolean)
+    svpl_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    readmission: Mapped[bool] = mapped_column(Boolean, default=False)
+    fokuspatient: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+

@@ -1,0 +1,513 @@
+"""Per-case facts for the figures: a pure derivation from a case's recorded history.
+
+`derive` turns the history records of one case (what Samflöde recorded: started, task_completed with the submitted
+form, element_completed, message_received with its payload, timer_fired, ...) into one `CaseFacts`: when the case was
+admitted, when the inskrivningsmeddelande and the notices of utskrivningsklar went out, withdrawals, moved planned
+dates, discharge, home, SIP offered / accepted / called / held and where, readmission, and what the agreement's
+deadlines and payment rule make of them. Which element, message or form field is which milestone is configuration
+(processes/milestones.json), not code; the deadlines and the payment rule come from processes/agreements.json.
+
+The derivation knows no session and no clock: the service layer (`CaseFactsKeeper.refresh`, called by
+`Runtime._save` after every step), the migration that back-fills existing cases, and the simulator all feed it the
+same records. Figures are then SQL aggregations over the `case_facts` rows (engine/figures.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.catalog import Catalog, CatalogError
+from engine.domain.calendar import DeadlineRule
+from engine.domain.clock import STOCKHOLM
+
+KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
+PICKS = ("first", "last", "all", "count", "value")
+MILESTONES_FILE = "milestones.json"
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One recorded event of a case, as the history table keeps it (HistoryEntry) or a simulator makes it."""
+
+    at: datetime
+    kind: str
+    element_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> Mapping[str, Any]:
+        """The data the event carried: the start data, the submitted form, or the message's payload."""
+        raw = self.data or {}
+        if self.kind == "task_completed":
+            inner = raw.get("submitted")
+        elif self.kind in ("started", "message_received"):
+            inner = raw.get("data")
+        else:
+            inner = raw
+        return inner if isinstance(inner, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    """What the derivation needs of the case itself besides its history."""
+
+    instance_id: int
+    definition_id: int
+    process_id: str
+    version: int
+    status: str
+    started_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+    kommun: str | None = None
+    vardcentral: str | None = None
+    avdelning: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRule:
+    kind: str
+    element: str | None = None
+    message: str | None = None
+    time_field: str | None = None
+    value_field: str | None = None
+    equals: Any = None
+    when: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, record: HistoryRecord) -> bool:
+        if record.kind != self.kind:
+            return False
+        if self.element is not None and record.element_id != self.element:
+            return False
+        if self.message is not None and (record.data or {}).get("name") != self.message:
+            return False
+        payload = record.payload()
+        return all(payload.get(k) == v for k, v in self.when.items())
+
+    def moment(self, record: HistoryRecord) -> datetime:
+        if self.time_field:
+            parsed = parse_moment(record.payload().get(self.time_field))
+            if parsed is not None:
+                return parsed
+        return record.at
+
+    def value(self, record: HistoryRecord) -> Any:
+        if self.value_field is None:
+            return True
+        raw = record.payload().get(self.value_field)
+        if self.equals is not None:
+            return None if raw is None else raw == self.equals
+        return raw
+
+
+@dataclass(frozen=True)
+class Milestone:
+    name: str
+    title: str
+    pick: str
+    events: tuple[EventRule, ...]
+
+
+@dataclass(frozen=True)
+class DeadlineCheck:
+    deadline: str  # an agreement deadline key
+    start: str  # a CaseFacts field
+    end: str
+
+
+@dataclass(frozen=True)
+class Milestones:
+    """processes/milestones.json, checked when loaded."""
+
+    process_id: str
+    milestones: Mapping[str, Milestone]
+    deadlines: Mapping[str, DeadlineCheck]
+    fokus_age: int = 65
+
+    @classmethod
+    def load(cls, path: Path) -> Milestones:
+        return cls.parse(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str = MILESTONES_FILE) -> Milestones:
+        try:
+            items: dict[str, Milestone] = {}
+            for name, body in (raw.get("milestones") or {}).items():
+                pick = body.get("pick", "first")
+                if pick not in PICKS:
+                    raise CatalogError(f"{where}: {name}: okänt val pick={pick!r}")
+                rules = []
+                for event in body.get("events") or []:
+                    if event.get("kind") not in KINDS:
+                        raise CatalogError(f"{where}: {name}: okänd händelsetyp {event.get('kind')!r}")
+                    rules.append(
+                        EventRule(
+                            kind=event["kind"],
+                            element=event.get("element"),
+                            message=event.get("message"),
+                            time_field=event.get("time_field"),
+                            value_field=event.get("field"),
+                            equals=event.get("equals"),
+                            when=dict(event.get("when") or {}),
+                        )
+                    )
+                if not rules:
+                    raise CatalogError(f"{where}: {name}: inga händelser")
+                items[name] = Milestone(name, body.get("title", name), pick, tuple(rules))
+            missing = set(REQUIRED_MILESTONES) - set(items)
+            if missing:
+                raise CatalogError(f"{where}: milstolpar saknas: {', '.join(sorted(missing))}")
+            checks = {
+                name: DeadlineCheck(body["deadline"], body["from"], body["to"])
+                for name, body in (raw.get("deadlines") or {}).items()
+                if not name.startswith("$")
+            }
+            missing = set(REQUIRED_CHECKS) - set(checks)
+            if missing:
+                raise CatalogError(f"{where}: tidsgränser saknas: {', '.join(sorted(missing))}")
+            return cls(
+                str(raw.get("process_id") or "in_utskrivning"),
+                items,
+                checks,
+                int(raw.get("fokuspatient_min_age_exclusive", 65)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"{where}: {exc}") from exc
+
+
+REQUIRED_MILESTONES = (
+    "admitted_at",
+    "inskrivningsmeddelande_at",
+    "uk_notices",
+    "uk_withdrawals",
+    "planned_date_moves",
+    "discharged_at",
+    "home_at",
+    "sip_offered_at",
+    "sip_accepted",
+    "sip_called_at",
+    "sip_held_at",
+    "sip_held_in_home",
+    "readmission",
+)
+REQUIRED_CHECKS = ("inskrivningsmeddelande_on_time", "sip_call_on_time", "home_within_24h", "svpl_on_time")
+
+
+@dataclass(frozen=True)
+class AgreementTerms:
+    """What the facts need of a region's agreement: its deadlines and its payment rule (betalningsansvar)."""
+
+    key: str
+    deadlines: Mapping[str, DeadlineRule]
+    days_after_uk_notice: int = 3
+    model: str = "individual"  # individual | monthly_average
+    threshold: float | None = None
+    individual_rule_days: int | None = None
+
+    @classmethod
+    def of(cls, catalog: Catalog, key: str | None) -> AgreementTerms:
+        agreement = catalog.agreement(key)
+        rule = agreement.raw.get("betalningsansvar") or {}
+        threshold = rule.get("threshold")
+        individual = rule.get("individual_rule_days")
+        return cls(
+            agreement.key,
+            dict(agreement.deadlines),
+            int(rule.get("days_after_uk_notice", 3)),
+            str(rule.get("model", "individual")),
+            float(threshold) if threshold is not None else None,
+            int(individual) if individual is not None else None,
+        )
+
+
+@dataclass
+class CaseFacts:
+    """One case_facts row (engine.persistence.models.CaseFact), without its updated_at."""
+
+    instance_id: int
+    definition_id: int
+    process_id: str
+    version: int
+    status: str
+    kommun: str | None
+    vardcentral: str | None
+    avdelning: str | None
+    avtal: str | None
+    age_at_admission: int | None
+    admitted_at: datetime
+    ref_date: date
+    ref_month: str
+    ref_week: str
+    inskrivningsmeddelande_at: datetime | None = None
+    inskrivningsmeddelande_on_time: bool | None = None
+    uk_at: datetime | None = None
+    last_uk_at: datetime | None = None
+    uk_notices: int = 0
+    uk_withdrawals: int = 0
+    planned_date_moves: int = 0
+    discharged_at: datetime | None = None
+    uk_days: int | None = None
+    payable_days: int | None = None
+    home_at: datetime | None = None
+    home_within_24h: bool | None = None
+    sip_offered_at: datetime | None = None
+    sip_accepted: bool | None = None
+    sip_called_at: datetime | None = None
+    sip_call_on_time: bool | None = None
+    sip_held_at: datetime | None = None
+    sip_held_in_home: bool | None = None
+    svpl_on_time: bool | None = None
+    readmission: bool = False
+    fokuspatient: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FACT_COLUMNS = tuple(f.name for f in fields(CaseFacts))
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO date-time (or date) from form or message data as an aware datetime; local Stockholm time when the
+    text has no offset. None for anything else."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=STOCKHOLM)
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(STOCKHOLM).date()
+
+
+def birth_date(personnummer: Any) -> date | None:
+    """The date of birth in a personnummer or samordningsnummer (day + 60), or None."""
+    if not isinstance(personnummer, str):
+        return None
+    digits = personnummer.replace("-", "").replace("+", "").strip()
+    if len(digits) != 12 or not digits.isdigit():
+        return None
+    day = int(digits[6:8])
+    if day > 60:
+        day -= 60
+    try:
+        return date(int(digits[0:4]), int(digits[4:6]), day)
+    except ValueError:
+        return None
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _pick(milestone: Milestone, history: Sequence[HistoryRecord]) -> Any:
+    moments: list[datetime] = []
+    value: Any = None
+    count = 0
+    for record in history:
+        for rule in milestone.events:
+            if not rule.matches(record):
+                continue
+            count += 1
+            moments.append(rule.moment(record))
+            got = rule.value(record)
+            if got is not None:
+                value = got
+            break
+    if milestone.pick == "count":
+        return count
+    if milestone.pick == "value":
+        return value
+    if milestone.pick == "all":
+        return sorted(moments)
+    if not moments:
+        return None
+    return moments[0] if milestone.pick == "first" else moments[-1]
+
+
+def uk_periods(
+    notices: Sequence[datetime], withdrawals: Sequence[datetime], discharged_at: datetime | None
+) -> list[tuple[datetime, datetime | None]]:
+    """The periods the person was utskrivningsklar: each opens at a notice and closes at the next withdrawal or at
+    the discharge (None: still open)."""
+    events = sorted([(t, 0) for t in notices] + [(t, 1) for t in withdrawals])
+    periods: list[tuple[datetime, datetime | None]] = []
+    open_at: datetime | None = None
+    for moment, is_withdrawal in events:
+        if discharged_at is not None and moment > discharged_at:
+            break
+        if not is_withdrawal and open_at is None:
+            open_at = moment
+        elif is_withdrawal and open_at is not None:
+            periods.append((open_at, moment))
+            open_at = None
+    if open_at is not None:
+        periods.append((open_at, discharged_at))
+    return periods
+
+
+def _on_time(terms: AgreementTerms, deadline: str, start: datetime | None, end: datetime | None) -> bool | None:
+    if start is None or end is None:
+        return None
+    rule = terms.deadlines.get(deadline)
+    if rule is None:
+        return None
+    return end <= rule.due(start)
+
+
+def derive(
+    case: CaseInput, history: Iterable[HistoryRecord], milestones: Milestones, terms: AgreementTerms
+) -> CaseFacts:
+    """The facts of one case from its history (in recorded order) under its agreement's terms."""
+    records = list(history)
+    picked = {name: _pick(m, records) for name, m in milestones.milestones.items()}
+    admitted_at = picked["admitted_at"] or case.started_at
+    day = local_date(admitted_at)
+    iso = day.isocalendar()
+    born = birth_date((case.data or {}).get("personnummer"))
+    age = age_on(born, day) if born is not None else None
+    notices: list[datetime] = picked["uk_notices"] or []
+    withdrawals: list[datetime] = picked["uk_withdrawals"] or []
+    discharged_at: datetime | None = picked["discharged_at"]
+    periods = uk_periods(notices, withdrawals, discharged_at)
+    uk_days = payable = None
+    if discharged_at is not None and periods:
+        lengths = [max(0, (local_date(end) - local_date(start)).days) for start, end in periods if end is not None]
+        uk_days = sum(lengths)
+        if terms.model == "individual":
+            payable = sum(max(0, d - terms.days_after_uk_notice) for d in lengths)
+        elif terms.individual_rule_days is not None:
+            payable = sum(max(0, d - terms.individual_rule_days) for d in lengths)
+        else:
+            payable = 0
+    last_uk_at = None
+    for notice in notices:
+        if discharged_at is None or notice <= discharged_at:
+            last_uk_at = notice
+    readmission = picked["readmission"] is True
+    facts = CaseFacts(
+        instance_id=case.instance_id,
+        definition_id=case.definition_id,
+        process_id=case.process_id,
+        version=case.version,
+        status=case.status,
+        kommun=case.kommun,
+        vardcentral=case.vardcentral,
+        avdelning=case.avdelning,
+        avtal=terms.key,
+        age_at_admission=age,
+        admitted_at=admitted_at,
+        ref_date=day,
+        ref_month=f"{day.year:04d}-{day.month:02d}",
+        ref_week=f"{iso.year:04d}-W{iso.week:02d}",
+        inskrivningsmeddelande_at=picked["inskrivningsmeddelande_at"],
+        uk_at=notices[0] if notices else None,
+        last_uk_at=last_uk_at,
+        uk_notices=len(notices),
+        uk_withdrawals=len(withdrawals),
+        planned_date_moves=int(picked["planned_date_moves"] or 0),
+        discharged_at=discharged_at,
+        uk_days=uk_days,
+        payable_days=payable,
+        home_at=picked["home_at"],
+        sip_offered_at=picked["sip_offered_at"],
+        sip_accepted=picked["sip_accepted"] if isinstance(picked["sip_accepted"], bool) else None,
+        sip_called_at=picked["sip_called_at"],
+        sip_held_at=picked["sip_held_at"],
+        sip_held_in_home=picked["sip_held_in_home"] if picked["sip_held_at"] is not None else None,
+        readmission=readmission,
+        fokuspatient=readmission and age is not None and age > milestones.fokus_age,
+    )
+    for name, check in milestones.deadlines.items():
+        setattr(facts, name, _on_time(terms, check.deadline, getattr(facts, check.start), getattr(facts, check.end)))
+    return facts
+
+
+def records_of(rows: Iterable[Any]) -> list[HistoryRecord]:
+    """HistoryEntry rows (or anything with at, kind, element_id, data) as records."""
+    return [HistoryRecord(r.at, r.kind, r.element_id, r.data or {}) for r in rows]
+
+
+class CaseFactsKeeper:
+    """Keeps case_facts in step with the history: `refresh` is called by Runtime._save after every step of an
+    instance of the configured process, inside the same unit of work."""
+
+    def __init__(self, catalog: Catalog, milestones: Milestones | None = None):
+        self.catalog = catalog
+        if milestones is None:
+            folder = catalog.folder
+            path = folder / MILESTONES_FILE if folder is not None else None
+            milestones = Milestones.load(path) if path is not None and path.is_file() else None
+        self.milestones = milestones
+        self._terms: dict[str | None, AgreementTerms] = {}
+
+    def applies_to(self, process_id: str) -> bool:
+        return self.milestones is not None and self.milestones.process_id == process_id
+
+    def terms(self, key: str | None) -> AgreementTerms:
+        found = self._terms.get(key)
+        if found is None:
+            try:
+                found = AgreementTerms.of(self.catalog, key)
+            except CatalogError:
+                found = AgreementTerms(key or "nationell", {})
+            self._terms[key] = found
+        return found
+
+    def derive_for(self, case: CaseInput, history: Iterable[HistoryRecord]) -> CaseFacts:
+        assert self.milestones is not None
+        avtal = (case.data or {}).get("avtal")
+        return derive(case, history, self.milestones, self.terms(avtal if isinstance(avtal, str) else None))
+
+    def refresh(self, session: Session, instance: Any, now: datetime) -> None:
+        """Derive the instance's facts from its history as flushed so far and write its case_facts row."""
+        from engine.persistence.models import CaseFact, HistoryEntry
+
+        if not self.applies_to(instance.process_id):
+            return
+        rows = session.execute(
+            select(HistoryEntry.at, HistoryEntry.kind, HistoryEntry.element_id, HistoryEntry.data)
+            .where(HistoryEntry.instance_id == instance.id)
+            .order_by(HistoryEntry.id)
+        ).all()
+        facts = self.derive_for(case_input(instance), records_of(rows))
+        row = session.get(CaseFact, instance.id)
+        values = facts.as_dict()
+        if row is None:
+            session.add(CaseFact(**values, updated_at=now))
+            return
+        changed = False
+        for key, value in values.items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                changed = True
+        if changed:
+            row.updated_at = now
+
+
+def case_input(instance: Any) -> CaseInput:
+    """A ProcessInstance (or a row with the same columns) as the derivation's input."""
+    return CaseInput(
+        instance_id=instance.id,
+        definition_id=instance.definition_id,
+        process_id=instance.process_id,
+        version=instance.version,
+        status=instance.status,
+        started_at=instance.started_at,
+        data=instance.data or {},
+        kommun=instance.kommun,
+        vardcentral=instance.vardcentral,
+        avdelning=instance.avdelning,
+    )

@@ -1,0 +1,506 @@
+"""The figures the routines are judged by (issue 6), as SQL aggregations over case_facts (engine/facts.py).
+
+`Figures.compute(scope, group_by)` answers one question: for the cases of a process whose reference moment (the
+admission, Europe/Stockholm date) falls in [start, end), optionally restricted to units, versions or a set of
+instances (a pilot's cases), what are the figures, in total or per month / week / kommun / vårdcentral / ward /
+process version? Each figure comes with its numerator and denominator so that callers can show counts and warn when
+a group is small. Betalningsansvar is computed per kommun, month and agreement (the agreements measure it so), then
+summed to the group; its cost uses the agreement's daily price of the month's year.
+
+Nothing here loads a workflow; every figure is one GROUP BY in the database (SQLite and PostgreSQL alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from engine.catalog import Catalog, CatalogError
+from engine.persistence.db import Database
+from engine.persistence.models import CaseFact, Deviation
+
+GROUPINGS = ("month", "week", "kommun", "vardcentral", "avdelning", "version")
+GROUPING_LABELS = {
+    "month": "Månad",
+    "week": "Vecka",
+    "kommun": "Kommun",
+    "vardcentral": "Vårdcentral",
+    "avdelning": "Avdelning",
+    "version": "Processversion",
+}
+SMALL_GROUP = 5  # groups with fewer cases than this are not shown per unit (see docs/reports.md)
+
+
+@dataclass(frozen=True)
+class FigureScope:
+    """Which cases: admitted (Europe/Stockholm calendar date) from `start` inclusive to `end` exclusive."""
+
+    start: date
+    end: date
+    process_id: str = "in_utskrivning"
+    kommuner: frozenset[str] | None = None
+    vardcentraler: frozenset[str] | None = None
+    avdelningar: frozenset[str] | None = None
+    definition_ids: frozenset[int] | None = None
+    instance_ids: Select[Any] | None = None  # a SELECT of process_instances.id to restrict to (e.g. a pilot's cases)
+
+
+@dataclass(frozen=True)
+class FigureValue:
+    """value: the figure (a share 0..1, a mean, a count or an amount); None when it has no denominator (or, for
+    the cost, no daily price). numerator / denominator: what it was computed from (for a count, the count and the
+    number of cases it was counted among)."""
+
+    value: float | None
+    numerator: float
+    denominator: float
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    key: str | None  # the group (YYYY-MM, YYYY-Www, kommun, HSA-id, version number); None for the total
+    cases: int
+    figures: dict[str, FigureValue] = field(default_factory=dict)
+
+    @property
+    def small(self) -> bool:
+        return self.cases < SMALL_GROUP
+
+
+@dataclass(frozen=True)
+class FigureDefinition:
+    id: str
+    title: str
+    unit: str  # share | mean_days | count | days | kronor
+    definition: str
+    source: str
+
+
+FIGURES: tuple[FigureDefinition, ...] = (
+    FigureDefinition(
+        "utskrivningsklara_dagar",
+        "Utskrivningsklara dagar (medel)",
+        "mean_days",
+        "Medelantal kalenderdagar från meddelandet om utskrivningsklar till utskrivning, för utskrivna ärenden. "
+        "Dagarna räknas som skillnaden mellan datumen (Europe/Stockholm), dag 0 är dagen för meddelandet. "
+        "Återtas utskrivningsklar räknas bara perioderna som utskrivningsklar (till återtagandet, och från nästa "
+        "meddelande till utskrivningen).",
+        "Nationell definition: tid från underrättelse om utskrivningsklar till utskrivning (Lag 2017:612); "
+        "DOMAIN.md 'What is measured'.",
+    ),
+    FigureDefinition(
+        "flyttade_planerade_datum",
+        "Flyttade planerade utskrivningsdatum",
+        "count",
+        "Antal gånger det planerade utskrivningsdatumet ändrats: meddelandet planerat_utskrivningsdatum från "
+        "vårdsystemet och uppgiften 'Meddela ändrat planerat utskrivningsdatum'. Nämnare: antal ärenden.",
+        "Lag (2017:612): ändrat beräknat datum meddelas så snart som möjligt; DOMAIN.md.",
+    ),
+    FigureDefinition(
+        "aterkallade_uk",
+        "Återtagna utskrivningsklar",
+        "count",
+        "Antal gånger utskrivningsklar återtagits (meddelandet aterkallad_utskrivningsklar eller utfallet "
+        "'återtagen' vid utskrivningen). Nämnare: antal ärenden.",
+        "Lag (2017:612): återtagande meddelas genast och stoppar betalningsansvaret.",
+    ),
+    FigureDefinition(
+        "betalningsansvarsdagar",
+        "Betalningsansvarsdagar",
+        "days",
+        "Dagar som kommunen betalar för enligt avtalets modell, räknat per kommun, månad och avtal och summerat. "
+        "Individuell modell: för varje period som utskrivningsklar, dagarna utöver avtalets antal dagar efter "
+        "meddelandet. Månadssnitt: dagarna utöver tröskeln gånger antalet utskrivna (max(0, summa dagar − tröskel × "
+        "antal)), men minst de dagar som avtalets individuella regel ger (dagar utöver regelns antal per person). "
+        "Nämnare: utskrivna ärenden med utskrivningsklar.",
+        "processes/agreements.json (betalningsansvar): nationellt 3 dagar individuellt (Lag 2017:612 6 kap.); "
+        "Jönköping 2 dagar som snitt per månad (jonkoping-overenskommelse-utskrivning-2017); Västra Götaland snitt "
+        "3,0 med individuell regel 7 dagar (DOMAIN.md; tolkning, bekräftas mot överenskommelsen).",
+    ),
+    FigureDefinition(
+        "betalningsansvar_kostnad",
+        "Kostnad för betalningsansvar (kr)",
+        "kronor",
+        "Betalningsansvarsdagar gånger avtalets dagpris för månadens år. Saknas dagpris för något år i urvalet "
+        "visas ingen kostnad.",
+        "processes/agreements.json (betalningsansvar.daily_prices): dagpriset finns inte i källorna; beloppen är "
+        "antaganden som ska ersättas med det pris parterna fastställt.",
+    ),
+    FigureDefinition(
+        "inskrivningsmeddelande_24h",
+        "Inskrivningsmeddelande inom 24 timmar",
+        "share",
+        "Andel av skickade inskrivningsmeddelanden som skickades inom avtalets tidsgräns (24 timmar) från "
+        "inskrivningen. Tidpunkten är när uppgiften 'Skicka inskrivningsmeddelande' slutfördes i Samflöde.",
+        "Lag (2017:612) 4 kap.: inskrivningsmeddelande inom 24 timmar; agreements.json inskrivningsmeddelande.",
+    ),
+    FigureDefinition(
+        "sip_kallelse_3d",
+        "Kallelse till SIP inom 3 dagar från UK",
+        "share",
+        "Andel av skickade kallelser till SIP som skickades inom avtalets tidsgräns (3 kalenderdagar) från det "
+        "första meddelandet om utskrivningsklar.",
+        "Lag (2017:612); goteborg-in-och-utskrivningsprocessen-2025 ('senast inom 3 dagar från UK'); "
+        "agreements.json kallelse_sip.",
+    ),
+    FigureDefinition(
+        "hem_24h",
+        "Hem inom 24 timmar efter UK",
+        "share",
+        "Andel av ärenden med registrerad hemkomst där den enskilde kom hem inom avtalets tidsgräns (24 timmar) "
+        "efter det meddelande om utskrivningsklar som utskrivningen följde på. Hemkomsten är tidpunkten i "
+        "uppgiften 'Bekräfta hemkomst'.",
+        "jonkoping-a3-vardsamordning-2017 (målbild); agreements.json hem_efter_uk.",
+    ),
+    FigureDefinition(
+        "svpl_3d",
+        "SVPL inom 3 dagar efter utskrivning",
+        "share",
+        "Andel av utskrivna ärenden med genomfört SIP-möte (SVPL) där mötet hölls senast avtalets tidsgräns "
+        "(3 kalenderdagar) efter utskrivningen (ett möte före utskrivningen räknas som i tid).",
+        "jonkoping-a3-vardsamordning-2017: SVPL inom tre dagar efter utskrivning; agreements.json "
+        "svpl_efter_utskrivning.",
+    ),
+    FigureDefinition(
+        "sip_i_hemmet",
+        "SIP-möte i hemmet",
+        "share",
+        "Andel av genomförda SIP-möten (SVPL) där mötesplatsen var 'I hemmet'.",
+        "jonkoping-a3-vardsamordning-2017: SVPL företrädesvis i hemmet.",
+    ),
+    FigureDefinition(
+        "sip_erbjudna",
+        "SIP erbjudna",
+        "count",
+        "Antal ärenden där SIP erbjöds (uppgiften 'Erbjuda SIP och inhämta samtycke' slutförd). Nämnare: antal "
+        "ärenden.",
+        "HSL 16 kap. 4 §, SoL 2 kap. 7 §; DOMAIN.md 'SIPs offered / held'.",
+    ),
+    FigureDefinition(
+        "sip_accepterade",
+        "SIP accepterade",
+        "count",
+        "Antal ärenden där den enskilde samtyckte till SIP. Nämnare: erbjudna SIP (andelen är accepterade av "
+        "erbjudna; resten avböjde).",
+        "HSL 16 kap. 4 §: SIP upprättas bara med samtycke.",
+    ),
+    FigureDefinition(
+        "sip_hallna",
+        "SIP-möten hållna",
+        "count",
+        "Antal ärenden med genomfört SIP-möte. Nämnare: accepterade SIP.",
+        "DOMAIN.md 'SIPs offered / held'.",
+    ),
+    FigureDefinition(
+        "aterinlaggningar_30d",
+        "Oplanerade återinläggningar inom 30 dagar",
+        "count",
+        "Antal ärenden som är en återinläggning inom 30 dagar efter en tidigare utskrivning, så som avdelningen "
+        "registrerat vid inskrivningen (fältet 'Återinläggning inom 30 dagar'). Nämnare: antal ärenden "
+        "(inskrivningar).",
+        "Nationella indikatorer för återinläggning; jonkoping-projektplan-vardsamordning-2016 (fokuspatient).",
+    ),
+    FigureDefinition(
+        "fokuspatienter",
+        "Fokuspatienter",
+        "count",
+        "Antal återinläggningar inom 30 dagar där den enskilde var över 65 år vid inskrivningen (ålder från "
+        "personnumret). Nämnare: antal ärenden.",
+        "jonkoping-projektplan-vardsamordning-2016: fokuspatient = >65 år och återinlagd inom 30 dagar.",
+    ),
+    FigureDefinition(
+        "avvikelser",
+        "Avvikelser i samverkan",
+        "count",
+        "Antal registrerade avvikelser i samverkan (passerade tidsgränser med avvikelse) i ärendena. Fördelning "
+        "per part och orsak visas i egen tabell. Nämnare: antal ärenden.",
+        "DOMAIN.md: avvikelser i samverkan per part och orsak.",
+    ),
+)
+FIGURE_IDS = tuple(f.id for f in FIGURES)
+
+
+@dataclass(frozen=True)
+class DeviationRow:
+    key: str | None
+    party: str | None
+    cause: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DailyPrice:
+    year: int
+    amount: float | None
+    source: str
+    assumption: bool
+
+
+def _share(num: Any, den: Any) -> FigureValue:
+    n, d = float(num or 0), float(den or 0)
+    return FigureValue(n / d if d else None, n, d)
+
+
+def _count(num: Any, den: Any) -> FigureValue:
+    return FigureValue(float(num or 0), float(num or 0), float(den or 0))
+
+
+def _true(column: Any) -> ColumnElement[Any]:
+    return func.sum(case((column.is_(True), 1), else_=0))
+
+
+class Figures:
+    """Built once per platform (engine/platform.py) with the database and the catalog (agreements)."""
+
+    def __init__(self, db: Database, catalog: Catalog):
+        self.db = db
+        self.catalog = catalog
+
+    # --- configuration ---
+    @staticmethod
+    def definitions() -> tuple[FigureDefinition, ...]:
+        return FIGURES
+
+    def daily_price(self, avtal: str | None, year: int) -> DailyPrice:
+        """The agreement's daily price for betalningsansvar in a year (agreements.json betalningsansvar.daily_prices),
+        with its source and whether it is an assumption."""
+        try:
+            rule = self.catalog.agreement(avtal).raw.get("betalningsansvar") or {}
+        except CatalogError:
+            return DailyPrice(year, None, "", True)
+        entry = (rule.get("daily_prices") or {}).get(str(year))
+        if not isinstance(entry, dict) or entry.get("amount") is None:
+            return DailyPrice(year, None, "Dagpris saknas för året i agreements.json", True)
+        return DailyPrice(year, float(entry["amount"]), str(entry.get("source", "")), bool(entry.get("assumption")))
+
+    # --- the queries ---
+    def _where(self, scope: FigureScope) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [
+            CaseFact.process_id == scope.process_id,
+            CaseFact.ref_date >= scope.start,
+            CaseFact.ref_date < scope.end,
+        ]
+        if scope.kommuner is not None:
+            conditions.append(CaseFact.kommun.in_(sorted(scope.kommuner)))
+        if scope.vardcentraler is not None:
+            conditions.append(CaseFact.vardcentral.in_(sorted(scope.vardcentraler)))
+        if scope.avdelningar is not None:
+            conditions.append(CaseFact.avdelning.in_(sorted(scope.avdelningar)))
+        if scope.definition_ids is not None:
+            conditions.append(CaseFact.definition_id.in_(sorted(scope.definition_ids)))
+        if scope.instance_ids is not None:
+            conditions.append(CaseFact.instance_id.in_(scope.instance_ids.scalar_subquery()))
+        return conditions
+
+    @staticmethod
+    def _key(group_by: str | None) -> Any:
+        if group_by is None:
+            return None
+        if group_by not in GROUPINGS:
+            raise ValueError(f"okänd gruppering {group_by!r}; välj en av {', '.join(GROUPINGS)}")
+        return {
+            "month": CaseFact.ref_month,
+            "week": CaseFact.ref_week,
+            "kommun": CaseFact.kommun,
+            "vardcentral": CaseFact.vardcentral,
+            "avdelning": CaseFact.avdelning,
+            "version": CaseFact.version,
+        }[group_by]
+
+    def compute(self, scope: FigureScope, group_by: str | None = None) -> list[FigureRow]:
+        """Every figure for the scope, in total (one row, key None) or per group (ordered by key, unknown last)."""
+        key = self._key(group_by)
+        where = self._where(scope)
+        c = CaseFact
+        measures = [
+            func.count().label("cases"),
+            func.sum(c.uk_days).label("uk_days_sum"),
+            func.count(c.uk_days).label("uk_days_n"),
+            func.sum(c.planned_date_moves).label("moves"),
+            func.sum(c.uk_withdrawals).label("withdrawals"),
+            _true(c.inskrivningsmeddelande_on_time).label("ims_ok"),
+            func.count(c.inskrivningsmeddelande_on_time).label("ims_n"),
+            _true(c.sip_call_on_time).label("call_ok"),
+            func.count(c.sip_call_on_time).label("call_n"),
+            _true(c.home_within_24h).label("home_ok"),
+            func.count(c.home_within_24h).label("home_n"),
+            _true(c.svpl_on_time).label("svpl_ok"),
+            func.count(c.svpl_on_time).label("svpl_n"),
+            _true(c.sip_held_in_home).label("in_home"),
+            func.count(c.sip_held_in_home).label("in_home_n"),
+            func.count(c.sip_offered_at).label("offered"),
+            _true(c.sip_accepted).label("accepted"),
+            func.count(c.sip_held_at).label("held"),
+            _true(c.readmission).label("readmissions"),
+            _true(c.fokuspatient).label("fokus"),
+        ]
+        labels = [key.label("key")] if key is not None else []
+        query = select(*labels, *measures).where(*where)
+        if key is not None:
+            query = query.group_by(key)
+        with self.db.read() as session:
+            rows = session.execute(query).all()
+            deviations = self._deviation_counts(session, scope, key)
+            payments = self._payments(session, scope, key)
+        result: list[FigureRow] = []
+        for row in rows:
+            group = _key_text(row.key) if key is not None else None
+            cases = int(row.cases or 0)
+            days, cost, discharged = payments.get(group, (0.0, 0.0, 0))
+            figures = {
+                "utskrivningsklara_dagar": _share(row.uk_days_sum, row.uk_days_n),
+                "flyttade_planerade_datum": _count(row.moves, cases),
+                "aterkallade_uk": _count(row.withdrawals, cases),
+                "betalningsansvarsdagar": _count(days, discharged),
+                "betalningsansvar_kostnad": FigureValue(cost, cost or 0.0, days)
+                if cost is not None
+                else FigureValue(None, 0.0, days),
+                "inskrivningsmeddelande_24h": _share(row.ims_ok, row.ims_n),
+                "sip_kallelse_3d": _share(row.call_ok, row.call_n),
+                "hem_24h": _share(row.home_ok, row.home_n),
+                "svpl_3d": _share(row.svpl_ok, row.svpl_n),
+                "sip_i_hemmet": _share(row.in_home, row.in_home_n),
+                "sip_erbjudna": _count(row.offered, cases),
+                "sip_accepterade": _count(row.accepted, row.offered),
+                "sip_hallna": _count(row.held, row.accepted),
+                "aterinlaggningar_30d": _count(row.readmissions, cases),
+                "fokuspatienter": _count(row.fokus, cases),
+                "avvikelser": _count(deviations.get(group, 0), cases),
+            }
+            result.append(FigureRow(group, cases, figures))
+        if key is None and not result:
+            result.append(FigureRow(None, 0, {}))
+        result.sort(key=lambda r: (r.key is None, _sort_key(r.key)))
+        return result
+
+    def _deviation_counts(self, session: Any, scope: FigureScope, key: Any) -> dict[str | None, int]:
+        labels = [key.label("key")] if key is not None else []
+        query = (
+            select(*labels, func.count(Deviation.id).label("n"))
+            .join(CaseFact, CaseFact.instance_id == Deviation.instance_id)
+            .where(*self._where(scope))
+        )
+        if key is not None:
+            query = query.group_by(key)
+        return {(_key_text(r.key) if key is not None else None): int(r.n) for r in session.execute(query)}
+
+    def _payments(
+        self, session: Any, scope: FigureScope, key: Any
+    ) -> dict[str | None, tuple[float, float | None, int]]:
+        """Betalningsansvarsdagar, their cost (None when a daily price is missing) and the discharged cases with UK,
+        per group: the agreement's model applied per kommun, month and agreement, then summed to the group."""
+        from engine.facts import AgreementTerms
+
+        labels = [key.label("key")] if key is not None else []
+        bucket = (CaseFact.kommun, CaseFact.ref_month, CaseFact.avtal)
+        query = (
+            select(
+                *labels,
+                *bucket,
+                func.sum(CaseFact.uk_days).label("days"),
+                func.count(CaseFact.uk_days).label("n"),
+                func.sum(CaseFact.payable_days).label("payable"),
+            )
+            .where(*self._where(scope), CaseFact.uk_days.is_not(None))
+            .group_by(*([key] if key is not None else []), *bucket)
+        )
+        totals: dict[str | None, tuple[float, float | None, int]] = {}
+        terms_cache: dict[str | None, AgreementTerms] = {}
+        for row in session.execute(query):
+            group = _key_text(row.key) if key is not None else None
+            terms = terms_cache.get(row.avtal)
+            if terms is None:
+                try:
+                    terms = AgreementTerms.of(self.catalog, row.avtal)
+                except CatalogError:
+                    terms = AgreementTerms(row.avtal or "nationell", {})
+                terms_cache[row.avtal] = terms
+            days = payable_days(terms, float(row.days or 0), int(row.n or 0), float(row.payable or 0))
+            price = self.daily_price(row.avtal, int(row.ref_month[:4]))
+            before_days, before_cost, before_n = totals.get(group, (0.0, 0.0, 0))
+            cost: float | None
+            if before_cost is None or (price.amount is None and days > 0):
+                cost = None
+            else:
+                cost = before_cost + days * (price.amount or 0.0)
+            totals[group] = (before_days + days, cost, before_n + int(row.n or 0))
+        return totals
+
+    def deviations(self, scope: FigureScope, group_by: str | None = None) -> list[DeviationRow]:
+        """Avvikelser i samverkan per party and cause (and group), most frequent first."""
+        key = self._key(group_by)
+        labels = [key.label("key")] if key is not None else []
+        query = (
+            select(*labels, Deviation.party, Deviation.cause, func.count(Deviation.id).label("n"))
+            .join(CaseFact, CaseFact.instance_id == Deviation.instance_id)
+            .where(*self._where(scope))
+            .group_by(*([key] if key is not None else []), Deviation.party, Deviation.cause)
+        )
+        with self.db.read() as session:
+            rows = [
+                DeviationRow(_key_text(r.key) if key is not None else None, r.party, r.cause, int(r.n))
+                for r in session.execute(query)
+            ]
+        rows.sort(key=lambda r: (_sort_key(r.key), -r.count, r.party or "", r.cause))
+        return rows
+
+    def units(self, process_id: str = "in_utskrivning") -> dict[str, list[str]]:
+        """The kommuner, vårdcentraler and wards that have cases (the report page's filter choices)."""
+        out: dict[str, list[str]] = {}
+        with self.db.read() as session:
+            for name, column in (
+                ("kommun", CaseFact.kommun),
+                ("vardcentral", CaseFact.vardcentral),
+                ("avdelning", CaseFact.avdelning),
+            ):
+                out[name] = sorted(
+                    v
+                    for v in session.scalars(
+                        select(column).where(CaseFact.process_id == process_id, column.is_not(None)).distinct()
+                    )
+                    if v
+                )
+        return out
+
+
+def payable_days(terms: Any, uk_days: float, discharged: int, individual: float) -> float:
+    """Betalningsansvarsdagar of one kommun-month under an agreement: the individual model charges each case's days
+    beyond the agreed number (summed in `individual`); the monthly-average model charges the days beyond the
+    threshold times the number of discharged cases, and at least what its individual rule charges."""
+    if terms.model == "monthly_average" and terms.threshold is not None:
+        return max(max(0.0, uk_days - terms.threshold * discharged), individual)
+    return individual
+
+
+def _key_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _sort_key(value: str | None) -> tuple[int, Any]:
+    if value is None:
+        return (2, "")
+    if value.isdigit():
+        return (0, int(value))
+    return (1, value)
+
+
+def suppress_small(rows: Sequence[FigureRow], minimum: int = SMALL_GROUP) -> list[dict[str, Any]]:
+    """Rows as shown to people: a group of fewer than `minimum` cases shows neither its figures nor its exact count
+    (so that a small kommun's single readmission does not point at a person)."""
+    out = []
+    for row in rows:
+        hidden = row.cases < minimum and row.cases > 0
+        out.append(
+            {
+                "key": row.key,
+                "cases": None if hidden else row.cases,
+                "suppressed": hidden,
+                "figures": {} if hidden else row.figures,
+            }
+        )
+    return out

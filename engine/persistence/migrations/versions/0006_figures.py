@@ -1,0 +1,149 @@
+"""case_facts: one row per in_utskrivning case with its milestones for the figures, back-filled from the history of the
+cases that exist (the same pure derivation, engine/facts.py, that Runtime._save runs after every step)
+
+Revision ID: 0006_figures
+Revises: 0005
+Create Date: 2026-11-22 19:20:00
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_figures"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "case_facts",
+        sa.Column("instance_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("definition_id", sa.Integer(), nullable=False),
+        sa.Column("process_id", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("kommun", sa.String(length=100), nullable=True),
+        sa.Column("vardcentral", sa.String(length=100), nullable=True),
+        sa.Column("avdelning", sa.String(length=100), nullable=True),
+        sa.Column("avtal", sa.String(length=40), nullable=True),
+        sa.Column("age_at_admission", sa.Integer(), nullable=True),
+        sa.Column("admitted_at", TZ, nullable=False),
+        sa.Column("ref_date", sa.Date(), nullable=False),
+        sa.Column("ref_month", sa.String(length=7), nullable=False),
+        sa.Column("ref_week", sa.String(length=8), nullable=False),
+        sa.Column("inskrivningsmeddelande_at", TZ, nullable=True),
+        sa.Column("inskrivningsmeddelande_on_time", sa.Boolean(), nullable=True),
+        sa.Column("uk_at", TZ, nullable=True),
+        sa.Column("last_uk_at", TZ, nullable=True),
+        sa.Column("uk_notices", sa.Integer(), nullable=False),
+        sa.Column("uk_withdrawals", sa.Integer(), nullable=False),
+        sa.Column("planned_date_moves", sa.Integer(), nullable=False),
+        sa.Column("discharged_at", TZ, nullable=True),
+        sa.Column("uk_days", sa.Integer(), nullable=True),
+        sa.Column("payable_days", sa.Integer(), nullable=True),
+        sa.Column("home_at", TZ, nullable=True),
+        sa.Column("home_within_24h", sa.Boolean(), nullable=True),
+        sa.Column("sip_offered_at", TZ, nullable=True),
+        sa.Column("sip_accepted", sa.Boolean(), nullable=True),
+        sa.Column("sip_called_at", TZ, nullable=True),
+        sa.Column("sip_call_on_time", sa.Boolean(), nullable=True),
+        sa.Column("sip_held_at", TZ, nullable=True),
+        sa.Column("sip_held_in_home", sa.Boolean(), nullable=True),
+        sa.Column("svpl_on_time", sa.Boolean(), nullable=True),
+        sa.Column("readmission", sa.Boolean(), nullable=False),
+        sa.Column("fokuspatient", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", TZ, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["process_instances.id"],
+            name="fk_case_facts_instance_id_process_instances",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name="pk_case_facts"),
+    )
+    op.create_index("ix_case_facts_definition_id", "case_facts", ["definition_id"], unique=False)
+    op.create_index("ix_case_facts_vardcentral", "case_facts", ["vardcentral"], unique=False)
+    op.create_index("ix_case_facts_avdelning", "case_facts", ["avdelning"], unique=False)
+    op.create_index("ix_case_facts_process_ref_date", "case_facts", ["process_id", "ref_date"], unique=False)
+    op.create_index("ix_case_facts_kommun_ref_month", "case_facts", ["kommun", "ref_month"], unique=False)
+    _backfill()
+
+
+def _backfill() -> None:
+    """Derive the facts of every existing case from its history, with the milestones and agreements of the
+    installation's processes folder (SAMFLODE_PROCESSES_DIR, else processes/)."""
+    from engine.catalog import Catalog
+    from engine.config import PROJECT_ROOT
+    from engine.facts import MILESTONES_FILE, CaseFactsKeeper, CaseInput, HistoryRecord
+    from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance
+
+    connection = op.get_bind()
+    folder = Path(os.environ.get("SAMFLODE_PROCESSES_DIR", str(PROJECT_ROOT / "processes")))
+    if not (folder / MILESTONES_FILE).is_file():
+        return
+    keeper = CaseFactsKeeper(Catalog(folder))
+    assert keeper.milestones is not None
+    instances = ProcessInstance.__table__
+    history = HistoryEntry.__table__
+    cases = connection.execute(
+        sa.select(
+            instances.c.id,
+            instances.c.definition_id,
+            instances.c.process_id,
+            instances.c.version,
+            instances.c.status,
+            instances.c.started_at,
+            instances.c.updated_at,
+            instances.c.data,
+            instances.c.kommun,
+            instances.c.vardcentral,
+            instances.c.avdelning,
+        )
+        .where(instances.c.process_id == keeper.milestones.process_id)
+        .order_by(instances.c.id)
+    ).all()
+    batch: list[dict[str, object]] = []
+    for case in cases:
+        data = json.loads(case.data) if isinstance(case.data, str) else (case.data or {})
+        records = [
+            HistoryRecord(r.at, r.kind, r.element_id, json.loads(r.data) if isinstance(r.data, str) else (r.data or {}))
+            for r in connection.execute(
+                sa.select(history.c.at, history.c.kind, history.c.element_id, history.c.data)
+                .where(history.c.instance_id == case.id)
+                .order_by(history.c.id)
+            )
+        ]
+        facts = keeper.derive_for(
+            CaseInput(
+                case.id,
+                case.definition_id,
+                case.process_id,
+                case.version,
+                case.status,
+                case.started_at,
+                data if isinstance(data, dict) else {},
+                case.kommun,
+                case.vardcentral,
+                case.avdelning,
+            ),
+            records,
+        )
+        batch.append({**facts.as_dict(), "updated_at": case.updated_at})
+        if len(batch) >= 500:
+            connection.execute(sa.insert(CaseFact), batch)
+            batch = []
+    if batch:
+        connection.execute(sa.insert(CaseFact), batch)
+
+
+def downgrade() -> None:
+    op.drop_table("case_facts")

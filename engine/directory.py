@@ -6,7 +6,9 @@ Roles that are not lane roles:
 - `coordinator` (övergripande vårdsamordnare / samverkanskoordinator): reads every instance, retries incidents,
   cancels, reassigns;
 - `system`: an outside system (the patient record): starts instances and sends messages;
-- `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`).
+- `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`);
+- `implementation_team` (implementeringsteam): creates, starts, pauses, ends, extends and promotes pilots
+  (`Policy.can_manage_pilots`, engine/pilots.py) and reads their comparison figures.
 Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
 """
 
@@ -25,7 +27,7 @@ from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticat
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
 
-OVERSEEING_ROLES = frozenset({"admin", "process_owner", "coordinator", "system", "auditor"})
+OVERSEEING_ROLES = frozenset({"admin", "process_owner", "coordinator", "system", "auditor", "implementation_team"})
 # `manager` (chef / verksamhetsledning): reads the figures (`/rapporter`) and nothing else; no lane, no tasks.
 OVERSEEING_ROLES = OVERSEEING_ROLES | {"manager"}
 TOKEN_PREFIX = "sfl_"
@@ -76,6 +78,14 @@ class Policy:
         """Search the access log and take out a person's loggutdrag: the auditor role only. Not `admin` either:
         reading who looked at whom is kept apart from running the system (separation of duties)."""
         return "auditor" in actor.roles
+
+    def can_manage_pilots(self, actor: Actor) -> bool:
+        """Create, start, pause, end, extend and promote pilots: the implementation team (and admin)."""
+        return actor.has("implementation_team")
+
+    def can_view_pilots(self, actor: Actor) -> bool:
+        """Pilot pages and their comparison figures (counts, no patient data)."""
+        return actor.has("implementation_team", "process_owner", "coordinator")
 
     def can_read_all(self, actor: Actor) -> bool:
         return actor.has("coordinator", "process_owner", "auditor", "system")

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import pilots
 from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, StepLog
 from engine.catalog import Catalog, CatalogError, validate_form_data
@@ -404,9 +405,19 @@ class Runtime:
             self._definitions[definition_id] = deployed
         return deployed
 
-    def _definition_for_start(self, session: Session, process_id: str, version: int | None) -> Deployed:
+    def _definition_for_start(
+        self, session: Session, process_id: str, version: int | None, data: dict[str, Any] | None = None
+    ) -> tuple[Deployed, pilots.Route]:
+        """The version a new case starts on and why (engine/pilots.py): the version asked for; else a running pilot
+        that takes the case's units (as `data` says), a per-unit or process-wide default, or the newest."""
+        route: pilots.Route | None = None
         if version is None:
-            definition = self._newest(session, process_id, executable_only=True)
+            route = pilots.route(session, process_id, self._case_units(data or {}), pilots.stockholm_today(self.clock))
+            definition = (
+                session.get(ProcessDefinition, route.definition_id)
+                if route is not None
+                else self._newest(session, process_id, executable_only=True)
+            )
         else:
             definition = session.scalar(
                 select(ProcessDefinition).where(
@@ -417,7 +428,21 @@ class Runtime:
             raise NotFound(f"Processen {process_id!r}" + (f" version {version}" if version else "") + " finns inte")
         if not definition.executable:
             raise Conflict(f"{process_id} version {definition.version} är bara dokumentation och kan inte startas")
-        return self._deployed(session, definition.id)
+        if route is None:
+            route = (
+                pilots.Route(definition.id, "explicit", None, f"uttryckligen begärd version {definition.version}")
+                if version is not None
+                else pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+            )
+        return self._deployed(session, definition.id), route
+
+    @staticmethod
+    def _case_units(data: dict[str, Any]) -> dict[str, str | None]:
+        """The case's units (process_instances' unit columns) as its data names them."""
+        return {
+            column: str(data[key])[:100] if data.get(key) not in (None, "") else None
+            for column, key in CASE_UNIT_KEYS.items()
+        }
 
     # ------------------------------------------------------------------------------------------------ instances
     def start_instance(
@@ -428,8 +453,8 @@ class Runtime:
         if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
             raise ValidationFailed("business_key måste vara 1-200 tecken", {"fields": {"business_key": ["krävs"]}})
         with self._uow() as session:
-            definition = self._definition_for_start(session, process_id, version)
-            return self._start(session, definition, business_key.strip(), data, actor, start_message=None)
+            definition, route = self._definition_for_start(session, process_id, version, data)
+            return self._start(session, definition, business_key.strip(), data, actor, start_message=None, route=route)
 
     def _start(
         self,
@@ -440,8 +465,10 @@ class Runtime:
         actor: Actor,
         start_message: str | None,
         parent_id: int | None = None,
+        route: pilots.Route | None = None,
     ) -> int:
         now = self.clock.now()
+        route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
         instance = ProcessInstance(
             definition_id=definition.id,
             process_id=definition.process_id,
@@ -455,6 +482,9 @@ class Runtime:
             state="",
             serializer_version=SERIALIZER_VERSION,
             parent_instance_id=parent_id,
+            routing=route.routing,
+            pilot_id=route.pilot_id,
+            route_reason=route.reason[:300],
         )
         session.add(instance)
         session.flush()
@@ -464,7 +494,14 @@ class Runtime:
                 at=now,
                 kind="started",
                 actor=actor.username,
-                data={"data": _json_safe(data), "message": start_message},
+                data={
+                    "data": _json_safe(data),
+                    "message": start_message,
+                    "version": definition.version,
+                    "routing": route.routing,
+                    "pilot_id": route.pilot_id,
+                    "reason": route.reason,
+                },
             )
         )
         spec, subprocess_specs = self.specs.get(session, definition)
@@ -751,14 +788,31 @@ class Runtime:
                 f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
             )
         business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
+        # The version by the same rules as start_instance (pilots, defaults), judged on the units in the message or,
+        # for a case started by another case's message, the sender's units where the message lacks them.
+        routed_on = dict(payload)
+        sender = session.get(ProcessInstance, exclude) if exclude is not None else None
+        for key in CASE_UNIT_KEYS.values():
+            if routed_on.get(key) in (None, "") and sender is not None:
+                routed_on[key] = (sender.data or {}).get(key)
+        definition, route = self._definition_for_start(session, starters[0].process_id, None, routed_on)
+        if name not in definition.start_messages:
+            definition = self._deployed(session, starters[0].id)
+            route = pilots.Route(
+                definition.id,
+                "default",
+                None,
+                f"nyaste versionen som startar av {name!r} ({route.reason} gör det inte)",
+            )
         instance_id = self._start(
             session,
-            self._deployed(session, starters[0].id),
+            definition,
             business_key,
             payload,
             actor,
             start_message=name,
             parent_id=exclude,
+            route=route,
         )
         session.add(
             ReceivedMessage(

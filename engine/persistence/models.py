@@ -139,8 +139,55 @@ class ProcessInstance(Base):
     kommun: Mapped[str | None] = mapped_column(String(100), index=True)
     vardcentral: Mapped[str | None] = mapped_column(String(100), index=True)
     avdelning: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Which version the case runs and why (engine/pilots.py): routing is default | pilot | explicit | promotion,
+    # pilot_id the pilot that put it on its version, route_reason the sentence shown on the instance.
+    routing: Mapped[str] = mapped_column(String(20), default="default", server_default="default")
+    pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"), index=True)
+    route_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+
+class Pilot(Base):
+    """A process version run for some units during a period (engine/pilots.py): Eksjö kommun, Eksjö vårdcentral and
+    Höglandssjukhuset Medicin/geriatrik on the new SVPL routine while the rest of the county keeps the old one."""
+
+    __tablename__ = "pilots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))  # planned | running | paused | ended
+    mixed_rule: Mapped[str] = mapped_column(String(20))  # engine.pilots.MIXED_RULES
+    start_date: Mapped[date] = mapped_column(Date)  # first day, Europe/Stockholm
+    end_date: Mapped[date] = mapped_column(Date)  # last day (inclusive), Europe/Stockholm
+    kommuner: Mapped[list[Any]] = mapped_column(default=list)
+    vardcentraler: Mapped[list[Any]] = mapped_column(default=list)
+    avdelningar: Mapped[list[Any]] = mapped_column(default=list)
+    staff_questionnaire: Mapped[bool] = mapped_column(Boolean, default=False)
+    person_questionnaire: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    promoted_at: Mapped[datetime | None]
+
+
+class DefaultVersion(Base):
+    """The version new cases of a process start on when no pilot takes them: process-wide (unit_kind and unit empty)
+    or for one unit after a stepwise promotion (spridning). Without any row, the newest executable version."""
+
+    __tablename__ = "default_versions"
+    __table_args__ = (UniqueConstraint("process_id", "unit_kind", "unit", name="uq_default_versions_process_unit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    unit_kind: Mapped[str] = mapped_column(String(20), default="")  # '' | kommun | vardcentral | avdelning
+    unit: Mapped[str] = mapped_column(String(100), default="")
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"))
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_at: Mapped[datetime]
 
 
 class InstanceCorrelation(Base):

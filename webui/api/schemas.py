@@ -162,6 +162,11 @@ class InstanceSummaryOut(Schema):
     id = fields.Integer()
     process_id = fields.String()
     version = fields.Integer()
+    routing = fields.String(
+        metadata={"description": "Varför instansen kör sin version: default | pilot | explicit | promotion"}
+    )
+    pilot_id = fields.Integer(allow_none=True, metadata={"description": "Piloten som gav versionen (routing=pilot)"})
+    route_reason = fields.String(metadata={"description": "Skälet i klartext, t.ex. 'pilot 3 Eksjö SVPL'"})
     business_key = fields.String()
     status = fields.String()
     started_at = fields.String()

@@ -1,0 +1,612 @@
+"""Pilots: a process version run for some units during a period, and the default version everyone else starts on.
+
+A pilot names a process, a version, units (wards and vårdcentraler by HSA-id, kommuner by name, as the case data
+has them), a period (first and last day, Europe/Stockholm) and a **mixed-case rule**: which of a case's units decide
+when they disagree (the ward is in the pilot, the kommun is not). Lifecycle: planned -> running <-> paused -> ended;
+extend; promote the version to the default (spridning) for the whole process or, in steps, for named units.
+
+Routing (`route`, called by `Runtime._definition_for_start` for every new case, also those started by a message):
+1. an explicitly requested version (the API's `version`) wins; the runtime handles that before asking here;
+2. a running pilot of the process whose period includes today and whose rule takes the case's units;
+3. a per-unit default (stepwise promotion), the admitting ward first, then the vårdcentral, then the kommun;
+4. the process-wide default (set when a pilot is created, or by a whole promotion);
+5. nothing configured: the newest executable version (the behaviour before pilots).
+Once a process has a default (step 4), deploying a new version no longer changes what everyone starts on: the new
+version runs only when it is requested explicitly, piloted, or promoted. Creating a pilot pins the default to the
+version that is the default at that moment, so the pilot's own version (usually the newest) never becomes everyone's.
+
+Every command here is an audited action of the implementation team (`Policy.can_manage_pilots`). Pilot commands do
+not advance workflows, so they commit through their own unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from engine.directory import Actor, Policy
+from engine.domain.clock import STOCKHOLM, Clock
+from engine.domain.errors import Conflict, NotFound, ValidationFailed
+from engine.domain.personnummer import is_hsa_id
+from engine.organisation import all_units
+from engine.persistence.db import Database
+from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
+
+# The case's unit columns (process_instances) and the pilot's list of each kind; the order is the order of precedence
+# for per-unit defaults (the admitting ward first).
+UNIT_KINDS = ("avdelning", "vardcentral", "kommun")
+PILOT_LISTS = {"avdelning": "avdelningar", "vardcentral": "vardcentraler", "kommun": "kommuner"}
+KIND_TITLES = {"avdelning": "Avdelning", "vardcentral": "Vårdcentral", "kommun": "Kommun"}
+ORG_KINDS = {"avdelning": "avdelning", "vardcentral": "vårdcentral"}  # engine.organisation kinds with HSA-ids
+
+MIXED_RULES = {
+    "any": "Någon av fallets enheter ingår i piloten (avdelning, vårdcentral eller kommun)",
+    "all": "Alla enhetsslag som piloten namnger måste ingå (t.ex. både avdelningen och kommunen)",
+    "avdelning": "Den inskrivande avdelningen avgör",
+    "vardcentral": "Vårdcentralen (där personen är listad) avgör",
+    "kommun": "Folkbokföringskommunen avgör",
+}
+STATUS_TEXT = {"planned": "Planerad", "running": "Pågår", "paused": "Pausad", "ended": "Avslutad"}
+ROUTING_TEXT = {
+    "default": "Standardversion",
+    "pilot": "Pilot",
+    "explicit": "Uttryckligen begärd version",
+    "promotion": "Spridning",
+}
+OPEN_STATUSES = ("planned", "running", "paused")
+MAX_UNITS = 500
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which version a new case starts on and why (kept on the instance: routing, pilot_id, route_reason)."""
+
+    definition_id: int
+    routing: str  # default | pilot | explicit | promotion
+    pilot_id: int | None
+    reason: str
+
+
+def stockholm_today(clock: Clock) -> date:
+    return clock.now().astimezone(STOCKHOLM).date()
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in Stockholm, as an aware datetime."""
+    return datetime.combine(day, time(0), tzinfo=STOCKHOLM)
+
+
+def pilot_units(pilot: Pilot) -> dict[str, frozenset[str]]:
+    return {kind: frozenset(getattr(pilot, PILOT_LISTS[kind]) or ()) for kind in UNIT_KINDS}
+
+
+def takes_case(rule: str, units: Mapping[str, frozenset[str]], case: Mapping[str, str | None]) -> bool:
+    """Whether a pilot with `units` and mixed-case `rule` takes a case whose units are `case` (column -> value).
+    `all` needs every kind the pilot names; a case without a unit of a named kind is then outside the pilot."""
+    named = [kind for kind in UNIT_KINDS if units.get(kind)]
+    if rule == "any":
+        return any(case.get(kind) in units[kind] for kind in named)
+    if rule == "all":
+        return bool(named) and all(case.get(kind) in units[kind] for kind in named)
+    if rule in UNIT_KINDS:
+        return case.get(rule) in units.get(rule, frozenset())
+    return False
+
+
+def rule_clause(pilot: Pilot) -> ColumnElement[bool]:
+    """`takes_case` as SQL over process_instances' unit columns: the cases the pilot's rule would take."""
+    units = pilot_units(pilot)
+    named = [kind for kind in UNIT_KINDS if units[kind]]
+
+    def member(kind: str) -> ColumnElement[bool]:
+        return getattr(ProcessInstance, kind).in_(sorted(units[kind]))
+
+    if pilot.mixed_rule == "any" and named:
+        return or_(*(member(kind) for kind in named))
+    if pilot.mixed_rule == "all" and named:
+        return and_(*(member(kind) for kind in named))
+    if pilot.mixed_rule in UNIT_KINDS and units[pilot.mixed_rule]:
+        return member(pilot.mixed_rule)
+    return false()
+
+
+def route(session: Session, process_id: str, case: Mapping[str, str | None], today: date) -> Route | None:
+    """Steps 2-4 of the routing (module docstring); None when nothing is configured (the caller takes the newest)."""
+    pilots = session.scalars(
+        select(Pilot)
+        .where(
+            Pilot.process_id == process_id,
+            Pilot.status == "running",
+            Pilot.start_date <= today,
+            Pilot.end_date >= today,
+        )
+        .order_by(Pilot.id)
+    ).all()
+    for pilot in pilots:
+        if takes_case(pilot.mixed_rule, pilot_units(pilot), case):
+            return Route(pilot.definition_id, "pilot", pilot.id, f"pilot {pilot.id} {pilot.name}")
+    rows = session.scalars(select(DefaultVersion).where(DefaultVersion.process_id == process_id)).all()
+    by_unit = {(r.unit_kind, r.unit): r for r in rows}
+    for kind in UNIT_KINDS:
+        value = case.get(kind)
+        row = by_unit.get((kind, value)) if value else None
+        if row is not None:
+            source = f" (pilot {row.pilot_id})" if row.pilot_id else ""
+            reason = f"spridning till {KIND_TITLES[kind].lower()} {value}{source}"
+            return Route(row.definition_id, "promotion", None, reason)
+    whole = by_unit.get(("", ""))
+    if whole is not None:
+        return Route(whole.definition_id, "default", None, "standardversion (vald)")
+    return None
+
+
+@dataclass
+class PilotSpec:
+    """What a pilot is created from (the form, the API): checked by `Pilots.create`."""
+
+    name: str
+    process_id: str
+    version: int
+    start_date: date
+    end_date: date
+    mixed_rule: str
+    avdelningar: list[str]
+    vardcentraler: list[str]
+    kommuner: list[str]
+    description: str = ""
+    staff_questionnaire: bool = False
+    person_questionnaire: bool = False
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Pilots:
+    def __init__(self, db: Database, clock: Clock, policy: Policy):
+        self.db = db
+        self.clock = clock
+        self.policy = policy
+
+    # ------------------------------------------------------------------------------------------------ reads
+    def _require_view(self, actor: Actor) -> None:
+        self.policy.require(
+            self.policy.can_view_pilots(actor), "Bara implementeringsteamet, processägare och samordnare ser piloter"
+        )
+
+    def list_pilots(self, actor: Actor, process_id: str | None = None) -> list[dict[str, Any]]:
+        self._require_view(actor)
+        with self.db.read() as session:
+            query = select(Pilot).order_by(Pilot.start_date.desc(), Pilot.id.desc())
+            if process_id:
+                query = query.where(Pilot.process_id == process_id)
+            pilots = session.scalars(query).all()
+            counts = self._case_counts(session, [p.id for p in pilots])
+            names = self._unit_names(session)
+            return [self._dict(session, p, counts.get(p.id, {}), names) for p in pilots]
+
+    def get(self, actor: Actor, pilot_id: int) -> dict[str, Any]:
+        self._require_view(actor)
+        with self.db.read() as session:
+            pilot = session.get(Pilot, pilot_id)
+            if pilot is None:
+                raise NotFound(f"Piloten {pilot_id} finns inte")
+            return self._dict(
+                session, pilot, self._case_counts(session, [pilot.id]).get(pilot.id, {}), self._unit_names(session)
+            )
+
+    def defaults(self, actor: Actor, process_id: str) -> list[dict[str, Any]]:
+        """The default versions of a process: process-wide and per unit (stepwise promotion)."""
+        self._require_view(actor)
+        with self.db.read() as session:
+            rows = session.execute(
+                select(DefaultVersion, ProcessDefinition.version)
+                .join(ProcessDefinition, ProcessDefinition.id == DefaultVersion.definition_id)
+                .where(DefaultVersion.process_id == process_id)
+                .order_by(DefaultVersion.unit_kind, DefaultVersion.unit)
+            ).all()
+            return [
+                {
+                    "unit_kind": r.unit_kind or None,
+                    "unit": r.unit or None,
+                    "version": version,
+                    "pilot_id": r.pilot_id,
+                    "set_by": r.set_by,
+                    "set_at": _iso(r.set_at),
+                }
+                for r, version in rows
+            ]
+
+    def unit_choices(self) -> dict[str, list[dict[str, str]]]:
+        """The organisation's units a pilot can name, per kind (wards and vårdcentraler by HSA-id, kommuner by name)."""
+        with self.db.read() as session:
+            units = all_units(session)
+        choices: dict[str, list[dict[str, str]]] = {kind: [] for kind in UNIT_KINDS}
+        kommuner: dict[str, str] = {}
+        for info in units.values():
+            if info.kind == "avdelning":
+                choices["avdelning"].append({"value": info.hsa_id, "name": info.name})
+            elif info.kind == "vårdcentral":
+                choices["vardcentral"].append({"value": info.hsa_id, "name": info.name})
+            if info.kommun:
+                kommuner.setdefault(info.kommun, info.kommun)
+        choices["kommun"] = [{"value": k, "name": k} for k in sorted(kommuner)]
+        for kind in ("avdelning", "vardcentral"):
+            choices[kind].sort(key=lambda c: c["name"])
+        return choices
+
+    @staticmethod
+    def _unit_names(session: Session) -> dict[str, str]:
+        return {hsa: info.name for hsa, info in all_units(session).items()}
+
+    @staticmethod
+    def _case_counts(session: Session, ids: list[int]) -> dict[int, dict[str, int]]:
+        result: dict[int, dict[str, int]] = {}
+        if ids:
+            for pilot_id, status, n in session.execute(
+                select(ProcessInstance.pilot_id, ProcessInstance.status, func.count())
+                .where(ProcessInstance.pilot_id.in_(ids))
+                .group_by(ProcessInstance.pilot_id, ProcessInstance.status)
+            ):
+                if pilot_id is not None:
+                    result.setdefault(pilot_id, {})[status] = n
+        return result
+
+    def _dict(self, session: Session, p: Pilot, counts: dict[str, int], names: dict[str, str]) -> dict[str, Any]:
+        today = stockholm_today(self.clock)
+        version = session.scalar(select(ProcessDefinition.version).where(ProcessDefinition.id == p.definition_id))
+        promoted = session.scalars(
+            select(DefaultVersion)
+            .where(DefaultVersion.pilot_id == p.id, DefaultVersion.definition_id == p.definition_id)
+            .order_by(DefaultVersion.unit_kind, DefaultVersion.unit)
+        ).all()
+        total = sum(counts.values())
+        open_cases = sum(n for status, n in counts.items() if status in ("running", "waiting", "incident"))
+        return {
+            "id": p.id,
+            "name": p.name,
+            "description": p.description,
+            "process_id": p.process_id,
+            "definition_id": p.definition_id,
+            "version": version,
+            "status": p.status,
+            "status_text": STATUS_TEXT.get(p.status, p.status),
+            "routing_now": p.status == "running" and p.start_date <= today <= p.end_date,
+            "mixed_rule": p.mixed_rule,
+            "mixed_rule_text": MIXED_RULES.get(p.mixed_rule, p.mixed_rule),
+            "start_date": p.start_date.isoformat(),
+            "end_date": p.end_date.isoformat(),
+            "days": (p.end_date - p.start_date).days + 1,
+            "units": {
+                PILOT_LISTS[kind]: [
+                    {"value": v, "name": names.get(v, v)} for v in (getattr(p, PILOT_LISTS[kind]) or [])
+                ]
+                for kind in UNIT_KINDS
+            },
+            "staff_questionnaire": p.staff_questionnaire,
+            "person_questionnaire": p.person_questionnaire,
+            "created_by": p.created_by,
+            "created_at": _iso(p.created_at),
+            "ended_at": _iso(p.ended_at),
+            "promoted_at": _iso(p.promoted_at),
+            "promoted_to": [
+                {"unit_kind": r.unit_kind or None, "unit": r.unit or None, "name": names.get(r.unit, r.unit) or None}
+                for r in promoted
+            ],
+            "cases": {"total": total, "open": open_cases, "by_status": dict(sorted(counts.items()))},
+        }
+
+    # ------------------------------------------------------------------------------------------------ commands
+    def _require_manage(self, actor: Actor) -> None:
+        self.policy.require(self.policy.can_manage_pilots(actor), "Bara implementeringsteamet får hantera piloter")
+
+    def _audit(self, session: Session, actor: Actor, action: str, pilot: Pilot, details: dict[str, Any]) -> None:
+        session.add(
+            AuditEntry(
+                at=self.clock.now(),
+                actor=actor.username,
+                action=action,
+                target_type="pilot",
+                target_id=str(pilot.id),
+                details={"process_id": pilot.process_id, "name": pilot.name, **details},
+            )
+        )
+
+    def _lock_process(self, session: Session, process_id: str) -> None:
+        """Serialise pilot commands of one process, so two overlapping pilots cannot be created side by side (SQLite
+        serialises every writing unit of work with BEGIN IMMEDIATE already)."""
+        if self.db.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"pilots:{process_id}"})
+
+    def _load(self, session: Session, pilot_id: int) -> Pilot:
+        pilot = session.get(Pilot, pilot_id)
+        if pilot is None:
+            raise NotFound(f"Piloten {pilot_id} finns inte")
+        self._lock_process(session, pilot.process_id)
+        session.refresh(pilot)
+        return pilot
+
+    @staticmethod
+    def _refuse_overlap(session: Session, process_id: str, start: date, end: date, exclude: int | None = None) -> None:
+        query = select(Pilot).where(
+            Pilot.process_id == process_id,
+            Pilot.status.in_(OPEN_STATUSES),
+            Pilot.start_date <= end,
+            Pilot.end_date >= start,
+        )
+        if exclude is not None:
+            query = query.where(Pilot.id != exclude)
+        other = session.scalars(query.order_by(Pilot.start_date)).first()
+        if other is not None:
+            raise Conflict(
+                f"Perioden överlappar piloten ”{other.name}” (nr {other.id}, {other.start_date.isoformat()}–"
+                f"{other.end_date.isoformat()}) för samma process. Två piloter för samma process får inte pågå "
+                "samtidigt: avsluta eller flytta den andra piloten först.",
+                {"pilot_id": other.id, "name": other.name},
+            )
+
+    def _check_units(self, session: Session, spec: PilotSpec) -> dict[str, list[str]]:
+        known = all_units(session)
+        kommuner = {info.kommun for info in known.values() if info.kommun}
+        fields: dict[str, list[str]] = {}
+        cleaned: dict[str, list[str]] = {}
+        for kind in UNIT_KINDS:
+            key = PILOT_LISTS[kind]
+            values = sorted({str(v).strip() for v in getattr(spec, key) if str(v).strip()})
+            if len(values) > MAX_UNITS:
+                fields[key] = [f"högst {MAX_UNITS} enheter"]
+            bad: list[str] = []
+            for value in values:
+                if kind == "kommun":
+                    if (kommuner and value not in kommuner) or len(value) > 100:
+                        bad.append(value)
+                elif known:
+                    info = known.get(value)
+                    if info is None or info.kind != ORG_KINDS[kind]:
+                        bad.append(value)
+                elif not is_hsa_id(value):
+                    bad.append(value)
+            if bad:
+                what = {"avdelning": "avdelning", "vardcentral": "vårdcentral", "kommun": "kommun"}[kind]
+                fields[key] = [f"okänd {what}: {', '.join(bad)}"]
+            cleaned[key] = values
+        if not fields and not any(cleaned.values()):
+            fields["enheter"] = ["välj minst en avdelning, vårdcentral eller kommun"]
+        rule = spec.mixed_rule
+        if rule in UNIT_KINDS and not cleaned.get(PILOT_LISTS[rule]) and "enheter" not in fields:
+            fields["mixed_rule"] = [
+                f"regeln ”{MIXED_RULES[rule]}” kräver minst en {KIND_TITLES[rule].lower()} i piloten"
+            ]
+        if fields:
+            raise ValidationFailed("Piloten kan inte sparas: kontrollera enheterna", {"fields": fields})
+        return cleaned
+
+    def create(self, actor: Actor, spec: PilotSpec) -> int:
+        self._require_manage(actor)
+        fields: dict[str, list[str]] = {}
+        name = (spec.name or "").strip()
+        if not name or len(name) > 200:
+            fields["name"] = ["ange ett namn (1-200 tecken)"]
+        if spec.mixed_rule not in MIXED_RULES:
+            fields["mixed_rule"] = ["välj en regel för blandade fall"]
+        if spec.end_date < spec.start_date:
+            fields["end_date"] = ["slutdatum före startdatum"]
+        if len(spec.description or "") > 4000:
+            fields["description"] = ["högst 4000 tecken"]
+        if fields:
+            raise ValidationFailed("Piloten kan inte sparas", {"fields": fields})
+        with self.db.unit_of_work() as session:
+            definition = session.scalar(
+                select(ProcessDefinition).where(
+                    ProcessDefinition.process_id == spec.process_id, ProcessDefinition.version == spec.version
+                )
+            )
+            if definition is None:
+                raise ValidationFailed(
+                    f"{spec.process_id} version {spec.version} finns inte",
+                    {"fields": {"version": ["okänd version"]}},
+                )
+            if not definition.executable:
+                raise ValidationFailed(
+                    f"{spec.process_id} version {spec.version} är bara dokumentation och kan inte pilotas",
+                    {"fields": {"version": ["kan inte köras"]}},
+                )
+            units = self._check_units(session, spec)
+            self._lock_process(session, spec.process_id)
+            self._refuse_overlap(session, spec.process_id, spec.start_date, spec.end_date)
+            now = self.clock.now()
+            pilot = Pilot(
+                process_id=spec.process_id,
+                definition_id=definition.id,
+                name=name,
+                description=(spec.description or "").strip(),
+                status="planned",
+                mixed_rule=spec.mixed_rule,
+                start_date=spec.start_date,
+                end_date=spec.end_date,
+                staff_questionnaire=bool(spec.staff_questionnaire),
+                person_questionnaire=bool(spec.person_questionnaire),
+                created_by=actor.username,
+                created_at=now,
+                updated_at=now,
+                **units,
+            )
+            session.add(pilot)
+            session.flush()
+            pinned = self._pin_default(session, actor, pilot)
+            self._audit(
+                session,
+                actor,
+                "pilot_created",
+                pilot,
+                {
+                    "version": definition.version,
+                    "start_date": spec.start_date.isoformat(),
+                    "end_date": spec.end_date.isoformat(),
+                    "mixed_rule": spec.mixed_rule,
+                    **units,
+                    "default_pinned_to_version": pinned,
+                },
+            )
+            return pilot.id
+
+    def _pin_default(self, session: Session, actor: Actor, pilot: Pilot) -> int | None:
+        """Without a process-wide default the newest version is everyone's: pin it to the newest version other than
+        the pilot's, so that the pilot's version (and any deployed later) does not reach cases outside the pilot."""
+        exists = session.scalar(
+            select(DefaultVersion.id).where(
+                DefaultVersion.process_id == pilot.process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == ""
+            )
+        )
+        if exists is not None:
+            return None
+        current = session.scalar(
+            select(ProcessDefinition)
+            .where(
+                ProcessDefinition.process_id == pilot.process_id,
+                ProcessDefinition.executable.is_(True),
+                ProcessDefinition.id != pilot.definition_id,
+            )
+            .order_by(ProcessDefinition.version.desc())
+            .limit(1)
+        )
+        if current is None:
+            return None
+        session.add(
+            DefaultVersion(
+                process_id=pilot.process_id,
+                unit_kind="",
+                unit="",
+                definition_id=current.id,
+                pilot_id=None,
+                set_by=actor.username,
+                set_at=self.clock.now(),
+            )
+        )
+        return current.version
+
+    def _transition(self, actor: Actor, pilot_id: int, allowed: Iterable[str], to: str, action: str) -> None:
+        self._require_manage(actor)
+        with self.db.unit_of_work() as session:
+            pilot = self._load(session, pilot_id)
+            if pilot.status not in allowed:
+                raise Conflict(
+                    f"Piloten är {STATUS_TEXT.get(pilot.status, pilot.status).lower()}; det går inte nu",
+                    {"status": pilot.status},
+                )
+            now = self.clock.now()
+            if to == "running" and pilot.end_date < stockholm_today(self.clock):
+                raise Conflict("Pilotens period är redan slut; förläng den först")
+            before = pilot.status
+            pilot.status, pilot.updated_at = to, now
+            if to == "ended":
+                pilot.ended_at = now
+            self._audit(session, actor, action, pilot, {"from": before, "to": to})
+
+    def start(self, actor: Actor, pilot_id: int) -> None:
+        self._transition(actor, pilot_id, ("planned",), "running", "pilot_started")
+
+    def pause(self, actor: Actor, pilot_id: int) -> None:
+        self._transition(actor, pilot_id, ("running",), "paused", "pilot_paused")
+
+    def resume(self, actor: Actor, pilot_id: int) -> None:
+        self._transition(actor, pilot_id, ("paused",), "running", "pilot_resumed")
+
+    def end(self, actor: Actor, pilot_id: int) -> None:
+        """Stop the pilot: new cases in its units start on the default again; running cases keep their version."""
+        self._transition(actor, pilot_id, OPEN_STATUSES, "ended", "pilot_ended")
+
+    def extend(self, actor: Actor, pilot_id: int, end_date: date) -> None:
+        self._require_manage(actor)
+        with self.db.unit_of_work() as session:
+            pilot = self._load(session, pilot_id)
+            if pilot.status == "ended":
+                raise Conflict("Piloten är avslutad och kan inte förlängas")
+            if end_date <= pilot.end_date:
+                raise ValidationFailed(
+                    f"Det nya slutdatumet måste vara efter {pilot.end_date.isoformat()}",
+                    {"fields": {"end_date": ["måste vara senare än nuvarande slutdatum"]}},
+                )
+            self._refuse_overlap(session, pilot.process_id, pilot.start_date, end_date, exclude=pilot.id)
+            before = pilot.end_date
+            pilot.end_date, pilot.updated_at = end_date, self.clock.now()
+            self._audit(
+                session, actor, "pilot_extended", pilot, {"from": before.isoformat(), "to": end_date.isoformat()}
+            )
+
+    def promote(self, actor: Actor, pilot_id: int, units: Mapping[str, Iterable[str]] | None = None) -> None:
+        """Spridning. Without units: the pilot's version becomes the process's default for everyone, per-unit
+        defaults go (they are superseded) and the pilot ends. With units ({'kommuner': [...], 'vardcentraler': [...],
+        'avdelningar': [...]}): those units start on the pilot's version by default from now on, the pilot goes on."""
+        self._require_manage(actor)
+        with self.db.unit_of_work() as session:
+            pilot = self._load(session, pilot_id)
+            if pilot.status == "planned":
+                raise Conflict("En pilot som inte har startat kan inte spridas")
+            now = self.clock.now()
+            version = session.scalar(
+                select(ProcessDefinition.version).where(ProcessDefinition.id == pilot.definition_id)
+            )
+            if not units or not any(units.values()):
+                session.execute(delete(DefaultVersion).where(DefaultVersion.process_id == pilot.process_id))
+                session.add(
+                    DefaultVersion(
+                        process_id=pilot.process_id,
+                        unit_kind="",
+                        unit="",
+                        definition_id=pilot.definition_id,
+                        pilot_id=pilot.id,
+                        set_by=actor.username,
+                        set_at=now,
+                    )
+                )
+                before = pilot.status
+                pilot.status, pilot.promoted_at, pilot.updated_at = "ended", now, now
+                pilot.ended_at = pilot.ended_at or now
+                self._audit(session, actor, "pilot_promoted", pilot, {"version": version, "from": before})
+                return
+            spec = PilotSpec(
+                name=pilot.name,
+                process_id=pilot.process_id,
+                version=version or 0,
+                start_date=pilot.start_date,
+                end_date=pilot.end_date,
+                mixed_rule="any",
+                avdelningar=list(units.get("avdelningar") or []),
+                vardcentraler=list(units.get("vardcentraler") or []),
+                kommuner=list(units.get("kommuner") or []),
+            )
+            cleaned = self._check_units(session, spec)
+            for kind in UNIT_KINDS:
+                for value in cleaned[PILOT_LISTS[kind]]:
+                    row = session.scalar(
+                        select(DefaultVersion).where(
+                            DefaultVersion.process_id == pilot.process_id,
+                            DefaultVersion.unit_kind == kind,
+                            DefaultVersion.unit == value,
+                        )
+                    )
+                    if row is None:
+                        row = DefaultVersion(process_id=pilot.process_id, unit_kind=kind, unit=value)
+                        session.add(row)
+                    row.definition_id, row.pilot_id, row.set_by, row.set_at = (
+                        pilot.definition_id,
+                        pilot.id,
+                        actor.username,
+                        now,
+                    )
+            pilot.updated_at = now
+            self._audit(session, actor, "pilot_promoted_units", pilot, {"version": version, **cleaned})
+
+    # ------------------------------------------------------------------------------------------------ groups
+    @staticmethod
+    def period_bounds(pilot: Pilot, today: date) -> tuple[datetime, datetime]:
+        """The pilot's period as [start, end) instants: from midnight of the first day to midnight after the last
+        day, or after today when the period has not ended yet."""
+        last = min(pilot.end_date, today)
+        return day_start(pilot.start_date), day_start(max(last, pilot.start_date) + timedelta(days=1))

@@ -88,6 +88,27 @@ class TimerLoop:
             self.last_skipped = skipped
         return RoundResult(fired, skipped)
 
+    def read_ahead(self, until: datetime, horizon: timedelta = timedelta(seconds=60)) -> int:
+        """While nothing is due (until `until`), restore into the runtime's flow cache the workflows of instances
+        whose timers fall due within `horizon`, soonest first, so that each fires at its due moment without first
+        deserializing its workflow (a cold instance costs about twice a warm one). Returns how many were warmed."""
+        clock = self.runtime.clock
+        now = clock.now()
+        if until <= now:
+            return 0
+        with self.runtime.db.read() as session:
+            rows = session.execute(
+                select(Timer.instance_id)
+                .where(Timer.due_at > now, Timer.due_at <= now + horizon)
+                .order_by(Timer.due_at, Timer.id)
+                .limit(max(1, self.runtime.flow_cache_size // 2))
+            ).scalars()
+            upcoming = [i for i in dict.fromkeys(rows) if not self.runtime.is_flow_cached(i)]
+        if not upcoming:
+            return 0
+        with self._lock:
+            return self.runtime.warm_flows(upcoming, keep_going=lambda: clock.now() < until)
+
     def next_due(self, after: datetime | None = None) -> datetime | None:
         with self.runtime.db.read() as session:
             query = select(func.min(Timer.due_at))
@@ -130,6 +151,7 @@ class TimerScheduler:
         self.loop = loop
         self.safety_seconds = safety_seconds
         self.busy_backoff = timedelta(milliseconds=100)
+        self.read_ahead_margin = timedelta(milliseconds=20)
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 
     def _tick(self) -> None:
@@ -137,8 +159,22 @@ class TimerScheduler:
             result = self.loop.run_due()
             if result.fired:
                 log.info("fired %d timers (%d skipped)", result.fired, result.skipped)
+            self._read_ahead()
         finally:
             self._rearm()
+
+    def _read_ahead(self) -> None:
+        """Use the time until the next due timer (less a margin) to warm the workflows that fall due soon."""
+        if getattr(self.loop.runtime.clock, "simulated", False):
+            return
+        nxt = self.loop.next_due()
+        if nxt is None:
+            return
+        until = nxt - self.read_ahead_margin
+        if until > self.loop.runtime.clock.now():
+            warmed = self.loop.read_ahead(until)
+            if warmed:
+                log.debug("read ahead %d workflows", warmed)
 
     def _rearm(self) -> None:
         """Arm the wake-up job for the next due time. A simulated clock moves only when told (`advance` fires what

@@ -130,7 +130,8 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime]
     started_by: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(Text)
+    # Loaded only when needed: a command whose workflow is in the flow cache never reads the (large) state.
+    state: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(40))
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
     lock_version: Mapped[int] = mapped_column(Integer, default=1)

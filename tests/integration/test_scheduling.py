@@ -348,3 +348,40 @@ def test_timer_that_does_not_parse_is_rejected_at_deploy_with_the_element_named(
     with pytest.raises(DeployRejected) as info:
         platform.runtime.deploy(diagrams.timer_process("fel", text, kind), OWNER)
     assert any(d.element_id == "vanta" and text in d.message for d in info.value.diagnostics), info.value.diagnostics
+
+
+# --------------------------------------------------------------------------------------------- read-ahead
+def test_read_ahead_warms_soon_due_workflows_and_a_stale_one_is_never_used(platform):
+    soon = start_timer(platform, "snart", "PT30S", "a")
+    later = start_timer(platform, "senare", "PT2H", "b")
+    boundary = platform.runtime.deploy(boundary_process("gransen", "PT40S", interrupting=False), OWNER)
+    assert boundary.version == 1
+    moved = platform.runtime.start_instance("gransen", "c", {}, SYSTEM)
+    platform.runtime.forget_cached_flows()  # as a scheduler process that starts after the instances were made
+
+    warmed = platform.timers.read_ahead(until=platform.clock.now() + timedelta(seconds=1))
+    assert warmed == 2
+    assert platform.runtime.is_flow_cached(soon) and platform.runtime.is_flow_cached(moved)
+    assert not platform.runtime.is_flow_cached(later)  # not within the horizon
+    assert platform.timers.read_ahead(until=platform.clock.now() + timedelta(seconds=1)) == 0  # already warm
+
+    # The instance moves on after it was read ahead (as if in another process): the warm copy must not be used.
+    [task] = view(platform, moved)["active_tasks"]
+    with platform.db.unit_of_work() as session:  # a change by another process bumps the row version
+        from engine.persistence.models import ProcessInstance
+
+        row = session.get(ProcessInstance, moved)
+        row.data = {**row.data, "touched": True}
+    platform.clock.advance(timedelta(seconds=40))
+    assert platform.timers.run_due().fired == 2
+    assert active(platform, soon) == ["sedan"]
+    assert active(platform, moved) == ["eskalera", "planera"]
+    assert view(platform, moved)["data"].get("touched") is True  # restored from the row, not the stale copy
+    assert [t["id"] for t in view(platform, moved)["active_tasks"] if t["element_id"] == "planera"] == [task["id"]]
+
+
+def test_read_ahead_stops_when_its_time_is_up(platform):
+    ids = [start_timer(platform, f"p{n}", "PT30S", f"k{n}") for n in range(3)]
+    platform.runtime.forget_cached_flows()
+    assert platform.timers.read_ahead(until=platform.clock.now()) == 0
+    assert not any(platform.runtime.is_flow_cached(i) for i in ids)

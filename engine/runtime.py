@@ -908,9 +908,10 @@ class Runtime:
             ).scalar_one_or_none()
             if instance is None:
                 return False
-            timer = session.execute(
-                select(Timer).where(Timer.id == timer_id).execution_options(populate_existing=True)
-            ).scalar_one_or_none()
+            if self.db.dialect == "postgresql":  # SQLite read it under BEGIN IMMEDIATE's write lock already
+                timer = session.execute(
+                    select(Timer).where(Timer.id == timer_id).execution_options(populate_existing=True)
+                ).scalar_one_or_none()
             if timer is None or timer.due_at > self.clock.now():
                 return False
             definition = self._deployed(session, instance.definition_id)

@@ -51,6 +51,12 @@ class TimerLoop:
         self.batch = batch
         self._lock = threading.RLock()
         self.last_skipped = 0
+        self._new_due: datetime | None = None  # the earliest timer written by this process since it was last reset
+        runtime.timer_listeners.append(self._heard)
+
+    def _heard(self, due_at: datetime) -> None:
+        if self._new_due is None or due_at < self._new_due:
+            self._new_due = due_at
 
     def _refresh_clock(self) -> None:
         """A shared simulated clock is read once per round (another process may have moved it)."""
@@ -70,6 +76,7 @@ class TimerLoop:
                 if not due:
                     skipped = 0  # whatever was skipped earlier is gone now
                     break
+                self._new_due = None
                 progress = False
                 round_skipped = 0
                 for timer_id, _due_at in due:
@@ -85,8 +92,13 @@ class TimerLoop:
                 skipped = round_skipped
                 if not progress:
                     break
+                if len(due) < self.batch and not round_skipped and not self._made_due_now():
+                    break  # all that was due fired and nothing it made is due yet: no need to ask again
             self.last_skipped = skipped
         return RoundResult(fired, skipped)
+
+    def _made_due_now(self) -> bool:
+        return self._new_due is not None and self._new_due <= self.runtime.clock.now()
 
     def read_ahead(self, until: datetime, horizon: timedelta = timedelta(seconds=60)) -> int:
         """While nothing is due (until `until`), restore into the runtime's flow cache the workflows of instances
@@ -155,19 +167,20 @@ class TimerScheduler:
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 
     def _tick(self) -> None:
+        nxt: datetime | None = None
+        asked = False
         try:
             result = self.loop.run_due()
             if result.fired:
                 log.info("fired %d timers (%d skipped)", result.fired, result.skipped)
-            self._read_ahead()
+            if not getattr(self.loop.runtime.clock, "simulated", False):
+                nxt, asked = self.loop.next_due(), True
+                self._read_ahead(nxt)
         finally:
-            self._rearm()
+            self._rearm(nxt, asked)
 
-    def _read_ahead(self) -> None:
+    def _read_ahead(self, nxt: datetime | None) -> None:
         """Use the time until the next due timer (less a margin) to warm the workflows that fall due soon."""
-        if getattr(self.loop.runtime.clock, "simulated", False):
-            return
-        nxt = self.loop.next_due()
         if nxt is None:
             return
         until = nxt - self.read_ahead_margin
@@ -176,13 +189,15 @@ class TimerScheduler:
             if warmed:
                 log.debug("read ahead %d workflows", warmed)
 
-    def _rearm(self) -> None:
-        """Arm the wake-up job for the next due time. A simulated clock moves only when told (`advance` fires what
-        falls due), so then only the safety interval runs. When the last round left due timers that others held
-        (another scheduler, or a command holding the instance), wait a little instead of spinning on them."""
+    def _rearm(self, nxt: datetime | None = None, asked: bool = False) -> None:
+        """Arm the wake-up job for the next due time (`nxt` when the caller has just asked for it). A simulated
+        clock moves only when told (`advance` fires what falls due), so then only the safety interval runs. When
+        the last round left due timers that others held (another scheduler, or a command holding the instance),
+        wait a little instead of spinning on them."""
         if getattr(self.loop.runtime.clock, "simulated", False):
             return
-        nxt = self.loop.next_due()
+        if not asked:
+            nxt = self.loop.next_due()
         if nxt is None:
             return
         now = self.loop.runtime.clock.now()

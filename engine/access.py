@@ -49,6 +49,10 @@ ACTIONS = {
     "person_sok": "Sökte person på personnummer",
     "logg_granskning": "Granskade åtkomstloggen",
     "loggutdrag": "Tog ut loggutdrag",
+    "instanslista": "Såg i instanslistan (övervakning)",
+    "instans_sok": "Sökte instanser på personnummer (övervakning)",
+    "instans": "Öppnade instansen (övervakning)",
+    "instans_atgard": "Åtgärdade instansen (övervakning)",
 }
 
 

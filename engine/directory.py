@@ -4,7 +4,7 @@ Roles that are not lane roles:
 - `admin`: everything;
 - `process_owner` (processägare): deploys diagrams;
 - `coordinator` (övergripande vårdsamordnare / samverkanskoordinator): reads every instance, retries incidents,
-  cancels, reassigns;
+  cancels, moves tokens, fires stuck timers, reassigns (the monitoring pages, `/overvakning`);
 - `system`: an outside system (the patient record): starts instances and sends messages;
 - `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`);
 - `implementation_team` (implementeringsteam): creates, starts, pauses, ends, extends and promotes pilots
@@ -73,6 +73,39 @@ class Policy:
         """The figures (`/rapporter`, engine/figures.py): aggregated, no person in them; coordinators, process owners,
         admins and managers (`manager`, read-only). Groups of fewer than five cases are hidden where shown."""
         return actor.has("coordinator", "process_owner", "manager")
+
+    # --- monitoring (issue 6): who sees the instance list, instance pages and heat maps, and who repairs ---------
+    def can_monitor(self, actor: Actor) -> bool:
+        """The instance list and the instance page (diagram, timeline, timers, incidents): coordinators act on
+        them; process owners (is the routine working?) and auditors (what happened in a case?) read them. Every
+        instance page view is in the access log whoever looks."""
+        return actor.has("coordinator", "process_owner", "auditor")
+
+    def can_search_instances_by_person(self, actor: Actor) -> bool:
+        """Finding a person's cases by personnummer in the instance list: coordinators only, the overseers of need
+        to know (engine/access.py); a process owner or auditor has no care relation to any one person."""
+        return actor.has("coordinator")
+
+    def can_view_heatmap(self, actor: Actor) -> bool:
+        """Times per element of a process version: no person in it; coordinators and process owners (and auditors)."""
+        return actor.has("coordinator", "process_owner", "auditor")
+
+    def can_retry_incident(self, actor: Actor) -> bool:
+        return actor.has("coordinator")
+
+    def can_cancel_instance(self, actor: Actor) -> bool:
+        return actor.has("coordinator")
+
+    def can_move_token(self, actor: Actor) -> bool:
+        """Repair: a token moved by hand. Coordinators only, never a lane role: it skips or redoes steps of others."""
+        return actor.has("coordinator")
+
+    def can_fire_timer_now(self, actor: Actor) -> bool:
+        return actor.has("coordinator")
+
+    def can_reassign_task(self, actor: Actor) -> bool:
+        """Hand a task to a named user with a reason (a colleague may also hand over their own task: owns_task)."""
+        return actor.has("coordinator")
 
     def can_audit(self, actor: Actor) -> bool:
         """Search the access log and take out a person's loggutdrag: the auditor role only. Not `admin` either:

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from engine import pilots
 from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
-from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, StepLog
+from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
 from engine.catalog import Catalog, CatalogError, validate_form_data
-from engine.directory import Actor, Policy
+from engine.directory import Actor, Directory, Policy
 from engine.domain import personnummer
 from engine.domain.clock import Clock
 from engine.domain.errors import (
@@ -50,6 +50,7 @@ from engine.persistence.models import (
     ReceivedMessage,
     TaskIndex,
     Timer,
+    User,
 )
 from engine.validation import CheckResult, catalog_findings
 
@@ -57,6 +58,7 @@ CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
 # process_instances column -> the case data key that names that unit (the lanes' unit_from keys in lanes.json).
 CASE_UNIT_KEYS = {"kommun": "kommun", "vardcentral": "vardcentral_hsa_id", "avdelning": "avdelning_hsa_id"}
 MAX_DATA_BYTES = 256 * 1024
+MAX_REASON_CHARS = 2000
 MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
 ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
 
@@ -175,6 +177,18 @@ def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
         except ValueError as exc:
             raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
     return data
+
+
+def _reason(reason: Any) -> str:
+    """Every repair of an instance says why (audit_log and history keep it): 1-2000 characters, not only blanks."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ValidationFailed("Ange ett skäl", {"fields": {"reason": ["Skälet måste fyllas i"]}})
+    if len(text) > MAX_REASON_CHARS:
+        raise ValidationFailed(
+            f"Skälet är för långt (högst {MAX_REASON_CHARS} tecken)", {"fields": {"reason": ["för långt"]}}
+        )
+    return text
 
 
 class Runtime:
@@ -691,8 +705,9 @@ class Runtime:
             )
             task.claimed_by, task.claimed_at = None, None
 
-    def cancel_instance(self, instance_id: int, actor: Actor, reason: str = "") -> None:
-        self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får avbryta instanser")
+    def cancel_instance(self, instance_id: int, actor: Actor, reason: str) -> None:
+        self.policy.require(self.policy.can_cancel_instance(actor), "Bara samordnare får avbryta instanser")
+        reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
             if instance.status in ("completed", "cancelled"):
@@ -702,35 +717,219 @@ class Runtime:
             def cancel(flow: Flow, log: StepLog) -> None:
                 flow.cancel()
 
-            self._advance(session, instance, definition, actor, cancel, cancelled_reason=reason or "")
+            self._advance(session, instance, definition, actor, cancel, cancelled_reason=reason)
 
-    def retry_instance(self, instance_id: int, actor: Actor, data: dict[str, Any] | None = None) -> None:
-        self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får försöka igen")
+    def retry_instance(
+        self, instance_id: int, actor: Actor, data: dict[str, Any] | None = None, reason: str = ""
+    ) -> None:
+        """After an incident: the failed element runs again with the corrected data, and the coordinator says why."""
+        self.policy.require(self.policy.can_retry_incident(actor), "Bara samordnare får försöka igen")
         data = _check_data(data)
+        reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
             if instance.status != "incident":
                 raise Conflict("Instansen har ingen öppen incident")
             definition = self._deployed(session, instance.definition_id)
             now = self.clock.now()
-            for incident in session.scalars(
-                select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
-            ):
-                incident.resolved_at, incident.resolved_by = now, actor.username
+            resolved = self._resolve_incidents(session, instance, actor, now)
             session.add(
                 HistoryEntry(
                     instance_id=instance.id,
                     at=now,
                     kind="retried",
                     actor=actor.username,
-                    data={"data": _json_safe(data)},
+                    data={"data": _json_safe(data), "reason": reason, "incidents": resolved},
                 )
             )
+            self._audit(session, actor, "retry_incident", instance, {"reason": reason, "data": _json_safe(data)})
 
             def retry(flow: Flow, log: StepLog) -> None:
                 flow.retry(data, self.clock, log)
 
             self._advance(session, instance, definition, actor, retry)
+
+    def _resolve_incidents(
+        self, session: Session, instance: ProcessInstance, actor: Actor, now: datetime, element_id: str | None = None
+    ) -> list[int]:
+        query = select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
+        if element_id is not None:
+            query = query.where(Incident.element_id == element_id)
+        ids = []
+        for incident in session.scalars(query):
+            incident.resolved_at, incident.resolved_by = now, actor.username
+            ids.append(incident.id)
+        return ids
+
+    def _audit(
+        self, session: Session, actor: Actor, action: str, instance: ProcessInstance, details: dict[str, Any]
+    ) -> None:
+        session.add(
+            AuditEntry(
+                at=self.clock.now(),
+                actor=actor.username,
+                action=action,
+                target_type="instance",
+                target_id=str(instance.id),
+                details=_json_safe(details),
+            )
+        )
+
+    def move_token(self, instance_id: int, from_element: str, to_element: str, actor: Actor, reason: str) -> TokenMove:
+        """Repair: take the token at `from_element` and make `to_element` active instead (Flow.move_token says what
+        is safe). An instance in incident moves only from the element of its incident, which the move resolves."""
+        self.policy.require(self.policy.can_move_token(actor), "Bara samordnare får flytta en token")
+        reason = _reason(reason)
+        with self._uow() as session:
+            instance = self._lock(session, instance_id)
+            if instance.status in ("completed", "cancelled"):
+                raise Conflict(f"Instansen är {instance.status}")
+            definition = self._deployed(session, instance.definition_id)
+            names = definition.elements or {}
+            for key, element in (("from_element", from_element), ("to_element", to_element)):
+                if element not in names:
+                    raise ValidationFailed(
+                        f"Elementet {element!r} finns inte i {definition.process_id} version {definition.version}",
+                        {"fields": {key: ["finns inte i diagrammet"]}},
+                    )
+            now = self.clock.now()
+            open_incidents = list(
+                session.scalars(
+                    select(Incident.element_id).where(
+                        Incident.instance_id == instance.id, Incident.resolved_at.is_(None)
+                    )
+                )
+            )
+            if instance.status == "incident" and from_element not in open_incidents:
+                raise Conflict(
+                    "Instansen har en öppen incident i "
+                    + ", ".join(sorted({e or "?" for e in open_incidents}))
+                    + ": flytta token därifrån eller försök igen först"
+                )
+            moved: list[TokenMove] = []
+
+            def move(flow: Flow, log: StepLog) -> None:
+                try:
+                    moved.append(flow.move_token(from_element, to_element, self.clock, log))
+                except MoveRefused as exc:
+                    raise Conflict(str(exc)) from exc
+
+            # The history row first, so the timeline shows the move before what the engine then did.
+            entry = HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="token_moved",
+                element_id=to_element,
+                actor=actor.username,
+                data={"from": from_element, "to": to_element, "reason": reason},
+            )
+            session.add(entry)
+            resolved = self._resolve_incidents(session, instance, actor, now, from_element)
+            self._advance(session, instance, definition, actor, move)
+            entry.data = {**entry.data, "direction": moved[0].direction, "skipped": list(moved[0].skipped)}
+            if resolved:
+                entry.data = {**entry.data, "incidents": resolved}
+            self._audit(
+                session,
+                actor,
+                "move_token",
+                instance,
+                {"from": from_element, "to": to_element, "reason": reason, "direction": moved[0].direction},
+            )
+            return moved[0]
+
+    def fire_timer_now(self, instance_id: int, timer_id: int, actor: Actor, reason: str) -> None:
+        """A waiting timer fires now (a stuck timer, or a wait that no longer makes sense), with a reason."""
+        self.policy.require(self.policy.can_fire_timer_now(actor), "Bara samordnare får utlösa en timer")
+        reason = _reason(reason)
+        with self._uow() as session:
+            instance = self._lock(session, instance_id)
+            if instance.status in ("completed", "cancelled"):
+                raise Conflict(f"Instansen är {instance.status}")
+            if instance.status == "incident":
+                raise Conflict("Instansen har en öppen incident: försök igen eller flytta token först")
+            timer = session.execute(
+                select(Timer)
+                .where(Timer.id == timer_id, Timer.instance_id == instance.id)
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if timer is None:
+                raise NotFound("Timern finns inte (redan utlöst eller avbruten?)")
+            definition = self._deployed(session, instance.definition_id)
+            now = self.clock.now()
+            task_id, element_id, due_at = timer.task_id, timer.element_id, timer.due_at
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="timer_fired_manually",
+                    element_id=element_id,
+                    task_id=task_id,
+                    actor=actor.username,
+                    data={"due_at": due_at.isoformat(), "reason": reason},
+                )
+            )
+            self._audit(
+                session,
+                actor,
+                "fire_timer_now",
+                instance,
+                {"timer": timer_id, "element_id": element_id, "due_at": due_at.isoformat(), "reason": reason},
+            )
+
+            def fire(flow: Flow, log: StepLog) -> None:
+                try:
+                    flow.fire_timer_now(task_id, now, self.clock, log)
+                except MoveRefused as exc:
+                    raise Conflict(str(exc)) from exc
+
+            self._advance(session, instance, definition, actor, fire)
+
+    def reassign_task(self, task_id: str, assignee: str, actor: Actor, reason: str) -> None:
+        """A coordinator gives a task to a named user (who must be able to take it: role and unit), with a reason."""
+        self.policy.require(self.policy.can_reassign_task(actor), "Bara samordnare får fördela om uppgifter")
+        reason = _reason(reason)
+        assignee = (assignee or "").strip()
+        if not assignee:
+            raise ValidationFailed("Välj vem som ska få uppgiften", {"fields": {"assignee": ["krävs"]}})
+        with self._uow() as session:
+            task, instance, _ = self._task_for_action(session, task_id)
+            user = session.scalar(select(User).where(User.username == assignee, User.active.is_(True)))
+            if user is None:
+                raise ValidationFailed(f"Användaren {assignee!r} finns inte", {"fields": {"assignee": ["finns inte"]}})
+            target = Directory._actor(user, session)
+            if not self.policy.owns_task(target, task):
+                raise ValidationFailed(
+                    f"{user.name or assignee} har inte uppgiftens roll och enhet",
+                    {"fields": {"assignee": ["kan inte ta uppgiften"]}},
+                )
+            now = self.clock.now()
+            previous = task.claimed_by
+            task.claimed_by, task.claimed_at = assignee, now
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="reassigned",
+                    element_id=task.element_id,
+                    task_id=task.id,
+                    actor=actor.username,
+                    data={"assignee": assignee, "was": previous, "reason": reason},
+                )
+            )
+            self._audit(
+                session,
+                actor,
+                "reassign_task",
+                instance,
+                {
+                    "task_id": task.id,
+                    "element_id": task.element_id,
+                    "assignee": assignee,
+                    "was": previous,
+                    "reason": reason,
+                },
+            )
 
     # ------------------------------------------------------------------------------------------------ messages
     def send_message(

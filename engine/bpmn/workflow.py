@@ -25,6 +25,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
@@ -82,6 +84,26 @@ class EngineIncident(Exception):
         super().__init__(message)
         self.element_id = element_id
         self.message = message
+
+
+class MoveRefused(Exception):
+    """A token move (repair) that cannot be done safely; the message (Swedish) says why. Nothing was changed."""
+
+
+# Where a token may not be moved across: the engine would wait for branches that the move leaves behind, or a
+# sub-process would be entered or left without its own start and end.
+_NOT_CROSSABLE = ("ParallelGateway", "InclusiveGateway", "EventBasedGateway")
+_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+@dataclass(frozen=True)
+class TokenMove:
+    """What a move did: the way it went, the elements passed over without running them, and the active tasks it
+    took away (the source's own task and, for a reset, nothing else: a move that would remove others is refused)."""
+
+    direction: str  # forward | back
+    skipped: tuple[str, ...]
+    removed: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -297,6 +319,163 @@ class Flow:
 
     def cancel(self) -> None:
         self.workflow.cancel()
+
+    def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
+        """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken
+        wait): its stored due moment is set to `now`, then the engine runs as after any timer."""
+        task = self._task(task_id)
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
+            raise MoveRefused("Timern väntar inte längre")
+        value = task._get_internal_data("event_value")
+        moment = now.isoformat()
+        if isinstance(definition, CycleTimerEventDefinition):
+            if isinstance(value, dict) and datetime.fromisoformat(value["next"]) > now:
+                task._set_internal_data(event_value={**value, "next": moment})
+        elif value is None or TimerEventDefinition.get_datetime(value) > now:
+            task._set_internal_data(event_value=moment)
+        self.run(clock, log)
+
+    # --- repair: moving a token ------------------------------------------------------------------------------------
+    def _active_at(self, element_id: str) -> Task:
+        found = [
+            t for t in self._live(_ACTIVE) if _element_id(t) == element_id and getattr(t.task_spec, "bpmn_id", None)
+        ]
+        if not found:
+            raise MoveRefused(f"Det finns ingen aktiv token i {element_id!r}")
+        if len(found) > 1:
+            raise MoveRefused(
+                f"{element_id!r} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
+                "flytta inte härifrån"
+            )
+        return found[0]
+
+    @staticmethod
+    def _crossing_refused(task: Task) -> str | None:
+        spec = task.task_spec
+        name = spec.__class__.__name__
+        element = _element_id(task)
+        if any(kind in name for kind in _NOT_CROSSABLE) or any(
+            kind in c.__name__ for c in type(spec).__mro__ for kind in _NOT_CROSSABLE
+        ):
+            return f"vägen går genom grinden {element!r} som väntar på eller startar parallella grenar"
+        if isinstance(spec, SubWorkflowTask):
+            return f"vägen går genom underprocessen {element!r}"
+        if isinstance(spec, MultiInstanceTask):
+            return f"vägen går genom flerinstansaktiviteten {element!r}"
+        return None
+
+    def move_token(self, from_element: str, to_element: str, clock: Clock, log: StepLog) -> TokenMove:
+        """Move the token at `from_element` to `to_element` in the same (sub)process, then run the engine.
+
+        Forward (the target lies ahead on the source's branch): every element on the way is completed without
+        running it (SpiffWorkflow's task.complete(), what SpiffArena calls "skip"), branches not taken are dropped
+        and the target becomes ready. Back (the target was completed earlier on the source's branch): the branch is
+        reset from the target's task (BpmnWorkflow.reset_from_task_id), so the target is ready again and whatever
+        came after it is gone. Refused (MoveRefused, nothing changed): a target in another (sub)process, on another
+        branch, behind a parallel/inclusive/event-based gateway, a sub-process or multi-instance activity, and a
+        move back that would also remove other active tasks."""
+        if from_element == to_element:
+            raise MoveRefused("Välj ett annat mål än elementet där token står")
+        source = self._active_at(from_element)
+        candidates = [
+            t
+            for t in source.workflow.tasks.values()
+            if _element_id(t) == to_element and getattr(t.task_spec, "bpmn_id", None)
+        ]
+        if not candidates:
+            elsewhere = any(
+                _element_id(t) == to_element
+                for wf in (self.workflow, *self.workflow.subprocesses.values())
+                if wf is not source.workflow
+                for t in wf.tasks.values()
+            ) or any(
+                to_element in wf.spec.task_specs
+                for wf in (self.workflow, *self.workflow.subprocesses.values())
+                if wf is not source.workflow
+            )
+            if elsewhere or to_element not in source.workflow.spec.task_specs:
+                raise MoveRefused(f"{to_element!r} ligger i en annan (under)process än {from_element!r}")
+            raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren")
+        if any(t.task_spec.__class__.__name__ == "BoundaryEvent" for t in candidates):
+            raise MoveRefused(f"{to_element!r} är en gränshändelse; flytta till aktiviteten den sitter på")
+        ahead = [
+            t
+            for t in candidates
+            if t.has_state(TaskState.PREDICTED_MASK | TaskState.FUTURE) and t.is_descendant_of(source)
+        ]
+        if ahead:
+            return self._move_forward(source, ahead[0], clock, log)
+        behind = [t for t in candidates if t.state == TaskState.COMPLETED and source.is_descendant_of(t)]
+        if behind:
+            return self._move_back(source, max(behind, key=lambda t: t.last_state_change), clock, log)
+        raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren (en annan parallell gren?)")
+
+    def _move_forward(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
+        path: list[Task] = []
+        node = target.parent
+        while node is not None and node is not source:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        for task in path:
+            why = self._crossing_refused(task)
+            if why:
+                raise MoveRefused(f"Token kan inte flyttas säkert: {why}")
+        if isinstance(source.task_spec, MultiInstanceTask) or any(
+            kind in c.__name__ for c in type(source.task_spec).__mro__ for kind in _NOT_CROSSABLE
+        ):
+            raise MoveRefused(f"Token i {_element_id(source)!r} kan inte flyttas säkert härifrån")
+        skipped = [_element_id(t) for t in path if getattr(t.task_spec, "bpmn_id", None)]
+        chain = [source, *path, target]
+        with timer_bridge.running_under(clock):
+            self._complete_chain(chain, target)
+        self.run(clock, log)
+        return TokenMove("forward", tuple(skipped), (_element_id(source),))
+
+    @staticmethod
+    def _complete_chain(chain: list[Task], target: Task) -> None:
+        source = chain[0]
+        for current, following in zip(chain, chain[1:], strict=False):
+            for child in list(current.children):
+                if child is following:
+                    if child.has_state(TaskState.PREDICTED_MASK):
+                        child._set_state(TaskState.FUTURE)
+                elif child.has_state(TaskState.PREDICTED_MASK):
+                    current.workflow._remove_task(child.id)
+            if current is not source and not current.has_state(TaskState.READY | TaskState.WAITING):
+                current._set_state(TaskState.READY)
+            current.complete()
+        if not target.has_state(TaskState.READY | TaskState.WAITING):
+            target._set_state(TaskState.FUTURE)
+            target.task_spec._update(target)
+
+    def _move_back(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
+        top = (
+            target.parent
+            if target.parent is not None and target.parent.task_spec.__class__.__name__ == "BoundaryEventSplit"
+            else target
+        )
+        others = [
+            _element_id(t)
+            for t in top
+            if t is not source
+            and t.has_state(_ACTIVE)
+            and getattr(t.task_spec, "bpmn_id", None)
+            and not (t.task_spec.__class__.__name__ == "BoundaryEvent" and t.parent is source.parent)
+            and t is not target
+        ]
+        others = [e for e in others if e != _element_id(source)]
+        if others:
+            raise MoveRefused(
+                "Token kan inte flyttas säkert tillbaka: det skulle också ta bort aktiva steg på andra grenar ("
+                + ", ".join(sorted(set(others)))
+                + ")"
+            )
+        with timer_bridge.running_under(clock):
+            self.workflow.reset_from_task_id(target.id)
+        self.run(clock, log)
+        return TokenMove("back", (), (_element_id(source),))
 
     # --- persistence -------------------------------------------------------------------------------------------
     def dump(self) -> str:

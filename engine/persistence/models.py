@@ -118,14 +118,17 @@ class ProcessDefinition(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
-    __table_args__ = (Index("ix_process_instances_status_process", "status", "process_id"),)
+    __table_args__ = (
+        Index("ix_process_instances_status_process", "status", "process_id"),
+        Index("ix_process_instances_process_version", "process_id", "version"),  # the monitoring list and heat map
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
     process_id: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
     business_key: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20))  # running | waiting | incident | completed | cancelled
-    started_at: Mapped[datetime]
+    started_at: Mapped[datetime] = mapped_column(index=True)  # the monitoring list's "started between"
     ended_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     started_by: Mapped[str] = mapped_column(String(100))
@@ -251,13 +254,16 @@ class HistoryEntry(Base):
     """Our own record of what happened (who submitted what, when), independent of SpiffWorkflow's task data."""
 
     __tablename__ = "history"
-    __table_args__ = (Index("ix_history_instance_at", "instance_id", "id"),)
+    __table_args__ = (
+        Index("ix_history_instance_at", "instance_id", "id"),
+        Index("ix_history_kind_at", "kind", "at"),  # the heat map: completions of a period
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(40))
     element_id: Mapped[str | None] = mapped_column(String(200))
-    task_id: Mapped[str | None] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36), index=True)  # a task's creation, claims, completion
     actor: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

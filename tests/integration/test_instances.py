@@ -178,8 +178,8 @@ def test_script_error_is_an_incident_that_a_coordinator_retries(platform):
     [incident] = instance["incidents"]
     assert incident["element_id"] == "skript" and "ZeroDivisionError" in incident["message"]
     with pytest.raises(Forbidden):
-        platform.runtime.retry_instance(iid, VC, {"delare": 2})
-    platform.runtime.retry_instance(iid, COORDINATOR, {"delare": 2})
+        platform.runtime.retry_instance(iid, VC, {"delare": 2}, reason="Rättat")
+    platform.runtime.retry_instance(iid, COORDINATOR, {"delare": 2}, reason="Rättade delaren")
     instance = view(platform, iid)
     assert instance["status"] == "running"
     assert instance["data"]["kvot"] == 5
@@ -194,7 +194,7 @@ def test_gateway_without_a_true_condition_is_an_incident(platform):
     instance = view(platform, iid)
     assert instance["status"] == "incident"
     assert instance["incidents"][0]["element_id"] == "gw"
-    platform.runtime.retry_instance(iid, COORDINATOR, {"svar": "ja"})
+    platform.runtime.retry_instance(iid, COORDINATOR, {"svar": "ja"}, reason="Svaret rättat")
     assert [t["element_id"] for t in view(platform, iid)["active_tasks"]] == ["ja"]
 
 

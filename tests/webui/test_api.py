@@ -183,7 +183,9 @@ def test_instances_list_get_cancel_retry(client, tokens, running):
     assert client.get(f"/api/v1/instances/{iid}", headers=tokens["vera"]).status_code == 200  # a task of hers
     assert_error(client.get(f"/api/v1/instances/{iid}", headers=tokens["otto"]), 404)  # need to know
     assert_error(client.get("/api/v1/instances/99999", headers=tokens["cora"]), 404)
-    assert_error(client.post(f"/api/v1/instances/{iid}/retry", headers=tokens["cora"]), 409)
+    assert_error(client.post(f"/api/v1/instances/{iid}/retry", json={}, headers=tokens["cora"]), 422)  # no reason
+    retry = {"reason": "Rättat"}
+    assert_error(client.post(f"/api/v1/instances/{iid}/retry", json=retry, headers=tokens["cora"]), 409)
     assert_error(client.post(f"/api/v1/instances/{iid}/cancel", json={}, headers=tokens["cora"]), 422)
     assert_error(client.post(f"/api/v1/instances/{iid}/cancel", json={"reason": "x"}, headers=tokens["vera"]), 403)
     cancelled = client.post(f"/api/v1/instances/{iid}/cancel", json={"reason": "Avliden"}, headers=tokens["cora"])

@@ -15,6 +15,7 @@ _SIMPLE: dict[type[fields.Field], dict[str, Any]] = {
     fields.Float: {"type": "number"},
     fields.Boolean: {"type": "boolean"},
     fields.Dict: {"type": "object"},
+    fields.Date: {"type": "string", "format": "date"},
 }
 
 STATUS_TEXT = {

@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from engine.domain import personnummer
-from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
+from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from engine.runtime import DeployResult
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
@@ -118,30 +117,6 @@ def start_instance() -> Response:
 
 
 @documented(
-    "GET", "/instances", "Instanser (samordnare)", query=s.InstanceFilterIn, response=s.page_of(s.InstanceSummaryOut)
-)
-def list_instances() -> Response:
-    who = actor()
-    q = load_query(s.InstanceFilterIn)
-    correlation = None
-    if q["personnummer"]:
-        try:
-            correlation = {"personnummer": personnummer.normalise(q["personnummer"])}
-        except ValueError as exc:
-            raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
-    page = platform().reports.instances(
-        who,
-        process_id=q["process_id"],
-        status=q["status"],
-        business_key=q["business_key"],
-        limit=q["limit"],
-        offset=q["offset"],
-        correlation=correlation,
-    )
-    return _json(s.dump_page(s.InstanceSummaryOut, page))
-
-
-@documented(
     "GET", "/instances/{id}", "En instans: status, uppgifter, timers, historik, incidenter", response=s.InstanceOut
 )
 def get_instance(id: int) -> Response:  # noqa: A002 - the path parameter's name
@@ -162,22 +137,6 @@ def cancel_instance(id: int) -> Response:  # noqa: A002
     body = load_body(s.CancelIn)
     p = platform()
     p.runtime.cancel_instance(id, who, reason=body["reason"])
-    return _json(s.InstanceOut().dump(p.reports.instance(id, who)))
-
-
-@documented(
-    "POST",
-    "/instances/{id}/retry",
-    "Försök igen efter en incident, med rättade uppgifter",
-    body=s.RetryIn,
-    response=s.InstanceOut,
-    errors=(400, 401, 403, 404, 409, 415, 422),
-)
-def retry_instance(id: int) -> Response:  # noqa: A002
-    who = actor()
-    body = load_body(s.RetryIn) if request.content_length else {"data": {}}
-    p = platform()
-    p.runtime.retry_instance(id, who, data=body["data"])
     return _json(s.InstanceOut().dump(p.reports.instance(id, who)))
 
 

@@ -40,6 +40,22 @@ class CancelIn(_In):
 
 class RetryIn(_In):
     data = fields.Dict(keys=fields.String(), load_default=dict)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class MoveTokenIn(_In):
+    from_element = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    to_element = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReasonIn(_In):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReassignTaskIn(_In):
+    assignee = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class ClockAdvanceIn(_In):
@@ -56,11 +72,26 @@ class PageIn(Schema):
 
 class InstanceFilterIn(PageIn):
     process_id = fields.String(load_default=None)
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
     status = fields.String(
         load_default=None, validate=validate.OneOf(["running", "waiting", "incident", "completed", "cancelled"])
     )
     business_key = fields.String(load_default=None)
     personnummer = fields.String(load_default=None)
+    kommun = fields.String(load_default=None, validate=validate.Length(max=200))
+    vardcentral = fields.String(load_default=None, validate=validate.Length(max=200))
+    avdelning = fields.String(load_default=None, validate=validate.Length(max=200))
+    overdue = fields.Boolean(load_default=False)
+    started_from = fields.Date(load_default=None)
+    started_to = fields.Date(load_default=None)
+
+
+class HeatmapQueryIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    started_from = fields.Date(load_default=None)  # the first day (Europe/Stockholm); default 29 days before `to`
+    started_to = fields.Date(load_default=None)  # the last day, inclusive; default today
 
 
 class TaskFilterIn(PageIn):
@@ -175,6 +206,35 @@ class InstanceSummaryOut(Schema):
     active_tasks = fields.List(fields.Nested(ActiveTaskOut))
 
 
+class InstanceListItemOut(InstanceSummaryOut):
+    kommun = fields.String(allow_none=True)
+    vardcentral = fields.String(allow_none=True)
+    avdelning = fields.String(allow_none=True)
+    overdue = fields.Boolean()
+    open_incidents = fields.Integer()
+    next_timer_at = fields.String(allow_none=True)
+    parent_instance_id = fields.Integer(allow_none=True)
+
+
+class HeatmapElementOut(Schema):
+    element_id = fields.String()
+    count = fields.Integer()
+    time_n = fields.Integer()
+    time_mean_seconds = fields.Float(allow_none=True)
+    time_p90_seconds = fields.Float(allow_none=True)
+    wait_n = fields.Integer()
+    wait_mean_seconds = fields.Float(allow_none=True)
+    wait_p90_seconds = fields.Float(allow_none=True)
+
+
+class HeatmapOut(Schema):
+    process_id = fields.String()
+    version = fields.Integer()
+    since = fields.String()
+    until = fields.String()
+    elements = fields.List(fields.Nested(HeatmapElementOut))
+
+
 class InstanceOut(InstanceSummaryOut):
     data = fields.Dict()
     timers = fields.List(fields.Nested(TimerOut))
@@ -182,6 +242,12 @@ class InstanceOut(InstanceSummaryOut):
     incidents = fields.List(fields.Nested(IncidentOut))
     deviations = fields.List(fields.Nested(DeviationOut))
     parent_instance_id = fields.Integer(allow_none=True)
+
+
+class TokenMoveOut(Schema):
+    direction = fields.String()
+    skipped = fields.List(fields.String())
+    instance = fields.Nested(InstanceOut)
 
 
 class MessageOut(Schema):

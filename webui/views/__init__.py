@@ -136,6 +136,9 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(persons.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(language.bp)
+    from webui.views import monitoring  # /overvakning: instances, their diagrams, repairs, heat maps
+
+    app.register_blueprint(monitoring.bp)
     i18n.init_app(app)
 
     @app.context_processor
@@ -150,6 +153,7 @@ def register_views(app: Flask) -> None:
             "csrf_token": csrf_token,
             "current_user": user,
             "can_audit": user is not None and platform().policy.can_audit(user),
+            "can_monitor": user is not None and platform().policy.can_monitor(user),
             "unread_notifications": unread,
         }
 

@@ -1,0 +1,119 @@
+// The monitoring pages' diagram: bpmn-js's NavigatedViewer (npm, pinned, /vendor/bpmn-js) with the instance's state
+// as markers and overlays (instance page) or the heat map's colours (heat map page). The page puts what to draw in
+// <script type="application/json" id="diagram-state">; nothing here talks to the server except to fetch the diagram.
+(function () {
+  'use strict';
+  const holder = document.getElementById('diagram-state');
+  const container = document.getElementById('diagram');
+  if (!holder || !container || typeof BpmnJS === 'undefined') return;
+  const state = JSON.parse(holder.textContent);
+  const viewer = new BpmnJS({ container: container });
+
+  function text(value) { return value === null || value === undefined ? '' : String(value); }
+  function localTime(iso) {
+    if (!iso) return '';
+    return new Date(iso).toLocaleString('sv-SE', { timeZone: 'Europe/Stockholm', dateStyle: 'short', timeStyle: 'short' });
+  }
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return '–';
+    if (seconds < 3600) return Math.round(seconds / 60) + ' min';
+    if (seconds < 2 * 86400) return (seconds / 3600).toFixed(1).replace('.', ',') + ' tim';
+    return (seconds / 86400).toFixed(1).replace('.', ',') + ' d';
+  }
+  function el(tag, className, content) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (content !== undefined) node.textContent = content;
+    return node;
+  }
+
+  function drawInstance(registry, canvas, overlays) {
+    Object.entries(state.elements).forEach(function ([id, e]) {
+      if (!registry.get(id)) return;
+      let marker = e.completed ? 'sf-completed' : null;
+      if (e.waiting) marker = 'sf-waiting';
+      if (e.active) marker = 'sf-active';
+      if (e.overdue) marker = 'sf-overdue';
+      if (e.incident) marker = 'sf-incident';
+      if (marker) canvas.addMarker(id, marker);
+      container.querySelector('[data-element-id="' + CSS.escape(id) + '"]')?.setAttribute('data-state', marker || '');
+      if (e.completed > 1) {
+        overlays.add(id, 'count', { position: { bottom: 8, right: 8 }, html: el('span', 'count-badge', '×' + e.completed) });
+      }
+      if ((e.waiting || e.active) && e.due_at) {
+        const badge = el('span', 'due-badge' + (e.overdue ? ' late' : ''), (e.waiting ? '⏰ ' : 'frist ') + localTime(e.due_at));
+        overlays.add(id, 'due', { position: { top: -18, left: 0 }, html: badge });
+      }
+    });
+    const panel = document.getElementById('element-history');
+    let selected = null;
+    viewer.get('eventBus').on('element.click', function (event) {
+      const id = event.element.id;
+      if (!panel || event.element.type === 'bpmn:Process' || event.element.type === 'bpmn:Collaboration') return;
+      if (selected) canvas.removeMarker(selected, 'sf-selected');
+      selected = id;
+      canvas.addMarker(id, 'sf-selected');
+      panel.replaceChildren();
+      panel.appendChild(el('h3', null, text(state.names[id] || event.element.businessObject.name || id)));
+      const entries = state.history[id] || [];
+      if (!entries.length) { panel.appendChild(el('p', 'muted', 'Ingen historik för elementet i den här instansen.')); return; }
+      const list = el('ol', 'timeline');
+      entries.forEach(function (h) {
+        const item = el('li');
+        item.appendChild(el('time', null, localTime(h.at)));
+        item.appendChild(document.createTextNode(' ' + h.kind + (h.actor ? ' – ' + h.actor : '')));
+        if (h.reason) item.appendChild(el('div', 'help', 'Skäl: ' + h.reason));
+        const changes = Object.entries(h.changes || {});
+        if (changes.length) {
+          const dl = el('div', 'help');
+          dl.textContent = changes.map(function ([k, v]) { return k + ' = ' + (typeof v === 'string' ? v : JSON.stringify(v)); }).join('; ');
+          item.appendChild(dl);
+        }
+        list.appendChild(item);
+      });
+      panel.appendChild(list);
+    });
+  }
+
+  function drawHeat(registry, overlays) {
+    const select = document.getElementById('h-measure');
+    const maxLabel = document.getElementById('heat-max');
+    function paint() {
+      overlays.remove({ type: 'heat' });
+      const measure = select ? select.value : 'time_p90_seconds';
+      const rows = state.figures.filter(function (f) { return f[measure] !== null && f[measure] !== undefined && registry.get(f.element_id); });
+      const max = Math.max.apply(null, rows.map(function (f) { return f[measure]; }).concat([0]));
+      if (maxLabel) maxLabel.textContent = max ? '(högst: ' + (measure === 'count' ? max : duration(max)) + ')' : '';
+      rows.forEach(function (f) {
+        const shape = registry.get(f.element_id);
+        const share = max ? f[measure] / max : 0;
+        const cell = el('div', 'heat-cell');
+        cell.style.width = shape.width + 'px';
+        cell.style.height = shape.height + 'px';
+        cell.style.background = 'rgba(' + 255 + ',' + Math.round(200 - 200 * share) + ',0,' + (0.2 + 0.65 * share).toFixed(2) + ')';
+        cell.setAttribute('data-heat', share.toFixed(2));
+        overlays.add(f.element_id, 'heat', { position: { top: 0, left: 0 }, html: cell });
+        const label = el('span', 'heat-label', measure === 'count' ? String(f.count) : duration(f[measure]) + ' · ' + f.count + '×');
+        overlays.add(f.element_id, 'heat', { position: { bottom: -4, left: 0 }, html: label });
+      });
+    }
+    if (select) select.addEventListener('change', paint);
+    paint();
+  }
+
+  fetch(state.xml, { credentials: 'same-origin' })
+    .then(function (response) { if (!response.ok) throw new Error('diagram ' + response.status); return response.text(); })
+    .then(function (xml) { return viewer.importXML(xml); })
+    .then(function () {
+      const canvas = viewer.get('canvas');
+      canvas.zoom('fit-viewport');
+      const registry = viewer.get('elementRegistry');
+      const overlays = viewer.get('overlays');
+      if (state.mode === 'heatmap') drawHeat(registry, overlays); else drawInstance(registry, canvas, overlays);
+      container.setAttribute('data-ready', 'true');
+    })
+    .catch(function (error) {
+      container.replaceChildren(el('p', 'error', 'Diagrammet kunde inte visas: ' + error.message));
+      container.setAttribute('data-ready', 'error');
+    });
+})();

@@ -1,0 +1,368 @@
+"""Monitoring for coordinators (issue 6): the instance list (`/overvakning`, htmx swaps the table), the instance
+page (the diagram in bpmn-js with its markers, the timeline, timers, messages, incidents, deviations, linked cases)
+with the repair actions, and the heat map of a process version.
+
+Reads go through engine.monitoring, changes through engine.runtime; who may do what is Policy. Every list page, every
+personnummer search and every instance page view is written to the access log (Patientdatalagen), as the person page
+does. Every action needs a reason and is audited by the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from markupsafe import escape
+
+from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
+from engine.monitoring import COUNT_CAP, STATUSES, InstanceFilter, Monitoring, period_default
+from webui.views import _service, access_log, platform
+from webui.views.auth import current_actor, login_required
+
+bp = Blueprint("monitoring", __name__)
+PAGE_SIZE = 50
+FILTER_LABELS = {
+    "process": "Process",
+    "version": "Version",
+    "status": "Status",
+    "kommun": "Kommun",
+    "avdelning": "Avdelning",
+    "vardcentral": "Vårdcentral",
+}
+
+
+@bp.app_template_filter("iso_local")
+def iso_local(value: str | None) -> str:
+    """An ISO time from a read (the instance list keeps the API's shape) as the pages show times."""
+    from datetime import datetime
+
+    from webui.views import local_time
+
+    return local_time(datetime.fromisoformat(value)) if value else ""
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """Seconds as a heat map shows them: minutes under an hour, hours under two days, else days (Swedish comma)."""
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} tim".replace(".", ",")
+    return f"{seconds / 86400:.1f} d".replace(".", ",")
+
+
+def monitoring() -> Monitoring:
+    return _service("samflode_monitoring", lambda p: Monitoring(p.db, p.policy, p.clock))
+
+
+def _denied(message: str = "Sidan är till för samordnare, processägare och granskare.") -> tuple[str, int]:
+    return render_template("error.html", title="Inte tillåtet", message=message), 403
+
+
+def _count_text(value: int) -> str:
+    if value > COUNT_CAP:
+        return f"{COUNT_CAP:,}+".replace(",", "\u00a0")
+    return f"{value:,}".replace(",", "\u00a0")
+
+
+def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]] | None = None) -> Any:
+    actor = current_actor()
+    offset = (page_number - 1) * PAGE_SIZE
+    page = monitoring().instances(actor, filters, limit=PAGE_SIZE, offset=offset)
+    access_log().record(
+        actor,
+        "instans_sok" if filters.personnummer else "instanslista",
+        [(i["personnummer"], i["id"]) for i in page["items"]],
+        "övervakning" + (" träff" if filters.personnummer and page["items"] else ""),
+    )
+    if filters.personnummer and not page["items"]:
+        access_log().record(actor, "instans_sok", [(filters.personnummer, None)], "övervakning ingen träff")
+    template = "_instances_table.html" if request.headers.get("HX-Request") else "monitoring.html"
+    return render_template(
+        template,
+        page=page,
+        page_number=page_number,
+        filters=filters,
+        query=filters.as_query(),
+        statuses=STATUSES,
+        labels=FILTER_LABELS,
+        options=monitoring().options(),
+        total_text=_count_text(page["total"]),
+        errors=errors or {},
+        may_search=platform().policy.can_search_instances_by_person(actor),
+    )
+
+
+@bp.get("/overvakning")
+@login_required
+def index() -> Any:
+    actor = current_actor()
+    if not platform().policy.can_monitor(actor):
+        return _denied()
+    values = request.args.to_dict()
+    values.pop("personnummer", None)  # never from an address: the search is a POST
+    try:
+        filters = InstanceFilter.of(values)
+        page_number = max(1, int(request.args.get("sida", "1") or 1))
+    except ValidationFailed as exc:
+        return _list(InstanceFilter(), 1, exc.details.get("fields")), 400
+    except ValueError:
+        filters, page_number = InstanceFilter.of(values), 1
+    return _list(filters, page_number)
+
+
+@bp.post("/overvakning/sok")
+@login_required
+def search() -> Any:
+    """By personnummer: POST, so that the number never stands in an address; coordinators only (need to know)."""
+    actor = current_actor()
+    if not platform().policy.can_search_instances_by_person(actor):
+        return _denied("Bara samordnare får söka instanser på personnummer.")
+    try:
+        filters = InstanceFilter.of(request.form.to_dict())
+    except ValidationFailed as exc:
+        return _list(InstanceFilter(), 1, exc.details.get("fields")), 400
+    return _list(filters, 1)
+
+
+@bp.get("/overvakning/instans/<int:instance_id>")
+@login_required
+def instance_page(instance_id: int) -> Any:
+    actor = current_actor()
+    p = platform()
+    if not p.policy.can_monitor(actor):
+        return _denied()
+    try:
+        view = monitoring().instance(actor, instance_id)
+    except NotFound:
+        return render_template("error.html", title="Instansen finns inte", message="Instansen finns inte."), 404
+    access_log().record(actor, "instans", [(view["personnummer"], instance_id)], "instanssidan")
+    by_element: dict[str, list[dict[str, Any]]] = {}
+    for h in view["history"]:
+        if h["element_id"]:
+            by_element.setdefault(h["element_id"], []).append(
+                {
+                    "at": h["at"].isoformat(),
+                    "kind": h["kind_text"],
+                    "actor": h["actor_name"] or "",
+                    "changes": h["changes"],
+                    "reason": h["reason"],
+                }
+            )
+    state = {
+        "mode": "instance",
+        "xml": url_for("monitoring.diagram", definition_id=view["definition_id"]),
+        "elements": view["elements"],
+        "names": view["element_names"],
+        "history": by_element,
+    }
+    policy = p.policy
+    return render_template(
+        "instance_monitor.html",
+        v=view,
+        state=state,
+        can_retry=policy.can_retry_incident(actor),
+        can_cancel=policy.can_cancel_instance(actor),
+        can_move=policy.can_move_token(actor),
+        can_fire=policy.can_fire_timer_now(actor),
+        can_reassign=policy.can_reassign_task(actor),
+        colleagues={t["id"]: _candidates(t["id"]) for t in view["active_tasks"]}
+        if policy.can_reassign_task(actor)
+        else {},
+        open=view["status"] not in ("completed", "cancelled"),
+    )
+
+
+def _candidates(task_id: str) -> list[tuple[str, str]]:
+    from webui.views import worklist
+
+    try:
+        return worklist().colleagues(current_actor(), task_id)
+    except NotFound:
+        return []
+
+
+@bp.get("/overvakning/diagram/<int:definition_id>.bpmn")
+@login_required
+def diagram(definition_id: int) -> Any:
+    try:
+        xml = monitoring().diagram(current_actor(), definition_id)
+    except Forbidden:
+        return _denied()
+    except NotFound:
+        return Response("Finns inte", status=404)
+    return Response(xml, mimetype="application/xml")
+
+
+# --- actions --------------------------------------------------------------------------------------------------------
+def _done(instance_id: int, ok: str | None, error: str | None) -> Any:
+    """htmx: reload the instance page on success (HX-Redirect), or put the error beside the form; without
+    JavaScript: flash and redirect (303)."""
+    target = url_for("monitoring.instance_page", instance_id=instance_id)
+    if request.headers.get("HX-Request"):
+        if error is None:
+            flash(ok or "Klart.", "ok")
+            return Response("", status=204, headers={"HX-Redirect": target})
+        return f'<p class="flash error" role="alert">{escape(error)}</p>'
+    if error is None:
+        flash(ok or "Klart.", "ok")
+    else:
+        flash(error, "error")
+    return redirect(target, code=303)
+
+
+def _explain(exc: SamflodeError) -> str:
+    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
+    if fields:
+        first = next(iter(fields.values()))
+        detail = first[0] if isinstance(first, list) and first else first
+        return f"{exc.message}: {detail}" if detail and str(detail) not in exc.message else exc.message
+    return exc.message
+
+
+def _act(instance_id: int, run: Any, ok: str) -> Any:
+    actor = current_actor()
+    if not platform().policy.can_monitor(actor):
+        return _denied()
+    try:
+        run(actor)
+    except SamflodeError as exc:
+        if isinstance(exc, Forbidden) and not request.headers.get("HX-Request"):
+            return _denied(exc.message)
+        return _done(instance_id, None, _explain(exc))
+    view_person = monitoring().instance(actor, instance_id)["personnummer"]
+    access_log().record(actor, "instans_atgard", [(view_person, instance_id)], ok[:300])
+    return _done(instance_id, ok, None)
+
+
+def _reason() -> str:
+    return request.form.get("reason", "")
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/forsok-igen")
+@login_required
+def retry(instance_id: int) -> Any:
+    text = (request.form.get("data") or "").strip()
+
+    def run(actor: Any) -> None:
+        data: Any = {}
+        if text:
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValidationFailed(
+                    "Rättade uppgifter ska vara ett JSON-objekt", {"fields": {"data": ["ogiltig JSON"]}}
+                ) from exc
+        platform().runtime.retry_instance(instance_id, actor, data=data, reason=_reason())
+
+    return _act(instance_id, run, "Instansen försökte igen.")
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/avbryt")
+@login_required
+def cancel(instance_id: int) -> Any:
+    return _act(
+        instance_id,
+        lambda actor: platform().runtime.cancel_instance(instance_id, actor, reason=_reason()),
+        "Instansen är avbruten.",
+    )
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/flytta")
+@login_required
+def move(instance_id: int) -> Any:
+    source = request.form.get("from_element", "")
+    target = request.form.get("to_element", "")
+    return _act(
+        instance_id,
+        lambda actor: platform().runtime.move_token(instance_id, source, target, actor, reason=_reason()),
+        f"Token flyttad från {source} till {target}.",
+    )
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/timer/<int:timer_id>/utlos")
+@login_required
+def fire_timer(instance_id: int, timer_id: int) -> Any:
+    return _act(
+        instance_id,
+        lambda actor: platform().runtime.fire_timer_now(instance_id, timer_id, actor, reason=_reason()),
+        "Timern är utlöst.",
+    )
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/uppgift/<task_id>/fordela")
+@login_required
+def reassign(instance_id: int, task_id: str) -> Any:
+    assignee = request.form.get("assignee", "")
+    return _act(
+        instance_id,
+        lambda actor: platform().runtime.reassign_task(task_id, assignee, actor, reason=_reason()),
+        f"Uppgiften är fördelad till {assignee}.",
+    )
+
+
+# --- the heat map ---------------------------------------------------------------------------------------------------
+@bp.get("/overvakning/process/<process_id>/varmekarta")
+@login_required
+def heatmap(process_id: str) -> Any:
+    actor = current_actor()
+    if not platform().policy.can_view_heatmap(actor):
+        return _denied("Värmekartan är till för samordnare, processägare och granskare.")
+    errors: dict[str, list[str]] = {}
+    version_text = (request.args.get("version") or "").strip()
+    version = int(version_text) if version_text.isdigit() else None
+    if version_text and version is None:
+        errors["version"] = ["Versionen är ett heltal."]
+    since, until = period_default(platform().clock)
+    for key in ("fran", "till"):
+        text = (request.args.get(key) or "").strip()
+        if text:
+            try:
+                value = date.fromisoformat(text)
+            except ValueError:
+                errors[key] = ["Skriv datumet som ÅÅÅÅ-MM-DD."]
+                continue
+            if key == "fran":
+                since = value
+            else:
+                until = value
+    if since > until:
+        errors["till"] = ["Slutdatumet ligger före startdatumet."]
+    try:
+        definition_id, version, name = monitoring().definition_id(process_id, version)
+    except NotFound:
+        return render_template("error.html", title="Processen finns inte", message="Processen finns inte."), 404
+    figures = (
+        monitoring().heatmap(actor, process_id, version, since, until)
+        if not errors
+        else {"elements": [], "since": since.isoformat(), "until": until.isoformat()}
+    )
+    names = monitoring().instance_names(definition_id)
+    state = {
+        "mode": "heatmap",
+        "xml": url_for("monitoring.diagram", definition_id=definition_id),
+        "figures": figures["elements"],
+        "names": names,
+    }
+    versions = [v for p, v in _versions() if p == process_id]
+    return render_template(
+        "heatmap.html",
+        process_id=process_id,
+        name=name,
+        version=version,
+        versions=versions,
+        since=since,
+        until=until,
+        figures=figures["elements"],
+        names=names,
+        state=state,
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+def _versions() -> list[tuple[str, int]]:
+    return monitoring().versions()

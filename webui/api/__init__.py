@@ -135,3 +135,4 @@ def not_found_json() -> Response:
 
 from webui.api import modelling, routes  # noqa: E402,F401  (registers the routes; modelling: check, versions, diff)
 from webui.api import monitoring  # noqa: E402,F401  (issue 6: instance filters, repairs with reasons, heat map)
+from webui.api import pilots  # noqa: E402,F401  (issue 8: /pilots; the implementation team)

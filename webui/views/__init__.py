@@ -119,7 +119,7 @@ def count_text(value: int) -> str:
 
 def register_views(app: Flask) -> None:
     from webui import i18n
-    from webui.views import audit, auth, language, notices, persons, tasks, worklist_pages
+    from webui.views import audit, auth, language, notices, persons, pilots, tasks, worklist_pages
 
     app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
@@ -139,6 +139,7 @@ def register_views(app: Flask) -> None:
     from webui.views import monitoring  # /overvakning: instances, their diagrams, repairs, heat maps
 
     app.register_blueprint(monitoring.bp)
+    app.register_blueprint(pilots.bp)
     i18n.init_app(app)
 
     @app.context_processor
@@ -154,6 +155,7 @@ def register_views(app: Flask) -> None:
             "current_user": user,
             "can_audit": user is not None and platform().policy.can_audit(user),
             "can_monitor": user is not None and platform().policy.can_monitor(user),
+            "can_view_pilots": user is not None and platform().policy.can_view_pilots(user),
             "unread_notifications": unread,
         }
 

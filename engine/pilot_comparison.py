@@ -1,0 +1,348 @@
+"""The side-by-side figures of a pilot: the pilot's cases next to comparable baseline cases, with case counts, a plain
+warning for groups too small to conclude anything, weekly series for charts, and the Värdekompass answers.
+
+Groups (cases counted by their admission date, as engine/figures.py counts them):
+- `pilot`: the cases that started on the pilot's version because of the pilot (process_instances.pilot_id), admitted
+  in the pilot's period up to today;
+- `elsewhere`: the same period, cases of the same process that the pilot's rule would not take (other units) and that
+  did not run on the pilot;
+- `before`: the pilot's own units (by its rule) in a period of the same length just before the pilot started.
+
+Too small: fewer than MIN_CASES cases in a group. With 30 cases a share of 50 % is only known to about ±18
+percentage points (95 %), so below that the comparison says plainly that nothing can be concluded; shares also carry
+their margin (normal approximation, 1.96·√(p(1−p)/n)) so that the Eksjö pilot's 36 patients are read with care.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, not_, or_, select
+
+from engine.directory import Actor, Policy
+from engine.domain.clock import Clock
+from engine.domain.errors import NotFound
+from engine.figures import FIGURES, Figures, FigureScope, FigureValue
+from engine.persistence.db import Database
+from engine.persistence.models import CaseFact, HistoryEntry, Pilot, ProcessDefinition, ProcessInstance
+from engine.pilots import rule_clause, stockholm_today
+
+MIN_CASES = 30
+GROUP_TITLES = {
+    "pilot": "Piloten",
+    "elsewhere": "Samma period, övriga enheter",
+    "before": "Samma enheter, perioden före",
+}
+# Värdekompass: the person's questions (form lamna_upplevelse, a user task of the process and of the staff
+# questionnaire process) and the staff's (form vardekompass_personal), each answered on one scale.
+PERSON_QUESTIONS = {
+    "delaktig_i_planeringen": "Delaktig i planeringen",
+    "forberedd": "Förberedd",
+    "fungerade_bra_hemma": "Det fungerade bra hemma",
+    "fick_det_stod_jag_behover": "Fick det stöd jag behöver",
+    "samverkan_fungerade_bra": "Samverkan fungerade bra",
+}
+STAFF_QUESTIONS = {
+    "samverkan_fungerade_bra": "Samverkan med de andra parterna fungerade bra",
+    "information_i_tid": "Informationen kom i tid",
+    "ratt_kompetens_deltog": "Rätt kompetenser deltog",
+    "den_enskilde_delaktig": "Den enskilde var delaktig",
+}
+AGREE_FULLY = "Instämmer helt"
+SCALE = ("Instämmer helt", "Instämmer delvis", "Instämmer inte")
+PERSON_FORM = "lamna_upplevelse"
+STAFF_FORM = "vardekompass_personal"
+CHART_FIGURES = ("inskrivningsmeddelande_24h", "sip_kallelse_3d", "hem_24h", "svpl_3d")
+
+
+@dataclass(frozen=True)
+class GroupScope:
+    key: str
+    title: str
+    description: str
+    start: date  # inclusive
+    end: date  # exclusive
+    instance_ids: Select[Any]
+
+
+def share_margin(value: FigureValue) -> float | None:
+    """The 95 % margin of a share (normal approximation); None without a denominator."""
+    if value.value is None or not value.denominator:
+        return None
+    p = value.value
+    return 1.96 * math.sqrt(max(p * (1 - p), 0.0) / value.denominator)
+
+
+def _number(value: float, decimals: int = 1) -> str:
+    text = f"{value:,.{decimals}f}".replace(",", "\u00a0").replace(".", ",")
+    return text
+
+
+def format_value(unit: str, value: FigureValue | None) -> str:
+    """A figure as the steering group reads it: '62 % (23 av 37) ±16', '4,2 dagar (n=30)', '7 (0,19 per fall)'."""
+    if value is None:
+        return "–"
+    if unit == "share":
+        if value.value is None:
+            return "– (inga fall att räkna)"
+        margin = share_margin(value)
+        extra = f" ±{round(margin * 100)}" if margin is not None else ""
+        return f"{round(value.value * 100)} % ({int(value.numerator)} av {int(value.denominator)}){extra}"
+    if unit == "mean_days":
+        if value.value is None:
+            return "– (inga utskrivna)"
+        return f"{_number(value.value)} dagar (n={int(value.denominator)})"
+    if unit == "kronor":
+        return "–" if value.value is None else f"{_number(value.value, 0)} kr"
+    per_case = f" ({_number(value.numerator / value.denominator, 2)} per fall)" if value.denominator else ""
+    return f"{_number(value.numerator, 0)}{per_case}"
+
+
+class PilotComparison:
+    def __init__(self, db: Database, clock: Clock, policy: Policy, figures: Figures):
+        self.db = db
+        self.clock = clock
+        self.policy = policy
+        self.figures = figures
+
+    def groups(self, pilot: Pilot) -> list[GroupScope]:
+        today = stockholm_today(self.clock)
+        start = pilot.start_date
+        end = max(start, min(pilot.end_date, today) + timedelta(days=1))
+        length = end - start
+        takes = rule_clause(pilot)
+        same_process = ProcessInstance.process_id == pilot.process_id
+        return [
+            GroupScope(
+                "pilot",
+                GROUP_TITLES["pilot"],
+                f"Fall på pilotens version, inskrivna {start.isoformat()}–{(end - timedelta(days=1)).isoformat()}",
+                start,
+                end,
+                select(ProcessInstance.id).where(ProcessInstance.pilot_id == pilot.id),
+            ),
+            GroupScope(
+                "elsewhere",
+                GROUP_TITLES["elsewhere"],
+                "Samma period, fall utanför pilotens enheter (enligt pilotens regel för blandade fall)",
+                start,
+                end,
+                select(ProcessInstance.id).where(
+                    same_process,
+                    or_(ProcessInstance.pilot_id.is_(None), ProcessInstance.pilot_id != pilot.id),
+                    not_(takes),
+                ),
+            ),
+            GroupScope(
+                "before",
+                GROUP_TITLES["before"],
+                f"Pilotens enheter, inskrivna {(start - length).isoformat()}–{(start - timedelta(days=1)).isoformat()}"
+                " (lika lång period före piloten)",
+                start - length,
+                start,
+                select(ProcessInstance.id).where(same_process, takes),
+            ),
+        ]
+
+    def compare(self, actor: Actor, pilot_id: int) -> dict[str, Any]:
+        self.policy.require(
+            self.policy.can_view_pilots(actor), "Bara implementeringsteamet, processägare och samordnare ser piloter"
+        )
+        with self.db.read() as session:
+            pilot = session.get(Pilot, pilot_id)
+            if pilot is None:
+                raise NotFound(f"Piloten {pilot_id} finns inte")
+            session.expunge(pilot)
+        groups = self.groups(pilot)
+        totals = {}
+        for g in groups:
+            scope = FigureScope(g.start, g.end, process_id=pilot.process_id, instance_ids=g.instance_ids)
+            totals[g.key] = self.figures.compute(scope)[0]
+        rows = []
+        for definition in FIGURES:
+            values = [totals[g.key].figures.get(definition.id) for g in groups]
+            rows.append(
+                {
+                    "id": definition.id,
+                    "title": definition.title,
+                    "unit": definition.unit,
+                    "definition": definition.definition,
+                    "values": [
+                        {
+                            "value": v.value if v is not None else None,
+                            "numerator": v.numerator if v is not None else None,
+                            "denominator": v.denominator if v is not None else None,
+                            "margin": share_margin(v) if v is not None and definition.unit == "share" else None,
+                            "text": format_value(definition.unit, v),
+                        }
+                        for v in values
+                    ],
+                }
+            )
+        weeks = self._weekly(pilot, groups[:2])
+        answers = self._answers(pilot, groups)
+        return {
+            "pilot_id": pilot.id,
+            "threshold": MIN_CASES,
+            "groups": [
+                {
+                    "key": g.key,
+                    "title": g.title,
+                    "description": g.description,
+                    "start": g.start.isoformat(),
+                    "end": (g.end - timedelta(days=1)).isoformat(),
+                    "cases": totals[g.key].cases,
+                    "too_small": totals[g.key].cases < MIN_CASES,
+                }
+                for g in groups
+            ],
+            "rows": rows,
+            "weeks": weeks,
+            "questionnaires": answers,
+        }
+
+    def _weekly(self, pilot: Pilot, groups: list[GroupScope]) -> dict[str, Any]:
+        """Cases and the deadline shares per ISO week for the pilot and the same period elsewhere."""
+        series: dict[str, dict[str, Any]] = {}
+        keys: set[str] = set()
+        for g in groups:
+            scope = FigureScope(g.start, g.end, process_id=pilot.process_id, instance_ids=g.instance_ids)
+            rows = self.figures.compute(scope, group_by="week")
+            by_week = {r.key: r for r in rows if r.key is not None}
+            keys.update(by_week)
+            series[g.key] = by_week
+        weeks = sorted(keys)
+        out: dict[str, Any] = {"weeks": weeks, "series": {}}
+        out["series"]["cases"] = {
+            g.key: [float(series[g.key][w].cases) if w in series[g.key] else 0.0 for w in weeks] for g in groups
+        }
+        for figure_id in CHART_FIGURES:
+            out["series"][figure_id] = {
+                g.key: [
+                    series[g.key][w].figures[figure_id].value
+                    if w in series[g.key] and figure_id in series[g.key][w].figures
+                    else None
+                    for w in weeks
+                ]
+                for g in groups
+            }
+        return out
+
+    def _answers(self, pilot: Pilot, groups: list[GroupScope]) -> dict[str, Any]:
+        """The Värdekompass answers per group: the person's (the case's own task, or the questionnaire process
+        started for it) and the staff's per party. Per question: answers given and the share that agree fully."""
+        out: dict[str, Any] = {"person": [], "staff": [], "parties": []}
+        with self.db.read() as session:
+            forms: dict[int, dict[str, str | None]] = {}
+            for d_id, elements in session.execute(select(ProcessDefinition.id, ProcessDefinition.elements)):
+                forms[d_id] = {
+                    key: (info.get("properties") or {}).get("form")
+                    for key, info in (elements or {}).items()
+                    if (info.get("properties") or {}).get("form") in (PERSON_FORM, STAFF_FORM)
+                }
+            per_group: dict[str, dict[str, Any]] = {}
+            parties: set[str] = set()
+            for g in groups:
+                cases = select(CaseFact.instance_id).where(
+                    CaseFact.process_id == pilot.process_id,
+                    CaseFact.ref_date >= g.start,
+                    CaseFact.ref_date < g.end,
+                    CaseFact.instance_id.in_(g.instance_ids.scalar_subquery()),
+                )
+                # The case itself and the questionnaire instances started for it (parent_instance_id).
+                owners = select(ProcessInstance.id, ProcessInstance.definition_id).where(
+                    or_(
+                        ProcessInstance.id.in_(cases.scalar_subquery()),
+                        and_(
+                            ProcessInstance.parent_instance_id.in_(cases.scalar_subquery()),
+                            ProcessInstance.process_id == "vardekompass",
+                        ),
+                    )
+                )
+                definition_of = {i: d for i, d in session.execute(owners)}
+                person: dict[str, list[str]] = {q: [] for q in PERSON_QUESTIONS}
+                staff: dict[str, dict[str, list[str]]] = {}
+                if definition_of:
+                    entries = session.execute(
+                        select(HistoryEntry.instance_id, HistoryEntry.element_id, HistoryEntry.data).where(
+                            HistoryEntry.instance_id.in_(sorted(definition_of)),
+                            HistoryEntry.kind == "task_completed",
+                        )
+                    )
+                    for instance_id, element_id, data in entries:
+                        form = forms.get(definition_of[instance_id], {}).get(element_id or "")
+                        submitted = (data or {}).get("submitted") or {}
+                        if form == PERSON_FORM:
+                            for q in PERSON_QUESTIONS:
+                                if submitted.get(q) in SCALE:
+                                    person[q].append(submitted[q])
+                        elif form == STAFF_FORM:
+                            party = str((data or {}).get("lane") or "Okänd part")
+                            parties.add(party)
+                            answers = staff.setdefault(party, {q: [] for q in STAFF_QUESTIONS})
+                            for q in STAFF_QUESTIONS:
+                                if submitted.get(q) in SCALE:
+                                    answers[q].append(submitted[q])
+                per_group[g.key] = {"person": person, "staff": staff}
+        for q, title in PERSON_QUESTIONS.items():
+            out["person"].append(
+                {"id": q, "title": title, "values": [_summary(per_group[g.key]["person"][q]) for g in groups]}
+            )
+        out["parties"] = sorted(parties)
+        for party in out["parties"]:
+            for q, title in STAFF_QUESTIONS.items():
+                out["staff"].append(
+                    {
+                        "party": party,
+                        "id": q,
+                        "title": title,
+                        "values": [_summary(per_group[g.key]["staff"].get(party, {}).get(q, [])) for g in groups],
+                    }
+                )
+        return out
+
+    @staticmethod
+    def csv(comparison: dict[str, Any]) -> str:
+        """The comparison as CSV (semicolon, for Excel with Swedish settings)."""
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        for line in table_rows(comparison):
+            writer.writerow(line)
+        return out.getvalue()
+
+
+def _summary(answers: list[str]) -> dict[str, Any]:
+    n = len(answers)
+    agree = sum(1 for a in answers if a == AGREE_FULLY)
+    return {
+        "answers": n,
+        "agree_fully": agree,
+        "share": agree / n if n else None,
+        "text": f"{round(agree / n * 100)} % instämmer helt ({agree} av {n})" if n else "– (inga svar)",
+    }
+
+
+def table_rows(comparison: dict[str, Any]) -> list[list[Any]]:
+    """The comparison as rows of a table (CSV and Excel): groups with their counts, figures, Värdekompass."""
+    groups = comparison["groups"]
+    rows: list[list[Any]] = [["Nyckeltal", *[g["title"] for g in groups]]]
+    rows.append(["Period", *[f"{g['start']}–{g['end']}" for g in groups]])
+    rows.append(["Antal fall", *[g["cases"] for g in groups]])
+    rows.append(
+        [
+            f"För få fall (under {comparison['threshold']}) för slutsatser",
+            *["ja" if g["too_small"] else "nej" for g in groups],
+        ]
+    )
+    for row in comparison["rows"]:
+        rows.append([row["title"], *[v["text"] for v in row["values"]]])
+    for row in comparison["questionnaires"]["person"]:
+        rows.append([f"Värdekompass, den enskilde: {row['title']}", *[v["text"] for v in row["values"]]])
+    for row in comparison["questionnaires"]["staff"]:
+        rows.append([f"Värdekompass, {row['party']}: {row['title']}", *[v["text"] for v in row["values"]]])
+    return rows

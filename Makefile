@@ -4,14 +4,20 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+FRONTEND = webui/static/build/modeller.js
 
 .PHONY: setup run demo test lint typecheck pytest screenshots bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(FRONTEND)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
+
+# The modeller's front end (bpmn-js, the properties panel, our provider) bundled by esbuild into webui/static/build/
+# (gitignored, never committed): `make setup` and so `make run` / `make test` build it on a fresh clone.
+$(FRONTEND): node_modules/.installed package.json $(wildcard webui/frontend/modeller/*)
+	npm run --silent build
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,4 +55,4 @@ bench: setup
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache *.egg-info webui/static/build

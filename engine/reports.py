@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.bpmn.flows import sequence_flows
 from engine.catalog import Catalog
-from engine.diff import DefinitionDiff, diff_elements
+from engine.diff import DefinitionDiff, diff_elements, diff_flows
 from engine.directory import Actor, Policy
 from engine.domain.errors import Forbidden, NotFound
 from engine.persistence.db import Database
@@ -156,9 +157,10 @@ class Reports:
             ]
 
     def definition_diff(self, process_id: str, from_version: int, to_version: int) -> DefinitionDiff:
-        """Added, removed and changed elements between two versions (engine/diff.py)."""
+        """Added, removed and changed elements and sequence flows between two versions (engine/diff.py)."""
         with self.db.read() as session:
             elements = {}
+            xml = {}
             for version in (from_version, to_version):
                 d = session.scalar(
                     select(ProcessDefinition).where(
@@ -168,7 +170,9 @@ class Reports:
                 if d is None:
                     raise NotFound(f"{process_id} version {version} finns inte")
                 elements[version] = d.elements or {}
-        return diff_elements(elements[from_version], elements[to_version])
+                xml[version] = d.xml
+        result = diff_elements(elements[from_version], elements[to_version])
+        return diff_flows(sequence_flows(xml[from_version]), sequence_flows(xml[to_version]), into=result)
 
     # --- worklist ---
     def worklist(

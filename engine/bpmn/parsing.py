@@ -192,13 +192,18 @@ def _message_names(root: etree._Element) -> dict[str, str]:
 
 
 def _owner_id(el: etree._Element) -> str | None:
-    """The id of the nearest ancestor-or-self with an id (the element a finding is about)."""
+    """The id of the element a finding is about: the nearest flow node or sequence flow around `el` (what a modeller
+    draws, so the finding can be shown on it; a timer definition's own id is not drawn), else the nearest id."""
+    nearest: str | None = None
     node: etree._Element | None = el
     while node is not None:
-        if node.get("id"):
-            return node.get("id")
+        node_id = node.get("id")
+        if node_id and nearest is None:
+            nearest = node_id
+        if node_id and _is_bpmn(node) and (_local(node.tag) in FLOW_NODE_TAGS or _local(node.tag) == "sequenceFlow"):
+            return node_id
         node = node.getparent()
-    return None
+    return nearest
 
 
 def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) -> None:

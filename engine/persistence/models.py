@@ -461,3 +461,18 @@ class CaseFact(Base):
     fokuspatient: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
 
+
+class ModelDraft(Base):
+    """A process owner's unsaved work in the modeller: one draft per user and process, autosaved while editing and
+    discarded when the diagram is deployed. Only its owner sees it."""
+
+    __tablename__ = "model_drafts"
+    __table_args__ = (UniqueConstraint("username", "process_id", name="uq_model_drafts_username_process_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    process_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+    base_version: Mapped[int | None] = mapped_column(Integer)  # the deployed version the draft started from
+    xml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,78 +1,178 @@
-"""The modeller page in Chromium: open a deployed version, rename a task, see a finding on an element, fix it,
-deploy version 2 with a comment, and see the diff. Screenshots go to docs/screenshots/."""
+"""The modeller staff page in Chromium (issue 7): a process owner signs in, opens version 1, renames a task and
+changes its deadline through the properties panel, adds a timer whose expression the check refuses (a finding drawn
+on the element), fixes it through the panel, deploys version 2 and sees the diff on the diagram and as a list. The
+work is autosaved as a draft while editing and the draft is gone after the deploy. The round trip: what the modeller
+exported is, after deploy and download, the same in meaning (same elements, same extension properties), and opening
+the downloaded file and exporting it again changes nothing either. Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from engine.accounts import Accounts
+from engine.bpmn.flows import sequence_flows
+from engine.bpmn.parsing import parse_document
+from engine.drafts import Drafts
+from engine.platform import Platform
 from tests.conftest import OWNER, fixture_bytes
+from tests.e2e.conftest import serving
+from tests.webui.staff import FAST_HASHER
+from webui import create_app
+
+PASSWORD = "modell-lösenord-1"
 
 
-def test_modeller_edits_checks_and_deploys_a_new_version_and_shows_the_diff(page, live_server, platform, shots):
-    platform.runtime.deploy(fixture_bytes("with_diagram.bpmn"), OWNER, comment="Första versionen")
+@pytest.fixture
+def owner_server(platform: Platform) -> Iterator[str]:
+    app = create_app({"TESTING": True}, platform=platform)
+    accounts = Accounts(platform.db, platform.clock, platform.directory, FAST_HASHER)
+    app.extensions["samflode_accounts"] = accounts
     with platform.db.unit_of_work() as session:
         platform.directory.create_user(session, "agnes", "Agnes", ["process_owner"], [], at=platform.clock.now())
-        token = platform.directory.create_token(session, "agnes", at=platform.clock.now())
+    accounts.set_password("agnes", PASSWORD)
+    with serving(app) as url:
+        yield url
 
-    page.goto(f"{live_server}/static/modeller/index.html")
-    page.fill("#token", token)
-    page.fill("#process-id", "with_diagram")
-    page.click("#load-versions")
-    page.wait_for_selector("#version option", state="attached")
-    assert "Första versionen" in page.inner_text("#version")
+
+def meaning(xml: bytes | str) -> dict[str, object]:
+    """What a diagram means to the platform: its elements with their metadata and extension properties, its
+    sequence flows with their conditions."""
+    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    doc = parse_document(raw)
+    assert doc.main is not None
+    return {
+        "elements": {key: info.as_dict() for key, info in doc.main.elements.items()},
+        "flows": sequence_flows(raw),
+    }
+
+
+def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/modellera")  # not signed in: to the sign-in page, and back after it
+    page.get_by_label("Användarnamn").fill("agnes")
+    page.get_by_label("Lösenord").fill(PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    page.wait_for_url(f"{base}/modellera")
+
+
+def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page, owner_server, platform, shots):
+    platform.runtime.deploy(fixture_bytes("with_diagram.bpmn"), OWNER, comment="Första versionen")
+    base = owner_server
+    sign_in(page, base)
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    assert page.locator("#token").count() == 0  # no API-key box: the page uses the session
+    page.select_option("#process-id", "with_diagram")
     page.click("#open")
-    page.wait_for_selector('body[data-opened="with_diagram:1"]', state="attached")
+    page.wait_for_selector('#modeller[data-opened="with_diagram:1"]', state="attached")
 
-    # Rename a task through the side panel.
+    # Rename the task and change its deadline through the properties panel.
     page.click('.djs-element[data-element-id="planera"]')
-    page.fill("#element-name", "Planera alla insatser")
-    page.press("#element-name", "Tab")
-    assert page.evaluate("() => window.samflodeModeler.get('elementRegistry').get('planera').businessObject.name") == (
-        "Planera alla insatser"
+    page.fill("#bio-properties-panel-name", "Planera alla insatser")
+    page.press("#bio-properties-panel-name", "Tab")
+    due = page.locator("#bio-properties-panel-samflode-due")
+    assert due.locator("option:checked").inner_text() == "Egen varaktighet (ISO 8601)"
+    assert page.input_value("#bio-properties-panel-samflode-due-custom") == "PT24H"
+    due.select_option("kallelse_sip")
+    description = page.inner_text('[data-entry-id="samflode-due"]')
+    assert "nationell: P3D kalenderdagar" in description and "jonkoping: P2D vardagar" in description
+    assert "Körfältet Slutenvård ger rollerna: vardplanerare (Vårdplanerare)" in page.inner_text(
+        '[data-entry-id="samflode-role"]'
     )
+    page.select_option("#bio-properties-panel-samflode-form", "registrera")
+    page.fill("#bio-properties-panel-samflode-doc-syfte", "Insatserna är klara före hemgång")
+    page.press("#bio-properties-panel-samflode-doc-syfte", "Tab")
+    page.screenshot(path=str(shots("screenshots/modeller-panel.png")))
 
-    # A task dropped on the canvas without flows: the check marks it on the diagram.
-    stray = page.evaluate(
+    # A timer on the follow-up task, with an expression that is neither ISO 8601 nor an expression.
+    timer = page.evaluate(
         """() => {
             const m = window.samflodeModeler;
-            const shape = m.get('elementFactory').createShape({type: 'bpmn:UserTask'});
-            const pool = m.get('elementRegistry').get('pool');
-            m.get('modeling').createShape(shape, {x: 700, y: 125}, pool);
-            m.get('modeling').updateLabel(shape, 'Lösryckt uppgift');
-            return shape.id;
+            const registry = m.get('elementRegistry');
+            const host = registry.get('folj_upp');
+            const shape = m.get('elementFactory').createShape(
+                {type: 'bpmn:BoundaryEvent', eventDefinitionType: 'bpmn:TimerEventDefinition'});
+            const created = m.get('modeling').createShape(shape, {x: host.x + 50, y: host.y + host.height},
+                host, {attach: true});
+            m.get('modeling').updateLabel(created, 'Påminnelse');
+            m.get('modeling').connect(created, registry.get('end'));
+            return created.id;
         }"""
     )
+    page.click(f'.djs-element[data-element-id="{timer}"]')
+    page.select_option("#bio-properties-panel-timerEventDefinitionType", "timeDuration")
+    page.fill("#bio-properties-panel-timerEventDefinitionValue", "P3X")
+    page.press("#bio-properties-panel-timerEventDefinitionValue", "Tab")
     page.click("#check")
-    page.wait_for_selector(f'.finding-overlay[data-element-id="{stray}"]')
-    assert "kan inte nås" in page.inner_text(f'#findings li[data-element-id="{stray}"]')
+    page.wait_for_selector(f'.finding-overlay.error[data-element-id="{timer}"]')
+    assert "varken giltig ISO 8601" in page.inner_text(f'#findings li[data-element-id="{timer}"]')
     page.screenshot(path=str(shots("screenshots/modeller-finding.png")))
 
-    # Fix it (remove the stray task) and check again: nothing left on it.
-    page.evaluate(
-        """(id) => {
-            const m = window.samflodeModeler;
-            m.get('modeling').removeElements([m.get('elementRegistry').get(id)]);
-        }""",
-        stray,
-    )
+    # Fix it in the panel with an agreed deadline, check again: nothing left.
+    page.select_option("#bio-properties-panel-samflode-timer-deadline", "inskrivningsmeddelande")
+    assert page.input_value("#bio-properties-panel-timerEventDefinitionValue") == "deadline('inskrivningsmeddelande')"
     page.click("#check")
-    page.wait_for_selector(f'.finding-overlay[data-element-id="{stray}"]', state="detached")
+    page.wait_for_selector(f'.finding-overlay[data-element-id="{timer}"]', state="detached")
     assert page.inner_text("#check-summary").startswith("0 fel")
 
-    page.fill("#comment", "Tydligare namn på planeringen")
+    # The edits were autosaved as agnes' draft.
+    page.wait_for_selector('#drafts li[data-process-id="with_diagram"]')
+    drafts = Drafts(platform.db, platform.clock, platform.policy, platform.settings.max_upload_bytes)
+    [saved] = drafts.list(OWNER)
+    assert saved["process_id"] == "with_diagram" and saved["base_version"] == 1
+    assert "Planera alla insatser" in drafts.get(OWNER, saved["id"])["xml"]
+
+    exported = page.evaluate("async () => (await window.samflodeModeler.saveXML({format: true})).xml")
+    page.fill("#comment", "Tydligare namn och avtalad tidsfrist")
     page.click("#deploy")
-    page.wait_for_selector('body[data-deployed="with_diagram:2"]')
+    page.wait_for_selector('#modeller[data-deployed="with_diagram:2"]', state="attached")
     assert "version 2" in page.inner_text("#deploy-result")
     page.wait_for_selector('#diff li.changed[data-element-id="planera"]')
     diff_text = page.inner_text("#diff")
-    assert "name: Planera insatser → Planera alla insatser" in diff_text
-    assert stray not in diff_text and "Lösryckt" not in diff_text
-    page.screenshot(path=str(shots("screenshots/modeller-diff.png")))
-
+    assert "namn: Planera insatser → Planera alla insatser" in diff_text
+    assert "due: PT24H → kallelse_sip" in diff_text
+    assert "form: – → registrera" in diff_text
+    assert "Tillagt: Påminnelse" in diff_text
+    assert "Nytt flöde:" in diff_text
+    assert page.locator('.djs-element.diff-changed[data-element-id="planera"]').count() == 1
+    assert page.locator(f'.djs-element.diff-added[data-element-id="{timer}"]').count() == 1
+    page.click("#canvas .djs-container svg", position={"x": 600, "y": 600})  # deselect: the diff list in full
+    page.screenshot(path=str(shots("screenshots/modeller-diff.png")), full_page=True)
+    assert drafts.list(OWNER) == []  # discarded after the deploy
     versions = platform.reports.versions("with_diagram")
     assert [(v["version"], v["comment"]) for v in versions] == [
-        (2, "Tydligare namn på planeringen"),
+        (2, "Tydligare namn och avtalad tidsfrist"),
         (1, "Första versionen"),
     ]
-    assert platform.reports.definition("with_diagram")["elements"]["planera"]["properties"] == {
-        "due": "PT24H",
+
+    # Round trip: deployed and downloaded, the diagram means what the modeller exported...
+    downloaded = platform.reports.definition_xml("with_diagram", 2)
+    assert meaning(downloaded) == meaning(exported)
+    props = meaning(downloaded)["elements"]["planera"]["properties"]  # type: ignore[index]
+    assert props == {
+        "due": "kallelse_sip",
+        "form": "registrera",
         "mal": "Alla parter vet vad som ska göras",
+        "syfte": "Insatserna är klara före hemgång",
     }
+    # ...and opened in the modeller and exported again it still does.
+    again = page.evaluate(
+        """async (xml) => {
+            const m = window.samflodeModeler;
+            await m.importXML(xml);
+            return (await m.saveXML({format: true})).xml;
+        }""",
+        downloaded.decode("utf-8"),
+    )
+    assert meaning(again) == meaning(downloaded)
+    # Everything version 1 said that was not changed is still there.
+    before = meaning(fixture_bytes("with_diagram.bpmn"))["elements"]
+    after = meaning(downloaded)["elements"]
+    assert set(before) <= set(after)  # type: ignore[arg-type]
+    assert after["folj_upp"] == before["folj_upp"]  # type: ignore[index]
+
+
+def test_the_old_static_address_leads_to_the_staff_page(page, owner_server):
+    page.goto(f"{owner_server}/static/modeller/index.html")
+    assert page.url == f"{owner_server}/logga-in?next=/modellera"
+    assert page.get_by_label("Användarnamn").count() == 1

@@ -3,17 +3,19 @@ command or one read, `dump()` the answer. Every error is `{error, message, detai
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, session
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.directory import Actor
 from engine.domain.errors import (
     BadRequest,
+    Forbidden,
     NotAuthenticated,
     NotFound,
     SamflodeError,
@@ -69,15 +71,43 @@ def platform() -> Platform:
 
 
 def actor() -> Actor:
-    """The caller, from `Authorization: Bearer <token>`."""
+    """The caller: from `Authorization: Bearer <token>` (outside systems), or else from the signed-in web session
+    (the staff pages' own fetch calls, e.g. the modeller), which must send the session's CSRF token in
+    X-CSRF-Token on every request that changes something."""
     cached = g.get("api_actor")
     if cached is not None:
         return cached
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        raise NotAuthenticated("Ange en API-nyckel: Authorization: Bearer <nyckel>")
-    found = platform().directory.actor_for_token(header[len("Bearer ") :].strip())
+    if header.startswith("Bearer "):
+        found = platform().directory.actor_for_token(header[len("Bearer ") :].strip())
+    elif session.get("user"):
+        found = _session_actor()
+    else:
+        raise NotAuthenticated("Logga in, eller ange en API-nyckel: Authorization: Bearer <nyckel>")
     g.api_actor = found
+    return found
+
+
+def _session_actor() -> Actor:
+    """The signed-in user, for same-origin requests only: a state-changing request needs the CSRF header (a form
+    field is not accepted: the API takes JSON and XML) and, when the browser names an Origin, this site's."""
+    from webui.views import CSRF_HEADER, SAFE_METHODS
+    from webui.views.auth import current_actor_or_none
+
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin and origin.rstrip("/") != request.host_url.rstrip("/"):
+            raise Forbidden("Förfrågan kommer från en annan webbplats")
+        expected = str(session.get("csrf") or "")
+        given = request.headers.get(CSRF_HEADER, "")
+        if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+            raise Forbidden(
+                f"CSRF-token saknas eller stämmer inte: skicka sidans token i {CSRF_HEADER} "
+                "(eller använd en API-nyckel)"
+            )
+    found = current_actor_or_none()
+    if found is None:
+        raise NotAuthenticated("Sessionen har gått ut: logga in igen")
     return found
 
 
@@ -133,6 +163,6 @@ def not_found_json() -> Response:
     return error_response(404, NotFound.code, "Det finns ingen sådan adress i API:t")
 
 
-from webui.api import modelling, routes  # noqa: E402,F401  (registers the routes; modelling: check, versions, diff)
+from webui.api import drafts, modelling, routes  # noqa: E402,F401  (registers the routes: drafts, modelling, the rest)
 from webui.api import monitoring  # noqa: E402,F401  (issue 6: instance filters, repairs with reasons, heat map)
 from webui.api import pilots  # noqa: E402,F401  (issue 8: /pilots; the implementation team)

@@ -1,4 +1,5 @@
-"""Routes for process owners' modelling work: dry-run check, versions of a process, diff of two versions.
+"""Routes for process owners' modelling work: dry-run check, versions of a process, diff of two versions, and the
+catalogue (forms, lanes and roles, agreed deadlines) that the modeller's properties panel offers.
 
 Deploying (and documentation-only import) is POST /definitions in routes.py; these sit beside it."""
 
@@ -10,8 +11,9 @@ from typing import Any
 from flask import Response
 
 from engine.domain.errors import BadRequest
+from engine.validation import known_roles
 from webui.api import actor, documented, load_query, platform
-from webui.api.modelling_schemas import CheckOut, DeployQueryIn, DiffIn, DiffOut, VersionsOut
+from webui.api.modelling_schemas import CatalogOut, CheckOut, DeployQueryIn, DiffIn, DiffOut, VersionsOut
 from webui.api.routes import _json, _uploaded_bpmn
 
 
@@ -59,7 +61,8 @@ def definition_versions(process_id: str) -> Response:
 @documented(
     "GET",
     "/definitions/{process_id}/diff",
-    "Skillnaden mellan två versioner (?from=1&to=2): tillagda, borttagna och ändrade element med vad som ändrats",
+    "Skillnaden mellan två versioner (?from=1&to=2): tillagda, borttagna och ändrade element med vad som ändrats, "
+    "och detsamma för sekvensflöden (källa, mål, namn, villkor, standardflöde)",
     query=DiffIn,
     response=DiffOut,
 )
@@ -76,5 +79,45 @@ def definition_diff(process_id: str) -> Response:
         "added": diff.added,
         "removed": diff.removed,
         "changed": [asdict(c) for c in diff.changed],
+        "flows_added": diff.flows_added,
+        "flows_removed": diff.flows_removed,
+        "flows_changed": [asdict(c) for c in diff.flows_changed],
     }
     return _json(DiffOut().dump(payload))
+
+
+@documented(
+    "GET",
+    "/catalog",
+    "Katalogen som diagrammen hänvisar till: formulären (egenskapen form), körfälten med sina roller (lanes.json), "
+    "rollerna, och de avtalade tidsfristerna med kalenderslag per avtal (due och deadline('<nyckel>'))",
+    response=CatalogOut,
+)
+def catalog_for_modelling() -> Response:
+    actor()
+    catalog = platform().catalog
+    deadlines: dict[str, list[dict[str, Any]]] = {}
+    for agreement in catalog.agreements.values():
+        for key, rule in agreement.deadlines.items():
+            deadlines.setdefault(key, []).append(
+                {
+                    "agreement": agreement.key,
+                    "agreement_name": agreement.name,
+                    "duration": rule.duration,
+                    "calendar": rule.calendar,
+                    "before": rule.before,
+                }
+            )
+    payload = {
+        "forms": [
+            {"name": name, "title": schema.get("title"), "description": schema.get("description")}
+            for name, schema in sorted(catalog.forms.items())
+        ],
+        "lanes": [
+            {"name": name, "roles": list(rule.roles), "unit_from": rule.unit_from}
+            for name, rule in catalog.lanes.items()
+        ],
+        "roles": [{"key": key, "name": catalog.role_names.get(key)} for key in sorted(known_roles(catalog))],
+        "deadlines": [{"key": key, "rules": rules} for key, rules in sorted(deadlines.items())],
+    }
+    return _json(CatalogOut().dump(payload))

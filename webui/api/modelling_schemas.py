@@ -24,6 +24,13 @@ class DeployQueryIn(Schema):
             "with its diagnostics instead of refusing it with 422; a diagram that can run is deployed as usual"
         },
     )
+    draft = fields.Integer(
+        load_default=None,
+        metadata={
+            "description": "the id of the caller's modeller draft the diagram came from: after the deploy it is "
+            "discarded, as is the caller's draft of the same process"
+        },
+    )
 
 
 class CheckOut(Schema):
@@ -79,6 +86,20 @@ class ChangedElementOut(ElementSummaryOut):
     changes = fields.List(fields.Nested(FieldChangeOut))
 
 
+class FlowSummaryOut(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    target = fields.String(allow_none=True)
+    condition = fields.String(allow_none=True)
+    default = fields.Boolean(metadata={"description": "the default flow of its source (taken when no condition holds)"})
+    process = fields.String(allow_none=True)
+
+
+class ChangedFlowOut(FlowSummaryOut):
+    changes = fields.List(fields.Nested(FieldChangeOut))
+
+
 class DiffOut(Schema):
     process_id = fields.String()
     from_version = fields.Integer(data_key="from")
@@ -86,3 +107,73 @@ class DiffOut(Schema):
     added = fields.List(fields.Nested(ElementSummaryOut))
     removed = fields.List(fields.Nested(ElementSummaryOut))
     changed = fields.List(fields.Nested(ChangedElementOut))
+    flows_added = fields.List(fields.Nested(FlowSummaryOut))
+    flows_removed = fields.List(fields.Nested(FlowSummaryOut))
+    flows_changed = fields.List(fields.Nested(ChangedFlowOut))
+
+
+# --- the catalogue the modeller's properties panel offers -----------------------------------------------------------
+class FormInfoOut(Schema):
+    name = fields.String(metadata={"description": "the value of the `form` property (file stem under forms/)"})
+    title = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+
+
+class LaneInfoOut(Schema):
+    name = fields.String(metadata={"description": "lane name as written in the diagram"})
+    roles = fields.List(fields.String())
+    unit_from = fields.String(allow_none=True)
+
+
+class RoleInfoOut(Schema):
+    key = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class DeadlineRuleOut(Schema):
+    agreement = fields.String()
+    agreement_name = fields.String()
+    duration = fields.String()
+    calendar = fields.String(metadata={"description": "hours | calendar | working_days"})
+    before = fields.String(allow_none=True, metadata={"description": "latest local time of day, e.g. 12:00"})
+
+
+class DeadlineInfoOut(Schema):
+    key = fields.String(metadata={"description": "the value of `due`, or the argument of deadline('<key>')"})
+    rules = fields.List(fields.Nested(DeadlineRuleOut))
+
+
+class CatalogOut(Schema):
+    forms = fields.List(fields.Nested(FormInfoOut))
+    lanes = fields.List(fields.Nested(LaneInfoOut))
+    roles = fields.List(fields.Nested(RoleInfoOut))
+    deadlines = fields.List(fields.Nested(DeadlineInfoOut))
+
+
+# --- drafts -----------------------------------------------------------------------------------------------------
+class DraftIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    process_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    base_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    xml = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class DraftSummaryOut(Schema):
+    id = fields.Integer()
+    process_id = fields.String()
+    name = fields.String(allow_none=True)
+    base_version = fields.Integer(allow_none=True, metadata={"description": "the deployed version it started from"})
+    created_at = fields.String()
+    updated_at = fields.String()
+    size = fields.Integer(metadata={"description": "bytes of XML"})
+
+
+class DraftOut(DraftSummaryOut):
+    xml = fields.String()
+
+
+class DraftsOut(Schema):
+    items = fields.List(fields.Nested(DraftSummaryOut))

@@ -22,6 +22,7 @@ STATUS_TEXT = {
     200: "OK",
     201: "Skapad",
     202: "Mottagen",
+    204: "Klart (inget innehåll)",
     400: "Felaktig förfrågan",
     401: "Inte inloggad",
     403: "Inte tillåtet",
@@ -132,7 +133,7 @@ def build_document() -> dict[str, Any]:
             }
         op["responses"] = responses
         if route.path != "/openapi.json":
-            op["security"] = [{"bearer": []}]
+            op["security"] = [{"bearer": []}, {"session": [], "csrf": []}]
         paths.setdefault(f"/api/v1{route.path}", {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -142,5 +143,14 @@ def build_document() -> dict[str, Any]:
             "description": "Körbara vårdprocesser för in- och utskrivning, SIP och mobila team.",
         },
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                # The staff pages' own calls (e.g. the modeller): the signed-in session plus the page's CSRF token,
+                # which every request that changes something must carry.
+                "session": {"type": "apiKey", "in": "cookie", "name": "samflode_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+        },
     }

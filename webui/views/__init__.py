@@ -171,3 +171,7 @@ def register_views(app: Flask) -> None:
             response.headers.setdefault("Referrer-Policy", "same-origin")
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    from webui.views import modeller
+
+    modeller.register(app)  # /modellera for process owners, with its own `can_model` for the menu

@@ -1,0 +1,42 @@
+"""model_drafts: process owners' drafts in the modeller, one per user and process, autosaved while editing
+
+Revision ID: 0006_modeller
+Revises: 0005
+Create Date: 2026-11-22 19:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import engine.persistence.models
+
+revision = "0006_modeller"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "model_drafts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=100), nullable=False),
+        sa.Column("process_id", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=True),
+        sa.Column("base_version", sa.Integer(), nullable=True),
+        sa.Column("xml", sa.Text(), nullable=False),
+        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_drafts")),
+        sa.UniqueConstraint("username", "process_id", name="uq_model_drafts_username_process_id"),
+    )
+    with op.batch_alter_table("model_drafts") as batch:
+        batch.create_index("ix_model_drafts_username", ["username"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("model_drafts") as batch:
+        batch.drop_index("ix_model_drafts_username")
+    op.drop_table("model_drafts")

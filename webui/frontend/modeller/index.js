@@ -1,0 +1,549 @@
+// The modeller page (/modellera): bpmn-js Modeler with the properties panel and Samflöde's own provider, bundled by
+// `npm run build` (esbuild) into webui/static/build/. Talks to /api/v1 with the signed-in web session; every
+// state-changing call carries the page's CSRF token in X-CSRF-Token.
+import Modeler from "bpmn-js/lib/Modeler";
+import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from "bpmn-js-properties-panel";
+import { getBusinessObject, is } from "bpmn-js/lib/util/ModelUtil";
+
+import "bpmn-js/dist/assets/diagram-js.css";
+import "bpmn-js/dist/assets/bpmn-js.css";
+import "bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css";
+import "@bpmn-io/properties-panel/dist/assets/properties-panel.css";
+import "./modeller.css";
+
+import samflodeModdle from "./samflode-moddle.json";
+import SamflodePropertiesProvider from "./provider.js";
+import translateModule from "./translate.js";
+
+const AUTOSAVE_MS = 1200;
+const $ = (id) => document.getElementById(id);
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+class ApiError extends Error {
+  constructor(message, status, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(path, options) {
+  const opts = Object.assign({ credentials: "same-origin" }, options || {});
+  opts.headers = Object.assign({ Accept: "application/json", "X-CSRF-Token": csrfToken() }, opts.headers || {});
+  const response = await fetch("/api/v1" + path, opts);
+  const type = response.headers.get("Content-Type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    const message = body && body.message ? body.message : "Fel " + response.status;
+    throw new ApiError(message, response.status, body);
+  }
+  return body;
+}
+
+const jsonBody = (payload) => ({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+
+// A file from another tool in any of the encodings BPMN files come in: BOM first, then the XML declaration.
+export function decodeXml(buffer) {
+  const bytes = new Uint8Array(buffer);
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return new TextDecoder("utf-8").decode(bytes.subarray(3));
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder("utf-16le").decode(bytes.subarray(2));
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder("utf-16be").decode(bytes.subarray(2));
+  if (bytes[0] === 0x3c && bytes[1] === 0x00) return new TextDecoder("utf-16le").decode(bytes);
+  if (bytes[0] === 0x00 && bytes[1] === 0x3c) return new TextDecoder("utf-16be").decode(bytes);
+  const head = new TextDecoder("latin1").decode(bytes.subarray(0, 200));
+  const declared = /encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head);
+  let encoding = declared ? declared[1].toLowerCase() : "utf-8";
+  try {
+    return new TextDecoder(encoding).decode(bytes);
+  } catch (err) {
+    encoding = "utf-8";
+    return new TextDecoder(encoding).decode(bytes);
+  }
+}
+
+function text(el, value) {
+  el.textContent = value;
+  return el;
+}
+
+function when(iso) {
+  try {
+    return new Date(iso).toLocaleString("sv-SE", { timeZone: "Europe/Stockholm", dateStyle: "short", timeStyle: "short" });
+  } catch (err) {
+    return iso;
+  }
+}
+
+async function main() {
+  const root = $("modeller");
+  let catalog = { forms: [], lanes: [], roles: [], deadlines: [] };
+  try {
+    catalog = await api("/catalog");
+  } catch (err) {
+    text($("modeller-status"), "Katalogen (formulär, körfält, tidsfrister) kunde inte hämtas: " + err.message);
+  }
+  const modeler = new Modeler({
+    container: "#canvas",
+    propertiesPanel: {
+      parent: "#properties",
+      layout: { groups: { samflode: { open: true }, "samflode-doc": { open: true }, general: { open: true }, timer: { open: true } } },
+    },
+    additionalModules: [
+      BpmnPropertiesPanelModule,
+      BpmnPropertiesProviderModule,
+      { __init__: ["samflodePropertiesProvider"], samflodePropertiesProvider: ["type", SamflodePropertiesProvider] },
+      translateModule,
+    ],
+    moddleExtensions: { samflode: samflodeModdle },
+    samflode: { catalog },
+  });
+  window.samflodeModeler = modeler; // for tests and the browser console
+
+  const state = {
+    processId: null, baseVersion: null, draftId: null, filename: null, overlays: [], markers: [],
+    saveTimer: null, saving: null, dirty: false, importing: false,
+  };
+
+  // --- decorations --------------------------------------------------------------------------------------------
+  function clearDecorations() {
+    const overlays = modeler.get("overlays");
+    const canvas = modeler.get("canvas");
+    state.overlays.forEach((id) => overlays.remove(id));
+    state.markers.forEach(([id, marker]) => {
+      if (modeler.get("elementRegistry").get(id)) canvas.removeMarker(id, marker);
+    });
+    state.overlays = [];
+    state.markers = [];
+  }
+
+  function mark(elementId, marker) {
+    if (elementId && modeler.get("elementRegistry").get(elementId)) {
+      modeler.get("canvas").addMarker(elementId, marker);
+      state.markers.push([elementId, marker]);
+    }
+  }
+
+  function selectElement(elementId) {
+    const element = elementId && modeler.get("elementRegistry").get(elementId);
+    if (element) {
+      modeler.get("selection").select(element);
+      modeler.get("canvas").scrollToElement(element);
+    }
+  }
+
+  // --- the diagram in the modeller ----------------------------------------------------------------------------
+  function mainProcessId() {
+    const definitions = modeler.getDefinitions();
+    if (!definitions) return null;
+    const processes = (definitions.get("rootElements") || []).filter((e) => is(e, "bpmn:Process"));
+    const executable = processes.find((p) => p.get("isExecutable"));
+    const chosen = executable || processes[0];
+    return chosen ? chosen.get("id") : null;
+  }
+
+  function processName() {
+    const definitions = modeler.getDefinitions();
+    const processes = (definitions.get("rootElements") || []).filter((e) => is(e, "bpmn:Process"));
+    const chosen = processes.find((p) => p.get("isExecutable")) || processes[0];
+    return (chosen && chosen.get("name")) || null;
+  }
+
+  async function currentXml() {
+    const { xml } = await modeler.saveXML({ format: true });
+    return xml;
+  }
+
+  async function load(xml, meta) {
+    state.importing = true;
+    try {
+      const result = await modeler.importXML(xml);
+      modeler.get("canvas").zoom("fit-viewport");
+      if (result.warnings && result.warnings.length) {
+        text($("modeller-status"), "Diagrammet öppnades med " + result.warnings.length + " varningar från bpmn-js");
+      }
+    } finally {
+      state.importing = false;
+    }
+    clearDecorations();
+    $("findings").innerHTML = "";
+    $("check-summary").textContent = "";
+    $("diff").innerHTML = "";
+    Object.assign(state, { baseVersion: null, draftId: null, filename: null }, meta || {});
+    state.processId = mainProcessId();
+    state.dirty = false;
+    root.dataset.opened = (state.processId || "") + ":" + (state.baseVersion || "") + (state.draftId ? ":utkast" : "");
+    describeOpened();
+  }
+
+  function describeOpened() {
+    let what = state.processId ? "Process " + state.processId : "Diagram";
+    if (state.baseVersion) what += ", utgår från version " + state.baseVersion;
+    if (state.filename) what += ", fil " + state.filename;
+    text($("opened"), what);
+  }
+
+  // --- drafts ---------------------------------------------------------------------------------------------------
+  async function saveDraft() {
+    clearTimeout(state.saveTimer);
+    state.saveTimer = null;
+    if (!modeler.getDefinitions()) return;
+    const processId = mainProcessId();
+    if (!processId) return;
+    const payload = {
+      process_id: processId, name: processName(), base_version: state.baseVersion, xml: await currentXml(),
+    };
+    state.dirty = false;
+    try {
+      const draft = state.draftId
+        ? await api("/drafts/" + state.draftId, Object.assign({ method: "PUT" }, jsonBody(payload)))
+        : await api("/drafts", Object.assign({ method: "POST" }, jsonBody(payload)));
+      state.draftId = draft.id;
+      root.dataset.draft = String(draft.id);
+      text($("draft-status"), "Utkastet sparat " + when(draft.updated_at));
+      await listDrafts();
+    } catch (err) {
+      state.dirty = true;
+      text($("draft-status"), "Utkastet kunde inte sparas: " + err.message);
+    }
+  }
+
+  function scheduleSave() {
+    state.dirty = true;
+    text($("draft-status"), "Ändrat – sparas strax …");
+    clearTimeout(state.saveTimer);
+    state.saveTimer = setTimeout(() => {
+      state.saving = saveDraft();
+    }, AUTOSAVE_MS);
+  }
+
+  // Closing the tab: the last changes go out with keepalive, so nothing is lost.
+  function flushOnLeave() {
+    if (!state.dirty || !modeler.getDefinitions()) return;
+    const processId = mainProcessId();
+    if (!processId) return;
+    modeler.saveXML({ format: true }).then(({ xml }) => {
+      const payload = JSON.stringify({ process_id: processId, name: processName(), base_version: state.baseVersion, xml });
+      const path = state.draftId ? "/api/v1/drafts/" + state.draftId : "/api/v1/drafts";
+      fetch(path, {
+        method: state.draftId ? "PUT" : "POST", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() }, body: payload,
+      });
+      state.dirty = false;
+    });
+  }
+
+  async function listDrafts() {
+    const body = await api("/drafts");
+    const list = $("drafts");
+    list.innerHTML = "";
+    if (!body.items.length) {
+      list.appendChild(text(document.createElement("li"), "Inga sparade utkast"));
+      return;
+    }
+    body.items.forEach((draft) => {
+      const item = document.createElement("li");
+      item.dataset.draftId = draft.id;
+      item.dataset.processId = draft.process_id;
+      const label = (draft.name || draft.process_id) + (draft.base_version ? " (från v" + draft.base_version + ")" : " (ny)") +
+        ", " + when(draft.updated_at);
+      item.appendChild(text(document.createElement("span"), label));
+      const openButton = text(document.createElement("button"), "Öppna");
+      openButton.type = "button";
+      openButton.className = "open-draft";
+      openButton.addEventListener("click", report(() => openDraft(draft.id)));
+      const discardButton = text(document.createElement("button"), "Kasta");
+      discardButton.type = "button";
+      discardButton.className = "discard-draft";
+      discardButton.addEventListener("click", report(async () => {
+        if (!window.confirm("Kasta utkastet för " + (draft.name || draft.process_id) + "?")) return;
+        await api("/drafts/" + draft.id, { method: "DELETE" });
+        if (state.draftId === draft.id) state.draftId = null;
+        await listDrafts();
+      }));
+      item.append(" ", openButton, " ", discardButton);
+      if (draft.id === state.draftId) item.classList.add("current");
+      list.appendChild(item);
+    });
+  }
+
+  async function openDraft(id) {
+    const draft = await api("/drafts/" + id);
+    await load(draft.xml, { baseVersion: draft.base_version, draftId: draft.id });
+    text($("draft-status"), "Utkastet öppnat (sparat " + when(draft.updated_at) + ")");
+    if (draft.base_version) await selectProcess(draft.process_id, draft.base_version);
+    await listDrafts();
+  }
+
+  // --- deployed versions ----------------------------------------------------------------------------------------
+  async function loadProcesses() {
+    const body = await api("/definitions?limit=500");
+    const ids = [...new Set(body.items.map((d) => d.process_id))].sort();
+    const select = $("process-id");
+    const previous = select.value;
+    select.innerHTML = "";
+    ids.forEach((id) => {
+      const option = text(document.createElement("option"), id);
+      option.value = id;
+      select.appendChild(option);
+    });
+    if (previous && ids.includes(previous)) select.value = previous;
+  }
+
+  async function loadVersions() {
+    const processId = $("process-id").value;
+    const versionSelects = [$("version"), $("diff-from"), $("diff-to")];
+    versionSelects.forEach((s) => { s.innerHTML = ""; });
+    if (!processId) return [];
+    const body = await api("/definitions/" + encodeURIComponent(processId) + "/versions");
+    body.items.forEach((v) => {
+      const label = "v" + v.version + " – " + (v.comment || "utan kommentar") + " (" + v.deployed_by + ", " +
+        when(v.deployed_at) + ", " + v.running_instances + " pågående" + (v.executable ? "" : ", dokumentation") + ")";
+      versionSelects.forEach((s, index) => {
+        const option = text(document.createElement("option"), index === 0 ? label : "v" + v.version);
+        option.value = v.version;
+        s.appendChild(option);
+      });
+    });
+    if (body.items.length > 1) $("diff-from").value = String(body.items[1].version);
+    return body.items;
+  }
+
+  async function selectProcess(processId, version) {
+    await loadProcesses();
+    $("process-id").value = processId;
+    await loadVersions();
+    if (version) $("version").value = String(version);
+  }
+
+  async function openVersion(processId, version) {
+    const xml = await api("/definitions/" + encodeURIComponent(processId) + "/versions/" + version + "/bpmn");
+    await load(xml, { baseVersion: Number(version) });
+    // A draft of this process that the user already has is offered, not overwritten.
+    const drafts = await api("/drafts");
+    const existing = drafts.items.find((d) => d.process_id === processId);
+    text($("draft-status"), existing ? "Du har ett sparat utkast av processen (se Mina utkast); ändringar här ersätter det" : "");
+    if (existing) state.draftId = existing.id;
+    root.dataset.opened = processId + ":" + version;
+  }
+
+  // --- upload a file made elsewhere -----------------------------------------------------------------------------
+  async function upload(file) {
+    if (!file) return;
+    const xml = decodeXml(await file.arrayBuffer());
+    try {
+      await load(xml, { filename: file.name });
+    } catch (err) {
+      text($("modeller-status"), "Filen " + file.name + " kunde inte öppnas som BPMN: " + err.message);
+      return;
+    }
+    text($("modeller-status"), "Filen " + file.name + " är uppladdad; kontrollera och driftsätt den som vanligt");
+    const result = await check();
+    $("documentation-only").checked = !result.executable;
+    await saveDraft();
+  }
+
+  // --- check, deploy, diff --------------------------------------------------------------------------------------
+  function showFindings(result) {
+    clearDecorations();
+    const list = $("findings");
+    list.innerHTML = "";
+    const overlays = modeler.get("overlays");
+    const registry = modeler.get("elementRegistry");
+    result.diagnostics.forEach((d) => {
+      const item = document.createElement("li");
+      item.className = d.severity;
+      item.dataset.elementId = d.element_id || "";
+      const element = d.element_id && registry.get(d.element_id);
+      const label = element ? getBusinessObject(element).get("name") || d.element_id : d.element_id;
+      text(item, (d.severity === "error" ? "Fel" : "Varning") + (label ? " (" + label + ")" : "") + ": " + d.message);
+      if (element) item.addEventListener("click", () => selectElement(d.element_id));
+      list.appendChild(item);
+      if (element && element.type !== "label") {
+        const html = document.createElement("div");
+        html.className = "finding-overlay " + d.severity;
+        html.dataset.elementId = d.element_id;
+        html.title = d.message;
+        html.textContent = d.severity === "error" ? "Fel" : "Varning";
+        state.overlays.push(overlays.add(d.element_id, "finding", { position: { top: -12, left: 0 }, html }));
+        mark(d.element_id, d.severity === "error" ? "finding-error" : "finding-warning");
+      }
+    });
+    const summary = result.errors + " fel, " + result.warnings + " varningar" +
+      (result.executable ? " – kan köras" : " – kan inte köras (kan lagras som dokumentation)");
+    text($("check-summary"), summary);
+  }
+
+  async function check() {
+    const result = await api("/definitions/check", {
+      method: "POST", headers: { "Content-Type": "application/xml" }, body: await currentXml(),
+    });
+    showFindings(result);
+    return result;
+  }
+
+  function show(value) {
+    if (value === null || value === undefined || value === "") return "–";
+    if (typeof value === "object") {
+      return Object.entries(value).map(([k, v]) => k + "=" + v).join(", ");
+    }
+    return String(value);
+  }
+
+  const FIELD_NAMES = {
+    name: "namn", lane: "körfält", type: "typ", documentation: "beskrivning", timer: "timer", message: "meddelande",
+    attached_to: "fäst vid", cancel_activity: "avbryter", called_element: "anropar", parent: "ligger i",
+    process: "process", source: "från", target: "till", condition: "villkor", default: "standardflöde",
+  };
+
+  function describe(change) {
+    const field = change.field.startsWith("property:") ? change.field.slice(9) : FIELD_NAMES[change.field] || change.field;
+    return field + ": " + show(change.before) + " → " + show(change.after);
+  }
+
+  async function showDiff(processId, from, to) {
+    const diff = await api("/definitions/" + encodeURIComponent(processId) + "/diff?from=" + from + "&to=" + to);
+    clearDecorations();
+    const list = $("diff");
+    list.innerHTML = "";
+    const add = (value, cls, id) => {
+      const item = text(document.createElement("li"), value);
+      item.className = cls;
+      item.dataset.elementId = id;
+      if (id) item.addEventListener("click", () => selectElement(id));
+      list.appendChild(item);
+    };
+    diff.added.forEach((e) => { add("Tillagt: " + (e.name || e.id), "added", e.id); mark(e.id, "diff-added"); });
+    diff.removed.forEach((e) => add("Borttaget: " + (e.name || e.id), "removed", e.id));
+    diff.changed.forEach((e) => {
+      add("Ändrat: " + (e.name || e.id) + " (" + e.changes.map(describe).join("; ") + ")", "changed", e.id);
+      mark(e.id, "diff-changed");
+    });
+    const flowName = (f) => (f.name ? f.name + " " : "") + "(" + f.source + " → " + f.target + ")";
+    diff.flows_added.forEach((f) => {
+      add("Nytt flöde: " + flowName(f) + (f.condition ? " när " + f.condition : ""), "added flow", f.id);
+      mark(f.id, "diff-added");
+    });
+    diff.flows_removed.forEach((f) => add("Borttaget flöde: " + flowName(f), "removed flow", f.id));
+    diff.flows_changed.forEach((f) => {
+      add("Ändrat flöde: " + flowName(f) + " (" + f.changes.map(describe).join("; ") + ")", "changed flow", f.id);
+      mark(f.id, "diff-changed");
+    });
+    if (!list.children.length) add("Inga ändringar mellan v" + from + " och v" + to, "none", "");
+    root.dataset.diff = from + ":" + to;
+  }
+
+  async function deploy() {
+    const params = new URLSearchParams({ comment: $("comment").value });
+    if (state.filename) params.set("filename", state.filename);
+    if ($("documentation-only").checked) params.set("documentation_only", "true");
+    if (state.draftId) params.set("draft", String(state.draftId));
+    if (state.saveTimer) { clearTimeout(state.saveTimer); state.saveTimer = null; }
+    try {
+      const result = await api("/definitions?" + params.toString(), {
+        method: "POST", headers: { "Content-Type": "application/xml" }, body: await currentXml(),
+      });
+      const previous = state.baseVersion;
+      let message = result.created ? "Driftsatt som version " + result.version
+        : "Oförändrat: samma innehåll som version " + result.version;
+      if (!result.executable) message += " (dokumentationsmodell, kan inte köras)";
+      text($("deploy-result"), message);
+      root.dataset.deployed = result.process_id + ":" + result.version;
+      state.draftId = null;
+      state.dirty = false;
+      state.baseVersion = result.version;
+      state.processId = result.process_id;
+      delete root.dataset.draft;
+      text($("draft-status"), "Utkastet är kastat: diagrammet är driftsatt");
+      await listDrafts();
+      await selectProcess(result.process_id, result.version);
+      if (result.created && previous && result.process_id === $("process-id").value) {
+        $("diff-from").value = String(previous);
+        $("diff-to").value = String(result.version);
+        await showDiff(result.process_id, previous, result.version);
+      }
+      describeOpened();
+    } catch (err) {
+      text($("deploy-result"), "Inte driftsatt: " + err.message);
+      if (err.body && err.body.details && err.body.details.diagnostics) {
+        const diagnostics = err.body.details.diagnostics;
+        showFindings({
+          diagnostics,
+          errors: diagnostics.filter((d) => d.severity === "error").length,
+          warnings: diagnostics.filter((d) => d.severity === "warning").length,
+          executable: false,
+        });
+      }
+    }
+  }
+
+  function report(fn) {
+    return async (event) => {
+      if (event) event.preventDefault();
+      try {
+        await fn(event);
+      } catch (err) {
+        text($("modeller-status"), err.message);
+      }
+    };
+  }
+
+  // --- wiring -----------------------------------------------------------------------------------------------------
+  modeler.on("commandStack.changed", (event) => {
+    if (!state.importing && event.trigger !== "clear") scheduleSave();
+  });
+  window.addEventListener("pagehide", flushOnLeave);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") flushOnLeave();
+  });
+  $("process-id").addEventListener("change", report(loadVersions));
+  $("open-form").addEventListener("submit", report(async () => {
+    if (!$("version").value) await loadVersions();
+    if (state.dirty) await saveDraft();
+    await openVersion($("process-id").value, $("version").value);
+  }));
+  $("upload").addEventListener("change", report(async (event) => {
+    await upload(event.target.files[0]);
+    event.target.value = "";
+  }));
+  const canvas = $("canvas");
+  canvas.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    canvas.classList.add("dropping");
+  });
+  canvas.addEventListener("dragleave", () => canvas.classList.remove("dropping"));
+  canvas.addEventListener("drop", report(async (event) => {
+    canvas.classList.remove("dropping");
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    await upload(file);
+  }));
+  $("check").addEventListener("click", report(check));
+  $("deploy").addEventListener("click", report(deploy));
+  $("save-draft").addEventListener("click", report(saveDraft));
+  $("compare").addEventListener("click", report(() => showDiff($("process-id").value, $("diff-from").value, $("diff-to").value)));
+
+  await listDrafts();
+  await loadProcesses();
+  const wanted = root.dataset.process;
+  if (root.dataset.openDraft) {
+    await openDraft(Number(root.dataset.openDraft));
+  } else if (wanted) {
+    const versions = await selectProcess(wanted, root.dataset.version || null);
+    if ($("version").value) await openVersion(wanted, $("version").value);
+    return versions;
+  } else if ($("process-id").value) {
+    await loadVersions();
+  }
+  root.dataset.ready = "true";
+}
+
+main()
+  .then(() => { document.getElementById("modeller").dataset.ready = "true"; })
+  .catch((err) => {
+    const status = document.getElementById("modeller-status");
+    if (status) status.textContent = "Modelleraren kunde inte starta: " + err.message;
+    throw err;
+  });

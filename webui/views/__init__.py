@@ -175,3 +175,7 @@ def register_views(app: Flask) -> None:
     from webui.views import modeller
 
     modeller.register(app)  # /modellera for process owners, with its own `can_model` for the menu
+
+    from webui.views import reports_pages
+
+    reports_pages.register(app)  # /rapporter: the figures, with `can_read_figures` for the menu

@@ -462,6 +462,47 @@ class CaseFact(Base):
     updated_at: Mapped[datetime]
 
 
+class MigrationRun(Base):
+    """One batch migration of running instances onto a target version (engine/migration.py): who, when, the
+    mapping of old to new element ids, what was chosen, and how it went. Its per-instance results keep the state
+    before, so each instance can be reverted while nothing has happened in it since."""
+
+    __tablename__ = "migration_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    target_definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    target_version: Mapped[int] = mapped_column(Integer)
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)  # old element id -> new element id
+    selection: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the instance ids or the filter chosen
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    migrated: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    reverted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MigrationResult(Base):
+    """How one instance of a migration run went. `before` holds what revert restores (definition, data, status,
+    task index rows with their claims, timer rows); `state_before` the serialized workflow."""
+
+    __tablename__ = "migration_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("migration_runs.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"), index=True)
+    from_definition_id: Mapped[int | None] = mapped_column(Integer)
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))  # migrated | failed | reverted
+    reason: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state_before: Mapped[str | None] = mapped_column(Text)
+    lock_version_after: Mapped[int | None] = mapped_column(Integer)
+    history_id_after: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime]
+    reverted_at: Mapped[datetime | None]
+    reverted_by: Mapped[str | None] = mapped_column(String(100))
+
+
 class ModelDraft(Base):
     """A process owner's unsaved work in the modeller: one draft per user and process, autosaved while editing and
     discarded when the diagram is deployed. Only its owner sees it."""

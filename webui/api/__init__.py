@@ -164,6 +164,7 @@ def not_found_json() -> Response:
 
 
 from webui.api import drafts, modelling, routes  # noqa: E402,F401  (registers the routes: drafts, modelling, the rest)
+from webui.api import migrations  # noqa: E402,F401  (issue 8: /migrations; the implementation team)
 from webui.api import monitoring  # noqa: E402,F401  (issue 6: instance filters, repairs with reasons, heat map)
 from webui.api import pilots  # noqa: E402,F401  (issue 8: /pilots; the implementation team)
 from webui.api import reports  # noqa: E402,F401  (issue 6: the figures, /reports/...)

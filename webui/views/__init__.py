@@ -176,6 +176,10 @@ def register_views(app: Flask) -> None:
 
     modeller.register(app)  # /modellera for process owners, with its own `can_model` for the menu
 
+    from webui.views import version_pages
+
+    version_pages.register(app)  # /migreringar and /simuleringar for the implementation team, `can_change_versions`
+
     from webui.views import reports_pages
 
     reports_pages.register(app)  # /rapporter: the figures, with `can_read_figures` for the menu

@@ -1,0 +1,196 @@
+"""The implementation team's pages for moving between process versions (issue 8): migration of running cases
+(`/migreringar`: choose instances and a target, see the preview, give mappings, run, see results, revert) and
+simulation before a pilot (`/simuleringar`). Reads and commands through engine.migration and engine.simulation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+
+from engine.domain.errors import SamflodeError
+from engine.migration import Migrations, Selection
+from webui.views import platform
+from webui.views.auth import current_actor, current_actor_or_none, login_required
+
+bp = Blueprint("versions", __name__)
+OUTCOME_TEXT = {
+    "ready": "Klar att migrera",
+    "needs_mapping": "Behöver mappning",
+    "blocked": "Blockerad",
+    "migrated": "Migrerad",
+    "failed": "Misslyckades",
+    "reverted": "Återställd",
+}
+STATUS_TEXT = {
+    "same_id": "Samma id",
+    "mapped": "Mappad",
+    "needs_mapping": "Behöver mappning",
+    "blocked": "Blockerar",
+}
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _menu() -> dict[str, Any]:
+        user = current_actor_or_none()
+        return {"can_change_versions": user is not None and platform().policy.can_manage_pilots(user)}
+
+
+def _migrations() -> Migrations:
+    return Migrations(platform().runtime)
+
+
+def _denied() -> Any:
+    message = "Migrering och simulering av processversioner görs av implementeringsteamet."
+    return render_template("error.html", title="Ingen behörighet", message=message), 403
+
+
+def _allowed() -> bool:
+    return platform().policy.can_manage_pilots(current_actor())
+
+
+def _processes() -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for d in platform().reports.definitions(limit=500)["items"]:
+        if d["executable"]:
+            found.setdefault(d["process_id"], []).append(d)
+    return found
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _choice(source: Any) -> tuple[dict[str, Any], Selection | None, dict[str, str], list[str]]:
+    """The form's values, the selection they make (None until process and target are given), the mapping
+    (fields map__<old id>) and what is wrong with them."""
+    values = {
+        k: (source.get(k) or "").strip()
+        for k in ("process_id", "from_version", "target_version", "instance_ids", "kommun", "vardcentral", "avdelning")
+    }
+    errors: list[str] = []
+    ids: list[int] = []
+    for part in values["instance_ids"].replace(";", ",").replace(" ", ",").split(","):
+        if part.strip():
+            if part.strip().isdigit():
+                ids.append(int(part.strip()))
+            else:
+                errors.append(f"Instans-id {part.strip()!r} är inte ett nummer")
+    mapping = {k[len("map__") :]: v.strip() for k, v in source.items() if k.startswith("map__") and v.strip()}
+    target = _int(values["target_version"])
+    if not values["process_id"] or target is None:
+        return values, None, mapping, errors
+    selection = Selection(
+        process_id=values["process_id"],
+        target_version=target,
+        instance_ids=tuple(ids),
+        from_version=_int(values["from_version"]),
+        kommun=values["kommun"] or None,
+        vardcentral=values["vardcentral"] or None,
+        avdelning=values["avdelning"] or None,
+    )
+    return values, selection, mapping, errors
+
+
+@bp.get("/migreringar")
+@login_required
+def migrations() -> Any:
+    if not _allowed():
+        return _denied()
+    runs = _migrations().runs(current_actor())
+    values, _selection, _mapping, _errors = _choice(request.args)
+    return render_template(
+        "migrations.html", runs=runs, processes=_processes(), values=values, outcome_text=OUTCOME_TEXT
+    )
+
+
+@bp.get("/migreringar/forhandsgranska")
+@login_required
+def preview() -> Any:
+    if not _allowed():
+        return _denied()
+    values, selection, mapping, errors = _choice(request.args)
+    result = None
+    status = 200
+    if selection is None:
+        errors.append("Välj process och målversion")
+    if not errors and selection is not None:
+        try:
+            result = _migrations().preview(selection, mapping, current_actor())
+        except SamflodeError as exc:
+            errors.append(exc.message)
+            status = exc.status
+    if errors and status == 200:
+        status = 400
+    mappable: dict[str, dict[str, Any]] = {}
+    for item in (result or {}).get("items", []):
+        for element in item["elements"]:
+            if element["status"] in ("needs_mapping", "mapped", "blocked") and element["kind"] != "steg":
+                mappable.setdefault(element["element_id"], element)
+    return render_template(
+        "migration_preview.html",
+        values=values,
+        mapping=mapping,
+        preview=result,
+        mappable=mappable,
+        errors=errors,
+        processes=_processes(),
+        outcome_text=OUTCOME_TEXT,
+        status_text=STATUS_TEXT,
+    ), status
+
+
+@bp.post("/migreringar")
+@login_required
+def run() -> Any:
+    if not _allowed():
+        return _denied()
+    values, selection, mapping, errors = _choice(request.form)
+    if selection is None or errors:
+        flash("; ".join(errors or ["Välj process och målversion"]), "error")
+        return redirect(url_for("versions.migrations"))
+    try:
+        run_id = _migrations().run(selection, mapping, current_actor(), comment=request.form.get("comment", ""))
+    except SamflodeError as exc:
+        flash(exc.message, "error")
+        params: dict[str, Any] = {**values, **{f"map__{k}": v for k, v in mapping.items()}}
+        return redirect(url_for("versions.preview", **params))
+    result = _migrations().get(run_id, current_actor())
+    flash(f"{result['migrated']} instanser migrerades, {result['failed']} kunde inte migreras.", "status")
+    return redirect(url_for("versions.migration", run_id=run_id))
+
+
+@bp.get("/migreringar/<int:run_id>")
+@login_required
+def migration(run_id: int) -> Any:
+    if not _allowed():
+        return _denied()
+    try:
+        result = _migrations().get(run_id, current_actor())
+    except SamflodeError as exc:
+        return render_template("error.html", title="Finns inte", message=exc.message), exc.status
+    return render_template("migration_run.html", run=result, outcome_text=OUTCOME_TEXT)
+
+
+@bp.post("/migreringar/<int:run_id>/aterstall")
+@login_required
+def revert(run_id: int) -> Any:
+    if not _allowed():
+        return _denied()
+    one = _int(request.form.get("instance_id"))
+    try:
+        answer = _migrations().revert(run_id, current_actor(), [one] if one else None)
+    except SamflodeError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("versions.migration", run_id=run_id))
+    if answer["reverted"]:
+        flash(f"{len(answer['reverted'])} instanser återställdes till sin tidigare version.", "status")
+    for refused in answer["refused"]:
+        flash(f"Instans {refused['instance_id']}: {refused['reason']}", "error")
+    if not answer["reverted"] and not answer["refused"]:
+        flash("Det fanns inget att återställa.", "status")
+    return redirect(url_for("versions.migration", run_id=run_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from engine.accounts import Accounts
 from engine.bpmn.flows import sequence_flows
@@ -71,13 +72,14 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     page.fill("#bio-properties-panel-name", "Planera alla insatser")
     page.press("#bio-properties-panel-name", "Tab")
     due = page.locator("#bio-properties-panel-samflode-due")
-    assert due.locator("option:checked").inner_text() == "Egen varaktighet (ISO 8601)"
-    assert page.input_value("#bio-properties-panel-samflode-due-custom") == "PT24H"
+    expect(due.locator("option:checked")).to_have_text("Egen varaktighet (ISO 8601)")
+    expect(page.locator("#bio-properties-panel-samflode-due-custom")).to_have_value("PT24H")
     due.select_option("kallelse_sip")
-    description = page.inner_text('[data-entry-id="samflode-due"]')
-    assert "nationell: P3D kalenderdagar" in description and "jonkoping: P2D vardagar" in description
-    assert "Körfältet Slutenvård ger rollerna: vardplanerare (Vårdplanerare)" in page.inner_text(
-        '[data-entry-id="samflode-role"]'
+    description = page.locator('[data-entry-id="samflode-due"] .bio-properties-panel-description')
+    expect(description).to_contain_text("nationell: P3D kalenderdagar")
+    expect(description).to_contain_text("jonkoping: P2D vardagar")
+    expect(page.locator('[data-entry-id="samflode-role"]')).to_contain_text(
+        "Körfältet Slutenvård ger rollerna: vardplanerare (Vårdplanerare)"
     )
     page.select_option("#bio-properties-panel-samflode-form", "registrera")
     page.fill("#bio-properties-panel-samflode-doc-syfte", "Insatserna är klara före hemgång")
@@ -110,7 +112,9 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
 
     # Fix it in the panel with an agreed deadline, check again: nothing left.
     page.select_option("#bio-properties-panel-samflode-timer-deadline", "inskrivningsmeddelande")
-    assert page.input_value("#bio-properties-panel-timerEventDefinitionValue") == "deadline('inskrivningsmeddelande')"
+    expect(page.locator("#bio-properties-panel-timerEventDefinitionValue")).to_have_value(
+        "deadline('inskrivningsmeddelande')"
+    )
     page.click("#check")
     page.wait_for_selector(f'.finding-overlay[data-element-id="{timer}"]', state="detached")
     assert page.inner_text("#check-summary").startswith("0 fel")
@@ -176,3 +180,54 @@ def test_the_old_static_address_leads_to_the_staff_page(page, owner_server):
     page.goto(f"{owner_server}/static/modeller/index.html")
     assert page.url == f"{owner_server}/logga-in?next=/modellera"
     assert page.get_by_label("Användarnamn").count() == 1
+
+
+def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deployed(
+    page, owner_server, platform, tmp_path
+):
+    base = owner_server
+    # Exported elsewhere in ISO-8859-1 (as some tools still write): the page decodes it by its XML declaration.
+    text = (
+        fixture_bytes("with_diagram.bpmn")
+        .decode("utf-8")
+        .replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+        .replace("with_diagram", "fran_camunda")
+        .replace('name="Med diagram"', 'name="Från Camunda Modeler"')
+    )
+    upload = tmp_path / "fran_camunda.bpmn"
+    upload.write_bytes(text.encode("iso-8859-1"))
+    sign_in(page, base)
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    page.set_input_files("#upload", str(upload))
+    page.wait_for_selector('#modeller[data-opened^="fran_camunda:"]', state="attached")
+    page.wait_for_function("document.getElementById('check-summary').textContent.includes('kan köras')")
+    assert not page.is_checked("#documentation-only")
+    assert page.evaluate("() => window.samflodeModeler.get('elementRegistry').get('pool').businessObject.name") == (
+        "Från Camunda Modeler"
+    )
+    page.wait_for_selector('#drafts li[data-process-id="fran_camunda"]')
+
+    # A closed tab loses nothing: the draft is on the server and opens again.
+    page.reload()
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    page.click('#drafts li[data-process-id="fran_camunda"] .open-draft')
+    page.wait_for_selector('#modeller[data-opened="fran_camunda::utkast"]', state="attached")
+    page.fill("#comment", "Från Camunda Modeler")
+    page.click("#deploy")
+    page.wait_for_selector('#modeller[data-deployed="fran_camunda:1"]', state="attached")
+    assert platform.reports.versions("fran_camunda")[0]["executable"] is True
+    page.wait_for_selector('#drafts li:has-text("Inga sparade utkast")')
+
+    # A drawing that cannot run: the check says so, and it is stored as a documentation-only model.
+    drawing = tmp_path / "ritning.bpmn"
+    drawing.write_bytes(
+        fixture_bytes("with_diagram.bpmn").replace(b"with_diagram", b"ritning").replace(b'"true"', b'"false"')
+    )
+    page.set_input_files("#upload", str(drawing))
+    page.wait_for_function("document.getElementById('check-summary').textContent.includes('kan inte köras')")
+    assert page.is_checked("#documentation-only")
+    page.click("#deploy")
+    page.wait_for_selector('#modeller[data-deployed="ritning:1"]', state="attached")
+    assert "dokumentationsmodell" in page.inner_text("#deploy-result")
+    [version] = platform.reports.versions("ritning")
+    assert version["executable"] is False and version["filename"] == "ritning.bpmn"

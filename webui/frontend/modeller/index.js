@@ -216,7 +216,7 @@ async function main() {
     text($("draft-status"), "Ändrat – sparas strax …");
     clearTimeout(state.saveTimer);
     state.saveTimer = setTimeout(() => {
-      state.saving = saveDraft();
+      state.saving = saveDraft().finally(() => { state.saving = null; });
     }, AUTOSAVE_MS);
   }
 
@@ -442,6 +442,7 @@ async function main() {
     if ($("documentation-only").checked) params.set("documentation_only", "true");
     if (state.draftId) params.set("draft", String(state.draftId));
     if (state.saveTimer) { clearTimeout(state.saveTimer); state.saveTimer = null; }
+    if (state.saving) await state.saving; // an autosave still on its way must not land after the deploy
     try {
       const result = await api("/definitions?" + params.toString(), {
         method: "POST", headers: { "Content-Type": "application/xml" }, body: await currentXml(),

@@ -422,7 +422,7 @@ class Monitoring:
             return {
                 "id": r.id,
                 "process_id": r.process_id,
-                "process_name": definition.name if definition is not None else r.process_id,
+                "process_name": (definition.name if definition is not None else None) or r.process_id,
                 "version": r.version,
                 "definition_id": r.definition_id,
                 "business_key": r.business_key,

@@ -1,0 +1,133 @@
+# ruff: noqa: F811  (pytest fixtures imported from other test modules are parameters here)
+"""Issue 6 end to end in Chromium: the coordinator opens the instance list, opens Esther's case and sees the active
+step highlighted on the diagram (bpmn-js from npm), opens a case stopped by an incident at a gateway, retries it with
+corrected data and a reason and sees the token move on; the heat map of in_utskrivning. Saves
+docs/screenshots/monitoring-*.png under `make screenshots`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.directory import SYSTEM_ACTOR
+from tests import diagrams
+from tests.conftest import OWNER
+from tests.e2e.test_worklist_in_browser import demo_server, sign_in  # noqa: F401  (fixture)
+from tests.webui.staff import advance_ward, demo  # noqa: F401  (fixture)
+
+ESTHER = 1
+# Where each element of diagrams.gateway_process is drawn (x, y, width, height), so that bpmn-js can show it.
+SHAPES = {
+    "start": (100, 142, 36, 36),
+    "bedom": (190, 120, 120, 80),
+    "gw": (370, 135, 50, 50),
+    "ja": (480, 40, 120, 80),
+    "nej": (480, 220, 120, 80),
+    "end1": (662, 62, 36, 36),
+    "end2": (662, 242, 36, 36),
+}
+FLOWS = {
+    "f1": ("start", "bedom"),
+    "f2": ("bedom", "gw"),
+    "f_ja": ("gw", "ja"),
+    "f_nej": ("gw", "nej"),
+    "f3": ("ja", "end1"),
+    "f4": ("nej", "end2"),
+}
+
+
+def with_diagram(xml: str) -> str:
+    """A diagrams.gateway_process document with its BPMN DI (shapes and edges) added."""
+
+    def waypoints(a: str, b: str) -> list[tuple[int, int]]:
+        ax, ay, aw, ah = SHAPES[a]
+        bx, by, bw, bh = SHAPES[b]
+        start, end = (ax + aw, ay + ah // 2), (bx, by + bh // 2)
+        if start[1] == end[1]:
+            return [start, end]
+        return [(ax + aw // 2, ay if end[1] < start[1] else ay + ah), (ax + aw // 2, end[1]), end]
+
+    shapes = "".join(
+        f'<bpmndi:BPMNShape id="{key}_di" bpmnElement="{key}"><dc:Bounds x="{x}" y="{y}" width="{w}" height="{h}" />'
+        "</bpmndi:BPMNShape>"
+        for key, (x, y, w, h) in SHAPES.items()
+    )
+    edges = "".join(
+        f'<bpmndi:BPMNEdge id="{key}_di" bpmnElement="{key}">'
+        + "".join(f'<di:waypoint x="{x}" y="{y}" />' for x, y in waypoints(a, b))
+        + "</bpmndi:BPMNEdge>"
+        for key, (a, b) in FLOWS.items()
+    )
+    namespaces = (
+        'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
+        'xmlns:di="http://www.omg.org/spec/DD/20100524/DI" '
+    )
+    diagram = (
+        f'<bpmndi:BPMNDiagram id="d"><bpmndi:BPMNPlane id="p" bpmnElement="bedomning">{shapes}{edges}'
+        "</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>"
+    )
+    xml = xml.replace("<bpmn:definitions ", "<bpmn:definitions " + namespaces, 1)
+    return xml.replace("</bpmn:definitions>", diagram + "</bpmn:definitions>")
+
+
+def marker(page, element_id: str) -> str:  # type: ignore[no-untyped-def]
+    return page.locator(f'#diagram [data-element-id="{element_id}"]').first.get_attribute("class") or ""
+
+
+def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo_server, demo, shots):
+    demo.clock.advance(timedelta(hours=2))
+    advance_ward(demo, ESTHER)
+    demo.runtime.deploy(with_diagram(diagrams.gateway_process("bedomning", "svar == 'ja'", default=False)), OWNER)
+    case = {
+        "namn": "Esther Andersson",
+        "personnummer": "19380312-2385",
+        "vardtillfalle_id": "VT-E2E",
+        "kommun": "Eksjö",
+    }
+    broken = demo.runtime.start_instance("bedomning", "19380312-2385/VT-E2E", case, SYSTEM_ACTOR)
+    task = demo.reports.instance(broken, SYSTEM_ACTOR)["active_tasks"][0]["id"]
+    demo.runtime.complete_task(task, {"svar": "kanske"}, SYSTEM_ACTOR)
+    assert demo.reports.instance(broken, SYSTEM_ACTOR)["status"] == "incident"
+
+    sign_in(page, demo_server, "cora")
+    page.get_by_role("link", name="Övervakning").click()
+    page.wait_for_url(f"{demo_server}/overvakning")
+    incident_row = page.get_by_role("row").filter(has_text=f"#{broken}")
+    assert "Incident" in incident_row.inner_text()
+    page.screenshot(path=str(shots("screenshots/monitoring-list.png")), full_page=True)
+
+    # Esther's discharge case: the ward's next task is highlighted as active, the steps done are marked completed.
+    page.goto(f"{demo_server}/overvakning/instans/{ESTHER}")
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    active = demo.reports.instance(ESTHER, SYSTEM_ACTOR)["active_tasks"]
+    assert active and all(
+        "sf-active" in marker(page, t["element_id"]) or "sf-overdue" in marker(page, t["element_id"]) for t in active
+    )
+    completed = [
+        h["element_id"] for h in demo.reports.instance(ESTHER, SYSTEM_ACTOR)["history"] if h["kind"] == "task_completed"
+    ]
+    assert completed and "sf-completed" in marker(page, completed[0])
+    page.locator(f'#diagram [data-element-id="{completed[0]}"]').first.click()
+    assert "Uppgift slutförd" in page.locator("#element-history").inner_text()
+    page.screenshot(path=str(shots("screenshots/monitoring-instance.png")), full_page=True)
+
+    # The case stopped at the gateway: the incident is marked; a retry with corrected data moves it on.
+    page.goto(f"{demo_server}/overvakning/instans/{broken}")
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    assert "sf-incident" in marker(page, "gw")
+    assert "No conditions satisfied" in page.locator("aside").inner_text()
+    page.get_by_label("Rättade uppgifter (JSON, valfritt)").fill('{"svar": "ja"}')
+    page.locator("#retry-reason").fill("Bedömningen var ja enligt journalen")
+    page.screenshot(path=str(shots("screenshots/monitoring-incident.png")), full_page=True)
+    page.get_by_role("button", name="Försök igen").click()
+    page.get_by_text("Instansen försökte igen.").wait_for()
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    assert "sf-active" in marker(page, "ja") and "sf-incident" not in marker(page, "gw")
+    assert "Bedömningen var ja enligt journalen" in page.locator(".timeline-table").inner_text()
+    assert demo.reports.instance(broken, SYSTEM_ACTOR)["status"] == "running"
+
+    # The heat map of the discharge process: coloured overlays and the figures' definitions.
+    page.goto(f"{demo_server}/overvakning/process/in_utskrivning/varmekarta")
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    assert page.locator("#diagram .heat-cell").count() > 0
+    assert "Så räknas siffrorna" in page.locator("main").inner_text()
+    page.screenshot(path=str(shots("screenshots/monitoring-heatmap.png")), full_page=True)

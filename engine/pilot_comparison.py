@@ -24,12 +24,19 @@ from typing import Any
 
 from sqlalchemy import Select, and_, not_, or_, select
 
-from engine.directory import Actor, Policy
+from engine.directory import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
-from engine.domain.errors import NotFound
+from engine.domain.errors import Conflict, NotFound
 from engine.figures import FIGURES, Figures, FigureScope, FigureValue
 from engine.persistence.db import Database
-from engine.persistence.models import CaseFact, HistoryEntry, Pilot, ProcessDefinition, ProcessInstance
+from engine.persistence.models import (
+    AuditEntry,
+    CaseFact,
+    HistoryEntry,
+    Pilot,
+    ProcessDefinition,
+    ProcessInstance,
+)
 from engine.pilots import rule_clause, stockholm_today
 
 MIN_CASES = 30
@@ -57,6 +64,9 @@ AGREE_FULLY = "Instämmer helt"
 SCALE = ("Instämmer helt", "Instämmer delvis", "Instämmer inte")
 PERSON_FORM = "lamna_upplevelse"
 STAFF_FORM = "vardekompass_personal"
+QUESTIONNAIRE_PROCESS = "vardekompass"  # processes/vardekompass.bpmn (tools/diagrams/vardekompass.py)
+MAX_QUESTIONNAIRES = 500  # per sending; the rest on the next
+CASE_KEYS = ("personnummer", "vardtillfalle_id", "namn", "kommun", "vardcentral_hsa_id", "avdelning_hsa_id", "avtal")
 CHART_FIGURES = ("inskrivningsmeddelande_24h", "sip_kallelse_3d", "hem_24h", "svpl_3d")
 
 
@@ -260,7 +270,7 @@ class PilotComparison:
                         ProcessInstance.id.in_(cases.scalar_subquery()),
                         and_(
                             ProcessInstance.parent_instance_id.in_(cases.scalar_subquery()),
-                            ProcessInstance.process_id == "vardekompass",
+                            ProcessInstance.process_id == QUESTIONNAIRE_PROCESS,
                         ),
                     )
                 )
@@ -346,3 +356,91 @@ def table_rows(comparison: dict[str, Any]) -> list[list[Any]]:
     for row in comparison["questionnaires"]["staff"]:
         rows.append([f"Värdekompass, {row['party']}: {row['title']}", *[v["text"] for v in row["values"]]])
     return rows
+
+
+class Questionnaires:
+    """Värdekompass: the pilot's questionnaires as user tasks. `send` starts the questionnaire process
+    (processes/vardekompass.bpmn) through the service layer for each discharged case of the pilot and of the same
+    period elsewhere (so that the answers can be compared) that has none yet: one task per party's staff when the
+    pilot asks the staff, and one for the person when the pilot asks the person and the case's own version has no
+    such step (in_utskrivning has 'Berätta om min upplevelse'). The tasks land in each party's worklist by the case's
+    units; unanswered questions close after 14 days. Answers are read by `PilotComparison._answers`."""
+
+    def __init__(self, db: Database, clock: Clock, policy: Policy, comparison: PilotComparison, runtime: Any):
+        self.db = db
+        self.clock = clock
+        self.policy = policy
+        self.comparison = comparison
+        self.runtime = runtime
+
+    def send(self, actor: Actor, pilot_id: int) -> list[int]:
+        self.policy.require(self.policy.can_manage_pilots(actor), "Bara implementeringsteamet får skicka frågor")
+        with self.db.read() as session:
+            pilot = session.get(Pilot, pilot_id)
+            if pilot is None:
+                raise NotFound(f"Piloten {pilot_id} finns inte")
+            session.expunge(pilot)
+            if not (pilot.person_questionnaire or pilot.staff_questionnaire):
+                raise Conflict("Piloten ställer inga frågor (Värdekompass): välj frågor när piloten skapas")
+            if (
+                session.scalar(
+                    select(ProcessDefinition.id).where(ProcessDefinition.process_id == QUESTIONNAIRE_PROCESS).limit(1)
+                )
+                is None
+            ):
+                raise Conflict(f"Processen {QUESTIONNAIRE_PROCESS} är inte driftsatt (processes/vardekompass.bpmn)")
+            asked = select(ProcessInstance.parent_instance_id).where(
+                ProcessInstance.process_id == QUESTIONNAIRE_PROCESS, ProcessInstance.parent_instance_id.is_not(None)
+            )
+            wanted: list[tuple[int, dict[str, Any], int]] = []
+            for group in self.comparison.groups(pilot)[:2]:  # the pilot and the same period elsewhere
+                rows = session.execute(
+                    select(ProcessInstance.id, ProcessInstance.data, ProcessInstance.definition_id)
+                    .join(CaseFact, CaseFact.instance_id == ProcessInstance.id)
+                    .where(
+                        CaseFact.process_id == pilot.process_id,
+                        CaseFact.ref_date >= group.start,
+                        CaseFact.ref_date < group.end,
+                        CaseFact.discharged_at.is_not(None),
+                        ProcessInstance.id.in_(group.instance_ids.scalar_subquery()),
+                        ProcessInstance.id.not_in(asked.scalar_subquery()),
+                    )
+                    .order_by(ProcessInstance.id)
+                    .limit(MAX_QUESTIONNAIRES - len(wanted))
+                ).all()
+                wanted.extend((r[0], dict(r[1] or {}), r[2]) for r in rows)
+            with_person_step = {
+                d_id
+                for d_id, elements in session.execute(
+                    select(ProcessDefinition.id, ProcessDefinition.elements).where(
+                        ProcessDefinition.id.in_(sorted({w[2] for w in wanted}))
+                    )
+                )
+                if any((i.get("properties") or {}).get("form") == PERSON_FORM for i in (elements or {}).values())
+            }
+        started: list[int] = []
+        for case_id, data, definition_id in wanted:
+            payload = {k: data[k] for k in CASE_KEYS if data.get(k) not in (None, "")}
+            payload.update(
+                pilot_id=pilot.id,
+                arende_id=case_id,
+                fraga_personalen=bool(pilot.staff_questionnaire),
+                fraga_den_enskilde=bool(pilot.person_questionnaire) and definition_id not in with_person_step,
+            )
+            started.append(
+                self.runtime.start_instance(
+                    QUESTIONNAIRE_PROCESS, f"vardekompass/{case_id}", payload, SYSTEM_ACTOR, parent_id=case_id
+                )
+            )
+        with self.db.unit_of_work() as session:
+            session.add(
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=actor.username,
+                    action="pilot_questionnaires_sent",
+                    target_type="pilot",
+                    target_id=str(pilot.id),
+                    details={"process_id": pilot.process_id, "name": pilot.name, "instances": started},
+                )
+            )
+        return started

@@ -519,15 +519,27 @@ class Runtime:
 
     # ------------------------------------------------------------------------------------------------ instances
     def start_instance(
-        self, process_id: str, business_key: str, data: dict[str, Any] | None, actor: Actor, version: int | None = None
+        self,
+        process_id: str,
+        business_key: str,
+        data: dict[str, Any] | None,
+        actor: Actor,
+        version: int | None = None,
+        parent_id: int | None = None,
     ) -> int:
+        """Start a case. `parent_id`: the case this one is started for (e.g. a pilot's Värdekompass questionnaire
+        for a discharged case, engine/pilot_comparison.py), recorded as its parent."""
         self.policy.require(self.policy.can_start(actor), "Du får inte starta processer")
         data = _check_data(data)
         if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
             raise ValidationFailed("business_key måste vara 1-200 tecken", {"fields": {"business_key": ["krävs"]}})
         with self._uow() as session:
             definition, route = self._definition_for_start(session, process_id, version, data)
-            return self._start(session, definition, business_key.strip(), data, actor, start_message=None, route=route)
+            if parent_id is not None and session.get(ProcessInstance, parent_id) is None:
+                raise NotFound(f"Instansen {parent_id} finns inte")
+            return self._start(
+                session, definition, business_key.strip(), data, actor, None, parent_id=parent_id, route=route
+            )
 
     def _start(
         self,

@@ -162,3 +162,20 @@ def test_others_may_look_but_not_act_and_lane_roles_see_nothing(demo, demo_app):
     assert nurse.get(pilot_url).status_code == 403
     assert nurse.get(f"{pilot_url}/jamforelse.csv").status_code == 403
     assert "/piloter" not in nurse.get("/arbetslista").get_data(as_text=True)
+
+
+def test_the_team_sends_the_vardekompass_questions_from_the_page(demo, demo_app):  # noqa: F811
+    deploy_new_version(demo)
+    client = sign_in(demo_app, "irma")
+    pilot_url = create_pilot(client).headers["Location"]
+    token = page_token(client, pilot_url)
+    assert "Skicka Värdekompassens frågor" not in client.get(pilot_url).get_data(as_text=True)  # planned
+    client.post(f"{pilot_url}/starta", data={"csrf_token": token})
+    assert "Skicka Värdekompassens frågor" in client.get(pilot_url).get_data(as_text=True)
+    response = client.post(f"{pilot_url}/vardekompass", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert "Inga nya utskrivna ärenden" in client.get(pilot_url).get_data(as_text=True)
+    api = client.post(
+        f"/api/v1{pilot_url.replace('/piloter', '/pilots')}/questionnaires", headers={"X-CSRF-Token": token}
+    )
+    assert api.status_code == 200 and api.get_json() == {"started": 0, "instance_ids": []}

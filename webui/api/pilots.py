@@ -9,7 +9,7 @@ from engine.pilots import PilotSpec
 from webui.api import actor, documented, load_body, load_query
 from webui.api import pilot_schemas as ps
 from webui.api.routes import _json
-from webui.views.pilots import comparison, pilots
+from webui.views.pilots import comparison, pilots, questionnaires
 
 
 @documented(
@@ -115,3 +115,16 @@ def pilot_promote(id: int) -> Response:  # noqa: A002
 )
 def pilot_comparison(id: int) -> Response:  # noqa: A002
     return _json(ps.ComparisonOut().dump(comparison().compare(actor(), id)))
+
+
+@documented(
+    "POST",
+    "/pilots/{id}/questionnaires",
+    "Värdekompass: starta frågorna (processen vardekompass) för utskrivna ärenden i piloten och samma period på "
+    "övriga enheter som inte fått dem än; svaren ingår i jämförelsen",
+    response=ps.QuestionnairesSentOut,
+    errors=(401, 403, 404, 409),
+)
+def pilot_questionnaires(id: int) -> Response:  # noqa: A002
+    started = questionnaires().send(actor(), id)
+    return _json(ps.QuestionnairesSentOut().dump({"started": len(started), "instance_ids": started}))

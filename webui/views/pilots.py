@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.figures import FIGURES
-from engine.pilot_comparison import CHART_FIGURES, PilotComparison, table_rows
+from engine.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
 from engine.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec
 from webui.charts import grouped_bars
 from webui.views import _service, platform
@@ -33,6 +33,12 @@ def pilots() -> Pilots:
 
 def comparison() -> PilotComparison:
     return _service("samflode_pilot_comparison", lambda p: PilotComparison(p.db, p.clock, p.policy, p.figures))
+
+
+def questionnaires() -> Questionnaires:
+    return _service(
+        "samflode_questionnaires", lambda p: Questionnaires(p.db, p.clock, p.policy, comparison(), p.runtime)
+    )
 
 
 def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,10 +231,11 @@ def export(pilot_id: int, kind: str) -> Any:
     )
 
 
-def _after(pilot_id: int, run: Any, done: str) -> WerkzeugResponse:
+def _after(pilot_id: int, run: Any, done: str | None = None) -> WerkzeugResponse:
+    """Run a command and go back to the pilot's page with what happened (the command's own text, or `done`)."""
     try:
-        run()
-        flash(done, "ok")
+        text = run()
+        flash(done or str(text), "ok")
     except SamflodeError as exc:
         fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
         detail = "; ".join(f"{', '.join(v)}" for v in fields.values()) if fields else ""
@@ -280,6 +287,22 @@ def promote(pilot_id: int) -> Any:
         else "De valda enheterna får pilotens version som standard för nya fall."
     )
     return _after(pilot_id, lambda: pilots().promote(actor, pilot_id, None if whole else units), done)
+
+
+@bp.post("/piloter/<int:pilot_id>/vardekompass")
+@login_required
+def send_questionnaires(pilot_id: int) -> Any:
+    actor = current_actor()
+    if not platform().policy.can_manage_pilots(actor):
+        return _denied("Bara implementeringsteamet får hantera piloter.")
+
+    def run() -> str:
+        sent = questionnaires().send(actor, pilot_id)
+        if not sent:
+            return "Inga nya utskrivna ärenden att skicka frågor för."
+        return f"Värdekompassens frågor är skickade för {len(sent)} utskrivna ärenden."
+
+    return _after(pilot_id, run)
 
 
 def csv_response(text: str, name: str) -> Response:

@@ -15,8 +15,6 @@ their margin (normal approximation, 1.96·√(p(1−p)/n)) so that the Eksjö pi
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -315,15 +313,6 @@ class PilotComparison:
                     }
                 )
         return out
-
-    @staticmethod
-    def csv(comparison: dict[str, Any]) -> str:
-        """The comparison as CSV (semicolon, for Excel with Swedish settings)."""
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        for line in table_rows(comparison):
-            writer.writerow(line)
-        return out.getvalue()
 
 
 def _summary(answers: list[str]) -> dict[str, Any]:

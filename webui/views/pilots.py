@@ -13,7 +13,8 @@ from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationF
 from engine.figures import FIGURES
 from engine.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
 from engine.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec
-from webui.charts import grouped_bars
+from webui.report_charts import line_chart
+from webui.report_export import definition_table, to_csv, to_xlsx
 from webui.views import _service, platform
 from webui.views.auth import current_actor, login_required
 
@@ -52,17 +53,9 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
         if figure_id != "cases" and not any(v is not None for vs in series.values() for v in vs):
             continue
         title = "Fall per vecka" if figure_id == "cases" else f"{titles.get(figure_id, figure_id)} per vecka"
-        out.append(
-            {
-                "title": title,
-                "svg": grouped_bars(
-                    title,
-                    weeks,
-                    [(names[k], f"series-{k}", series.get(k, [])) for k in ("pilot", "elsewhere")],
-                    percent=figure_id != "cases",
-                ),
-            }
-        )
+        unit = "count" if figure_id == "cases" else "share"
+        lines = [(names[k], series.get(k, [])) for k in ("pilot", "elsewhere")]
+        out.append({"title": title, "svg": line_chart(title, weeks, lines, unit)})
     return out
 
 
@@ -221,11 +214,13 @@ def export(pilot_id: int, kind: str) -> Any:
         return render_template("error.html", title="Piloten finns inte", message=exc.message), 404
     name = f"pilot-{pilot_id}-jamforelse-{platform().clock.now():%Y%m%d}"
     if kind == "csv":
-        return csv_response(PilotComparison.csv(data), f"{name}.csv")
-    from webui.xlsx import workbook
-
+        return Response(
+            to_csv(table_rows(data)),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"},
+        )
     return Response(
-        workbook(table_rows(data)),
+        to_xlsx([("Jämförelse", table_rows(data)), ("Definitioner", definition_table())]),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"},
     )
@@ -303,11 +298,3 @@ def send_questionnaires(pilot_id: int) -> Any:
         return f"Värdekompassens frågor är skickade för {len(sent)} utskrivna ärenden."
 
     return _after(pilot_id, run)
-
-
-def csv_response(text: str, name: str) -> Response:
-    return Response(
-        "\ufeff" + text,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )

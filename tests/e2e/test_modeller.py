@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from engine.accounts import Accounts
 from engine.bpmn.flows import sequence_flows
 from engine.bpmn.parsing import parse_document
+from engine.config import PROJECT_ROOT
 from engine.drafts import Drafts
 from engine.platform import Platform
 from tests.conftest import OWNER, fixture_bytes
@@ -74,6 +75,10 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     due = page.locator("#bio-properties-panel-samflode-due")
     expect(due.locator("option:checked")).to_have_text("Egen varaktighet (ISO 8601)")
     expect(page.locator("#bio-properties-panel-samflode-due-custom")).to_have_value("PT24H")
+    # Next working day before 12:00, as an agreement may count it:
+    expect(due.locator('option[value="svar_nasta_vardag"]')).to_have_text(
+        "svar_nasta_vardag – nationell: P1D vardagar, senast kl. 12:00 den dagen"
+    )
     due.select_option("kallelse_sip")
     description = page.locator('[data-entry-id="samflode-due"] .bio-properties-panel-description')
     expect(description).to_contain_text("nationell: P3D kalenderdagar")
@@ -231,3 +236,23 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
     assert "dokumentationsmodell" in page.inner_text("#deploy-result")
     [version] = platform.reports.versions("ritning")
     assert version["executable"] is False and version["filename"] == "ritning.bpmn"
+
+
+def test_the_three_processes_go_through_the_modeller_unchanged_in_meaning(page, owner_server):
+    """Every extension property, timer, message and condition of the real diagrams survives an import into the
+    modeller (with our moddle descriptor) and an export."""
+    sign_in(page, owner_server)
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    for name in ("in_utskrivning", "sip", "mobilt_team"):
+        original = (PROJECT_ROOT / "processes" / f"{name}.bpmn").read_bytes()
+        exported = page.evaluate(
+            """async (xml) => {
+                const m = window.samflodeModeler;
+                const result = await m.importXML(xml);
+                if (result.warnings.length) throw new Error(result.warnings.map((w) => w.message).join('; '));
+                return (await m.saveXML({format: true})).xml;
+            }""",
+            original.decode("utf-8"),
+        )
+        assert meaning(exported) == meaning(original), name
+        assert exported.count("<samflode:property ") == original.decode("utf-8").count("<samflode:property "), name

@@ -222,6 +222,16 @@ def test_the_catalogue_lists_forms_lanes_roles_and_deadlines_with_their_calendar
         ("nationell", "P3D", "calendar"),
         ("jonkoping", "P2D", "working_days"),
     ]
+    next_day = next(d for d in body["deadlines"] if d["key"] == "svar_nasta_vardag")
+    assert next_day["rules"] == [
+        {
+            "agreement": "nationell",
+            "agreement_name": "Nationell standard",
+            "duration": "P1D",
+            "calendar": "working_days",
+            "before": "12:00",
+        }
+    ]
 
 
 def test_the_diff_lists_sequence_flows_and_their_conditions(client, users):

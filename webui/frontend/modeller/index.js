@@ -152,6 +152,18 @@ async function main() {
     return (chosen && chosen.get("name")) || null;
   }
 
+  // The whole diagram when it is readable that way; a large one (in_utskrivning has about 60 activities) at a
+  // readable zoom from its top left corner instead of a miniature.
+  function fitDiagram() {
+    const canvas = modeler.get("canvas");
+    const scale = canvas.zoom("fit-viewport");
+    if (scale < 0.5) {
+      canvas.zoom(0.75);
+      const box = canvas.viewbox();
+      canvas.viewbox({ x: box.inner.x - 20, y: box.inner.y - 20, width: box.width, height: box.height });
+    }
+  }
+
   async function currentXml() {
     const { xml } = await modeler.saveXML({ format: true });
     return xml;
@@ -161,7 +173,7 @@ async function main() {
     state.importing = true;
     try {
       const result = await modeler.importXML(xml);
-      modeler.get("canvas").zoom("fit-viewport");
+      fitDiagram();
       if (result.warnings && result.warnings.length) {
         text($("modeller-status"), "Diagrammet öppnades med " + result.warnings.length + " varningar från bpmn-js");
       }
@@ -497,6 +509,12 @@ async function main() {
     if (!state.importing && event.trigger !== "clear") scheduleSave();
   });
   window.addEventListener("pagehide", flushOnLeave);
+  window.addEventListener("beforeunload", (event) => {
+    if (!state.dirty) return;
+    flushOnLeave(); // sent with keepalive; the browser also asks before leaving with changes not yet saved
+    event.preventDefault();
+    event.returnValue = "";
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") flushOnLeave();
   });

@@ -253,6 +253,7 @@ class PilotComparison:
                     for key, info in (elements or {}).items()
                     if (info.get("properties") or {}).get("form") in (PERSON_FORM, STAFF_FORM)
                 }
+            element_ids = {key for found in forms.values() for key in found}
             per_group: dict[str, dict[str, Any]] = {}
             parties: set[str] = set()
             for g in groups:
@@ -262,40 +263,46 @@ class PilotComparison:
                     CaseFact.ref_date < g.end,
                     CaseFact.instance_id.in_(g.instance_ids.scalar_subquery()),
                 )
-                # The case itself and the questionnaire instances started for it (parent_instance_id).
-                owners = select(ProcessInstance.id, ProcessInstance.definition_id).where(
-                    or_(
-                        ProcessInstance.id.in_(cases.scalar_subquery()),
-                        and_(
-                            ProcessInstance.parent_instance_id.in_(cases.scalar_subquery()),
-                            ProcessInstance.process_id == QUESTIONNAIRE_PROCESS,
-                        ),
-                    )
+                # The case itself and the questionnaire instances started for it (parent_instance_id); only the
+                # completions of questionnaire steps are read, in one query.
+                owner = or_(
+                    ProcessInstance.id.in_(cases.scalar_subquery()),
+                    and_(
+                        ProcessInstance.parent_instance_id.in_(cases.scalar_subquery()),
+                        ProcessInstance.process_id == QUESTIONNAIRE_PROCESS,
+                    ),
                 )
-                definition_of = {i: d for i, d in session.execute(owners)}
                 person: dict[str, list[str]] = {q: [] for q in PERSON_QUESTIONS}
                 staff: dict[str, dict[str, list[str]]] = {}
-                if definition_of:
-                    entries = session.execute(
-                        select(HistoryEntry.instance_id, HistoryEntry.element_id, HistoryEntry.data).where(
-                            HistoryEntry.instance_id.in_(sorted(definition_of)),
-                            HistoryEntry.kind == "task_completed",
+                entries: list[Any] = (
+                    list(
+                        session.execute(
+                            select(HistoryEntry.element_id, HistoryEntry.data, ProcessInstance.definition_id)
+                            .join(ProcessInstance, ProcessInstance.id == HistoryEntry.instance_id)
+                            .where(
+                                HistoryEntry.kind == "task_completed",
+                                HistoryEntry.element_id.in_(sorted(element_ids)),
+                                owner,
+                            )
                         )
                     )
-                    for instance_id, element_id, data in entries:
-                        form = forms.get(definition_of[instance_id], {}).get(element_id or "")
-                        submitted = (data or {}).get("submitted") or {}
-                        if form == PERSON_FORM:
-                            for q in PERSON_QUESTIONS:
-                                if submitted.get(q) in SCALE:
-                                    person[q].append(submitted[q])
-                        elif form == STAFF_FORM:
-                            party = str((data or {}).get("lane") or "Okänd part")
-                            parties.add(party)
-                            answers = staff.setdefault(party, {q: [] for q in STAFF_QUESTIONS})
-                            for q in STAFF_QUESTIONS:
-                                if submitted.get(q) in SCALE:
-                                    answers[q].append(submitted[q])
+                    if element_ids
+                    else []
+                )
+                for element_id, data, definition_id in entries:
+                    form = forms.get(definition_id, {}).get(element_id or "")
+                    submitted = (data or {}).get("submitted") or {}
+                    if form == PERSON_FORM:
+                        for q in PERSON_QUESTIONS:
+                            if submitted.get(q) in SCALE:
+                                person[q].append(submitted[q])
+                    elif form == STAFF_FORM:
+                        party = str((data or {}).get("lane") or "Okänd part")
+                        parties.add(party)
+                        answers = staff.setdefault(party, {q: [] for q in STAFF_QUESTIONS})
+                        for q in STAFF_QUESTIONS:
+                            if submitted.get(q) in SCALE:
+                                answers[q].append(submitted[q])
                 per_group[g.key] = {"person": person, "staff": staff}
         for q, title in PERSON_QUESTIONS.items():
             out["person"].append(

@@ -8,8 +8,9 @@ with SQL (not through the runtime: these reads never look at workflow state):
 - COMPLETED completed and RUNNING running in_utskrivning instances of version 1 over the last 400 days, spread over 13
   kommuner, 46 vårdcentraler and 12 wards, each with its personnummer correlation row;
 - for every running instance two open tasks (due times spread so that about one in ten is overdue) and one timer;
-- for every completed instance the history of three user tasks (created, claimed, completed) and three engine steps,
-  about 1.2 million history rows, for the heat map.
+- for every completed instance the history of three user tasks (created, claimed, completed; the completion row
+  with its task's creation and first claim, as Runtime.complete_task writes it) and three engine steps, about 1.2
+  million history rows, for the heat map.
 Timed in-process (engine.monitoring.Monitoring, the same read the page and the API make): the list with no filter, by
 status, kommun, ward, overdue, a start-date range, personnummer, process and version, a deep page; and the heat map
 of 30 and of 365 days. Prints median and p95 in ms of REPEAT runs each.
@@ -83,15 +84,19 @@ SELECT i.id, gen_random_uuid()::text, 'tid_inskrivningsmeddelande', 'duration', 
   FROM process_instances i WHERE i.business_key LIKE 'bench-%' AND i.status = 'running'
 """
 HISTORY = """
-INSERT INTO history (instance_id, at, kind, element_id, task_id, actor, data)
+INSERT INTO history (instance_id, at, kind, element_id, task_id, actor, data, task_created_at, task_claimed_at)
 SELECT i.id, i.started_at + make_interval(mins => t.n * 600 + x.offset_mins * ((i.id % 17) + 1)), x.kind,
-       t.element_id, i.id || '-' || t.n, CASE WHEN x.kind = 'task_created' THEN NULL ELSE 'bench' END, '{}'::jsonb
+       t.element_id, i.id || '-' || t.n, CASE WHEN x.kind = 'task_created' THEN NULL ELSE 'bench' END, '{}'::jsonb,
+       CASE WHEN x.kind = 'task_completed' THEN i.started_at + make_interval(mins => t.n * 600) END,
+       CASE WHEN x.kind = 'task_completed' THEN i.started_at + make_interval(mins => t.n * 600 + 7 * ((i.id % 17) + 1))
+       END
   FROM process_instances i
  CROSS JOIN (VALUES (1, :t1), (2, :t2), (3, :t3)) AS t(n, element_id)
  CROSS JOIN (VALUES ('task_created', 0), ('claimed', 7), ('task_completed', 31)) AS x(kind, offset_mins)
  WHERE i.business_key LIKE 'bench-%' AND i.status = 'completed'
 UNION ALL
-SELECT i.id, i.started_at + make_interval(mins => s.n), 'element_completed', s.element_id, NULL, NULL, '{}'::jsonb
+SELECT i.id, i.started_at + make_interval(mins => s.n), 'element_completed', s.element_id, NULL, NULL, '{}'::jsonb,
+       NULL, NULL
   FROM process_instances i
  CROSS JOIN (VALUES (1, 'start_inskrivning'), (2, 'gw_behov'), (3, 'slut')) AS s(n, element_id)
  WHERE i.business_key LIKE 'bench-%' AND i.status = 'completed'

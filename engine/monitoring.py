@@ -611,8 +611,8 @@ class Monitoring:
     def heatmap(self, actor: Actor, process_id: str, version: int, since: date, until: date) -> dict[str, Any]:
         """Per element of one process version, over the tasks and steps completed in [since, until] (whole days,
         Europe/Stockholm): how often it was completed, and for user tasks the mean and p90 of the time in the step
-        (task created -> task completed) and of the wait before someone took it (task created -> first claim, or
-        completion when nobody claimed it). Seconds. Aggregated in the database; p90 is the continuous
+        (task created -> task completed) and of the wait before someone took it (task created -> first claim or
+        reassignment, or completion when nobody took it). Seconds. Aggregated in the database; p90 is the continuous
         percentile (PostgreSQL's percentile_cont(0.9); the same interpolation in SQL on SQLite)."""
         if not self.policy.can_view_heatmap(actor):
             raise Forbidden("Du får inte se värmekartan")
@@ -667,87 +667,83 @@ class Monitoring:
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
     def _durations(self, session: Session, instances: Any, start: datetime, end: datetime) -> Any:
-        """(element_id, measure, seconds) rows: `time` = task created -> completed, `wait` = created -> first claim
-        (or completed if never claimed), for tasks completed in the period."""
-        done = HistoryEntry.__table__.alias("done")
-        made = HistoryEntry.__table__.alias("made")
-        took = HistoryEntry.__table__.alias("took")
-        first_claim = (
-            select(func.min(took.c.at))
-            .where(took.c.task_id == done.c.task_id, took.c.instance_id == done.c.instance_id, took.c.kind == "claimed")
-            .scalar_subquery()
-        )
-        base = (
+        """(element_id, time, wait) rows in seconds: `time` = task created -> completed, `wait` = created -> first taken
+        (or completed if never taken), for tasks completed in the period. Read from the completion rows alone, which
+        carry when their task was created and first taken (Runtime.complete_task; migration 0006_monitoring filled
+        the older rows): one range scan of ix_history_kind_at, no pairing of rows."""
+        done = HistoryEntry
+        rows = (
             select(
-                done.c.element_id.label("element_id"),
-                made.c.at.label("created_at"),
-                done.c.at.label("completed_at"),
-                func.coalesce(first_claim, done.c.at).label("claimed_at"),
-            )
-            .join(
-                made,
-                and_(
-                    made.c.task_id == done.c.task_id,
-                    made.c.instance_id == done.c.instance_id,
-                    made.c.kind == "task_created",
-                ),
+                done.element_id.label("element_id"),
+                done.task_created_at.label("created_at"),
+                done.at.label("completed_at"),
+                func.coalesce(done.task_claimed_at, done.at).label("claimed_at"),
             )
             .where(
-                done.c.kind == "task_completed",
-                done.c.at >= start,
-                done.c.at < end,
-                done.c.instance_id.in_(instances),
+                done.kind == "task_completed",
+                done.at >= start,
+                done.at < end,
+                done.task_created_at.is_not(None),
+                done.instance_id.in_(instances),
+            )
+            .cte("task_times")
+        )
+        return select(
+            rows.c.element_id,
+            cast(self._seconds(rows.c.completed_at, rows.c.created_at), Float).label("time"),
+            cast(self._seconds(rows.c.claimed_at, rows.c.created_at), Float).label("wait"),
+        ).subquery()
+
+    def _aggregate(self, session: Session, durations: Any) -> dict[tuple[str, str], tuple[int, float, float]]:
+        """(element, measure) -> (n, mean, p90) for the measures `time` and `wait`."""
+        out: dict[tuple[str, str], tuple[int, float, float]] = {}
+        if self.db.dialect == "postgresql":
+            # One pass over the rows for both measures.
+            query = select(
+                durations.c.element_id,
+                func.count(),
+                func.avg(durations.c.time),
+                func.percentile_cont(0.9).within_group(durations.c.time),
+                func.avg(durations.c.wait),
+                func.percentile_cont(0.9).within_group(durations.c.wait),
+            ).group_by(durations.c.element_id)
+            for element_id, n, time_mean, time_p90, wait_mean, wait_p90 in session.execute(query):
+                out[(element_id, "time")] = (int(n), round(float(time_mean), 1), round(float(time_p90), 1))
+                out[(element_id, "wait")] = (int(n), round(float(wait_mean), 1), round(float(wait_p90), 1))
+            return out
+        rows = (
+            select(durations.c.element_id, literal("time").label("measure"), durations.c.time.label("seconds"))
+            .union_all(
+                select(durations.c.element_id, literal("wait").label("measure"), durations.c.wait.label("seconds"))
             )
             .subquery()
         )
-        time_rows = select(
-            base.c.element_id,
-            literal("time").label("measure"),
-            cast(self._seconds(base.c.completed_at, base.c.created_at), Float).label("seconds"),
-        )
-        wait_rows = select(
-            base.c.element_id,
-            literal("wait").label("measure"),
-            cast(self._seconds(base.c.claimed_at, base.c.created_at), Float).label("seconds"),
-        )
-        return time_rows.union_all(wait_rows).subquery()
-
-    def _aggregate(self, session: Session, rows: Any) -> dict[tuple[str, str], tuple[int, float, float]]:
         key = (rows.c.element_id, rows.c.measure)
-        if self.db.dialect == "postgresql":
-            query = select(
-                *key,
-                func.count(),
-                func.avg(rows.c.seconds),
-                func.percentile_cont(0.9).within_group(rows.c.seconds),
-            ).group_by(*key)
-        else:
-            # percentile_cont by hand: position 1 + 0.9 (n - 1) in the sorted values, interpolated between the value
-            # at its floor and the next one.
-            ranked = select(
-                *key,
-                rows.c.seconds,
-                func.row_number().over(partition_by=key, order_by=rows.c.seconds).label("rn"),
-                func.count().over(partition_by=key).label("n"),
-            ).subquery()
-            position = 1 + 0.9 * (ranked.c.n - 1)
-            low = cast(position, Integer)
-            fraction = position - low
-            at_low = func.max(case((ranked.c.rn == low, ranked.c.seconds)))
-            at_high = func.max(
-                case(
-                    (ranked.c.rn == low + 1, ranked.c.seconds),
-                    (and_(ranked.c.rn == low, low == ranked.c.n), ranked.c.seconds),
-                )
+        # percentile_cont by hand on SQLite: position 1 + 0.9 (n - 1) in the sorted values, interpolated between the
+        # value at its floor and the next one.
+        ranked = select(
+            *key,
+            rows.c.seconds,
+            func.row_number().over(partition_by=key, order_by=rows.c.seconds).label("rn"),
+            func.count().over(partition_by=key).label("n"),
+        ).subquery()
+        position = 1 + 0.9 * (ranked.c.n - 1)
+        low = cast(position, Integer)
+        fraction = position - low
+        at_low = func.max(case((ranked.c.rn == low, ranked.c.seconds)))
+        at_high = func.max(
+            case(
+                (ranked.c.rn == low + 1, ranked.c.seconds),
+                (and_(ranked.c.rn == low, low == ranked.c.n), ranked.c.seconds),
             )
-            query = select(
-                ranked.c.element_id,
-                ranked.c.measure,
-                func.count(),
-                func.avg(ranked.c.seconds),
-                at_low + func.max(fraction) * (func.coalesce(at_high, at_low) - at_low),
-            ).group_by(ranked.c.element_id, ranked.c.measure)
-        out: dict[tuple[str, str], tuple[int, float, float]] = {}
+        )
+        query = select(
+            ranked.c.element_id,
+            ranked.c.measure,
+            func.count(),
+            func.avg(ranked.c.seconds),
+            at_low + func.max(fraction) * (func.coalesce(at_high, at_low) - at_low),
+        ).group_by(ranked.c.element_id, ranked.c.measure)
         for element_id, measure, n, mean, p90 in session.execute(query):
             out[(element_id, measure)] = (int(n), round(float(mean), 1), round(float(p90), 1))
         return out

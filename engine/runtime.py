@@ -621,6 +621,13 @@ class Runtime:
             def complete(flow: Flow, log: StepLog) -> None:
                 if not flow.is_ready_human_task(task_id):
                     raise Conflict("Uppgiften är redan utförd")
+                # When the task was created and first taken, on the completion row itself: the heat map reads one
+                # row per task instead of pairing three (engine/monitoring.py).
+                first_taken = session.scalar(
+                    select(func.min(HistoryEntry.at)).where(
+                        HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned"))
+                    )
+                )
                 session.add(
                     HistoryEntry(
                         instance_id=instance.id,
@@ -630,6 +637,8 @@ class Runtime:
                         task_id=task_id,
                         actor=actor.username,
                         data={"submitted": submitted, "name": task.name, "lane": task.lane},
+                        task_created_at=task.created_at,
+                        task_claimed_at=first_taken,
                     )
                 )
                 flow.complete(task_id, data, self.clock, log)

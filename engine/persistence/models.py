@@ -266,6 +266,10 @@ class HistoryEntry(Base):
     task_id: Mapped[str | None] = mapped_column(String(36), index=True)  # a task's creation, claims, completion
     actor: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # On a task_completed row: when the task was created and first taken (claimed or reassigned), so that the heat
+    # map reads the time in a step and the wait before it from the completion row alone.
+    task_created_at: Mapped[datetime | None]
+    task_claimed_at: Mapped[datetime | None]
 
 
 class Incident(Base):

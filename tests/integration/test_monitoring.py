@@ -270,3 +270,58 @@ def test_heat_map_figures_match_a_hand_calculation(platform, clock):
     assert monitoring.heatmap(OWNER, "en", 2, today, today)["elements"] == []
     with pytest.raises(Forbidden):
         monitoring.heatmap(WARD, "en", 1, today, today)
+
+
+def test_upgrade_fills_when_completed_tasks_were_created_and_taken(tmp_path):
+    """Migration 0006_monitoring: existing task_completed rows get their task's creation and first claim, so the
+    heat map covers the history from before the upgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.persistence.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'h.db'}")
+    command.upgrade(db.alembic_config(), "0005")
+    rows = [
+        (1, "2026-01-12 08:00:00.000000", "task_created", "t1"),
+        (2, "2026-01-12 09:00:00.000000", "claimed", "t1"),
+        (3, "2026-01-12 09:30:00.000000", "claimed", "t1"),
+        (4, "2026-01-12 11:00:00.000000", "task_completed", "t1"),
+        (5, "2026-01-12 08:00:00.000000", "task_created", "t2"),
+        (6, "2026-01-12 12:00:00.000000", "task_completed", "t2"),
+    ]
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO process_definitions (id, process_id, version, xml, content_hash, executable, diagnostics,"
+                " elements, lanes, start_messages, dependencies, forms, deployed_by, deployed_at, comment)"
+                " VALUES (1, 'p', 1, x'00', 'h', 1, '[]', '{}', '[]', '[]', '{}', '{}', 'agnes', :now, '')"
+            ),
+            {"now": rows[0][1]},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO process_instances (id, definition_id, process_id, version, business_key, status,"
+                " started_at, updated_at, started_by, data, state, serializer_version, lock_version)"
+                " VALUES (1, 1, 'p', 1, 'k', 'completed', :now, :now, 'vera', '{}', '{}', 'v', 1)"
+            ),
+            {"now": rows[0][1]},
+        )
+        for id_, at, kind, task in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO history (id, instance_id, at, kind, element_id, task_id, data)"
+                    " VALUES (:id, 1, :at, :kind, 'steg', :task, '{}')"
+                ),
+                {"id": id_, "at": at, "kind": kind, "task": task},
+            )
+    command.upgrade(db.alembic_config(), "0006_monitoring")
+    with db.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT task_id, task_created_at, task_claimed_at FROM history WHERE kind = 'task_completed'")
+        ).all()
+    db.dispose()
+    assert sorted(found) == [
+        ("t1", "2026-01-12 08:00:00.000000", "2026-01-12 09:00:00.000000"),
+        ("t2", "2026-01-12 08:00:00.000000", None),
+    ]

@@ -1,6 +1,7 @@
 """Indexes for the coordinators' instance list and heat map (issue 6): instances by start time (the "started
-between" filter) and by process version, history by kind and time (the heat map's period) and by task (a task's
-creation, claim and completion paired)
+between" filter) and by process version, history by kind and time (the heat map's period) and by task; and on each
+task_completed history row when its task was created and first taken (filled for the existing rows from their
+task_created and claimed rows), so that the heat map reads one row per task
 
 Revision ID: 0006_monitoring
 Revises: 0005
@@ -9,7 +10,10 @@ Create Date: 2026-11-22 19:20:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+
+from engine.persistence.models import UtcDateTime
 
 revision = "0006_monitoring"
 down_revision = "0005"
@@ -24,9 +28,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_history_kind_at", "history", ["kind", "at"], unique=False)
     op.create_index("ix_history_task_id", "history", ["task_id"], unique=False)
+    op.add_column("history", sa.Column("task_created_at", UtcDateTime(timezone=True), nullable=True))
+    op.add_column("history", sa.Column("task_claimed_at", UtcDateTime(timezone=True), nullable=True))
+    for column, kinds in (("task_created_at", "'task_created'"), ("task_claimed_at", "'claimed', 'reassigned'")):
+        op.execute(
+            f"UPDATE history SET {column} = (SELECT min(h.at) FROM history h WHERE h.task_id = history.task_id"
+            f" AND h.instance_id = history.instance_id AND h.kind IN ({kinds}))"
+            " WHERE kind = 'task_completed' AND task_id IS NOT NULL"
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("history") as batch:
+        batch.drop_column("task_claimed_at")
+        batch.drop_column("task_created_at")
     op.drop_index("ix_history_task_id", table_name="history")
     op.drop_index("ix_history_kind_at", table_name="history")
     op.drop_index("ix_process_instances_process_version", table_name="process_instances")

@@ -104,7 +104,10 @@ def test_overlap_and_bad_input_are_explained_on_the_form(demo, demo_app):  # noq
     text = again.get_data(as_text=True)
     assert again.status_code == 409 and "överlappar piloten ”Eksjö SVPL”" in text
     bad = create_pilot(client, name="", avdelningar=[], vardcentraler=[], kommuner=[], start_date="igår")
-    assert bad.status_code == 400 and "ange ett datum" in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "Första dag: ange ett datum" in bad.get_data(as_text=True)
+    later = {"start_date": "2026-05-01", "end_date": "2026-05-31"}
+    unknown = create_pilot(client, name="Okänd enhet", kommuner=["Oslo"], **later)
+    assert unknown.status_code == 400 and "Kommuner: okänd kommun: Oslo" in unknown.get_data(as_text=True)
 
 
 def test_pause_extend_and_promote_from_the_page(demo, demo_app):  # noqa: F811

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.figures import FIGURES
 from engine.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
-from engine.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec
+from engine.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec, stockholm_today
 from webui.report_charts import line_chart
 from webui.report_export import definition_table, to_csv, to_xlsx
 from webui.views import _service, platform
@@ -20,6 +20,19 @@ from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("pilots", __name__)
 KIND_LABELS = {"avdelning": "Avdelningar (slutenvård)", "vardcentral": "Vårdcentraler", "kommun": "Kommuner"}
+FIELD_LABELS = {
+    "name": "Namn",
+    "description": "Beskrivning",
+    "definition": "Process och version",
+    "version": "Process och version",
+    "start_date": "Första dag",
+    "end_date": "Sista dag",
+    "avdelningar": "Avdelningar",
+    "vardcentraler": "Vårdcentraler",
+    "kommuner": "Kommuner",
+    "enheter": "Enheter",
+    "mixed_rule": "Regel för blandade fall",
+}
 ACTIONS = {
     "starta": ("start", "Piloten har startat."),
     "pausa": ("pause", "Piloten är pausad: nya fall går till standardversionen tills den återupptas."),
@@ -141,6 +154,7 @@ def _new_page(values: dict[str, Any], errors: dict[str, list[str]], message: str
             kinds=UNIT_KINDS,
             lists=PILOT_LISTS,
             kind_labels=KIND_LABELS,
+            field_labels=FIELD_LABELS,
         ),
         status,
     )
@@ -151,7 +165,7 @@ def _new_page(values: dict[str, Any], errors: dict[str, list[str]], message: str
 def new() -> Any:
     if not platform().policy.can_manage_pilots(current_actor()):
         return _denied("Bara implementeringsteamet får skapa piloter.")
-    today = platform().clock.now().date().isoformat()
+    today = stockholm_today(platform().clock).isoformat()
     values = _form_values(request.args)
     values.update(start_date=values["start_date"] or today, end_date=values["end_date"] or "")
     return _new_page(values, {}, None, 200)

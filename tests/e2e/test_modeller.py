@@ -142,11 +142,12 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     assert "due: PT24H → kallelse_sip" in diff_text
     assert "form: – → registrera" in diff_text
     assert "Tillagt: Påminnelse" in diff_text
-    assert "Nytt flöde:" in diff_text
+    assert "Nytt flöde: (Påminnelse → Klart)" in diff_text
     assert page.locator('.djs-element.diff-changed[data-element-id="planera"]').count() == 1
     assert page.locator(f'.djs-element.diff-added[data-element-id="{timer}"]').count() == 1
     page.click("#canvas .djs-container svg", position={"x": 600, "y": 600})  # deselect: the diff list in full
-    page.screenshot(path=str(shots("screenshots/modeller-diff.png")), full_page=True)
+    page.locator("#diff li").last.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots("screenshots/modeller-diff.png")))
     assert drafts.list(OWNER) == []  # discarded after the deploy
     versions = platform.reports.versions("with_diagram")
     assert [(v["version"], v["comment"]) for v in versions] == [
@@ -256,3 +257,12 @@ def test_the_three_processes_go_through_the_modeller_unchanged_in_meaning(page, 
         )
         assert meaning(exported) == meaning(original), name
         assert exported.count("<samflode:property ") == original.decode("utf-8").count("<samflode:property "), name
+        if name == "in_utskrivning":
+            # The message a start event waits for is named in the panel: the contract with outside systems.
+            page.evaluate(
+                """() => {
+                    const m = window.samflodeModeler;
+                    m.get('selection').select(m.get('elementRegistry').get('start_inskrivning'));
+                }"""
+            )
+            expect(page.locator("#bio-properties-panel-messageName")).to_have_value("inskrivning")

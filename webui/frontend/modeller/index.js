@@ -90,7 +90,7 @@ async function main() {
     container: "#canvas",
     propertiesPanel: {
       parent: "#properties",
-      layout: { groups: { samflode: { open: true }, "samflode-doc": { open: true }, general: { open: true }, timer: { open: true } } },
+      layout: { groups: { samflode: { open: true }, "samflode-doc": { open: true }, general: { open: true }, timer: { open: true }, message: { open: true } } },
     },
     additionalModules: [
       BpmnPropertiesPanelModule,
@@ -434,7 +434,12 @@ async function main() {
       add("Ändrat: " + (e.name || e.id) + " (" + e.changes.map(describe).join("; ") + ")", "changed", e.id);
       mark(e.id, "diff-changed");
     });
-    const flowName = (f) => (f.name ? f.name + " " : "") + "(" + f.source + " → " + f.target + ")";
+    const registry = modeler.get("elementRegistry");
+    const nameOf = (id) => {
+      const element = id && registry.get(id);
+      return (element && getBusinessObject(element).get("name")) || id;
+    };
+    const flowName = (f) => (f.name ? f.name + " " : "") + "(" + nameOf(f.source) + " → " + nameOf(f.target) + ")";
     diff.flows_added.forEach((f) => {
       add("Nytt flöde: " + flowName(f) + (f.condition ? " när " + f.condition : ""), "added flow", f.id);
       mark(f.id, "diff-added");

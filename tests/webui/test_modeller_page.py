@@ -101,6 +101,8 @@ def test_the_session_reads_the_api_and_changes_need_the_csrf_header(app, users):
         "/api/v1/drafts", json=draft(), headers={"X-CSRF-Token": CSRF, "Origin": "https://elsewhere.example"}
     )
     assert foreign.status_code == 403
+    assert client.get("/api/v1/drafts", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.get("/api/v1/drafts", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
     ok = client.post("/api/v1/drafts", json=draft(), headers={"X-CSRF-Token": CSRF, "Origin": "http://localhost"})
     assert ok.status_code == 201, ok.get_json()
     deployed = client.post(

@@ -94,6 +94,8 @@ def _session_actor() -> Actor:
     from webui.views import CSRF_HEADER, SAFE_METHODS
     from webui.views.auth import current_actor_or_none
 
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":  # the browser says another site made this request
+        raise Forbidden("Förfrågan kommer från en annan webbplats")
     if request.method not in SAFE_METHODS:
         origin = request.headers.get("Origin")
         if origin and origin.rstrip("/") != request.host_url.rstrip("/"):

@@ -165,8 +165,12 @@ def not_found_json() -> Response:
     return error_response(404, NotFound.code, "Det finns ingen sådan adress i API:t")
 
 
-from webui.api import drafts, modelling, routes  # noqa: E402,F401  (registers the routes: drafts, modelling, the rest)
-from webui.api import migrations  # noqa: E402,F401  (issue 8: /migrations; the implementation team)
-from webui.api import monitoring  # noqa: E402,F401  (issue 6: instance filters, repairs with reasons, heat map)
-from webui.api import pilots  # noqa: E402,F401  (issue 8: /pilots; the implementation team)
-from webui.api import reports  # noqa: E402,F401  (issue 6: the figures, /reports/...)
+from webui.api import (  # noqa: E402,F401  (registers the routes: drafts, modelling, the rest)
+    drafts,
+    migrations,  # noqa: E402,F401  (issue 8: /migrations; the implementation team)
+    modelling,
+    monitoring,  # noqa: E402,F401  (issue 6: instance filters, repairs with reasons, heat map)
+    pilots,  # noqa: E402,F401  (issue 8: /pilots; the implementation team)
+    reports,  # noqa: E402,F401  (issue 6: the figures, /reports/...)
+    routes,
+)

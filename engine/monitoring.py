@@ -47,6 +47,7 @@ STATUSES = {
 COUNT_CAP = 1_000  # like the worklist: a count stops here and says "1 000+"
 MAX_PAGE = 200
 COMPLETIONS = ("task_completed", "element_completed")
+REPAIRS = ("retried", "token_moved", "timer_fired_manually", "reassigned", "cancelled")  # history kinds with a reason
 HISTORY_TEXT = {
     "started": "Startad",
     "task_created": "Uppgift skapad",
@@ -485,7 +486,7 @@ class Monitoring:
                         "actor": h.actor,
                         "actor_name": names.get(h.actor or "", h.actor),
                         "changes": _changes(h),
-                        "reason": (h.data or {}).get("reason"),
+                        "reason": (h.data or {}).get("reason") if h.kind in REPAIRS else None,
                         "data": h.data or {},
                     }
                     for h in history

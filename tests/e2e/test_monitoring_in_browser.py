@@ -106,8 +106,9 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
         h["element_id"] for h in demo.reports.instance(ESTHER, SYSTEM_ACTOR)["history"] if h["kind"] == "task_completed"
     ]
     assert completed and "sf-completed" in marker(page, completed[0])
-    page.locator(f'#diagram [data-element-id="{completed[0]}"]').first.click()
-    assert "Uppgift slutförd" in page.locator("#element-history").inner_text()
+    # The diagram opens on where the case stands; clicking the active step shows its history.
+    page.locator(f'#diagram [data-element-id="{active[0]["element_id"]}"]').first.click()
+    assert "Uppgift skapad" in page.locator("#element-history").inner_text()
     page.screenshot(path=str(shots("screenshots/monitoring-instance.png")), full_page=True)
 
     # The case stopped at the gateway: the incident is marked; a retry with corrected data moves it on.

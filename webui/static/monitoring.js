@@ -101,6 +101,23 @@
     paint();
   }
 
+  // A long process fitted to the box is too small to read: on the instance page, show where the case stands (an
+  // incident, an overdue step, an active task, a waiting timer) at a readable scale; "Visa hela diagrammet" fits it.
+  function focus(canvas, registry) {
+    const fit = document.getElementById('diagram-fit');
+    if (fit) fit.addEventListener('click', function () { canvas.zoom('fit-viewport'); });
+    if (state.mode !== 'instance' || canvas.zoom() >= 0.6) return;
+    const order = ['incident', 'overdue', 'active', 'waiting'];
+    for (const flag of order) {
+      const id = Object.keys(state.elements).find(function (key) { return state.elements[key][flag] && registry.get(key); });
+      if (id) {
+        canvas.zoom(0.9);
+        canvas.scrollToElement(registry.get(id), { top: 120, bottom: 120, left: 200, right: 200 });
+        return;
+      }
+    }
+  }
+
   fetch(state.xml, { credentials: 'same-origin' })
     .then(function (response) { if (!response.ok) throw new Error('diagram ' + response.status); return response.text(); })
     .then(function (xml) { return viewer.importXML(xml); })
@@ -110,6 +127,7 @@
       const registry = viewer.get('elementRegistry');
       const overlays = viewer.get('overlays');
       if (state.mode === 'heatmap') drawHeat(registry, overlays); else drawInstance(registry, canvas, overlays);
+      focus(canvas, registry);
       container.setAttribute('data-ready', 'true');
     })
     .catch(function (error) {

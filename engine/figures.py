@@ -12,6 +12,7 @@ Nothing here loads a workflow; every figure is one GROUP BY in the database (SQL
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +34,7 @@ GROUPING_LABELS = {
     "avdelning": "Avdelning",
     "version": "Processversion",
 }
+UNITS_CACHE_SECONDS = 60.0
 SMALL_GROUP = 5  # groups with fewer cases than this are not shown per unit (see docs/reports.md)
 
 
@@ -254,12 +256,51 @@ def _true(column: Any) -> ColumnElement[Any]:
     return func.sum(case((column.is_(True), 1), else_=0))
 
 
+def _measures() -> list[tuple[str, ColumnElement[Any]]]:
+    """What is summed per bucket: counts and sums only, so that buckets roll up exactly."""
+    c = CaseFact
+    return [
+        ("cases", func.count()),
+        ("uk_days_sum", func.sum(c.uk_days)),
+        ("uk_days_n", func.count(c.uk_days)),
+        ("payable", func.sum(c.payable_days)),
+        ("moves", func.sum(c.planned_date_moves)),
+        ("withdrawals", func.sum(c.uk_withdrawals)),
+        ("ims_ok", _true(c.inskrivningsmeddelande_on_time)),
+        ("ims_n", func.count(c.inskrivningsmeddelande_on_time)),
+        ("call_ok", _true(c.sip_call_on_time)),
+        ("call_n", func.count(c.sip_call_on_time)),
+        ("home_ok", _true(c.home_within_24h)),
+        ("home_n", func.count(c.home_within_24h)),
+        ("svpl_ok", _true(c.svpl_on_time)),
+        ("svpl_n", func.count(c.svpl_on_time)),
+        ("in_home", _true(c.sip_held_in_home)),
+        ("in_home_n", func.count(c.sip_held_in_home)),
+        ("offered", func.count(c.sip_offered_at)),
+        ("accepted", _true(c.sip_accepted)),
+        ("held", func.count(c.sip_held_at)),
+        ("readmissions", _true(c.readmission)),
+        ("fokus", _true(c.fokuspatient)),
+    ]
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    key: str | None  # the extra grouping's key, if any
+    kommun: str | None
+    month: str
+    avtal: str | None
+    values: dict[str, float]
+
+
 class Figures:
     """Built once per platform (engine/platform.py) with the database and the catalog (agreements)."""
 
     def __init__(self, db: Database, catalog: Catalog):
         self.db = db
         self.catalog = catalog
+        self._terms_cache: dict[str | None, Any] = {}
+        self._units_cache: dict[str, tuple[float, dict[str, list[str]]]] = {}
 
     # --- configuration ---
     @staticmethod
@@ -314,122 +355,135 @@ class Figures:
 
     def compute(self, scope: FigureScope, group_by: str | None = None) -> list[FigureRow]:
         """Every figure for the scope, in total (one row, key None) or per group (ordered by key, unknown last)."""
-        key = self._key(group_by)
-        where = self._where(scope)
-        c = CaseFact
-        measures = [
-            func.count().label("cases"),
-            func.sum(c.uk_days).label("uk_days_sum"),
-            func.count(c.uk_days).label("uk_days_n"),
-            func.sum(c.planned_date_moves).label("moves"),
-            func.sum(c.uk_withdrawals).label("withdrawals"),
-            _true(c.inskrivningsmeddelande_on_time).label("ims_ok"),
-            func.count(c.inskrivningsmeddelande_on_time).label("ims_n"),
-            _true(c.sip_call_on_time).label("call_ok"),
-            func.count(c.sip_call_on_time).label("call_n"),
-            _true(c.home_within_24h).label("home_ok"),
-            func.count(c.home_within_24h).label("home_n"),
-            _true(c.svpl_on_time).label("svpl_ok"),
-            func.count(c.svpl_on_time).label("svpl_n"),
-            _true(c.sip_held_in_home).label("in_home"),
-            func.count(c.sip_held_in_home).label("in_home_n"),
-            func.count(c.sip_offered_at).label("offered"),
-            _true(c.sip_accepted).label("accepted"),
-            func.count(c.sip_held_at).label("held"),
-            _true(c.readmission).label("readmissions"),
-            _true(c.fokuspatient).label("fokus"),
-        ]
-        labels = [key.label("key")] if key is not None else []
-        query = select(*labels, *measures).where(*where)
-        if key is not None:
-            query = query.group_by(key)
+        return self.compute_many(scope, (group_by,))[group_by]
+
+    def compute_many(self, scope: FigureScope, groupings: Sequence[str | None]) -> dict[str | None, list[FigureRow]]:
+        """The figures for several groupings at once (the report page wants the total, per month, per kommun and
+        per the chosen grouping): one aggregation per kommun, month and agreement (and the one other grouping
+        asked for), rolled up to each grouping. Every figure is a sum of counts, so the roll-up is exact; the
+        betalningsansvar model is applied per kommun, month and agreement (per group within them for groupings
+        other than total, month and kommun)."""
+        for grouping in groupings:
+            self._key(grouping)
+        extras = sorted({g for g in groupings if g not in (None, "month", "kommun")})
+        out: dict[str | None, list[FigureRow]] = {}
         with self.db.read() as session:
-            rows = session.execute(query).all()
-            deviations = self._deviation_counts(session, scope, key)
-            payments = self._payments(session, scope, key)
-        result: list[FigureRow] = []
-        for row in rows:
-            group = _key_text(row.key) if key is not None else None
-            cases = int(row.cases or 0)
-            days, cost, discharged = payments.get(group, (0.0, 0.0, 0))
-            figures = {
-                "utskrivningsklara_dagar": _share(row.uk_days_sum, row.uk_days_n),
-                "flyttade_planerade_datum": _count(row.moves, cases),
-                "aterkallade_uk": _count(row.withdrawals, cases),
-                "betalningsansvarsdagar": _count(days, discharged),
-                "betalningsansvar_kostnad": FigureValue(cost, cost or 0.0, days)
-                if cost is not None
-                else FigureValue(None, 0.0, days),
-                "inskrivningsmeddelande_24h": _share(row.ims_ok, row.ims_n),
-                "sip_kallelse_3d": _share(row.call_ok, row.call_n),
-                "hem_24h": _share(row.home_ok, row.home_n),
-                "svpl_3d": _share(row.svpl_ok, row.svpl_n),
-                "sip_i_hemmet": _share(row.in_home, row.in_home_n),
-                "sip_erbjudna": _count(row.offered, cases),
-                "sip_accepterade": _count(row.accepted, row.offered),
-                "sip_hallna": _count(row.held, row.accepted),
-                "aterinlaggningar_30d": _count(row.readmissions, cases),
-                "fokuspatienter": _count(row.fokus, cases),
-                "avvikelser": _count(deviations.get(group, 0), cases),
-            }
-            result.append(FigureRow(group, cases, figures))
-        if key is None and not result:
-            result.append(FigureRow(None, 0, {}))
-        result.sort(key=lambda r: (r.key is None, _sort_key(r.key)))
-        return result
+            if not extras or any(g in (None, "month", "kommun") for g in groupings):
+                extra = extras[0] if extras else None
+                buckets = self._buckets(session, scope, extra)
+                for grouping in groupings:
+                    if grouping in (None, "month", "kommun") or grouping == extra:
+                        out[grouping] = self._rollup(buckets, grouping, extra)
+                extras = [g for g in extras if g != extra]
+            for extra in extras:
+                out[extra] = self._rollup(self._buckets(session, scope, extra), extra, extra)
+        return out
 
-    def _deviation_counts(self, session: Any, scope: FigureScope, key: Any) -> dict[str | None, int]:
-        labels = [key.label("key")] if key is not None else []
+    def _buckets(self, session: Any, scope: FigureScope, extra: str | None) -> list[_Bucket]:
+        """The measures per kommun, month and agreement (and the extra grouping's key), and the deviations."""
+        c = CaseFact
+        key = self._key(extra)
+        by = [key.label("key")] if key is not None else []
+        fine = (c.kommun, c.ref_month, c.avtal)
+        measures = [expression.label(name) for name, expression in _measures()]
+        names = [name for name, _ in _measures()]
+        # The deviations of each case, counted once, joined in the same statement (one scan of case_facts).
+        per_case = (
+            select(Deviation.instance_id.label("instance_id"), func.count(Deviation.id).label("n"))
+            .group_by(Deviation.instance_id)
+            .subquery("case_deviations")
+        )
         query = (
-            select(*labels, func.count(Deviation.id).label("n"))
-            .join(CaseFact, CaseFact.instance_id == Deviation.instance_id)
+            select(*by, *fine, *measures, func.coalesce(func.sum(per_case.c.n), 0).label("deviations"))
+            .select_from(CaseFact)
+            .outerjoin(per_case, per_case.c.instance_id == CaseFact.instance_id)
             .where(*self._where(scope))
+            .group_by(*([key] if key is not None else []), *fine)
         )
-        if key is not None:
-            query = query.group_by(key)
-        return {(_key_text(r.key) if key is not None else None): int(r.n) for r in session.execute(query)}
-
-    def _payments(
-        self, session: Any, scope: FigureScope, key: Any
-    ) -> dict[str | None, tuple[float, float | None, int]]:
-        """Betalningsansvarsdagar, their cost (None when a daily price is missing) and the discharged cases with UK,
-        per group: the agreement's model applied per kommun, month and agreement, then summed to the group."""
-        from engine.facts import AgreementTerms
-
-        labels = [key.label("key")] if key is not None else []
-        bucket = (CaseFact.kommun, CaseFact.ref_month, CaseFact.avtal)
-        query = (
-            select(
-                *labels,
-                *bucket,
-                func.sum(CaseFact.uk_days).label("days"),
-                func.count(CaseFact.uk_days).label("n"),
-                func.sum(CaseFact.payable_days).label("payable"),
-            )
-            .where(*self._where(scope), CaseFact.uk_days.is_not(None))
-            .group_by(*([key] if key is not None else []), *bucket)
-        )
-        totals: dict[str | None, tuple[float, float | None, int]] = {}
-        terms_cache: dict[str | None, AgreementTerms] = {}
+        buckets = []
         for row in session.execute(query):
             group = _key_text(row.key) if key is not None else None
-            terms = terms_cache.get(row.avtal)
-            if terms is None:
-                try:
-                    terms = AgreementTerms.of(self.catalog, row.avtal)
-                except CatalogError:
-                    terms = AgreementTerms(row.avtal or "nationell", {})
-                terms_cache[row.avtal] = terms
-            days = payable_days(terms, float(row.days or 0), int(row.n or 0), float(row.payable or 0))
-            price = self.daily_price(row.avtal, int(row.ref_month[:4]))
-            before_days, before_cost, before_n = totals.get(group, (0.0, 0.0, 0))
+            values = {name: float(getattr(row, name) or 0) for name in names}
+            values["deviations"] = float(row.deviations or 0)
+            buckets.append(_Bucket(group, row.kommun, row.ref_month, row.avtal, values))
+        return buckets
+
+    def _rollup(self, buckets: list[_Bucket], grouping: str | None, extra: str | None) -> list[FigureRow]:
+        def key_of(bucket: _Bucket) -> str | None:
+            if grouping is None:
+                return None
+            if grouping == "month":
+                return bucket.month
+            if grouping == "kommun":
+                return bucket.kommun
+            return bucket.key
+
+        sums: dict[str | None, dict[str, float]] = {}
+        for bucket in buckets:
+            into = sums.setdefault(key_of(bucket), dict.fromkeys(bucket.values, 0.0))
+            for name, value in bucket.values.items():
+                into[name] += value
+        # Betalningsansvar: the model per kommun, month and agreement (and the extra key when grouping by it).
+        payment_buckets: dict[tuple[str | None, str | None, str, str | None], list[float]] = {}
+        for bucket in buckets:
+            fine_key = bucket.key if grouping == extra and grouping is not None else None
+            entry = payment_buckets.setdefault((fine_key, bucket.kommun, bucket.month, bucket.avtal), [0.0, 0.0, 0.0])
+            entry[0] += bucket.values["uk_days_sum"]
+            entry[1] += bucket.values["uk_days_n"]
+            entry[2] += bucket.values["payable"]
+        payments: dict[str | None, tuple[float, float | None]] = {}
+        for (fine_key, kommun, month, avtal), (days_sum, discharged, individual) in payment_buckets.items():
+            if not discharged:
+                continue
+            days = payable_days(self._terms(avtal), days_sum, int(discharged), individual)
+            group = key_of(_Bucket(fine_key, kommun, month, avtal, {}))
+            price = self.daily_price(avtal, int(month[:4]))
+            before_days, before_cost = payments.get(group, (0.0, 0.0))
             cost: float | None
             if before_cost is None or (price.amount is None and days > 0):
                 cost = None
             else:
                 cost = before_cost + days * (price.amount or 0.0)
-            totals[group] = (before_days + days, cost, before_n + int(row.n or 0))
-        return totals
+            payments[group] = (before_days + days, cost)
+        if grouping is None and not sums:
+            sums[None] = {name: 0.0 for name, _ in _measures()} | {"deviations": 0.0}
+        rows = []
+        for group, m in sums.items():
+            cases = int(m["cases"])
+            days, cost = payments.get(group, (0.0, 0.0))
+            figures = {
+                "utskrivningsklara_dagar": _share(m["uk_days_sum"], m["uk_days_n"]),
+                "flyttade_planerade_datum": _count(m["moves"], cases),
+                "aterkallade_uk": _count(m["withdrawals"], cases),
+                "betalningsansvarsdagar": _count(days, m["uk_days_n"]),
+                "betalningsansvar_kostnad": FigureValue(cost, cost or 0.0, days),
+                "inskrivningsmeddelande_24h": _share(m["ims_ok"], m["ims_n"]),
+                "sip_kallelse_3d": _share(m["call_ok"], m["call_n"]),
+                "hem_24h": _share(m["home_ok"], m["home_n"]),
+                "svpl_3d": _share(m["svpl_ok"], m["svpl_n"]),
+                "sip_i_hemmet": _share(m["in_home"], m["in_home_n"]),
+                "sip_erbjudna": _count(m["offered"], cases),
+                "sip_accepterade": _count(m["accepted"], m["offered"]),
+                "sip_hallna": _count(m["held"], m["accepted"]),
+                "aterinlaggningar_30d": _count(m["readmissions"], cases),
+                "fokuspatienter": _count(m["fokus"], cases),
+                "avvikelser": _count(m["deviations"], cases),
+            }
+            rows.append(FigureRow(group, cases, figures))
+        rows.sort(key=lambda r: (r.key is None, _sort_key(r.key)))
+        return rows
+
+    def _terms(self, avtal: str | None) -> Any:
+        from engine.facts import AgreementTerms
+
+        found = self._terms_cache.get(avtal)
+        if found is None:
+            try:
+                found = AgreementTerms.of(self.catalog, avtal)
+            except CatalogError:
+                found = AgreementTerms(avtal or "nationell", {})
+            self._terms_cache[avtal] = found
+        return found
 
     def deviations(self, scope: FigureScope, group_by: str | None = None) -> list[DeviationRow]:
         """Avvikelser i samverkan per party and cause (and group), most frequent first."""
@@ -450,7 +504,11 @@ class Figures:
         return rows
 
     def units(self, process_id: str = "in_utskrivning") -> dict[str, list[str]]:
-        """The kommuner, vårdcentraler and wards that have cases (the report page's filter choices)."""
+        """The kommuner, vårdcentraler and wards that have cases (the report page's filter choices). Kept for a
+        minute: three DISTINCT scans of the whole table are too dear for every page view."""
+        cached = self._units_cache.get(process_id)
+        if cached is not None and time.monotonic() - cached[0] < UNITS_CACHE_SECONDS:
+            return cached[1]
         out: dict[str, list[str]] = {}
         with self.db.read() as session:
             for name, column in (
@@ -465,6 +523,7 @@ class Figures:
                     )
                     if v
                 )
+        self._units_cache[process_id] = (time.monotonic(), out)
         return out
 
 

@@ -136,10 +136,11 @@ def months_between(start: date, until: date) -> list[str]:
 def build_report(figures: Figures, request: ReportRequest) -> dict[str, Any]:
     """Everything the report page (and its exports) shows, as plain data."""
     scope = request.scope()
-    [total] = figures.compute(scope)
-    rows = figures.compute(scope, request.group_by)
-    monthly = {r.key: r for r in figures.compute(scope, "month")}
-    per_kommun = figures.compute(scope, "kommun")
+    computed = figures.compute_many(scope, (None, request.group_by, "month", "kommun"))
+    [total] = computed[None]
+    rows = computed[request.group_by]
+    monthly = {r.key: r for r in computed["month"]}
+    per_kommun = computed["kommun"]
     months = months_between(request.start, request.until)
     years = sorted({int(m[:4]) for m in months})
     prices = [

@@ -192,8 +192,10 @@ def main() -> int:
         with p.db.read() as session:
             facts = session.execute(text("SELECT count(*) FROM case_facts")).scalar_one()
             deviations = session.execute(text("SELECT count(*) FROM deviations")).scalar_one()
-        print(f"generated {facts} case_facts rows ({args.completed} completed, {args.running} running) and "
-              f"{deviations} deviations in {seconds:.1f} s")
+        print(
+            f"generated {facts} case_facts rows ({args.completed} completed, {args.running} running) and "
+            f"{deviations} deviations in {seconds:.1f} s"
+        )
         today = NOW.astimezone(STOCKHOLM).date()
         year = FigureScope(date(today.year - 1, today.month, 1), today + timedelta(days=1))
         everything = FigureScope(date(2000, 1, 1), today + timedelta(days=1))

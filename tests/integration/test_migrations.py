@@ -56,3 +56,54 @@ def test_instance_units_are_filled_from_existing_case_data_on_upgrade(tmp_path: 
     db.dispose()
     assert [tuple(r[:4]) for r in rows] == [(1, "Eksjö", "SE-vc1", "SE-ward1"), (2, None, None, None)]
     assert json.loads(rows[0][4])["x"] == 1  # the data itself is untouched
+
+def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_path: Path) -> None:
+    """Migration 0006_figures derives the facts of the cases that exist from their history (nothing is lost)."""
+    db = Database(f"sqlite:///{tmp_path / 'f.db'}")
+    command.upgrade(db.alembic_config(), "0005")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO process_definitions (id, process_id, version, xml, content_hash, executable, diagnostics,"
+                " elements, lanes, start_messages, dependencies, forms, deployed_by, deployed_at, comment)"
+                " VALUES (1, 'in_utskrivning', 1, x'00', 'h', 1, '[]', '{}', '[]', '[]', '{}', '{}', 'agnes',"
+                " '2026-01-01 08:00:00.000000', '')"
+            )
+        )
+        data = {"personnummer": "19380312-2385", "kommun": "Eksjö", "avtal": "nationell"}
+        conn.execute(
+            text(
+                "INSERT INTO process_instances (id, definition_id, process_id, version, business_key, status,"
+                " started_at, updated_at, started_by, data, state, serializer_version, lock_version, kommun)"
+                " VALUES (1, 1, 'in_utskrivning', 1, 'k', 'completed', '2026-01-12 07:00:00.000000',"
+                " '2026-01-20 10:00:00.000000', 'journal', :data, '{}', 'v', 1, 'Eksjö')"
+            ),
+            {"data": json.dumps(data)},
+        )
+        history = [
+            (
+                "2026-01-12 07:00:00.000000",
+                "started",
+                None,
+                {"data": {**data, "inskrivningstid": "2026-01-12T08:00:00+01:00"}},
+            ),
+            ("2026-01-12 08:00:00.000000", "task_completed", "skicka_inskrivningsmeddelande", {"submitted": {}}),
+            ("2026-01-14 09:00:00.000000", "task_completed", "skicka_meddelande_utskrivningsklar", {"submitted": {}}),
+            ("2026-01-19 10:00:00.000000", "message_received", None, {"name": "utskriven", "data": {}}),
+        ]
+        for at, kind, element, body in history:
+            conn.execute(
+                text(
+                    "INSERT INTO history (instance_id, at, kind, element_id, actor, data)"
+                    " VALUES (1, :at, :kind, :element, 'journal', :data)"
+                ),
+                {"at": at, "kind": kind, "element": element, "data": json.dumps(body)},
+            )
+    command.upgrade(db.alembic_config(), "0006_figures")  # this branch only (see the lead's note on the others)
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT kommun, ref_month, uk_days, payable_days, inskrivningsmeddelande_on_time FROM case_facts")
+        ).one()
+    db.dispose()
+    # UK notice 14 January, discharged 19 January: 5 days; nationell: 5 - 3 = 2 days to pay
+    assert tuple(row) == ("Eksjö", "2026-01", 5, 2, 1)

@@ -8,6 +8,7 @@ the downloaded file and exporting it again changes nothing either. Screenshots g
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -266,3 +267,33 @@ def test_the_three_processes_go_through_the_modeller_unchanged_in_meaning(page, 
                 }"""
             )
             expect(page.locator("#bio-properties-panel-messageName")).to_have_value("inskrivning")
+
+
+def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner_server, platform):
+    sign_in(page, owner_server)
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    page.fill("#new-process-id", "hemgang_efter_akuten")
+    page.click("#new-process")
+    page.wait_for_selector('#modeller[data-opened="hemgang_efter_akuten:"]', state="attached")
+    page.wait_for_selector('#drafts li[data-process-id="hemgang_efter_akuten"]')
+    page.evaluate(
+        """() => {
+            const m = window.samflodeModeler;
+            const modeling = m.get('modeling');
+            const task = modeling.appendShape(m.get('elementRegistry').get('start'), {type: 'bpmn:UserTask'});
+            modeling.updateLabel(task, 'Ring upp efter hemgång');
+            modeling.appendShape(task, {type: 'bpmn:EndEvent'});
+        }"""
+    )
+    page.click("#check")
+    page.wait_for_function("document.getElementById('check-summary').textContent.startsWith('0 fel')")
+    page.fill("#comment", "Ny rutin")
+    page.click("#deploy")
+    page.wait_for_selector('#modeller[data-deployed="hemgang_efter_akuten:1"]', state="attached")
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "hemgang_efter_akuten.bpmn"
+    saved = Path(download.value.path()).read_bytes()
+    assert meaning(saved) == meaning(platform.reports.definition_xml("hemgang_efter_akuten", 1))
+    names = {e.get("name") for e in meaning(saved)["elements"].values()}  # type: ignore[attr-defined]
+    assert "Ring upp efter hemgång" in names

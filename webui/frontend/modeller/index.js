@@ -358,6 +358,56 @@ async function main() {
     await saveDraft();
   }
 
+  // --- a new process, and the file to take elsewhere -------------------------------------------------------------
+  function newDiagramXml(processId) {
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" ' +
+      'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" ' +
+      'xmlns:samflode="http://samflode.se/schema/bpmn/1.0" id="Definitions_' + processId + '" ' +
+      'targetNamespace="http://samflode.se/bpmn">\n' +
+      '  <bpmn:process id="' + processId + '" name="' + processId + '" isExecutable="true">\n' +
+      '    <bpmn:startEvent id="start" name="Start" />\n' +
+      '  </bpmn:process>\n' +
+      '  <bpmndi:BPMNDiagram id="diagram">\n' +
+      '    <bpmndi:BPMNPlane id="plane" bpmnElement="' + processId + '">\n' +
+      '      <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="180" y="160" width="36" height="36" />' +
+      '</bpmndi:BPMNShape>\n' +
+      '    </bpmndi:BPMNPlane>\n' +
+      '  </bpmndi:BPMNDiagram>\n' +
+      '</bpmn:definitions>\n';
+  }
+
+  async function newProcess() {
+    const input = $("new-process-id");
+    const processId = input.value.trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(processId)) {
+      text($("modeller-status"), "Processens id: bokstäver, siffror och _ (börjar inte med en siffra)");
+      return;
+    }
+    const drafts = await api("/drafts");
+    const existing = drafts.items.find((d) => d.process_id === processId);
+    if (existing) {
+      text($("modeller-status"), "Du har redan ett utkast av " + processId + ": öppna det under Mina utkast");
+      return;
+    }
+    await load(newDiagramXml(processId), {});
+    text($("modeller-status"), "Ny process " + processId + ": rita, kontrollera och driftsätt den som version 1");
+    input.value = "";
+    await saveDraft();
+  }
+
+  async function download() {
+    const processId = mainProcessId() || "diagram";
+    const blob = new Blob([await currentXml()], { type: "application/xml" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = processId + ".bpmn";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }
+
   // --- check, deploy, diff --------------------------------------------------------------------------------------
   function showFindings(result) {
     clearDecorations();
@@ -547,6 +597,8 @@ async function main() {
   $("check").addEventListener("click", report(check));
   $("deploy").addEventListener("click", report(deploy));
   $("save-draft").addEventListener("click", report(saveDraft));
+  $("download").addEventListener("click", report(download));
+  $("new-form").addEventListener("submit", report(newProcess));
   $("compare").addEventListener("click", report(() => showDiff($("process-id").value, $("diff-from").value, $("diff-to").value)));
 
   await listDrafts();

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.directory import Actor, Policy
@@ -75,6 +76,19 @@ class Drafts:
         """Create the caller's draft of `process_id`, or overwrite it if there is one. Returns (draft, created)."""
         self._require(actor)
         self._check_size(xml)
+        for attempt in range(2):
+            try:
+                return self._save(actor, process_id, xml, base_version, name)
+            except IntegrityError:
+                # Two saves of a new draft at once (an autosave and the one sent as the tab closed): the other
+                # created it, so this one overwrites it.
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _save(
+        self, actor: Actor, process_id: str, xml: str, base_version: int | None, name: str | None
+    ) -> tuple[dict[str, Any], bool]:
         now = self.clock.now()
         with self.db.unit_of_work() as session:
             draft = session.scalar(

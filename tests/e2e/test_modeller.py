@@ -239,6 +239,20 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
     [version] = platform.reports.versions("ritning")
     assert version["executable"] is False and version["filename"] == "ritning.bpmn"
 
+    # Dropped on the diagram instead of chosen in the file field: the same.
+    dropped = fixture_bytes("with_diagram.bpmn").replace(b"with_diagram", b"slappt").decode("utf-8")
+    files = page.evaluate_handle(
+        """(xml) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([xml], 'slappt.bpmn', {type: 'application/xml'}));
+            return transfer;
+        }""",
+        dropped,
+    )
+    page.dispatch_event("#canvas", "drop", {"dataTransfer": files})
+    page.wait_for_selector('#modeller[data-opened^="slappt:"]', state="attached")
+    page.wait_for_selector('#drafts li[data-process-id="slappt"]')
+
 
 def test_the_three_processes_go_through_the_modeller_unchanged_in_meaning(page, owner_server):
     """Every extension property, timer, message and condition of the real diagrams survives an import into the

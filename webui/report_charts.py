@@ -4,6 +4,7 @@ shows its table beneath it, so nothing is only in the picture."""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 
@@ -29,22 +30,18 @@ def number_text(value: float, unit: str) -> str:
     return f"{value:.1f}".replace(".", ",")
 
 
-def _scale_top(values: Sequence[float], unit: str) -> float:
+def _scale_top(values: Sequence[float], unit: str) -> tuple[float, int]:
+    """The top of the value axis and how many intervals to divide it into, so that ticks are round numbers."""
     if unit == "share":
-        return 1.0
+        return 1.0, 4
     peak = max([0.0, *values])
     if peak <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(peak))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = step * magnitude
-        if top >= peak:
-            return float(top)
-    return float(10 * magnitude)
-
-
-def _ticks(top: float, unit: str) -> list[float]:
-    return [top * i / 4 for i in range(5)]
+        return 1.0, 4
+    magnitude = 10.0 ** math.floor(math.log10(peak))
+    for step, intervals in ((1, 4), (2, 4), (4, 4), (5, 5), (10, 5)):
+        if step * magnitude >= peak:
+            return step * magnitude, intervals
+    return 10 * magnitude, 5
 
 
 def _frame(title: str, description: str, body: list[str]) -> Markup:
@@ -57,10 +54,11 @@ def _frame(title: str, description: str, body: list[str]) -> Markup:
     return Markup(head.replace("{id}", ident) + "".join(body) + "</svg>")
 
 
-def _axes(top: float, unit: str, labels: Sequence[str]) -> list[str]:
+def _axes(scale: tuple[float, int], unit: str, labels: Sequence[str]) -> list[str]:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    top, intervals = scale
     parts = []
-    for tick in _ticks(top, unit):
+    for tick in (top * i / intervals for i in range(intervals + 1)):
         y = TOP + plot_h - tick / top * plot_h
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
@@ -90,8 +88,9 @@ def line_chart(
     """One line per series over the labels (months); None is a gap (no cases, or a group too small to show)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     values = [v for _, vs in series for v in vs if v is not None]
-    top = _scale_top(values, unit)
-    parts = _axes(top, unit, labels)
+    scale = _scale_top(values, unit)
+    top = scale[0]
+    parts = _axes(scale, unit, labels)
     n = max(1, len(labels))
     for index, (name, points) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
@@ -126,8 +125,9 @@ def line_chart(
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str) -> Markup:
     """One bar per label (kommun); None draws no bar (a group too small to show)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _scale_top([v for v in values if v is not None], unit)
-    parts = _axes(top, unit, labels)
+    scale = _scale_top([v for v in values if v is not None], unit)
+    top = scale[0]
+    parts = _axes(scale, unit, labels)
     n = max(1, len(labels))
     width = plot_w / n * 0.6
     for i, value in enumerate(values):

@@ -290,17 +290,34 @@ def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner
     page.click("#new-process")
     page.wait_for_selector('#modeller[data-opened="hemgang_efter_akuten:"]', state="attached")
     page.wait_for_selector('#drafts li[data-process-id="hemgang_efter_akuten"]')
-    page.evaluate(
+    flows = page.evaluate(
         """() => {
             const m = window.samflodeModeler;
             const modeling = m.get('modeling');
-            const task = modeling.appendShape(m.get('elementRegistry').get('start'), {type: 'bpmn:UserTask'});
+            const gateway = modeling.appendShape(m.get('elementRegistry').get('start'),
+                {type: 'bpmn:ExclusiveGateway'});
+            modeling.updateLabel(gateway, 'Behov?');
+            const task = modeling.appendShape(gateway, {type: 'bpmn:UserTask'});
             modeling.updateLabel(task, 'Ring upp efter hemgång');
             modeling.appendShape(task, {type: 'bpmn:EndEvent'});
+            modeling.appendShape(gateway, {type: 'bpmn:EndEvent'}, {x: gateway.x + 150, y: gateway.y + 150});
+            return gateway.outgoing.map((flow) => flow.id);
         }"""
     )
+    select = (
+        "(id) => { const m = window.samflodeModeler; m.get('selection').select(m.get('elementRegistry').get(id)); }"
+    )
+    # The gateway splits without a default: the check warns on it.
     page.click("#check")
-    page.wait_for_function("document.getElementById('check-summary').textContent.startsWith('0 fel')")
+    page.wait_for_selector('#findings li.warning:has-text("standardflöde")')
+    # The condition on one flow and the default on the other, through the panel.
+    page.evaluate(select, flows[0])
+    page.fill("#bio-properties-panel-samflode-condition", "behov == 'ja'")
+    page.press("#bio-properties-panel-samflode-condition", "Tab")
+    page.evaluate(select, flows[1])
+    page.check("#bio-properties-panel-samflode-default-flow")
+    page.click("#check")
+    page.wait_for_function("document.getElementById('check-summary').textContent.startsWith('0 fel, 0 varningar')")
     page.fill("#comment", "Ny rutin")
     page.click("#deploy")
     page.wait_for_selector('#modeller[data-deployed="hemgang_efter_akuten:1"]', state="attached")
@@ -311,3 +328,6 @@ def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner
     assert meaning(saved) == meaning(platform.reports.definition_xml("hemgang_efter_akuten", 1))
     names = {e.get("name") for e in meaning(saved)["elements"].values()}  # type: ignore[attr-defined]
     assert "Ring upp efter hemgång" in names
+    saved_flows = meaning(saved)["flows"]
+    assert saved_flows[flows[0]]["condition"] == "behov == 'ja'"  # type: ignore[index]
+    assert saved_flows[flows[1]]["default"] is True  # type: ignore[index]

@@ -1,8 +1,8 @@
 // Samflöde's own group in the properties panel: exactly the extension properties engine/bpmn/parsing.py reads
 // (<samflode:properties><samflode:property name=".." value=".."/></samflode:properties> on a flow node), the lane ->
 // role mapping of processes/lanes.json, agreed deadlines for timers, and the arbetsbeskrivning fields.
-import { SelectEntry, TextAreaEntry, TextFieldEntry, isSelectEntryEdited, isTextAreaEntryEdited,
-  isTextFieldEntryEdited, Group } from "@bpmn-io/properties-panel";
+import { CheckboxEntry, SelectEntry, TextAreaEntry, TextFieldEntry, isCheckboxEntryEdited, isSelectEntryEdited,
+  isTextAreaEntryEdited, isTextFieldEntryEdited, Group } from "@bpmn-io/properties-panel";
 import { useService } from "bpmn-js-properties-panel";
 import { getBusinessObject, is } from "bpmn-js/lib/util/ModelUtil";
 
@@ -238,6 +238,55 @@ function TimerDeadline(props) {
   });
 }
 
+// A sequence flow's condition (a sandboxed Python expression over the case data) and whether it is its source's
+// default flow: what the engine evaluates at gateways and at implicit splits out of tasks (docs/modelling.md).
+function FlowCondition(props) {
+  const { element, id } = props;
+  const modeling = useService("modeling");
+  const bpmnFactory = useService("bpmnFactory");
+  const debounce = useService("debounceInput");
+  const bo = getBusinessObject(element);
+  const isDefault = bo.sourceRef && bo.sourceRef.get("default") === bo;
+  return TextAreaEntry({
+    element, id, debounce, rows: 2, autoResize: true, label: "Villkor",
+    disabled: isDefault,
+    description: isDefault ? "Standardflödet tas när inget annat villkor gäller och har inget eget villkor"
+      : "Python-uttryck över ärendets data, t.ex. behov == 'hemtjänst' eller len(insatser) > 0",
+    getValue: () => {
+      const expression = bo.get("conditionExpression");
+      return expression ? expression.get("body") || "" : "";
+    },
+    setValue: (value) => {
+      const body = (value || "").trim();
+      let expression;
+      if (body) {
+        expression = bpmnFactory.create("bpmn:FormalExpression", { body });
+        expression.$parent = bo;
+      }
+      modeling.updateProperties(element, { conditionExpression: expression });
+    },
+  });
+}
+
+function FlowDefault(props) {
+  const { element, id } = props;
+  const modeling = useService("modeling");
+  const elementRegistry = useService("elementRegistry");
+  const bo = getBusinessObject(element);
+  const source = bo.sourceRef;
+  return CheckboxEntry({
+    element, id, label: "Standardflöde",
+    description: "Tas när inget villkor på de andra flödena gäller (varje delande grind behöver ett)",
+    getValue: () => Boolean(source && source.get("default") === bo),
+    setValue: (checked) => {
+      const sourceShape = source && elementRegistry.get(source.get("id"));
+      if (!sourceShape) return;
+      if (checked && bo.get("conditionExpression")) modeling.updateProperties(element, { conditionExpression: undefined });
+      modeling.updateProperties(sourceShape, { default: checked ? bo : undefined });
+    },
+  });
+}
+
 function LaneRoles(props) {
   const { element, id, catalog } = props;
   const name = getBusinessObject(element).get("name") || "";
@@ -255,6 +304,15 @@ export function samflodeEntries(element, catalog) {
   const entries = [];
   const bo = getBusinessObject(element);
   const human = is(element, "bpmn:UserTask") || is(element, "bpmn:ManualTask");
+  if (is(element, "bpmn:SequenceFlow") && bo.sourceRef) {
+    const source = bo.sourceRef;
+    const splits = is(source, "bpmn:ExclusiveGateway") || is(source, "bpmn:InclusiveGateway") ||
+      is(source, "bpmn:ComplexGateway") || is(source, "bpmn:Activity");
+    if (splits) {
+      entries.push({ id: "samflode-condition", component: FlowCondition, isEdited: isTextAreaEntryEdited });
+      entries.push({ id: "samflode-default-flow", component: FlowDefault, isEdited: isCheckboxEntryEdited });
+    }
+  }
   if (is(element, "bpmn:Lane")) {
     entries.push({ id: "samflode-lane-roles", component: LaneRoles, catalog, isEdited: () => false });
   }

@@ -29,6 +29,8 @@ PASSWORD = "modell-lösenord-1"
 
 @pytest.fixture
 def owner_server(platform: Platform) -> Iterator[str]:
+    bundle = PROJECT_ROOT / "webui" / "static" / "build" / "modeller.js"
+    assert bundle.is_file(), "the modeller's front end is not built: run `make setup` (npm ci, npm run build)"
     app = create_app({"TESTING": True}, platform=platform)
     accounts = Accounts(platform.db, platform.clock, platform.directory, FAST_HASHER)
     app.extensions["samflode_accounts"] = accounts

@@ -435,7 +435,6 @@ class Flow:
 
     @staticmethod
     def _complete_chain(chain: list[Task], target: Task) -> None:
-        source = chain[0]
         for current, following in zip(chain, chain[1:], strict=False):
             for child in list(current.children):
                 if child is following:
@@ -443,8 +442,10 @@ class Flow:
                         child._set_state(TaskState.FUTURE)
                 elif child.has_state(TaskState.PREDICTED_MASK):
                     current.workflow._remove_task(child.id)
-            if current is not source and not current.has_state(TaskState.READY | TaskState.WAITING):
-                current._set_state(TaskState.READY)
+            if current.state != TaskState.READY:
+                # READY through SpiffWorkflow's own path: a waiting event leaves the event manager there, or the
+                # next timer refresh would make the completed event wait again.
+                current._ready()
             current.complete()
         if not target.has_state(TaskState.READY | TaskState.WAITING):
             target._set_state(TaskState.FUTURE)

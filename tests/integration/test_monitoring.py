@@ -325,3 +325,17 @@ def test_upgrade_fills_when_completed_tasks_were_created_and_taken(tmp_path):
         ("t1", "2026-01-12 08:00:00.000000", "2026-01-12 09:00:00.000000"),
         ("t2", "2026-01-12 08:00:00.000000", None),
     ]
+
+
+def test_a_token_moves_past_a_waiting_timer_and_back_to_it(platform, clock):
+    iid = start(platform, diagrams.timer_process("vanta", "PT48H"), "vanta")
+    assert len(platform.reports.instance(iid, COORDINATOR)["timers"]) == 1
+    platform.runtime.move_token(iid, "vanta", "sedan", COORDINATOR, reason="Väntan behövs inte")
+    view = platform.reports.instance(iid, COORDINATOR)
+    assert view["timers"] == [] and active(platform, iid) == ["sedan"]
+    platform.runtime.forget_cached_flows()
+    clock.advance(timedelta(hours=1))
+    platform.runtime.move_token(iid, "sedan", "vanta", COORDINATOR, reason="Vänta ändå")
+    view = platform.reports.instance(iid, COORDINATOR)
+    assert active(platform, iid) == [] and view["status"] == "waiting"
+    assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=48)).isoformat()]

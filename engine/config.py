@@ -35,6 +35,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    simulation_dir: Path = PROJECT_ROOT / "instance" / "simulations"
+    simulation_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +59,8 @@ class Settings:
             smtp_username=env.get("SAMFLODE_SMTP_USERNAME", ""),
             smtp_password=env.get("SAMFLODE_SMTP_PASSWORD", ""),
             smtp_starttls=env.get("SAMFLODE_SMTP_STARTTLS", "off").lower() in ("on", "1", "true", "yes"),
+            simulation_dir=Path(env.get("SAMFLODE_SIMULATION_DIR", str(PROJECT_ROOT / "instance" / "simulations"))),
+            simulation_workers=int(env.get("SAMFLODE_SIMULATION_WORKERS", "2")),
         )
         return settings.checked()
 

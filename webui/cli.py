@@ -244,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     add_notify_commands(sub)
+    from webui.cli_simulate import add_commands as add_simulate_commands
+
+    add_simulate_commands(sub)
     return top
 
 

@@ -521,3 +521,25 @@ class ModelDraft(Base):
     xml: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SimulationRun(Base):
+    """A simulation before a pilot (engine/simulation.py): its parameters, progress and predicted figures. The
+    simulated cases themselves live in their own SQLite files under `folder`, never in this database."""
+
+    __tablename__ = "simulation_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    baseline_version: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20))  # queued | running | done | failed
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    folder: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -173,4 +173,5 @@ from webui.api import (  # noqa: E402,F401  (registers the routes: drafts, model
     pilots,  # noqa: E402,F401  (issue 8: /pilots; the implementation team)
     reports,  # noqa: E402,F401  (issue 6: the figures, /reports/...)
     routes,
+    simulations,  # noqa: E402,F401  (issue 8: /simulations; the implementation team)
 )

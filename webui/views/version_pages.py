@@ -194,3 +194,150 @@ def revert(run_id: int) -> Any:
     if not answer["reverted"] and not answer["refused"]:
         flash("Det fanns inget att återställa.", "status")
     return redirect(url_for("versions.migration", run_id=run_id))
+
+
+# ------------------------------------------------------------------------------------------------- simulations
+
+
+def _simulations() -> Any:
+    from webui.api.simulations import simulations
+
+    return simulations()
+
+
+def _pairs(text: str, kind: type, what: str, errors: list[str]) -> dict[str, Any]:
+    """'namn = värde' per line (or separated by commas), as typed in the form."""
+    found: dict[str, Any] = {}
+    for part in text.replace(",", "\n").splitlines():
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            found[key.strip()] = kind(value.strip().replace(",", "."))
+        except ValueError:
+            errors.append(f"{what}: skriv 'namn = tal' per rad ({part.strip()!r})")
+    return found
+
+
+def _figure_titles() -> dict[str, tuple[str, str]]:
+    from engine.figures import Figures
+
+    return {f.id: (f.title, f.unit) for f in Figures.definitions()}
+
+
+def _sim_form(source: Any) -> tuple[dict[str, str], Any, list[str]]:
+    from engine.simulation import SimulationParams
+
+    keys = (
+        "process_id",
+        "candidate_version",
+        "baseline_version",
+        "cases_per_year",
+        "days",
+        "sip_share",
+        "seed",
+        "default_hours",
+        "capacity",
+        "durations_hours",
+    )
+    values = {k: (source.get(k) or "").strip() for k in keys}
+    errors: list[str] = []
+
+    def number(key: str, kind: type, default: Any) -> Any:
+        raw = values[key].replace(",", ".")
+        if not raw:
+            return default
+        try:
+            return kind(raw)
+        except ValueError:
+            errors.append(f"{key}: ange ett tal")
+            return default
+
+    candidate = _int(values["candidate_version"])
+    if not values["process_id"] or candidate is None:
+        errors.append("Välj process och kandidatversion")
+        return values, None, errors
+    params = SimulationParams(
+        process_id=values["process_id"],
+        candidate_version=candidate,
+        baseline_version=_int(values["baseline_version"]),
+        cases_per_year=number("cases_per_year", float, 12644.0),
+        days=number("days", int, 365),
+        sip_share=number("sip_share", float, 0.37),
+        seed=number("seed", int, 1),
+        default_hours=number("default_hours", float, 8.0),
+        capacity=_pairs(values["capacity"], int, "Personal", errors),
+        durations_hours=_pairs(values["durations_hours"], float, "Handläggningstider", errors),
+    )
+    return values, params, errors
+
+
+@bp.get("/simuleringar")
+@login_required
+def simulations_page() -> Any:
+    if not _allowed():
+        return _denied()
+    values = {k: v for k, v in request.args.items()}
+    return render_template(
+        "simulations.html", runs=_simulations().runs(current_actor()), processes=_processes(), values=values, errors=[]
+    )
+
+
+@bp.post("/simuleringar")
+@login_required
+def simulate() -> Any:
+    if not _allowed():
+        return _denied()
+    values, params, errors = _sim_form(request.form)
+    if not errors and params is not None:
+        try:
+            from webui.api.simulations import start
+
+            run_id = start(params, current_actor())
+            return redirect(url_for("versions.simulation", run_id=run_id))
+        except SamflodeError as exc:
+            errors.append(exc.message)
+            for field_name, messages in (exc.details.get("fields") or {}).items():
+                errors.append(f"{field_name}: {', '.join(messages)}")
+    return render_template(
+        "simulations.html",
+        runs=_simulations().runs(current_actor()),
+        processes=_processes(),
+        values=values,
+        errors=errors,
+    ), 400
+
+
+def _simulation_context(run_id: int) -> dict[str, Any]:
+    run = _simulations().get(run_id, current_actor())
+    versions = (run.get("result") or {}).get("versions", [])
+    roles = sorted({role for v in versions for role in v.get("workload", {})})
+    role_names = dict(platform().catalog.role_names)
+    return {"run": run, "versions": versions, "roles": roles, "titles": _figure_titles(), "role_names": role_names}
+
+
+@bp.get("/simuleringar/<int:run_id>")
+@login_required
+def simulation(run_id: int) -> Any:
+    if not _allowed():
+        return _denied()
+    try:
+        context = _simulation_context(run_id)
+    except SamflodeError as exc:
+        return render_template("error.html", title="Finns inte", message=exc.message), exc.status
+    return render_template("simulation.html", **context)
+
+
+@bp.get("/simuleringar/<int:run_id>/forlopp")
+@login_required
+def simulation_progress(run_id: int) -> Any:
+    """The progress partial that htmx polls while the run is going; once done it carries the results instead."""
+    if not _allowed():
+        return _denied()
+    try:
+        context = _simulation_context(run_id)
+    except SamflodeError as exc:
+        return exc.message, exc.status
+    return render_template("_simulation_progress.html", **context)

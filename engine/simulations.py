@@ -1,0 +1,192 @@
+"""The simulation runs of the implementation team: create, execute (in a background thread), list, read.
+
+A run's row in the real database holds its parameters, its progress (for the page's progress bar) and, when done,
+the predicted figures side by side; the simulated cases themselves are written by engine/simulation.py into their
+own SQLite files under the run's folder and never touch the real cases."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.catalog import Catalog
+from engine.directory import Actor, Policy
+from engine.domain.clock import Clock
+from engine.domain.errors import BadRequest, Forbidden, NotFound
+from engine.persistence.db import Database
+from engine.persistence.models import AuditEntry, ProcessDefinition, SimulationRun
+from engine.simulation import SimulationParams, run_simulation
+
+log = logging.getLogger(__name__)
+MAX_CASES_PER_YEAR = 200_000
+MAX_DAYS = 3 * 366
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class Simulations:
+    def __init__(
+        self, db: Database, clock: Clock, catalog: Catalog, policy: Policy, folder: Path, workers: int = 1
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.catalog = catalog
+        self.policy = policy
+        self.folder = folder
+        self.workers = max(1, workers)
+
+    def _require(self, actor: Actor) -> None:
+        if not self.policy.can_manage_pilots(actor):
+            raise Forbidden("Bara implementeringsteamet får simulera processversioner")
+
+    def check(self, params: SimulationParams) -> None:
+        problems: dict[str, list[str]] = {}
+        if not 0 < params.cases_per_year <= MAX_CASES_PER_YEAR:
+            problems["cases_per_year"] = [f"ange 1–{MAX_CASES_PER_YEAR} fall per år"]
+        if not 1 <= params.days <= MAX_DAYS:
+            problems["days"] = [f"ange 1–{MAX_DAYS} dagar"]
+        if not 0 <= params.sip_share <= 1:
+            problems["sip_share"] = ["en andel mellan 0 och 1"]
+        if any(not 0 <= p <= 1 for p in params.decisions.values()):
+            problems["decisions"] = ["sannolikheter mellan 0 och 1"]
+        if any(h < 0 or h > 24 * 365 for h in params.durations_hours.values()) or params.default_hours <= 0:
+            problems["durations_hours"] = ["timmar mellan 0 och ett år"]
+        if any(c < 0 for c in params.capacity.values()):
+            problems["capacity"] = ["antal personal kan inte vara negativt"]
+        if problems:
+            from engine.domain.errors import ValidationFailed
+
+            raise ValidationFailed("Simuleringen kan inte startas", {"fields": problems})
+        with self.db.read() as session:
+            for version in {params.candidate_version, params.baseline_version} - {None}:
+                found = session.scalar(
+                    select(ProcessDefinition.executable).where(
+                        ProcessDefinition.process_id == params.process_id, ProcessDefinition.version == version
+                    )
+                )
+                if found is None:
+                    raise NotFound(f"{params.process_id} version {version} finns inte")
+                if not found:
+                    raise BadRequest(f"Version {version} är bara dokumentation och kan inte köras")
+
+    def create(self, params: SimulationParams, actor: Actor) -> int:
+        self._require(actor)
+        self.check(params)
+        now = self.clock.now()
+        with self.db.unit_of_work() as session:
+            run = SimulationRun(
+                process_id=params.process_id,
+                candidate_version=params.candidate_version,
+                baseline_version=params.baseline_version,
+                params=params.as_dict(),
+                status="queued",
+                progress_done=0,
+                progress_total=0,
+                result={},
+                error="",
+                folder="",
+                created_by=actor.username,
+                created_at=now,
+            )
+            session.add(run)
+            session.flush()
+            run.folder = str(self.folder / f"run-{run.id}")
+            session.add(
+                AuditEntry(
+                    at=now,
+                    actor=actor.username,
+                    action="simulation_started",
+                    target_type="simulation",
+                    target_id=str(run.id),
+                    details=params.as_dict(),
+                )
+            )
+            return run.id
+
+    def start_in_background(self, run_id: int) -> threading.Thread:
+        thread = threading.Thread(target=self.execute, args=(run_id,), name=f"simulation-{run_id}", daemon=True)
+        thread.start()
+        return thread
+
+    def execute(self, run_id: int, on_progress: Any = None) -> None:
+        """Run a queued simulation to its end, recording progress; a failure is recorded, never raised."""
+        with self.db.unit_of_work() as session:
+            run = session.get(SimulationRun, run_id)
+            if run is None or run.status != "queued":
+                return
+            run.status, run.started_at = "running", self.clock.now()
+            params = SimulationParams.of(run.params)
+            folder = Path(run.folder)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if on_progress is not None:
+                on_progress(done, total)
+            moment = time.monotonic()
+            if moment - last[0] < PROGRESS_EVERY_SECONDS and done < total:
+                return
+            last[0] = moment
+            with self.db.unit_of_work() as session:
+                row = session.get(SimulationRun, run_id)
+                if row is not None:
+                    row.progress_done, row.progress_total = done, total
+
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+            result = run_simulation(self.db, self.catalog, params, folder, progress, self.workers)
+        except Exception as exc:  # noqa: BLE001 - the page shows why; the server goes on
+            log.exception("simulation %s", run_id)
+            with self.db.unit_of_work() as session:
+                row = session.get(SimulationRun, run_id)
+                if row is not None:
+                    row.status, row.error, row.finished_at = "failed", f"{exc}"[:4000], self.clock.now()
+            return
+        with self.db.unit_of_work() as session:
+            row = session.get(SimulationRun, run_id)
+            if row is not None:
+                row.status, row.result, row.finished_at = "done", result, self.clock.now()
+                total = sum(v["cases"] for v in result["versions"])
+                row.progress_done = row.progress_total = total
+
+    def runs(self, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
+        self._require(actor)
+        with self.db.read() as session:
+            rows = session.scalars(select(SimulationRun).order_by(SimulationRun.id.desc()).limit(limit))
+            return [self._dict(r, with_result=False) for r in rows]
+
+    def get(self, run_id: int, actor: Actor) -> dict[str, Any]:
+        self._require(actor)
+        with self.db.read() as session:
+            row = session.get(SimulationRun, run_id)
+            if row is None:
+                raise NotFound(f"Simuleringen {run_id} finns inte")
+            return self._dict(row, with_result=True)
+
+    @staticmethod
+    def _dict(row: SimulationRun, with_result: bool) -> dict[str, Any]:
+        total = row.progress_total or 0
+        out: dict[str, Any] = {
+            "id": row.id,
+            "process_id": row.process_id,
+            "candidate_version": row.candidate_version,
+            "baseline_version": row.baseline_version,
+            "status": row.status,
+            "progress_done": row.progress_done,
+            "progress_total": total,
+            "percent": 100 if row.status == "done" else (int(100 * row.progress_done / total) if total else 0),
+            "error": row.error,
+            "created_by": row.created_by,
+            "created_at": row.created_at.isoformat(),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "params": dict(row.params or {}),
+        }
+        if with_result:
+            out["result"] = dict(row.result or {})
+        return out

@@ -1,0 +1,74 @@
+"""/api/v1/simulations: simulate a process version before a pilot (start, list, progress and result).
+
+The implementation team only; the work runs in a background thread (engine/simulations.py) on its own SQLite files."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Response, current_app
+
+from engine.directory import Actor
+from engine.simulation import SimulationParams
+from engine.simulations import Simulations
+from webui.api import actor, documented, load_body, platform
+from webui.api.routes import _json
+from webui.api.simulation_schemas import SimulationIn, SimulationOut, SimulationsOut
+
+
+def simulations() -> Simulations:
+    """One per app (the background threads share it); built from the settings on first use."""
+    found = current_app.extensions.get("samflode_simulations")
+    if found is None:
+        p = platform()
+        found = Simulations(
+            p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers
+        )
+        current_app.extensions["samflode_simulations"] = found
+    return found
+
+
+def start(params: SimulationParams, who: Actor) -> int:
+    service = simulations()
+    run_id = service.create(params, who)
+    if current_app.config.get("SAMFLODE_SIMULATE_INLINE"):
+        service.execute(run_id)  # tests: run to the end before answering
+    else:
+        service.start_in_background(run_id)
+    return run_id
+
+
+@documented(
+    "POST",
+    "/simulations",
+    "Starta en simulering: en syntetisk ström av fall (ankomster per år, andel med SIP, handläggningstider från "
+    "historiken eller angivna, personal per roll och enhet) körs mot kandidatversionen och den nuvarande, på en egen "
+    "databas, snabbare än realtid. Svarar 202; följ förloppet med GET /simulations/{id}",
+    body=SimulationIn,
+    response=SimulationOut,
+    status=202,
+    errors=(400, 401, 403, 404, 422),
+)
+def start_simulation() -> Response:
+    who = actor()
+    params = cast(SimulationParams, load_body(SimulationIn))
+    run_id = start(params, who)
+    return _json(SimulationOut().dump(simulations().get(run_id, who)), 202)
+
+
+@documented("GET", "/simulations", "Simuleringar, senaste först", response=SimulationsOut)
+def list_simulations() -> Response:
+    who = actor()
+    return _json(SimulationsOut().dump({"items": simulations().runs(who)}))
+
+
+@documented(
+    "GET",
+    "/simulations/{id}",
+    "En simulering: status, förlopp (procent) och, när den är klar, förutsagda nyckeltal och arbetsbelastning per "
+    "roll för kandidatversionen bredvid den nuvarande",
+    response=SimulationOut,
+)
+def get_simulation(id: int) -> Response:  # noqa: A002 - the path parameter's name
+    who = actor()
+    return _json(SimulationOut().dump(simulations().get(id, who)))

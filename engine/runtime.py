@@ -849,6 +849,7 @@ class Runtime:
                     moved.append(flow.move_token(from_element, to_element, self.clock, log))
                 except MoveRefused as exc:
                     raise Conflict(str(exc)) from exc
+                flow.run(self.clock, log)  # an incident here is the moved case's, saved with the move
 
             # The history row first, so the timeline shows the move before what the engine then did.
             entry = HistoryEntry(

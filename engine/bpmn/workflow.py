@@ -366,7 +366,8 @@ class Flow:
         return None
 
     def move_token(self, from_element: str, to_element: str, clock: Clock, log: StepLog) -> TokenMove:
-        """Move the token at `from_element` to `to_element` in the same (sub)process, then run the engine.
+        """Move the token at `from_element` to `to_element` in the same (sub)process; the caller then runs the
+        engine (`run`), so that an incident after the move is recorded with the move.
 
         Forward (the target lies ahead on the source's branch): every element on the way is completed without
         running it (SpiffWorkflow's task.complete(), what SpiffArena calls "skip"), branches not taken are dropped
@@ -430,7 +431,7 @@ class Flow:
         chain = [source, *path, target]
         with timer_bridge.running_under(clock):
             self._complete_chain(chain, target)
-        self.run(clock, log)
+        self._forget_removed_events()
         return TokenMove("forward", tuple(skipped), (_element_id(source),))
 
     @staticmethod
@@ -474,9 +475,32 @@ class Flow:
                 + ")"
             )
         with timer_bridge.running_under(clock):
-            self.workflow.reset_from_task_id(target.id)
-        self.run(clock, log)
+            self._reset_within(target)
         return TokenMove("back", (), (_element_id(source),))
+
+    def _reset_within(self, target: Task) -> None:
+        """BpmnWorkflow.reset_from_task_id, kept inside the target's own (sub)workflow. SpiffWorkflow's version also
+        resets the task of an enclosing sub-process in the parent workflow, which drops that task's boundary events
+        and left in_utskrivning's `vardtillfalle` unable to go on (an incident on the next step)."""
+        split = target.parent is not None and target.parent.task_spec.__class__.__name__ == "BoundaryEventSplit"
+        top = target.parent if split else target
+        for descendant in [t for t in top if t.id in self.workflow.subprocesses]:
+            self.workflow.delete_subprocess(descendant)  # sub-processes started after the target go with it
+        workflow = target.workflow
+        for task in list(target.parent.children) if split else [target]:
+            workflow.last_task = task.parent
+            task.reset_branch(None)
+        self._forget_removed_events()
+
+    def _forget_removed_events(self) -> None:
+        """SpiffWorkflow's event manager is not told when a task leaves the tree: a boundary timer dropped by a
+        reset stayed registered and the next timer refresh failed on it ('NoneType' object has no attribute
+        'data'). Forget every registered task that is no longer in a live (sub)workflow."""
+        manager = self.workflow.event_manager
+        live = {id(self.workflow)} | {id(w) for w in self.workflow.subprocesses.values()}
+        for key, task in list(manager.tasks.items()):
+            if id(task.workflow) not in live or task.workflow.tasks.get(task.id) is not task:
+                manager.tasks.pop(key, None)
 
     # --- persistence -------------------------------------------------------------------------------------------
     def dump(self) -> str:

@@ -339,3 +339,52 @@ def test_a_token_moves_past_a_waiting_timer_and_back_to_it(platform, clock):
     view = platform.reports.instance(iid, COORDINATOR)
     assert active(platform, iid) == [] and view["status"] == "waiting"
     assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=48)).isoformat()]
+
+
+IN_SUBPROCESS = diagrams.linear(
+    "underprocess",
+    """
+  <bpmn:startEvent id="start" />
+  <bpmn:subProcess id="sp" name="Vårdtillfälle">
+    <bpmn:startEvent id="sp_start" />
+    <bpmn:userTask id="a" name="A" />
+    <bpmn:boundaryEvent id="paminn" attachedToRef="b" cancelActivity="false">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT24H</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:endEvent id="paminn_slut" />
+    <bpmn:userTask id="b" name="B" />
+    <bpmn:endEvent id="sp_end" />
+    <bpmn:sequenceFlow id="s1" sourceRef="sp_start" targetRef="a" />
+    <bpmn:sequenceFlow id="s2" sourceRef="a" targetRef="b" />
+    <bpmn:sequenceFlow id="s3" sourceRef="b" targetRef="sp_end" />
+    <bpmn:sequenceFlow id="s4" sourceRef="paminn" targetRef="paminn_slut" />
+  </bpmn:subProcess>
+  <bpmn:userTask id="efter" name="Efter" />
+  <bpmn:endEvent id="end" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sp" />
+  <bpmn:sequenceFlow id="f2" sourceRef="sp" targetRef="efter" />
+  <bpmn:sequenceFlow id="f3" sourceRef="efter" targetRef="end" />""",
+)
+
+
+def test_a_move_back_inside_a_sub_process_drops_the_boundary_timer_it_leaves(platform, clock):
+    """Back from a task with a waiting boundary timer, inside a sub-process: the reset stays inside the sub-process
+    (the enclosing sub-process task keeps running) and the engine forgets the dropped timer, so the case goes on
+    (SpiffWorkflow kept it registered and the next step failed)."""
+    iid = start(platform, IN_SUBPROCESS, "underprocess")
+    complete(platform, iid, "a")
+    assert active(platform, iid) == ["b"] and len(platform.reports.instance(iid, COORDINATOR)["timers"]) == 1
+    platform.runtime.forget_cached_flows()
+    clock.advance(timedelta(hours=2))
+    moved = platform.runtime.move_token(iid, "b", "a", COORDINATOR, reason="A måste göras om")
+    view = platform.reports.instance(iid, COORDINATOR)
+    assert moved.direction == "back" and view["status"] == "running" and view["incidents"] == []
+    assert active(platform, iid) == ["a"] and view["timers"] == []
+    with pytest.raises(Conflict, match="annan"):
+        platform.runtime.move_token(iid, "a", "efter", COORDINATOR, reason="ut ur underprocessen")
+    complete(platform, iid, "a")
+    view = platform.reports.instance(iid, COORDINATOR)
+    assert active(platform, iid) == ["b"]
+    assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=24)).isoformat()]
+    complete(platform, iid, "b")
+    assert active(platform, iid) == ["efter"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, not_, or_, select
+from sqlalchemy import Select, not_, or_, select, union
 
 from engine.directory import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
@@ -117,6 +117,7 @@ class PilotComparison:
         self.clock = clock
         self.policy = policy
         self.figures = figures
+        self._steps: dict[int, dict[str, str | None]] = {}
 
     def groups(self, pilot: Pilot) -> list[GroupScope]:
         today = stockholm_today(self.clock)
@@ -241,18 +242,27 @@ class PilotComparison:
             }
         return out
 
+    def _questionnaire_steps(self, session: Any) -> dict[int, dict[str, str | None]]:
+        """Per definition id, its elements whose form is a Värdekompass form. Definitions never change once
+        deployed, so each is read once per process (its elements JSON is large)."""
+        known = set(self._steps)
+        missing = select(ProcessDefinition.id, ProcessDefinition.elements)
+        if known:
+            missing = missing.where(ProcessDefinition.id.not_in(sorted(known)))
+        for d_id, elements in session.execute(missing):
+            self._steps[d_id] = {
+                key: (info.get("properties") or {}).get("form")
+                for key, info in (elements or {}).items()
+                if (info.get("properties") or {}).get("form") in (PERSON_FORM, STAFF_FORM)
+            }
+        return dict(self._steps)
+
     def _answers(self, pilot: Pilot, groups: list[GroupScope]) -> dict[str, Any]:
         """The Värdekompass answers per group: the person's (the case's own task, or the questionnaire process
         started for it) and the staff's per party. Per question: answers given and the share that agree fully."""
         out: dict[str, Any] = {"person": [], "staff": [], "parties": []}
         with self.db.read() as session:
-            forms: dict[int, dict[str, str | None]] = {}
-            for d_id, elements in session.execute(select(ProcessDefinition.id, ProcessDefinition.elements)):
-                forms[d_id] = {
-                    key: (info.get("properties") or {}).get("form")
-                    for key, info in (elements or {}).items()
-                    if (info.get("properties") or {}).get("form") in (PERSON_FORM, STAFF_FORM)
-                }
+            forms = self._questionnaire_steps(session)
             element_ids = {key for found in forms.values() for key in found}
             per_group: dict[str, dict[str, Any]] = {}
             parties: set[str] = set()
@@ -265,13 +275,13 @@ class PilotComparison:
                 )
                 # The case itself and the questionnaire instances started for it (parent_instance_id); only the
                 # completions of questionnaire steps are read, in one query.
-                owner = or_(
-                    ProcessInstance.id.in_(cases.scalar_subquery()),
-                    and_(
+                owners = union(
+                    cases,
+                    select(ProcessInstance.id).where(
                         ProcessInstance.parent_instance_id.in_(cases.scalar_subquery()),
                         ProcessInstance.process_id == QUESTIONNAIRE_PROCESS,
                     ),
-                )
+                ).subquery()
                 person: dict[str, list[str]] = {q: [] for q in PERSON_QUESTIONS}
                 staff: dict[str, dict[str, list[str]]] = {}
                 entries: list[Any] = (
@@ -282,7 +292,7 @@ class PilotComparison:
                             .where(
                                 HistoryEntry.kind == "task_completed",
                                 HistoryEntry.element_id.in_(sorted(element_ids)),
-                                owner,
+                                HistoryEntry.instance_id.in_(select(owners.c[0])),
                             )
                         )
                     )

@@ -414,6 +414,7 @@ class Notification(Base):
     read_at: Mapped[datetime | None]
     emailed_at: Mapped[datetime | None]
 
+
 class CaseFact(Base):
     """One row per in_utskrivning case: the milestones and figures-to-be of the case, derived from its history by
     engine/facts.py (a pure function, driven by processes/milestones.json) and rewritten by Runtime._save after each

@@ -57,6 +57,7 @@ def test_instance_units_are_filled_from_existing_case_data_on_upgrade(tmp_path: 
     assert [tuple(r[:4]) for r in rows] == [(1, "Eksjö", "SE-vc1", "SE-ward1"), (2, None, None, None)]
     assert json.loads(rows[0][4])["x"] == 1  # the data itself is untouched
 
+
 def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_path: Path) -> None:
     """Migration 0006_figures derives the facts of the cases that exist from their history (nothing is lost)."""
     db = Database(f"sqlite:///{tmp_path / 'f.db'}")

@@ -4,6 +4,8 @@ refused, promotion whole and in steps, the default pinned against later deploys,
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -14,8 +16,9 @@ from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.persistence.models import AuditEntry
 from engine.pilots import Pilots, PilotSpec
+from engine.platform import build
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM
+from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, require_postgres, truncate_all
 
 TEAM = Actor("irma", frozenset({"implementation_team"}), name="Irma Implementeringsteam")
 WARD = "SE2321000057-ward1"
@@ -341,3 +344,49 @@ def test_a_pilot_whose_period_is_over_cannot_start(platform, pilots, versions, c
     clock.set(clock.now() + timedelta(days=10))
     with pytest.raises(Conflict):
         pilots.start(TEAM, pilot_id)
+
+
+def overlapping_race(platform, runs: int = 3) -> None:
+    """Two members of the team create overlapping pilots of one process at the same moment: exactly one is created,
+    the other is refused naming it."""
+    platform.runtime.deploy(diagrams.single_task("flode", "Gamla rutinen"), OWNER)
+    platform.runtime.deploy(diagrams.single_task("flode", "Nya rutinen"), OWNER)
+    pilots = Pilots(platform.db, platform.clock, platform.policy)
+    for run in range(runs):
+        barrier = threading.Barrier(2)
+        outcomes: list[object] = []
+        first = date(2027 + run, 1, 1)
+
+        def create(name: str, barrier=barrier, outcomes=outcomes, first=first) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(pilots.create(TEAM, spec(name=name, start_date=first, end_date=first + timedelta(30))))
+            except Conflict as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=create, args=(name,)) for name in ("Eksjö", "Nässjö")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        created = [o for o in outcomes if isinstance(o, int)]
+        refused = [o for o in outcomes if isinstance(o, Conflict)]
+        assert len(created) == 1 and len(refused) == 1, outcomes
+        assert refused[0].details["pilot_id"] == created[0]
+    assert len(pilots.list_pilots(TEAM, "flode")) == runs
+
+
+def test_two_overlapping_pilots_created_at_once_on_the_test_database(platform):
+    overlapping_race(platform)
+
+
+@pytest.mark.postgres
+def test_two_overlapping_pilots_created_at_once_on_postgresql(settings, clock):
+    """Always on PostgreSQL: the advisory lock per process across two real connections."""
+    url = require_postgres()
+    platform = build(replace(settings, database_url=url), clock=clock, migrate=True)
+    try:
+        truncate_all(platform.db)
+        overlapping_race(platform)
+    finally:
+        platform.close()

@@ -390,3 +390,36 @@ def test_two_overlapping_pilots_created_at_once_on_postgresql(settings, clock):
         overlapping_race(platform)
     finally:
         platform.close()
+
+
+def test_instances_that_existed_before_pilots_say_default_after_the_upgrade(tmp_path) -> None:
+    """Migration 0006_pilots: existing instances get routing 'default' (the only rule there was), no pilot."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.persistence.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    command.upgrade(db.alembic_config(), "0005")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO process_definitions (id, process_id, version, xml, content_hash, executable, diagnostics,"
+                " elements, lanes, start_messages, dependencies, forms, deployed_by, deployed_at, comment)"
+                " VALUES (1, 'p', 1, x'00', 'h', 1, '[]', '{}', '[]', '[]', '{}', '{}', 'agnes',"
+                " '2026-01-01 08:00:00.000000', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO process_instances (id, definition_id, process_id, version, business_key, status,"
+                " started_at, updated_at, started_by, data, state, serializer_version, lock_version)"
+                " VALUES (1, 1, 'p', 1, 'k', 'waiting', '2026-01-12 07:00:00.000000', '2026-01-12 07:00:00.000000',"
+                " 'journal', '{}', '{}', 'v', 1)"
+            )
+        )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT routing, pilot_id, route_reason, business_key FROM process_instances")).one()
+    db.dispose()
+    assert tuple(row) == ("default", None, "", "k")

@@ -50,6 +50,7 @@ def test_a_pilot_through_the_api_routes_new_cases_and_says_why(client, tokens, t
     assert instance["route_reason"] == f"pilot {pilot['id']} Eksjö SVPL"
     listed = client.get("/api/v1/pilots?process_id=flode", headers=tokens["cora"]).get_json()
     assert [p["id"] for p in listed["items"]] == [pilot["id"]] and listed["items"][0]["cases"]["total"] == 1
+    assert listed["total"] == 1
     defaults = client.get("/api/v1/pilots/defaults?process_id=flode", headers=team).get_json()
     assert defaults["items"][0]["version"] == 1 and defaults["items"][0]["unit"] is None
     extended = client.post(f"/api/v1/pilots/{pilot['id']}/extend", json={"end_date": "2026-04-30"}, headers=team)

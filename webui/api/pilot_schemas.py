@@ -123,6 +123,7 @@ class PilotOut(Schema):
 
 class PilotListOut(Schema):
     items = fields.List(fields.Nested(PilotOut))
+    total = fields.Integer()
 
 
 class DefaultVersionOut(Schema):

@@ -17,7 +17,8 @@ from webui.views.pilots import comparison, pilots, questionnaires
 )
 def list_pilots() -> Response:
     q = load_query(ps.PilotListIn)
-    return _json(ps.PilotListOut().dump({"items": pilots().list_pilots(actor(), q["process_id"])}))
+    items = pilots().list_pilots(actor(), q["process_id"])
+    return _json(ps.PilotListOut().dump({"items": items, "total": len(items)}))
 
 
 @documented(

@@ -155,6 +155,8 @@ def test_others_may_look_but_not_act_and_lane_roles_see_nothing(demo, demo_app):
     pilot_url = create_pilot(team).headers["Location"]
     owner = sign_in(demo_app, "agnes")
     assert owner.get(pilot_url).status_code == 200
+    assert "/overvakning?process_id=in_utskrivning&amp;version=2" in owner.get(pilot_url).get_data(as_text=True)
+    assert "/overvakning?" not in team.get(pilot_url).get_data(as_text=True)  # the team does not monitor cases
     assert "Åtgärder" not in owner.get(pilot_url).get_data(as_text=True)
     assert owner.get("/piloter/ny").status_code == 403
     token = page_token(owner, pilot_url)

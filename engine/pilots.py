@@ -603,6 +603,97 @@ class Pilots:
             pilot.updated_at = now
             self._audit(session, actor, "pilot_promoted_units", pilot, {"version": version, **cleaned})
 
+    def set_default(self, actor: Actor, process_id: str, version: int | None) -> None:
+        """Choose the version every case of the process starts on when no pilot or per-unit default takes it
+        (`version` None: back to the newest executable version). Per-unit defaults stay."""
+        self._require_manage(actor)
+        with self.db.unit_of_work() as session:
+            self._lock_process(session, process_id)
+            row = session.scalar(
+                select(DefaultVersion).where(
+                    DefaultVersion.process_id == process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == ""
+                )
+            )
+            before = (
+                session.scalar(select(ProcessDefinition.version).where(ProcessDefinition.id == row.definition_id))
+                if row is not None
+                else None
+            )
+            if version is None:
+                if row is not None:
+                    session.delete(row)
+            else:
+                definition = session.scalar(
+                    select(ProcessDefinition).where(
+                        ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+                    )
+                )
+                if definition is None or not definition.executable:
+                    raise ValidationFailed(
+                        f"{process_id} version {version} finns inte eller kan inte köras",
+                        {"fields": {"version": ["välj en körbar version"]}},
+                    )
+                if row is None:
+                    row = DefaultVersion(process_id=process_id, unit_kind="", unit="")
+                    session.add(row)
+                row.definition_id, row.pilot_id, row.set_by, row.set_at = (
+                    definition.id,
+                    None,
+                    actor.username,
+                    self.clock.now(),
+                )
+            session.add(
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=actor.username,
+                    action="default_version_set",
+                    target_type="process",
+                    target_id=process_id,
+                    details={"from": before, "to": version},
+                )
+            )
+
+    def default_overview(self, actor: Actor) -> list[dict[str, Any]]:
+        """Per process with an executable version: the newest version, the chosen default (None: the newest is the
+        default) and how many units have their own default."""
+        self._require_view(actor)
+        with self.db.read() as session:
+            newest = dict(
+                session.execute(
+                    select(ProcessDefinition.process_id, func.max(ProcessDefinition.version))
+                    .where(ProcessDefinition.executable.is_(True))
+                    .group_by(ProcessDefinition.process_id)
+                ).all()
+            )
+            versions: dict[str, list[int]] = {}
+            for process_id, version in session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.version)
+                .where(ProcessDefinition.executable.is_(True))
+                .order_by(ProcessDefinition.process_id, ProcessDefinition.version.desc())
+            ):
+                versions.setdefault(process_id, []).append(version)
+            chosen: dict[str, int] = {}
+            units: dict[str, int] = {}
+            for row, version in session.execute(
+                select(DefaultVersion, ProcessDefinition.version).join(
+                    ProcessDefinition, ProcessDefinition.id == DefaultVersion.definition_id
+                )
+            ):
+                if row.unit_kind:
+                    units[row.process_id] = units.get(row.process_id, 0) + 1
+                else:
+                    chosen[row.process_id] = version
+            return [
+                {
+                    "process_id": process_id,
+                    "newest": newest[process_id],
+                    "default": chosen.get(process_id),
+                    "versions": versions.get(process_id, []),
+                    "unit_defaults": units.get(process_id, 0),
+                }
+                for process_id in sorted(newest)
+            ]
+
     # ------------------------------------------------------------------------------------------------ groups
     @staticmethod
     def period_bounds(pilot: Pilot, today: date) -> tuple[datetime, datetime]:

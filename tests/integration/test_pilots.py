@@ -423,3 +423,30 @@ def test_instances_that_existed_before_pilots_say_default_after_the_upgrade(tmp_
         row = conn.execute(text("SELECT routing, pilot_id, route_reason, business_key FROM process_instances")).one()
     db.dispose()
     assert tuple(row) == ("default", None, "", "k")
+
+
+def test_the_team_chooses_the_default_version_by_hand_and_back_to_the_newest(platform, pilots, versions):
+    running(pilots)  # pins version 1
+    platform.runtime.deploy(diagrams.single_task("flode", "Ännu nyare"), OWNER)  # version 3
+    outside = case(ward=OTHER_WARD, vc=OTHER_VC, kommun="Nässjö")
+    assert start(platform, {**outside, "vardtillfalle_id": "VT-a"})["version"] == 1
+    pilots.set_default(TEAM, "flode", 3)
+    chosen = start(platform, {**outside, "vardtillfalle_id": "VT-b"})
+    assert (chosen["version"], chosen["routing"], chosen["route_reason"]) == (3, "default", "standardversion (vald)")
+    assert start(platform, case(n=9))["routing"] == "pilot"  # the running pilot still comes first
+    pilots.set_default(TEAM, "flode", None)
+    newest = start(platform, {**outside, "vardtillfalle_id": "VT-c"})
+    assert (newest["version"], newest["route_reason"]) == (3, "standardversion (nyaste)")
+    assert pilots.default_overview(TEAM) == [
+        {"process_id": "flode", "newest": 3, "default": None, "versions": [3, 2, 1], "unit_defaults": 0}
+    ]
+    with pytest.raises(ValidationFailed):
+        pilots.set_default(TEAM, "flode", 9)
+    with pytest.raises(Forbidden):
+        pilots.set_default(OWNER, "flode", 1)
+    with platform.db.read() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "default_version_set")).all()
+        assert [(a.target_id, a.details) for a in audited] == [
+            ("flode", {"from": 1, "to": 3}),
+            ("flode", {"from": 3, "to": None}),
+        ]

@@ -184,3 +184,25 @@ def test_the_team_sends_the_vardekompass_questions_from_the_page(demo, demo_app)
         f"/api/v1{pilot_url.replace('/piloter', '/pilots')}/questionnaires", headers={"X-CSRF-Token": token}
     )
     assert api.status_code == 200 and api.get_json() == {"started": 0, "instance_ids": []}
+
+
+def test_the_team_sets_the_default_version_on_the_pilots_page(demo, demo_app):  # noqa: F811
+    deploy_new_version(demo)
+    client = sign_in(demo_app, "irma")
+    page = client.get("/piloter").get_data(as_text=True)
+    assert "Standardversioner" in page and "den nyaste (version 2)" in page
+    token = page_token(client, "/piloter")
+    response = client.post(
+        "/piloter/standardversion", data={"csrf_token": token, "process_id": "in_utskrivning", "version": "1"}
+    )
+    assert response.status_code == 303
+    page = client.get("/piloter").get_data(as_text=True)
+    assert "startar nu på version 1" in page and "version 1 (vald)" in page
+    case = admit(demo, 7, "SE2321000057-RYMED1", "Jönköping")
+    assert demo.reports.instance(case, SYSTEM_ACTOR)["version"] == 1
+    owner = sign_in(demo_app, "agnes")
+    assert "Spara" not in owner.get("/piloter").get_data(as_text=True)
+    denied = owner.post(
+        "/piloter/standardversion", data={"csrf_token": page_token(owner, "/piloter"), "process_id": "in_utskrivning"}
+    )
+    assert denied.status_code == 403

@@ -61,6 +61,10 @@ def test_a_pilot_through_the_api_routes_new_cases_and_says_why(client, tokens, t
     assert promoted["promoted_to"] == [{"unit_kind": "kommun", "unit": "Nässjö", "name": "Nässjö"}]
     whole = client.post(f"/api/v1/pilots/{pilot['id']}/promote", json={"scope": "whole"}, headers=team).get_json()
     assert whole["status"] == "ended" and whole["promoted_at"]
+    chosen = client.post("/api/v1/pilots/defaults", json={"process_id": "flode", "version": 1}, headers=team)
+    assert chosen.status_code == 200 and chosen.get_json()["items"][0]["version"] == 1
+    refused = client.post("/api/v1/pilots/defaults", json={"process_id": "flode", "version": 1}, headers=tokens["cora"])
+    assert refused.status_code == 403
     comparison = client.get(f"/api/v1/pilots/{pilot['id']}/comparison", headers=team).get_json()
     assert [g["key"] for g in comparison["groups"]] == ["pilot", "elsewhere", "before"]
     assert comparison["threshold"] == 30 and all(g["too_small"] for g in comparison["groups"])
@@ -105,6 +109,7 @@ def test_openapi_documents_the_pilot_routes(client):
         ("/api/v1/pilots", "get"),
         ("/api/v1/pilots", "post"),
         ("/api/v1/pilots/defaults", "get"),
+        ("/api/v1/pilots/defaults", "post"),
         ("/api/v1/pilots/{id}", "get"),
         ("/api/v1/pilots/{id}/status", "post"),
         ("/api/v1/pilots/{id}/extend", "post"),

@@ -72,6 +72,16 @@ class DefaultsIn(Schema):
     process_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class DefaultSetIn(_In):
+    process_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    version = fields.Integer(
+        required=True,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Versionen; null: tillbaka till den nyaste"},
+    )
+
+
 class UnitOut(Schema):
     value = fields.String()
     name = fields.String()

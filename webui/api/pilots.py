@@ -51,6 +51,23 @@ def pilot_defaults() -> Response:
     return _json(ps.DefaultsOut().dump({"process_id": q["process_id"], "items": items}))
 
 
+@documented(
+    "POST",
+    "/pilots/defaults",
+    "Välj standardversionen för en process (version null: tillbaka till den nyaste); enheternas egna standarder "
+    "från spridning står kvar",
+    body=ps.DefaultSetIn,
+    response=ps.DefaultsOut,
+    errors=(400, 401, 403, 415, 422),
+)
+def set_pilot_default() -> Response:
+    who = actor()
+    body = load_body(ps.DefaultSetIn)
+    pilots().set_default(who, body["process_id"], body["version"])
+    items = pilots().defaults(who, body["process_id"])
+    return _json(ps.DefaultsOut().dump({"process_id": body["process_id"], "items": items}))
+
+
 @documented("GET", "/pilots/{id}", "En pilot: regel, period, enheter, antal fall, spridning", response=ps.PilotOut)
 def get_pilot(id: int) -> Response:  # noqa: A002 - the path parameter's name
     return _json(ps.PilotOut().dump(pilots().get(actor(), id)))

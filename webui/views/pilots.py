@@ -137,8 +137,36 @@ def index() -> Any:
     except Forbidden:
         return _denied()
     return render_template(
-        "pilots.html", items=items, can_manage=platform().policy.can_manage_pilots(actor), rules=MIXED_RULES
+        "pilots.html",
+        items=items,
+        can_manage=platform().policy.can_manage_pilots(actor),
+        rules=MIXED_RULES,
+        defaults=pilots().default_overview(actor),
     )
+
+
+@bp.post("/piloter/standardversion")
+@login_required
+def set_default() -> Any:
+    """The process-wide default version (or back to the newest), chosen by the implementation team."""
+    actor = current_actor()
+    if not platform().policy.can_manage_pilots(actor):
+        return _denied("Bara implementeringsteamet får välja standardversion.")
+    process_id = request.form.get("process_id", "")
+    chosen = request.form.get("version", "")
+    try:
+        if chosen and not chosen.isdigit():
+            raise ValidationFailed("Välj en version", {"fields": {"version": ["välj en version"]}})
+        pilots().set_default(actor, process_id, int(chosen) if chosen else None)
+        flash(
+            f"Nya fall i {process_id} startar nu på version {chosen} där ingen pilot eller spridning gäller."
+            if chosen
+            else f"Nya fall i {process_id} startar nu på den nyaste versionen där ingen pilot eller spridning gäller.",
+            "ok",
+        )
+    except SamflodeError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("pilots.index"), code=303)
 
 
 def _new_page(values: dict[str, Any], errors: dict[str, list[str]], message: str | None, status: int) -> Any:

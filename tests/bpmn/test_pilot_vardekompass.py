@@ -153,3 +153,51 @@ def test_a_pilot_without_questions_sends_none(piloted):
     )
     with pytest.raises(Conflict):
         questionnaires.send(TEAM, quiet)
+
+
+def test_the_comparison_groups_hold_the_right_cases(walk):
+    """The pilot's cases; the same period elsewhere; the pilot's units in an equally long period before. A case in
+    the pilot's units that started on the default while the pilot was paused is in neither of the first two."""
+    p = walk.p
+    xml = (PROCESSES / "in_utskrivning.bpmn").read_text(encoding="utf-8")
+    p.runtime.deploy(xml.replace('name="Registrera inskrivning"', 'name="Registrera inskrivning (pilot)"', 1), OWNER)
+    pilots = Pilots(p.db, p.clock, p.policy)
+    walk.clock.set(at(5, 9))
+    before = walk.admit({**ESTHER, "vardtillfalle_id": "VT-before"})
+    pilot_id = pilots.create(
+        TEAM,
+        PilotSpec(
+            name="Eksjö",
+            process_id="in_utskrivning",
+            version=2,
+            start_date=date(2026, 1, 12),
+            end_date=date(2026, 3, 31),
+            mixed_rule="kommun",
+            avdelningar=[],
+            vardcentraler=[],
+            kommuner=["Eksjö"],
+        ),
+    )
+    pilots.start(TEAM, pilot_id)
+    walk.clock.set(at(12, 9))
+    inside = walk.admit({**ESTHER, "vardtillfalle_id": "VT-inside"})
+    elsewhere = walk.admit(ELSEWHERE)
+    pilots.pause(TEAM, pilot_id)
+    paused = walk.admit({**ESTHER, "vardtillfalle_id": "VT-paused"})
+    pilots.resume(TEAM, pilot_id)
+    walk.clock.set(at(20, 9))
+    assert [walk.view(i)["routing"] for i in (before, inside, elsewhere, paused)] == [
+        "default",
+        "pilot",
+        "default",
+        "default",
+    ]
+    result = PilotComparison(p.db, p.clock, p.policy, p.figures).compare(TEAM, pilot_id)
+    groups = {g["key"]: (g["cases"], g["start"], g["end"]) for g in result["groups"]}
+    assert groups == {
+        "pilot": (1, "2026-01-12", "2026-01-20"),
+        "elsewhere": (1, "2026-01-12", "2026-01-20"),
+        "before": (1, "2026-01-03", "2026-01-11"),
+    }
+    assert result["weeks"]["weeks"] == ["2026-W03"]
+    assert result["weeks"]["series"]["cases"] == {"pilot": [1.0], "elsewhere": [1.0]}

@@ -68,7 +68,9 @@ def test_a_ward_nurse_gets_403_and_no_menu_link(demo_app):
     token = page_token(client)
     response = client.post(f"/overvakning/instans/{ESTHER}/avbryt", data={"reason": "x", "csrf_token": token})
     assert response.status_code == 403
-    assert client.post("/overvakning/sok", data={"personnummer": "19380312-2385", "csrf_token": token}).status_code == 403
+    assert (
+        client.post("/overvakning/sok", data={"personnummer": "19380312-2385", "csrf_token": token}).status_code == 403
+    )
 
 
 def test_the_instance_page_marks_the_active_task_and_logs_the_view(demo_app, demo):
@@ -141,5 +143,19 @@ def test_the_heat_map_page_shows_figures_and_their_definitions(demo_app, demo):
     assert state["mode"] == "heatmap" and state["figures"]
     assert all(f["count"] >= 1 for f in state["figures"])
     assert "Så räknas siffrorna" in html and "90:e percentilen" in html
-    assert client.get("/overvakning/process/in_utskrivning/varmekarta?fran=2026-02-01&till=2026-01-01").status_code == 400
+    assert (
+        client.get("/overvakning/process/in_utskrivning/varmekarta?fran=2026-02-01&till=2026-01-01").status_code == 400
+    )
     assert client.get("/overvakning/process/finns_inte/varmekarta").status_code == 404
+
+
+def test_the_monitoring_pages_follow_the_language_switch(demo_app):
+    client = sign_in(demo_app, "cora")
+    token = page_token(client, "/overvakning")
+    client.post("/sprak", data={"lang": "en", "next": "/overvakning", "csrf_token": token})
+    listing = client.get("/overvakning").get_data(as_text=True)
+    assert "Monitoring: instances" in listing and "Overdue only" in listing
+    page = client.get(f"/overvakning/instans/{ESTHER}").get_data(as_text=True)
+    assert "Timeline" in page and "Move the token (repair)" in page and "Task created" in page
+    heat = client.get("/overvakning/process/in_utskrivning/varmekarta").get_data(as_text=True)
+    assert "How the figures are computed" in heat

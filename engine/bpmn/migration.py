@@ -90,6 +90,27 @@ class FlowPlan:
         return "ready"
 
 
+class _SpecDiff(SpecDiff):
+    """SpecDiff whose comparison also knows our own task spec classes (engine/bpmn/gateways.py): SpiffWorkflow's
+    serializer registry knows only its own classes, so such a spec is compared as its nearest registered base."""
+
+    def _compare_task_specs(self, spec: Any, candidate: Any) -> list[str]:
+        s1, s2 = _spec_dict(self._registry, spec), _spec_dict(self._registry, candidate)
+        if s1.get("typename") != s2.get("typename"):
+            return ["typename"]
+        return [key for key, value in s1.items() if s2.get(key) != value]
+
+
+def _spec_dict(registry: Any, spec: Any) -> dict[str, Any]:
+    for cls in type(spec).__mro__:
+        typename = registry.typenames.get(cls)
+        if typename in registry.convert_to_dict:
+            converted = registry.convert_to_dict[typename](spec)
+            if isinstance(converted, dict):
+                return {**converted, "typename": type(spec).__name__}
+    return {"typename": type(spec).__name__, "name": getattr(spec, "name", None)}
+
+
 def _kind(task: Task) -> str:
     spec = task.task_spec
     definition = getattr(spec, "event_definition", None)
@@ -117,11 +138,10 @@ def _compatible(old: Any, new: Any) -> bool:
 
 
 def _active_tasks(workflow: Any) -> list[Task]:
-    return [
-        t
-        for t in workflow.tasks.values()
-        if t.state & ACTIVE and getattr(t.task_spec, "bpmn_id", None) is not None and t.id not in workflow.subprocesses
-    ] + [t for t in workflow.tasks.values() if t.state & ACTIVE and t.id in workflow.subprocesses]
+    """The active elements of one (sub)workflow: tasks first, then the running sub-process tasks."""
+    subprocesses = getattr(workflow, "top_workflow", workflow).subprocesses
+    active = [t for t in workflow.tasks.values() if t.state & ACTIVE and getattr(t.task_spec, "bpmn_id", None)]
+    return [t for t in active if t.id not in subprocesses] + [t for t in active if t.id in subprocesses]
 
 
 def _workflows(flow: Flow) -> list[tuple[Any, Any]]:
@@ -153,7 +173,7 @@ def plan(
         if new_spec is None:
             result.problems.append(f"Delprocessen {workflow.spec.name} finns inte i målversionen")
             continue
-        diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
+        diff = _SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
         for task in _active_tasks(workflow):
             result.items.append(_plan_item(task, workflow, new_spec, diff, mapping))
     # Data that new or changed expressions ahead read and the case does not have.
@@ -355,7 +375,7 @@ def migrate(
                 new_spec = _target_spec_for(workflow, flow, target, target_subs)
                 if new_spec is None:
                     raise EngineIncident(None, f"Delprocessen {workflow.spec.name} finns inte i målversionen")
-                spec_diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
+                spec_diff = _SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
                 workflow_diff = WorkflowDiff(workflow, spec_diff)
                 by_name = _with_bookkeeping(mapping)
                 for task in list(workflow.tasks.values()):

@@ -27,6 +27,7 @@ from engine.persistence.models import (
     HistoryEntry,
     Incident,
     InstanceCorrelation,
+    MessageSubscription,
     OrgUnit,
     ProcessDefinition,
     ProcessInstance,
@@ -47,6 +48,7 @@ STATUSES = {
 COUNT_CAP = 1_000  # like the worklist: a count stops here and says "1 000+"
 MAX_PAGE = 200
 COMPLETIONS = ("task_completed", "element_completed")
+MESSAGE_CATCHERS = ("intermediateCatchEvent", "receiveTask")
 REPAIRS = ("retried", "token_moved", "timer_fired_manually", "reassigned", "cancelled")  # history kinds with a reason
 HISTORY_TEXT = {
     "started": "Startad",
@@ -360,6 +362,9 @@ class Monitoring:
                 )
             )
             timers = list(session.scalars(select(Timer).where(Timer.instance_id == r.id).order_by(Timer.due_at)))
+            awaited = set(
+                session.scalars(select(MessageSubscription.message_name).where(MessageSubscription.instance_id == r.id))
+            )
             incidents = list(
                 session.scalars(select(Incident).where(Incident.instance_id == r.id).order_by(Incident.id))
             )
@@ -413,6 +418,12 @@ class Monitoring:
             for i in incidents:
                 if i.resolved_at is None and i.element_id:
                     element(i.element_id)["incident"] = True
+            # Waiting for a message: the catch events and receive tasks of the messages the instance subscribes to
+            # (a boundary message event sits on an active task, which is marked already).
+            for element_id, meta in elements_meta.items():
+                if meta.get("message") in awaited and meta.get("type") in MESSAGE_CATCHERS:
+                    e = element(element_id)
+                    e["waiting"], e["message"] = True, meta.get("message")
 
             def label(element_id: str | None) -> str:
                 if not element_id:

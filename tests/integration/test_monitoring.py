@@ -388,3 +388,22 @@ def test_a_move_back_inside_a_sub_process_drops_the_boundary_timer_it_leaves(pla
     assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=24)).isoformat()]
     complete(platform, iid, "b")
     assert active(platform, iid) == ["efter"]
+
+
+def test_a_case_waiting_for_a_message_is_marked_and_can_be_moved_on(platform):
+    platform.runtime.deploy(diagrams.message_start_process("meddelanden", "inskrivning", "utskriven"), OWNER)
+    result = platform.runtime.send_message(
+        "inskrivning", "m-1", {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"}, {}, SYSTEM
+    )
+    iid = result.instance_id
+    complete(platform, iid, "registrera")
+    monitoring = Monitoring(platform.db, platform.policy, platform.clock)
+    waiting = monitoring.instance(COORDINATOR, iid)["elements"]["vanta"]
+    assert waiting["waiting"] and waiting["message"] == "utskriven" and not waiting["active"]
+    platform.runtime.move_token(iid, "vanta", "avsluta", COORDINATOR, reason="Utskrivningen kom per telefon")
+    assert active(platform, iid) == ["avsluta"]
+    assert "vanta" not in monitoring.instance(COORDINATOR, iid)["elements"]  # passed over: neither waiting nor done
+    with pytest.raises(Exception, match="Ingen instans väntar"):
+        platform.runtime.send_message(
+            "utskriven", "m-2", {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"}, {}, SYSTEM
+        )

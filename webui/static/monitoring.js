@@ -40,6 +40,9 @@
       if (e.completed > 1) {
         overlays.add(id, 'count', { position: { bottom: 8, right: 8 }, html: el('span', 'count-badge', '×' + e.completed) });
       }
+      if (e.waiting && e.message && !e.due_at) {
+        overlays.add(id, 'due', { position: { top: -18, left: 0 }, html: el('span', 'due-badge', '✉ ' + e.message) });
+      }
       if ((e.waiting || e.active) && e.due_at) {
         const badge = el('span', 'due-badge' + (e.overdue ? ' late' : ''), (e.waiting ? '⏰ ' : 'frist ') + localTime(e.due_at));
         overlays.add(id, 'due', { position: { top: -18, left: 0 }, html: badge });

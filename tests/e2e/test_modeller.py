@@ -67,7 +67,7 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     sign_in(page, base)
     page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
     assert page.locator("#token").count() == 0  # no API-key box: the page uses the session
-    assert page.get_attribute(".djs-palette .entry.bpmn-icon-start-event-none", "title") == "Skapa starthändelse"
+    assert page.get_attribute(".djs-palette .entry.bpmn-icon-start-event-none", "aria-label") == "Skapa starthändelse"
     page.select_option("#process-id", "with_diagram")
     page.click("#open")
     page.wait_for_selector('#modeller[data-opened="with_diagram:1"]', state="attached")

@@ -185,6 +185,11 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     assert set(before) <= set(after)  # type: ignore[arg-type]
     assert after["folj_upp"] == before["folj_upp"]  # type: ignore[index]
 
+    # A link straight to a version opens it.
+    page.goto(f"{base}/modellera?process=with_diagram&version=1")
+    page.wait_for_selector('#modeller[data-opened="with_diagram:1"]', state="attached")
+    assert page.input_value("#version") == "1"
+
 
 def test_the_old_static_address_leads_to_the_staff_page(page, owner_server):
     page.goto(f"{owner_server}/static/modeller/index.html")

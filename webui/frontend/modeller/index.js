@@ -607,13 +607,11 @@ async function main() {
   if (root.dataset.openDraft) {
     await openDraft(Number(root.dataset.openDraft));
   } else if (wanted) {
-    const versions = await selectProcess(wanted, root.dataset.version || null);
+    await selectProcess(wanted, root.dataset.version || null);
     if ($("version").value) await openVersion(wanted, $("version").value);
-    return versions;
   } else if ($("process-id").value) {
     await loadVersions();
   }
-  root.dataset.ready = "true";
 }
 
 main()

@@ -52,6 +52,15 @@ def test_the_modeller_is_a_page_for_signed_in_process_owners_and_admin(app, user
     assert 'href="/modellera"' not in signed_in(app, "vera").get("/arbetslista").get_data(as_text=True)
 
 
+def test_the_page_follows_the_language_switch(app, users):
+    client = signed_in(app, "agnes")
+    assert "Mina utkast" in client.get("/modellera").get_data(as_text=True)
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+    html = client.get("/modellera").get_data(as_text=True)
+    assert "My drafts" in html and "Deploy a new version" in html and "Mina utkast" not in html
+
+
 def test_the_old_static_address_leads_to_the_page(app):
     for path in ("/static/modeller/index.html", "/static/modeller/"):
         response = app.test_client().get(path)

@@ -14,6 +14,7 @@ same records. Figures are then SQL aggregations over the `case_facts` rows (engi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -129,6 +130,23 @@ class Milestones:
     milestones: Mapping[str, Milestone]
     deadlines: Mapping[str, DeadlineCheck]
     fokus_age: int = 65
+
+    @functools.cached_property
+    def order(self) -> dict[tuple[str, int], int]:
+        """A rule's place in the configuration, so that a milestone's rules are tried in the order written."""
+        return {
+            (name, id(rule)): position
+            for position, (name, rule) in enumerate(
+                (name, rule) for name, m in self.milestones.items() for rule in m.events
+            )
+        }
+
+    def index(self) -> dict[tuple[str, str | None, str | None], list[tuple[str, EventRule]]]:
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = _rule_index(self)
+            self.__dict__["_index"] = cached
+        return cached
 
     @classmethod
     def load(cls, path: Path) -> Milestones:
@@ -312,29 +330,54 @@ def age_on(born: date, day: date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-def _pick(milestone: Milestone, history: Sequence[HistoryRecord]) -> Any:
-    moments: list[datetime] = []
-    value: Any = None
-    count = 0
-    for record in history:
+def _rule_index(milestones: Milestones) -> dict[tuple[str, str | None, str | None], list[tuple[str, EventRule]]]:
+    """The milestone rules by what they match on (kind, element, message), so each record is looked up, not tried
+    against every rule: a case's history is read again after every step."""
+    index: dict[tuple[str, str | None, str | None], list[tuple[str, EventRule]]] = {}
+    for name, milestone in milestones.milestones.items():
         for rule in milestone.events:
-            if not rule.matches(record):
+            index.setdefault((rule.kind, rule.element, rule.message), []).append((name, rule))
+    return index
+
+
+def _pick_all(milestones: Milestones, history: Sequence[HistoryRecord]) -> dict[str, Any]:
+    """Each milestone's value from the history: for each record, the first of a milestone's rules that matches
+    counts (as a moment, and as a value when the rule reads a field)."""
+    index = milestones.index()
+    moments: dict[str, list[datetime]] = {name: [] for name in milestones.milestones}
+    values: dict[str, Any] = dict.fromkeys(milestones.milestones)
+    for record in history:
+        message = (record.data or {}).get("name") if record.kind == "message_received" else None
+        candidates = (
+            index.get((record.kind, record.element_id, None), [])
+            + (index.get((record.kind, None, message), []) if message is not None else [])
+            + index.get((record.kind, None, None), [])
+        )
+        if not candidates:
+            continue
+        seen: set[str] = set()
+        for name, rule in sorted(candidates, key=lambda c: milestones.order[(c[0], id(c[1]))]):
+            if name in seen or not rule.matches(record):
                 continue
-            count += 1
-            moments.append(rule.moment(record))
+            seen.add(name)
+            moments[name].append(rule.moment(record))
             got = rule.value(record)
             if got is not None:
-                value = got
-            break
-    if milestone.pick == "count":
-        return count
-    if milestone.pick == "value":
-        return value
-    if milestone.pick == "all":
-        return sorted(moments)
-    if not moments:
-        return None
-    return moments[0] if milestone.pick == "first" else moments[-1]
+                values[name] = got
+    out: dict[str, Any] = {}
+    for name, milestone in milestones.milestones.items():
+        found = moments[name]
+        if milestone.pick == "count":
+            out[name] = len(found)
+        elif milestone.pick == "value":
+            out[name] = values[name]
+        elif milestone.pick == "all":
+            out[name] = sorted(found)
+        elif not found:
+            out[name] = None
+        else:
+            out[name] = found[0] if milestone.pick == "first" else found[-1]
+    return out
 
 
 def uk_periods(
@@ -372,7 +415,7 @@ def derive(
 ) -> CaseFacts:
     """The facts of one case from its history (in recorded order) under its agreement's terms."""
     records = list(history)
-    picked = {name: _pick(m, records) for name, m in milestones.milestones.items()}
+    picked = _pick_all(milestones, records)
     admitted_at = picked["admitted_at"] or case.started_at
     day = local_date(admitted_at)
     iso = day.isocalendar()

@@ -93,6 +93,9 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     page.select_option("#bio-properties-panel-samflode-form", "registrera")
     page.fill("#bio-properties-panel-samflode-doc-syfte", "Insatserna är klara före hemgång")
     page.press("#bio-properties-panel-samflode-doc-syfte", "Tab")
+    page.evaluate(  # the panel from its top for the picture: form, role and deadline
+        "() => document.querySelector('#properties .bio-properties-panel-scroll-container').scrollTop = 0"
+    )
     page.screenshot(path=str(shots("screenshots/modeller-panel.png")))
 
     # A timer on the follow-up task, with an expression that is neither ISO 8601 nor an expression.

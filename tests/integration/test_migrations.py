@@ -92,19 +92,40 @@ def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_pat
             ("2026-01-14 09:00:00.000000", "task_completed", "skicka_meddelande_utskrivningsklar", {"submitted": {}}),
             ("2026-01-19 10:00:00.000000", "message_received", None, {"name": "utskriven", "data": {}}),
         ]
-        for at, kind, element, body in history:
+        conn.execute(
+            text(
+                "INSERT INTO process_instances (id, definition_id, process_id, version, business_key, status,"
+                " started_at, updated_at, started_by, data, state, serializer_version, lock_version, kommun)"
+                " VALUES (2, 1, 'in_utskrivning', 1, 'k2', 'running', '2026-02-02 07:00:00.000000',"
+                " '2026-02-02 07:00:00.000000', 'journal', '{}', '{}', 'v', 1, 'Nässjö')"
+            )
+        )
+        history.insert(1, ("2026-02-02 07:00:00.000000", "started", None, {"data": {}}))  # case 2, between case 1's
+        for index, (at, kind, element, body) in enumerate(history):
             conn.execute(
                 text(
                     "INSERT INTO history (instance_id, at, kind, element_id, actor, data)"
-                    " VALUES (1, :at, :kind, :element, 'journal', :data)"
+                    " VALUES (:instance, :at, :kind, :element, 'journal', :data)"
                 ),
-                {"at": at, "kind": kind, "element": element, "data": json.dumps(body)},
+                {
+                    "instance": 2 if index == 1 else 1,
+                    "at": at,
+                    "kind": kind,
+                    "element": element,
+                    "data": json.dumps(body),
+                },
             )
     command.upgrade(db.alembic_config(), "0006_figures")  # this branch only (see the lead's note on the others)
     with db.engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT kommun, ref_month, uk_days, payable_days, inskrivningsmeddelande_on_time FROM case_facts")
-        ).one()
+        rows = conn.execute(
+            text(
+                "SELECT kommun, ref_month, uk_days, payable_days, inskrivningsmeddelande_on_time, status"
+                " FROM case_facts ORDER BY instance_id"
+            )
+        ).all()
     db.dispose()
     # UK notice 14 January, discharged 19 January: 5 days; nationell: 5 - 3 = 2 days to pay
-    assert tuple(row) == ("Eksjö", "2026-01", 5, 2, 1)
+    assert [tuple(r) for r in rows] == [
+        ("Eksjö", "2026-01", 5, 2, 1, "completed"),
+        ("Nässjö", "2026-02", None, None, None, "running"),
+    ]

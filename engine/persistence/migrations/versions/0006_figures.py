@@ -21,6 +21,7 @@ branch_labels = None
 depends_on = None
 
 TZ = sa.DateTime(timezone=True)
+CHUNK = 1000  # cases derived per round: their instance rows and history in two queries
 
 
 def upgrade() -> None:
@@ -80,7 +81,7 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """Derive the facts of every existing case from its history, with the milestones and agreements of the
-    installation's processes folder (SAMFLODE_PROCESSES_DIR, else processes/)."""
+    installation's processes folder (SAMFLODE_PROCESSES_DIR, else processes/), a thousand cases at a time."""
     from engine.catalog import Catalog
     from engine.config import PROJECT_ROOT
     from engine.facts import MILESTONES_FILE, CaseFactsKeeper, CaseInput, HistoryRecord
@@ -94,55 +95,59 @@ def _backfill() -> None:
     assert keeper.milestones is not None
     instances = ProcessInstance.__table__
     history = HistoryEntry.__table__
-    cases = connection.execute(
-        sa.select(
-            instances.c.id,
-            instances.c.definition_id,
-            instances.c.process_id,
-            instances.c.version,
-            instances.c.status,
-            instances.c.started_at,
-            instances.c.updated_at,
-            instances.c.data,
-            instances.c.kommun,
-            instances.c.vardcentral,
-            instances.c.avdelning,
+    ids = list(
+        connection.scalars(
+            sa.select(instances.c.id)
+            .where(instances.c.process_id == keeper.milestones.process_id)
+            .order_by(instances.c.id)
         )
-        .where(instances.c.process_id == keeper.milestones.process_id)
-        .order_by(instances.c.id)
-    ).all()
-    batch: list[dict[str, object]] = []
-    for case in cases:
-        data = json.loads(case.data) if isinstance(case.data, str) else (case.data or {})
-        records = [
-            HistoryRecord(r.at, r.kind, r.element_id, json.loads(r.data) if isinstance(r.data, str) else (r.data or {}))
-            for r in connection.execute(
-                sa.select(history.c.at, history.c.kind, history.c.element_id, history.c.data)
-                .where(history.c.instance_id == case.id)
-                .order_by(history.c.id)
+    )
+    for offset in range(0, len(ids), CHUNK):
+        chunk = ids[offset : offset + CHUNK]
+        cases = connection.execute(
+            sa.select(
+                instances.c.id,
+                instances.c.definition_id,
+                instances.c.process_id,
+                instances.c.version,
+                instances.c.status,
+                instances.c.started_at,
+                instances.c.updated_at,
+                instances.c.data,
+                instances.c.kommun,
+                instances.c.vardcentral,
+                instances.c.avdelning,
+            ).where(instances.c.id.in_(chunk))
+        ).all()
+        records: dict[int, list[HistoryRecord]] = {case_id: [] for case_id in chunk}
+        for r in connection.execute(
+            sa.select(history.c.instance_id, history.c.at, history.c.kind, history.c.element_id, history.c.data)
+            .where(history.c.instance_id.in_(chunk))
+            .order_by(history.c.instance_id, history.c.id)
+        ):
+            body = json.loads(r.data) if isinstance(r.data, str) else (r.data or {})
+            records[r.instance_id].append(HistoryRecord(r.at, r.kind, r.element_id, body))
+        batch: list[dict[str, object]] = []
+        for case in cases:
+            data = json.loads(case.data) if isinstance(case.data, str) else (case.data or {})
+            facts = keeper.derive_for(
+                CaseInput(
+                    case.id,
+                    case.definition_id,
+                    case.process_id,
+                    case.version,
+                    case.status,
+                    case.started_at,
+                    data if isinstance(data, dict) else {},
+                    case.kommun,
+                    case.vardcentral,
+                    case.avdelning,
+                ),
+                records[case.id],
             )
-        ]
-        facts = keeper.derive_for(
-            CaseInput(
-                case.id,
-                case.definition_id,
-                case.process_id,
-                case.version,
-                case.status,
-                case.started_at,
-                data if isinstance(data, dict) else {},
-                case.kommun,
-                case.vardcentral,
-                case.avdelning,
-            ),
-            records,
-        )
-        batch.append({**facts.as_dict(), "updated_at": case.updated_at})
-        if len(batch) >= 500:
+            batch.append({**facts.as_dict(), "updated_at": case.updated_at})
+        if batch:
             connection.execute(sa.insert(CaseFact), batch)
-            batch = []
-    if batch:
-        connection.execute(sa.insert(CaseFact), batch)
 
 
 def downgrade() -> None:

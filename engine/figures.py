@@ -503,6 +503,13 @@ class Figures:
         rows.sort(key=lambda r: (_sort_key(r.key), -r.count, r.party or "", r.cause))
         return rows
 
+    def unit_names(self, hsa_ids: Sequence[str]) -> dict[str, str]:
+        """The organisation's names of the given units (vårdcentraler and wards by HSA-id), for labels."""
+        from engine.organisation import units_by_hsa
+
+        with self.db.read() as session:
+            return {hsa_id: info.name for hsa_id, info in units_by_hsa(session, hsa_ids).items()}
+
     def units(self, process_id: str = "in_utskrivning") -> dict[str, list[str]]:
         """The kommuner, vårdcentraler and wards that have cases (the report page's filter choices). Kept for a
         minute: three DISTINCT scans of the whole table are too dear for every page view."""

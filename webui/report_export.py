@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from engine.figures import FIGURES, DeviationRow, FigureRow, suppress_small
@@ -19,13 +19,20 @@ def _label(key: str | None, group_label: str) -> str:
     return key if key is not None else ("Totalt" if group_label else "Alla")
 
 
-def figure_table(rows: Sequence[FigureRow], total: FigureRow, group_label: str) -> list[list[Cell]]:
+def figure_table(
+    rows: Sequence[FigureRow], total: FigureRow, group_label: str, labels: Mapping[str, str] | None = None
+) -> list[list[Cell]]:
     """Header and one row per group plus the total: cases, and per figure its value, numerator and denominator."""
     header: list[Cell] = [group_label or "Urval", "Ärenden"]
     for figure in FIGURES:
         header += [figure.title, f"{figure.title}: täljare", f"{figure.title}: nämnare"]
     table: list[list[Cell]] = [header]
-    shown = [(_label(item["key"], group_label), item) for item in suppress_small(rows)] if group_label else []
+    labels = labels or {}
+    shown = (
+        [(labels.get(item["key"]) or _label(item["key"], group_label), item) for item in suppress_small(rows)]
+        if group_label
+        else []
+    )
     shown.append(("Totalt", suppress_small([total], minimum=0)[0]))
     for label, item in shown:
         line: list[Cell] = [label]

@@ -115,6 +115,15 @@ def parse_request(
     )
 
 
+def group_label(group_by: str, key: str, names: Mapping[str, str]) -> str:
+    """A group's key as people read it: a unit's name with its HSA-id, "version 2"."""
+    if group_by == "version":
+        return f"version {key}"
+    if key in names:
+        return f"{names[key]} ({key})"
+    return key
+
+
 def _value(row: FigureRow | None, figure: str) -> float | None:
     if row is None or row.small:
         return None
@@ -148,8 +157,11 @@ def build_report(figures: Figures, request: ReportRequest) -> dict[str, Any]:
         for agreement in sorted(figures.catalog.agreements)
         for year in years
     ]
+    keys = [r.key for r in rows if r.key is not None]
+    names = figures.unit_names(keys) if request.group_by in ("vardcentral", "avdelning") else {}
     return {
         "request": request,
+        "labels": {key: group_label(request.group_by, key, names) for key in keys},
         "total": total,
         "rows": suppress_small(rows),
         "raw_rows": rows,

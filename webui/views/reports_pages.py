@@ -49,6 +49,7 @@ def index() -> Any:
         return _denied()
     wanted, errors = _request()
     report = build_report(platform().figures, wanted)
+    units = platform().figures.units()
     month_labels = [m for m, _ in report["months"]]
     charts = {
         "uk_days": line_chart(
@@ -70,7 +71,8 @@ def index() -> Any:
             all_figures=_all_figures(report),
             errors=errors,
             groupings=GROUPING_LABELS,
-            units=platform().figures.units(),
+            units=units,
+            unit_names=platform().figures.unit_names(units["vardcentral"] + units["avdelning"]),
             args=wanted.query_args(),
             number_text=number_text,
         ),
@@ -110,7 +112,7 @@ def _tables() -> tuple[ReportRequest, list[tuple[str, Any]]]:
     wanted, _ = _request()
     report = build_report(platform().figures, wanted)
     return wanted, [
-        ("Nyckeltal", figure_table(report["raw_rows"], report["total"], report["group_label"])),
+        ("Nyckeltal", figure_table(report["raw_rows"], report["total"], report["group_label"], report["labels"])),
         ("Avvikelser", deviation_table(report["deviations"])),
         ("Definitioner", definition_table()),
     ]

@@ -14,6 +14,7 @@ from markupsafe import escape
 
 from engine.accounts import Accounts
 from engine.figures import FIGURES
+from engine.persistence.models import OrgUnit
 from engine.platform import Platform
 from tests.integration.test_figures import figures_platform, load  # noqa: F401 - the fixture is used by name
 from tests.webui.staff import FAST_HASHER, sign_in
@@ -38,6 +39,16 @@ def reports_app(figures_platform: Platform) -> Iterator[Flask]:  # noqa: F811
             figures_platform.directory.create_user(
                 session, username, username.title(), roles, [], at=now, password_hash=FAST_HASHER.hash(DEMO_PASSWORD)
             )
+        session.add(
+            OrgUnit(
+                hsa_id="SE2321000057-VCEKSJO",
+                name="Eksjö vårdcentral",
+                kind="vardcentral",
+                kommun="Eksjö",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     app = create_app({"TESTING": True}, platform=figures_platform)
     app.extensions["samflode_accounts"] = Accounts(
         figures_platform.db, figures_platform.clock, figures_platform.directory, FAST_HASHER
@@ -79,6 +90,18 @@ def test_grouping_per_kommun_and_small_groups_show_no_figures(reports_app: Flask
     # one case alone: the whole selection is too small to show
     alone = client.get("/rapporter?fran=2026-01-12&till=2026-01-12&kommun=Eksjö").get_data(as_text=True)
     assert "Hela urvalet: 1 ärenden" in alone and "Urvalet har färre än 5 ärenden" in alone
+
+
+def test_units_are_named_from_the_organisation(reports_app: Flask) -> None:
+    client = sign_in(reports_app, "cora")
+    html = client.get("/rapporter?fran=2026-01-01&till=2026-02-28&gruppering=vardcentral").get_data(as_text=True)
+    assert '<th scope="col">Eksjö vårdcentral (SE2321000057-VCEKSJO)</th>' in html
+    assert '<option value="SE2321000057-VCEKSJO">Eksjö vårdcentral</option>' in html
+    assert "SE2321000057-VCNASSJO" in html  # not in the organisation: its HSA-id
+    csv_text = client.get("/rapporter/nyckeltal.csv?fran=2026-01-01&till=2026-02-28&gruppering=version").get_data(
+        as_text=True
+    )
+    assert "\r\nversion 1;22;" in csv_text and "\r\nversion 2;10;" in csv_text
 
 
 def test_bad_input_is_explained_in_swedish_and_the_page_still_shows(reports_app: Flask) -> None:

@@ -117,3 +117,14 @@ def test_runs_are_recorded_with_progress_and_only_the_team_may_simulate(deployed
     with deployed.db.read() as session:
         assert (tmp_path / f"run-{run_id}" / "version-2.db").exists()
         assert session.get(SimulationRun, run_id).finished_at is not None
+
+
+def test_the_scanning_workflows_simulate_exactly_what_spiffworkflows_own_classes_do(deployed, tmp_path, monkeypatch):
+    from engine import simulation
+
+    params = SimulationParams(candidate_version=1, seed=13, **SMALL)
+    scanning = run_simulation(deployed.db, deployed.catalog, params, tmp_path / "scan")["versions"][0]
+    monkeypatch.setattr(simulation, "simulated_flow", lambda factory, spec, subs, data: factory.new(spec, subs, data))
+    native = run_simulation(deployed.db, deployed.catalog, params, tmp_path / "tree")["versions"][0]
+    keep = ("cases", "completed", "stuck", "incidents", "steps", "figures", "workload")
+    assert {k: scanning[k] for k in keep} == {k: native[k] for k in keep}

@@ -53,12 +53,12 @@ def test_choose_preview_map_run_and_revert_in_swedish(app, cases):
     answer = client.post("/migreringar", data={**mapped, "comment": "Ny rutin", "csrf_token": "test-token"})
     assert answer.status_code == 302
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
-    assert "1 instanser migrerades, 1 kunde inte migreras." in page
+    assert "Migrerade ärenden: 1. Kunde inte migreras: 1." in page
     assert "Migrerad" in page and "Misslyckades" in page and "Återställ" in page
     run_url = answer.headers["Location"]
     answer = client.post(f"{run_url}/aterstall", data={"instance_id": str(cases[0]), "csrf_token": "test-token"})
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
-    assert "1 instanser återställdes till sin tidigare version." in page and "Återställd" in page
+    assert "Återställda till sin tidigare version: 1." in page and "Återställd" in page
 
 
 def test_bad_choice_is_explained_and_other_roles_are_refused(app, cases):

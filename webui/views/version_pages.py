@@ -160,7 +160,7 @@ def run() -> Any:
         params: dict[str, Any] = {**values, **{f"map__{k}": v for k, v in mapping.items()}}
         return redirect(url_for("versions.preview", **params))
     result = _migrations().get(run_id, current_actor())
-    flash(f"{result['migrated']} instanser migrerades, {result['failed']} kunde inte migreras.", "status")
+    flash(f"Migrerade ärenden: {result['migrated']}. Kunde inte migreras: {result['failed']}.", "status")
     return redirect(url_for("versions.migration", run_id=run_id))
 
 
@@ -188,7 +188,7 @@ def revert(run_id: int) -> Any:
         flash(exc.message, "error")
         return redirect(url_for("versions.migration", run_id=run_id))
     if answer["reverted"]:
-        flash(f"{len(answer['reverted'])} instanser återställdes till sin tidigare version.", "status")
+        flash(f"Återställda till sin tidigare version: {len(answer['reverted'])}.", "status")
     for refused in answer["refused"]:
         flash(f"Instans {refused['instance_id']}: {refused['reason']}", "error")
     if not answer["reverted"] and not answer["refused"]:

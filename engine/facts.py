@@ -17,12 +17,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog, CatalogError
@@ -69,6 +69,7 @@ class CaseInput:
     kommun: str | None = None
     vardcentral: str | None = None
     avdelning: str | None = None
+    deviations: int = 0  # avvikelser registered in the case (the deviations table, or a simulator's count)
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class CaseFacts:
     svpl_on_time: bool | None = None
     readmission: bool = False
     fokuspatient: bool = False
+    deviations: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -472,6 +474,7 @@ def derive(
         sip_held_in_home=picked["sip_held_in_home"] if picked["sip_held_at"] is not None else None,
         readmission=readmission,
         fokuspatient=readmission and age is not None and age > milestones.fokus_age,
+        deviations=case.deviations,
     )
     for name, check in milestones.deadlines.items():
         setattr(facts, name, _on_time(terms, check.deadline, getattr(facts, check.start), getattr(facts, check.end)))
@@ -516,7 +519,7 @@ class CaseFactsKeeper:
 
     def refresh(self, session: Session, instance: Any, now: datetime) -> None:
         """Derive the instance's facts from its history as flushed so far and write its case_facts row."""
-        from engine.persistence.models import CaseFact, HistoryEntry
+        from engine.persistence.models import CaseFact, Deviation, HistoryEntry
 
         if not self.applies_to(instance.process_id):
             return
@@ -525,7 +528,8 @@ class CaseFactsKeeper:
             .where(HistoryEntry.instance_id == instance.id)
             .order_by(HistoryEntry.id)
         ).all()
-        facts = self.derive_for(case_input(instance), records_of(rows))
+        deviations = session.scalar(select(func.count(Deviation.id)).where(Deviation.instance_id == instance.id)) or 0
+        facts = self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
         row = session.get(CaseFact, instance.id)
         values = facts.as_dict()
         if row is None:

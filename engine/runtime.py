@@ -1357,6 +1357,8 @@ class Runtime:
                 # its row goes without the event completing: record here that it fired.
                 fired_row: Any = timer  # id, task_id, element_id, due_at: what _timer_fired reads
                 self._timer_fired(session, instance, fired_row, definition.elements or {}, self.clock.now())
+                session.flush()
+                self.case_facts.refresh(session, instance, self.clock.now())  # a deviation it may have added
             return True
 
     def due_timers(self, limit: int = 100) -> list[tuple[int, datetime]]:

@@ -464,6 +464,8 @@ class CaseFact(Base):
     svpl_on_time: Mapped[bool | None] = mapped_column(Boolean)
     readmission: Mapped[bool] = mapped_column(Boolean, default=False)
     fokuspatient: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Deviations (avvikelser i samverkan) registered in the case, counted from the deviations table on every save.
+    deviations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime]
 
 

@@ -59,7 +59,8 @@ def test_instance_units_are_filled_from_existing_case_data_on_upgrade(tmp_path: 
 
 
 def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_path: Path) -> None:
-    """Migration 0006_figures derives the facts of the cases that exist from their history (nothing is lost)."""
+    """Migration 0006_figures derives the facts of the cases that exist from their history (nothing is lost), and
+    0007_figures_deviations counts their deviations."""
     db = Database(f"sqlite:///{tmp_path / 'f.db'}")
     command.upgrade(db.alembic_config(), "0005")
     with db.engine.begin() as conn:
@@ -115,17 +116,23 @@ def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_pat
                     "data": json.dumps(body),
                 },
             )
-    command.upgrade(db.alembic_config(), "0006_figures")  # this branch only (see the lead's note on the others)
+        conn.execute(
+            text(
+                "INSERT INTO deviations (instance_id, element_id, party, cause, at)"
+                " VALUES (1, 'tid_hem_efter_uk', 'Slutenvård', 'Ej hemma inom 24 timmar', '2026-01-15 10:00:00.000000')"
+            )
+        )
+    command.upgrade(db.alembic_config(), "0007_figures_deviations")  # this branch only (see the lead's note)
     with db.engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT kommun, ref_month, uk_days, payable_days, inskrivningsmeddelande_on_time, status"
+                "SELECT kommun, ref_month, uk_days, payable_days, inskrivningsmeddelande_on_time, status, deviations"
                 " FROM case_facts ORDER BY instance_id"
             )
         ).all()
     db.dispose()
     # UK notice 14 January, discharged 19 January: 5 days; nationell: 5 - 3 = 2 days to pay
     assert [tuple(r) for r in rows] == [
-        ("Eksjö", "2026-01", 5, 2, 1, "completed"),
-        ("Nässjö", "2026-02", None, None, None, "running"),
+        ("Eksjö", "2026-01", 5, 2, 1, "completed", 1),
+        ("Nässjö", "2026-02", None, None, None, "running", 0),
     ]

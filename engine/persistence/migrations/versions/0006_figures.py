@@ -25,8 +25,17 @@ CHUNK = 1000  # cases derived per round: their instance rows and history in two 
 
 
 def upgrade() -> None:
-    op.create_table(
-        "case_facts",
+    op.create_table("case_facts", *_columns())
+    op.create_index("ix_case_facts_definition_id", "case_facts", ["definition_id"], unique=False)
+    op.create_index("ix_case_facts_vardcentral", "case_facts", ["vardcentral"], unique=False)
+    op.create_index("ix_case_facts_avdelning", "case_facts", ["avdelning"], unique=False)
+    op.create_index("ix_case_facts_process_ref_date", "case_facts", ["process_id", "ref_date"], unique=False)
+    op.create_index("ix_case_facts_kommun_ref_month", "case_facts", ["kommun", "ref_month"], unique=False)
+    _backfill()
+
+
+def _columns() -> list[sa.Column | sa.Constraint]:
+    return [
         sa.Column("instance_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("definition_id", sa.Integer(), nullable=False),
         sa.Column("process_id", sa.String(length=200), nullable=False),
@@ -70,13 +79,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("instance_id", name="pk_case_facts"),
-    )
-    op.create_index("ix_case_facts_definition_id", "case_facts", ["definition_id"], unique=False)
-    op.create_index("ix_case_facts_vardcentral", "case_facts", ["vardcentral"], unique=False)
-    op.create_index("ix_case_facts_avdelning", "case_facts", ["avdelning"], unique=False)
-    op.create_index("ix_case_facts_process_ref_date", "case_facts", ["process_id", "ref_date"], unique=False)
-    op.create_index("ix_case_facts_kommun_ref_month", "case_facts", ["kommun", "ref_month"], unique=False)
-    _backfill()
+    ]
+
+
+COLUMNS = frozenset(c.name for c in _columns() if isinstance(c, sa.Column))
 
 
 def _backfill() -> None:
@@ -95,6 +101,11 @@ def _backfill() -> None:
     assert keeper.milestones is not None
     instances = ProcessInstance.__table__
     history = HistoryEntry.__table__
+    # The table as this revision has it (later revisions add columns the model already knows), with the model's
+    # column types so that times are written as the application writes them.
+    facts_table = sa.table(
+        "case_facts", *(sa.column(c.name, c.type) for c in CaseFact.__table__.columns if c.name in COLUMNS)
+    )
     ids = list(
         connection.scalars(
             sa.select(instances.c.id)
@@ -145,9 +156,10 @@ def _backfill() -> None:
                 ),
                 records[case.id],
             )
-            batch.append({**facts.as_dict(), "updated_at": case.updated_at})
+            values = {k: v for k, v in facts.as_dict().items() if k in COLUMNS}  # the table as this revision has it
+            batch.append({**values, "updated_at": case.updated_at})
         if batch:
-            connection.execute(sa.insert(CaseFact), batch)
+            connection.execute(sa.insert(facts_table), batch)
 
 
 def downgrade() -> None:

@@ -763,6 +763,7 @@ def _writer(
                         kommun=data.get("kommun"),
                         vardcentral=data.get("vardcentral_hsa_id"),
                         avdelning=data.get("avdelning_hsa_id"),
+                        deviations=len(case.deviations),
                     ),
                     [HistoryRecord(h["at"], h["kind"], h["element_id"], h["data"]) for h in case.history],
                 )

@@ -209,3 +209,14 @@ def test_openapi_documents_the_report_routes(reports_app: Flask) -> None:
     for path in ("/api/v1/reports/figures", "/api/v1/reports/deviations", "/api/v1/reports/definitions"):
         assert "get" in document["paths"][path]
     assert "FiguresOut" in document["components"]["schemas"]
+
+
+def test_a_period_without_cases_shows_empty_charts_and_tables(reports_app: Flask) -> None:
+    client = sign_in(reports_app, "maja")
+    response = client.get("/rapporter?fran=2025-01-01&till=2025-03-31&gruppering=kommun")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Hela urvalet: 0 ärenden" in html and "Inga ärenden i urvalet." in html
+    assert html.count("<svg") == 3 and "Inga avvikelser i urvalet." in html
+    csv_text = client.get("/rapporter/nyckeltal.csv?fran=2025-01-01&till=2025-03-31").get_data(as_text=True)
+    assert csv_text.strip().splitlines()[-1].startswith("Totalt;0;")

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog, CatalogError
@@ -523,9 +523,16 @@ class CaseFactsKeeper:
 
         if not self.applies_to(instance.process_id):
             return
+        assert self.milestones is not None
+        # Only the records a milestone can match (a long case has hundreds of others, with their form data).
+        by_element = {r.element for m in self.milestones.milestones.values() for r in m.events if r.element}
+        any_element = {r.kind for m in self.milestones.milestones.values() for r in m.events if not r.element}
         rows = session.execute(
             select(HistoryEntry.at, HistoryEntry.kind, HistoryEntry.element_id, HistoryEntry.data)
-            .where(HistoryEntry.instance_id == instance.id)
+            .where(
+                HistoryEntry.instance_id == instance.id,
+                or_(HistoryEntry.element_id.in_(sorted(by_element)), HistoryEntry.kind.in_(sorted(any_element))),
+            )
             .order_by(HistoryEntry.id)
         ).all()
         deviations = session.scalar(select(func.count(Deviation.id)).where(Deviation.instance_id == instance.id)) or 0

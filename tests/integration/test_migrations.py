@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from engine.persistence.db import Database
 from engine.persistence.models import Base
+from tests.conftest import require_postgres
 
 
 def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
@@ -136,3 +138,100 @@ def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_pat
         ("Eksjö", "2026-01", 5, 2, 1, "completed", 1),
         ("Nässjö", "2026-02", None, None, None, "running", 0),
     ]
+
+
+LANDED = "0004"  # the newest revision of the last release: every later migration must keep what it holds
+ROWS_AT_LANDED = {
+    "history": "INSERT INTO history (id, instance_id, at, kind, element_id, task_id, actor, data) VALUES"
+    " (1, 1, :now, 'started', NULL, NULL, 'journal', '{}'),"
+    " (2, 1, :now, 'task_completed', 'registrera', 't1', 'vera', '{\"submitted\": {\"behov\": []}}')",
+    "task_index": "INSERT INTO task_index (id, instance_id, process_id, business_key, element_id, name, lane, role,"
+    " form, unit, created_at, due_at, claimed_by, claimed_at) VALUES ('t2', 1, 'p', 'case-1', 'planera', 'Planera',"
+    " 'Slutenvård', NULL, NULL, 'SE-ward1', :now, NULL, 'vera', :now)",
+    "timers": "INSERT INTO timers (id, instance_id, task_id, element_id, kind, boundary, due_at, created_at) VALUES"
+    " (1, 1, 't3', 'vanta', 'duration', 0, :now, :now)",
+    "instance_correlations": "INSERT INTO instance_correlations (id, instance_id, name, value) VALUES"
+    " (1, 1, 'personnummer', '19121212-1212')",
+    "message_subscriptions": "INSERT INTO message_subscriptions (id, instance_id, message_name) VALUES"
+    " (1, 1, 'utskrivningsklar')",
+    "incidents": "INSERT INTO incidents (id, instance_id, element_id, message, created_at) VALUES"
+    " (1, 1, 'gw', 'Inget villkor', :now)",
+    "deviations": "INSERT INTO deviations (id, instance_id, element_id, party, cause, at) VALUES"
+    " (1, 1, 'sip', 'Kommun', 'SIP inte kallad i tid', :now)",
+    "received_messages": "INSERT INTO received_messages (message_id, name, instance_id, outcome, received_at) VALUES"
+    " ('m1', 'inskrivning', 1, 'started', :now)",
+}
+
+
+def _fill_landed_schema(db: Database) -> None:
+    now = "2026-01-12 08:00:00.000000"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO process_definitions (id, process_id, version, xml, content_hash, executable, diagnostics,"
+                " elements, lanes, start_messages, dependencies, forms, deployed_by, deployed_at, comment)"
+                " VALUES (1, 'p', 1, :xml, 'h', true, '[]', '{}', '[]', '[]', '{}', '{}', 'agnes', :now, '')"
+            ),
+            {"now": now, "xml": b"<x/>"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO process_instances (id, definition_id, process_id, version, business_key, status,"
+                " started_at, updated_at, started_by, data, state, serializer_version, lock_version)"
+                " VALUES (1, 1, 'p', 1, 'case-1', 'waiting', :now, :now, 'vera', :data, '{}', 'v', 3)"
+            ),
+            {"now": now, "data": json.dumps({"kommun": "Eksjö"})},
+        )
+        for statement in ROWS_AT_LANDED.values():
+            conn.execute(text(statement.replace(" 0, :now", " false, :now")), {"now": now})
+
+
+def _counts(db: Database) -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("process_definitions", "process_instances", *ROWS_AT_LANDED)
+        }
+
+
+def _upgrade_keeps_every_row(db: Database) -> None:
+    command.upgrade(db.alembic_config(), LANDED)
+    _fill_landed_schema(db)
+    before = _counts(db)
+    db.upgrade()
+    assert _counts(db) == before
+    with db.engine.connect() as conn:
+        state = conn.execute(text("SELECT state, lock_version, kommun FROM process_instances")).one()
+    assert tuple(state) == ("{}", 3, "Eksjö")
+
+
+def test_upgrading_from_the_last_release_keeps_every_row_on_sqlite(tmp_path: Path) -> None:
+    """SQLite alters a table by copying it; with foreign keys on, dropping the old process_instances would cascade
+    into every case's history (it did, once): the upgrade must keep every row of every table."""
+    db = Database(f"sqlite:///{tmp_path / 'keep.db'}")
+    _upgrade_keeps_every_row(db)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1  # on again for the application
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    db.dispose()
+
+
+def test_upgrading_from_the_last_release_keeps_every_row_on_postgresql() -> None:
+    base = require_postgres()
+    name = f"samflode_migrate_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        db = Database(url)
+        try:
+            _upgrade_keeps_every_row(db)
+        finally:
+            db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()

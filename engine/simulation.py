@@ -597,11 +597,11 @@ class _Driver:
             stats = self.workload[self._role(resource)]
             stats["max_queue"] = max(stats["max_queue"], len(self.queues[resource]))
             self._dispatch(resource)
-        timers = {(t.task_id, t.due_at) for t in case.flow.waiting_timers()}
-        for task_id, due in timers - case.timers:
-            element = next(t.element_id for t in case.flow.waiting_timers() if t.task_id == task_id)
-            self._push(max(due, now), "timer", (case, task_id, due, element))
-        case.timers = timers
+        waiting = {(t.task_id, t.due_at): t.element_id for t in case.flow.waiting_timers()}
+        for (task_id, due), element in waiting.items():
+            if (task_id, due) not in case.timers:
+                self._push(max(due, now), "timer", (case, task_id, due, element))
+        case.timers = set(waiting)
         if not case.tasks and not case.timers and not case.waiting_message:
             awaited = case.flow.awaited_messages()
             if awaited:

@@ -45,8 +45,12 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
 
     refresh_clock = getattr(platform.clock, "refresh", None)
     if refresh_clock is not None:
-        # The shared simulated clock: each request sees the time as it stands when the request starts.
-        app.before_request(refresh_clock)
+        # The shared simulated clock: each request sees the time as it stands when the request starts. (Nothing is
+        # returned: Flask would take what a before_request function returns as the response.)
+        def _refresh_clock() -> None:
+            refresh_clock()
+
+        app.before_request(_refresh_clock)
 
     @app.errorhandler(404)
     def _not_found(exc: Exception) -> Response | tuple[str, int]:

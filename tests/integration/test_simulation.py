@@ -128,3 +128,19 @@ def test_the_scanning_workflows_simulate_exactly_what_spiffworkflows_own_classes
     native = run_simulation(deployed.db, deployed.catalog, params, tmp_path / "tree")["versions"][0]
     keep = ("cases", "completed", "stuck", "incidents", "steps", "figures", "workload")
     assert {k: scanning[k] for k in keep} == {k: native[k] for k in keep}
+
+
+def test_the_command_line_simulates_and_prints_the_figures_side_by_side(deployed, tmp_path, monkeypatch, capsys):
+    from webui.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", deployed.settings.database_url)
+    monkeypatch.setenv("SAMFLODE_CLOCK", "simulated")
+    monkeypatch.setenv("SAMFLODE_PROCESSES_DIR", str(PROCESSES))
+    argv = ["simulate", "--candidate", "2", "--baseline", "1", "--cases-per-year", "365", "--days", "5"]
+    assert main([*argv, "--workers", "1", "--out", str(tmp_path), "--capacity", "vardplanerare=2"]) == 0
+    out = capsys.readouterr().out
+    assert "v1" in out and "v2 (kandidat)" in out and "utskrivningsklara_dagar" in out and "arbete vardplanerare" in out
+    with deployed.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(SimulationRun)) == 1
+    assert main([*argv[:2], "9", "--out", str(tmp_path)]) == 1
+    assert "finns inte" in capsys.readouterr().err

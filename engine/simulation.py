@@ -631,6 +631,8 @@ class _Driver:
         case.flow = None  # type: ignore[assignment]  # the workflow is not needed any more: free it
         self.finished.append(case)
         self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
         if not still_open:
             self._flush()
 
@@ -638,8 +640,6 @@ class _Driver:
         if self.finished and (force or len(self.finished) >= FLUSH_EVERY):
             self.sink(self.finished)
             self.finished = []
-            if self.progress is not None:
-                self.progress(self.done, self.total)
 
     # --- staff ---
     def _resource(self, element: str, lane: str | None, data: Mapping[str, Any]) -> str:
@@ -816,6 +816,24 @@ def _run_shard(
         db.dispose()
 
 
+class _Forward:
+    """What a group run in this process reports its finished cases to: the caller's progress, after the groups
+    before it (a worker process gets a shared multiprocessing Value instead)."""
+
+    def __init__(self, before: int, total: int, progress: Callable[[int, int], None] | None):
+        self.before, self.total, self.progress, self._value = before, total, progress, 0
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    @value.setter
+    def value(self, done: int) -> None:
+        self._value = done
+        if self.progress is not None:
+            self.progress(self.before + done, self.total)
+
+
 def _shard_worker(args: tuple[Any, ...], counter: Any, results: Any) -> None:
     source, params, folder, recorded, part, url, shard = args
     try:
@@ -857,16 +875,10 @@ def simulate_version(
     if workers <= 1 or len(shards) <= 1:
         done_before = 0
         for shard, part in sorted(shards.items()):
-
-            class _Counter:
-                value = 0
-
-            counter = _Counter()
+            counter = _Forward(done_before, len(stream), progress)
             outcome = _run_shard(source, params, folder, recorded, part, url, counter)
             outcomes[shard] = outcome
             done_before += outcome["done"]
-            if progress is not None:
-                progress(done_before, len(stream))
     else:
         context = multiprocessing.get_context("spawn")
         results = context.Queue()

@@ -236,3 +236,19 @@ def test_only_the_implementation_team_migrates(platform, cases):
         migrations.revert(run_id, VC)
     with pytest.raises(Forbidden):
         platform.runtime.migrate_instance(cases[1], 2, {}, VC, run_id)
+
+
+def test_a_case_with_an_open_incident_is_blocked_until_the_incident_is_dealt_with(platform):
+    runtime = platform.runtime
+    runtime.deploy(diagrams.gateway_process("grind", "svar == 'ja'", default=False), OWNER)
+    instance = runtime.start_instance("grind", "incident-1", {}, SYSTEM)
+    runtime.complete_task(task_of(platform, instance, "bedom"), {"svar": "kanske"}, SYSTEM_ADMIN)
+    assert snapshot(platform, instance)[2] == "incident"
+    runtime.deploy(diagrams.gateway_process("grind", "svar == 'ja'", default=True), OWNER)
+    migrations = Migrations(runtime)
+    choice = Selection(process_id="grind", target_version=2, from_version=1)
+    [item] = migrations.preview(choice, {}, TEAM)["items"]
+    assert item["outcome"] == "blocked" and "incident" in item["problems"][0]
+    run = migrations.get(migrations.run(choice, {}, TEAM), TEAM)
+    assert (run["migrated"], run["failed"]) == (0, 1) and "incident" in run["items"][0]["reason"]
+    assert snapshot(platform, instance)[0] == 1

@@ -1013,9 +1013,7 @@ class Runtime:
                 "status": instance.status,
                 "data": _json_safe(instance.data or {}),
                 "serializer_version": instance.serializer_version,
-                "tasks": [
-                    {c.name: _json_safe(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks
-                ],
+                "tasks": [{c.name: _json_safe(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
                 "timers": [{c.name: _json_safe(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
             }
             state_before = instance.state

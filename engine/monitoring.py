@@ -681,7 +681,7 @@ class Monitoring:
     def _durations(self, session: Session, instances: Any, start: datetime, end: datetime) -> Any:
         """(element_id, time, wait) rows in seconds: `time` = task created -> completed, `wait` = created -> first taken
         (or completed if never taken), for tasks completed in the period. Read from the completion rows alone, which
-        carry when their task was created and first taken (Runtime.complete_task; migration 0006_monitoring filled
+        carry when their task was created and first taken (Runtime.complete_task; migration 0006 filled
         the older rows): one range scan of ix_history_kind_at, no pairing of rows."""
         done = HistoryEntry
         rows = (

@@ -89,7 +89,7 @@ class Database:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent; never drops data)."""
-        command.upgrade(self.alembic_config(), "heads")
+        command.upgrade(self.alembic_config(), "head")
 
     def has_schema(self) -> bool:
         return inspect(self.engine).has_table("alembic_version")

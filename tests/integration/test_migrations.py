@@ -61,8 +61,8 @@ def test_instance_units_are_filled_from_existing_case_data_on_upgrade(tmp_path: 
 
 
 def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_path: Path) -> None:
-    """Migration 0006_figures derives the facts of the cases that exist from their history (nothing is lost), and
-    0007_figures_deviations counts their deviations."""
+    """Migration 0007 derives the facts of the cases that exist from their history (nothing is lost), and
+    0008 counts their deviations."""
     db = Database(f"sqlite:///{tmp_path / 'f.db'}")
     command.upgrade(db.alembic_config(), "0005")
     with db.engine.begin() as conn:
@@ -124,7 +124,7 @@ def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_pat
                 " VALUES (1, 'tid_hem_efter_uk', 'Slutenvård', 'Ej hemma inom 24 timmar', '2026-01-15 10:00:00.000000')"
             )
         )
-    command.upgrade(db.alembic_config(), "0007_figures_deviations")  # this branch only (see the lead's note)
+    command.upgrade(db.alembic_config(), "0008")
     with db.engine.connect() as conn:
         rows = conn.execute(
             text(

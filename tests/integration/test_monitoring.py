@@ -273,7 +273,7 @@ def test_heat_map_figures_match_a_hand_calculation(platform, clock):
 
 
 def test_upgrade_fills_when_completed_tasks_were_created_and_taken(tmp_path):
-    """Migration 0006_monitoring: existing task_completed rows get their task's creation and first claim, so the
+    """Migration 0006: existing task_completed rows get their task's creation and first claim, so the
     heat map covers the history from before the upgrade."""
     from alembic import command
     from sqlalchemy import text
@@ -315,7 +315,7 @@ def test_upgrade_fills_when_completed_tasks_were_created_and_taken(tmp_path):
                 ),
                 {"id": id_, "at": at, "kind": kind, "task": task},
             )
-    command.upgrade(db.alembic_config(), "0006_monitoring")
+    command.upgrade(db.alembic_config(), "0006")
     with db.engine.connect() as conn:
         found = conn.execute(
             text("SELECT task_id, task_created_at, task_claimed_at FROM history WHERE kind = 'task_completed'")

@@ -393,7 +393,7 @@ def test_two_overlapping_pilots_created_at_once_on_postgresql(settings, clock):
 
 
 def test_instances_that_existed_before_pilots_say_default_after_the_upgrade(tmp_path) -> None:
-    """Migration 0006_pilots: existing instances get routing 'default' (the only rule there was), no pilot."""
+    """Migration 0010: existing instances get routing 'default' (the only rule there was), no pilot."""
     from alembic import command
     from sqlalchemy import text
 

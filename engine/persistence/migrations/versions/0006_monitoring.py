@@ -3,7 +3,7 @@ between" filter) and by process version, history by kind and time (the heat map'
 task_completed history row when its task was created and first taken (filled for the existing rows from their
 task_created and claimed rows), so that the heat map reads one row per task
 
-Revision ID: 0006_monitoring
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-22 19:20:00
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 from engine.persistence.models import UtcDateTime
 
-revision = "0006_monitoring"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

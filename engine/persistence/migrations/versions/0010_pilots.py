@@ -2,8 +2,8 @@
 (and per unit after a stepwise promotion), and on every instance which version it runs and why (existing instances:
 `default`, the only rule there was)
 
-Revision ID: 0006_pilots
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-22 19:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0006_pilots"
-down_revision = "0005"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """migration_runs and migration_results: batch migrations of running instances to another version, with the state
 before each so that it can be reverted (engine/migration.py). New tables; existing data is untouched.
 
-Revision ID: 0006_migrations
-Revises: 0005
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-22 19:20:00
 """
 
@@ -16,8 +16,8 @@ from engine.persistence.models import UtcDateTime
 
 JsonType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
-revision = "0006_migrations"
-down_revision = "0005"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """model_drafts: process owners' drafts in the modeller, one per user and process, autosaved while editing
 
-Revision ID: 0006_modeller
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-22 19:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import engine.persistence.models
 
-revision = "0006_modeller"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

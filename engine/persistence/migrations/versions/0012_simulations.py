@@ -1,8 +1,8 @@
 """simulation_runs: simulations before a pilot, their parameters, progress and predicted figures (engine/simulation.py;
 the simulated cases live in their own SQLite files, never here). A new table; existing data is untouched.
 
-Revision ID: 0006_simulations
-Revises: 0006_migrations
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-22 19:15:00
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 from engine.persistence.models import UtcDateTime
 
-revision = "0006_simulations"
-down_revision = "0006_migrations"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """case_facts.deviations: each case's count of avvikelser i samverkan, kept with its other facts so that the figures
 need no join with the deviations table (it halved the time of a report); filled from the deviations that exist
 
-Revision ID: 0007_figures_deviations
-Revises: 0006_figures
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-22 19:45:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_figures_deviations"
-down_revision = "0006_figures"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """case_facts: one row per in_utskrivning case with its milestones for the figures, back-filled from the history of the
 cases that exist (the same pure derivation, engine/facts.py, that Runtime._save runs after every step)
 
-Revision ID: 0006_figures
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-22 19:20:00
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_figures"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

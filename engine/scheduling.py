@@ -162,7 +162,7 @@ class TimerScheduler:
     def __init__(self, loop: TimerLoop, safety_seconds: float = 30.0, blocking: bool = False):
         self.loop = loop
         self.safety_seconds = safety_seconds
-        self.busy_backoff = timedelta(milliseconds=100)
+        self.busy_backoff = timedelta(milliseconds=10)
         self.read_ahead_margin = timedelta(milliseconds=20)
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 

@@ -229,6 +229,12 @@ def test_upgrading_from_the_last_release_keeps_every_row_on_postgresql() -> None
         db = Database(url)
         try:
             _upgrade_keeps_every_row(db)
+            with db.engine.connect() as conn:
+                compression = conn.exec_driver_sql(
+                    "SELECT attcompression FROM pg_attribute"
+                    " WHERE attrelid = 'process_instances'::regclass AND attname = 'state'"
+                ).scalar_one()
+            assert compression == "l"  # lz4 (0013): the state is rewritten on every step
         finally:
             db.dispose()
     finally:

@@ -8,7 +8,8 @@ Roles that are not lane roles:
 - `system`: an outside system (the patient record): starts instances and sends messages;
 - `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`);
 - `implementation_team` (implementeringsteam): creates, starts, pauses, ends, extends and promotes pilots
-  (`Policy.can_manage_pilots`, engine/pilots.py) and reads their comparison figures.
+  (`Policy.can_manage_pilots`, engine/pilots.py) and reads their comparison figures;
+- `manager` (verksamhetschef / verksamhetsledning): reads the figures (`Policy.can_read_figures`, /rapporter).
 Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
 """
 
@@ -27,9 +28,9 @@ from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticat
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
 
-OVERSEEING_ROLES = frozenset({"admin", "process_owner", "coordinator", "system", "auditor", "implementation_team"})
-# `manager` (chef / verksamhetsledning): reads the figures (`/rapporter`) and nothing else; no lane, no tasks.
-OVERSEEING_ROLES = OVERSEEING_ROLES | {"manager"}
+OVERSEEING_ROLES = frozenset(
+    {"admin", "process_owner", "coordinator", "system", "auditor", "implementation_team", "manager"}
+)
 TOKEN_PREFIX = "sfl_"
 
 

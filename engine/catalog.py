@@ -74,6 +74,34 @@ def validate_form_data(schema: Mapping[str, Any], data: Mapping[str, Any]) -> No
         raise ValidationFailed("Uppgifterna stämmer inte med formuläret", {"fields": problems})
 
 
+def fill_required(
+    schema: Mapping[str, Any], answer: dict[str, Any], value: Callable[[str, Mapping[str, Any]], Any]
+) -> dict[str, Any]:
+    """Fill `answer` with a value for every field the form requires, including those its if/then conditionals make
+    required once other fields have values (twice round: a filled field may switch on a requirement). `value(name,
+    field_schema)` makes each missing value. Used where a form is answered without a person: the simulator's
+    synthetic cases and the process tests."""
+    props = schema.get("properties", {})
+    parts = [schema, *schema.get("allOf", [])]
+    for _ in range(2):
+        required = list(schema.get("required", []))
+        for part in parts:
+            condition = part.get("if")
+            if not condition:
+                continue
+            met = all(
+                answer.get(key) == rule["const"]
+                for key, rule in condition.get("properties", {}).items()
+                if "const" in rule
+            )
+            branch = part.get("then") if met else part.get("else")
+            required += list((branch or {}).get("required", []))
+        for key in required:
+            if key not in answer:
+                answer[key] = value(key, props.get(key, {}))
+    return answer
+
+
 def _label(schema: Mapping[str, Any], path: list[Any]) -> str | None:
     node: Any = schema
     for part in path:

@@ -40,7 +40,7 @@ from sqlalchemy import insert, select
 from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.simulated import simulated_flow
 from engine.bpmn.workflow import EngineIncident, Flow, FlowFactory, StepLog
-from engine.catalog import Catalog
+from engine.catalog import Catalog, fill_required
 from engine.domain import personnummer as pnr
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.persistence.db import Database
@@ -342,26 +342,7 @@ def fill_form(
     schema: Mapping[str, Any], data: Mapping[str, Any], now: datetime, params: SimulationParams, rng: random.Random
 ) -> dict[str, Any]:
     """Values for a form's required fields (and those its if/then makes required)."""
-    props = schema.get("properties", {})
-    answer: dict[str, Any] = {}
-    parts = [schema, *schema.get("allOf", [])]
-    for _ in range(2):
-        required = list(schema.get("required", []))
-        for part in parts:
-            condition = part.get("if")
-            if not condition:
-                continue
-            met = all(
-                answer.get(key) == rule["const"]
-                for key, rule in condition.get("properties", {}).items()
-                if "const" in rule
-            )
-            branch = part.get("then") if met else part.get("else")
-            required += list((branch or {}).get("required", []))
-        for key in required:
-            if key not in answer:
-                answer[key] = _value(key, props.get(key, {}), data, now, params, rng)
-    return answer
+    return fill_required(schema, {}, lambda key, prop: _value(key, prop, data, now, params, rng))
 
 
 # ------------------------------------------------------------------------------------------------- the driver

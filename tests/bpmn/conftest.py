@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from engine.catalog import fill_required
 from engine.config import PROJECT_ROOT, Settings
 from engine.domain.clock import SimulatedClock
 from engine.persistence.models import TaskIndex
@@ -92,26 +93,7 @@ def form_value(name: str, prop: dict[str, Any], case: dict[str, Any], now: datet
 
 def fill_form(schema: dict[str, Any], case: dict[str, Any], now: datetime, given: dict[str, Any]) -> dict[str, Any]:
     """The required fields of a form (including those an if/then makes required), with `given` on top."""
-    props = schema.get("properties", {})
-    data = dict(given)
-    conditionals = [schema] + list(schema.get("allOf", []))
-    for _ in range(2):  # a filled field may switch on a conditional requirement
-        required = list(schema.get("required", []))
-        for part in conditionals:
-            condition = part.get("if")
-            if not condition:
-                continue
-            met = all(
-                data.get(key) == rule["const"]
-                for key, rule in condition.get("properties", {}).items()
-                if "const" in rule
-            )
-            branch = part.get("then") if met else part.get("else")
-            required += list((branch or {}).get("required", []))
-        for key in required:
-            if key not in data:
-                data[key] = form_value(key, props.get(key, {}), case, now)
-    return data
+    return fill_required(schema, dict(given), lambda key, prop: form_value(key, prop, case, now))
 
 
 class Walker:

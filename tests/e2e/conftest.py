@@ -16,9 +16,13 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from engine.accounts import Accounts
 from engine.config import PROJECT_ROOT
+from engine.platform import Platform
 from tests.conftest import IN_CI
+from tests.webui.staff import FAST_HASHER, demo  # noqa: F401  (the demo platform fixture, for demo_server)
 from webui import create_app
+from webui.demo import DEMO_PASSWORD
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -102,3 +106,22 @@ def live_server(platform) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app on a free loopback port, in a thread, on the test platform (simulated clock, test database)."""
     with serving(create_app({"TESTING": True}, platform=platform)) as url:
         yield url
+
+
+@pytest.fixture
+def demo_server(demo: Platform) -> Iterator[str]:  # noqa: F811  (the fixture imported above)
+    """The app on the demo platform (directory, processes, cases), with a fast password hasher for sign-in."""
+    app = create_app({"TESTING": True}, platform=demo)
+    app.extensions["samflode_accounts"] = Accounts(demo.db, demo.clock, demo.directory, FAST_HASHER)
+    with serving(app) as url:
+        yield url
+
+
+def sign_in(page, base: str, username: str, lands_on: str = "/arbetslista*") -> None:  # type: ignore[no-untyped-def]
+    """Sign in as a demo user (password DEMO_PASSWORD) through the sign-in page and wait for where it leads."""
+    page.context.clear_cookies()
+    page.goto(f"{base}/logga-in")
+    page.get_by_label("Användarnamn").fill(username)
+    page.get_by_label("Lösenord").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    page.wait_for_url(f"{base}{lands_on}")

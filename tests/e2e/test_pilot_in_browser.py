@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.webui.staff are parameters here)
 """Issue 8 end to end in Chromium: the implementation team creates a pilot from the organisation's units, starts it,
 a new case in the pilot's ward lands on the pilot version (and says so on the coordinator's instance page), and the
 comparison shows side by side with its small-group warning and weekly charts. Saves docs/screenshots/pilot-new.png
@@ -6,38 +5,14 @@ and pilot-comparison.png."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-
-from engine.accounts import Accounts
 from engine.config import PROJECT_ROOT
 from engine.directory import SYSTEM_ACTOR
 from engine.platform import Platform
-from tests.e2e.conftest import serving
-from tests.webui.staff import FAST_HASHER, demo  # noqa: F401
-from webui import create_app
-from webui.demo import DEMO_PASSWORD
+from tests.e2e.conftest import sign_in
 
 EKSJO_WARD = "SE2321000057-HSMEDGER"
-
-
-@pytest.fixture
-def demo_server(demo: Platform) -> Iterator[str]:
-    app = create_app({"TESTING": True}, platform=demo)
-    app.extensions["samflode_accounts"] = Accounts(demo.db, demo.clock, demo.directory, FAST_HASHER)
-    with serving(app) as url:
-        yield url
-
-
-def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.context.clear_cookies()
-    page.goto(f"{base}/logga-in")
-    page.get_by_label("Användarnamn").fill(username)
-    page.get_by_label("Lösenord").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    page.wait_for_url(f"{base}/arbetslista*")
 
 
 def admit(p: Platform, n: int, ward: str, kommun: str, vc: str) -> int:

@@ -1,42 +1,17 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.webui.staff are parameters here)
 """Issue 5 end to end in Chromium: the ward's vårdplanerare sends Esther's inskrivningsmeddelande, Esther's
 vårdsamordnare sees the acknowledgement task appear with its due time and completes it, and a vårdsamordnare of
 another vårdcentral cannot see Esther at all. Saves docs/screenshots/worklist.png and task.png."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-
-from engine.accounts import Accounts
 from engine.directory import SYSTEM_ACTOR
-from engine.platform import Platform
-from tests.e2e.conftest import serving
-from tests.webui.staff import FAST_HASHER, INSKRIVNINGSMEDDELANDE, advance_ward, demo  # noqa: F401
-from webui import create_app
-from webui.demo import DEMO_PASSWORD
+from tests.e2e.conftest import sign_in
+from tests.webui.staff import INSKRIVNINGSMEDDELANDE, advance_ward
 
 ESTHER = 1
 KVITTERA = "Kvittera inskrivningsmeddelande (vårdcentral)"
-
-
-@pytest.fixture
-def demo_server(demo: Platform) -> Iterator[str]:
-    app = create_app({"TESTING": True}, platform=demo)
-    app.extensions["samflode_accounts"] = Accounts(demo.db, demo.clock, demo.directory, FAST_HASHER)
-    with serving(app) as url:
-        yield url
-
-
-def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.context.clear_cookies()
-    page.goto(f"{base}/logga-in")
-    page.get_by_label("Användarnamn").fill(username)
-    page.get_by_label("Lösenord").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    page.wait_for_url(f"{base}/arbetslista*")
 
 
 def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(page, demo_server, demo, shots):

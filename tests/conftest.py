@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -96,3 +97,13 @@ def require_postgres() -> str:
             pytest.fail("CI must run this test on PostgreSQL: set TEST_POSTGRES_URL")
         pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
     return url
+
+
+@pytest.fixture
+def postgres_platform(settings: Settings, clock: SimulatedClock) -> Iterator[Platform]:
+    """A platform on PostgreSQL whatever the suite's own database (row locks, SKIP LOCKED and advisory locks across
+    real connections): migrated and emptied, closed after the test. Skips on a laptop without it, fails in CI."""
+    p = build(replace(settings, database_url=require_postgres()), clock=clock, migrate=True)
+    truncate_all(p.db)
+    yield p
+    p.close()

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from engine.domain.errors import Conflict, SamflodeError
 from engine.persistence.models import HistoryEntry, ProcessInstance
-from engine.platform import build
 from tests import diagrams
-from tests.conftest import ADMIN, OWNER, SYSTEM, require_postgres
+from tests.conftest import ADMIN, OWNER, SYSTEM
 
 
 def race(platform, runs: int = 5) -> None:
@@ -56,16 +55,6 @@ def test_two_threads_complete_the_same_task_on_the_test_database(platform):
 
 
 @pytest.mark.postgres
-def test_two_connections_complete_the_same_task_on_postgresql(settings, clock):
+def test_two_connections_complete_the_same_task_on_postgresql(postgres_platform):
     """Always on PostgreSQL, whatever the suite's own database: row locks across two real connections."""
-    from dataclasses import replace
-
-    from tests.conftest import truncate_all
-
-    url = require_postgres()
-    platform = build(replace(settings, database_url=url), clock=clock, migrate=True)
-    try:
-        truncate_all(platform.db)
-        race(platform)
-    finally:
-        platform.close()
+    race(postgres_platform)

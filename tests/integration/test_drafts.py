@@ -4,7 +4,6 @@ and two saves of a new draft at the same moment (an autosave and the one sent as
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from engine.directory import Actor
 from engine.domain.errors import Conflict, Forbidden, NotFound, TooLarge
 from engine.drafts import Drafts
-from engine.platform import Platform, build
-from tests.conftest import OWNER, require_postgres, truncate_all
+from engine.platform import Platform
+from tests.conftest import OWNER
 
 OTHER_OWNER = Actor("olof", frozenset({"process_owner"}), name="Olof")
 NURSE = Actor("vera", frozenset({"vardplanerare"}), frozenset({"SE-ward1"}))
@@ -87,11 +86,6 @@ def test_two_saves_of_a_new_draft_at_once_leave_one_draft(platform):
 
 
 @pytest.mark.postgres
-def test_two_saves_of_a_new_draft_at_once_on_postgresql(settings, clock):
+def test_two_saves_of_a_new_draft_at_once_on_postgresql(postgres_platform):
     """Always on PostgreSQL: both transactions see no draft, one insert loses on the unique key and overwrites."""
-    platform = build(replace(settings, database_url=require_postgres()), clock=clock, migrate=True)
-    try:
-        truncate_all(platform.db)
-        race(platform)
-    finally:
-        platform.close()
+    race(postgres_platform)

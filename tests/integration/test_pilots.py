@@ -5,7 +5,6 @@ refused, promotion whole and in steps, the default pinned against later deploys,
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -16,9 +15,8 @@ from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.persistence.models import AuditEntry
 from engine.pilots import Pilots, PilotSpec
-from engine.platform import build
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, require_postgres, truncate_all
+from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM
 
 TEAM = Actor("irma", frozenset({"implementation_team"}), name="Irma Implementeringsteam")
 WARD = "SE2321000057-ward1"
@@ -381,15 +379,9 @@ def test_two_overlapping_pilots_created_at_once_on_the_test_database(platform):
 
 
 @pytest.mark.postgres
-def test_two_overlapping_pilots_created_at_once_on_postgresql(settings, clock):
+def test_two_overlapping_pilots_created_at_once_on_postgresql(postgres_platform):
     """Always on PostgreSQL: the advisory lock per process across two real connections."""
-    url = require_postgres()
-    platform = build(replace(settings, database_url=url), clock=clock, migrate=True)
-    try:
-        truncate_all(platform.db)
-        overlapping_race(platform)
-    finally:
-        platform.close()
+    overlapping_race(postgres_platform)
 
 
 def test_instances_that_existed_before_pilots_say_default_after_the_upgrade(tmp_path) -> None:

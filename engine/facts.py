@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from engine.catalog import Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
+from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
 PICKS = ("first", "last", "all", "count", "value")
@@ -310,22 +311,6 @@ def parse_moment(value: Any) -> datetime | None:
 
 def local_date(moment: datetime) -> date:
     return moment.astimezone(STOCKHOLM).date()
-
-
-def birth_date(personnummer: Any) -> date | None:
-    """The date of birth in a personnummer or samordningsnummer (day + 60), or None."""
-    if not isinstance(personnummer, str):
-        return None
-    digits = personnummer.replace("-", "").replace("+", "").strip()
-    if len(digits) != 12 or not digits.isdigit():
-        return None
-    day = int(digits[6:8])
-    if day > 60:
-        day -= 60
-    try:
-        return date(int(digits[0:4]), int(digits[4:6]), day)
-    except ValueError:
-        return None
 
 
 def age_on(born: date, day: date) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog
 from engine.directory import Actor, Policy
+from engine.domain import personnummer as pnr
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
 from engine.organisation import unit_keys, units_by_hsa
@@ -30,13 +31,9 @@ WORKLIST_OVERSEERS = frozenset({"admin", "coordinator"})
 
 
 def birth_date(personnummer: str | None) -> str | None:
-    """The birth date of a personnummer or samordningsnummer (day + 60), as YYYY-MM-DD: what a list shows."""
-    if not personnummer or len(personnummer) < 8 or not personnummer[:8].isdigit():
-        return None
-    day = int(personnummer[6:8])
-    if day > 60:
-        day -= 60
-    return f"{personnummer[:4]}-{personnummer[4:6]}-{day:02d}"
+    """The birth date of a personnummer or samordningsnummer as YYYY-MM-DD: what a list shows instead of the number."""
+    born = pnr.birth_date(personnummer)
+    return born.isoformat() if born is not None else None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 _PATTERN = re.compile(r"^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$")
 HSA_ID = re.compile(r"^SE\d{10}-[A-Za-z0-9]+$")
@@ -48,3 +49,19 @@ def is_valid(value: str) -> bool:
 
 def is_hsa_id(value: str) -> bool:
     return len(value) <= 31 and bool(HSA_ID.match(value))
+
+
+def birth_date(personnummer: Any) -> date | None:
+    """The date of birth in a personnummer or samordningsnummer (day + 60) written YYYYMMDD-NNNN, or None."""
+    if not isinstance(personnummer, str):
+        return None
+    digits = personnummer.replace("-", "").replace("+", "").strip()
+    if len(digits) != 12 or not digits.isdigit():
+        return None
+    day = int(digits[6:8])
+    if day > 60:
+        day -= 60
+    try:
+        return date(int(digits[0:4]), int(digits[4:6]), day)
+    except ValueError:
+        return None

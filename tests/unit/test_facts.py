@@ -14,12 +14,12 @@ from engine.catalog import Catalog, CatalogError
 from engine.config import PROJECT_ROOT
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
+from engine.domain.personnummer import birth_date
 from engine.facts import (
     AgreementTerms,
     CaseInput,
     HistoryRecord,
     Milestones,
-    birth_date,
     derive,
     parse_moment,
     uk_periods,

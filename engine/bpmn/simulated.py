@@ -56,31 +56,26 @@ def _note_completion(workflow: Any, task: Task) -> None:
         workflow._join_inputs_completed = getattr(workflow, "_join_inputs_completed", 0) + 1
 
 
-class _ScanningSubWorkflow(BpmnSubWorkflow):
+class _Scanning:
+    """What the top workflow and its sub-workflows both do differently: scans instead of tree walks."""
+
     def get_tasks(self, first_task: Task | None = None, **kwargs: Any) -> list[Task]:
         found = _scan(self, first_task, kwargs)
-        return found if found is not None else list(super().get_tasks(first_task, **kwargs))
+        return found if found is not None else list(super().get_tasks(first_task, **kwargs))  # type: ignore[misc]
 
     def update_waiting_tasks(self) -> None:
         _update_waiting(self)
 
     def _task_completed_notify(self, task: Task) -> None:
         _note_completion(self, task)
-        super()._task_completed_notify(task)
+        super()._task_completed_notify(task)  # type: ignore[misc]
 
 
-class _ScanningWorkflow(BpmnWorkflow):
-    def get_tasks(self, first_task: Task | None = None, **kwargs: Any) -> list[Task]:
-        found = _scan(self, first_task, kwargs)
-        return found if found is not None else list(super().get_tasks(first_task, **kwargs))
+class _ScanningSubWorkflow(_Scanning, BpmnSubWorkflow):
+    pass
 
-    def update_waiting_tasks(self) -> None:
-        _update_waiting(self)
 
-    def _task_completed_notify(self, task: Task) -> None:
-        _note_completion(self, task)
-        super()._task_completed_notify(task)
-
+class _ScanningWorkflow(_Scanning, BpmnWorkflow):
     def create_subprocess(self, my_task: Task, spec_name: str) -> Any:
         subprocess = _ScanningSubWorkflow(
             self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self

@@ -4,7 +4,7 @@ buttons are plain forms and the page reloads."""
 
 from __future__ import annotations
 
-from tests.e2e.test_worklist_in_browser import demo_server, sign_in  # noqa: F401  (fixture)
+from tests.e2e.conftest import sign_in
 from tests.webui.staff import demo  # noqa: F401  (fixture)
 
 

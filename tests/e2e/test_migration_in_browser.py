@@ -13,8 +13,7 @@ import pytest
 from engine.accounts import Accounts
 from engine.directory import SYSTEM_ACTOR
 from engine.platform import Platform
-from tests.e2e.conftest import serving
-from tests.e2e.test_pilot_in_browser import sign_in
+from tests.e2e.conftest import serving, sign_in
 from tests.integration.test_case_migration import V1, V2, task_of
 from tests.webui.staff import FAST_HASHER, demo  # noqa: F401
 from webui import create_app

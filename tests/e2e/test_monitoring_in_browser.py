@@ -11,7 +11,7 @@ from datetime import timedelta
 from engine.directory import SYSTEM_ACTOR
 from tests import diagrams
 from tests.conftest import OWNER
-from tests.e2e.test_worklist_in_browser import demo_server, sign_in  # noqa: F401  (fixture)
+from tests.e2e.conftest import sign_in
 from tests.webui.staff import advance_ward, demo  # noqa: F401  (fixture)
 
 ESTHER = 1

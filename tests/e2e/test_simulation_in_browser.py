@@ -13,8 +13,7 @@ import pytest
 from engine.accounts import Accounts
 from engine.platform import Platform
 from engine.simulations import Simulations
-from tests.e2e.conftest import serving
-from tests.e2e.test_pilot_in_browser import sign_in
+from tests.e2e.conftest import serving, sign_in
 from tests.webui.staff import FAST_HASHER, demo  # noqa: F401
 from webui import create_app
 

@@ -216,6 +216,14 @@ class Catalog:
     def has_form(self, name: str) -> bool:
         return self.form(name) is not None
 
+    def field_label(self, key: str) -> str:
+        """What the forms call a case data key (the first form with a title for it), or the key itself."""
+        for schema in self.forms.values():
+            prop = (schema.get("properties") or {}).get(key)
+            if isinstance(prop, dict) and prop.get("title"):
+                return str(prop["title"])
+        return key
+
     # --- lanes ---
     def roles_for_lane(self, lane: str | None) -> tuple[str, ...]:
         if lane is None:

@@ -28,7 +28,9 @@ from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticat
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
 
-OVERSEEING_ROLES = frozenset(
+# The roles that are not lane roles (the lanes' roles come from processes/lanes.json). Who of them sees which cases
+# is need to know, decided in one place: engine/reads/policy.py.
+DIRECTORY_ROLES = frozenset(
     {"admin", "process_owner", "coordinator", "system", "auditor", "implementation_team", "manager"}
 )
 TOKEN_PREFIX = "sfl_"
@@ -40,12 +42,15 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
     units: frozenset[str] = field(default_factory=frozenset)
     name: str = ""
+    # The platform itself (scheduler, demo loader, migrations of the platform's own making): not a person, so not
+    # limited by need to know. Never built from a user row: no sign-in or token can yield it.
+    internal: bool = False
 
     def has(self, *roles: str) -> bool:
         return "admin" in self.roles or any(r in self.roles for r in roles)
 
 
-SYSTEM_ACTOR = Actor("samflode", frozenset({"admin"}), name="Samflöde")
+SYSTEM_ACTOR = Actor("samflode", frozenset({"admin"}), name="Samflöde", internal=True)
 
 
 class Policy:
@@ -62,10 +67,10 @@ class Policy:
         return actor.has("process_owner")
 
     def can_start(self, actor: Actor) -> bool:
-        return actor.has("system", "coordinator") or bool(actor.roles - OVERSEEING_ROLES)
+        return actor.has("system", "coordinator") or bool(actor.roles - DIRECTORY_ROLES)
 
     def can_send_message(self, actor: Actor) -> bool:
-        return actor.has("system", "coordinator") or bool(actor.roles - OVERSEEING_ROLES)
+        return actor.has("system", "coordinator") or bool(actor.roles - DIRECTORY_ROLES)
 
     def can_manage_instances(self, actor: Actor) -> bool:
         return actor.has("coordinator")
@@ -78,14 +83,15 @@ class Policy:
     # --- monitoring (issue 6): who sees the instance list, instance pages and heat maps, and who repairs ---------
     def can_monitor(self, actor: Actor) -> bool:
         """The instance list and the instance page (diagram, timeline, timers, incidents): coordinators act on
-        them; process owners (is the routine working?) and auditors (what happened in a case?) read them. Every
-        instance page view is in the access log whoever looks."""
-        return actor.has("coordinator", "process_owner", "auditor")
+        them, auditors read them (what happened in a case?); each within their own organisation (need to know,
+        engine/reads/policy.py), and every view is in the access log. Process owners read the heat map and the
+        figures, which name nobody."""
+        return actor.has("coordinator", "auditor")
 
     def can_search_instances_by_person(self, actor: Actor) -> bool:
-        """Finding a person's cases by personnummer in the instance list: coordinators only, the overseers of need
-        to know (engine/access.py); a process owner or auditor has no care relation to any one person."""
-        return actor.has("coordinator")
+        """Finding a person's cases by personnummer in the instance list: coordinators, and the journal system
+        (finding its own cases); the search is logged and finds only cases the searcher may see."""
+        return actor.has("coordinator", "system")
 
     def can_view_heatmap(self, actor: Actor) -> bool:
         """Times per element of a process version: no person in it; coordinators and process owners (and auditors)."""
@@ -121,23 +127,10 @@ class Policy:
         """Pilot pages and their comparison figures (counts, no patient data)."""
         return actor.has("implementation_team", "process_owner", "coordinator")
 
-    def can_read_all(self, actor: Actor) -> bool:
-        return actor.has("coordinator", "process_owner", "auditor", "system")
-
     def task_roles(self, task: TaskIndex) -> tuple[str, ...]:
         if task.role:
             return (task.role,)
         return self.catalog.roles_for_lane(task.lane)
-
-    def owns_task(self, actor: Actor, task: TaskIndex) -> bool:
-        """The actor's role is the task's lane role (or the task's own role) and, where the task has a unit, the
-        actor works in that unit."""
-        if "admin" in actor.roles:
-            return True
-        roles = self.task_roles(task)
-        if not roles or not any(r in actor.roles for r in roles):
-            return False
-        return not (task.unit and actor.units and task.unit not in actor.units)
 
 
 def hash_token(token: str) -> str:

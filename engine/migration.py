@@ -155,7 +155,12 @@ class Migrations:
                 items.append(
                     {
                         "instance_id": instance.id,
-                        "business_key": instance.business_key,
+                        # No person: the implementation team moves cases without a care relation to anyone in
+                        # them (need to know); the units say where a case is, the instance page (coordinators)
+                        # who it is.
+                        "kommun": instance.kommun,
+                        "vardcentral": instance.vardcentral,
+                        "avdelning": instance.avdelning,
                         "version": instance.version,
                         "status": instance.status,
                         "outcome": plan.outcome,

@@ -1,11 +1,11 @@
 """In-app notifications of new and overdue tasks, and e-mail about them when SMTP is configured.
 
-Filled from a read over the task index (no change to the service layer): for a user, every open task the user's
-worklist would show (`Worklist` scope: the user's roles in the user's units) that appeared within NEW_WINDOW gets a
-`new` notice, and every such task past its due time an `overdue` notice; the unique (username, task, kind) key makes
-each notice appear once however often it is synced. Overseeing roles (coordinator, admin) get none: every task of
-the county would drown them, and a missed deadline already reaches them as an escalation task (the diagrams'
-deadline timers). A task claimed by someone else does not notify.
+Filled from a read over the task index (no change to the service layer): for a user, every open task the user may
+act on (the one access policy's `actionable_tasks`: the user's roles in the user's units, or handed to the user) that
+appeared within NEW_WINDOW gets a `new` notice, and every such task past its due time an `overdue` notice; the unique
+(username, task, kind) key makes each notice appear once however often it is synced. Overseeing roles get notices
+only of tasks they act on themselves, not of every task they oversee: a missed deadline already reaches them as an
+escalation task (the diagrams' deadline timers). A task claimed by someone else does not notify.
 
 The signed-in user's notices are synced on each page view (the header shows the unread count); `samflode notify`
 syncs every user and sends the e-mails (run it from cron or a timer every few minutes).
@@ -51,10 +51,8 @@ class Notifications:
         return text[:400]
 
     def _sync(self, session: Session, actor: Actor, now: datetime) -> int:
-        scope = self.worklist._scope(actor)
+        scope = self.worklist.access.actionable_tasks(actor)
         free = or_(TaskIndex.claimed_by.is_(None), TaskIndex.claimed_by == actor.username)
-        if self.worklist.sees_all(actor):
-            return 0
         wanted: dict[str, Any] = {
             "new": TaskIndex.created_at >= now - NEW_WINDOW,
             "overdue": and_(TaskIndex.due_at.is_not(None), TaskIndex.due_at < now),
@@ -178,5 +176,5 @@ class Notifications:
 
 def for_platform(p: Any) -> Notifications:
     """Notifications for a built Platform (web app, CLI), with SMTP when SAMFLODE_SMTP_HOST is set."""
-    worklist = Worklist(p.db, p.catalog, p.policy, p.clock)
+    worklist = Worklist(p.db, p.catalog, p.policy, p.clock, p.reads.access)
     return Notifications(p.db, worklist, p.clock, SmtpMailer.from_settings(p.settings))

@@ -371,9 +371,9 @@ def import_directory(
 
 def known_roles(catalog: Any) -> frozenset[str]:
     """Roles a user may hold: the overseeing roles, the lane roles and the roles named in lanes.json."""
-    from engine.directory import OVERSEEING_ROLES
+    from engine.directory import DIRECTORY_ROLES
 
-    roles = set(OVERSEEING_ROLES) | set(getattr(catalog, "role_names", {}) or {})
+    roles = set(DIRECTORY_ROLES) | set(getattr(catalog, "role_names", {}) or {})
     for rule in (getattr(catalog, "lanes", {}) or {}).values():
         roles.update(rule.roles)
     return frozenset(roles)

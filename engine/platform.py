@@ -12,6 +12,8 @@ from engine.domain.clock import Clock, SystemClock
 from engine.figures import Figures
 from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
+from engine.reads import Reads
+from engine.reads.policy import AccessPolicy
 from engine.reports import Reports
 from engine.runtime import Runtime
 from engine.scheduling import TimerLoop
@@ -29,6 +31,7 @@ class Platform:
     directory: Directory
     timers: TimerLoop  # the scheduler loop of this process (the scheduler job and `clock advance` drive it)
     figures: Figures  # the figures of issue 6 (engine/figures.py), SQL over case_facts
+    reads: Reads  # every read of patient data: need to know applied, the access log written (engine/reads)
 
     def close(self) -> None:
         self.db.dispose()
@@ -48,7 +51,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         )
     catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None)
     policy = Policy(catalog)
-    runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size)
+    access = AccessPolicy(catalog)
+    runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size, access=access)
     return Platform(
         settings,
         db,
@@ -60,4 +64,5 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         Directory(db),
         TimerLoop(runtime),
         Figures(db, catalog),
+        Reads.build(db, catalog, policy, clock, access),
     )

@@ -33,9 +33,11 @@ from engine.domain.errors import (
     Conflict,
     DeployRejected,
     Diagnostic,
+    Forbidden,
     NotFound,
     ValidationFailed,
 )
+from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS, routing_keys_in
 from engine.facts import CaseFactsKeeper
 from engine.persistence.db import Database
 from engine.persistence.models import (
@@ -52,11 +54,11 @@ from engine.persistence.models import (
     Timer,
     User,
 )
+from engine.reads.log import AccessLogWriter
+from engine.reads.policy import AccessPolicy
 from engine.validation import CheckResult, catalog_findings
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
-# process_instances column -> the case data key that names that unit (the lanes' unit_from keys in lanes.json).
-CASE_UNIT_KEYS = {"kommun": "kommun", "vardcentral": "vardcentral_hsa_id", "avdelning": "avdelning_hsa_id"}
 MAX_DATA_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
 MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
@@ -208,12 +210,20 @@ def _restored_row(model: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 class Runtime:
     def __init__(
-        self, db: Database, clock: Clock, catalog: Catalog, policy: Policy | None = None, flow_cache_size: int = 2000
+        self,
+        db: Database,
+        clock: Clock,
+        catalog: Catalog,
+        policy: Policy | None = None,
+        flow_cache_size: int = 2000,
+        access: AccessPolicy | None = None,
     ):
         self.db = db
         self.clock = clock
         self.catalog = catalog
         self.policy = policy or Policy(catalog)
+        self.access = access or AccessPolicy(catalog)  # need to know, the one policy (engine/reads/policy.py)
+        self.access_log = AccessLogWriter(db, clock)  # every change of a person's case is logged with it
         self.flows = FlowFactory(catalog.sandbox_functions(self._engine_now))
         self.specs = SpecCache()
         self.case_facts = CaseFactsKeeper(catalog)
@@ -537,9 +547,11 @@ class Runtime:
             definition, route = self._definition_for_start(session, process_id, version, data)
             if parent_id is not None and session.get(ProcessInstance, parent_id) is None:
                 raise NotFound(f"Instansen {parent_id} finns inte")
-            return self._start(
+            instance_id = self._start(
                 session, definition, business_key.strip(), data, actor, None, parent_id=parent_id, route=route
             )
+            self.access_log.record_in(session, actor, "starta", [(data.get("personnummer"), instance_id)], process_id)
+            return instance_id
 
     def _start(
         self,
@@ -604,19 +616,46 @@ class Runtime:
         self._advance(session, instance, definition, actor, begin, flow=flow)
         return instance.id
 
+    def _require_task(self, session: Session, actor: Actor, task: TaskIndex) -> None:
+        """The actor may act on the task (need to know, engine/reads/policy.py); refused as 404 like a task that
+        does not exist, so that nothing about another unit's task leaks."""
+        if not self.access.may_act_on_task(session, actor, task.id):
+            raise NotFound("Uppgiften finns inte eller hör inte till din roll och enhet")
+
+    def _task_data(self, definition: Deployed, task: TaskIndex, data: dict[str, Any]) -> None:
+        """A task's data is what its own form asks for (convention 14): a field the form does not have is refused,
+        and routing data (the person, the stay, the units, the agreement) only where the diagram names the task
+        as the step that decides it (element property `routing`)."""
+        props = definition.elements.get(task.element_id, {}).get("properties") or {}
+        allowed_routing = {k.strip() for k in str(props.get("routing") or "").split(",") if k.strip()}
+        problems: dict[str, list[str]] = {}
+        form = props.get("form")
+        schema = ((definition.forms or {}).get(form) or self.catalog.form(form)) if form else None
+        if schema is not None:
+            known = set((schema.get("properties") or {}).keys())
+            for key in sorted(set(data) - known):
+                problems[key] = ["Fältet finns inte i uppgiftens formulär"]
+        for key in routing_keys_in(data):
+            if key not in allowed_routing:
+                problems.setdefault(key, []).append(
+                    "Personen, vårdtillfället, enheterna och avtalet ändras bara genom journalens meddelanden "
+                    "eller av en samordnare"
+                )
+        if problems:
+            raise ValidationFailed("Uppgifterna stämmer inte med formuläret", {"fields": problems})
+        if schema is not None:
+            validate_form_data(schema, data)
+
     def complete_task(self, task_id: str, data: dict[str, Any] | None, actor: Actor) -> int:
         data = _check_data(data)
         with self._uow() as session:
             task, instance, definition = self._task_for_action(session, task_id)
-            self.policy.require(self.policy.owns_task(actor, task), "Uppgiften tillhör en annan roll eller enhet")
+            self._require_task(session, actor, task)
             if task.claimed_by and task.claimed_by != actor.username:
                 raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
-            form = (definition.elements.get(task.element_id, {}).get("properties") or {}).get("form")
-            if form:
-                schema = (definition.forms or {}).get(form) or self.catalog.form(form)
-                if schema is not None:
-                    validate_form_data(schema, data)
+            self._task_data(definition, task, data)
             submitted = _json_safe(data)
+            before_units = {key: (instance.data or {}).get(key) for key in ROUTING_KEYS}
 
             def complete(flow: Flow, log: StepLog) -> None:
                 if not flow.is_ready_human_task(task_id):
@@ -644,7 +683,23 @@ class Runtime:
                 flow.complete(task_id, data, self.clock, log)
 
             self._advance(session, instance, definition, actor, complete)
+            changed = {k: v for k, v in before_units.items() if (instance.data or {}).get(k) != v}
+            if changed:
+                self._audit(
+                    session,
+                    actor,
+                    "routing_changed_by_task",
+                    instance,
+                    {"task_id": task_id, "element_id": task.element_id, "was": changed},
+                )
+            self.access_log.record_in(session, actor, "slutfor", [self._person(instance)], task.name)
             return instance.id
+
+    @staticmethod
+    def _person(instance: ProcessInstance) -> tuple[str | None, int]:
+        """(personnummer, instance id): what an access-log row of a change to this case names."""
+        value = (instance.data or {}).get("personnummer")
+        return (str(value) if value else None), instance.id
 
     def _task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
         # Lock the task's instance first (by subquery), then read the task under that lock: a concurrent completion
@@ -693,18 +748,17 @@ class Runtime:
         return instance
 
     def claim_task(self, task_id: str, actor: Actor, assignee: str | None = None) -> None:
-        """Claim for oneself, or (coordinators, or a colleague handing over) for a named user."""
+        """Claim for oneself, or hand over to a named colleague who may act on the task too (same role and unit).
+        A coordinator gives a task to someone with `reassign_task` (with a reason)."""
         with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
+            self._require_task(session, actor, task)
             target = assignee or actor.username
             if target != actor.username:
-                self.policy.require(
-                    self.policy.can_manage_instances(actor) or self.policy.owns_task(actor, task),
-                    "Du får inte lämna över uppgiften",
-                )
-            else:
-                self.policy.require(self.policy.owns_task(actor, task), "Uppgiften tillhör en annan roll eller enhet")
-            if task.claimed_by and task.claimed_by != actor.username and not self.policy.can_manage_instances(actor):
+                user = session.scalar(select(User).where(User.username == target, User.active.is_(True)))
+                if user is None or not self.access.assignable(Directory._actor(user, session), task) or not task.unit:
+                    raise Forbidden("Välj en kollega med rätt roll i samma enhet")
+            if task.claimed_by and task.claimed_by != actor.username:
                 raise Conflict(f"Uppgiften är redan tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
             now = self.clock.now()
             task.claimed_by, task.claimed_at = target, now
@@ -719,13 +773,21 @@ class Runtime:
                     data={"assignee": target},
                 )
             )
+            action = "ta" if target == actor.username else "lamna_over"
+            self.access_log.record_in(session, actor, action, [self._person(instance)], task.name)
 
     def unclaim_task(self, task_id: str, actor: Actor) -> None:
+        """Give a task back: the one who has it, or a coordinator of the case's organisation."""
         with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
+            repairing = task.claimed_by != actor.username and self.access.may_repair_instance(
+                session, actor, instance.id
+            )
+            if not repairing:
+                self._require_task(session, actor, task)
             if task.claimed_by is None:
                 return
-            if task.claimed_by != actor.username and not self.policy.can_manage_instances(actor):
+            if task.claimed_by != actor.username and not repairing:
                 raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
             now = self.clock.now()
             session.add(
@@ -740,12 +802,14 @@ class Runtime:
                 )
             )
             task.claimed_by, task.claimed_at = None, None
+            self.access_log.record_in(session, actor, "slapp", [self._person(instance)], task.name)
 
     def cancel_instance(self, instance_id: int, actor: Actor, reason: str) -> None:
         self.policy.require(self.policy.can_cancel_instance(actor), "Bara samordnare får avbryta instanser")
         reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
+            self._require_repair(session, actor, instance, "avbröt ärendet")
             if instance.status in ("completed", "cancelled"):
                 raise Conflict(f"Instansen är redan {instance.status}")
             definition = self._deployed(session, instance.definition_id)
@@ -764,6 +828,7 @@ class Runtime:
         reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
+            self._require_repair(session, actor, instance, "försökte igen efter en incident")
             if instance.status != "incident":
                 raise Conflict("Instansen har ingen öppen incident")
             definition = self._deployed(session, instance.definition_id)
@@ -797,6 +862,13 @@ class Runtime:
             ids.append(incident.id)
         return ids
 
+    def _require_repair(self, session: Session, actor: Actor, instance: ProcessInstance, what: str) -> None:
+        """A repair is a coordinator's, on a case of their own organisation (engine/reads/policy.py); another
+        organisation's case answers as one that does not exist. The repair is in the access log with what it did."""
+        if not self.access.may_repair_instance(session, actor, instance.id):
+            raise NotFound(f"Instansen {instance.id} finns inte")
+        self.access_log.record_in(session, actor, "instans_atgard", [self._person(instance)], what)
+
     def _audit(
         self, session: Session, actor: Actor, action: str, instance: ProcessInstance, details: dict[str, Any]
     ) -> None:
@@ -818,6 +890,7 @@ class Runtime:
         reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
+            self._require_repair(session, actor, instance, "flyttade en token")
             if instance.status in ("completed", "cancelled"):
                 raise Conflict(f"Instansen är {instance.status}")
             definition = self._deployed(session, instance.definition_id)
@@ -881,6 +954,7 @@ class Runtime:
         reason = _reason(reason)
         with self._uow() as session:
             instance = self._lock(session, instance_id)
+            self._require_repair(session, actor, instance, "utlöste en timer i förtid")
             if instance.status in ("completed", "cancelled"):
                 raise Conflict(f"Instansen är {instance.status}")
             if instance.status == "incident":
@@ -931,11 +1005,12 @@ class Runtime:
             raise ValidationFailed("Välj vem som ska få uppgiften", {"fields": {"assignee": ["krävs"]}})
         with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
+            self._require_repair(session, actor, instance, "fördelade om en uppgift")
             user = session.scalar(select(User).where(User.username == assignee, User.active.is_(True)))
             if user is None:
                 raise ValidationFailed(f"Användaren {assignee!r} finns inte", {"fields": {"assignee": ["finns inte"]}})
             target = Directory._actor(user, session)
-            if not self.policy.owns_task(target, task):
+            if not self.access.assignable(target, task):
                 raise ValidationFailed(
                     f"{user.name or assignee} har inte uppgiftens roll och enhet",
                     {"fields": {"assignee": ["kan inte ta uppgiften"]}},
@@ -967,6 +1042,71 @@ class Runtime:
                     "reason": reason,
                 },
             )
+
+    def change_routing(self, instance_id: int, changes: dict[str, Any], actor: Actor, reason: str) -> None:
+        """A coordinator corrects a case's routing data (kommun, vårdcentral, ward, agreement, the person's name)
+        with a reason: the case data, the case's unit columns, its open tasks' units and what the workflow reads from
+        now on change together; history, audit log and access log keep who, what, was and why. The personnummer and
+        the stay identify the case for the journal's messages and change only by the journal."""
+        self.policy.require(self.policy.can_manage_instances(actor), "Bara samordnare får ändra ärendets enheter")
+        reason = _reason(reason)
+        allowed = {*CASE_UNIT_KEYS.values(), "avtal", "namn"}
+        problems: dict[str, list[str]] = {}
+        clean: dict[str, Any] = {}
+        if not isinstance(changes, dict) or not changes:
+            raise ValidationFailed("Ange vad som ska ändras", {"fields": {"changes": ["krävs"]}})
+        for key, value in changes.items():
+            if key not in allowed:
+                problems[str(key)] = [
+                    "Kan inte ändras här"
+                    if key in ROUTING_KEYS
+                    else "Bara kommun, vårdcentral, avdelning, avtal och namn ändras här"
+                ]
+                continue
+            text = value.strip() if isinstance(value, str) else ""
+            if not text or len(text) > 100:
+                problems[key] = ["Ange 1-100 tecken"]
+            elif key.endswith("_hsa_id") and not personnummer.is_hsa_id(text):
+                problems[key] = ["HSA-id har formen SE + 10 siffror + - + bokstäver/siffror"]
+            elif key == "avtal" and text not in self.catalog.agreements:
+                problems[key] = ["Avtalet finns inte i agreements.json"]
+            else:
+                clean[key] = text
+        if problems:
+            raise ValidationFailed("Ärendets uppgifter kunde inte ändras", {"fields": problems})
+        with self._uow() as session:
+            instance = self._lock(session, instance_id)
+            self._require_repair(session, actor, instance, "ändrade ärendets enheter")
+            if instance.status in ("completed", "cancelled"):
+                raise Conflict(f"Instansen är {instance.status}")
+            definition = self._deployed(session, instance.definition_id)
+            was = {k: (instance.data or {}).get(k) for k in clean}
+            if all(was[k] == v for k, v in clean.items()):
+                raise Conflict("Ärendet har redan de uppgifterna")
+            now = self.clock.now()
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="routing_changed",
+                    actor=actor.username,
+                    data={"data": clean, "was": was, "reason": reason},
+                )
+            )
+            self._audit(session, actor, "change_routing", instance, {"changes": clean, "was": was, "reason": reason})
+
+            def correct(flow: Flow, log: StepLog) -> None:
+                flow.set_data(clean)
+
+            self._advance(session, instance, definition, actor, correct)
+            instance.data = {**(instance.data or {}), **clean}
+            for column, key in CASE_UNIT_KEYS.items():
+                if key in clean:
+                    setattr(instance, column, clean[key])
+            for task in session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id)):
+                task.unit = self.catalog.unit_for_lane(task.lane, instance.data)
+            session.flush()
+            self.case_facts.refresh(session, instance, now)
 
     # ------------------------------------------------------------------------------------------------ migration
     def migrate_instance(
@@ -1088,6 +1228,9 @@ class Runtime:
             )
             session.add(result)
             session.flush()
+            self.access_log.record_in(
+                session, actor, "migrering", [self._person(instance)], f"version {source.version} -> {target.version}"
+            )
             return result.id
 
     def revert_migration(self, result_id: int, actor: Actor) -> None:
@@ -1214,6 +1357,12 @@ class Runtime:
         if len(matches) == 1:
             instance = self._lock(session, matches[0])
             definition = self._deployed(session, instance.definition_id)
+            changing = [k for k in routing_keys_in(data) if data[k] != (instance.data or {}).get(k)]
+            if changing and not (actor.internal or actor.has("system", "coordinator")):
+                raise ValidationFailed(
+                    "Personen, vårdtillfället och enheterna ändras bara genom journalens meddelanden",
+                    {"fields": {k: ["får inte ändras av detta meddelande"] for k in changing}},
+                )
             delivered: list[bool] = []
 
             def deliver(flow: Flow, log: StepLog) -> None:
@@ -1237,6 +1386,7 @@ class Runtime:
                 )
             )
             session.flush()
+            self.access_log.record_in(session, actor, "meddelande", [self._person(instance)], name)
             return MessageResult(instance.id, "delivered")
         starters = [d for d in self._start_definitions(session, name)]
         if not starters:
@@ -1284,6 +1434,7 @@ class Runtime:
             )
         )
         session.flush()
+        self.access_log.record_in(session, actor, "meddelande", [(payload.get("personnummer"), instance_id)], name)
         return MessageResult(instance_id, "started")
 
     def _start_definitions(self, session: Session, name: str) -> list[ProcessDefinition]:

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from engine.bpmn.parsing import BPMN_NS, HUMAN_TASK_TAGS, ParsedDocument
 from engine.bpmn.xml_safety import load_xml
 from engine.catalog import Catalog
-from engine.directory import OVERSEEING_ROLES
+from engine.directory import DIRECTORY_ROLES
 from engine.domain.errors import Diagnostic
 
 
 def known_roles(catalog: Catalog) -> set[str]:
     """Roles a `role` property may name: the catalogue's roles, every lane's roles, and the platform's own."""
-    roles = set(catalog.role_names) | OVERSEEING_ROLES
+    roles = set(catalog.role_names) | DIRECTORY_ROLES
     for rule in catalog.lanes.values():
         roles.update(rule.roles)
     return roles

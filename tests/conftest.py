@@ -4,17 +4,19 @@ it, a failure in CI (CI=true)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from engine.config import Settings
-from engine.directory import Actor
+from engine.directory import SYSTEM_ACTOR, Actor
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.persistence.db import Database
 from engine.persistence.models import Base
@@ -75,10 +77,15 @@ def platform(settings: Settings, clock: SimulatedClock) -> Iterator[Platform]:
     p.close()
 
 
+# The region of the test units (organisation number 2321000057): overseeing roles see the cases of its wards and
+# vårdcentraler (engine/reads/policy.py).
+REGION = "SE2321000057-REGION"
+# The platform itself (not a person, not limited by need to know): drives cases in tests as the scheduler would.
+ENGINE = SYSTEM_ACTOR
 ADMIN = Actor("admin", frozenset({"admin"}), name="Admin")
 OWNER = Actor("agnes", frozenset({"process_owner"}), name="Agnes Processägare")
-COORDINATOR = Actor("cora", frozenset({"coordinator"}), name="Cora Samordnare")
-SYSTEM = Actor("journal", frozenset({"system"}), name="Journalsystemet")
+COORDINATOR = Actor("cora", frozenset({"coordinator"}), frozenset({REGION}), name="Cora Samordnare")
+SYSTEM = Actor("journal", frozenset({"system"}), frozenset({REGION}), name="Journalsystemet")
 WARD = Actor("vera", frozenset({"vardplanerare"}), frozenset({"SE2321000057-ward1"}), name="Vera Vårdplanerare")
 VC = Actor("vilma", frozenset({"vardsamordnare"}), frozenset({"SE2321000057-vc1"}), name="Vilma Vårdsamordnare")
 OTHER_VC = Actor("otto", frozenset({"vardsamordnare"}), frozenset({"SE2321000057-vc2"}), name="Otto")
@@ -107,3 +114,37 @@ def postgres_platform(settings: Settings, clock: SimulatedClock) -> Iterator[Pla
     truncate_all(p.db)
     yield p
     p.close()
+
+
+# --- reads as plain data (the API's shape: times as ISO text), for tests that look into a case -------------------
+def as_plain(value: Any) -> Any:
+    """A read's typed result as JSON-like data: dataclasses as dicts, times as ISO text, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: as_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_plain(v) for v in value]
+    return value
+
+
+def instance_view(platform: Platform, instance_id: int, actor: Actor = ENGINE) -> dict[str, Any]:
+    """One case as `actor` may see it (engine/reads/cases.py), as plain data."""
+    return as_plain(platform.reads.cases.view(actor, instance_id))
+
+
+def instance_list(platform: Platform, actor: Actor = ENGINE, limit: int = 50, **filters: Any) -> dict[str, Any]:
+    from engine.reads.cases import InstanceFilter
+
+    return as_plain(platform.reads.cases.page(actor, InstanceFilter(**filters), limit=limit))
+
+
+def task_list(platform: Platform, actor: Actor = ENGINE, **kwargs: Any) -> dict[str, Any]:
+    """The API's task list for `actor` (engine/reads/tasks.py), as plain data."""
+    return as_plain(platform.reads.tasks.api_list(actor, **kwargs))
+
+
+def task_view(platform: Platform, task_id: str, actor: Actor = ENGINE) -> dict[str, Any]:
+    return as_plain(platform.reads.tasks.one(actor, task_id))

@@ -21,6 +21,7 @@ from engine.platform import Platform
 
 PROCESS_ORDER = ("sip", "in_utskrivning", "mobilt_team")
 
+REGION = "SE2321000057-REGION"  # Region Jönköpings län: the vårdgivare its coordinator and journal system oversee
 UNITS = {
     "hs_medger": "SE2321000057-HSMEDGER",
     "ryhov_med": "SE2321000057-RYMED1",
@@ -31,8 +32,18 @@ UNITS = {
 USERS: list[dict[str, Any]] = [
     {"username": "admin", "name": "Administratör", "roles": ["admin"], "units": []},
     {"username": "agnes", "name": "Agnes Processägare", "roles": ["process_owner"], "units": []},
-    {"username": "cora", "name": "Cora Samverkanskoordinator", "roles": ["coordinator"], "units": []},
-    {"username": "journal", "name": "Journalsystemet (integration)", "roles": ["system"], "units": []},
+    {
+        "username": "cora",
+        "name": "Cora Samverkanskoordinator",
+        "roles": ["coordinator"],
+        "units": ["SE2321000057-REGION"],
+    },
+    {
+        "username": "journal",
+        "name": "Journalsystemet (integration)",
+        "roles": ["system"],
+        "units": ["SE2321000057-REGION"],
+    },
     {
         "username": "vera",
         "name": "Vera Vårdplanerare",

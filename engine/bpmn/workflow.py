@@ -320,6 +320,19 @@ class Flow:
     def cancel(self) -> None:
         self.workflow.cancel()
 
+    def set_data(self, values: dict[str, Any]) -> None:
+        """Values every open path of the workflow sees from now on (a coordinator's correction of the case's units):
+        set on each task that has not finished, so that what runs next reads them."""
+        for task in self._live(
+            TaskState.READY
+            | TaskState.WAITING
+            | TaskState.STARTED
+            | TaskState.FUTURE
+            | TaskState.LIKELY
+            | TaskState.MAYBE
+        ):
+            task.data.update(values)
+
     def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
         """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken
         wait): its stored due moment is set to `now`, then the engine runs as after any timer."""

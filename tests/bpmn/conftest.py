@@ -19,7 +19,7 @@ from engine.config import PROJECT_ROOT, Settings
 from engine.domain.clock import SimulatedClock
 from engine.persistence.models import TaskIndex
 from engine.platform import Platform, build
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, truncate_all
+from tests.conftest import ENGINE, OWNER, SYSTEM, instance_list, instance_view, truncate_all
 
 PROCESSES = PROJECT_ROOT / "processes"
 DEPLOY_ORDER = ("sip", "in_utskrivning", "mobilt_team")
@@ -107,7 +107,7 @@ class Walker:
 
     # --- reading ---
     def view(self, instance_id: int) -> dict[str, Any]:
-        return self.p.reports.instance(instance_id, COORDINATOR)
+        return instance_view(self.p, instance_id, ENGINE)
 
     def active(self, instance_id: int) -> list[str]:
         return sorted(t["element_id"] for t in self.view(instance_id)["active_tasks"])
@@ -125,7 +125,7 @@ class Walker:
         return dict(self.view(instance_id)["data"])
 
     def children(self, parent_id: int) -> list[dict[str, Any]]:
-        items = self.p.reports.instances(COORDINATOR, limit=500)["items"]
+        items = instance_list(self.p, ENGINE, limit=500)["items"]
         return [self.view(i["id"]) for i in items if self.view(i["id"])["parent_instance_id"] == parent_id]
 
     # --- steps (each followed by a restore from the database) ---
@@ -162,7 +162,7 @@ class Walker:
             form = row.form
         schema = self.p.catalog.form(form) if form else None
         data = fill_form(schema, self.data(instance_id), self.clock.now(), given) if schema else dict(given)
-        self.runtime.complete_task(task_id, data, ADMIN)
+        self.runtime.complete_task(task_id, data, ENGINE)
         self._step_done()
 
     def run_until(
@@ -192,6 +192,6 @@ class Walker:
         assert timer["id"] not in [t for t, _ in self.runtime.due_timers()]
         self.clock.set(due_at)
         assert timer["id"] in [t for t, _ in self.runtime.due_timers()]
-        assert self.runtime.fire_timer(timer["id"], ADMIN)
+        assert self.runtime.fire_timer(timer["id"], ENGINE)
         self._step_done()
         return due_at

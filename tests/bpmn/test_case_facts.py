@@ -93,7 +93,7 @@ def test_a_withdrawn_uk_counts_only_the_days_as_utskrivningsklar(walk: Walker) -
     walk.send("aterkallad_utskrivningsklar", case, aterkallad_orsak="Försämring")
     walk.complete(instance, "meddela_atertagande")
     walk.clock.set(at(19, 9))  # Monday: utskrivningsklar again
-    walk.complete(instance, "besluta_ny_utskrivningsklar", utskrivningsklar=True)
+    walk.complete(instance, "besluta_ny_utskrivningsklar")
     walk.complete(instance, "skicka_nytt_meddelande_utskrivningsklar")
     walk.clock.set(at(24, 10))  # discharged Saturday, 5 days later
     walk.send("utskriven", case, utskrivningstid=at(24, 10).isoformat())

@@ -15,7 +15,7 @@ from engine.pilot_comparison import PilotComparison, Questionnaires
 from engine.pilots import Pilots, PilotSpec
 from tests.bpmn.conftest import ESTHER, PROCESSES, Walker
 from tests.bpmn.test_in_utskrivning import PLANNING
-from tests.conftest import OWNER
+from tests.conftest import OWNER, task_list
 
 TEAM = Actor("irma", frozenset({"implementation_team"}), name="Irma")
 ELSEWHERE = {
@@ -105,7 +105,7 @@ def test_questionnaires_reach_each_party_and_their_answers_are_compared(piloted)
     assert lanes == ["Kommun hemsjukvård", "Kommun socialtjänst", "Region primärvård", "Slutenvård"]
     assert pilot_form["data"]["arende_id"] == inside and pilot_form["data"]["fraga_den_enskilde"] is False
     ward_task = next(t for t in pilot_form["active_tasks"] if t["lane"] == "Slutenvård")
-    worklist = p.reports.worklist(Actor("vera", frozenset({"vardplanerare"}), frozenset({"SE2321000057-HSMEDGER"})))
+    worklist = task_list(p, Actor("vera", frozenset({"vardplanerare"}), frozenset({"SE2321000057-HSMEDGER"})))
     assert ward_task["id"] in [t["id"] for t in worklist["items"]]  # by the case's units, like any task
 
     walk.complete(by_parent[inside], "vardekompass_sv", **STAFF_ANSWERS)

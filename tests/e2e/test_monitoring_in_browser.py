@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from engine.directory import SYSTEM_ACTOR
 from tests import diagrams
-from tests.conftest import OWNER
+from tests.conftest import OWNER, instance_view
 from tests.e2e.conftest import sign_in
 from tests.webui.staff import advance_ward, demo  # noqa: F401  (fixture)
 
@@ -84,9 +84,9 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
         "kommun": "Eksjö",
     }
     broken = demo.runtime.start_instance("bedomning", "19380312-2385/VT-E2E", case, SYSTEM_ACTOR)
-    task = demo.reports.instance(broken, SYSTEM_ACTOR)["active_tasks"][0]["id"]
+    task = instance_view(demo, broken, SYSTEM_ACTOR)["active_tasks"][0]["id"]
     demo.runtime.complete_task(task, {"svar": "kanske"}, SYSTEM_ACTOR)
-    assert demo.reports.instance(broken, SYSTEM_ACTOR)["status"] == "incident"
+    assert instance_view(demo, broken, SYSTEM_ACTOR)["status"] == "incident"
 
     sign_in(page, demo_server, "cora")
     page.get_by_role("link", name="Övervakning").click()
@@ -98,12 +98,12 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
     # Esther's discharge case: the ward's next task is highlighted as active, the steps done are marked completed.
     page.goto(f"{demo_server}/overvakning/instans/{ESTHER}")
     page.wait_for_selector('#diagram[data-ready="true"]')
-    active = demo.reports.instance(ESTHER, SYSTEM_ACTOR)["active_tasks"]
+    active = instance_view(demo, ESTHER, SYSTEM_ACTOR)["active_tasks"]
     assert active and all(
         "sf-active" in marker(page, t["element_id"]) or "sf-overdue" in marker(page, t["element_id"]) for t in active
     )
     completed = [
-        h["element_id"] for h in demo.reports.instance(ESTHER, SYSTEM_ACTOR)["history"] if h["kind"] == "task_completed"
+        h["element_id"] for h in instance_view(demo, ESTHER, SYSTEM_ACTOR)["history"] if h["kind"] == "task_completed"
     ]
     assert completed and "sf-completed" in marker(page, completed[0])
     # The diagram opens on where the case stands; clicking the active step shows its history.
@@ -124,7 +124,7 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
     page.wait_for_selector('#diagram[data-ready="true"]')
     assert "sf-active" in marker(page, "ja") and "sf-incident" not in marker(page, "gw")
     assert "Bedömningen var ja enligt journalen" in page.locator(".timeline-table").inner_text()
-    assert demo.reports.instance(broken, SYSTEM_ACTOR)["status"] == "running"
+    assert instance_view(demo, broken, SYSTEM_ACTOR)["status"] == "running"
 
     # The heat map of the discharge process: coloured overlays and the figures' definitions.
     page.goto(f"{demo_server}/overvakning/process/in_utskrivning/varmekarta")

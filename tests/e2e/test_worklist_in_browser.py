@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.directory import SYSTEM_ACTOR
+from tests.conftest import instance_view, task_list
 from tests.e2e.conftest import sign_in
 from tests.webui.staff import INSKRIVNINGSMEDDELANDE, advance_ward
 
@@ -48,13 +49,11 @@ def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(p
     page.wait_for_url(f"{demo_server}/arbetslista")
     assert f"”{KVITTERA}” är slutförd." in page.locator("main").inner_text()
     assert page.get_by_role("row").filter(has_text=KVITTERA).count() == 0
-    history = demo.reports.instance(ESTHER, SYSTEM_ACTOR)["history"]
+    history = instance_view(demo, ESTHER, SYSTEM_ACTOR)["history"]
     assert any(h["kind"] == "task_completed" and h["actor"] == "vilma" for h in history)
 
     # A vårdsamordnare of another vårdcentral (Råslätt): no row, and the task URL is a 404 without Esther's name.
-    open_task = next(
-        t for t in demo.reports.worklist(SYSTEM_ACTOR, limit=500)["items"] if t["lane"] == "Region primärvård"
-    )
+    open_task = next(t for t in task_list(demo, SYSTEM_ACTOR, limit=500)["items"] if t["lane"] == "Region primärvård")
     sign_in(page, demo_server, "otto")
     assert "Esther" not in page.locator("main").inner_text()
     for view in ("enhet", "forsenade", "idag"):

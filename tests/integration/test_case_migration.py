@@ -13,7 +13,7 @@ from engine.domain.errors import Conflict, Forbidden
 from engine.migration import Migrations, Selection
 from engine.persistence.models import AuditEntry, HistoryEntry, ProcessInstance, TaskIndex, Timer
 from tests import diagrams
-from tests.conftest import OWNER, SYSTEM, VC
+from tests.conftest import ENGINE, OWNER, SYSTEM, VC
 
 TEAM = Actor("ines", frozenset({"implementation_team"}), name="Ines Implementering")
 
@@ -73,12 +73,12 @@ def cases(platform):
     for n, data in enumerate(({"prioritet": "hög"}, {"prioritet": "normal"}, {})):
         instance = runtime.start_instance("remiss", f"case-{n}", data, SYSTEM)
         ids.append(instance)
-        runtime.complete_task(task_of(platform, instance, "registrera"), {}, SYSTEM_ADMIN)
+        runtime.complete_task(task_of(platform, instance, "registrera"), {}, ENGINE)
     runtime.deploy(V2, OWNER)
     return ids
 
 
-SYSTEM_ADMIN = Actor("admin", frozenset({"admin"}))
+SYSTEM_ADMIN = ENGINE  # drives the cases: the platform itself, not a person
 
 
 def task_of(platform, instance_id, element_id=None):
@@ -145,7 +145,7 @@ def test_batch_migrates_the_others_when_one_fails_and_leaves_the_failed_one_unto
     runtime = platform.runtime
     armed_at = clock.now()
     claimed = task_of(platform, cases[0], "bedom")
-    runtime.claim_task(claimed, SYSTEM_ADMIN)
+    runtime.claim_task(claimed, ENGINE)
     clock.advance(timedelta(days=2))
     untouched = snapshot(platform, cases[2])
     migrations = Migrations(runtime)
@@ -159,7 +159,7 @@ def test_batch_migrates_the_others_when_one_fails_and_leaves_the_failed_one_unto
     version, _, status, _, tasks, timers = snapshot(platform, cases[0])
     assert version == 2 and status == "running"
     # the task kept its id and its claim, and is now the target's element
-    assert tasks == [(claimed, "bedom_behov", "admin")]
+    assert tasks == [(claimed, "bedom_behov", "samflode")]
     # re-armed: the five-day deadline of version 2, counted from when the wait began (not from the migration)
     assert [(t[1], t[2]) for t in timers] == [("frist", armed_at + timedelta(days=5))]
     with platform.db.read() as session:

@@ -10,21 +10,21 @@ from sqlalchemy import func, select
 from engine.domain.errors import Conflict, SamflodeError
 from engine.persistence.models import HistoryEntry, ProcessInstance
 from tests import diagrams
-from tests.conftest import ADMIN, OWNER, SYSTEM
+from tests.conftest import ENGINE, OWNER, SYSTEM, instance_view
 
 
 def race(platform, runs: int = 5) -> None:
     platform.runtime.deploy(diagrams.script_process("lopp", "raknare = raknare + 1"), OWNER)
     for run in range(runs):
         iid = platform.runtime.start_instance("lopp", f"bk-{run}", {"raknare": 0}, SYSTEM)
-        task_id = platform.reports.instance(iid, ADMIN)["active_tasks"][0]["id"]
+        task_id = instance_view(platform, iid, ENGINE)["active_tasks"][0]["id"]
         barrier = threading.Barrier(2)
         outcomes: list[object] = []
 
         def complete(who: str, barrier=barrier, task_id=task_id, outcomes=outcomes) -> None:
             barrier.wait()
             try:
-                platform.runtime.complete_task(task_id, {"vem": who}, ADMIN)
+                platform.runtime.complete_task(task_id, {"vem": who}, ENGINE)
                 outcomes.append("ok")
             except SamflodeError as exc:
                 outcomes.append(exc)
@@ -37,7 +37,7 @@ def race(platform, runs: int = 5) -> None:
         assert outcomes.count("ok") == 1, outcomes
         [loser] = [o for o in outcomes if o != "ok"]
         assert isinstance(loser, Conflict), loser
-        view = platform.reports.instance(iid, ADMIN)
+        view = instance_view(platform, iid, ENGINE)
         assert view["data"]["raknare"] == 1  # the script after the task ran once
         assert [t["element_id"] for t in view["active_tasks"]] == ["efter"]
         with platform.db.read() as session:

@@ -9,11 +9,11 @@ from lxml import etree
 from engine.bpmn.normalise import normalise_idioms
 from engine.bpmn.parsing import parse_document
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM
+from tests.conftest import ENGINE, OWNER, SYSTEM, instance_view
 
 
 def view(platform, instance_id):
-    return platform.reports.instance(instance_id, COORDINATOR)
+    return instance_view(platform, instance_id)
 
 
 def active(platform, instance_id) -> list[str]:
@@ -22,7 +22,7 @@ def active(platform, instance_id) -> list[str]:
 
 def complete(platform, instance_id, element_id: str, data: dict | None = None) -> None:
     task = next(t for t in view(platform, instance_id)["active_tasks"] if t["element_id"] == element_id)
-    platform.runtime.complete_task(task["id"], data or {}, ADMIN)
+    platform.runtime.complete_task(task["id"], data or {}, ENGINE)
 
 
 def completed(platform, instance_id) -> list[str]:

@@ -8,7 +8,19 @@ from sqlalchemy import func, select
 from engine.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.persistence.models import HistoryEntry, ProcessInstance, TaskIndex
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OTHER_VC, OWNER, SYSTEM, VC, WARD, fixture_bytes
+from tests.conftest import (
+    COORDINATOR,
+    ENGINE,
+    OTHER_VC,
+    OWNER,
+    SYSTEM,
+    VC,
+    WARD,
+    fixture_bytes,
+    instance_view,
+    task_list,
+    task_view,
+)
 
 CASE = {
     "personnummer": "19121212-1212",
@@ -25,17 +37,17 @@ def two_lanes(platform):
 
 
 def view(platform, instance_id):
-    return platform.reports.instance(instance_id, COORDINATOR)
+    return instance_view(platform, instance_id)
 
 
 def test_start_runs_to_the_first_user_task_and_indexes_it(platform, two_lanes):
     instance = view(platform, two_lanes)
     assert instance["status"] == "running"
     assert [(t["element_id"], t["lane"]) for t in instance["active_tasks"]] == [("registrera", "Slutenvård")]
-    worklist = platform.reports.worklist(WARD)
+    worklist = task_list(platform, WARD)
     assert [t["element_id"] for t in worklist["items"]] == ["registrera"]
     assert worklist["items"][0]["unit"] == "SE2321000057-ward1"
-    assert platform.reports.worklist(VC)["total"] == 0
+    assert task_list(platform, VC)["total"] == 0
 
 
 def test_form_data_is_validated_before_the_engine_sees_it(platform, two_lanes):
@@ -65,17 +77,18 @@ def test_completing_records_who_submitted_what_and_moves_on(platform, two_lanes)
     assert instance["data"]["antal"] == 1
     # the task's due time comes from its `due` property (PT24H from creation)
     assert instance["active_tasks"][0]["due_at"] == (platform.clock.now() + timedelta(hours=24)).isoformat()
-    assert [t["element_id"] for t in platform.reports.worklist(VC)["items"]] == ["planera"]
-    assert platform.reports.worklist(OTHER_VC)["total"] == 0
+    assert [t["element_id"] for t in task_list(platform, VC)["items"]] == ["planera"]
+    assert task_list(platform, OTHER_VC)["total"] == 0
 
 
 def test_a_task_of_another_role_or_unit_cannot_be_completed(platform, two_lanes):
+    """Refused as a task that does not exist (404), so that nothing about another unit's task leaks."""
     task_id = view(platform, two_lanes)["active_tasks"][0]["id"]
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         platform.runtime.complete_task(task_id, {"behov": []}, VC)
     platform.runtime.complete_task(task_id, {"behov": ["hemtjänst"]}, WARD)
     planera = view(platform, two_lanes)["active_tasks"][0]["id"]
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         platform.runtime.complete_task(planera, {}, OTHER_VC)
 
 
@@ -100,7 +113,7 @@ def test_claimed_task_is_not_completed_by_a_colleague(platform, two_lanes):
         platform.runtime.claim_task(task_id, colleague)
     platform.runtime.unclaim_task(task_id, WARD)
     platform.runtime.claim_task(task_id, colleague)
-    assert platform.reports.task(task_id, colleague)["claimed_by"] == "vilgot"
+    assert task_view(platform, task_id, colleague)["claimed_by"] == "vilgot"
 
 
 def test_boundary_timer_fires_at_its_due_moment_and_not_before(platform, two_lanes):
@@ -112,8 +125,8 @@ def test_boundary_timer_fires_at_its_due_moment_and_not_before(platform, two_lan
     assert platform.runtime.due_timers() == []
     platform.clock.advance(timedelta(seconds=1))
     [(timer_id, _)] = platform.runtime.due_timers()
-    assert platform.runtime.fire_timer(timer_id, ADMIN)
-    assert not platform.runtime.fire_timer(timer_id, ADMIN)  # gone: never twice
+    assert platform.runtime.fire_timer(timer_id, ENGINE)
+    assert not platform.runtime.fire_timer(timer_id, ENGINE)  # gone: never twice
     instance = view(platform, two_lanes)
     assert sorted(t["element_id"] for t in instance["active_tasks"]) == ["eskalera", "planera"]  # non-interrupting
     fired = [h for h in instance["history"] if h["kind"] == "timer_fired"]
@@ -125,9 +138,9 @@ def test_boundary_timer_fires_at_its_due_moment_and_not_before(platform, two_lan
 
 def test_messages_continue_the_matching_instance_once(platform, two_lanes):
     for task in view(platform, two_lanes)["active_tasks"]:
-        platform.runtime.complete_task(task["id"], {"behov": ["hemtjänst"]}, ADMIN)
+        platform.runtime.complete_task(task["id"], {"behov": ["hemtjänst"]}, ENGINE)
     for task in view(platform, two_lanes)["active_tasks"]:
-        platform.runtime.complete_task(task["id"], {}, ADMIN)
+        platform.runtime.complete_task(task["id"], {}, ENGINE)
     correlation = {"personnummer": "191212121212", "vardtillfalle_id": "VT-1"}
     result = platform.runtime.send_message("klar", "msg-1", correlation, {"uk_tid": "2026-01-13T10:00"}, SYSTEM)
     assert (result.instance_id, result.outcome, result.duplicate) == (two_lanes, "delivered", False)
@@ -158,11 +171,11 @@ def test_message_start_then_continue_and_ambiguity(platform):
     assert instance["data"]["kommun"] == "Eksjö"
     with pytest.raises(Conflict, match="pågående"):
         platform.runtime.send_message("inskrivning", "a2", corr, {}, SYSTEM)
-    platform.runtime.complete_task(instance["active_tasks"][0]["id"], {}, ADMIN)
+    platform.runtime.complete_task(instance["active_tasks"][0]["id"], {}, ENGINE)
     other = platform.runtime.send_message(
         "inskrivning", "a3", {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-10"}, {}, SYSTEM
     )
-    platform.runtime.complete_task(view(platform, other.instance_id)["active_tasks"][0]["id"], {}, ADMIN)
+    platform.runtime.complete_task(view(platform, other.instance_id)["active_tasks"][0]["id"], {}, ENGINE)
     with pytest.raises(Conflict, match="2 instanser"):
         platform.runtime.send_message("utskriven", "a4", {"personnummer": "19121212-1212"}, {}, SYSTEM)
     done = platform.runtime.send_message("utskriven", "a5", corr, {}, SYSTEM)
@@ -171,8 +184,8 @@ def test_message_start_then_continue_and_ambiguity(platform):
 
 def test_script_error_is_an_incident_that_a_coordinator_retries(platform):
     platform.runtime.deploy(diagrams.script_process("delning", "kvot = antal / delare"), OWNER)
-    iid = platform.runtime.start_instance("delning", "bk", {"antal": 10, "delare": 0}, SYSTEM)
-    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ADMIN)
+    iid = platform.runtime.start_instance("delning", "bk", {**CASE, "antal": 10, "delare": 0}, SYSTEM)
+    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ENGINE)
     instance = view(platform, iid)
     assert instance["status"] == "incident"
     [incident] = instance["incidents"]
@@ -189,8 +202,8 @@ def test_script_error_is_an_incident_that_a_coordinator_retries(platform):
 
 def test_gateway_without_a_true_condition_is_an_incident(platform):
     platform.runtime.deploy(diagrams.gateway_process("grind", "svar == 'ja'", default=False), OWNER)
-    iid = platform.runtime.start_instance("grind", "bk", {}, SYSTEM)
-    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {"svar": "kanske"}, ADMIN)
+    iid = platform.runtime.start_instance("grind", "bk", dict(CASE), SYSTEM)
+    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {"svar": "kanske"}, ENGINE)
     instance = view(platform, iid)
     assert instance["status"] == "incident"
     assert instance["incidents"][0]["element_id"] == "gw"
@@ -201,14 +214,14 @@ def test_gateway_without_a_true_condition_is_an_incident(platform):
 def test_runaway_script_is_an_incident_not_a_hang(platform):
     platform.runtime.deploy(diagrams.script_process("loop", "x = 0\nwhile True:\n    x += 1"), OWNER)
     iid = platform.runtime.start_instance("loop", "bk", {}, SYSTEM)
-    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ADMIN)
+    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ENGINE)
     instance = view(platform, iid)
     assert instance["status"] == "incident"
     assert "för" in instance["incidents"][0]["message"]
 
 
 def test_cancel_removes_tasks_and_timers_and_is_audited(platform, two_lanes):
-    platform.runtime.complete_task(view(platform, two_lanes)["active_tasks"][0]["id"], {"behov": ["hemtjänst"]}, ADMIN)
+    platform.runtime.complete_task(view(platform, two_lanes)["active_tasks"][0]["id"], {"behov": ["hemtjänst"]}, ENGINE)
     with pytest.raises(Forbidden):
         platform.runtime.cancel_instance(two_lanes, VC, "fel")
     platform.runtime.cancel_instance(two_lanes, COORDINATOR, "Personen flyttades till annat sjukhus")
@@ -243,7 +256,7 @@ def test_named_version_keeps_running_when_a_newer_one_is_deployed(platform):
     pinned = platform.runtime.start_instance("p", "bk3", {}, SYSTEM, version=1)
     names = {i: view(platform, i)["active_tasks"][0]["name"] for i in (old, new, pinned)}
     assert names == {old: "Gammal", new: "Ny", pinned: "Gammal"}
-    platform.runtime.complete_task(view(platform, old)["active_tasks"][0]["id"], {}, ADMIN)
+    platform.runtime.complete_task(view(platform, old)["active_tasks"][0]["id"], {}, ENGINE)
     assert view(platform, old)["status"] == "completed"
 
 
@@ -253,7 +266,7 @@ def test_call_activity_runs_the_called_process_and_its_tasks_are_indexed(platfor
     iid = platform.runtime.start_instance("huvud", "bk", {"x": 1}, SYSTEM)
     instance = view(platform, iid)
     assert [t["name"] for t in instance["active_tasks"]] == ["Delsteg"]
-    platform.runtime.complete_task(instance["active_tasks"][0]["id"], {"y": 2}, ADMIN)
+    platform.runtime.complete_task(instance["active_tasks"][0]["id"], {"y": 2}, ENGINE)
     instance = view(platform, iid)
     assert [t["name"] for t in instance["active_tasks"]] == ["Efter anropet"]
     assert instance["data"]["y"] == 2
@@ -274,7 +287,7 @@ def test_task_index_matches_the_engine_after_every_step(platform, two_lanes):
 
     rows, engine_ids = index_and_engine()
     assert rows == engine_ids
-    platform.runtime.complete_task(rows[0], {"behov": ["hemtjänst"]}, ADMIN)
+    platform.runtime.complete_task(rows[0], {"behov": ["hemtjänst"]}, ENGINE)
     rows, engine_ids = index_and_engine()
     assert rows == engine_ids and len(rows) == 1
 

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from engine.directory import Actor
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
-from engine.monitoring import InstanceFilter, Monitoring
+from engine.monitoring import Monitoring
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident
+from engine.reads.cases import InstanceFilter
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, WARD, fixture_bytes
+from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, WARD, fixture_bytes, instance_view
 
 PARALLEL = diagrams.linear(
     "parallell",
@@ -49,11 +50,16 @@ THREE_STEPS = diagrams.linear(
   <bpmn:sequenceFlow id="f3" sourceRef="tva" targetRef="tre" />
   <bpmn:sequenceFlow id="f4" sourceRef="tre" targetRef="end" />""",
 )
-CASE = {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1", "kommun": "Eksjö"}
+CASE = {
+    "personnummer": "19121212-1212",
+    "vardtillfalle_id": "VT-1",
+    "kommun": "Eksjö",
+    "avdelning_hsa_id": "SE2321000057-ward1",
+}
 
 
 def active(platform, instance_id: int) -> list[str]:  # type: ignore[no-untyped-def]
-    return [t["element_id"] for t in platform.reports.instance(instance_id, COORDINATOR)["active_tasks"]]
+    return [t["element_id"] for t in instance_view(platform, instance_id)["active_tasks"]]
 
 
 def audit(platform, action: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
@@ -77,10 +83,8 @@ def start(platform, xml: str, process_id: str, data: dict | None = None) -> int:
 
 
 def complete(platform, instance_id: int, element_id: str, data: dict | None = None) -> None:  # type: ignore[type-arg]
-    task = next(
-        t for t in platform.reports.instance(instance_id, COORDINATOR)["active_tasks"] if t["element_id"] == element_id
-    )
-    platform.runtime.complete_task(task["id"], data or {}, ADMIN)
+    task = next(t for t in instance_view(platform, instance_id)["active_tasks"] if t["element_id"] == element_id)
+    platform.runtime.complete_task(task["id"], data or {}, ENGINE)
 
 
 def test_a_token_moves_forward_over_steps_and_back_to_redo_one(platform):
@@ -127,7 +131,7 @@ def test_an_incident_at_a_gateway_is_repaired_by_a_move_or_a_retry(platform):
     second = platform.runtime.start_instance("grind", "g-2", {**CASE, "vardtillfalle_id": "VT-2"}, SYSTEM)
     for iid in (first, second):
         complete(platform, iid, "bedom", {"svar": "kanske"})
-        assert platform.reports.instance(iid, COORDINATOR)["status"] == "incident"
+        assert instance_view(platform, iid)["status"] == "incident"
     with pytest.raises(Conflict, match="öppen incident"):
         platform.runtime.move_token(first, "bedom", "nej", COORDINATOR, reason="fel ställe")
     platform.runtime.move_token(first, "gw", "nej", COORDINATOR, reason="Svaret betyder nej")
@@ -145,11 +149,11 @@ def test_an_incident_at_a_gateway_is_repaired_by_a_move_or_a_retry(platform):
 
 def test_a_timer_fires_now_with_a_reason(platform, clock):
     iid = start(platform, diagrams.timer_process("vanta", "PT48H"), "vanta")
-    timer = platform.reports.instance(iid, COORDINATOR)["timers"][0]
+    timer = instance_view(platform, iid)["timers"][0]
     with pytest.raises(Forbidden):
         platform.runtime.fire_timer_now(iid, timer["id"], WARD, reason="x")
     platform.runtime.fire_timer_now(iid, timer["id"], COORDINATOR, reason="Svaret kom i telefon")
-    view = platform.reports.instance(iid, COORDINATOR)
+    view = instance_view(platform, iid)
     assert view["timers"] == [] and active(platform, iid) == ["sedan"]
     manual = history(platform, iid, "timer_fired_manually")
     assert manual[0]["reason"] == "Svaret kom i telefon" and manual[0]["element_id"] == "vanta"
@@ -169,7 +173,7 @@ def test_a_task_is_reassigned_only_to_someone_who_may_take_it(platform):
         "two_lanes",
         {**CASE, "avdelning_hsa_id": "SE2321000057-ward1", "vardcentral_hsa_id": "SE2321000057-vc1"},
     )
-    task = platform.reports.instance(iid, COORDINATOR)["active_tasks"][0]
+    task = instance_view(platform, iid)["active_tasks"][0]
     with pytest.raises(ValidationFailed, match="roll och enhet"):
         platform.runtime.reassign_task(task["id"], "vilma", COORDINATOR, reason="hon har tid")
     with pytest.raises(ValidationFailed, match="finns inte"):
@@ -177,7 +181,7 @@ def test_a_task_is_reassigned_only_to_someone_who_may_take_it(platform):
     with pytest.raises(Forbidden):
         platform.runtime.reassign_task(task["id"], "vera", WARD, reason="till mig")
     platform.runtime.reassign_task(task["id"], "vera", COORDINATOR, reason="Vera har patienten")
-    assert platform.reports.instance(iid, COORDINATOR)["active_tasks"][0]["claimed_by"] == "vera"
+    assert instance_view(platform, iid)["active_tasks"][0]["claimed_by"] == "vera"
     assert history(platform, iid, "reassigned")[0]["reason"] == "Vera har patienten"
     assert audit(platform, "reassign_task")[0]["assignee"] == "vera"
     with pytest.raises(ValidationFailed):
@@ -187,19 +191,26 @@ def test_a_task_is_reassigned_only_to_someone_who_may_take_it(platform):
 
 
 def test_the_instance_list_filters(platform, clock):
-    monitoring = Monitoring(platform.db, platform.policy, platform.clock)
     platform.runtime.deploy(THREE_STEPS, OWNER)
     platform.runtime.deploy(diagrams.timer_process("vanta", "PT1H"), OWNER)
     eksjo = platform.runtime.start_instance("tre_steg", "a", dict(CASE), SYSTEM)
     clock.advance(timedelta(days=2))
     other = platform.runtime.start_instance(
-        "tre_steg", "b", {"personnummer": "19380312-2385", "vardtillfalle_id": "VT-9", "kommun": "Nässjö"}, SYSTEM
+        "tre_steg",
+        "b",
+        {
+            "personnummer": "19380312-2385",
+            "vardtillfalle_id": "VT-9",
+            "kommun": "Nässjö",
+            "avdelning_hsa_id": "SE2321000057-ward2",
+        },
+        SYSTEM,
     )
     waiting = platform.runtime.start_instance("vanta", "c", {**CASE, "vardtillfalle_id": "VT-3"}, SYSTEM)
     platform.runtime.cancel_instance(other, COORDINATOR, reason="Dubblett")
 
     def ids(**values: str) -> list[int]:
-        return [i["id"] for i in monitoring.instances(COORDINATOR, InstanceFilter.of(values))["items"]]
+        return [i.id for i in platform.reads.cases.page(COORDINATOR, InstanceFilter.of(values)).items]
 
     assert ids() == [waiting, other, eksjo]
     assert ids(process="tre_steg") == [other, eksjo]
@@ -213,27 +224,26 @@ def test_the_instance_list_filters(platform, clock):
     assert ids(forsenade="1") == []
     clock.advance(timedelta(hours=2))  # the timer is now overdue (no scheduler runs in tests)
     assert ids(forsenade="1") == [waiting]
-    page = monitoring.instances(COORDINATOR, InstanceFilter.of({"forsenade": "1"}))
-    assert page["items"][0]["overdue"] and page["items"][0]["next_timer_at"]
+    page = platform.reads.cases.page(COORDINATOR, InstanceFilter.of({"forsenade": "1"}))
+    assert page.items[0].overdue and page.items[0].next_timer_at
     with pytest.raises(ValidationFailed):
         InstanceFilter.of({"fran": "2026-02-01", "till": "2026-01-01"})
+    assert [i.id for i in platform.reads.cases.page(WARD).items] == [waiting, eksjo]  # its own ward's cases only
+    assert platform.reads.cases.page(OWNER).items == ()  # a process owner sees no case at all
     with pytest.raises(Forbidden):
-        monitoring.instances(WARD)
-    with pytest.raises(Forbidden):
-        monitoring.instances(OWNER, InstanceFilter.of({"personnummer": "193803122385"}))
+        platform.reads.cases.page(OWNER, InstanceFilter.of({"personnummer": "193803122385"}))
 
 
 def test_the_instance_view_marks_elements_and_counts_loops(platform):
-    monitoring = Monitoring(platform.db, platform.policy, platform.clock)
     iid = start(platform, THREE_STEPS, "tre_steg")
     complete(platform, iid, "ett")
     platform.runtime.move_token(iid, "tva", "ett", COORDINATOR, reason="om")
     complete(platform, iid, "ett")
-    view = monitoring.instance(COORDINATOR, iid)
-    assert view["elements"]["ett"]["completed"] == 2
-    assert view["elements"]["tva"]["active"] and not view["elements"]["tva"]["incident"]
-    assert [h["kind"] for h in view["history"]][-3:] == ["task_created", "task_completed", "task_created"]
-    assert any(h["reason"] == "om" for h in view["history"])
+    view = platform.reads.cases.view(COORDINATOR, iid)
+    assert view.elements["ett"].completed == 2
+    assert view.elements["tva"].active and not view.elements["tva"].incident
+    assert [h.kind for h in view.history][-3:] == ["task_created", "task_completed", "task_created"]
+    assert any(h.reason == "om" for h in view.history)
 
 
 def test_heat_map_figures_match_a_hand_calculation(platform, clock):
@@ -243,11 +253,11 @@ def test_heat_map_figures_match_a_hand_calculation(platform, clock):
     platform.runtime.deploy(diagrams.single_task("en"), OWNER)
     with platform.db.unit_of_work() as session:
         platform.directory.create_user(session, "doer", "Doer", ["coordinator"], [], at=clock.now())
-    doer = Actor("doer", frozenset({"admin"}))
+    doer = Actor("doer", frozenset({"admin"}), internal=True)  # drives the cases: no need to know here
     plan = [(0.5, 1.0), (1.0, 2.0), (None, 10.0)]
     for n, (claim_after, done_after) in enumerate(plan):
         iid = platform.runtime.start_instance("en", f"h-{n}", {}, SYSTEM)
-        task = platform.reports.instance(iid, COORDINATOR)["active_tasks"][0]["id"]
+        task = instance_view(platform, iid)["active_tasks"][0]["id"]
         begun = clock.now()
         if claim_after is not None:
             clock.advance(timedelta(hours=claim_after))
@@ -329,14 +339,14 @@ def test_upgrade_fills_when_completed_tasks_were_created_and_taken(tmp_path):
 
 def test_a_token_moves_past_a_waiting_timer_and_back_to_it(platform, clock):
     iid = start(platform, diagrams.timer_process("vanta", "PT48H"), "vanta")
-    assert len(platform.reports.instance(iid, COORDINATOR)["timers"]) == 1
+    assert len(instance_view(platform, iid)["timers"]) == 1
     platform.runtime.move_token(iid, "vanta", "sedan", COORDINATOR, reason="Väntan behövs inte")
-    view = platform.reports.instance(iid, COORDINATOR)
+    view = instance_view(platform, iid)
     assert view["timers"] == [] and active(platform, iid) == ["sedan"]
     platform.runtime.forget_cached_flows()
     clock.advance(timedelta(hours=1))
     platform.runtime.move_token(iid, "sedan", "vanta", COORDINATOR, reason="Vänta ändå")
-    view = platform.reports.instance(iid, COORDINATOR)
+    view = instance_view(platform, iid)
     assert active(platform, iid) == [] and view["status"] == "waiting"
     assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=48)).isoformat()]
 
@@ -373,17 +383,17 @@ def test_a_move_back_inside_a_sub_process_drops_the_boundary_timer_it_leaves(pla
     (SpiffWorkflow kept it registered and the next step failed)."""
     iid = start(platform, IN_SUBPROCESS, "underprocess")
     complete(platform, iid, "a")
-    assert active(platform, iid) == ["b"] and len(platform.reports.instance(iid, COORDINATOR)["timers"]) == 1
+    assert active(platform, iid) == ["b"] and len(instance_view(platform, iid)["timers"]) == 1
     platform.runtime.forget_cached_flows()
     clock.advance(timedelta(hours=2))
     moved = platform.runtime.move_token(iid, "b", "a", COORDINATOR, reason="A måste göras om")
-    view = platform.reports.instance(iid, COORDINATOR)
+    view = instance_view(platform, iid)
     assert moved.direction == "back" and view["status"] == "running" and view["incidents"] == []
     assert active(platform, iid) == ["a"] and view["timers"] == []
     with pytest.raises(Conflict, match="annan"):
         platform.runtime.move_token(iid, "a", "efter", COORDINATOR, reason="ut ur underprocessen")
     complete(platform, iid, "a")
-    view = platform.reports.instance(iid, COORDINATOR)
+    view = instance_view(platform, iid)
     assert active(platform, iid) == ["b"]
     assert [t["due_at"] for t in view["timers"]] == [(clock.now() + timedelta(hours=24)).isoformat()]
     complete(platform, iid, "b")
@@ -393,16 +403,19 @@ def test_a_move_back_inside_a_sub_process_drops_the_boundary_timer_it_leaves(pla
 def test_a_case_waiting_for_a_message_is_marked_and_can_be_moved_on(platform):
     platform.runtime.deploy(diagrams.message_start_process("meddelanden", "inskrivning", "utskriven"), OWNER)
     result = platform.runtime.send_message(
-        "inskrivning", "m-1", {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"}, {}, SYSTEM
+        "inskrivning",
+        "m-1",
+        {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"},
+        {"avdelning_hsa_id": "SE2321000057-ward1"},
+        SYSTEM,
     )
     iid = result.instance_id
     complete(platform, iid, "registrera")
-    monitoring = Monitoring(platform.db, platform.policy, platform.clock)
-    waiting = monitoring.instance(COORDINATOR, iid)["elements"]["vanta"]
-    assert waiting["waiting"] and waiting["message"] == "utskriven" and not waiting["active"]
+    waiting = platform.reads.cases.view(COORDINATOR, iid).elements["vanta"]
+    assert waiting.waiting and waiting.message == "utskriven" and not waiting.active
     platform.runtime.move_token(iid, "vanta", "avsluta", COORDINATOR, reason="Utskrivningen kom per telefon")
     assert active(platform, iid) == ["avsluta"]
-    assert "vanta" not in monitoring.instance(COORDINATOR, iid)["elements"]  # passed over: neither waiting nor done
+    assert "vanta" not in platform.reads.cases.view(COORDINATOR, iid).elements  # passed over: neither waiting nor done
     with pytest.raises(Exception, match="Ingen instans väntar"):
         platform.runtime.send_message(
             "utskriven", "m-2", {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"}, {}, SYSTEM

@@ -16,7 +16,7 @@ from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.persistence.models import AuditEntry
 from engine.pilots import Pilots, PilotSpec
 from tests import diagrams
-from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM
+from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, instance_view
 
 TEAM = Actor("irma", frozenset({"implementation_team"}), name="Irma Implementeringsteam")
 WARD = "SE2321000057-ward1"
@@ -74,7 +74,7 @@ def running(pilots: Pilots, **changes) -> int:
 def start(platform, data: dict, version: int | None = None) -> dict:
     key = f"{data['personnummer']}/{data['vardtillfalle_id']}"
     instance_id = platform.runtime.start_instance("flode", key, data, SYSTEM, version=version)
-    return platform.reports.instance(instance_id, COORDINATOR)
+    return instance_view(platform, instance_id)
 
 
 def test_without_pilots_or_defaults_the_newest_version_starts_as_before(platform, versions):
@@ -176,8 +176,8 @@ def test_a_case_started_by_a_message_is_routed_too(platform, pilots):
     inside = platform.runtime.send_message("inskrivning", "m1", corr, {"avdelning_hsa_id": WARD}, SYSTEM)
     corr2 = {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-2"}
     outside = platform.runtime.send_message("inskrivning", "m2", corr2, {"kommun": "Nässjö"}, SYSTEM)
-    a = platform.reports.instance(inside.instance_id, COORDINATOR)
-    b = platform.reports.instance(outside.instance_id, COORDINATOR)
+    a = instance_view(platform, inside.instance_id)
+    b = instance_view(platform, outside.instance_id)
     assert (a["version"], a["routing"], a["pilot_id"]) == (2, "pilot", pilot_id)
     assert (b["version"], b["routing"]) == (1, "default")
 
@@ -205,9 +205,9 @@ def test_a_case_started_by_another_cases_message_is_routed_on_the_senders_units(
     )
     pilot_id = running(pilots, mixed_rule="avdelning")
     sender = platform.runtime.start_instance("avdelning", "k1", case(n=1), SYSTEM)
-    thrown = [h for h in platform.reports.instance(sender, COORDINATOR)["history"] if h["kind"] == "message_thrown"]
+    thrown = [h for h in instance_view(platform, sender)["history"] if h["kind"] == "message_thrown"]
     assert thrown and thrown[0]["data"]["outcome"] == "started", thrown
-    child = platform.reports.instance(thrown[0]["data"]["instance_id"], COORDINATOR)
+    child = instance_view(platform, thrown[0]["data"]["instance_id"])
     assert child["parent_instance_id"] == sender
     assert (child["version"], child["routing"], child["pilot_id"]) == (2, "pilot", pilot_id)
 

@@ -16,13 +16,13 @@ from engine.persistence.models import HistoryEntry, Timer
 from engine.platform import build
 from engine.scheduling import ClockNotSimulated, TimerLoop
 from tests import diagrams
-from tests.conftest import COORDINATOR, OWNER, SYSTEM, WARD
+from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, instance_view, task_list
 
 H = timedelta(hours=1)
 
 
 def view(platform, instance_id):
-    return platform.reports.instance(instance_id, COORDINATOR)
+    return instance_view(platform, instance_id)
 
 
 def fired(platform, instance_id=None):
@@ -157,7 +157,7 @@ def test_completing_the_task_in_time_removes_its_boundary_timer(platform):
     iid = platform.runtime.start_instance("itid", "bk", {}, SYSTEM)
     platform.timers.advance(3 * H)
     task_id = view(platform, iid)["active_tasks"][0]["id"]
-    platform.runtime.complete_task(task_id, {}, WARD.__class__("admin", frozenset({"admin"})))
+    platform.runtime.complete_task(task_id, {}, ENGINE)
     assert view(platform, iid)["timers"] == [] and view(platform, iid)["status"] == "completed"
     assert platform.timers.advance(timedelta(days=1)).fired == 0
     assert fired(platform, iid) == []
@@ -263,12 +263,12 @@ def test_escalation_after_downtime_is_a_coordinator_task_and_a_deviation(platfor
     platform.runtime.deploy(xml, OWNER)
     iid = platform.runtime.start_instance("eskalering", "bk", {"vardcentral_hsa_id": "SE2321000057-vc1"}, SYSTEM)
     start = platform.clock.now()
-    assert platform.reports.worklist(COORDINATOR)["total"] == 0
+    assert task_list(platform, COORDINATOR)["total"] == 0
     platform.clock.advance(26 * H)  # down over the deadline; on restart the loop catches up
     assert TimerLoop(platform.runtime).run_due().fired == 1
     [(element, due_at, at, lateness)] = fired(platform, iid)
     assert due_at == start + 24 * H and lateness == 2 * 3600
-    assert [t["element_id"] for t in platform.reports.worklist(COORDINATOR)["items"]] == ["eskalera"]
+    assert [t["element_id"] for t in task_list(platform, COORDINATOR)["items"]] == ["eskalera"]
     [deviation] = view(platform, iid)["deviations"]
     assert deviation["party"] == "Region primärvård" and deviation["cause"].startswith("Planering ej startad")
     assert deviation["element_id"] == "sen"

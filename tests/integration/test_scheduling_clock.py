@@ -15,7 +15,7 @@ from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.models import HistoryEntry
 from engine.platform import build
 from tests import diagrams
-from tests.conftest import FIXTURES, OWNER, SYSTEM, truncate_all
+from tests.conftest import FIXTURES, OWNER, SYSTEM, instance_view, truncate_all
 from webui.cli import main
 
 
@@ -47,7 +47,7 @@ def test_advancing_in_one_process_fires_timers_another_started(shared):
     result = first.timers.advance(timedelta(days=1))
     assert result.fired == 1
     second.clock.refresh()
-    assert [t["element_id"] for t in second.reports.instance(iid, OWNER)["active_tasks"]] == ["sedan"]
+    assert [t["element_id"] for t in instance_view(second, iid)["active_tasks"]] == ["sedan"]
 
 
 def test_the_shared_clock_never_runs_backwards(shared):

@@ -6,8 +6,8 @@ from webui import create_app
 
 USERS = {
     "agnes": (["process_owner"], []),
-    "cora": (["coordinator"], []),
-    "journal": (["system"], []),
+    "cora": (["coordinator"], ["SE2321000057-REGION"]),
+    "journal": (["system"], ["SE2321000057-REGION"]),
     "vera": (["vardplanerare"], ["SE2321000057-ward1"]),
     "vilma": (["vardsamordnare"], ["SE2321000057-vc1"]),
     "otto": (["vardsamordnare"], ["SE2321000057-vc2"]),

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from engine.accounts import Accounts
 from engine.config import PROJECT_ROOT, Settings
 from engine.platform import Platform, build
-from tests.conftest import truncate_all
+from tests.conftest import task_list, truncate_all
 from webui import create_app
 from webui.demo import DEMO_PASSWORD, load_demo
 
@@ -91,7 +91,7 @@ def advance_ward(p: Platform, instance_id: int, until: str = INSKRIVNINGSMEDDELA
     from engine.directory import SYSTEM_ACTOR
 
     for _ in range(10):
-        tasks = [t for t in p.reports.worklist(SYSTEM_ACTOR, limit=500)["items"] if t["instance_id"] == instance_id]
+        tasks = [t for t in task_list(p, SYSTEM_ACTOR, limit=500)["items"] if t["instance_id"] == instance_id]
         ward = [t for t in tasks if t["lane"] == "Slutenvård"]
         if any(t["name"] == until for t in ward):
             return next(t for t in ward if t["name"] == until)

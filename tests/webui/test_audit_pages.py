@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from engine.directory import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, AuditEntry
+from tests.conftest import task_list
 from tests.webui.staff import demo, demo_app, sign_in  # noqa: F401  (fixtures)
 
 ESTHER_PNR = "19380312-2385"
@@ -22,7 +23,7 @@ MAJ_PNR = "19310507-1645"
 @pytest.fixture
 def looked_at(demo, demo_app):
     """Vera reads her worklist and opens Esther's task; a day later Vilma reads her (empty) worklist."""
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
     vera = sign_in(demo_app, "vera")
     vera.get("/arbetslista")
     vera.get(f"/uppgifter/{task['id']}")

@@ -10,7 +10,7 @@ import pytest
 from engine.domain.clock import SystemClock
 from engine.platform import build
 from tests import diagrams
-from tests.conftest import OWNER, SYSTEM
+from tests.conftest import OWNER, SYSTEM, instance_view
 from tests.webui.test_api import assert_error
 from webui import create_app
 
@@ -23,7 +23,7 @@ def test_admin_advances_the_simulated_clock_and_timers_fire(client, tokens, plat
     body = response.get_json()
     assert body == {"now": "2026-01-15T07:00:00+00:00", "simulated": True, "fired": 1, "steps": 1}
     assert client.get("/api/v1/clock", headers=tokens["vera"]).get_json()["now"] == body["now"]
-    view = platform.reports.instance(iid, OWNER)
+    view = instance_view(platform, iid)
     assert [t["element_id"] for t in view["active_tasks"]] == ["sedan"]
 
 

@@ -8,6 +8,7 @@ import json
 
 from engine.config import PROJECT_ROOT
 from engine.directory import SYSTEM_ACTOR
+from tests.conftest import task_list
 from tests.webui.staff import csrf_of, demo, demo_app, sign_in  # noqa: F401  (fixtures)
 
 
@@ -26,6 +27,6 @@ def test_pages_load_htmx_and_send_the_csrf_token_as_a_header(demo_app, demo):
     assert 'src="/vendor/htmx.org/htmx.min.js"' in html
     token = csrf_of(html)
     assert f'hx-headers=\'{{"X-CSRF-Token": "{token}"}}\'' in html
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
     response = vera.post(f"/uppgifter/{task['id']}/ta", headers={"HX-Request": "true", "X-CSRF-Token": token})
     assert response.status_code == 200 and "Du har tagit uppgiften." in response.get_data(as_text=True)

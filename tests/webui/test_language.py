@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from babel.messages.mofile import read_mo
 
+from tests.conftest import task_list
 from tests.webui.staff import csrf_of, demo, demo_app, page_token, sign_in  # noqa: F401  (fixtures)
 from webui.i18n import TRANSLATIONS, compile_catalogues
 
@@ -48,7 +49,7 @@ def test_catalogues_compile_from_po_and_only_when_changed(tmp_path):
 def test_the_task_and_person_pages_follow_the_language(demo_app, demo):
     from engine.directory import SYSTEM_ACTOR
 
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
     vera = sign_in(demo_app, "vera")
     vera.post("/sprak", data={"csrf_token": page_token(vera), "lang": "en"})
     html = vera.get(f"/uppgifter/{task['id']}").get_data(as_text=True)

@@ -11,7 +11,7 @@ from typing import Any
 from engine.config import PROJECT_ROOT
 from tests.bpmn.conftest import ESTHER, Walker, process_platform, process_settings  # noqa: F401 (fixtures)
 from tests.bpmn.test_in_utskrivning import PLANNING
-from tests.conftest import COORDINATOR
+from tests.conftest import instance_list
 from webui import create_app
 
 DOC = PROJECT_ROOT / "docs" / "messages.md"
@@ -33,10 +33,8 @@ def examples() -> list[tuple[str, dict[str, Any], int, dict[str, Any]]]:
 
 
 def esther(walk: Walker) -> int:
-    found = walk.p.reports.instances(
-        COORDINATOR, process_id="in_utskrivning", correlation={"vardtillfalle_id": "VT-1001"}
-    )
-    [instance] = [i["id"] for i in found["items"]]
+    found = instance_list(walk.p, process="in_utskrivning", limit=500)["items"]
+    [instance] = [i["id"] for i in found if walk.data(i["id"]).get("vardtillfalle_id") == "VT-1001"]
     return instance
 
 
@@ -51,7 +49,7 @@ def before_withdrawal(walk: Walker) -> None:
 def before_discharge(walk: Walker) -> None:
     instance = esther(walk)
     walk.complete(instance, "meddela_atertagande")
-    walk.complete(instance, "besluta_ny_utskrivningsklar", utskrivningsklar=True)
+    walk.complete(instance, "besluta_ny_utskrivningsklar")
     walk.complete(instance, "skicka_nytt_meddelande_utskrivningsklar")
 
 

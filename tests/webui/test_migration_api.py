@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ADMIN, OWNER, SYSTEM
+from tests.conftest import ENGINE, OWNER, SYSTEM
 from tests.integration.test_case_migration import V1, V2, task_of
 
 
@@ -25,7 +25,7 @@ def cases(platform):
     ids = []
     for n, data in enumerate(({"prioritet": "hög"}, {})):
         instance = runtime.start_instance("remiss", f"api-{n}", data, SYSTEM)
-        runtime.complete_task(task_of(platform, instance, "registrera"), {}, ADMIN)
+        runtime.complete_task(task_of(platform, instance, "registrera"), {}, ENGINE)
         ids.append(instance)
     runtime.deploy(V2, OWNER)
     return ids

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine.persistence.models import AccessLogEntry, AuditEntry
 from tests import diagrams
-from tests.conftest import fixture_bytes
+from tests.conftest import ENGINE, fixture_bytes
 from tests.webui.test_api import CASE, assert_error, deploy
 
 
@@ -50,9 +50,11 @@ def test_the_list_filters_and_logs_a_personnummer_search(client, tokens, platfor
     with platform.db.read() as session:
         logged = session.scalars(select(AccessLogEntry.action).where(AccessLogEntry.username == "cora")).all()
     assert "instans_sok" in logged
-    assert ids("", who="agnes") == [second, first]  # a process owner reads the list
+    # Need to know: a process owner sees no case; the ward sees its own; another vårdcentral nothing.
+    assert ids("", who="agnes") == []
     assert_error(client.get("/api/v1/instances?personnummer=191212121212", headers=tokens["agnes"]), 403)
-    assert_error(client.get("/api/v1/instances", headers=tokens["vera"]), 403)
+    assert ids("", who="vera") == [second, first]
+    assert ids("", who="otto") == []
     assert_error(client.get("/api/v1/instances?started_from=igår", headers=tokens["cora"]), 400)
 
 
@@ -63,9 +65,10 @@ def test_repairs_need_a_reason_and_the_coordinator_role(client, tokens, platform
     reassign = f"/api/v1/tasks/{task['id']}/reassign"
     assert_error(client.post(reassign, json={"assignee": "admin"}, headers=tokens["cora"]), 422)
     assert_error(client.post(reassign, json={"assignee": "admin", "reason": "x"}, headers=tokens["vera"]), 403)
-    done = client.post(reassign, json={"assignee": "admin", "reason": "Admin tar den"}, headers=tokens["cora"])
-    assert done.status_code == 200 and done.get_json()["claimed_by"] == "admin"
-    client.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"svar": "kanske"}}, headers=tokens["admin"])
+    # The task has neither lane nor role: nobody can be given it (the admin takes part in no case either).
+    refused = client.post(reassign, json={"assignee": "admin", "reason": "Admin tar den"}, headers=tokens["cora"])
+    assert_error(refused, 422)
+    platform.runtime.complete_task(task["id"], {"svar": "kanske"}, ENGINE)
     assert client.get(f"/api/v1/instances/{iid}", headers=tokens["cora"]).get_json()["status"] == "incident"
 
     move = f"/api/v1/instances/{iid}/move-token"
@@ -81,7 +84,7 @@ def test_repairs_need_a_reason_and_the_coordinator_role(client, tokens, platform
     assert [t["element_id"] for t in payload["instance"]["active_tasks"]] == ["nej"]
     with platform.db.read() as session:
         actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "cora")))
-    assert {"reassign_task", "move_token"} <= actions
+    assert "move_token" in actions
 
 
 def test_a_timer_is_fired_now_and_a_retry_needs_a_reason(client, tokens):
@@ -103,11 +106,11 @@ def test_a_timer_is_fired_now_and_a_retry_needs_a_reason(client, tokens):
     assert_error(client.post(retry, json={"reason": "x"}, headers=tokens["cora"]), 409)  # no incident
 
 
-def test_the_heat_map_and_the_openapi_document(client, tokens):
+def test_the_heat_map_and_the_openapi_document(client, tokens, platform):
     deploy(client, tokens, diagrams.single_task("en"))
     iid = start(client, tokens, "en", "h")
     task = client.get(f"/api/v1/instances/{iid}", headers=tokens["cora"]).get_json()["active_tasks"][0]
-    client.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {}}, headers=tokens["admin"])
+    platform.runtime.complete_task(task["id"], {}, ENGINE)
     heat = client.get("/api/v1/definitions/en/versions/1/heatmap", headers=tokens["agnes"])
     assert heat.status_code == 200, heat.get_data(as_text=True)
     rows = {e["element_id"]: e for e in heat.get_json()["elements"]}

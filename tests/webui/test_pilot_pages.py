@@ -9,6 +9,7 @@ import zipfile
 
 from engine.config import PROJECT_ROOT
 from engine.directory import SYSTEM_ACTOR
+from tests.conftest import instance_view
 from tests.webui.staff import demo, demo_app, page_token, sign_in  # noqa: F401  (fixtures)
 
 EKSJO_WARD = "SE2321000057-HSMEDGER"
@@ -77,9 +78,9 @@ def test_the_team_creates_starts_and_reads_a_pilot(demo, demo_app):  # noqa: F81
     assert client.post(f"{pilot_url}/starta", data={"csrf_token": token}).status_code == 303
     inside = admit(demo, 1, EKSJO_WARD, "Eksjö")
     outside = admit(demo, 2, "SE2321000057-RYMED1", "Jönköping")
-    view = demo.reports.instance(inside, SYSTEM_ACTOR)
+    view = instance_view(demo, inside, SYSTEM_ACTOR)
     assert (view["version"], view["routing"]) == (2, "pilot")
-    assert demo.reports.instance(outside, SYSTEM_ACTOR)["version"] == 1
+    assert instance_view(demo, outside, SYSTEM_ACTOR)["version"] == 1
     page = client.get(pilot_url).get_data(as_text=True)
     assert "Pågår" in page and 'id="pilot-cases">1 (1 pågår)' in page
     # The comparison: groups with counts, the small-group warning, weekly charts as SVG, no chart library.
@@ -155,7 +156,10 @@ def test_others_may_look_but_not_act_and_lane_roles_see_nothing(demo, demo_app):
     pilot_url = create_pilot(team).headers["Location"]
     owner = sign_in(demo_app, "agnes")
     assert owner.get(pilot_url).status_code == 200
-    assert "/overvakning?process_id=in_utskrivning&amp;version=2" in owner.get(pilot_url).get_data(as_text=True)
+    # Cases on the version are for those who may see them: the coordinator has the link, the owner not.
+    assert "/overvakning?" not in owner.get(pilot_url).get_data(as_text=True)
+    coordinator = sign_in(demo_app, "cora")
+    assert "/overvakning?process_id=in_utskrivning&amp;version=2" in coordinator.get(pilot_url).get_data(as_text=True)
     assert "/overvakning?" not in team.get(pilot_url).get_data(as_text=True)  # the team does not monitor cases
     assert "Åtgärder" not in owner.get(pilot_url).get_data(as_text=True)
     assert owner.get("/piloter/ny").status_code == 403
@@ -199,7 +203,7 @@ def test_the_team_sets_the_default_version_on_the_pilots_page(demo, demo_app):  
     page = client.get("/piloter").get_data(as_text=True)
     assert "startar nu på version 1" in page and "version 1 (vald)" in page
     case = admit(demo, 7, "SE2321000057-RYMED1", "Jönköping")
-    assert demo.reports.instance(case, SYSTEM_ACTOR)["version"] == 1
+    assert instance_view(demo, case, SYSTEM_ACTOR)["version"] == 1
     owner = sign_in(demo_app, "agnes")
     assert "Spara" not in owner.get("/piloter").get_data(as_text=True)
     denied = owner.post(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from engine.directory import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, TaskIndex
+from tests.conftest import instance_view, task_list, task_view
 from tests.webui.staff import (  # noqa: F401  (fixtures)
     INSKRIVNINGSMEDDELANDE,
     advance_ward,
@@ -62,12 +63,12 @@ def test_the_session_cookie_is_http_only_and_same_site(demo_app):
 
 def test_a_form_without_the_csrf_token_is_rejected_and_changes_nothing(demo_app, demo):
     client = sign_in(demo_app, "vera")
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     response = client.post(f"/uppgifter/{task['id']}/ta", data={})
     assert response.status_code == 400 and "Formuläret kunde inte skickas" in response.get_data(as_text=True)
     wrong = client.post(f"/uppgifter/{task['id']}/ta", data={"csrf_token": "förfalskad"})
     assert wrong.status_code == 400
-    assert demo.reports.task(task["id"], SYSTEM_ACTOR)["claimed_by"] is None
+    assert task_view(demo, task["id"], SYSTEM_ACTOR)["claimed_by"] is None
 
 
 def test_sign_out_ends_the_session(demo_app):
@@ -143,7 +144,7 @@ def test_overdue_tasks_come_first_with_a_clear_mark(demo_app, demo):
 
 
 def test_claim_then_a_colleague_sees_who_has_it_and_cannot_take_it(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     vera.post(f"/uppgifter/{task['id']}/ta", data={"csrf_token": page_token(vera)})
     linnea = sign_in(demo_app, "linnea")
@@ -156,7 +157,7 @@ def test_claim_then_a_colleague_sees_who_has_it_and_cannot_take_it(demo_app, dem
 
 
 def test_claim_with_htmx_returns_the_row(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     response = vera.post(
         f"/uppgifter/{task['id']}/ta", data={"csrf_token": page_token(vera)}, headers={"HX-Request": "true"}
@@ -167,17 +168,17 @@ def test_claim_with_htmx_returns_the_row(demo_app, demo):
 
 
 def test_hand_over_only_to_a_colleague_in_the_same_unit(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     token = page_token(vera)
     vera.post(f"/uppgifter/{task['id']}/lamna-over", data={"csrf_token": token, "assignee": "rut"})
-    assert demo.reports.task(task["id"], SYSTEM_ACTOR)["claimed_by"] is None
+    assert task_view(demo, task["id"], SYSTEM_ACTOR)["claimed_by"] is None
     vera.post(f"/uppgifter/{task['id']}/lamna-over", data={"csrf_token": token, "assignee": "linnea"})
-    assert demo.reports.task(task["id"], SYSTEM_ACTOR)["claimed_by"] == "linnea"
+    assert task_view(demo, task["id"], SYSTEM_ACTOR)["claimed_by"] == "linnea"
 
 
 def test_the_task_form_shows_errors_next_to_the_fields_and_keeps_the_input(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     token = page_token(vera, f"/uppgifter/{task['id']}")
     response = vera.post(
@@ -188,11 +189,11 @@ def test_the_task_form_shows_errors_next_to_the_fields_and_keeps_the_input(demo_
     assert response.status_code == 422
     assert 'id="f-inskrivningsorsak-error"' in html and 'aria-invalid="true"' in html
     assert 'value="VT-0999"' in html
-    assert demo.reports.task(task["id"], SYSTEM_ACTOR)["id"] == task["id"]  # still open
+    assert task_view(demo, task["id"], SYSTEM_ACTOR)["id"] == task["id"]  # still open
 
 
 def test_a_draft_is_kept_and_completing_goes_through_the_service_layer(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     path = f"/uppgifter/{task['id']}"
     token = page_token(vera, path)
@@ -208,7 +209,7 @@ def test_a_draft_is_kept_and_completing_goes_through_the_service_layer(demo_app,
         },
     )
     assert done.status_code == 303
-    history = demo.reports.instance(ESTHER, SYSTEM_ACTOR)["history"]
+    history = instance_view(demo, ESTHER, SYSTEM_ACTOR)["history"]
     completed = [h for h in history if h["kind"] == "task_completed"]
     assert completed[-1]["actor"] == "vera"
     assert completed[-1]["data"]["submitted"] == {
@@ -218,14 +219,14 @@ def test_a_draft_is_kept_and_completing_goes_through_the_service_layer(demo_app,
 
 
 def test_a_user_of_another_unit_gets_404_for_the_task(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     response = sign_in(demo_app, "rut").get(f"/uppgifter/{task['id']}")
     assert response.status_code == 404
     assert "Esther" not in response.get_data(as_text=True)
 
 
 def test_every_read_of_patient_data_is_logged(demo_app, demo):
-    task = next(t for t in demo.reports.worklist(SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == ESTHER)
     vera = sign_in(demo_app, "vera")
     vera.get("/arbetslista")
     vera.get(f"/uppgifter/{task['id']}")

@@ -757,6 +757,7 @@ def mobilt_team():
       m="Försämringen är åtgärdad i hemmet.", s="Vård där personen är.",
       u="Sjuksköterska i hemsjukvården", t="Vid akut försämring", l=JKP_MT + "; " + HSL)
     A(d, "direktinlaggning", "user", "Direktinläggning", "rp", 21, 1, role="lakare_primarvard",
+      routing="avdelning_hsa_id",  # the team decides the ward of a direct admission (engine/domain/routing.py)
       m="Den enskilde är inlagd direkt på avdelning utan akutmottagningen.",
       s="Kortare väg till rätt vård; startar in- och utskrivningsprocessen.",
       u="Läkare, vårdcentral", t="När sjukhusvård behövs", l=JKP_MT + "; " + LSU)
@@ -764,6 +765,7 @@ def mobilt_team():
           doc="Meddelandet inskrivning startar processen in_utskrivning för vårdtillfället (korrelation: "
               "personnummer och vardtillfalle_id från avdelningens registrering).")
     A(d, "ta_emot_direktinlaggning", "user", "Ta emot direktinlagd patient", "sv", 22,
+      routing="vardtillfalle_id",  # the ward registers the new stay, which the thrown `inskrivning` starts
       m="Avdelningen har tagit emot patienten och registrerat vårdtillfället.", s="Sömlös övergång.",
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Vid ankomst", l=LSU4)
     d.add("vanta_utskriven", "catch", "Utskriven", "sv", 24, message="utskrivningsmeddelande",

@@ -67,7 +67,9 @@ class MissingDataOut(Schema):
 
 class InstancePlanOut(Schema):
     instance_id = fields.Integer()
-    business_key = fields.String()
+    kommun = fields.String(allow_none=True)
+    vardcentral = fields.String(allow_none=True)
+    avdelning = fields.String(allow_none=True)
     version = fields.Integer()
     status = fields.String()
     outcome = fields.String(validate=validate.OneOf(["ready", "needs_mapping", "blocked"]))

@@ -10,9 +10,11 @@ from typing import Any
 from flask import Response, jsonify
 
 from engine.domain.errors import NotFound, ValidationFailed
-from engine.monitoring import InstanceFilter, Monitoring, period_default
+from engine.monitoring import Monitoring, period_default
+from engine.reads.cases import InstanceFilter
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
+from webui.api.routes import instance_answer
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -27,7 +29,7 @@ def _monitoring() -> Monitoring:
 
 
 def _instance(instance_id: int) -> dict[str, Any]:
-    return s.InstanceOut().dump(platform().reports.instance(instance_id, actor()))
+    return instance_answer(instance_id, actor(), "API reparation")
 
 
 @documented(
@@ -40,8 +42,6 @@ def _instance(instance_id: int) -> dict[str, Any]:
     response=s.page_of(s.InstanceListItemOut),
 )
 def list_instances() -> Response:
-    from engine.access import AccessLog
-
     who = actor()
     q = load_query(s.InstanceFilterIn)
     values = {
@@ -58,11 +58,7 @@ def list_instances() -> Response:
         "started_to": q["started_to"].isoformat() if q["started_to"] else "",
     }
     filters = InstanceFilter.of({k: v for k, v in values.items() if v not in (None, "")})
-    page = _monitoring().instances(who, filters, limit=q["limit"], offset=q["offset"])
-    if filters.personnummer:
-        p = platform()
-        found = [(i["personnummer"], i["id"]) for i in page["items"]] or [(filters.personnummer, None)]
-        AccessLog(p.db, p.clock).record(who, "instans_sok", found, "API")
+    page = platform().reads.cases.page(who, filters, limit=q["limit"], offset=q["offset"], channel="API")
     return _json(s.dump_page(s.InstanceListItemOut, page))
 
 
@@ -94,9 +90,8 @@ def move_token(id: int) -> Response:  # noqa: A002
     who = actor()
     body = load_body(s.MoveTokenIn)
     moved = platform().runtime.move_token(id, body["from_element"], body["to_element"], who, reason=body["reason"])
-    return _json(
-        s.TokenMoveOut().dump({"direction": moved.direction, "skipped": list(moved.skipped), "instance": _instance(id)})
-    )
+    # The instance is dumped already (as the caller may see it); the move's own fields beside it.
+    return _json({"direction": moved.direction, "skipped": list(moved.skipped), "instance": _instance(id)})
 
 
 @documented(
@@ -129,7 +124,7 @@ def reassign_task(task_id: str) -> Response:
     body = load_body(s.ReassignTaskIn)
     p = platform()
     p.runtime.reassign_task(task_id, body["assignee"], who, reason=body["reason"])
-    return _json(s.TaskOut().dump(p.reports.task(task_id, who)))
+    return _json(s.TaskOut().dump(p.reads.tasks.one(who, task_id, detail="API omfördelning")))
 
 
 @documented(

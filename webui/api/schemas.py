@@ -140,7 +140,7 @@ class ActiveTaskOut(Schema):
     element_id = fields.String()
     name = fields.String()
     lane = fields.String(allow_none=True)
-    due_at = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
     claimed_by = fields.String(allow_none=True)
 
 
@@ -151,20 +151,20 @@ class TaskOut(ActiveTaskOut):
     role = fields.String(allow_none=True)
     form = fields.String(allow_none=True)
     unit = fields.String(allow_none=True)
-    created_at = fields.String()
+    created_at = fields.DateTime()
 
 
 class TimerOut(Schema):
     id = fields.Integer()
     element_id = fields.String()
     kind = fields.String()
-    due_at = fields.String()
+    due_at = fields.DateTime()
     boundary = fields.Boolean()
 
 
 class HistoryOut(Schema):
     id = fields.Integer()
-    at = fields.String()
+    at = fields.DateTime()
     kind = fields.String()
     element_id = fields.String(allow_none=True)
     task_id = fields.String(allow_none=True)
@@ -176,8 +176,8 @@ class IncidentOut(Schema):
     id = fields.Integer()
     element_id = fields.String(allow_none=True)
     message = fields.String()
-    created_at = fields.String()
-    resolved_at = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
     resolved_by = fields.String(allow_none=True)
 
 
@@ -186,7 +186,7 @@ class DeviationOut(Schema):
     element_id = fields.String(allow_none=True)
     party = fields.String(allow_none=True)
     cause = fields.String()
-    at = fields.String()
+    at = fields.DateTime()
 
 
 class InstanceSummaryOut(Schema):
@@ -200,9 +200,9 @@ class InstanceSummaryOut(Schema):
     route_reason = fields.String(metadata={"description": "Skälet i klartext, t.ex. 'pilot 3 Eksjö SVPL'"})
     business_key = fields.String()
     status = fields.String()
-    started_at = fields.String()
-    ended_at = fields.String(allow_none=True)
-    updated_at = fields.String()
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
     active_tasks = fields.List(fields.Nested(ActiveTaskOut))
 
 
@@ -212,7 +212,7 @@ class InstanceListItemOut(InstanceSummaryOut):
     avdelning = fields.String(allow_none=True)
     overdue = fields.Boolean()
     open_incidents = fields.Integer()
-    next_timer_at = fields.String(allow_none=True)
+    next_timer_at = fields.DateTime(allow_none=True)
     parent_instance_id = fields.Integer(allow_none=True)
 
 
@@ -281,5 +281,8 @@ def page_of(schema: type[Schema]) -> type[Schema]:
     )
 
 
-def dump_page(schema: type[Schema], page: dict[str, Any]) -> dict[str, Any]:
-    return {"items": schema(many=True).dump(page["items"]), "total": page["total"]}
+def dump_page(schema: type[Schema], page: Any) -> dict[str, Any]:
+    """A read's page (`items` and `total`, attributes or keys) as `{items, total}`."""
+    items = page["items"] if isinstance(page, dict) else page.items
+    total = page["total"] if isinstance(page, dict) else page.total
+    return {"items": schema(many=True).dump(items), "total": total}

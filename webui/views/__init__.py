@@ -1,8 +1,9 @@
 """The staff web pages (Swedish): sign-in, worklist, task page, person page, access log. Server-rendered Jinja pages
 that work without JavaScript; htmx swaps the same partials in place.
 
-`register_views(app)` is called by create_app. Conventions: every view reads through engine.worklist / engine.reports
-and changes through engine.runtime; no query and no session in a view.
+`register_views(app)` is called by create_app. Conventions: every view reads patient data through engine.reads (need to
+know and the access log are applied there, never here) and changes through engine.runtime; no query and no session in
+a view.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request, session
 
-from engine.access import AccessLog, NeedToKnow
 from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
 from engine.notifications import Notifications, for_platform
 from engine.platform import Platform
+from engine.reads import Reads
 from engine.worklist import COUNT_CAP, Worklist
 
 T = TypeVar("T")
@@ -48,15 +49,12 @@ def accounts() -> Accounts:
 
 
 def worklist() -> Worklist:
-    return _service("samflode_worklist", lambda p: Worklist(p.db, p.catalog, p.policy, p.clock))
+    return _service("samflode_worklist", lambda p: Worklist(p.db, p.catalog, p.policy, p.clock, p.reads.access))
 
 
-def access_log() -> AccessLog:
-    return _service("samflode_access_log", lambda p: AccessLog(p.db, p.clock))
-
-
-def need_to_know() -> NeedToKnow:
-    return _service("samflode_need_to_know", lambda p: NeedToKnow(p.db, p.policy, p.clock))
+def reads() -> Reads:
+    """Every read of patient data (engine/reads): need to know applied and the access log written there."""
+    return platform().reads
 
 
 def notifications() -> Notifications:
@@ -118,7 +116,7 @@ def count_text(value: int) -> str:
 
 
 def register_views(app: Flask) -> None:
-    from webui import i18n
+    from webui import i18n, labels
     from webui.views import audit, auth, language, notices, persons, pilots, tasks, worklist_pages
 
     app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
@@ -141,6 +139,7 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(monitoring.bp)
     app.register_blueprint(pilots.bp)
     i18n.init_app(app)
+    labels.init_app(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.access import LogQuery, personnummer_field
 from engine.domain.errors import ValidationFailed
-from webui.views import access_log, platform
+from engine.reads.access_log import LogQuery, LogRow, personnummer_field
+from webui.labels import access_labels
+from webui.views import platform, reads
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("audit", __name__)
@@ -38,7 +39,7 @@ def search() -> Any:
     if not platform().policy.can_audit(actor):
         return _denied()
     values = {k: request.args.get(k, "") for k in FIELDS}
-    rows: list[dict[str, Any]] | None = None
+    rows: list[LogRow] | None = None
     errors: dict[str, list[str]] = {}
     message = None
     status = 200
@@ -46,7 +47,7 @@ def search() -> Any:
     if any(v.strip() for v in values.values()):
         try:
             query = LogQuery.of(values)
-            rows = access_log().audit(actor, query)
+            rows = reads().access_log.search(actor, query)
         except ValidationFailed as exc:
             errors = {k: list(v) for k, v in (exc.details.get("fields") or {}).items()}
             message, status = exc.message, 400
@@ -67,7 +68,7 @@ def extract() -> Any:
         return render_template("error.html", title="Loggutdrag", message=exc.details["fields"]["personnummer"][0]), 400
     if personnummer is None:
         return render_template("error.html", title="Loggutdrag", message="Ange ett personnummer."), 400
-    text = access_log().extract_for(actor, personnummer)
+    text = reads().access_log.extract(actor, personnummer, access_labels())
     name = f"loggutdrag-{personnummer.replace('-', '')}-{platform().clock.now():%Y%m%d}.csv"
     return Response(
         "\ufeff" + text,

@@ -2,23 +2,27 @@
 page (the diagram in bpmn-js with its markers, the timeline, timers, messages, incidents, deviations, linked cases)
 with the repair actions, and the heat map of a process version.
 
-Reads go through engine.monitoring, changes through engine.runtime; who may do what is Policy. Every list page, every
-personnummer search and every instance page view is written to the access log (Patientdatalagen), as the person page
-does. Every action needs a reason and is audited by the runtime.
+Cases are read through engine.reads.cases (need to know applied there, and every list page, personnummer search and
+instance page view written to the access log there); the heat map and the filters' choices through engine.monitoring;
+changes through engine.runtime. Every action needs a reason and is audited (and logged) by the runtime.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import escape
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
-from engine.monitoring import COUNT_CAP, STATUSES, InstanceFilter, Monitoring, period_default
-from webui.views import _service, access_log, platform
+from engine.monitoring import Monitoring, period_default
+from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
+from webui.labels import label
+from webui.views import _service, platform, reads
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("monitoring", __name__)
@@ -31,16 +35,6 @@ FILTER_LABELS = {
     "avdelning": "Avdelning",
     "vardcentral": "Vårdcentral",
 }
-
-
-@bp.app_template_filter("iso_local")
-def iso_local(value: str | None) -> str:
-    """An ISO time from a read (the instance list keeps the API's shape) as the pages show times."""
-    from datetime import datetime
-
-    from webui.views import local_time
-
-    return local_time(datetime.fromisoformat(value)) if value else ""
 
 
 @bp.app_template_filter("duration")
@@ -72,15 +66,7 @@ def _count_text(value: int) -> str:
 def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]] | None = None) -> Any:
     actor = current_actor()
     offset = (page_number - 1) * PAGE_SIZE
-    page = monitoring().instances(actor, filters, limit=PAGE_SIZE, offset=offset)
-    access_log().record(
-        actor,
-        "instans_sok" if filters.personnummer else "instanslista",
-        [(i["personnummer"], i["id"]) for i in page["items"]],
-        "övervakning" + (" träff" if filters.personnummer and page["items"] else ""),
-    )
-    if filters.personnummer and not page["items"]:
-        access_log().record(actor, "instans_sok", [(filters.personnummer, None)], "övervakning ingen träff")
+    page = reads().cases.page(actor, filters, limit=PAGE_SIZE, offset=offset)
     template = "_instances_table.html" if request.headers.get("HX-Request") else "monitoring.html"
     return render_template(
         template,
@@ -91,7 +77,7 @@ def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]
         statuses=STATUSES,
         labels=FILTER_LABELS,
         options=monitoring().options(),
-        total_text=_count_text(page["total"]),
+        total_text=_count_text(page.total),
         errors=errors or {},
         may_search=platform().policy.can_search_instances_by_person(actor),
     )
@@ -137,27 +123,28 @@ def instance_page(instance_id: int) -> Any:
     if not p.policy.can_monitor(actor):
         return _denied()
     try:
-        view = monitoring().instance(actor, instance_id)
+        view = reads().cases.view(actor, instance_id, detail="instanssidan")
     except NotFound:
-        return render_template("error.html", title="Instansen finns inte", message="Instansen finns inte."), 404
-    access_log().record(actor, "instans", [(view["personnummer"], instance_id)], "instanssidan")
+        return render_template("error.html", title=_("Instansen finns inte"), message=_("Instansen finns inte.")), 404
     by_element: dict[str, list[dict[str, Any]]] = {}
-    for h in view["history"]:
-        if h["element_id"]:
-            by_element.setdefault(h["element_id"], []).append(
+    for h in view.history:
+        if h.element_id:
+            by_element.setdefault(h.element_id, []).append(
                 {
-                    "at": h["at"].isoformat(),
-                    "kind": h["kind_text"],
-                    "actor": h["actor_name"] or "",
-                    "changes": h["changes"],
-                    "reason": h["reason"],
+                    "at": h.at.isoformat(),
+                    "kind": label(h.kind, "history"),
+                    "actor": h.actor_name or "",
+                    "changes": dict(h.changes),
+                    "reason": h.reason,
                 }
             )
     state = {
         "mode": "instance",
-        "xml": url_for("monitoring.diagram", definition_id=view["definition_id"]),
-        "elements": view["elements"],
-        "names": view["element_names"],
+        "xml": url_for("monitoring.diagram", definition_id=view.definition_id),
+        "elements": {
+            k: {**asdict(e), "due_at": e.due_at.isoformat() if e.due_at else None} for k, e in view.elements.items()
+        },
+        "names": dict(view.element_names),
         "history": by_element,
     }
     policy = p.policy
@@ -170,18 +157,18 @@ def instance_page(instance_id: int) -> Any:
         can_move=policy.can_move_token(actor),
         can_fire=policy.can_fire_timer_now(actor),
         can_reassign=policy.can_reassign_task(actor),
-        colleagues={t["id"]: _candidates(t["id"]) for t in view["active_tasks"]}
-        if policy.can_reassign_task(actor)
-        else {},
-        open=view["status"] not in ("completed", "cancelled"),
+        colleagues={t.id: _candidates(t.id) for t in view.active_tasks} if policy.can_reassign_task(actor) else {},
+        can_change_units=policy.can_manage_instances(actor),
+        open=view.status not in ("completed", "cancelled"),
     )
 
 
 def _candidates(task_id: str) -> list[tuple[str, str]]:
+    """Who a coordinator may give the task to: its role, in its unit unless it has none."""
     from webui.views import worklist
 
     try:
-        return worklist().colleagues(current_actor(), task_id)
+        return worklist().assignees(task_id)
     except NotFound:
         return []
 
@@ -234,8 +221,6 @@ def _act(instance_id: int, run: Any, ok: str) -> Any:
         if isinstance(exc, Forbidden) and not request.headers.get("HX-Request"):
             return _denied(exc.message)
         return _done(instance_id, None, _explain(exc))
-    view_person = monitoring().instance(actor, instance_id)["personnummer"]
-    access_log().record(actor, "instans_atgard", [(view_person, instance_id)], ok[:300])
     return _done(instance_id, ok, None)
 
 
@@ -302,6 +287,22 @@ def reassign(instance_id: int, task_id: str) -> Any:
         instance_id,
         lambda actor: platform().runtime.reassign_task(task_id, assignee, actor, reason=_reason()),
         f"Uppgiften är fördelad till {assignee}.",
+    )
+
+
+@bp.post("/overvakning/instans/<int:instance_id>/enheter")
+@login_required
+def change_units(instance_id: int) -> Any:
+    """A coordinator corrects the case's kommun, vårdcentral or ward (the journal got it wrong), with a reason."""
+    changes = {
+        key: value.strip()
+        for key in ("kommun", "vardcentral_hsa_id", "avdelning_hsa_id")
+        if (value := request.form.get(key) or "").strip()
+    }
+    return _act(
+        instance_id,
+        lambda actor: platform().runtime.change_routing(instance_id, changes, actor, reason=_reason()),
+        _("Ärendets enheter är ändrade."),
     )
 
 

@@ -1,19 +1,23 @@
-"""The worklist pages: Mina uppgifter, Min enhet, Försenade, Idag; filters and saved filters."""
+"""The worklist pages: Mina uppgifter, Min enhet, Försenade, Idag; filters and saved filters. The list is read
+through engine.reads.tasks (need to know applied, each person shown written to the access log there)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import SamflodeError
 from engine.worklist import VIEWS, WorklistFilter
-from webui.views import access_log, worklist
+from webui.i18n import N_
+from webui.views import reads, worklist
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("worklist", __name__)
-FILTER_LABELS = {"process": "Process", "task": "Uppgift", "kommun": "Kommun", "avdelning": "Avdelning"}
+VIEW_LABELS = {"mina": N_("Mina uppgifter"), "enhet": N_("Min enhet"), "forsenade": N_("Försenade"), "idag": N_("Idag")}
+FILTER_LABELS = {"process": N_("Process"), "task": N_("Uppgift"), "kommun": N_("Kommun"), "avdelning": N_("Avdelning")}
 PAGE_SIZE = 50
 
 
@@ -35,8 +39,7 @@ def index() -> Any:
         page_number = max(1, int(request.args.get("sida", "1")))
     except (SamflodeError, ValueError):
         filters, page_number = WorklistFilter(), 1
-    page = worklist().page(actor, view, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
-    access_log().record(actor, "lista", [(i["personnummer"], i["instance_id"]) for i in page.items], f"vy={view}")
+    page = reads().tasks.page(actor, view, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     template = "_worklist_table.html" if request.headers.get("HX-Request") else "worklist.html"
     saved = []
     for f in worklist().saved_filters(actor.username):
@@ -45,7 +48,7 @@ def index() -> Any:
     return render_template(
         template,
         page=page,
-        views=VIEWS,
+        views=VIEW_LABELS,
         filter_labels=FILTER_LABELS,
         options=worklist().options(actor),
         saved=saved,
@@ -60,7 +63,7 @@ def save_filter() -> WerkzeugResponse:
     try:
         filters = WorklistFilter.of(request.form.to_dict())
         worklist().save_filter(actor.username, request.form.get("name", ""), view, filters)
-        flash("Filtret är sparat.", "ok")
+        flash(_("Filtret är sparat."), "ok")
     except SamflodeError as exc:
         flash(exc.message, "error")
         filters = WorklistFilter()
@@ -72,5 +75,5 @@ def save_filter() -> WerkzeugResponse:
 @login_required
 def delete_filter(filter_id: int) -> WerkzeugResponse:
     worklist().delete_filter(current_actor().username, filter_id)
-    flash("Filtret är borttaget.", "ok")
+    flash(_("Filtret är borttaget."), "ok")
     return redirect(url_for("worklist.index"), code=303)

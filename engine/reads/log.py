@@ -1,0 +1,98 @@
+"""The access log's writer (Patientdatalagen 4 kap. 3 §, HSLF-FS 2016:40 4 kap. 9 §): one row per person whose data
+an actor was shown or changed, with the actor's unit, the time and the action.
+
+Only the read layer (engine/reads) and the service layer's commands call it, so that no entry point can forget: a
+read returns its result only after its rows are written. The rows are append-only (migrations 0003 and 0014 make the
+database refuse anything else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from engine.directory import Actor
+from engine.domain.clock import Clock
+from engine.persistence.db import Database
+from engine.persistence.models import AccessLogEntry
+
+# What each action code means (Swedish labels for the auditor's pages live in webui/labels.py).
+ACTIONS = (
+    "lista",  # a worklist (page or API) showed the person
+    "uppgift",  # a task of the person's case was opened
+    "visa_personnummer",  # the full personnummer was shown on request
+    "person",  # the person's page
+    "person_sok",  # a search by personnummer
+    "instanslista",  # the coordinators' instance list (page or API)
+    "instans_sok",  # an instance search by personnummer
+    "instans",  # one case (instance page, API)
+    "instans_atgard",  # a repair of the case (retry, cancel, move, fire, reassign, change of units)
+    "utkast",  # a draft of a task form saved
+    "slutfor",  # a task completed
+    "ta",  # a task claimed
+    "slapp",  # a task released
+    "lamna_over",  # a task handed over
+    "starta",  # a case started
+    "meddelande",  # a message delivered to, or starting, the case
+    "migrering",  # a case previewed or moved to another version
+    "logg_granskning",  # the auditor's search showed accesses to the person
+    "loggutdrag",  # the person's log extract was taken out
+)
+
+
+def unit_of(actor: Actor) -> str:
+    """The actor's unit as the log shows it: the HSA-ids (a kommun name only when there is no HSA-id)."""
+    return ", ".join(sorted(u for u in actor.units if u.startswith("SE"))) or ", ".join(sorted(actor.units))
+
+
+def entries(
+    actor: Actor, action: str, persons: Iterable[tuple[str | None, int | None]], detail: str, now: object
+) -> list[AccessLogEntry]:
+    """One row per (personnummer, instance id); entries without a personnummer are not patient data."""
+    assert action in ACTIONS, action
+    return [
+        AccessLogEntry(
+            at=now,
+            username=actor.username,
+            user_name=(actor.name or actor.username)[:200],
+            unit=unit_of(actor)[:200],
+            action=action,
+            personnummer=pnr,
+            instance_id=instance_id,
+            detail=detail[:300],
+        )
+        for pnr, instance_id in dict.fromkeys(persons)
+        if pnr
+    ]
+
+
+class AccessLogWriter:
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    def record(
+        self, actor: Actor, action: str, persons: Iterable[tuple[str | None, int | None]], detail: str = ""
+    ) -> None:
+        """Write the rows in their own unit of work. The platform itself (Actor.internal) is not a person: its
+        reads are not accesses."""
+        if actor.internal:
+            return
+        rows = entries(actor, action, persons, detail, self.clock.now())
+        if rows:
+            with self.db.unit_of_work() as session:
+                session.add_all(rows)
+
+    def record_in(
+        self,
+        session: Session,
+        actor: Actor,
+        action: str,
+        persons: Iterable[tuple[str | None, int | None]],
+        detail: str = "",
+    ) -> None:
+        """The same rows inside a command's unit of work: the change and its log row commit together."""
+        if actor.internal:
+            return
+        session.add_all(entries(actor, action, persons, detail, self.clock.now()))

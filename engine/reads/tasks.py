@@ -1,0 +1,528 @@
+"""Reads of tasks: the worklist (page and API), one task, and the task page's context. SQL over the task index and
+history (never a workflow), limited by the one access policy (engine/reads/policy.py); every read that shows a
+person writes its access-log row before it returns.
+
+Views of the worklist: `mina` (claimed by me), `enhet` (every task I may act on; for overseers also the open tasks
+of the cases they oversee), `forsenade` (overdue), `idag` (due today, Europe/Stockholm). Order: by due time,
+tasks without a due time last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from engine.catalog import Catalog
+from engine.directory import Actor
+from engine.domain import personnummer as pnr
+from engine.domain.clock import STOCKHOLM, Clock
+from engine.domain.errors import BadRequest, NotFound
+from engine.domain.routing import ROUTING_KEYS
+from engine.persistence.db import Database
+from engine.persistence.models import (
+    HistoryEntry,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskIndex,
+    Timer,
+    User,
+)
+from engine.reads.log import AccessLogWriter
+from engine.reads.policy import AccessPolicy
+
+VIEWS = ("mina", "enhet", "forsenade", "idag")
+FILTER_KEYS = ("process", "task", "kommun", "avdelning")
+MAX_PAGE = 500
+COUNT_CAP = 1_000
+READS_KEY = "x-samflode-reads"  # a form's list of case facts it shows beside itself (read-only)
+
+
+def birth_date(personnummer: str | None) -> date | None:
+    """What a list shows instead of the personnummer."""
+    return pnr.birth_date(personnummer)
+
+
+@dataclass(frozen=True)
+class WorklistFilter:
+    process: str | None = None
+    task: str | None = None
+    kommun: str | None = None
+    avdelning: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> WorklistFilter:
+        clean = {}
+        for key in FILTER_KEYS:
+            value = values.get(key)
+            if isinstance(value, str) and value.strip():
+                if len(value) > 200:
+                    raise BadRequest(f"Filtret {key} är för långt")
+                clean[key] = value.strip()
+        return cls(**clean)
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k in FILTER_KEYS if (v := getattr(self, k))}
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One task as a list shows it: the task, its case's person (name, birth date) and units."""
+
+    id: str
+    instance_id: int
+    process_id: str
+    business_key: str
+    element_id: str
+    name: str
+    lane: str | None
+    role: str | None
+    form: str | None
+    unit: str | None
+    created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    claimed_by: str | None
+    claimed_by_name: str | None
+    person_name: str | None
+    personnummer: str | None
+    birth_date: date | None
+    kommun: str | None
+    avdelning: str | None
+    may_act: bool  # false for an overseer's read-only row
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    view: str
+    items: tuple[TaskItem, ...]
+    total: int
+    counts: Mapping[str, int]
+    filters: WorklistFilter
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class TaskList:
+    items: tuple[TaskItem, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class PartyTask:
+    name: str
+    due_at: datetime | None = None
+    overdue: bool = False
+    claimed_by: str | None = None
+    current: bool = False
+    at: datetime | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class PartyTasks:
+    open: tuple[PartyTask, ...]
+    done: tuple[PartyTask, ...]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # a history kind (labels in webui/labels.py)
+    subject: str
+    by: str
+    assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    name: str
+    due_at: datetime
+    overdue: bool
+    lane: str | None
+    instance_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseFact:
+    key: str
+    label: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """The task page: the task, its frozen form and what the form may start from, the person and the case."""
+
+    task: TaskItem
+    documentation: str | None
+    properties: Mapping[str, Any]
+    form_name: str | None
+    schema: Mapping[str, Any] | None
+    prefill: Mapping[str, Any]  # this party's own earlier answers for the form's fields
+    reads: tuple[CaseFact, ...]  # the case facts the form declares it reads
+    instance_id: int
+    process_id: str
+    process_name: str
+    version: int
+    started_at: datetime
+    status: str
+    person_name: str | None
+    personnummer: str | None
+    birth_date: date | None
+    kommun: str | None
+    parties: Mapping[str, PartyTasks]
+    timeline: tuple[TimelineEntry, ...]
+    deadlines: tuple[Deadline, ...]
+    may_act: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _person_columns() -> tuple[Any, ...]:
+    data = ProcessInstance.data
+    return (
+        data["namn"].as_string().label("namn"),
+        data["personnummer"].as_string().label("personnummer"),
+        ProcessInstance.kommun.label("kommun"),
+        ProcessInstance.avdelning.label("avdelning"),
+    )
+
+
+def user_names(session: Session, usernames: set[str | None]) -> dict[str, str]:
+    wanted = sorted(u for u in usernames if u)
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.username, User.name).where(User.username.in_(wanted))).all())
+
+
+class TaskReads:
+    def __init__(self, db: Database, catalog: Catalog, access: AccessPolicy, clock: Clock, log: AccessLogWriter):
+        self.db = db
+        self.catalog = catalog
+        self.access = access
+        self.clock = clock
+        self.log = log
+
+    # --- clauses ------------------------------------------------------------------------------------------------
+    def _day(self) -> tuple[datetime, datetime, datetime]:
+        now = self.clock.now()
+        start = datetime.combine(now.astimezone(STOCKHOLM).date(), time(0), tzinfo=STOCKHOLM)
+        return now, start, start + timedelta(days=1)
+
+    def _view_clause(self, actor: Actor, view: str, day: tuple[datetime, datetime, datetime]) -> ColumnElement[bool]:
+        now, start, end = day
+        visible = self.access.visible_tasks(actor, now)
+        if view == "mina":
+            return and_(TaskIndex.claimed_by == actor.username, visible)
+        if view == "forsenade":
+            return and_(visible, TaskIndex.due_at < now)
+        if view == "idag":
+            return and_(visible, TaskIndex.due_at >= start, TaskIndex.due_at < end)
+        return visible
+
+    @staticmethod
+    def _filter_clauses(filters: WorklistFilter) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if filters.process:
+            clauses.append(TaskIndex.process_id == filters.process)
+        if filters.task:
+            clauses.append(TaskIndex.element_id == filters.task)
+        if filters.kommun:
+            clauses.append(ProcessInstance.kommun == filters.kommun)
+        if filters.avdelning:
+            clauses.append(ProcessInstance.avdelning == filters.avdelning)
+        return clauses
+
+    def _needs_instance(self, actor: Actor, filters: WorklistFilter) -> bool:
+        return bool(filters.kommun or filters.avdelning) or self.access.is_overseer(actor)
+
+    def _item(self, session: Session, row: Any, now: datetime, names: dict[str, str], actor: Actor) -> TaskItem:
+        task: TaskIndex = row[0]
+        return TaskItem(
+            id=task.id,
+            instance_id=task.instance_id,
+            process_id=task.process_id,
+            business_key=task.business_key,
+            element_id=task.element_id,
+            name=task.name,
+            lane=task.lane,
+            role=task.role,
+            form=task.form,
+            unit=task.unit,
+            created_at=task.created_at,
+            due_at=task.due_at,
+            overdue=task.due_at is not None and task.due_at < now,
+            claimed_by=task.claimed_by,
+            claimed_by_name=names.get(task.claimed_by or "", task.claimed_by),
+            person_name=row.namn,
+            personnummer=row.personnummer,
+            birth_date=birth_date(row.personnummer),
+            kommun=row.kommun,
+            avdelning=row.avdelning,
+            may_act=bool(row.may_act),
+        )
+
+    def _rows(
+        self, session: Session, actor: Actor, where: list[ColumnElement[bool]], limit: int, offset: int
+    ) -> list[TaskItem]:
+        now = self.clock.now()
+        rows = session.execute(
+            select(TaskIndex, *_person_columns(), self.access.actionable_tasks(actor).label("may_act"))
+            .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+            .where(*where)
+            # NULLS LAST rather than `due_at IS NULL` first: the same order, and the due_at index serves it.
+            .order_by(TaskIndex.due_at.asc().nulls_last(), TaskIndex.created_at, TaskIndex.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        names = user_names(session, {r[0].claimed_by for r in rows})
+        return [self._item(session, r, now, names, actor) for r in rows]
+
+    # --- the worklist -------------------------------------------------------------------------------------------
+    def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:
+        """The four counts, each stopping at COUNT_CAP + 1 (shown as "1 000+"). Counts name nobody: not logged."""
+        filters = filters or WorklistFilter()
+        day = self._day()
+        with self.db.read() as session:
+            return {view: self._bounded_count(session, actor, view, day, filters) for view in VIEWS}
+
+    def _bounded_count(
+        self,
+        session: Session,
+        actor: Actor,
+        view: str,
+        day: tuple[datetime, datetime, datetime],
+        filters: WorklistFilter,
+    ) -> int:
+        inner = select(TaskIndex.id)
+        if self._needs_instance(actor, filters):
+            inner = inner.join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+        inner = inner.where(self._view_clause(actor, view, day), *self._filter_clauses(filters)).limit(COUNT_CAP + 1)
+        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+
+    def page(
+        self, actor: Actor, view: str = "enhet", filters: WorklistFilter | None = None, limit: int = 50, offset: int = 0
+    ) -> WorklistPage:
+        if view not in VIEWS:
+            raise NotFound("Det finns ingen sådan vy")
+        filters = filters or WorklistFilter()
+        limit = max(1, min(limit, MAX_PAGE))
+        offset = max(0, offset)
+        where = [self._view_clause(actor, view, self._day()), *self._filter_clauses(filters)]
+        with self.db.read() as session:
+            items = self._rows(session, actor, where, limit, offset)
+        counts = self.counts(actor, filters)  # the view's count, with the same filters, is its total
+        self.log.record(actor, "lista", [(i.personnummer, i.instance_id) for i in items], f"vy={view}")
+        return WorklistPage(view, tuple(items), counts[view], counts, filters, offset, limit)
+
+    def api_list(
+        self,
+        actor: Actor,
+        limit: int = 50,
+        offset: int = 0,
+        claimed: str | None = None,
+        process_id: str | None = None,
+    ) -> TaskList:
+        """The API's task list: the tasks the caller may act on (for an overseer, not every task it oversees: that is
+        the instance list), soonest due first, with the exact total."""
+        limit = max(1, min(limit, MAX_PAGE))
+        where: list[ColumnElement[bool]] = [self.access.actionable_tasks(actor)]
+        if claimed == "me":
+            where.append(TaskIndex.claimed_by == actor.username)
+        elif claimed == "none":
+            where.append(TaskIndex.claimed_by.is_(None))
+        if process_id:
+            where.append(TaskIndex.process_id == process_id)
+        with self.db.read() as session:
+            total = int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(TaskIndex)
+                    .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+                    .where(*where)
+                )
+                or 0
+            )
+            items = self._rows(session, actor, where, limit, offset)
+        self.log.record(actor, "lista", [(i.personnummer, i.instance_id) for i in items], "API")
+        return TaskList(tuple(items), total)
+
+    def one(self, actor: Actor, task_id: str, action: str = "uppgift", detail: str = "API") -> TaskItem:
+        """One task the actor sees (NotFound otherwise, whether or not it exists), logged as `action`."""
+        item = self.find(actor, task_id)
+        if item is None:
+            raise NotFound("Uppgiften finns inte")
+        self.log.record(actor, action, [(item.personnummer, item.instance_id)], detail or item.name)
+        return item
+
+    def find(self, actor: Actor, task_id: str) -> TaskItem | None:
+        """One task if the actor sees it, without logging: for a caller that logs what it then shows (a command's
+        answer, the worklist row after a claim, which `row` logs)."""
+        with self.db.read() as session:
+            items = self._rows(
+                session, actor, [TaskIndex.id == task_id, self.access.visible_tasks(actor, self.clock.now())], 1, 0
+            )
+        return items[0] if items else None
+
+    def row(self, actor: Actor, task_id: str) -> TaskItem | None:
+        """One worklist row again (after an htmx claim), logged as a list view; None when it left the list."""
+        item = self.find(actor, task_id)
+        if item is not None:
+            self.log.record(actor, "lista", [(item.personnummer, item.instance_id)], "rad")
+        return item
+
+    # --- the task page ------------------------------------------------------------------------------------------
+    def view(self, actor: Actor, task_id: str, show_personnummer: bool = False) -> TaskView:
+        """The task page, if the actor sees the task (NotFound otherwise); logged as `uppgift`, or as
+        `visa_personnummer` when the full number is asked for."""
+        now = self.clock.now()
+        with self.db.read() as session:
+            items = self._rows(session, actor, [TaskIndex.id == task_id, self.access.visible_tasks(actor, now)], 1, 0)
+            if not items:
+                raise NotFound("Uppgiften finns inte")
+            item = items[0]
+            instance = session.get(ProcessInstance, item.instance_id)
+            definition = session.get(ProcessDefinition, instance.definition_id) if instance is not None else None
+            if instance is None or definition is None:
+                raise NotFound("Uppgiften finns inte")
+            elements = definition.elements or {}
+            element = elements.get(item.element_id, {})
+            form_name = item.form or ((element.get("properties") or {}).get("form"))
+            schema = (definition.forms or {}).get(form_name) if form_name else None
+            if schema is None and form_name:
+                schema = self.catalog.form(form_name)
+            open_tasks = session.scalars(
+                select(TaskIndex).where(TaskIndex.instance_id == instance.id).order_by(TaskIndex.created_at)
+            ).all()
+            history = session.scalars(
+                select(HistoryEntry).where(HistoryEntry.instance_id == instance.id).order_by(HistoryEntry.id)
+            ).all()
+            timers = session.scalars(select(Timer).where(Timer.instance_id == instance.id).order_by(Timer.due_at)).all()
+            names = user_names(session, {h.actor for h in history} | {t.claimed_by for t in open_tasks})
+            data = dict(instance.data or {})
+            view = TaskView(
+                task=item,
+                documentation=element.get("documentation"),
+                properties=element.get("properties") or {},
+                form_name=form_name,
+                schema=schema,
+                prefill=own_answers(history, item.lane, schema),
+                reads=self._reads(schema, data),
+                instance_id=instance.id,
+                process_id=instance.process_id,
+                process_name=definition.name or instance.process_id,
+                version=instance.version,
+                started_at=instance.started_at,
+                status=instance.status,
+                person_name=data.get("namn"),
+                personnummer=data.get("personnummer"),
+                birth_date=birth_date(data.get("personnummer")),
+                kommun=instance.kommun,
+                parties=_parties(definition.lanes or [], open_tasks, history, item.id, names, now),
+                timeline=_timeline(history, elements, names),
+                deadlines=_deadlines(open_tasks, timers, elements, now),
+                may_act=item.may_act,
+            )
+        self.log.record(
+            actor,
+            "visa_personnummer" if show_personnummer else "uppgift",
+            [(view.personnummer, view.instance_id)],
+            item.name,
+        )
+        return view
+
+    def _reads(self, schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> tuple[CaseFact, ...]:
+        """The case facts a form declares (READS_KEY) with their values; routing data (the person, units) is on
+        the page already and never listed here."""
+        wanted = (schema or {}).get(READS_KEY) or []
+        out = []
+        for key in wanted:
+            if isinstance(key, str) and key not in ROUTING_KEYS and data.get(key) not in (None, ""):
+                out.append(CaseFact(key, self.catalog.field_label(key), data[key]))
+        return tuple(out)
+
+
+def own_answers(history: Any, lane: str | None, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What this party (the task's lane) itself wrote earlier in the case for this form's fields, the latest
+    answer per field. Never another party's answers: a kommun's acknowledgement does not start from the
+    vårdcentral's name and time."""
+    fields = set(((schema or {}).get("properties") or {}).keys()) - ROUTING_KEYS
+    if not fields or not lane:
+        return {}
+    found: dict[str, Any] = {}
+    for h in history:
+        if h.kind != "task_completed" or (h.data or {}).get("lane") != lane:
+            continue
+        for key, value in ((h.data or {}).get("submitted") or {}).items():
+            if key in fields:
+                found[key] = value
+    return found
+
+
+def _parties(
+    lanes: list[Any],
+    open_tasks: Any,
+    history: Any,
+    current: str,
+    names: dict[str, str],
+    now: datetime,
+) -> dict[str, PartyTasks]:
+    opened: dict[str, list[PartyTask]] = {str(lane): [] for lane in lanes}
+    done: dict[str, list[PartyTask]] = {str(lane): [] for lane in lanes}
+    for t in open_tasks:
+        lane = t.lane or "Övrigt"
+        opened.setdefault(lane, []).append(
+            PartyTask(
+                t.name,
+                due_at=t.due_at,
+                overdue=t.due_at is not None and t.due_at < now,
+                claimed_by=names.get(t.claimed_by or "", t.claimed_by),
+                current=t.id == current,
+            )
+        )
+        done.setdefault(lane, [])
+    for h in history:
+        if h.kind == "task_completed":
+            lane = (h.data or {}).get("lane") or "Övrigt"
+            done.setdefault(lane, []).append(
+                PartyTask((h.data or {}).get("name") or "", at=h.at, by=names.get(h.actor or "", h.actor))
+            )
+            opened.setdefault(lane, [])
+    return {lane: PartyTasks(tuple(opened[lane]), tuple(done[lane])) for lane in opened}
+
+
+def _timeline(history: Any, elements: Mapping[str, Any], names: dict[str, str]) -> tuple[TimelineEntry, ...]:
+    out = []
+    for h in history:
+        if h.kind == "element_completed":
+            continue
+        subject = (h.data or {}).get("name") or elements.get(h.element_id or "", {}).get("name") or ""
+        assignee = (h.data or {}).get("assignee") if h.kind == "claimed" else None
+        out.append(
+            TimelineEntry(
+                h.at,
+                h.kind,
+                str(subject),
+                names.get(h.actor or "", h.actor or ""),
+                names.get(assignee, assignee) if assignee not in (None, h.actor) else None,
+            )
+        )
+    return tuple(out)
+
+
+def _deadlines(open_tasks: Any, timers: Any, elements: Mapping[str, Any], now: datetime) -> tuple[Deadline, ...]:
+    found = [Deadline(t.name, t.due_at, t.due_at < now, t.lane) for t in open_tasks if t.due_at is not None] + [
+        Deadline(
+            str(elements.get(t.element_id, {}).get("name") or t.element_id),
+            t.due_at,
+            t.due_at < now,
+            elements.get(t.element_id, {}).get("lane"),
+        )
+        for t in timers
+    ]
+    return tuple(sorted(found, key=lambda d: d.due_at))

@@ -1,0 +1,91 @@
+"""What the codes in the read layer's results are called on the pages (Swedish; English through the Babel catalogue).
+
+The engine's reads return codes (a status `running`, a history kind `task_completed`, an access-log action `lista`);
+the pages show them with `{{ code|label('status') }}`, translated into the reader's language.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import gettext
+
+from webui.i18n import N_
+
+LABELS: dict[str, dict[str, str]] = {
+    "status": {
+        "running": N_("Pågår (uppgift att göra)"),
+        "waiting": N_("Väntar (timer eller meddelande)"),
+        "incident": N_("Incident"),
+        "completed": N_("Avslutad"),
+        "cancelled": N_("Avbruten"),
+    },
+    "history": {
+        "started": N_("Startad"),
+        "task_created": N_("Uppgift skapad"),
+        "task_completed": N_("Uppgift slutförd"),
+        "element_completed": N_("Steg utfört av motorn"),
+        "claimed": N_("Uppgift tagen"),
+        "unclaimed": N_("Uppgift släppt"),
+        "reassigned": N_("Uppgift omfördelad"),
+        "timer_fired": N_("Tidsgräns passerad"),
+        "timer_fired_manually": N_("Timer utlöst i förtid"),
+        "message": N_("Meddelande mottaget"),
+        "message_received": N_("Meddelande mottaget"),
+        "message_thrown": N_("Meddelande skickat"),
+        "incident": N_("Incident"),
+        "retried": N_("Nytt försök"),
+        "token_moved": N_("Token flyttad"),
+        "cancelled": N_("Avbruten"),
+        "completed": N_("Avslutad"),
+        "migrated": N_("Flyttad till en annan version"),
+        "migration_reverted": N_("Flytten till en annan version återställd"),
+        "routing_changed": N_("Ärendets enheter ändrade"),
+    },
+    "access": {
+        "lista": N_("Såg i arbetslistan"),
+        "uppgift": N_("Öppnade uppgift"),
+        "visa_personnummer": N_("Visade personnummer"),
+        "person": N_("Öppnade personens sida"),
+        "person_sok": N_("Sökte person på personnummer"),
+        "instanslista": N_("Såg i instanslistan"),
+        "instans_sok": N_("Sökte ärenden på personnummer"),
+        "instans": N_("Öppnade ärendet"),
+        "instans_atgard": N_("Åtgärdade ärendet"),
+        "utkast": N_("Sparade utkast"),
+        "slutfor": N_("Slutförde uppgift"),
+        "ta": N_("Tog uppgift"),
+        "slapp": N_("Släppte uppgift"),
+        "lamna_over": N_("Lämnade över uppgift"),
+        "starta": N_("Startade ärendet"),
+        "meddelande": N_("Meddelande till ärendet"),
+        "migrering": N_("Flyttade ärendet till en annan version"),
+        "logg_granskning": N_("Granskade åtkomstloggen"),
+        "loggutdrag": N_("Tog ut loggutdrag"),
+    },
+    "direction": {"received": N_("Mottaget"), "thrown": N_("Skickat")},
+    "plan": {
+        "planeringsansvarig": N_("Planeringsansvarig"),
+        "planeringsansvarig_namn": N_("Planeringsansvarig (namn)"),
+        "insatser": N_("Insatser"),
+        "egen_del": N_("Den enskildes egen del"),
+        "uppfoljningsdatum": N_("Uppföljning"),
+        "uppfoljning_ansvarig": N_("Uppföljning (ansvarig)"),
+    },
+}
+
+
+def label(code: str | None, kind: str) -> str:
+    """The reader's name for a code of one kind; the code itself when it has none."""
+    if code is None:
+        return ""
+    text = LABELS.get(kind, {}).get(code)
+    return gettext(text) if text else code
+
+
+def access_labels() -> dict[str, str]:
+    """Every access-log action in the reader's language (the loggutdrag's column)."""
+    return {code: gettext(text) for code, text in LABELS["access"].items()}
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(label, "label")

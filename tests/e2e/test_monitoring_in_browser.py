@@ -82,6 +82,7 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
         "personnummer": "19380312-2385",
         "vardtillfalle_id": "VT-E2E",
         "kommun": "Eksjö",
+        "avdelning_hsa_id": "SE2321000057-HSMEDGER",  # a ward of Cora's region: hers to oversee
     }
     broken = demo.runtime.start_instance("bedomning", "19380312-2385/VT-E2E", case, SYSTEM_ACTOR)
     task = instance_view(demo, broken, SYSTEM_ACTOR)["active_tasks"][0]["id"]

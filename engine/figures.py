@@ -548,17 +548,21 @@ def _sort_key(value: str | None) -> tuple[int, Any]:
 
 
 def suppress_small(rows: Sequence[FigureRow], minimum: int = SMALL_GROUP) -> list[dict[str, Any]]:
-    """Rows as shown to people: a group of fewer than `minimum` cases shows neither its figures nor its exact count
-    (so that a small kommun's single readmission does not point at a person)."""
-    out = []
-    for row in rows:
-        hidden = row.cases < minimum and row.cases > 0
-        out.append(
-            {
-                "key": row.key,
-                "cases": None if hidden else row.cases,
-                "suppressed": hidden,
-                "figures": {} if hidden else row.figures,
-            }
-        )
-    return out
+    """Rows as shown to people, on the pages, in the API and in every export alike: a group of fewer than `minimum`
+    cases shows neither its figures nor its exact count (so that a small kommun's single readmission does not point
+    at a person). When exactly one group of several is hidden, the next smallest is hidden with it (complementary
+    suppression): the total less the shown groups would otherwise give the hidden one away."""
+    hidden = {i for i, row in enumerate(rows) if 0 < row.cases < minimum}
+    if len(hidden) == 1 and len(rows) > 2:
+        others = sorted((row.cases, i) for i, row in enumerate(rows) if i not in hidden and row.cases > 0)
+        if others:
+            hidden.add(others[0][1])
+    return [
+        {
+            "key": row.key,
+            "cases": None if i in hidden else row.cases,
+            "suppressed": i in hidden,
+            "figures": {} if i in hidden else row.figures,
+        }
+        for i, row in enumerate(rows)
+    ]

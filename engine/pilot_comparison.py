@@ -25,7 +25,7 @@ from sqlalchemy import Select, not_, or_, select, union
 from engine.directory import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
-from engine.figures import FIGURES, Figures, FigureScope, FigureValue
+from engine.figures import FIGURES, SMALL_GROUP, Figures, FigureScope, FigureValue
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -172,9 +172,11 @@ class PilotComparison:
         for g in groups:
             scope = FigureScope(g.start, g.end, process_id=pilot.process_id, instance_ids=g.instance_ids)
             totals[g.key] = self.figures.compute(scope)[0]
+        # Groups of fewer than SMALL_GROUP cases show neither figures nor their count, as on every figure page.
+        hidden = {g.key for g in groups if 0 < totals[g.key].cases < SMALL_GROUP}
         rows = []
         for definition in FIGURES:
-            values = [totals[g.key].figures.get(definition.id) for g in groups]
+            values = [None if g.key in hidden else totals[g.key].figures.get(definition.id) for g in groups]
             rows.append(
                 {
                     "id": definition.id,
@@ -187,9 +189,11 @@ class PilotComparison:
                             "numerator": v.numerator if v is not None else None,
                             "denominator": v.denominator if v is not None else None,
                             "margin": share_margin(v) if v is not None and definition.unit == "share" else None,
-                            "text": format_value(definition.unit, v),
+                            "text": f"färre än {SMALL_GROUP} fall"
+                            if g.key in hidden
+                            else format_value(definition.unit, v),
                         }
-                        for v in values
+                        for g, v in zip(groups, values, strict=True)
                     ],
                 }
             )
@@ -205,7 +209,8 @@ class PilotComparison:
                     "description": g.description,
                     "start": g.start.isoformat(),
                     "end": (g.end - timedelta(days=1)).isoformat(),
-                    "cases": totals[g.key].cases,
+                    "cases": None if g.key in hidden else totals[g.key].cases,
+                    "suppressed": g.key in hidden,
                     "too_small": totals[g.key].cases < MIN_CASES,
                 }
                 for g in groups
@@ -227,14 +232,23 @@ class PilotComparison:
             series[g.key] = by_week
         weeks = sorted(keys)
         out: dict[str, Any] = {"weeks": weeks, "series": {}}
+
+        def shown(g: GroupScope, week: str) -> bool:
+            """A week of fewer than SMALL_GROUP cases is a gap in the charts: its values could point at a person."""
+            return week in series[g.key] and series[g.key][week].cases >= SMALL_GROUP
+
         out["series"]["cases"] = {
-            g.key: [float(series[g.key][w].cases) if w in series[g.key] else 0.0 for w in weeks] for g in groups
+            g.key: [
+                float(series[g.key][w].cases) if shown(g, w) else (0.0 if w not in series[g.key] else None)
+                for w in weeks
+            ]
+            for g in groups
         }
         for figure_id in CHART_FIGURES:
             out["series"][figure_id] = {
                 g.key: [
                     series[g.key][w].figures[figure_id].value
-                    if w in series[g.key] and figure_id in series[g.key][w].figures
+                    if shown(g, w) and figure_id in series[g.key][w].figures
                     else None
                     for w in weeks
                 ]
@@ -333,8 +347,12 @@ class PilotComparison:
 
 
 def _summary(answers: list[str]) -> dict[str, Any]:
+    """Answers to one question in one group: fewer than SMALL_GROUP answers are not shown (a person's own answer
+    about their experience would stand alone)."""
     n = len(answers)
     agree = sum(1 for a in answers if a == AGREE_FULLY)
+    if 0 < n < SMALL_GROUP:
+        return {"answers": None, "agree_fully": None, "share": None, "text": f"färre än {SMALL_GROUP} svar"}
     return {
         "answers": n,
         "agree_fully": agree,
@@ -348,7 +366,7 @@ def table_rows(comparison: dict[str, Any]) -> list[list[Any]]:
     groups = comparison["groups"]
     rows: list[list[Any]] = [["Nyckeltal", *[g["title"] for g in groups]]]
     rows.append(["Period", *[f"{g['start']}–{g['end']}" for g in groups]])
-    rows.append(["Antal fall", *[g["cases"] for g in groups]])
+    rows.append(["Antal fall", *[g["cases"] if not g["suppressed"] else f"färre än {SMALL_GROUP}" for g in groups]])
     rows.append(
         [
             f"För få fall (under {comparison['threshold']}) för slutsatser",

@@ -1,6 +1,7 @@
 """The figures as files: CSV (semicolon-separated with decimal comma and a byte-order mark, as Swedish Excel opens
 it) and Excel (.xlsx, Office Open XML written with zipfile: one sheet per table, numbers as numbers, shares with a
-percent format). The same suppression of small groups applies as on the page."""
+percent format). The same suppression of small groups applies as on the page, to the total too; text that could start
+a formula is neutralised in both (engine/domain/cells.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
+from engine.domain.cells import neutralise
 from engine.figures import FIGURES, DeviationRow, FigureRow, suppress_small
 
 Cell = str | int | float | None
@@ -33,7 +35,7 @@ def figure_table(
         if group_label
         else []
     )
-    shown.append(("Totalt", suppress_small([total], minimum=0)[0]))
+    shown.append(("Totalt", suppress_small([total])[0]))
     for label, item in shown:
         line: list[Cell] = [label]
         if item["suppressed"]:
@@ -66,7 +68,9 @@ def _csv_cell(value: Cell) -> str:
     if isinstance(value, float):
         text = f"{value:.6f}".rstrip("0").rstrip(".")
         return text.replace(".", ",")
-    return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return neutralise(str(value))
 
 
 def to_csv(table: Sequence[Sequence[Cell]]) -> str:
@@ -135,7 +139,7 @@ def _sheet_xml(table: Sequence[Sequence[Cell]]) -> str:
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
-                text = escape(str(value))
+                text = escape(neutralise(str(value)))
                 cells.append(f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">{text}</t></is></c>')
             else:
                 number_style = ' s="2"' if isinstance(value, float) and r > 1 else style

@@ -118,14 +118,14 @@ def test_questionnaires_reach_each_party_and_their_answers_are_compared(piloted)
 
     result = comparison.compare(TEAM, pilot_id)
     groups = {g["key"]: g for g in result["groups"]}
-    assert (groups["pilot"]["cases"], groups["elsewhere"]["cases"]) == (1, 1)
-    assert groups["pilot"]["too_small"] and groups["elsewhere"]["too_small"]
+    # One case and one answer per group: fewer than five, so neither the count nor the answer is shown (a single
+    # person's answer would stand alone); the shares themselves are worked out in test_answers_are_summarised.
+    assert (groups["pilot"]["cases"], groups["elsewhere"]["cases"]) == (None, None)
+    assert groups["pilot"]["suppressed"] and groups["pilot"]["too_small"] and groups["elsewhere"]["too_small"]
     staff = {(r["party"], r["id"]): r["values"] for r in result["questionnaires"]["staff"]}
     ward = staff[("Slutenvård", "samverkan_fungerade_bra")]
-    assert (ward[0]["answers"], ward[0]["agree_fully"]) == (1, 1)  # the pilot
-    assert (ward[1]["answers"], ward[1]["agree_fully"]) == (1, 0)  # elsewhere
-    assert ward[0]["text"] == "100 % instämmer helt (1 av 1)"
-    assert staff[("Region primärvård", "samverkan_fungerade_bra")][0]["agree_fully"] == 0
+    assert [v["text"] for v in ward] == ["färre än 5 svar", "färre än 5 svar", "– (inga svar)"]
+    assert ward[0]["answers"] is None and ward[0]["share"] is None
     assert result["questionnaires"]["parties"] == ["Region primärvård", "Slutenvård"]
 
 
@@ -193,11 +193,20 @@ def test_the_comparison_groups_hold_the_right_cases(walk):
         "default",
     ]
     result = PilotComparison(p.db, p.clock, p.policy, p.figures).compare(TEAM, pilot_id)
-    groups = {g["key"]: (g["cases"], g["start"], g["end"]) for g in result["groups"]}
-    assert groups == {
-        "pilot": (1, "2026-01-12", "2026-01-20"),
-        "elsewhere": (1, "2026-01-12", "2026-01-20"),
-        "before": (1, "2026-01-03", "2026-01-11"),
+    groups = {g["key"]: (g["suppressed"], g["start"], g["end"]) for g in result["groups"]}
+    assert groups == {  # one case each: counted, but shown as fewer than five
+        "pilot": (True, "2026-01-12", "2026-01-20"),
+        "elsewhere": (True, "2026-01-12", "2026-01-20"),
+        "before": (True, "2026-01-03", "2026-01-11"),
     }
     assert result["weeks"]["weeks"] == ["2026-W03"]
-    assert result["weeks"]["series"]["cases"] == {"pilot": [1.0], "elsewhere": [1.0]}
+    assert result["weeks"]["series"]["cases"] == {"pilot": [None], "elsewhere": [None]}  # a week of one case: a gap
+
+
+def test_answers_are_summarised_and_fewer_than_five_are_not_shown():
+    from engine.pilot_comparison import _summary
+
+    five = ["Instämmer helt", "Instämmer helt", "Instämmer delvis", "Instämmer inte", "Instämmer helt"]
+    assert _summary(five) == {"answers": 5, "agree_fully": 3, "share": 0.6, "text": "60 % instämmer helt (3 av 5)"}
+    assert _summary(five[:4])["text"] == "färre än 5 svar" and _summary(five[:4])["share"] is None
+    assert _summary([])["text"] == "– (inga svar)"

@@ -156,7 +156,8 @@ class GroupOut(Schema):
     description = fields.String()
     start = fields.String()
     end = fields.String()
-    cases = fields.Integer()
+    cases = fields.Integer(allow_none=True, metadata={"description": "null när gruppen har färre än fem fall"})
+    suppressed = fields.Boolean(metadata={"description": "Färre än fem fall: varken antal eller nyckeltal visas"})
     too_small = fields.Boolean(metadata={"description": "Färre fall än tröskeln: inga slutsatser"})
 
 
@@ -177,8 +178,8 @@ class ComparisonRowOut(Schema):
 
 
 class AnswerOut(Schema):
-    answers = fields.Integer()
-    agree_fully = fields.Integer()
+    answers = fields.Integer(allow_none=True)
+    agree_fully = fields.Integer(allow_none=True)
     share = fields.Float(allow_none=True)
     text = fields.String()
 

@@ -84,8 +84,20 @@ def page(browser):  # type: ignore[no-untyped-def]
         locale="sv-SE", timezone_id="Europe/Stockholm", viewport={"width": 1400, "height": 900}
     )
     page = context.new_page()
+    # Every page runs under the Content-Security-Policy (webui/headers.py): a script or style it blocks is a failure
+    # of the test, not a silent gap in the page.
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not blocked, f"blocked by the Content-Security-Policy: {blocked}"
 
 
 @contextmanager

@@ -7,6 +7,7 @@ the downloaded file and exporting it again changes nothing either. Screenshots g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,7 +219,8 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
     page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
     page.set_input_files("#upload", str(upload))
     page.wait_for_selector('#modeller[data-opened^="fran_camunda:"]', state="attached")
-    page.wait_for_function("document.getElementById('check-summary').textContent.includes('kan köras')")
+    # Waits through selectors, not evaluated script: the pages' Content-Security-Policy forbids eval.
+    expect(page.locator("#check-summary")).to_contain_text("kan köras")
     assert not page.is_checked("#documentation-only")
     assert page.evaluate("() => window.samflodeModeler.get('elementRegistry').get('pool').businessObject.name") == (
         "Från Camunda Modeler"
@@ -242,7 +244,7 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
         fixture_bytes("with_diagram.bpmn").replace(b"with_diagram", b"ritning").replace(b'"true"', b'"false"')
     )
     page.set_input_files("#upload", str(drawing))
-    page.wait_for_function("document.getElementById('check-summary').textContent.includes('kan inte köras')")
+    expect(page.locator("#check-summary")).to_contain_text("kan inte köras")
     assert page.is_checked("#documentation-only")
     page.click("#deploy")
     page.wait_for_selector('#modeller[data-deployed="ritning:1"]', state="attached")
@@ -328,7 +330,7 @@ def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner
     page.evaluate(select, flows[1])
     page.check("#bio-properties-panel-samflode-default-flow")
     page.click("#check")
-    page.wait_for_function("document.getElementById('check-summary').textContent.startsWith('0 fel, 0 varningar')")
+    expect(page.locator("#check-summary")).to_have_text(re.compile(r"^0 fel, 0 varningar"))
     page.fill("#comment", "Ny rutin")
     page.click("#deploy")
     page.wait_for_selector('#modeller[data-deployed="hemgang_efter_akuten:1"]', state="attached")

@@ -14,6 +14,7 @@ from engine.runtime import DeployResult
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
+from webui.headers import attachment
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
 
@@ -122,7 +123,7 @@ def list_definitions() -> Response:
 def definition_bpmn(process_id: str, n: int) -> Response:
     actor()
     xml = platform().reports.definition_xml(process_id, n)
-    return Response(xml, mimetype="application/xml")
+    return attachment(xml, f"{process_id}-v{n}.bpmn", "application/xml")
 
 
 @documented(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, render_template, request, session
+from flask import Flask, current_app, render_template, request, session
 
 from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
@@ -162,14 +162,9 @@ def register_views(app: Flask) -> None:
     app.add_template_filter(relative_due, "relative_due")
     app.add_template_filter(count_text, "count_text")
 
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        if response.mimetype == "text/html":
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    from webui import headers
+
+    headers.init_app(app)  # nosniff everywhere, the Content-Security-Policy on every page
 
     from webui.views import modeller
 

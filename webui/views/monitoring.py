@@ -21,6 +21,7 @@ from markupsafe import escape
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.monitoring import Monitoring, period_default
 from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
+from webui.headers import attachment
 from webui.labels import label
 from webui.views import _service, platform, reads
 from webui.views.auth import current_actor, login_required
@@ -182,7 +183,7 @@ def diagram(definition_id: int) -> Any:
         return _denied()
     except NotFound:
         return Response("Finns inte", status=404)
-    return Response(xml, mimetype="application/xml")
+    return attachment(xml, f"diagram-{definition_id}.bpmn", "application/xml")
 
 
 # --- actions --------------------------------------------------------------------------------------------------------

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.directory import Actor, Directory
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotAuthenticated, NotFound, SamflodeError
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, SignInState, User
+from engine.sessions import WebSessions
 
 MIN_PASSWORD_LENGTH = 10
+ADDRESS_PREFIX = "@"  # sign_in_state rows of an address; a username never starts with @ (engine/organisation.py)
 # A hash to verify against when the user does not exist, so that answering takes as long either way.
 _DUMMY_PASSWORD = "samflode-ingen-sådan-användare"
 
@@ -54,12 +58,17 @@ class Accounts:
         directory: Directory,
         hasher: PasswordHasher | None = None,
         lockout: LockoutPolicy | None = None,
+        address_lockout: LockoutPolicy | None = None,
+        sessions: WebSessions | None = None,
     ):
         self.db = db
         self.clock = clock
         self.directory = directory
         self.hasher = hasher or PasswordHasher()
         self.lockout = lockout or LockoutPolicy()
+        # One address may try more names than one name is tried (a shared ward computer), but not without end.
+        self.address_lockout = address_lockout or LockoutPolicy(free_failures=20)
+        self.sessions = sessions or WebSessions(db, clock)
         self._dummy_hash: str | None = None
 
     def hash_password(self, password: str) -> str:
@@ -68,6 +77,7 @@ class Accounts:
         return self.hasher.hash(password)
 
     def set_password(self, username: str, password: str) -> None:
+        """A new password; every signed-in session of the user ends with the old one."""
         hashed = self.hash_password(password)
         with self.db.unit_of_work() as session:
             user = session.scalar(select(User).where(User.username == username))
@@ -84,6 +94,7 @@ class Accounts:
                     details={},
                 )
             )
+        self.sessions.end_all(username, "password")
 
     def _verify(self, stored: str | None, password: str) -> bool:
         if not stored:
@@ -99,28 +110,63 @@ class Accounts:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def authenticate(self, username: str, password: str) -> Actor:
-        """The actor, or NotAuthenticated (wrong name or password, same message either way) or LockedOut."""
+    def _reserve(self, username: str, address: str | None, now: datetime) -> None:
+        """Count this attempt as a failure before the password is checked, under the rows' lock, so that parallel
+        attempts cannot all read "not locked" first: the account's count and, when known, the address's. Raises
+        LockedOut (and counts nothing) while either is locked."""
+        keys = {username: self.lockout}
+        if address:
+            keys[ADDRESS_PREFIX + address[:90]] = self.address_lockout
+        with self.db.unit_of_work() as session:
+            insert = sqlite_insert if self.db.dialect == "sqlite" else pg_insert
+            for key in keys:
+                session.execute(insert(SignInState).values(username=key, failures=0).on_conflict_do_nothing())
+            rows = list(
+                session.scalars(
+                    select(SignInState)
+                    .where(SignInState.username.in_(sorted(keys)))
+                    .order_by(SignInState.username)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            )
+            locked = [r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now]
+            if locked:
+                until = max(locked)
+                raise LockedOut(
+                    "För många misslyckade inloggningar. Försök igen om "
+                    f"{max(1, int((until - now).total_seconds() // 60) + 1)} minuter.",
+                    {"locked_until": until.isoformat()},
+                )
+            for row in rows:
+                row.failures = (row.failures or 0) + 1
+                row.last_failure_at = now
+                lock = keys[row.username].lock_for(row.failures)
+                row.locked_until = now + lock if lock else None
+
+    def authenticate(self, username: str, password: str, address: str | None = None) -> Actor:
+        """The actor, or NotAuthenticated (wrong name or password, same message either way) or LockedOut. The
+        attempt counts against the account and the address (`address`, the client's IP) before the password is
+        checked; a right password takes it back."""
         username = (username or "").strip()[:100]
         now = self.clock.now()
+        self._reserve(username, address, now)
         with self.db.read() as session:
-            state = session.get(SignInState, username)
-            locked_until = state.locked_until if state is not None else None
             user = session.scalar(select(User).where(User.username == username))
             stored = user.password_hash if user is not None and user.active else None
             user_id = user.id if user is not None else None
-        if locked_until is not None and locked_until > now:
-            raise LockedOut(
-                "För många misslyckade inloggningar. Försök igen om "
-                f"{max(1, int((locked_until - now).total_seconds() // 60) + 1)} minuter.",
-                {"locked_until": locked_until.isoformat()},
-            )
         ok = self._verify(stored, password)
         with self.db.unit_of_work() as session:
-            state = session.get(SignInState, username, with_for_update=True)
             if ok:
+                state = session.get(SignInState, username, with_for_update=True)
                 if state is not None:
                     state.failures, state.locked_until = 0, None
+                if address:
+                    by_address = session.get(SignInState, ADDRESS_PREFIX + address[:90], with_for_update=True)
+                    if by_address is not None:
+                        by_address.failures = max(0, (by_address.failures or 0) - 1)
+                        lock = self.address_lockout.lock_for(by_address.failures)
+                        by_address.locked_until = now + lock if lock else None
                 if user_id is not None and stored and self.hasher.check_needs_rehash(stored):
                     row = session.get(User, user_id)
                     if row is not None:
@@ -129,13 +175,7 @@ class Accounts:
                     AuditEntry(at=now, actor=username, action="signed_in", target_type="user", target_id=username)
                 )
             else:
-                if state is None:
-                    state = SignInState(username=username, failures=0)
-                    session.add(state)
-                state.failures = (state.failures or 0) + 1
-                state.last_failure_at = now
-                lock = self.lockout.lock_for(state.failures)
-                state.locked_until = now + lock if lock else None
+                state = session.get(SignInState, username)
                 session.add(
                     AuditEntry(
                         at=now,
@@ -143,7 +183,7 @@ class Accounts:
                         action="sign_in_failed",
                         target_type="user",
                         target_id=username,
-                        details={"failures": state.failures},
+                        details={"failures": state.failures if state is not None else None, "address": address},
                     )
                 )
         if not ok:

@@ -37,6 +37,8 @@ class Settings:
     smtp_starttls: bool = False
     simulation_dir: Path = PROJECT_ROOT / "instance" / "simulations"
     simulation_workers: int = 2
+    session_idle_minutes: float = 30.0
+    session_hours: float = 8.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +63,8 @@ class Settings:
             smtp_starttls=env.get("SAMFLODE_SMTP_STARTTLS", "off").lower() in ("on", "1", "true", "yes"),
             simulation_dir=Path(env.get("SAMFLODE_SIMULATION_DIR", str(PROJECT_ROOT / "instance" / "simulations"))),
             simulation_workers=int(env.get("SAMFLODE_SIMULATION_WORKERS", "2")),
+            session_idle_minutes=float(env.get("SAMFLODE_SESSION_IDLE_MINUTES", "30")),
+            session_hours=float(env.get("SAMFLODE_SESSION_HOURS", "8")),
         )
         return settings.checked()
 
@@ -78,6 +82,10 @@ class Settings:
             raise ConfigError("SAMFLODE_SIMULATED_START ska vara en ISO 8601-tidpunkt med tidszon") from exc
         if start.tzinfo is None:
             raise ConfigError("SAMFLODE_SIMULATED_START måste ha tidszon")
+        if not 0 < self.session_idle_minutes <= self.session_hours * 60:
+            raise ConfigError("SAMFLODE_SESSION_IDLE_MINUTES ska vara större än 0 och högst SAMFLODE_SESSION_HOURS")
+        if not 0 < self.session_hours <= 24:
+            raise ConfigError("SAMFLODE_SESSION_HOURS ska vara större än 0 och högst 24")
         if not self.secret_key:
             return replace(self, secret_key=secrets.token_hex(32))
         return self

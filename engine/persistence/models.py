@@ -354,6 +354,20 @@ class SignInState(Base):
     locked_until: Mapped[datetime | None]
 
 
+class WebSession(Base):
+    """A signed-in browser session, kept on the server so that signing out ends it for every copy of its cookie
+    (engine/sessions.py). The cookie carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # the absolute lifetime, whatever the activity
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # signed_out | idle | expired | password | user
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
 class SavedFilter(Base):
     """A worklist filter a user saved under a name."""
 

@@ -36,3 +36,11 @@ def tokens(platform) -> dict[str, dict[str, str]]:
             token = platform.directory.create_token(session, username, at=platform.clock.now())
             headers[username] = {"Authorization": f"Bearer {token}"}
     return headers
+
+
+def server_session(app, username: str) -> str:  # type: ignore[no-untyped-def]
+    """A signed-in session for `username` as sign-in makes it (engine/sessions.py): the token for the cookie."""
+    from engine.sessions import WebSessions
+
+    platform = app.extensions["samflode"]
+    return WebSessions(platform.db, platform.clock).start(username)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import ENGINE, OWNER, SYSTEM
 from tests.integration.test_case_migration import V1, V2, task_of
+from tests.webui.conftest import server_session
 from webui import create_app
 
 
@@ -21,7 +22,7 @@ def app(platform):
 def signed_in(app, username):
     client = app.test_client()
     with client.session_transaction() as session:
-        session["user"] = username
+        session["sid"] = server_session(app, username)
         session["csrf"] = "test-token"
     return client
 

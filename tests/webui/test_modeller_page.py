@@ -11,6 +11,7 @@ import pytest
 
 from tests import diagrams
 from tests.conftest import fixture_bytes
+from tests.webui.conftest import server_session
 
 CSRF = "csrf-token-of-the-page"
 XML = fixture_bytes("with_diagram.bpmn").decode("utf-8")
@@ -25,7 +26,7 @@ def users(tokens):  # type: ignore[no-untyped-def]
 def signed_in(app, username: str):  # type: ignore[no-untyped-def]
     client = app.test_client()
     with client.session_transaction() as session:
-        session["user"] = username
+        session["sid"] = server_session(app, username)
         session["csrf"] = CSRF
     return client
 

@@ -6,6 +6,7 @@ import pytest
 
 from engine.simulations import Simulations
 from tests.integration.test_simulation import TEAM, deployed  # noqa: F401  (the fixture: the real processes)
+from tests.webui.conftest import server_session
 from webui import create_app
 
 
@@ -29,7 +30,7 @@ def app(deployed, tmp_path):  # noqa: F811
 def signed_in(app, username):
     client = app.test_client()
     with client.session_transaction() as session:
-        session["user"] = username
+        session["sid"] = server_session(app, username)
         session["csrf"] = "test-token"
     return client
 

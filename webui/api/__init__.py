@@ -80,7 +80,7 @@ def actor() -> Actor:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         found = platform().directory.actor_for_token(header[len("Bearer ") :].strip())
-    elif session.get("user"):
+    elif session.get("sid"):
         found = _session_actor()
     else:
         raise NotAuthenticated("Logga in, eller ange en API-nyckel: Authorization: Bearer <nyckel>")

@@ -21,6 +21,7 @@ from engine.domain.clock import STOCKHOLM
 from engine.notifications import Notifications, for_platform
 from engine.platform import Platform
 from engine.reads import Reads
+from engine.sessions import SessionRules, WebSessions
 from engine.worklist import COUNT_CAP, Worklist
 
 T = TypeVar("T")
@@ -35,6 +36,10 @@ def platform() -> Platform:
     return current_app.extensions["samflode"]
 
 
+def platform_of(app: Flask) -> Platform:
+    return app.extensions["samflode"]
+
+
 def _service(key: str, make: Callable[[Platform], T]) -> T:
     """One read/write helper per app, built on first use from the app's platform."""
     found = current_app.extensions.get(key)
@@ -44,8 +49,20 @@ def _service(key: str, make: Callable[[Platform], T]) -> T:
     return found
 
 
+def web_sessions() -> WebSessions:
+    """Signed-in sessions, kept on the server (engine/sessions.py), with the configured idle time and lifetime."""
+
+    def make(p: Platform) -> WebSessions:
+        rules = SessionRules(
+            timedelta(minutes=p.settings.session_idle_minutes), timedelta(hours=p.settings.session_hours)
+        )
+        return WebSessions(p.db, p.clock, rules)
+
+    return _service("samflode_sessions", make)
+
+
 def accounts() -> Accounts:
-    return _service("samflode_accounts", lambda p: Accounts(p.db, p.clock, p.directory))
+    return _service("samflode_accounts", lambda p: Accounts(p.db, p.clock, p.directory, sessions=web_sessions()))
 
 
 def worklist() -> Worklist:
@@ -119,8 +136,11 @@ def register_views(app: Flask) -> None:
     from webui import i18n, labels
     from webui.views import audit, auth, language, notices, persons, pilots, tasks, worklist_pages
 
-    app.config.setdefault("SESSION_COOKIE_NAME", "samflode_session")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
+    # The session cookie as docs/authentication.md states it: its name, and no longer than the session's absolute
+    # lifetime (the server ends it then in any case; engine/sessions.py). Flask's own defaults ("session", 31 days)
+    # are overridden here, not merely defaulted.
+    app.config["SESSION_COOKIE_NAME"] = "samflode_session"
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=platform_of(app).settings.session_hours)
     app.before_request(_check_csrf)
 
     @app.errorhandler(CsrfFailed)

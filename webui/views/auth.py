@@ -17,29 +17,43 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from engine.accounts import LockedOut
 from engine.directory import Actor
 from engine.domain.errors import NotAuthenticated, NotFound
-from webui.views import accounts, platform
+from webui.views import accounts, platform, web_sessions
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def start_session(actor: Actor) -> None:
-    """The one place a web session begins, whichever way the user proved who they are."""
-    session.clear()  # a new session gets a new CSRF token too
+    """The one place a web session begins, whichever way the user proved who they are: a row on the server
+    (engine/sessions.py) and its token in the signed cookie, with a new CSRF token."""
+    token = web_sessions().start(actor.username, request.remote_addr)
+    session.clear()
     session.permanent = True
-    session["user"] = actor.username
+    session["sid"] = token
+    session["seen"] = platform().clock.now().timestamp()
 
 
 def current_actor_or_none() -> Actor | None:
+    """The signed-in user of this request, if the session is alive on the server (not signed out, not idle longer
+    than allowed, within its lifetime) and the user is active."""
     if "web_actor" in g:
         return cast(Actor | None, g.web_actor)
-    username = session.get("user")
     found: Actor | None = None
-    if username:
-        try:
-            found = platform().directory.actor(str(username))
-        except NotFound:
+    token = session.get("sid")
+    if token:
+        seen = session.get("seen")
+        username = web_sessions().check(str(token), float(seen) if isinstance(seen, int | float) else None)
+        if username is not None:
+            try:
+                found = platform().directory.actor(username)
+            except NotFound:
+                web_sessions().end(str(token), "user")
+        if found is None:
             session.clear()
+        else:
+            session["seen"] = platform().clock.now().timestamp()
+    elif "user" in session:
+        session.clear()  # a cookie from before server-side sessions: sign in again
     g.web_actor = found
     return found
 
@@ -83,7 +97,7 @@ def sign_in() -> Any:
             error, status = "Fyll i användarnamn och lösenord.", 400
         else:
             try:
-                actor = accounts().authenticate(username, password)
+                actor = accounts().authenticate(username, password, request.remote_addr)
             except LockedOut as exc:
                 error, status = exc.message, 429
             except NotAuthenticated as exc:
@@ -102,5 +116,6 @@ def sign_out() -> WerkzeugResponse:
     actor = current_actor_or_none()
     if actor is not None:
         accounts().signed_out(actor.username)
+    web_sessions().end(session.get("sid"), "signed_out")  # every copy of the cookie is dead from now on
     session.clear()
     return redirect(url_for("auth.sign_in", utloggad=1), code=303)

@@ -39,6 +39,7 @@ class Settings:
     simulation_workers: int = 2
     session_idle_minutes: float = 30.0
     session_hours: float = 8.0
+    migrate: bool = True  # off where the processes run as the application's role (docs/privacy.md)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
             simulation_workers=int(env.get("SAMFLODE_SIMULATION_WORKERS", "2")),
             session_idle_minutes=float(env.get("SAMFLODE_SESSION_IDLE_MINUTES", "30")),
             session_hours=float(env.get("SAMFLODE_SESSION_HOURS", "8")),
+            migrate=env.get("SAMFLODE_MIGRATE", "on").lower() not in ("off", "0", "false", "no"),
         )
         return settings.checked()
 

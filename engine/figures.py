@@ -553,7 +553,7 @@ def suppress_small(rows: Sequence[FigureRow], minimum: int = SMALL_GROUP) -> lis
     at a person). When exactly one group of several is hidden, the next smallest is hidden with it (complementary
     suppression): the total less the shown groups would otherwise give the hidden one away."""
     hidden = {i for i, row in enumerate(rows) if 0 < row.cases < minimum}
-    if len(hidden) == 1 and len(rows) > 2:
+    if len(hidden) == 1:
         others = sorted((row.cases, i) for i, row in enumerate(rows) if i not in hidden and row.cases > 0)
         if others:
             hidden.add(others[0][1])

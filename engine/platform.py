@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from engine.catalog import Catalog
-from engine.config import Settings
+from engine.config import ConfigError, Settings
 from engine.directory import Directory, Policy
 from engine.domain.clock import Clock, SystemClock
 from engine.figures import Figures
 from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
+from engine.persistence.roles import privilege_warnings
 from engine.reads import Reads
 from engine.reads.policy import AccessPolicy
 from engine.reports import Reports
 from engine.runtime import Runtime
 from engine.scheduling import TimerLoop
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,8 +43,16 @@ class Platform:
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
     db = Database(settings.database_url)
-    if migrate:
+    if migrate and settings.migrate:
         db.upgrade()
+    elif migrate and not db.at_head():
+        raise ConfigError(
+            "Databasen är inte uppgraderad till den här versionen: kör `samflode init-db` som databasens ägare "
+            "(SAMFLODE_MIGRATE=off låter bli att uppgradera vid start)"
+        )
+    if settings.env == "production":
+        for warning in privilege_warnings(db):
+            log.warning(warning)
     if clock is None:
         # The simulated clock of an installation lives in the database, so the web process, the scheduler and the
         # CLI share one time; tests hand in an in-memory SimulatedClock instead.

@@ -39,6 +39,26 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_role(args: argparse.Namespace) -> int:
+    """The application's least-privileged role (PostgreSQL), made by the owner after `init-db` and again after each
+    upgrade (docs/privacy.md)."""
+    from engine.persistence.roles import set_up_application_role
+
+    p = _platform()
+    password = None
+    if args.password:
+        password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else __import__("getpass").getpass()
+    try:
+        done = set_up_application_role(p.db, args.role, password)
+    except ValueError as exc:
+        print(f"Fel: {exc}", file=sys.stderr)
+        return 1
+    for statement in done:
+        print(statement + ";")
+    print(f"Rollen {args.role} kan användas: DATABASE_URL=postgresql://{args.role}@... och SAMFLODE_MIGRATE=off")
+    return 0
+
+
 def _actor_for(p: Platform, username: str | None) -> Actor:
     return p.directory.actor(username) if username else CLI_ACTOR
 
@@ -197,6 +217,10 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="samflode", description="Samflöde: körbara vårdprocesser")
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("init-db", help="skapa eller uppgradera databasen").set_defaults(func=cmd_init_db)
+    role = sub.add_parser("db-role", help="skapa applikationens databasroll med minsta behörighet (PostgreSQL)")
+    role.add_argument("role", nargs="?", default="samflode_app")
+    role.add_argument("--password", action="store_true", help="läs rollens lösenord (från terminalen eller stdin)")
+    role.set_defaults(func=cmd_db_role)
 
     deploy = sub.add_parser("deploy", help="driftsätt BPMN-filer")
     deploy.add_argument("files", nargs="+")

@@ -91,6 +91,16 @@ class Database:
         """Bring the schema to the newest migration (idempotent; never drops data)."""
         command.upgrade(self.alembic_config(), "head")
 
+    def at_head(self) -> bool:
+        """Whether the schema is at the newest migration (without changing anything)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(self.alembic_config()).get_heads())
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current == heads
+
     def has_schema(self) -> bool:
         return inspect(self.engine).has_table("alembic_version")
 

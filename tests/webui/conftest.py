@@ -44,3 +44,7 @@ def server_session(app, username: str) -> str:  # type: ignore[no-untyped-def]
 
     platform = app.extensions["samflode"]
     return WebSessions(platform.db, platform.clock).start(username)
+
+
+# The demo platform (the real processes and the Jönköping directory) for every test of the pages.
+from tests.webui.staff import demo, demo_app  # noqa: E402,F401

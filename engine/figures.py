@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -68,10 +68,11 @@ class FigureRow:
     key: str | None  # the group (YYYY-MM, YYYY-Www, kommun, HSA-id, version number); None for the total
     cases: int
     figures: dict[str, FigureValue] = field(default_factory=dict)
+    hidden: bool = False  # hidden with a small group so that the total cannot give it away (suppress_small)
 
     @property
     def small(self) -> bool:
-        return self.cases < SMALL_GROUP
+        return self.hidden or self.cases < SMALL_GROUP
 
 
 @dataclass(frozen=True)
@@ -545,6 +546,16 @@ def _sort_key(value: str | None) -> tuple[int, Any]:
     if value.isdigit():
         return (0, int(value))
     return (1, value)
+
+
+def with_suppression(rows: Sequence[FigureRow]) -> list[FigureRow]:
+    """The same rows, each marked `small` exactly when suppress_small hides it (complementary suppression too), for
+    pages that show groups beside a total."""
+    shown = suppress_small(rows)
+    return [
+        replace(row, hidden=True) if s["suppressed"] and not row.small else row
+        for row, s in zip(rows, shown, strict=True)
+    ]
 
 
 def suppress_small(rows: Sequence[FigureRow], minimum: int = SMALL_GROUP) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from engine.figures import (
     Figures,
     FigureScope,
     suppress_small,
+    with_suppression,
 )
 
 MAX_DAYS = 3 * 366 + 1  # a report covers at most about three years
@@ -148,8 +149,9 @@ def build_report(figures: Figures, request: ReportRequest) -> dict[str, Any]:
     computed = figures.compute_many(scope, (None, request.group_by, "month", "kommun"))
     [total] = computed[None]
     rows = computed[request.group_by]
-    monthly = {r.key: r for r in computed["month"]}
-    per_kommun = computed["kommun"]
+    # Months and kommuner are shown beside the total: hidden exactly as suppress_small hides groups (engine/figures.py).
+    monthly = {r.key: r for r in with_suppression(computed["month"])}
+    per_kommun = with_suppression(computed["kommun"])
     months = months_between(request.start, request.until)
     years = sorted({int(m[:4]) for m in months})
     prices = [

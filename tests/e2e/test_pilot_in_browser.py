@@ -68,7 +68,9 @@ def test_create_a_pilot_see_a_case_land_on_it_and_open_the_comparison(page, demo
         demo.clock.advance(timedelta(days=2))
         inside.append(admit(demo, n, EKSJO_WARD, "Eksjö", "SE2321000057-VCEKSJO"))
         admit(demo, 100 + n, "SE2321000057-RYMED1", "Jönköping", "SE2321000057-VCRASLATT")
-    page.reload()
+    pilot_url = page.url
+    sign_in(page, demo_server, "irma")  # twelve days on: the session ended while she was away
+    page.goto(pilot_url)
     assert page.locator("#pilot-cases").inner_text().startswith("6")
     table = page.locator("#comparison")
     assert "Antal fall" in table.inner_text()

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from engine import pilots
 from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
 from engine.catalog import Catalog, CatalogError, validate_form_data
 from engine.directory import Actor, Directory, Policy
-from engine.domain import personnummer
+from engine.domain import boundary, personnummer
 from engine.domain.clock import Clock
 from engine.domain.errors import (
     BadRequest,
@@ -57,7 +58,6 @@ from engine.validation import CheckResult, catalog_findings
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
 # process_instances column -> the case data key that names that unit (the lanes' unit_from keys in lanes.json).
 CASE_UNIT_KEYS = {"kommun": "kommun", "vardcentral": "vardcentral_hsa_id", "avdelning": "avdelning_hsa_id"}
-MAX_DATA_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
 MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
 ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
@@ -158,25 +158,28 @@ class SpecCache:
 
 
 def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """A checked plain copy of JSON data for storing (history, audit details): engine/domain/boundary.py decides."""
+    return boundary.check_value(value, "data", normalise=True)
 
 
 def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise BadRequest(f"{what} måste vara ett JSON-objekt")
-    bad = [k for k in data if not isinstance(k, str) or k.startswith("_") or not k.isidentifier()]
-    if bad:
-        raise ValidationFailed(f"Ogiltiga fältnamn i {what}", {"fields": {str(k): ["ogiltigt namn"] for k in bad}})
-    if len(json.dumps(data, default=str)) > MAX_DATA_BYTES:
-        raise ValidationFailed(f"{what} är för stort (högst {MAX_DATA_BYTES} byte)")
+    """Data entering the engine from a request, a form or a message: the one boundary (engine/domain/boundary.py),
+    a 400 naming the field's JSON path when it is refused; personnummer normalised."""
+    try:
+        data = boundary.check_data(data, what, normalise=True)
+    except boundary.DataRefused as exc:
+        raise BadRequest(f"Ogiltiga uppgifter i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
     if "personnummer" in data:
         try:
             data = {**data, "personnummer": personnummer.normalise(str(data["personnummer"]))}
         except ValueError as exc:
             raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
     return data
+
+
+def _row_snapshot(value: Any) -> Any:
+    """A column value of an index row for a migration's snapshot (JSON): datetimes as ISO text."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _reason(reason: Any) -> str:
@@ -1013,8 +1016,8 @@ class Runtime:
                 "status": instance.status,
                 "data": _json_safe(instance.data or {}),
                 "serializer_version": instance.serializer_version,
-                "tasks": [{c.name: _json_safe(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
-                "timers": [{c.name: _json_safe(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
+                "tasks": [{c.name: _row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
+                "timers": [{c.name: _row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
             }
             state_before = instance.state
             armed_at = {t.task_id: t.created_at for t in timers}
@@ -1394,7 +1397,8 @@ class Runtime:
         log = StepLog()
         incident: EngineIncident | None = None
         try:
-            action(flow, log)
+            with command_budget():  # steps, time and allocation of this command's engine run (convention 16)
+                action(flow, log)
         except EngineIncident as exc:
             incident = exc
         thrown = flow.take_thrown_messages()  # before _save, so the stored state does not keep them
@@ -1426,10 +1430,10 @@ class Runtime:
             try:
                 with session.begin_nested():  # a refused delivery leaves the receiver as it was
                     result = self._send_message(
-                        session, name, message_id, correlation, _check_data(_json_safe(payload)), actor, sender.id
+                        session, name, message_id, correlation, _check_data(payload), actor, sender.id
                     )
                 outcome.update(outcome=result.outcome, instance_id=result.instance_id, message_id=message_id)
-            except (NotFound, Conflict, ValidationFailed) as exc:
+            except (NotFound, Conflict, ValidationFailed, BadRequest) as exc:
                 outcome["outcome"] = exc.message
                 for instance_id in set(flows) - before:  # rolled back: their workflows in memory are not saved
                     flows.pop(instance_id, None)

@@ -6,11 +6,13 @@ and stored beside the definition; nothing at run time reads XML.
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -206,7 +208,7 @@ def _owner_id(el: etree._Element) -> str | None:
     return nearest
 
 
-def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) -> None:
+def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], now: datetime | None = None) -> None:
     for el in process.iter():
         if not _is_bpmn(el):
             continue
@@ -222,7 +224,11 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
         elif tag in TIMER_TAGS:
             if not text:
                 diagnostics.append(Diagnostic(_owner_id(el), "error", "Timern saknar uttryck"))
-            elif not timer_bridge.is_plain_iso(text):
+            elif timer_bridge.is_plain_iso(text):
+                problem = timer_bridge.timer_problem(TIMER_TAGS[tag], text, now)
+                if problem:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {problem}"))
+            else:
                 if _ISO_ATTEMPT.match(text):
                     diagnostics.append(
                         Diagnostic(
@@ -232,8 +238,22 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
                         )
                     )
                     continue
-                for problem in check_source(text, "eval"):
+                problems = check_source(text, "eval")
+                for problem in problems:
                     diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timeruttrycket stoppas: {problem}"))
+                literal = _string_literal(text) if not problems else None
+                problem = timer_bridge.timer_problem(TIMER_TAGS[tag], literal, now) if literal is not None else None
+                if problem:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {problem}"))
+
+
+def _string_literal(text: str) -> str | None:
+    """The text of an expression that is only a string literal ('R/PT0S'), which can be checked at deploy."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 def _normalise(root: etree._Element) -> etree._Element:
@@ -299,12 +319,14 @@ def parse_document(
     form_exists: Callable[[str], bool] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     process_id: str | None = None,
+    now: datetime | None = None,
 ) -> ParsedDocument:
     """Check and parse a BPMN document. Raises DeployRejected/TooLarge for what is not BPMN at all; every other
     finding is a Diagnostic, and `spec` is None when the main process cannot run.
 
     `resolve` gives the (already deployed) XML that defines a called process id, or None; called processes of
-    called processes are resolved too. The ids resolved are in `ParsedDocument.dependencies`.
+    called processes are resolved too. The ids resolved are in `ParsedDocument.dependencies`. `now` (the
+    platform's clock) bounds timer dates written as ISO text to 100 years ahead.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     root = load_xml(raw, max_bytes=max_bytes)
@@ -339,7 +361,7 @@ def parse_document(
             lane_names,
         )
         processes.append(parsed)
-        _lint_expressions(process_el, diagnostics)
+        _lint_expressions(process_el, diagnostics, now)
         _lint_structure(parsed, process_el, diagnostics, form_exists)
 
     if not processes:

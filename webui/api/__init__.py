@@ -18,6 +18,7 @@ from engine.domain import boundary
 from engine.domain.errors import (
     BadRequest,
     Forbidden,
+    InvalidData,
     NotAuthenticated,
     NotFound,
     SamflodeError,
@@ -135,7 +136,7 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
     try:
         boundary.check_value(payload, limits=boundary.REQUEST_BODY)
     except boundary.DataRefused as exc:
-        raise BadRequest(f"Ogiltigt värde i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
+        raise InvalidData(f"Ogiltigt värde i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
     try:
         return schema().load(payload)
     except ValidationError as exc:

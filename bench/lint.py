@@ -36,7 +36,9 @@ def _chain(prefix: str, count: int) -> tuple[list[str], str, str]:
     lines = [f'<bpmn:task id="{prefix}_t0" name="Uppgift" />']
     for i in range(1, count):
         lines.append(f'<bpmn:task id="{prefix}_t{i}" name="Uppgift {i}" />')
-        lines.append(f'<bpmn:sequenceFlow id="{prefix}_f{i}" sourceRef="{prefix}_t{i - 1}" targetRef="{prefix}_t{i}" />')
+        lines.append(
+            f'<bpmn:sequenceFlow id="{prefix}_f{i}" sourceRef="{prefix}_t{i - 1}" targetRef="{prefix}_t{i}" />'
+        )
     return lines, f"{prefix}_t0", f"{prefix}_t{count - 1}"
 
 
@@ -108,7 +110,11 @@ def nested(size: int, depth: int = 60) -> str:
             sid = f"n{b}_{d}"
             lines, first, last = _chain(sid, 2)
             if inner:
-                lines = [*lines, *inner, f'<bpmn:sequenceFlow id="{sid}_x" sourceRef="{last}" targetRef="n{b}_{d + 1}" />']
+                lines = [
+                    *lines,
+                    *inner,
+                    f'<bpmn:sequenceFlow id="{sid}_x" sourceRef="{last}" targetRef="n{b}_{d + 1}" />',
+                ]
                 last = f"n{b}_{d + 1}"
             inner = _sub(sid, lines, first, last)
         return inner, f"n{b}_0", f"n{b}_0"

@@ -11,6 +11,7 @@ the case so that coordinators see it and can cancel it or move it on by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,10 +118,8 @@ class PoisonedCases:
             if why is not None:
                 finding.problems.append(f"{UNRESTORABLE}: {why}")
             else:
-                try:
+                with contextlib.suppress(ValueError):
                     finding.problems += _state_data_problems(json.loads(instance.state))
-                except ValueError:
-                    pass
         return finding
 
     def repair(self, actor: Actor) -> list[Finding]:
@@ -156,9 +155,7 @@ class PoisonedCases:
                 session.add(Incident(instance_id=instance.id, element_id=None, message=message, created_at=now))
             instance.status = "incident"
         details = {"problems": found.problems[:50], "repaired": found.repaired[:50], "unrepairable": found.unrepairable}
-        session.add(
-            HistoryEntry(instance_id=instance.id, at=now, kind="repaired", actor=actor.username, data=details)
-        )
+        session.add(HistoryEntry(instance_id=instance.id, at=now, kind="repaired", actor=actor.username, data=details))
         session.add(
             AuditEntry(
                 at=now,

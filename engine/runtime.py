@@ -179,7 +179,9 @@ def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
     try:
         data = boundary.check_data(data, what, normalise=True)
     except boundary.DataRefused as exc:
-        raise InvalidData(f"Ogiltiga uppgifter i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
+        raise InvalidData(
+            f"Ogiltiga uppgifter i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}
+        ) from exc
     if "personnummer" in data:
         try:
             data = {**data, "personnummer": personnummer.normalise(str(data["personnummer"]))}
@@ -1046,8 +1048,12 @@ class Runtime:
                 "status": instance.status,
                 "data": _json_safe(instance.data or {}),
                 "serializer_version": instance.serializer_version,
-                "tasks": [{c.name: _row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
-                "timers": [{c.name: _row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
+                "tasks": [
+                    {c.name: _row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks
+                ],
+                "timers": [
+                    {c.name: _row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers
+                ],
             }
             state_before = instance.state
             armed_at = {t.task_id: t.created_at for t in timers}
@@ -1726,9 +1732,7 @@ class Runtime:
     def _has_failed_timer(session: Session, instance_id: int) -> bool:
         return (
             session.scalar(
-                select(Timer.id)
-                .where(Timer.instance_id == instance_id, Timer.attempts >= MAX_TIMER_ATTEMPTS)
-                .limit(1)
+                select(Timer.id).where(Timer.instance_id == instance_id, Timer.attempts >= MAX_TIMER_ATTEMPTS).limit(1)
             )
             is not None
         )

@@ -13,8 +13,8 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -306,9 +306,9 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], no
             if not text:
                 diagnostics.append(Diagnostic(_owner_id(el), "error", "Timern saknar uttryck"))
             elif timer_bridge.is_plain_iso(text):
-                problem = timer_bridge.timer_problem(TIMER_TAGS[tag], text, now)
-                if problem:
-                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {problem}"))
+                refused = timer_bridge.timer_problem(TIMER_TAGS[tag], text, now)
+                if refused:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
             else:
                 if _ISO_ATTEMPT.match(text):
                     diagnostics.append(
@@ -323,9 +323,9 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], no
                 for problem in problems:
                     diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timeruttrycket stoppas: {problem}"))
                 literal = _string_literal(text) if not problems else None
-                problem = timer_bridge.timer_problem(TIMER_TAGS[tag], literal, now) if literal is not None else None
-                if problem:
-                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {problem}"))
+                refused = timer_bridge.timer_problem(TIMER_TAGS[tag], literal, now) if literal is not None else None
+                if refused:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
 
 
 def _string_literal(text: str) -> str | None:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType, FrameType
 from typing import Any
@@ -584,7 +584,7 @@ def _binop(symbol: str, a: Any, b: Any) -> Any:
 def _fmt(value: Any) -> Any:
     if not isinstance(value, int | float | bool | type(None)):
         _check_text(_size_of(value, MAX_STRING + 1))
-    elif _is_int(value):
+    elif isinstance(value, int) and not isinstance(value, bool):
         _check_int_bits(value.bit_length())
     return value
 
@@ -641,7 +641,7 @@ def _bounded_replace(text: str | bytes) -> Callable[..., Any]:
             if count >= 0:
                 hits = min(hits, count)
             _check_text(len(text) + hits * max(len(new) - len(old), 0))
-        return text.replace(old, new, count)  # type: ignore[arg-type]
+        return text.replace(old, new, count)
 
     return replace
 
@@ -818,9 +818,7 @@ class SandboxEnvironment:
             if key in namespace and key not in results and isinstance(context[key], list | dict):
                 results[key] = namespace[key]  # a list or dict changed in place
         try:
-            checked = {
-                key: boundary.check_value(value, f"{key}", normalise=True) for key, value in results.items()
-            }
+            checked = {key: boundary.check_value(value, f"{key}", normalise=True) for key, value in results.items()}
             boundary.check_data({**context, **checked}, "data")
         except boundary.DataRefused as exc:
             raise SandboxViolation(f"skriptets resultat kan inte lagras: {exc.path}: {exc.reason}") from None

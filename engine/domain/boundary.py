@@ -55,7 +55,9 @@ class Limits:
 
 
 CASE_DATA = Limits()
-REQUEST_BODY = Limits(max_depth=MAX_DEPTH + 2, max_total_bytes=64 * 1024 * 1024, max_string_chars=32 * 1024 * 1024, max_items=200_000)
+REQUEST_BODY = Limits(
+    max_depth=MAX_DEPTH + 2, max_total_bytes=64 * 1024 * 1024, max_string_chars=32 * 1024 * 1024, max_items=200_000
+)
 
 
 @dataclass

@@ -53,7 +53,9 @@ def script_first(process_id: str, script: str) -> str:
 def test_a_script_that_catches_the_budget_error_ends_as_an_incident_and_the_command_returns(platform):
     """Finding: a script caught the engine's budget error and went on looping; the request never returned and on
     SQLite every other write failed until restart."""
-    script = "n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except Exception:\n        n = 0\n"
+    script = (
+        "n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except Exception:\n        n = 0\n"
+    )
     platform.runtime.deploy(script_first("fast", script), OWNER)
     started = time.monotonic()
     iid = platform.runtime.start_instance("fast", "bk", {}, SYSTEM)
@@ -79,7 +81,9 @@ def test_a_diagram_that_loops_without_end_is_stopped_by_the_command_budget(platf
   <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="rakna" />
   <bpmn:sequenceFlow id="f2" sourceRef="rakna" targetRef="igen" />
   <bpmn:sequenceFlow id="tillbaka" sourceRef="igen" targetRef="rakna" />
-  <bpmn:sequenceFlow id="ut" sourceRef="igen" targetRef="aldrig"><bpmn:conditionExpression>varv &lt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="ut" sourceRef="igen" targetRef="aldrig">
+    <bpmn:conditionExpression>varv &lt; 0</bpmn:conditionExpression>
+  </bpmn:sequenceFlow>
   <bpmn:sequenceFlow id="f3" sourceRef="aldrig" targetRef="end" />""",
     )
     platform.runtime.deploy(xml, OWNER)
@@ -89,7 +93,9 @@ def test_a_diagram_that_loops_without_end_is_stopped_by_the_command_budget(platf
     assert element in ("rakna", "igen") and ("steg" in message or "tid" in message)
 
 
-@pytest.mark.parametrize("condition", ["10 ** 10 ** 8 &gt; 0", "len('x' * 10 ** 10) &gt; 0", "len(str(9 ** 999999)) &gt; 0"])
+@pytest.mark.parametrize(
+    "condition", ["10 ** 10 ** 8 &gt; 0", "len('x' * 10 ** 10) &gt; 0", "len(str(9 ** 999999)) &gt; 0"]
+)
 def test_one_huge_operation_in_a_condition_is_an_incident_at_once(platform, condition):
     """Finding: a huge power held the interpreter for seconds; string repetition allocated a gigabyte."""
     platform.runtime.deploy(diagrams.gateway_process("stor", condition, default=True), OWNER)
@@ -261,12 +267,18 @@ def test_the_stay_index_refuses_a_second_going_case_even_without_the_check(platf
     from sqlalchemy.exc import IntegrityError
 
     platform.runtime.deploy(diagrams.message_start_process("vistelse", "inskrivning", "utskrivning"), OWNER)
-    platform.runtime.send_message("inskrivning", "a", {"personnummer": "191212121212", "vardtillfalle_id": "V"}, {}, SYSTEM)
+    platform.runtime.send_message(
+        "inskrivning", "a", {"personnummer": "191212121212", "vardtillfalle_id": "V"}, {}, SYSTEM
+    )
     with platform.db.read() as session:
         first = session.scalars(select(ProcessInstance)).one()
-        key, values = first.stay_key, {
-            c: getattr(first, c) for c in ("definition_id", "process_id", "version", "started_at", "serializer_version")
-        }
+        key, values = (
+            first.stay_key,
+            {
+                c: getattr(first, c)
+                for c in ("definition_id", "process_id", "version", "started_at", "serializer_version")
+            },
+        )
     assert key
     with pytest.raises(IntegrityError), platform.db.unit_of_work() as session:
         clone = ProcessInstance(
@@ -348,14 +360,13 @@ def test_a_case_whose_state_cannot_be_restored_answers_409_not_500(platform):
     task = view(platform, iid)["active_tasks"][0]["id"]
     with platform.db.unit_of_work() as session:
         session.execute(
-            update(ProcessInstance)
-            .where(ProcessInstance.id == iid)
-            .values(state='{"typename": "Okand", "x": 1}')
+            update(ProcessInstance).where(ProcessInstance.id == iid).values(state='{"typename": "Okand", "x": 1}')
         )
     platform.runtime.forget_cached_flows()
     with pytest.raises(Conflict, match="repair-poisoned"):
         platform.runtime.complete_task(task, {}, ADMIN)
     with platform.db.read() as session:
-        assert session.scalar(
-            select(func.count()).select_from(HistoryEntry).where(HistoryEntry.kind == "task_completed")
-        ) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(HistoryEntry).where(HistoryEntry.kind == "task_completed"))
+            == 0
+        )

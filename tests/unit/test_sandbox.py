@@ -68,7 +68,9 @@ def test_runtime_guard_blocks_what_a_static_check_could_miss():
 def test_a_script_cannot_catch_the_budget_error_and_loop_on():
     """Finding: a script caught the engine's budget error and went on looping (the request never returned)."""
     env = SandboxEnvironment(max_seconds=0.2)
-    script = "x = 0\nwhile True:\n    try:\n        while True:\n            x += 1\n    except Exception:\n        x = -1\n"
+    script = (
+        "x = 0\nwhile True:\n    try:\n        while True:\n            x += 1\n    except Exception:\n        x = -1\n"
+    )
     assert check_source(script, "exec") == []  # except Exception is allowed: it does not catch the limit
     with pytest.raises(LimitReached):
         env.execute(script, {})
@@ -131,10 +133,9 @@ def test_a_command_budget_is_shared_by_its_evaluations():
     from engine.bpmn.sandbox import CommandBudget, command_budget
 
     env = SandboxEnvironment()
-    with command_budget(CommandBudget.start(max_steps=2_000)):
-        with pytest.raises(LimitReached):
-            for _ in range(100):  # each alone is well within the per-evaluation budget
-                env.execute("s = 0\nfor i in range(100):\n    s += i\n", {})
+    with command_budget(CommandBudget.start(max_steps=2_000)), pytest.raises(LimitReached):
+        for _ in range(100):  # each alone is well within the per-evaluation budget
+            env.execute("s = 0\nfor i in range(100):\n    s += i\n", {})
 
 
 @pytest.mark.parametrize(

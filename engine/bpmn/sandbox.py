@@ -58,7 +58,7 @@ MAX_STEPS = 200_000
 # One command (every expression and script it runs, and the engine's own steps between them).
 MAX_COMMAND_SECONDS = 3.0
 MAX_COMMAND_STEPS = 1_000_000
-MAX_ENGINE_STEPS = 5_000  # tasks the engine completes in one command (a loop of script tasks or gateways)
+MAX_ENGINE_STEPS = 500  # tasks the engine completes in one command (SpiffWorkflow stops silently at a depth of 1000)
 MAX_COMMAND_ALLOCATION = 32_000_000  # characters and list items made by guarded operations in one command
 # Single operations.
 MAX_RANGE = 100_000
@@ -401,6 +401,7 @@ class _Watchdog:
         self._active: dict[int, tuple[int, _Evaluation]] = {}  # thread id -> (token, evaluation)
         self._next_token = 0
         self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None  # when the thread wakes next (None: it waits until told)
         self.interrupts = 0
 
     def register(self, evaluation: _Evaluation) -> int:
@@ -410,7 +411,9 @@ class _Watchdog:
                 self._thread.start()
             self._next_token += 1
             self._active[threading.get_ident()] = (self._next_token, evaluation)
-            self._cond.notify()
+            due = evaluation.deadline + WATCHDOG_GRACE_SECONDS
+            if self._wake_at is None or due < self._wake_at:
+                self._cond.notify()  # only when the thread would wake too late: not a thread switch per evaluation
             return self._next_token
 
     def unregister(self, token: int) -> None:
@@ -439,6 +442,7 @@ class _Watchdog:
                         self.interrupts += 1
                         due = now + WATCHDOG_GRACE_SECONDS
                     wait = due - now if wait is None else min(wait, due - now)
+                self._wake_at = None if wait is None else now + wait
                 self._cond.wait(timeout=wait)
 
 

@@ -225,3 +225,21 @@ def test_a_script_result_that_cannot_be_stored_is_refused_and_not_written(script
     if named:
         assert named in str(caught.value)
     assert data == {"kvar": 1}
+
+
+def test_the_platforms_own_helpers_are_not_charged_to_the_diagram():
+    """deadline() loads a year's holidays the first time (slow on a busy machine): trusted code, so neither the trace
+    hook nor the watchdog stops it, and its time is not the script's."""
+    import time
+
+    from engine.bpmn.sandbox import trusted_call
+
+    def slow_helper() -> str:
+        with trusted_call():
+            until = time.monotonic() + 0.5
+            while time.monotonic() < until:
+                pass
+            return "PT1H"
+
+    env = SandboxEnvironment(functions=lambda data: {"frist": slow_helper}, max_seconds=0.1)
+    assert env.evaluate("frist()", {}) == "PT1H"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,12 +150,10 @@ def _untraced(func: Callable[..., str]) -> Callable[..., str]:
 
     @functools.wraps(func)
     def call(*args: Any, **kwargs: Any) -> str:
-        previous = sys.gettrace()
-        sys.settrace(None)
-        try:
+        from engine.bpmn.sandbox import trusted_call  # the watchdog holds off too, and the time is not the diagram's
+
+        with trusted_call():
             return func(*args, **kwargs)
-        finally:
-            sys.settrace(previous)
 
     return call
 

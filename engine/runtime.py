@@ -7,6 +7,7 @@ work commits once. Web forms, the JSON API, the CLI and the scheduler all call t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -14,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select, update
@@ -23,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from engine import pilots
 from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
 from engine.catalog import Catalog, CatalogError, validate_form_data
 from engine.directory import Actor, Directory, Policy
-from engine.domain import personnummer
+from engine.domain import boundary, personnummer
 from engine.domain.clock import Clock
 from engine.domain.errors import (
     BadRequest,
@@ -34,6 +36,7 @@ from engine.domain.errors import (
     DeployRejected,
     Diagnostic,
     Forbidden,
+    InvalidData,
     NotFound,
     ValidationFailed,
 )
@@ -59,8 +62,10 @@ from engine.reads.policy import AccessPolicy
 from engine.validation import CheckResult, catalog_findings
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
-MAX_DATA_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
+MAX_TIMER_ATTEMPTS = 5  # firings of one timer that raised before it becomes an incident
+TIMER_RETRY_SECONDS = 10  # the first back-off; doubled after each failure (10, 20, 40, 80 s)
+TIMER_RETRY_MAX_SECONDS = 3600
 MAX_ROUTE_DEPTH = 8  # messages thrown by instances that a thrown message started or continued
 ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
 
@@ -160,25 +165,43 @@ class SpecCache:
 
 
 def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """A checked plain copy of JSON data for storing (case data, history, audit details): engine/domain/boundary.py
+    decides. Data that does not pass is never stored: the command fails (422) and its unit of work rolls back."""
+    try:
+        return boundary.check_value(value, "data", normalise=True)
+    except boundary.DataRefused as exc:
+        raise ValidationFailed(
+            f"Uppgifterna kan inte lagras: {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}
+        ) from exc
 
 
 def _check_data(data: Any, what: str = "data") -> dict[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise BadRequest(f"{what} måste vara ett JSON-objekt")
-    bad = [k for k in data if not isinstance(k, str) or k.startswith("_") or not k.isidentifier()]
-    if bad:
-        raise ValidationFailed(f"Ogiltiga fältnamn i {what}", {"fields": {str(k): ["ogiltigt namn"] for k in bad}})
-    if len(json.dumps(data, default=str)) > MAX_DATA_BYTES:
-        raise ValidationFailed(f"{what} är för stort (högst {MAX_DATA_BYTES} byte)")
+    """Data entering the engine from a request, a form or a message: the one boundary (engine/domain/boundary.py),
+    a 400 naming the field's JSON path when it is refused; personnummer normalised."""
+    try:
+        data = boundary.check_data(data, what, normalise=True)
+    except boundary.DataRefused as exc:
+        raise InvalidData(
+            f"Ogiltiga uppgifter i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}
+        ) from exc
     if "personnummer" in data:
         try:
             data = {**data, "personnummer": personnummer.normalise(str(data["personnummer"]))}
         except ValueError as exc:
             raise ValidationFailed("Ogiltigt personnummer", {"fields": {"personnummer": [str(exc)]}}) from exc
     return data
+
+
+def _row_snapshot(value: Any) -> Any:
+    """A column value of an index row for a migration's snapshot (JSON): datetimes as ISO text."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def stay_key(correlation: dict[str, Any]) -> str:
+    """The key of one stay for the one-case-per-stay index: a digest of the message's correlation (personnummer and
+    vardtillfalle_id), whatever their length."""
+    canonical = json.dumps({k: str(v) for k, v in sorted(correlation.items())}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _reason(reason: Any) -> str:
@@ -239,7 +262,8 @@ class Runtime:
         the row version they were saved as) and listeners hear of the earliest new timer."""
         advanced: dict[int, tuple[ProcessInstance, Flow]] = {}
         projections: dict[int, Projection] = {}
-        try:
+        session: Session | None = None  # unbound if opening the unit of work fails (a lock time-out): that error
+        try:  # is the one to see, not an UnboundLocalError from the handler below
             with self.db.unit_of_work() as session:
                 yield session
                 session.flush()
@@ -253,9 +277,10 @@ class Runtime:
                         timers[row.task_id] = TimerRow(row.id, row.task_id, row.element_id, row.due_at)
                     projections[instance_id] = Projection(timers, task_ids, awaited, wanted)
         except BaseException:
-            with self._cache_lock:  # a rolled-back command may have changed a workflow in memory: forget it
-                for instance_id in session.info.pop("flows", {}):
-                    self._flows.pop(instance_id, None)
+            if session is not None:
+                with self._cache_lock:  # a rolled-back command may have changed a workflow in memory: forget it
+                    for instance_id in session.info.pop("flows", {}):
+                        self._flows.pop(instance_id, None)
             raise
         with self._cache_lock:
             for instance_id, (instance, flow) in advanced.items():
@@ -345,7 +370,9 @@ class Runtime:
             definition = self._newest(session, called, executable_only=True)
             return definition.xml if definition is not None else None
 
-        doc = parse_document(xml, resolve=resolve, form_exists=self.catalog.has_form, process_id=process_id)
+        doc = parse_document(
+            xml, resolve=resolve, form_exists=self.catalog.has_form, process_id=process_id, now=self.clock.now()
+        )
         # Deadline keys must exist in the agreements.
         if doc.main is not None:
             for info in doc.main.elements.values():
@@ -563,6 +590,7 @@ class Runtime:
         start_message: str | None,
         parent_id: int | None = None,
         route: pilots.Route | None = None,
+        stay_key: str | None = None,
     ) -> int:
         now = self.clock.now()
         route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
@@ -582,9 +610,10 @@ class Runtime:
             routing=route.routing,
             pilot_id=route.pilot_id,
             route_reason=route.reason[:300],
+            stay_key=stay_key,
         )
         session.add(instance)
-        session.flush()
+        session.flush()  # a second going case of the same stay fails here, on uq_process_instances_active_stay
         session.add(
             HistoryEntry(
                 instance_id=instance.id,
@@ -834,6 +863,12 @@ class Runtime:
             definition = self._deployed(session, instance.definition_id)
             now = self.clock.now()
             resolved = self._resolve_incidents(session, instance, actor, now)
+            # Timers that failed (Runtime.timer_failed) get a fresh start: a due one fires in this very run.
+            session.execute(
+                update(Timer)
+                .where(Timer.instance_id == instance.id, Timer.attempts > 0)
+                .values(attempts=0, next_attempt_at=None, last_error=None)
+            )
             session.add(
                 HistoryEntry(
                     instance_id=instance.id,
@@ -1153,8 +1188,12 @@ class Runtime:
                 "status": instance.status,
                 "data": _json_safe(instance.data or {}),
                 "serializer_version": instance.serializer_version,
-                "tasks": [{c.name: _json_safe(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
-                "timers": [{c.name: _json_safe(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
+                "tasks": [
+                    {c.name: _row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks
+                ],
+                "timers": [
+                    {c.name: _row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers
+                ],
             }
             state_before = instance.state
             armed_at = {t.task_id: t.created_at for t in timers}
@@ -1311,13 +1350,15 @@ class Runtime:
                 "Meddelandet saknar korrelation (t.ex. personnummer och vardtillfalle_id)",
                 {"fields": {"correlation": ["krävs"]}},
             )
+        # A concurrent message for the same stay (or with the same message_id) makes this insert fail on a unique
+        # index: the second try sees the other's case (409, or the duplicate answer for the same message_id).
         for attempt in range(2):
             try:
                 with self._uow() as session:
                     return self._send_message(session, name.strip(), message_id.strip(), correlation, data, actor)
             except IntegrityError:
                 if attempt == 1:
-                    raise
+                    raise Conflict("Ett samtidigt meddelande för samma vårdtillfälle hann före; försök igen") from None
         raise AssertionError("unreachable")
 
     def _send_message(
@@ -1401,7 +1442,7 @@ class Runtime:
             raise Conflict(
                 f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
             )
-        business_key = "/".join(str(correlation[k]) for k in sorted(correlation))
+        business_key = "/".join(str(correlation[k]) for k in sorted(correlation))[:200]
         # The version by the same rules as start_instance (pilots, defaults), judged on the units in the message or,
         # for a case started by another case's message, the sender's units where the message lacks them.
         routed_on = dict(payload)
@@ -1427,6 +1468,7 @@ class Runtime:
             start_message=name,
             parent_id=exclude,
             route=route,
+            stay_key=stay_key(correlation),
         )
         session.add(
             ReceivedMessage(
@@ -1511,14 +1553,57 @@ class Runtime:
             return True
 
     def due_timers(self, limit: int = 100) -> list[tuple[int, datetime]]:
+        """Timers due now, soonest first; not those waiting for their next attempt after a failure, nor those that
+        failed MAX_TIMER_ATTEMPTS times (an open incident: a coordinator retries them)."""
+        now = self.clock.now()
         with self.db.read() as session:
             rows = session.execute(
                 select(Timer.id, Timer.due_at)
-                .where(Timer.due_at <= self.clock.now())
+                .where(
+                    Timer.due_at <= now,
+                    Timer.attempts < MAX_TIMER_ATTEMPTS,
+                    (Timer.next_attempt_at.is_(None)) | (Timer.next_attempt_at <= now),
+                )
                 .order_by(Timer.due_at, Timer.id)
                 .limit(limit)
             ).all()
             return [(r[0], r[1]) for r in rows]
+
+    def timer_failed(self, timer_id: int, error: BaseException) -> bool:
+        """Record that firing a timer raised (the command rolled back: not an incident of the case's own, which
+        `_advance` records as data). The timer is tried again after a back-off (TIMER_RETRY_SECONDS doubling); after
+        MAX_TIMER_ATTEMPTS it waits for a coordinator: an open incident on the instance naming the timer's element
+        and the real error, retried from the incident views (`retry_instance`). Returns True when it became an
+        incident. Written in its own unit of work, without restoring the workflow (which may be what fails)."""
+        message = f"{error.__class__.__name__}: {error}"[:2000]
+        with self._uow() as session:
+            timer = session.get(Timer, timer_id)
+            if timer is None:
+                return False
+            instance = self._lock(session, timer.instance_id)
+            now = self.clock.now()
+            timer.attempts = (timer.attempts or 0) + 1
+            timer.last_error = message
+            if timer.attempts < MAX_TIMER_ATTEMPTS:
+                delay = min(TIMER_RETRY_SECONDS * 2 ** (timer.attempts - 1), TIMER_RETRY_MAX_SECONDS)
+                timer.next_attempt_at = now + timedelta(seconds=delay)
+                return False
+            timer.next_attempt_at = None
+            text = f"Timern kunde inte utlösas efter {timer.attempts} försök: {message}"
+            session.add(Incident(instance_id=instance.id, element_id=timer.element_id, message=text, created_at=now))
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="incident",
+                    element_id=timer.element_id,
+                    task_id=timer.task_id,
+                    data={"message": text, "timer": timer.id, "attempts": timer.attempts},
+                )
+            )
+            if instance.status not in ("completed", "cancelled"):
+                instance.status = "incident"
+            return True
 
     # ------------------------------------------------------------------------------------------------ the one path
     def _advance(
@@ -1540,12 +1625,20 @@ class Runtime:
                 session.info.setdefault("projections", {})[instance.id] = projection
         if flow is None:
             spec, subprocess_specs = self.specs.get(session, definition)
-            flow = self.flows.restore(instance.state, spec, subprocess_specs)
+            try:
+                flow = self.flows.restore(instance.state, spec, subprocess_specs)
+            except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
+                raise Conflict(
+                    f"Ärendets sparade tillstånd kan inte läsas in ({exc.__class__.__name__}: {str(exc)[:200]}); "
+                    "en administratör kan laga det med `samflode repair-poisoned`",
+                    {"instance_id": instance.id},
+                ) from exc
         session.info.setdefault("flows", {})[instance.id] = (instance, flow)
         log = StepLog()
         incident: EngineIncident | None = None
         try:
-            action(flow, log)
+            with command_budget():  # steps, time and allocation of this command's engine run (convention 16)
+                action(flow, log)
         except EngineIncident as exc:
             incident = exc
         thrown = flow.take_thrown_messages()  # before _save, so the stored state does not keep them
@@ -1577,10 +1670,10 @@ class Runtime:
             try:
                 with session.begin_nested():  # a refused delivery leaves the receiver as it was
                     result = self._send_message(
-                        session, name, message_id, correlation, _check_data(_json_safe(payload)), actor, sender.id
+                        session, name, message_id, correlation, _check_data(payload), actor, sender.id
                     )
                 outcome.update(outcome=result.outcome, instance_id=result.instance_id, message_id=message_id)
-            except (NotFound, Conflict, ValidationFailed) as exc:
+            except (NotFound, Conflict, ValidationFailed, BadRequest) as exc:
                 outcome["outcome"] = exc.message
                 for instance_id in set(flows) - before:  # rolled back: their workflows in memory are not saved
                     flows.pop(instance_id, None)
@@ -1778,11 +1871,22 @@ class Runtime:
         elif flow.completed:
             instance.status, instance.ended_at = "completed", now
             session.add(HistoryEntry(instance_id=instance.id, at=now, kind="completed"))
+        elif instance.status == "incident" and self._has_failed_timer(session, instance.id):
+            pass  # a timer that failed MAX_TIMER_ATTEMPTS times still waits for a coordinator's retry
         else:
             instance.status = "running" if ready else "waiting"
         session.flush()
         # The case's facts for the figures, derived from its history as now recorded (engine/facts.py).
         self.case_facts.refresh(session, instance, now)
+
+    @staticmethod
+    def _has_failed_timer(session: Session, instance_id: int) -> bool:
+        return (
+            session.scalar(
+                select(Timer.id).where(Timer.instance_id == instance_id, Timer.attempts >= MAX_TIMER_ATTEMPTS).limit(1)
+            )
+            is not None
+        )
 
     @staticmethod
     def _case_data(previous: dict[str, Any], flow: Flow, log: StepLog) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from engine.directory import Actor
 from engine.domain.clock import SettableClock
 from engine.persistence.models import Timer
-from engine.runtime import Runtime
+from engine.runtime import MAX_TIMER_ATTEMPTS, Runtime
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = Actor("scheduler", frozenset({"admin"}), name="Tidsstyrning")
@@ -86,8 +86,9 @@ class TimerLoop:
                             progress = True
                         else:
                             round_skipped += 1
-                    except Exception:  # noqa: BLE001 - one bad timer must not stop the others
+                    except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
                         log.exception("timer %s could not fire", timer_id)
+                        self._record_failure(timer_id, exc)
                         round_skipped += 1
                 skipped = round_skipped
                 if not progress:
@@ -96,6 +97,16 @@ class TimerLoop:
                     break  # all that was due fired and nothing it made is due yet: no need to ask again
             self.last_skipped = skipped
         return RoundResult(fired, skipped)
+
+    def _record_failure(self, timer_id: int, exc: Exception) -> None:
+        """Back-off and, after a few attempts, an incident (Runtime.timer_failed), so that a timer that keeps failing
+        is not retried every round forever. If even that cannot be written (the database is down), the next round
+        tries again."""
+        try:
+            if self.runtime.timer_failed(timer_id, exc):
+                log.warning("timer %s failed too often and is now an incident: %s", timer_id, exc)
+        except Exception:  # noqa: BLE001
+            log.exception("the failure of timer %s could not be recorded", timer_id)
 
     def _made_due_now(self) -> bool:
         return self._new_due is not None and self._new_due <= self.runtime.clock.now()
@@ -122,11 +133,19 @@ class TimerLoop:
             return self.runtime.warm_flows(upcoming, keep_going=lambda: clock.now() < until)
 
     def next_due(self, after: datetime | None = None) -> datetime | None:
+        """The next moment a timer is to be fired: the earliest due_at of the timers that never failed, or the next
+        attempt of one that did (back-off); timers that failed too often wait for a coordinator and are left out,
+        so that the loop does not spin on them."""
         with self.runtime.db.read() as session:
-            query = select(func.min(Timer.due_at))
+            fresh = select(func.min(Timer.due_at)).where(Timer.attempts == 0)
+            retry = select(func.min(Timer.next_attempt_at)).where(
+                Timer.next_attempt_at.is_not(None), Timer.attempts < MAX_TIMER_ATTEMPTS
+            )
             if after is not None:
-                query = query.where(Timer.due_at > after)
-            return session.scalar(query)
+                fresh = fresh.where(Timer.due_at > after)
+                retry = retry.where(Timer.next_attempt_at > after)
+            moments = [m for m in (session.scalar(fresh), session.scalar(retry)) if m is not None]
+            return min(moments) if moments else None
 
     def advance(self, delta: timedelta) -> AdvanceResult:
         """Move a simulated clock forward by `delta`, firing what falls due on the way in due order, each at its

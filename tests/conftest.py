@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from engine.config import Settings
@@ -23,6 +25,18 @@ from engine.persistence.models import Base
 from engine.platform import Platform, build
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Property-based tests (issue 13): one fixed, derandomized profile, so that a run is repeatable and its time known;
+# no example database left in the work tree. SAMFLODE_HYPOTHESIS_EXAMPLES raises the count for a longer local hunt.
+hypothesis_settings.register_profile(
+    "samflode",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=int(os.environ.get("SAMFLODE_HYPOTHESIS_EXAMPLES", "60")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("samflode")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

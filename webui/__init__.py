@@ -6,12 +6,21 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request, send_from_directory
+from werkzeug.routing import IntegerConverter, Map
 
 from engine.config import PROJECT_ROOT, Settings
 from engine.platform import Platform, build
 
 log = logging.getLogger(__name__)
 VENDOR = {"bpmn-js": "bpmn-js/dist", "htmx.org": "htmx.org/dist"}
+
+
+class _DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` as a 32-bit signed database id (1 .. 2**31-1)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:
@@ -32,6 +41,9 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     app.config.update(overrides)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["samflode"] = platform
+    # Ids in paths are database integers: a number beyond what the column holds is "not found", not an overflow
+    # in the database driver (a 500, found by the API fuzz test, issue 13). Set before any route is registered.
+    app.url_map.converters["int"] = _DatabaseIntConverter
 
     from webui.api import api, error_response
 

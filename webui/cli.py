@@ -271,6 +271,9 @@ def parser() -> argparse.ArgumentParser:
     from webui.cli_simulate import add_commands as add_simulate_commands
 
     add_simulate_commands(sub)
+    from webui.cli_repair import add_commands as add_repair_commands
+
+    add_repair_commands(sub)
     return top
 
 

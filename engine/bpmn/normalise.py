@@ -49,12 +49,19 @@ def _q(tag: str) -> str:
     return f"{{{BPMN_NS}}}{tag}"
 
 
+_BPMN_PREFIX = f"{{{BPMN_NS}}}"
+
+
 def _local(el: etree._Element) -> str:
-    return etree.QName(el.tag).localname if isinstance(el.tag, str) else ""
+    """The local name of an element's tag ('{ns}task' -> 'task'): string slicing, not lxml's QName, which was a
+    quarter of checking a big file."""
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _is_bpmn(el: etree._Element) -> bool:
-    return isinstance(el.tag, str) and etree.QName(el.tag).namespace == BPMN_NS
+    tag = el.tag
+    return isinstance(tag, str) and tag.startswith(_BPMN_PREFIX)
 
 
 def _has_condition(flow: etree._Element) -> bool:
@@ -71,17 +78,42 @@ def _fresh_id(base: str, taken: set[str]) -> str:
     return candidate
 
 
+@dataclass
+class _Index:
+    """Looked up once per document, so that each inserted gateway costs the same whatever the file's size (a 5 MB
+    file checks in linear time, issue 13): the ids taken, each element's lane reference and diagram shape."""
+
+    taken: set[str]
+    lane_refs: dict[str, etree._Element]
+    shapes: dict[str, etree._Element]
+
+
 def normalise_idioms(root: etree._Element) -> list[Rewrite]:
     """Rewrite the implicit splits of every process and subprocess in `root`, in place. Returns what changed."""
-    taken = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    di = "http://www.omg.org/spec/BPMN/20100524/DI"
+    index = _Index(set(), {}, {})
+    containers = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        el_id = el.get("id")
+        if el_id:
+            index.taken.add(el_id)
+        if _is_bpmn(el):
+            name = _local(el)
+            if name in _CONTAINERS:
+                containers.append(el)
+            elif name == "flowNodeRef":
+                index.lane_refs.setdefault((el.text or "").strip(), el)
+        elif el.tag == f"{{{di}}}BPMNShape" and el.get("bpmnElement"):
+            index.shapes.setdefault(el.get("bpmnElement", ""), el)
     rewrites: list[Rewrite] = []
-    containers = [el for el in root.iter() if _is_bpmn(el) and _local(el) in _CONTAINERS]
     for container in containers:
-        rewrites.extend(_normalise_container(root, container, taken))
+        rewrites.extend(_normalise_container(container, index))
     return rewrites
 
 
-def _normalise_container(root: etree._Element, container: etree._Element, taken: set[str]) -> list[Rewrite]:
+def _normalise_container(container: etree._Element, index: _Index) -> list[Rewrite]:
     flows = [el for el in container if _is_bpmn(el) and _local(el) == "sequenceFlow"]
     outgoing: dict[str, list[etree._Element]] = {}
     for flow in flows:
@@ -100,7 +132,7 @@ def _normalise_container(root: etree._Element, container: etree._Element, taken:
         if conditioned:
             # node -> inclusive gateway (conditions, default); unconditioned flows come off a parallel gateway
             # in front of it, since BPMN takes them whatever the conditions say.
-            inclusive = _insert_gateway(root, container, node, "inclusiveGateway", taken)
+            inclusive, to_inclusive = _insert_gateway(node, "inclusiveGateway", index)
             if default and any(f.get("id") == default for f in out):
                 inclusive.set("default", default)
             for flow in out:
@@ -108,13 +140,13 @@ def _normalise_container(root: etree._Element, container: etree._Element, taken:
                     flow.set("sourceRef", inclusive.get("id", ""))
             rewrites.append(Rewrite(node_id, "inclusive_split", inclusive.get("id", "")))
             if always:
-                parallel = _insert_gateway(root, container, node, "parallelGateway", taken)
-                _move_source(container, node_id, inclusive.get("id", ""), parallel.get("id", ""))
+                parallel, _ = _insert_gateway(node, "parallelGateway", index)
+                to_inclusive.set("sourceRef", parallel.get("id", ""))  # node -> parallel -> inclusive
                 for flow in always:
                     flow.set("sourceRef", parallel.get("id", ""))
                 rewrites.append(Rewrite(node_id, "parallel_split", parallel.get("id", "")))
         elif len(out) > 1:
-            parallel = _insert_gateway(root, container, node, "parallelGateway", taken)
+            parallel, _ = _insert_gateway(node, "parallelGateway", index)
             for flow in out:
                 flow.set("sourceRef", parallel.get("id", ""))
             rewrites.append(Rewrite(node_id, "parallel_split", parallel.get("id", "")))
@@ -125,20 +157,19 @@ def _normalise_container(root: etree._Element, container: etree._Element, taken:
     return rewrites
 
 
-def _insert_gateway(
-    root: etree._Element, container: etree._Element, node: etree._Element, tag: str, taken: set[str]
-) -> etree._Element:
-    """A new diverging gateway right after `node`, joined to it by a new flow, in its lane and at its position."""
+def _insert_gateway(node: etree._Element, tag: str, index: _Index) -> tuple[etree._Element, etree._Element]:
+    """A new diverging gateway right after `node`, joined to it by a new flow (returned too), in its lane and at its
+    position."""
     node_id = node.get("id", "")
-    gateway = etree.Element(_q(tag), id=_fresh_id(f"{node_id}__split", taken), gatewayDirection="Diverging")
+    gateway = etree.Element(_q(tag), id=_fresh_id(f"{node_id}__split", index.taken), gatewayDirection="Diverging")
     node.addnext(gateway)
-    _connect(container, node, gateway, taken)
-    _add_to_lane(container, node_id, gateway.get("id", ""))
-    _add_shape(root, node_id, gateway.get("id", ""))
-    return gateway
+    flow = _connect(node, gateway, index.taken)
+    _add_to_lane(index, node_id, gateway.get("id", ""))
+    _add_shape(index, node_id, gateway.get("id", ""))
+    return gateway, flow
 
 
-def _connect(container: etree._Element, source: etree._Element, target: etree._Element, taken: set[str]) -> None:
+def _connect(source: etree._Element, target: etree._Element, taken: set[str]) -> etree._Element:
     source_id = source.get("id", "")
     flow = etree.Element(
         _q("sequenceFlow"),
@@ -147,44 +178,37 @@ def _connect(container: etree._Element, source: etree._Element, target: etree._E
         targetRef=target.get("id", ""),
     )
     target.addnext(flow)
+    return flow
 
 
-def _move_source(container: etree._Element, source_id: str, target_id: str, new_source_id: str) -> None:
-    """The flow source -> target leaves from new_source instead."""
-    for flow in container:
-        is_flow = _is_bpmn(flow) and _local(flow) == "sequenceFlow"
-        if is_flow and flow.get("sourceRef") == source_id and flow.get("targetRef") == target_id:
-            flow.set("sourceRef", new_source_id)
-
-
-def _add_to_lane(container: etree._Element, node_id: str, gateway_id: str) -> None:
+def _add_to_lane(index: _Index, node_id: str, gateway_id: str) -> None:
     """The inserted gateway belongs to the lane of the element it follows (SpiffWorkflow reads lanes per task)."""
-    for ref in container.iter(_q("flowNodeRef")):
-        if (ref.text or "").strip() == node_id:
-            lane = ref.getparent()
-            if lane is not None:
-                new_ref = etree.SubElement(lane, _q("flowNodeRef"))
-                new_ref.text = gateway_id
-            return
+    ref = index.lane_refs.get(node_id)
+    lane = ref.getparent() if ref is not None else None
+    if lane is not None:
+        new_ref = etree.SubElement(lane, _q("flowNodeRef"))
+        new_ref.text = gateway_id
+        index.lane_refs.setdefault(gateway_id, new_ref)
 
 
-def _add_shape(root: etree._Element, node_id: str, gateway_id: str) -> None:
+def _add_shape(index: _Index, node_id: str, gateway_id: str) -> None:
     """SpiffWorkflow orders a split's children by the y of their shapes; give the gateway the position of the element
     it follows so that nothing else changes order."""
     di = "http://www.omg.org/spec/BPMN/20100524/DI"
     dc = "http://www.omg.org/spec/DD/20100524/DC"
-    for shape in root.iter(f"{{{di}}}BPMNShape"):
-        if shape.get("bpmnElement") == node_id:
-            bounds = shape.find(f"{{{dc}}}Bounds")
-            copy = etree.Element(f"{{{di}}}BPMNShape", id=f"{gateway_id}_di", bpmnElement=gateway_id)
-            if bounds is not None:
-                etree.SubElement(
-                    copy,
-                    f"{{{dc}}}Bounds",
-                    x=bounds.get("x", "0"),
-                    y=bounds.get("y", "0"),
-                    width="50",
-                    height="50",
-                )
-            shape.addnext(copy)
-            return
+    shape = index.shapes.get(node_id)
+    if shape is None:
+        return
+    bounds = shape.find(f"{{{dc}}}Bounds")
+    copy = etree.Element(f"{{{di}}}BPMNShape", id=f"{gateway_id}_di", bpmnElement=gateway_id)
+    if bounds is not None:
+        etree.SubElement(
+            copy,
+            f"{{{dc}}}Bounds",
+            x=bounds.get("x", "0"),
+            y=bounds.get("y", "0"),
+            width="50",
+            height="50",
+        )
+    shape.addnext(copy)
+    index.shapes.setdefault(gateway_id, copy)

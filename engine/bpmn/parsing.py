@@ -6,15 +6,20 @@ and stored beside the definition; nothing at run time reads XML.
 
 from __future__ import annotations
 
+import ast
 import copy
+import gc
 import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -29,6 +34,7 @@ from engine.bpmn.vocabulary import (
     FLOW_NODE_TAGS,
     HUMAN_TASK_TAGS,
     NS,
+    SAMFLODE_NS,
 )
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
 from engine.domain.errors import Diagnostic
@@ -45,21 +51,88 @@ DOC_PROPERTIES = ("mal", "syfte", "utforare", "tidpunkt", "lagrum")
 _ISO_ATTEMPT = re.compile(r"^(R\d*/|PT?\d|\d{4}-\d)", re.IGNORECASE)  # looks like ISO 8601 but did not parse as such
 
 
+_BPMN_PREFIX = f"{{{BPMN_NS}}}"
+
+
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    """'{ns}task' -> 'task' by string slicing (lxml's QName per element was a quarter of checking a big file)."""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _is_bpmn(el: etree._Element) -> bool:
-    return isinstance(el.tag, str) and etree.QName(el.tag).namespace == BPMN_NS
+    tag = el.tag
+    return isinstance(tag, str) and tag.startswith(_BPMN_PREFIX)
+
+
+_CONTAINER_TAGS = frozenset(f"{{{BPMN_NS}}}{t}" for t in ("subProcess", "transaction", "adHocSubProcess"))
+
+
+@lru_cache(maxsize=512)
+def _compiled_xpath(expression: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    return etree.XPath(expression, namespaces=dict(namespaces))
+
+
+class _FastXPath:
+    """SpiffWorkflow's node parsers ask many small XPath questions per element; lxml compiles each one anew on
+    every call. Compiled once here (same answers), which halves parsing a big file."""
+
+    nsmap: dict[str, str]
+
+    def _xpath(self, node: etree._Element, xpath: str) -> Any:
+        key = self.__dict__.get("_ns_key")
+        if key is None:
+            key = self.__dict__["_ns_key"] = tuple(sorted((k, v) for k, v in self.nsmap.items() if k))
+        return _compiled_xpath(xpath, key)(node)
+
+
+class _ProcessParser(_FastXPath, ProcessParser):
+    """SpiffWorkflow's process parser, indexing its own nodes by walking the tree instead of the XPath `.//*[@id]`:
+    libxml2 merges descending node sets in quadratic time, and every nested sub-process indexed everything below
+    it again, which made a few MB of sub-processes take minutes. A sub-process's contents are indexed by its own
+    parser; what a parser looks up (flow targets, boundary events, data references) lies in its own container."""
+
+    def _index_process_nodes(self) -> None:
+        stack = list(self.node)
+        while stack:
+            node = stack.pop()
+            tag = node.tag
+            if not isinstance(tag, str):
+                continue
+            if tag not in _CONTAINER_TAGS:
+                stack.extend(node)
+            node_id = node.get("id")
+            if node_id is None:
+                continue
+            self.nodes_by_id[node_id] = node
+            if tag.endswith("sequenceFlow"):
+                self.outgoing_sequence_flows.setdefault(node.get("sourceRef"), []).append(node)
+            elif tag.endswith("boundaryEvent"):
+                self.boundary_events_by_attached.setdefault(node.get("attachedToRef"), []).append(node)
+            elif tag.endswith("dataObjectReference"):
+                self.data_object_references[node_id] = node
+            elif tag.endswith("dataStoreReference"):
+                self.data_store_references[node_id] = node
+
+
+def _fast_parser_classes(overrides: dict[str, tuple[type, type]]) -> dict[str, tuple[type, type]]:
+    """Every task parser SpiffWorkflow registers, with compiled XPath mixed in (registered through the parser's
+    own OVERRIDE_PARSER_CLASSES, no patching); our task spec fixes (`overrides`) kept."""
+    classes = {**BpmnParser.PARSER_CLASSES, **overrides}
+    return {
+        tag: (type(f"Fast{parser.__name__}", (_FastXPath, parser), {}), spec) for tag, (parser, spec) in classes.items()
+    }
 
 
 class _Parser(BpmnParser):
-    """SpiffWorkflow's parser with our fixes to its task specs (engine/bpmn/gateways.py)."""
+    """SpiffWorkflow's parser with our fixes to its task specs (engine/bpmn/gateways.py) and its node index."""
 
-    OVERRIDE_PARSER_CLASSES = {
-        full_tag("inclusiveGateway"): (ConditionalGatewayParser, LoopSafeInclusiveGateway),
-        full_tag("parallelGateway"): (GatewayParser, ScanningParallelGateway),
-    }
+    PROCESS_PARSER_CLASS = _ProcessParser
+    OVERRIDE_PARSER_CLASSES = _fast_parser_classes(
+        {
+            full_tag("inclusiveGateway"): (ConditionalGatewayParser, LoopSafeInclusiveGateway),
+            full_tag("parallelGateway"): (GatewayParser, ScanningParallelGateway),
+        }
+    )
 
 
 @dataclass
@@ -119,12 +192,23 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _properties(el: etree._Element) -> dict[str, str]:
+_DOCUMENTATION = f"{{{BPMN_NS}}}documentation"
+_EXTENSIONS = f"{{{BPMN_NS}}}extensionElements"
+_TIMER_DEFINITION = f"{{{BPMN_NS}}}timerEventDefinition"
+_MESSAGE_DEFINITION = f"{{{BPMN_NS}}}messageEventDefinition"
+_SAMFLODE_PROPERTIES = f"{{{SAMFLODE_NS}}}properties"
+_SAMFLODE_PROPERTY = f"{{{SAMFLODE_NS}}}property"
+
+
+def _extension_properties(extensions: etree._Element) -> dict[str, str]:
     props: dict[str, str] = {}
-    for prop in el.xpath("./bpmn:extensionElements/samflode:properties/samflode:property", namespaces=NS):
-        name = prop.get("name")
-        if name:
-            props[name] = prop.get("value", "") if prop.get("value") is not None else (prop.text or "")
+    for group in extensions:
+        if group.tag != _SAMFLODE_PROPERTIES:
+            continue
+        for prop in group:
+            name = prop.get("name") if prop.tag == _SAMFLODE_PROPERTY else None
+            if name:
+                props[name] = prop.get("value", "") if prop.get("value") is not None else (prop.text or "")
     return props
 
 
@@ -154,24 +238,23 @@ def _collect_elements(
             if not el_id:
                 continue
             lane = lanes.get(el_id, inherited_lane)
-            doc = el.find(f"{{{BPMN_NS}}}documentation")
-            info = ElementInfo(
-                id=el_id,
-                type=tag,
-                name=el.get("name"),
-                lane=lane,
-                properties=_properties(el),
-                documentation=(doc.text.strip() if doc is not None and doc.text else None),
-                parent=parent,
-            )
-            for timer_el in el.xpath("./bpmn:timerEventDefinition/*", namespaces=NS):
-                kind = TIMER_TAGS.get(_local(timer_el.tag))
-                if kind:
-                    info.timer = {"kind": kind, "expression": (timer_el.text or "").strip()}
-            msg = el.xpath("./bpmn:messageEventDefinition", namespaces=NS)
-            if msg:
-                ref = msg[0].get("messageRef")
-                info.message = messages.get(ref or "", ref)
+            info = ElementInfo(id=el_id, type=tag, name=el.get("name"), lane=lane, parent=parent)
+            # One pass over the element's own children (no path lookups per element: linear in the file's size).
+            for child in el:
+                child_tag = child.tag
+                if child_tag == _DOCUMENTATION:
+                    if info.documentation is None and child.text:
+                        info.documentation = child.text.strip() or None
+                elif child_tag == _EXTENSIONS:
+                    info.properties.update(_extension_properties(child))
+                elif child_tag == _TIMER_DEFINITION:
+                    for timer_el in child:
+                        kind = TIMER_TAGS.get(_local(timer_el.tag))
+                        if kind:
+                            info.timer = {"kind": kind, "expression": (timer_el.text or "").strip()}
+                elif child_tag == _MESSAGE_DEFINITION and info.message is None:
+                    ref = child.get("messageRef")
+                    info.message = messages.get(ref or "", ref)
             if tag == "receiveTask" and el.get("messageRef"):
                 info.message = messages.get(el.get("messageRef", ""), el.get("messageRef"))
             if tag == "boundaryEvent":
@@ -206,7 +289,7 @@ def _owner_id(el: etree._Element) -> str | None:
     return nearest
 
 
-def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) -> None:
+def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], now: datetime | None = None) -> None:
     for el in process.iter():
         if not _is_bpmn(el):
             continue
@@ -222,7 +305,11 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
         elif tag in TIMER_TAGS:
             if not text:
                 diagnostics.append(Diagnostic(_owner_id(el), "error", "Timern saknar uttryck"))
-            elif not timer_bridge.is_plain_iso(text):
+            elif timer_bridge.is_plain_iso(text):
+                refused = timer_bridge.timer_problem(TIMER_TAGS[tag], text, now)
+                if refused:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
+            else:
                 if _ISO_ATTEMPT.match(text):
                     diagnostics.append(
                         Diagnostic(
@@ -232,8 +319,22 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic]) ->
                         )
                     )
                     continue
-                for problem in check_source(text, "eval"):
+                problems = check_source(text, "eval")
+                for problem in problems:
                     diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timeruttrycket stoppas: {problem}"))
+                literal = _string_literal(text) if not problems else None
+                refused = timer_bridge.timer_problem(TIMER_TAGS[tag], literal, now) if literal is not None else None
+                if refused:
+                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
+
+
+def _string_literal(text: str) -> str | None:
+    """The text of an expression that is only a string literal ('R/PT0S'), which can be checked at deploy."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 def _normalise(root: etree._Element) -> etree._Element:
@@ -276,6 +377,10 @@ def _lint_structure(
     for flow in process_el.iter(f"{{{BPMN_NS}}}sequenceFlow"):
         targets.setdefault(flow.get("sourceRef", ""), []).append(flow.get("targetRef", ""))
     seeds = [i.id for i in process.elements.values() if i.type in {"startEvent", "boundaryEvent"}]
+    children: dict[str, list[str]] = {}  # sub-process -> its elements, once (a scan per sub-process was quadratic)
+    for info in process.elements.values():
+        if info.parent is not None:
+            children.setdefault(info.parent, []).append(info.id)
     seen: set[str] = set()
     stack = list(seeds)
     while stack:
@@ -284,9 +389,7 @@ def _lint_structure(
             continue
         seen.add(node)
         stack.extend(targets.get(node, []))
-        node_info = process.elements.get(node)
-        if node_info is not None and node_info.type in {"subProcess", "transaction", "adHocSubProcess"}:
-            stack.extend(i.id for i in process.elements.values() if i.parent == node)
+        stack.extend(children.get(node, []))
     for info in process.elements.values():
         if info.id not in seen and info.type not in {"boundaryEvent"}:
             diagnostics.append(Diagnostic(info.id, "warning", "Elementet kan inte nås från någon start"))
@@ -299,14 +402,35 @@ def parse_document(
     form_exists: Callable[[str], bool] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     process_id: str | None = None,
+    now: datetime | None = None,
 ) -> ParsedDocument:
     """Check and parse a BPMN document. Raises DeployRejected/TooLarge for what is not BPMN at all; every other
     finding is a Diagnostic, and `spec` is None when the main process cannot run.
 
     `resolve` gives the (already deployed) XML that defines a called process id, or None; called processes of
-    called processes are resolved too. The ids resolved are in `ParsedDocument.dependencies`.
+    called processes are resolved too. The ids resolved are in `ParsedDocument.dependencies`. `now` (the
+    platform's clock) bounds timer dates written as ISO text to 100 years ahead.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    # Checking builds hundreds of thousands of objects (XML elements, SpiffWorkflow specs) and frees few: the cyclic
+    # garbage collector would scan them again and again (40 % of checking a 5 MB file). Paused for the check only.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_document(raw, resolve, form_exists, max_bytes, process_id, now)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _parse_document(
+    raw: bytes,
+    resolve: Callable[[str], bytes | None] | None,
+    form_exists: Callable[[str], bool] | None,
+    max_bytes: int,
+    process_id: str | None,
+    now: datetime | None,
+) -> ParsedDocument:
     root = load_xml(raw, max_bytes=max_bytes)
     diagnostics: list[Diagnostic] = []
     if _local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
@@ -339,7 +463,7 @@ def parse_document(
             lane_names,
         )
         processes.append(parsed)
-        _lint_expressions(process_el, diagnostics)
+        _lint_expressions(process_el, diagnostics, now)
         _lint_structure(parsed, process_el, diagnostics, form_exists)
 
     if not processes:

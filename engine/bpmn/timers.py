@@ -49,6 +49,14 @@ def _get_datetime(expression: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _validated(my_task: Any, kind: str, value: Any) -> None:
+    try:
+        validate_timer_value(kind, value, engine_now())
+    except TimerRefused as exc:
+        element = getattr(my_task.task_spec, "bpmn_id", None) or my_task.task_spec.name
+        raise TimerRefused(f"Timern i {element!r} kan inte användas: {exc}", my_task) from None
+
+
 # A timer is due AT its due moment: SpiffWorkflow asks `due < now`, we ask `due <= now`, so that a clock standing
 # exactly on the due time fires it (lateness 0) and timers made in that step count from the due moment itself.
 # These are SpiffWorkflow 3.2's own methods with that one comparison changed.
@@ -56,6 +64,7 @@ def _date_has_fired(self: Any, my_task: Any) -> bool:
     event_value = my_task._get_internal_data("event_value")
     if event_value is None:
         event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        _validated(my_task, "date", event_value)
         my_task._set_internal_data(event_value=event_value)
     if spiff_timer.TimerEventDefinition.parse_time_or_duration(event_value) <= engine_now():
         my_task._set_internal_data(event_fired=True)
@@ -66,6 +75,7 @@ def _duration_has_fired(self: Any, my_task: Any) -> bool:
     event_value = my_task._get_internal_data("event_value")
     if event_value is None:
         expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        _validated(my_task, "duration", expression)
         parsed = spiff_timer.TimerEventDefinition.parse_iso_duration(expression)
         event_value = (engine_now() + spiff_timer.TimerEventDefinition.get_timedelta_from_start(parsed)).isoformat()
         my_task._set_internal_data(event_value=event_value)
@@ -78,6 +88,7 @@ def _cycle_complete(self: Any, my_task: Any) -> bool:
     event_value = my_task._get_internal_data("event_value")
     if event_value is None:
         expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        _validated(my_task, "cycle", expression)
         cycles, start, duration = spiff_timer.TimerEventDefinition.parse_iso_recurring_interval(expression)
         event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
     ready = False
@@ -156,13 +167,114 @@ def normalise_timer_expression(text: str) -> str:
     return value
 
 
-def validate_timer_value(kind: str, value: str) -> None:
-    """Raise ValueError unless `value` (an evaluated timer expression) is what a timer of this kind needs."""
-    if kind == "duration":
-        parse_duration(value)
-    elif kind == "date":
-        datetime.fromisoformat(value)
-    elif kind == "cycle":
-        spiff_timer.TimerEventDefinition.parse_iso_recurring_interval(value)
+MAX_HORIZON = timedelta(days=36_525)  # 100 years: no timer of a care transition is further away
+MIN_CYCLE = timedelta(seconds=1)  # a cycle fires at most once a second (a zero period would fire without end)
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_MAX_TIMER_TEXT = 200
+_APPROX_SECONDS = {
+    "years": 365.25 * 86400,
+    "months": 31 * 86400,  # the longest month: an upper bound of the horizon
+    "weeks": 7 * 86400,
+    "days": 86400,
+    "hours": 3600,
+    "minutes": 60,
+    "seconds": 1,
+}
+_SHORTEST = {**_APPROX_SECONDS, "years": 365 * 86400, "months": 28 * 86400}  # a lower bound of a cycle's period
+
+
+class TimerRefused(ValueError):
+    """A timer value that the engine will not wait for; `task` is the SpiffWorkflow task whose timer it is (set at
+    run time), so the incident names the element."""
+
+    def __init__(self, message: str, task: Any = None):
+        super().__init__(message)
+        self.task = task
+
+
+def _duration_bounds(text: str) -> tuple[float, float]:
+    """(shortest, longest) seconds an ISO 8601 duration can mean (months and years vary in length)."""
+    parts = parse_duration(text)
+    return (
+        sum(_SHORTEST[k] * v for k, v in parts.items()),
+        sum(_APPROX_SECONDS[k] * v for k, v in parts.items()),
+    )
+
+
+def _moment(text: str) -> datetime:
+    if "W" in text.upper() and not text.upper().startswith("P"):
+        moment = spiff_timer.TimerEventDefinition.parse_iso_week(text)
     else:
-        raise ValueError(f"okänd timertyp {kind}")
+        moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=STOCKHOLM) if moment.tzinfo is None else moment
+
+
+def _check_moment(text: str, now: datetime | None) -> None:
+    try:
+        moment = _moment(text)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise TimerRefused(f"{text!r} är ingen ISO 8601-tidpunkt") from exc
+    if moment < _EARLIEST:
+        raise TimerRefused(f"tidpunkten {text!r} ligger före år 1900")
+    if now is not None and moment - now > MAX_HORIZON:
+        raise TimerRefused(f"tidpunkten {text!r} ligger mer än 100 år fram")
+    if now is None and moment.year > 2200:
+        raise TimerRefused(f"tidpunkten {text!r} ligger för långt fram")
+
+
+def _check_duration(text: str, *, cycle: bool) -> None:
+    try:
+        shortest, longest = _duration_bounds(text)
+    except ValueError as exc:
+        raise TimerRefused(f"{text!r} är ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)") from exc
+    if longest > MAX_HORIZON.total_seconds():
+        raise TimerRefused(f"varaktigheten {text!r} är längre än 100 år")
+    if cycle and shortest < MIN_CYCLE.total_seconds():
+        raise TimerRefused(f"cykelns intervall {text!r} är kortare än en sekund")
+
+
+def validate_timer_value(kind: str, value: Any, now: datetime | None = None) -> None:
+    """Raise TimerRefused (a ValueError, Swedish) unless `value` (a timer's ISO text, as written or as its expression
+    evaluated) is what a timer of this kind may wait for: a duration of at most 100 years, a moment no more than
+    100 years after `now` (and not before 1900), a cycle whose interval is at least a second. Checked at deploy for
+    what is written as ISO text and again at run time for every evaluated value, before SpiffWorkflow computes
+    anything from it (its month arithmetic loops once per month: a duration of a billion years would never end)."""
+    if not isinstance(value, str):
+        raise TimerRefused(f"timern gav {type(value).__name__}, inte ISO 8601-text")
+    text = value.strip()
+    if not text or len(text) > _MAX_TIMER_TEXT:
+        raise TimerRefused("timerns värde är tomt eller för långt")
+    if kind == "duration":
+        _check_duration(text, cycle=False)
+    elif kind == "date":
+        if text.upper().startswith("P"):
+            _check_duration(text, cycle=False)  # SpiffWorkflow accepts a duration in timeDate too
+        else:
+            _check_moment(text, now)
+    elif kind == "cycle":
+        if not _RECURRING.match(text):
+            raise TimerRefused(f"cykeln {text!r} ska börja med R eller Rn/ (t.ex. R/P1D)")
+        count = text.upper().split("/", 1)[0][1:]
+        if count and int(count) == 0:
+            raise TimerRefused(f"cykeln {text!r} upprepas noll gånger")
+        parts = text.split("/")[1:]
+        if not 1 <= len(parts) <= 2:
+            raise TimerRefused(f"cykeln {text!r} ska vara R[n]/[start/]intervall")
+        durations = [p for p in parts if p.upper().startswith("P")]
+        if len(durations) != 1:
+            raise TimerRefused(f"cykeln {text!r} ska ha precis ett intervall (t.ex. P1D)")
+        _check_duration(durations[0], cycle=True)
+        for part in parts:
+            if part not in durations:
+                _check_moment(part, now)
+    else:
+        raise TimerRefused(f"okänd timertyp {kind}")
+
+
+def timer_problem(kind: str, value: Any, now: datetime | None = None) -> str | None:
+    """What is wrong with a timer value (Swedish), or None."""
+    try:
+        validate_timer_value(kind, value, now)
+    except TimerRefused as exc:
+        return str(exc)
+    return None

@@ -33,7 +33,13 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import timers as timer_bridge
-from engine.bpmn.sandbox import FunctionsFactory, SandboxEnvironment, SandboxViolation
+from engine.bpmn.sandbox import (
+    BudgetExceeded,
+    FunctionsFactory,
+    SandboxEnvironment,
+    SandboxViolation,
+    charge_engine_step,
+)
 from engine.domain.clock import Clock
 
 SERIALIZER_VERSION = f"samflode-1/spiff-{SPIFF_SERIALIZER_VERSION}"
@@ -268,6 +274,7 @@ class Flow:
             if getattr(task.task_spec, "bpmn_id", None) is None:
                 return  # SpiffWorkflow's own bookkeeping tasks (Start, BoundaryEventSplit, End)
             log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
+            charge_engine_step(task)  # the command's budget: a diagram that loops ends here as an incident
 
         with timer_bridge.running_under(clock):
             try:
@@ -278,7 +285,7 @@ class Flow:
                 else:
                     self.workflow.refresh_timers()
                     self.workflow.do_engine_steps(did_complete_task=did_complete)
-            except (SpiffWorkflowException, SandboxViolation, Exception) as exc:  # noqa: BLE001 - errors are data
+            except (SpiffWorkflowException, SandboxViolation, Exception, BudgetExceeded) as exc:  # noqa: BLE001
                 task = getattr(exc, "task", None)
                 element = _element_id(task) if task is not None else None
                 if element is None:
@@ -292,7 +299,7 @@ class Flow:
         with timer_bridge.running_under(clock):
             try:
                 task.run()
-            except Exception as exc:  # noqa: BLE001
+            except (Exception, BudgetExceeded) as exc:  # noqa: BLE001
                 raise EngineIncident(_element_id(task), _friendly(exc)) from exc
         log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
         self.run(clock, log)

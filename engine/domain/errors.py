@@ -78,3 +78,11 @@ class DeployRejected(ValidationFailed):
     def __init__(self, diagnostics: list[Diagnostic], message: str = "Diagrammet kan inte driftsättas"):
         self.diagnostics = list(diagnostics)
         super().__init__(message, {"diagnostics": [d.as_dict() for d in self.diagnostics]})
+
+
+class InvalidData(ValidationFailed):
+    """Data refused at the data boundary (engine/domain/boundary.py): not JSON, NaN, too deep or large, a reserved
+    key. A 400 whose details name the field by its JSON path ({"fields": {"data.a[2]": [reason]}})."""
+
+    code = "invalid_data"
+    status = 400

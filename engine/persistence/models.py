@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -116,11 +117,24 @@ class ProcessDefinition(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
+ACTIVE_STAY = "status IN ('running', 'waiting', 'incident') AND stay_key IS NOT NULL"
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
     __table_args__ = (
         Index("ix_process_instances_status_process", "status", "process_id"),
         Index("ix_process_instances_process_version", "process_id", "version"),  # the monitoring list and heat map
+        # One case per stay (migration 0015): a case a journal message started keeps the digest of its correlation
+        # in stay_key; while it is going, no second case of that process may hold the same key.
+        Index(
+            "uq_process_instances_active_stay",
+            "process_id",
+            "stay_key",
+            unique=True,
+            sqlite_where=text(ACTIVE_STAY),
+            postgresql_where=text(ACTIVE_STAY),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
@@ -148,6 +162,7 @@ class ProcessInstance(Base):
     routing: Mapped[str] = mapped_column(String(20), default="default", server_default="default")
     pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"), index=True)
     route_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    stay_key: Mapped[str | None] = mapped_column(String(64))
 
     __mapper_args__ = {"version_id_col": lock_version}
 
@@ -248,6 +263,11 @@ class Timer(Base):
     boundary: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime]
+    # A firing that raised (not an incident of the case's own: the command itself failed) is tried again after
+    # next_attempt_at; after MAX_TIMER_ATTEMPTS the timer waits for a coordinator (an open incident).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class HistoryEntry(Base):

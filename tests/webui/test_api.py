@@ -275,3 +275,31 @@ def test_openapi_document_lists_every_route_and_is_valid_json_schema(client):
     for name, schema in doc["components"]["schemas"].items():
         Draft202012Validator.check_schema(schema), name
     assert "422" in paths["/api/v1/definitions"]["post"]["responses"]
+
+
+# --- issue 13: request bodies through the one data boundary ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"process_id": "p", "business_key": "b", "data": {"x": NaN}}', "data.x"),
+        ('{"process_id": "p", "business_key": "b", "data": {"x": [1, Infinity]}}', "data.x[1]"),
+        ('{"process_id": "p", "business_key": "b", "data": {"x": {"typename": "UUID"}}}', "data.x.typename"),
+        ('{"process_id": "p", "business_key": "b", "data": {"x": -Infinity}}', "data.x"),
+    ],
+)
+def test_a_body_with_nan_or_a_serializer_marker_is_a_400_naming_the_field(client, tokens, body, field):
+    """Finding: request bodies with NaN gave 500 (Python's JSON parser takes NaN; PostgreSQL and every later read
+    did not)."""
+    response = client.post("/api/v1/instances", data=body, content_type="application/json", headers=tokens["journal"])
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_json()["details"]["fields"]
+
+
+@pytest.mark.parametrize("depth", [40, 5000, 100_000])
+def test_very_deep_json_is_a_400_not_a_500(client, tokens, depth):
+    """Finding: very deep JSON gave 500 (RecursionError in the parser, or later in the engine)."""
+    body = '{"process_id": "p", "business_key": "b", "data": {"x": ' + "[" * depth + "]" * depth + "}}"
+    response = client.post("/api/v1/instances", data=body, content_type="application/json", headers=tokens["journal"])
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]

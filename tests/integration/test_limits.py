@@ -18,7 +18,6 @@ from engine.runtime import MAX_TIMER_ATTEMPTS
 from tests import diagrams
 from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, instance_view
 
-
 # The case's ward, in the region its coordinator oversees: the coordinator's repairs need to see the case.
 WARD = {"avdelning_hsa_id": "SE2321000057-ward1"}
 

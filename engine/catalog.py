@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError
 from engine.domain import personnummer
 from engine.domain.calendar import DeadlineRule, parse_duration
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import check_anchor
 from engine.domain.errors import ValidationFailed
 
 DEFAULT_AGREEMENT = "nationell"
@@ -198,11 +199,20 @@ class Catalog:
                     continue
                 deadlines = {}
                 for dkey, rule in (body.get("deadlines") or {}).items():
+                    if dkey.startswith("$"):
+                        continue
                     try:
+                        if "anchor" not in rule:
+                            raise ValueError(
+                                "ankarhändelse (anchor) saknas: ange vilken händelse tidsfristen räknas från"
+                            )
                         deadlines[dkey] = DeadlineRule(
-                            rule["duration"], rule.get("calendar", "hours"), rule.get("before")
+                            rule["duration"],
+                            rule.get("calendar", "hours"),
+                            rule.get("before"),
+                            check_anchor(rule["anchor"]),
                         )
-                    except (KeyError, ValueError) as exc:
+                    except (KeyError, ValueError, TypeError) as exc:
                         raise CatalogError(f"{agreements_file}: {key}.{dkey}: {exc}") from exc
                 self.agreements[key] = Agreement(key, body.get("name", key), deadlines, body)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from engine.catalog import Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import ANCHORS, due_moment
 from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
@@ -119,9 +120,11 @@ class Milestone:
 
 @dataclass(frozen=True)
 class DeadlineCheck:
+    """An on-time figure: the agreement deadline it is measured against and the milestone that meets it. It counts
+    from the deadline's own anchor event (agreements.json), as the case's timers and task due times do."""
+
     deadline: str  # an agreement deadline key
-    start: str  # a CaseFacts field
-    end: str
+    end: str  # a CaseFacts field
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,16 @@ class Milestones:
             missing = set(REQUIRED_MILESTONES) - set(items)
             if missing:
                 raise CatalogError(f"{where}: milstolpar saknas: {', '.join(sorted(missing))}")
-            checks = {
-                name: DeadlineCheck(body["deadline"], body["from"], body["to"])
-                for name, body in (raw.get("deadlines") or {}).items()
-                if not name.startswith("$")
-            }
+            checks = {}
+            for name, body in (raw.get("deadlines") or {}).items():
+                if name.startswith("$"):
+                    continue
+                if "from" in body:
+                    raise CatalogError(
+                        f"{where}: {name}: 'from' används inte längre; tidsfristen räknas från sin ankarhändelse "
+                        "(anchor) i agreements.json"
+                    )
+                checks[name] = DeadlineCheck(body["deadline"], body["to"])
             missing = set(REQUIRED_CHECKS) - set(checks)
             if missing:
                 raise CatalogError(f"{where}: tidsgränser saknas: {', '.join(sorted(missing))}")
@@ -388,13 +396,29 @@ def uk_periods(
     return periods
 
 
-def _on_time(terms: AgreementTerms, deadline: str, start: datetime | None, end: datetime | None) -> bool | None:
-    if start is None or end is None:
-        return None
+def anchors_of(facts: CaseFacts) -> dict[str, datetime | None]:
+    """The recorded moments of the anchor events (engine/domain/deadlines.py ANCHORS) in a case's facts."""
+    return {anchor: getattr(facts, field_name) for anchor, field_name in ANCHORS.items()}
+
+
+def deadline_due(
+    terms: AgreementTerms, deadline: str, anchors: Mapping[str, datetime | None], data: Mapping[str, Any]
+) -> datetime | None:
+    """When the agreement's deadline falls for the case: the one definition (due_moment) the runtime's timers and
+    task due times use too. None while its anchor event is not recorded."""
     rule = terms.deadlines.get(deadline)
     if rule is None:
         return None
-    return end <= rule.due(start)
+    return due_moment(rule, anchors, data)
+
+
+def _on_time(
+    terms: AgreementTerms, deadline: str, anchors: Mapping[str, datetime | None], data: Mapping[str, Any], end: Any
+) -> bool | None:
+    if end is None:
+        return None
+    due = deadline_due(terms, deadline, anchors, data)
+    return None if due is None else bool(end <= due)
 
 
 def derive(
@@ -461,8 +485,9 @@ def derive(
         fokuspatient=readmission and age is not None and age > milestones.fokus_age,
         deviations=case.deviations,
     )
+    anchors = anchors_of(facts)
     for name, check in milestones.deadlines.items():
-        setattr(facts, name, _on_time(terms, check.deadline, getattr(facts, check.start), getattr(facts, check.end)))
+        setattr(facts, name, _on_time(terms, check.deadline, anchors, case.data or {}, getattr(facts, check.end)))
     return facts
 
 
@@ -502,12 +527,39 @@ class CaseFactsKeeper:
         avtal = (case.data or {}).get("avtal")
         return derive(case, history, self.milestones, self.terms(avtal if isinstance(avtal, str) else None))
 
+    def anchors(self, session: Session, instance: Any) -> dict[str, datetime | None]:
+        """The recorded moments of the anchor events of a case as flushed so far (what its deadlines count from).
+        A process the milestones do not describe (mobilt_team) knows only its own start as `inskrivning`."""
+        if not self.applies_to(instance.process_id):
+            moments: dict[str, datetime | None] = dict.fromkeys(ANCHORS)
+            moments["inskrivning"] = parse_moment((instance.data or {}).get("inskrivningstid")) or instance.started_at
+            return moments
+        return anchors_of(self.current(session, instance))
+
     def refresh(self, session: Session, instance: Any, now: datetime) -> None:
         """Derive the instance's facts from its history as flushed so far and write its case_facts row."""
-        from engine.persistence.models import CaseFact, Deviation, HistoryEntry
+        from engine.persistence.models import CaseFact
 
         if not self.applies_to(instance.process_id):
             return
+        facts = self.current(session, instance)
+        row = session.get(CaseFact, instance.id)
+        values = facts.as_dict()
+        if row is None:
+            session.add(CaseFact(**values, updated_at=now))
+            return
+        changed = False
+        for key, value in values.items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                changed = True
+        if changed:
+            row.updated_at = now
+
+    def current(self, session: Session, instance: Any) -> CaseFacts:
+        """The instance's facts from its history as flushed so far (not written)."""
+        from engine.persistence.models import Deviation, HistoryEntry
+
         assert self.milestones is not None
         # Only the records a milestone can match (a long case has hundreds of others, with their form data).
         by_element = {r.element for m in self.milestones.milestones.values() for r in m.events if r.element}
@@ -521,19 +573,7 @@ class CaseFactsKeeper:
             .order_by(HistoryEntry.id)
         ).all()
         deviations = session.scalar(select(func.count(Deviation.id)).where(Deviation.instance_id == instance.id)) or 0
-        facts = self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
-        row = session.get(CaseFact, instance.id)
-        values = facts.as_dict()
-        if row is None:
-            session.add(CaseFact(**values, updated_at=now))
-            return
-        changed = False
-        for key, value in values.items():
-            if getattr(row, key) != value:
-                setattr(row, key, value)
-                changed = True
-        if changed:
-            row.updated_at = now
+        return self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
 
 
 def case_input(instance: Any) -> CaseInput:

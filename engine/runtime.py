@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -25,11 +26,22 @@ from sqlalchemy.orm import Session
 from engine import pilots
 from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
 from engine.bpmn.sandbox import command_budget
-from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
+from engine.bpmn.workflow import (
+    PENDING,
+    SERIALIZER_VERSION,
+    EngineIncident,
+    Flow,
+    FlowFactory,
+    MoveRefused,
+    StepLog,
+    TokenMove,
+)
 from engine.catalog import Catalog, CatalogError, validate_form_data
 from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
+from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import Clock
+from engine.domain.deadlines import due_moment
 from engine.domain.errors import (
     BadRequest,
     Conflict,
@@ -1699,7 +1711,6 @@ class Runtime:
         now = self.clock.now()
         data = self._case_data(instance.data or {}, flow, log)
         elements = definition.elements or {}
-        instance.state = flow.dump()
         instance.serializer_version = SERIALIZER_VERSION
         instance.data = data
         instance.updated_at = now
@@ -1727,14 +1738,22 @@ class Runtime:
 
         projection = session.info.get("projections", {}).get(instance.id) or self._load_projection(session, instance.id)
 
+        # Deadlines count from their anchor events' recorded moments (engine/domain/deadlines.py), not from when a
+        # task or timer was created: set each deadline timer's moment, now that this step's events are recorded.
+        anchors = (
+            None if cancelled_reason is not None else self._anchor_deadlines(session, instance, flow, data, elements)
+        )
+        instance.state = flow.dump()
+
         # Timers.
-        new_timers = {t.task_id: t for t in ([] if cancelled_reason is not None else flow.waiting_timers())}
+        waiting = [] if cancelled_reason is not None else flow.waiting_timers()
+        new_timers = {t.task_id: t for t in waiting if t.due_at < PENDING}
         gone: list[int] = []
         kept: dict[str, TimerRow] = {}
         for task_id, row in projection.timers.items():
             current = new_timers.get(task_id)
             fired = task_id in completed_ids or (
-                current is not None and current.due_at != row.due_at and row.due_at <= now
+                current is not None and current.kind == "cycle" and current.due_at != row.due_at and row.due_at <= now
             )
             if fired:
                 self._timer_fired(session, instance, row, elements, now)
@@ -1772,12 +1791,23 @@ class Runtime:
         if removed:
             session.execute(delete(TaskIndex).where(TaskIndex.id.in_(removed)))
         for task in ready:
-            if task.id in projection.task_ids:
-                continue
             info = elements.get(task.element_id, {})
             props = info.get("properties") or {}
+            if task.id in projection.task_ids:
+                if anchors is not None and props.get("due"):  # its anchor event may have been recorded now
+                    due_at = self._task_due(
+                        props.get("due"), data, None, task.element_id, new_timers.values(), elements, anchors
+                    )
+                    session.execute(
+                        update(TaskIndex)
+                        .where(TaskIndex.id == task.id, TaskIndex.due_at.is_distinct_from(due_at))
+                        .values(due_at=due_at)
+                    )
+                continue
             lane = info.get("lane") or task.lane
-            due_at = self._task_due(props.get("due"), data, now, task.element_id, new_timers.values(), elements)
+            due_at = self._task_due(
+                props.get("due"), data, now, task.element_id, new_timers.values(), elements, anchors
+            )
             session.add(
                 TaskIndex(
                     id=task.id,
@@ -1944,19 +1974,74 @@ class Runtime:
             party = attached.get("lane") or info.get("lane")
             session.add(Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now))
 
+    def _anchor_deadlines(
+        self, session: Session, instance: ProcessInstance, flow: Flow, data: dict[str, Any], elements: dict[str, Any]
+    ) -> dict[str, datetime | None] | None:
+        """Give every waiting deadline timer (`deadline('key')` of an agreement deadline with an anchor) the moment
+        the deadline falls, counted from its anchor event's recorded time (PENDING while not recorded). Returns the
+        anchors' moments when the case has anything anchored (timers or task due times), else None."""
+        agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
+        rules: list[tuple[Any, DeadlineRule]] = []
+        for timer in flow.waiting_timers():
+            key = _deadline_key(elements.get(timer.element_id, {}))
+            rule = self._anchored_rule(key, agreement)
+            if rule is not None and timer.kind != "cycle":
+                rules.append((timer, rule))
+        has_anchored_tasks = any(
+            self._anchored_rule((elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement)
+            for t in flow.ready_human_tasks()
+        )
+        if not rules and not has_anchored_tasks:
+            return None
+        session.flush()  # this step's history rows, so the anchors include what just happened
+        anchors = self.case_facts.anchors(session, instance)
+        for timer, rule in rules:
+            due_at = due_moment(rule, anchors, data) or PENDING
+            if due_at != timer.due_at:
+                flow.retime(timer.task_id, due_at)
+        return anchors
+
+    def _anchored_rule(self, key: str | None, agreement: str | None) -> DeadlineRule | None:
+        if not key or key.strip().upper().startswith("P"):
+            return None
+        try:
+            rule = self.catalog.deadline_rule(key, agreement)
+        except CatalogError:
+            return None
+        return rule if rule.anchor is not None else None
+
     def _task_due(
         self,
         due: str | None,
         data: dict[str, Any],
-        now: datetime,
+        now: datetime | None,
         element_id: str,
         timers: Any,
         elements: dict[str, Any],
+        anchors: dict[str, datetime | None] | None = None,
     ) -> datetime | None:
+        """A task's due time: its agreement deadline counted from the anchor event (the same moment its deadline
+        timer has), an ISO duration counted from the task's creation, or else its earliest boundary timer."""
         if due:
             try:
-                return self.catalog.deadline_rule(due, data.get("avtal")).due(now)
+                rule = self.catalog.deadline_rule(due, data.get("avtal"))
+                if rule.anchor is not None:
+                    found = due_moment(rule, anchors or {}, data)
+                    if found is not None:
+                        return found
+                elif now is not None:
+                    return rule.due(now)
             except (CatalogError, ValueError):
                 pass
         boundary = [t.due_at for t in timers if elements.get(t.element_id, {}).get("attached_to") == element_id]
         return min(boundary) if boundary else None
+
+
+_DEADLINE_CALL = re.compile(r"""^\s*deadline\(\s*['"]([A-Za-z0-9_\-]+)['"]\s*\)\s*$""")
+
+
+def _deadline_key(info: dict[str, Any]) -> str | None:
+    """The agreement deadline a timer waits for when its expression is `deadline('key')`, else None."""
+    timer = info.get("timer") or {}
+    match = _DEADLINE_CALL.match(str(timer.get("expression") or ""))
+    return match.group(1) if match else None

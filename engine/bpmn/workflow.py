@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -119,6 +119,11 @@ class HumanTask:
     name: str
     lane: str | None
     process_id: str  # the (sub)process the task belongs to
+
+
+# The moment of a deadline timer whose anchor event is not recorded yet: it waits, without a row in `timers`, until
+# the event is recorded and the runtime sets its real moment (Flow.retime).
+PENDING = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,17 @@ class Flow:
             | TaskState.MAYBE
         ):
             task.data.update(values)
+
+    def retime(self, task_id: str, due_at: datetime) -> None:
+        """Set a waiting (non-cycle) timer's moment: a deadline counted from its anchor event, known or newly recorded
+        (engine/domain/deadlines.py); PENDING while the anchor event has not happened."""
+        task = self._task(task_id)
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
+            return
+        if isinstance(definition, CycleTimerEventDefinition):
+            return
+        task._set_internal_data(event_value=due_at.isoformat())
 
     def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
         """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken

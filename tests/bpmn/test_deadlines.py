@@ -37,6 +37,8 @@ def at_kallelse_sip(walk: Walker) -> int:
 def at_sip_mote(walk: Walker) -> int:
     instance = at_uk(walk)
     walk.run_until(instance, {"genomfora_sip_mote"}, PLANNING)
+    if "tid_svpl_efter_utskrivning" not in walk.timers(instance):  # SVPL counts from the discharge
+        walk.send("utskriven", ESTHER, utskrivningstid=walk.clock.now().isoformat())
     return instance
 
 

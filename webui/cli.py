@@ -193,9 +193,10 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
         for process_id in args.process_ids:
             definition = p.reports.definition(process_id)
             catalogues.append(catalogue(definition, p.reports.definition_xml(process_id, definition["version"])))
+        anchors = p.catalog.anchor_texts()
     finally:
         p.close()
-    text = markdown(catalogues)
+    text = markdown(catalogues, anchors)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"{args.out}: {sum(len(c.activities) for c in catalogues)} aktiviteter")

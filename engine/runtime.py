@@ -1756,7 +1756,7 @@ class Runtime:
                 current is not None and current.kind == "cycle" and current.due_at != row.due_at and row.due_at <= now
             )
             if fired:
-                self._timer_fired(session, instance, row, elements, now)
+                self._timer_fired(session, instance, row, elements, now, flow)
             if current is None:
                 gone.append(row.id)
             elif current.due_at != row.due_at:
@@ -1954,7 +1954,13 @@ class Runtime:
         return Projection(timers, task_ids, subscriptions, correlations)
 
     def _timer_fired(
-        self, session: Session, instance: ProcessInstance, row: TimerRow, elements: dict[str, Any], now: datetime
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        row: TimerRow,
+        elements: dict[str, Any],
+        now: datetime,
+        flow: Flow | None = None,
     ) -> None:
         lateness = (now - row.due_at).total_seconds()
         session.add(
@@ -1970,9 +1976,18 @@ class Runtime:
         info = elements.get(row.element_id, {})
         cause = (info.get("properties") or {}).get("avvikelse")
         if cause:
+            # Charged to the party whose work was late: the guarded task's lane, or for a guarded subprocess every
+            # party with work still open in it or beside it (Flow.late_parties); else the guarded element's lane.
             attached = elements.get(info.get("attached_to") or "", {})
-            party = attached.get("lane") or info.get("lane")
-            session.add(Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now))
+            parties: list[str] = []
+            for element_id, lane in flow.late_work(row.task_id, info.get("attached_to")) if flow is not None else []:
+                party = elements.get(element_id, {}).get("lane") or lane or attached.get("lane")
+                if party and party not in parties:
+                    parties.append(party)
+            for party in parties or [attached.get("lane") or info.get("lane")]:
+                session.add(
+                    Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now)
+                )
 
     def _anchor_deadlines(
         self, session: Session, instance: ProcessInstance, flow: Flow, data: dict[str, Any], elements: dict[str, Any]

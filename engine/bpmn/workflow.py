@@ -209,6 +209,47 @@ class Flow:
                 )
         return result
 
+    def late_work(self, timer_task_id: str, host_element: str | None) -> list[tuple[str, str | None]]:
+        """(element id, lane) of the open work a deadline timer found undone when it fired: the task it is attached
+        to, or, when it guards a subprocess, every open human task inside that subprocess and in the branches running
+        in parallel with it from the same split (the work that must be done before the guarded outcome, e.g. the
+        kommun's biståndsbeslut before the person can go home). The runtime charges the avvikelse to their parties."""
+        try:
+            timer = self._task(timer_task_id)
+        except MoveRefused:
+            return []
+        split = timer.parent  # the BoundaryEventSplit holding the host and its boundary events
+        if split is None:
+            return []
+        host = next((c for c in split.children if c is not timer and _element_id(c) == host_element), None)
+        if host is None:
+            return []
+        if host.task_spec.manual:
+            return [(_element_id(host), host.task_spec.lane)] if host.state & TaskState.READY else []
+        inside: set[Any] = set()
+        sub = self.workflow.subprocesses.get(host.id)
+        if sub is not None:
+            inside.update(t.id for t in sub.tasks.values())
+            nested = [w for w in self.workflow.subprocesses.values() if w.parent_task_id in inside]
+            for w in nested:
+                inside.update(t.id for t in w.tasks.values())
+        fork = split.parent
+        while fork is not None and not (
+            fork.task_spec.__class__.__name__.endswith("ParallelGateway") and len(fork.children) > 1
+        ):
+            fork = fork.parent
+        if fork is not None:
+            stack = list(fork.children)
+            while stack:
+                task = stack.pop()
+                inside.add(task.id)
+                stack.extend(task.children)
+        return [
+            (_element_id(task), task.task_spec.lane)
+            for task in self._live(TaskState.READY)
+            if task.task_spec.manual and task.id in inside and not _is_escalation(task)
+        ]
+
     def task_data(self, task_id: str) -> dict[str, Any]:
         return dict(self._task(task_id).data)
 
@@ -562,3 +603,9 @@ class FlowFactory:
         _SERIALIZER.migrate(dct)
         workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
         return Flow(workflow, self.script_engine)
+
+
+def _is_escalation(task: Task) -> bool:
+    """A coordinator's task made by another deadline (it follows a timer), not a party's own work."""
+    parent = task.parent
+    return parent is not None and isinstance(getattr(parent.task_spec, "event_definition", None), TimerEventDefinition)

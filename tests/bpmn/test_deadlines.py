@@ -63,7 +63,7 @@ ENROL = {
 }
 
 # deadline key, how to get there, the task it guards, its boundary timer, the escalation task, the party
-CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str]] = [
+CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str | None]] = [
     (
         "inskrivningsmeddelande",
         at_inskrivningsmeddelande,
@@ -80,7 +80,7 @@ CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str]] = [
         "eskalera_kallelse_sip",
         "Region primärvård",
     ),
-    ("hem_efter_uk", at_uk, "utskrivningsklar_period", "tid_hem_efter_uk", "eskalera_hem_efter_uk", "Slutenvård"),
+    ("hem_efter_uk", at_uk, "utskrivningsklar_period", "tid_hem_efter_uk", "eskalera_hem_efter_uk", None),
     (
         "svpl_efter_utskrivning",
         at_sip_mote,
@@ -121,8 +121,10 @@ def test_missed_deadline_escalates_to_the_coordinator_and_records_a_deviation(
     if guarded in walk.p.reports.definition(view["process_id"])["elements"] and guarded != "utskrivningsklar_period":
         assert guarded in tasks  # non-interrupting: the late step can still be done
     # (deadlines that fell earlier on the way, e.g. home within 24 h of UK before the 3-day kallelse, count too)
-    [deviation] = [d for d in view["deviations"] if d["element_id"] == timer]
-    assert deviation["party"] == party and deviation["cause"]
+    deviations = [d for d in view["deviations"] if d["element_id"] == timer]
+    assert deviations and all(d["cause"] for d in deviations)
+    if party is not None:  # (the parties charged for a late homecoming: tests/bpmn/test_deviation_party.py)
+        assert [d["party"] for d in deviations] == [party]
     with walk.p.db.read() as session:
         row = session.get(TaskIndex, tasks[escalation]["id"])
         assert row is not None and row.role == "samordnare" and row.lane == party

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import pilots
-from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.parsing import ParsedDocument, deploy_order, parse_document, parse_for_run, pinned_version
 from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import (
     PENDING,
@@ -41,7 +41,7 @@ from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import Clock
-from engine.domain.deadlines import due_moment
+from engine.domain.deadlines import counts_from_event, due_moment
 from engine.domain.errors import (
     BadRequest,
     Conflict,
@@ -110,7 +110,11 @@ class Deployed:
     elements: dict[str, Any]
     forms: dict[str, Any]
     start_messages: tuple[str, ...]
-    dependencies: dict[str, int]
+    dependencies: dict[str, int | None]  # called process id -> definition id; None: resolved at run time
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        return tuple(sorted(k for k, v in self.dependencies.items() if v is None))
 
     @classmethod
     def of(cls, row: ProcessDefinition) -> Deployed:
@@ -153,24 +157,36 @@ class SpecCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, session: Session, definition: Deployed) -> tuple[Any, dict[str, Any]]:
+    def get(
+        self, session: Session, definition: Deployed, called_versions: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The specs of a definition; a call left to run time uses the version the case resolved it to
+        (`called_versions`), and without one has no spec (reaching it is an incident)."""
+        unresolved = {k for k, v in (definition.dependencies or {}).items() if v is None}
+        pins = {k: v for k, v in (called_versions or {}).items() if k in unresolved and v is not None}
+        key: Any = (definition.id, tuple(sorted(pins.items()))) if pins else definition.id
         with self._lock:
-            hit = self._items.get(definition.id)
+            hit = self._items.get(key)
             if hit is not None:
-                self._items.move_to_end(definition.id)
+                self._items.move_to_end(key)
                 return hit
-        deps = {}
-        for called, dep_id in (definition.dependencies or {}).items():
+        deps: dict[str, bytes] = {}
+        wanted = [(called, dep_id or pins.get(called)) for called, dep_id in (definition.dependencies or {}).items()]
+        while wanted:
+            called, dep_id = wanted.pop()
+            if dep_id is None or called in deps:
+                continue
             dep = session.get(ProcessDefinition, dep_id)
             if dep is None:
                 raise NotFound(f"Anropad processversion {dep_id} saknas")
             deps[called] = dep.xml
+            wanted.extend((c, d) for c, d in (dep.dependencies or {}).items() if d is not None)
         row = session.get(ProcessDefinition, definition.id)
         if row is None:
             raise NotFound(f"Processversion {definition.id} saknas")
         specs = parse_for_run(row.xml, definition.process_id, deps)
         with self._lock:
-            self._items[definition.id] = specs
+            self._items[key] = specs
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return specs
@@ -338,6 +354,8 @@ class Runtime:
                 if row is None or row.status in ("completed", "cancelled"):
                     continue
                 definition = self._deployed(session, row.definition_id)
+                if definition.unresolved:
+                    continue  # its calls are resolved in the command itself
                 spec, subprocess_specs = self.specs.get(session, definition)
                 flow = self.flows.restore(row.state, spec, subprocess_specs)
                 projection = self._load_projection(session, instance_id)
@@ -378,8 +396,8 @@ class Runtime:
             return self._parse(session, xml, process_id)
 
     def _parse(self, session: Session, xml: bytes | str, process_id: str | None) -> ParsedDocument:
-        def resolve(called: str) -> bytes | None:
-            definition = self._newest(session, called, executable_only=True)
+        def resolve(called: str, version: int | None) -> bytes | None:
+            definition = self._called_definition(session, called, version)
             return definition.xml if definition is not None else None
 
         doc = parse_document(
@@ -422,6 +440,43 @@ class Runtime:
                     raise Conflict("En annan driftsättning av samma process pågick samtidigt; försök igen") from None
         raise AssertionError("unreachable")
 
+    def deploy_set(
+        self,
+        files: list[tuple[str | None, bytes]],
+        actor: Actor,
+        comment: str = "",
+        allow_documentation_only: bool = False,
+    ) -> list[DeployResult]:
+        """Deploy several files as one set, in one transaction, in any order given: a process the set defines is
+        deployed before the processes in the set that call it, so their calls resolve within the set. A call to a
+        process neither in the set nor deployed is a warning (resolved when a case reaches it). All or nothing: a
+        file that cannot be deployed rejects the set (DeployRejected naming the file). Results in the given order."""
+        self.policy.require(self.policy.can_deploy(actor), "Bara processägare får driftsätta diagram")
+        order = deploy_order([raw for _, raw in files])
+        for attempt in range(2):
+            try:
+                with self._uow() as session:
+                    results: dict[int, DeployResult] = {}
+                    for position in order:
+                        filename, raw = files[position]
+                        try:
+                            results[position] = self._deploy(
+                                session, raw, actor, comment, filename, allow_documentation_only
+                            )
+                        except DeployRejected as exc:
+                            raise DeployRejected(
+                                [
+                                    Diagnostic(d.element_id, d.severity, f"{filename or position + 1}: {d.message}")
+                                    for d in exc.diagnostics
+                                ]
+                            ) from exc
+                        session.flush()
+                    return [results[position] for position in range(len(files))]
+            except IntegrityError:
+                if attempt == 1:
+                    raise Conflict("En annan driftsättning av samma process pågick samtidigt; försök igen") from None
+        raise AssertionError("unreachable")
+
     def _deploy(
         self,
         session: Session,
@@ -459,13 +514,15 @@ class Runtime:
         ) + 1
         now = self.clock.now()
         elements: dict[str, Any] = {}
-        dependencies: dict[str, int] = {}
+        dependencies: dict[str, int | None] = {}
         for called in doc.dependencies:
-            dep = self._newest(session, called, executable_only=True)
+            dep = self._called_definition(session, called, pinned_version(main, called))
             assert dep is not None
             dependencies[called] = dep.id
             for key, info in (dep.elements or {}).items():
                 elements.setdefault(key, info)
+        for called in doc.unresolved:
+            dependencies[called] = None  # resolved when a case reaches it (Runtime._called_versions)
         for process in doc.processes:
             for key, info in process.elements.items():
                 elements[key] = {**info.as_dict(), "process": process.process_id}
@@ -507,6 +564,37 @@ class Runtime:
         return DeployResult(
             definition.id, definition.process_id, version, definition.executable, True, list(doc.diagnostics)
         )
+
+    def _called_definition(self, session: Session, process_id: str, version: int | None) -> ProcessDefinition | None:
+        """What a call activity calls: the version it pins, else the newest executable version."""
+        if version is None:
+            return self._newest(session, process_id, executable_only=True)
+        return session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_id == process_id,
+                ProcessDefinition.version == version,
+                ProcessDefinition.executable.is_(True),
+            )
+        )
+
+    def _called_versions(
+        self, session: Session, instance: ProcessInstance, definition: Deployed
+    ) -> dict[str, Any] | None:
+        """The definitions a case's calls left to run time resolve to: kept on the case once found (so it keeps
+        that version), looked up (pinned version or newest) while not found yet."""
+        if not definition.unresolved:
+            return None
+        pins = dict(instance.called_versions or {})
+        changed = False
+        for called in definition.unresolved:
+            if pins.get(called) is None:
+                found = self._called_definition(session, called, pinned_version(definition.elements, called))
+                if found is not None:
+                    pins[called] = found.id
+                    changed = True
+        if changed:
+            instance.called_versions = pins
+        return pins
 
     def _newest(self, session: Session, process_id: str, executable_only: bool) -> ProcessDefinition | None:
         query = select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
@@ -642,7 +730,9 @@ class Runtime:
                 },
             )
         )
-        spec, subprocess_specs = self.specs.get(session, definition)
+        spec, subprocess_specs = self.specs.get(
+            session, definition, self._called_versions(session, instance, definition)
+        )
         flow = self.flows.new(spec, subprocess_specs, data)
         # A new instance has no index rows yet: nothing to read back before the first save.
         session.info.setdefault("projections", {})[instance.id] = Projection({}, frozenset(), frozenset(), frozenset())
@@ -1181,9 +1271,9 @@ class Runtime:
             if not target.executable:
                 raise Conflict(f"Version {target.version} kan inte köras")
             self._cached_flow(instance)  # forget any cached workflow: it is restored from the stored state below
-            spec, subs = self.specs.get(session, source)
+            spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(instance.state, spec, subs)
-            target_spec, target_subs = self.specs.get(session, target)
+            target_spec, target_subs = self.specs.get(session, target, instance.called_versions)
             plan = bpmn_migration.plan(
                 flow, target_spec, target_subs, mapping, instance.data or {}, provided_by_form(target)
             )
@@ -1316,7 +1406,7 @@ class Runtime:
             session.flush()
             instance.definition_id, instance.version = source.id, source.version
             instance.data = before.get("data") or {}
-            spec, subs = self.specs.get(session, source)
+            spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(result.state_before, spec, subs)
 
             def keep(flow: Flow, log: StepLog) -> None:
@@ -1630,13 +1720,14 @@ class Runtime:
     ) -> None:
         if instance.status == "cancelled" or instance.status == "completed":
             raise Conflict(f"Instansen är {instance.status}")
-        if flow is None:
+        called_versions = self._called_versions(session, instance, definition)
+        if flow is None and not definition.unresolved:  # (a call resolved now needs its spec: restore afresh)
             cached = self._cached_flow(instance)
             if cached is not None:
                 flow, projection = cached
                 session.info.setdefault("projections", {})[instance.id] = projection
         if flow is None:
-            spec, subprocess_specs = self.specs.get(session, definition)
+            spec, subprocess_specs = self.specs.get(session, definition, called_versions)
             try:
                 flow = self.flows.restore(instance.state, spec, subprocess_specs)
             except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
@@ -1653,6 +1744,15 @@ class Runtime:
                 action(flow, log)
         except EngineIncident as exc:
             incident = exc
+        if incident is not None:  # a call left to run time that found nothing: say which process is missing
+            for element_id, info in definition.elements.items():
+                called = info.get("called_element")
+                missing = called in definition.unresolved and (called_versions or {}).get(called) is None
+                if missing and flow.reached(element_id):
+                    incident = EngineIncident(
+                        element_id, f"Anropad process {called!r} är inte driftsatt: driftsätt den och försök igen"
+                    )
+                    break
         thrown = flow.take_thrown_messages()  # before _save, so the stored state does not keep them
         with session.no_autoflush:  # one flush at the end batches the inserts
             self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
@@ -2023,7 +2123,7 @@ class Runtime:
             rule = self.catalog.deadline_rule(key, agreement)
         except CatalogError:
             return None
-        return rule if rule.anchor is not None else None
+        return rule if counts_from_event(rule) else None
 
     def _task_due(
         self,
@@ -2040,7 +2140,7 @@ class Runtime:
         if due:
             try:
                 rule = self.catalog.deadline_rule(due, data.get("avtal"))
-                if rule.anchor is not None:
+                if counts_from_event(rule):
                     found = due_moment(rule, anchors or {}, data)
                     if found is not None:
                         return found

@@ -154,13 +154,24 @@ def load_definition(db: Database, process_id: str, version: int) -> DefinitionSo
         )
         if row is None:
             raise NotFound(f"{process_id} version {version} finns inte")
-        deps = {name: session.get(ProcessDefinition, dep_id) for name, dep_id in (row.dependencies or {}).items()}
+        deps = {
+            # a call left to run time: the newest executable version, as a case would resolve it now
+            name: session.get(ProcessDefinition, dep_id)
+            if dep_id is not None
+            else session.scalar(
+                select(ProcessDefinition)
+                .where(ProcessDefinition.process_id == name, ProcessDefinition.executable.is_(True))
+                .order_by(ProcessDefinition.version.desc())
+                .limit(1)
+            )
+            for name, dep_id in (row.dependencies or {}).items()
+        }
         return DefinitionSource(
             id=row.id,
             process_id=row.process_id,
             version=row.version,
             xml=row.xml,
-            dependencies=dict(row.dependencies or {}),
+            dependencies={name: dep.id for name, dep in deps.items() if dep is not None},
             dependency_xml={name: dep.xml for name, dep in deps.items() if dep is not None},
             elements=dict(row.elements or {}),
             forms=dict(row.forms or {}),

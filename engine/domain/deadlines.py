@@ -33,21 +33,29 @@ ANCHOR_TITLES: Mapping[str, str] = {
     "utskrivning": "utskrivningen",
 }
 PLAN_PREFIX = "plan:"  # "plan:planerat_utskrivningsdatum": a date or date-time in the case data
+# The step's own service level ("answer by noon the next working day"), counted from when its task or timer is
+# created: named explicitly, never a default; the law's and the agreements' deadlines name their event instead.
+TASK_ANCHOR = "uppgift"
 
 
 def check_anchor(anchor: Any) -> str:
     """The anchor name when it is one the platform records, else ValueError (Swedish) naming the choices."""
     if isinstance(anchor, str):
-        if anchor in ANCHORS:
+        if anchor in ANCHORS or anchor == TASK_ANCHOR:
             return anchor
         if anchor.startswith(PLAN_PREFIX) and anchor[len(PLAN_PREFIX) :].strip():
             return anchor
-    choices = ", ".join([*ANCHORS, PLAN_PREFIX + "<fält>"])
+    choices = ", ".join([*ANCHORS, PLAN_PREFIX + "<fält>", TASK_ANCHOR])
     raise ValueError(f"okänd ankarhändelse {anchor!r}: tidsfristen måste räknas från en av {choices}")
 
 
+def counts_from_event(rule: DeadlineRule) -> bool:
+    """Whether the deadline counts from a recorded event of the case (else from its task's or timer's creation)."""
+    return rule.anchor is not None and rule.anchor != TASK_ANCHOR
+
+
 def anchor_title(anchor: str | None) -> str:
-    if anchor is None:
+    if anchor is None or anchor == TASK_ANCHOR:
         return "att uppgiften skapas"
     if anchor.startswith(PLAN_PREFIX):
         return f"datumet {anchor[len(PLAN_PREFIX) :]} i planen"
@@ -80,7 +88,7 @@ def due_moment(
     """The absolute moment the deadline falls for a case: the agreement's rule counted from its anchor event's
     recorded time; None while that event is not recorded. A rule without an anchor (an ISO duration written on a
     task) has no moment here: the caller counts it from the task's creation."""
-    if rule.anchor is None:
+    if rule.anchor is None or not counts_from_event(rule):
         return None
     start = anchor_moment(rule.anchor, anchors, data or {})
     return rule.due(start) if start is not None else None

@@ -135,6 +135,7 @@ class Milestones:
     milestones: Mapping[str, Milestone]
     deadlines: Mapping[str, DeadlineCheck]
     fokus_age: int = 65
+    readmission_days: int = 30  # a discharge this many days before an admission makes it a readmission
 
     @functools.cached_property
     def order(self) -> dict[tuple[str, int], int]:
@@ -204,6 +205,7 @@ class Milestones:
                 items,
                 checks,
                 int(raw.get("fokuspatient_min_age_exclusive", 65)),
+                int(raw.get("readmission_within_days", 30)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"{where}: {exc}") from exc
@@ -450,7 +452,9 @@ def derive(
     for notice in notices:
         if discharged_at is None or notice <= discharged_at:
             last_uk_at = notice
-    readmission = picked["readmission"] is True
+    # A readmission Samflöde knows (the person's discharge it recorded within the window, found when the case
+    # started: Runtime._known_readmission) counts whatever the ward ticked; the tick adds what it cannot know.
+    readmission = picked["readmission"] is True or (case.data or {}).get("aterinlaggning_kand") is True
     facts = CaseFacts(
         instance_id=case.instance_id,
         definition_id=case.definition_id,

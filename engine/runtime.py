@@ -53,7 +53,7 @@ from engine.domain.errors import (
     ValidationFailed,
 )
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS, routing_keys_in
-from engine.facts import CaseFactsKeeper
+from engine.facts import CaseFactsKeeper, parse_moment
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -70,6 +70,7 @@ from engine.persistence.models import (
     User,
 )
 from engine.reads.log import AccessLogWriter
+from engine.reads.persons import previous_discharge
 from engine.reads.policy import AccessPolicy
 from engine.validation import CheckResult, catalog_findings
 
@@ -694,6 +695,7 @@ class Runtime:
     ) -> int:
         now = self.clock.now()
         route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+        data = self._known_readmission(session, definition.process_id, data, actor, now)
         instance = ProcessInstance(
             definition_id=definition.id,
             process_id=definition.process_id,
@@ -746,6 +748,40 @@ class Runtime:
 
         self._advance(session, instance, definition, actor, begin, flow=flow)
         return instance.id
+
+    def _known_readmission(
+        self, session: Session, process_id: str, data: dict[str, Any], actor: Actor, now: datetime
+    ) -> dict[str, Any]:
+        """An admission of a person Samflöde discharged within the figure's window (30 days) before it is a
+        readmission the platform knows: the case data says so from the start (aterinlaggning_kand, the earlier
+        discharge and case, shown beside the ward's admission form), and the figures count it whatever the ward
+        ticks. The ward's answer stays for what the platform cannot know (a discharge outside Samflöde; planned)."""
+        keeper = self.case_facts
+        pnr = data.get("personnummer")
+        if not keeper.applies_to(process_id) or keeper.milestones is None or not isinstance(pnr, str):
+            return data
+        admitted_at = parse_moment(data.get("inskrivningstid")) or now
+        found = previous_discharge(
+            session,
+            self.access,
+            self.access_log,
+            actor,
+            pnr,
+            admitted_at,
+            timedelta(days=keeper.milestones.readmission_days),
+            now,
+        )
+        if found is None:
+            return {**data, "aterinlaggning_kand": False}
+        known = {
+            "aterinlaggning_kand": True,
+            "aterinlaggning_inom_30_dagar": True,
+            "tidigare_utskrivning": found.discharged_at.isoformat(),
+            "tidigare_arende_id": found.instance_id,
+        }
+        if found.vardtillfalle_id and not data.get("tidigare_vardtillfalle_id"):
+            known["tidigare_vardtillfalle_id"] = found.vardtillfalle_id
+        return {**data, **known}
 
     def _require_task(self, session: Session, actor: Actor, task: TaskIndex) -> None:
         """The actor may act on the task (need to know, engine/reads/policy.py); refused as 404 like a task that

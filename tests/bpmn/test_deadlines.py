@@ -127,7 +127,8 @@ def test_missed_deadline_escalates_to_the_coordinator_and_records_a_deviation(
         assert [d["party"] for d in deviations] == [party]
     with walk.p.db.read() as session:
         row = session.get(TaskIndex, tasks[escalation]["id"])
-        assert row is not None and row.role == "samordnare" and row.lane == party
+        # the escalation goes to the coordinator of the lane the deadline is drawn in (the ward's, for the UK period)
+        assert row is not None and row.role == "samordnare" and row.lane == (party or "Slutenvård")
     walk.complete(instance, escalation, atgard="Kontaktat ansvarig enhet; steget görs i dag")
     assert escalation not in walk.active(instance)
 

@@ -454,7 +454,9 @@ def derive(
             last_uk_at = notice
     # A readmission Samflöde knows (the person's discharge it recorded within the window, found when the case
     # started: Runtime._known_readmission) counts whatever the ward ticked; the tick adds what it cannot know.
+    # The figure is of unplanned readmissions: what the ward marks as planned (which only it can know) is not one.
     readmission = picked["readmission"] is True or (case.data or {}).get("aterinlaggning_kand") is True
+    readmission = readmission and picked.get("readmission_planned") is not True
     facts = CaseFacts(
         instance_id=case.instance_id,
         definition_id=case.definition_id,

@@ -78,3 +78,12 @@ def test_another_person_is_not_a_readmission(walk):
     walk.clock.advance(timedelta(days=2))
     other = walk.admit({**ESTHER, "personnummer": "19400101-2386", "vardtillfalle_id": "VT-2002"})
     assert walk.data(other)["aterinlaggning_kand"] is False
+
+
+def test_a_readmission_the_ward_marks_as_planned_is_not_counted(walk):
+    _discharged_stay(walk)
+    walk.clock.advance(timedelta(days=5))
+    second = walk.admit({**ESTHER, "vardtillfalle_id": "VT-1004"})
+    assert walk.data(second)["aterinlaggning_kand"] is True
+    walk.complete(second, "registrera_inskrivning", aterinlaggning_planerad=True)
+    assert _readmission(walk, second) is False  # the figure is of unplanned readmissions

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog, CatalogError
+from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
 from engine.domain.deadlines import ANCHORS, due_moment
@@ -497,6 +497,18 @@ def derive(
     return facts
 
 
+def anchors_from(
+    milestones: Milestones | None, case: CaseInput, history: Iterable[HistoryRecord]
+) -> dict[str, datetime | None]:
+    """The anchor events' moments of a case from its history (what Runtime and the simulator set deadline timers
+    from). A process the milestones do not describe knows only its own start as `inskrivning`."""
+    if milestones is None or milestones.process_id != case.process_id:
+        moments: dict[str, datetime | None] = dict.fromkeys(ANCHORS)
+        moments["inskrivning"] = parse_moment((case.data or {}).get("inskrivningstid")) or case.started_at
+        return moments
+    return anchors_of(derive(case, history, milestones, AgreementTerms(DEFAULT_AGREEMENT, {})))
+
+
 def records_of(rows: Iterable[Any]) -> list[HistoryRecord]:
     """HistoryEntry rows (or anything with at, kind, element_id, data) as records."""
     return [HistoryRecord(r.at, r.kind, r.element_id, r.data or {}) for r in rows]
@@ -537,9 +549,7 @@ class CaseFactsKeeper:
         """The recorded moments of the anchor events of a case as flushed so far (what its deadlines count from).
         A process the milestones do not describe (mobilt_team) knows only its own start as `inskrivning`."""
         if not self.applies_to(instance.process_id):
-            moments: dict[str, datetime | None] = dict.fromkeys(ANCHORS)
-            moments["inskrivning"] = parse_moment((instance.data or {}).get("inskrivningstid")) or instance.started_at
-            return moments
+            return anchors_from(None, case_input(instance), [])
         return anchors_of(self.current(session, instance))
 
     def refresh(self, session: Session, instance: Any, now: datetime) -> None:

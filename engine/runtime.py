@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -37,9 +36,9 @@ from engine.bpmn.workflow import (
     TokenMove,
 )
 from engine.catalog import Catalog, CatalogError, validate_form_data
+from engine.deadline_timers import anchored_rule, anchored_timers, set_moments
 from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
-from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import Clock
 from engine.domain.deadlines import counts_from_event, due_moment
 from engine.domain.errors import (
@@ -771,8 +770,8 @@ class Runtime:
             timedelta(days=keeper.milestones.readmission_days),
             now,
         )
-        if found is None:
-            return {**data, "aterinlaggning_kand": False}
+        if found is None:  # the ward's answer (optional on its form) is no until it says otherwise
+            return {"aterinlaggning_inom_30_dagar": False, **data, "aterinlaggning_kand": False}
         known = {
             "aterinlaggning_kand": True,
             "aterinlaggning_inom_30_dagar": True,
@@ -2128,38 +2127,21 @@ class Runtime:
     def _anchor_deadlines(
         self, session: Session, instance: ProcessInstance, flow: Flow, data: dict[str, Any], elements: dict[str, Any]
     ) -> dict[str, datetime | None] | None:
-        """Give every waiting deadline timer (`deadline('key')` of an agreement deadline with an anchor) the moment
-        the deadline falls, counted from its anchor event's recorded time (PENDING while not recorded). Returns the
-        anchors' moments when the case has anything anchored (timers or task due times), else None."""
+        """Give every waiting deadline timer the moment its deadline falls, counted from its anchor event's recorded
+        time (engine/deadline_timers.py). Returns the anchors' moments when the case has anything anchored (timers
+        or task due times), else None."""
         agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
-        rules: list[tuple[Any, DeadlineRule]] = []
-        for timer in flow.waiting_timers():
-            key = _deadline_key(elements.get(timer.element_id, {}))
-            rule = self._anchored_rule(key, agreement)
-            if rule is not None and timer.kind != "cycle":
-                rules.append((timer, rule))
+        timers = anchored_timers(flow, elements, self.catalog, agreement)
         has_anchored_tasks = any(
-            self._anchored_rule((elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement)
+            anchored_rule(self.catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement)
             for t in flow.ready_human_tasks()
         )
-        if not rules and not has_anchored_tasks:
+        if not timers and not has_anchored_tasks:
             return None
         session.flush()  # this step's history rows, so the anchors include what just happened
         anchors = self.case_facts.anchors(session, instance)
-        for timer, rule in rules:
-            due_at = due_moment(rule, anchors, data) or PENDING
-            if due_at != timer.due_at:
-                flow.retime(timer.task_id, due_at)
+        set_moments(flow, timers, anchors, data)
         return anchors
-
-    def _anchored_rule(self, key: str | None, agreement: str | None) -> DeadlineRule | None:
-        if not key or key.strip().upper().startswith("P"):
-            return None
-        try:
-            rule = self.catalog.deadline_rule(key, agreement)
-        except CatalogError:
-            return None
-        return rule if counts_from_event(rule) else None
 
     def _task_due(
         self,
@@ -2186,13 +2168,3 @@ class Runtime:
                 pass
         boundary = [t.due_at for t in timers if elements.get(t.element_id, {}).get("attached_to") == element_id]
         return min(boundary) if boundary else None
-
-
-_DEADLINE_CALL = re.compile(r"""^\s*deadline\(\s*['"]([A-Za-z0-9_\-]+)['"]\s*\)\s*$""")
-
-
-def _deadline_key(info: dict[str, Any]) -> str | None:
-    """The agreement deadline a timer waits for when its expression is `deadline('key')`, else None."""
-    timer = info.get("timer") or {}
-    match = _DEADLINE_CALL.match(str(timer.get("expression") or ""))
-    return match.group(1) if match else None

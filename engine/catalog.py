@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError
 from engine.domain import personnummer
 from engine.domain.calendar import DeadlineRule, parse_duration
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import anchor_title, check_anchor
 from engine.domain.errors import ValidationFailed
 
 DEFAULT_AGREEMENT = "nationell"
@@ -198,11 +199,20 @@ class Catalog:
                     continue
                 deadlines = {}
                 for dkey, rule in (body.get("deadlines") or {}).items():
+                    if dkey.startswith("$"):
+                        continue
                     try:
+                        if "anchor" not in rule:
+                            raise ValueError(
+                                "ankarhändelse (anchor) saknas: ange vilken händelse tidsfristen räknas från"
+                            )
                         deadlines[dkey] = DeadlineRule(
-                            rule["duration"], rule.get("calendar", "hours"), rule.get("before")
+                            rule["duration"],
+                            rule.get("calendar", "hours"),
+                            rule.get("before"),
+                            check_anchor(rule["anchor"]),
                         )
-                    except (KeyError, ValueError) as exc:
+                    except (KeyError, ValueError, TypeError) as exc:
                         raise CatalogError(f"{agreements_file}: {key}.{dkey}: {exc}") from exc
                 self.agreements[key] = Agreement(key, body.get("name", key), deadlines, body)
 
@@ -254,6 +264,20 @@ class Catalog:
         if text not in agreement.deadlines:
             raise CatalogError(f"tidsfristen {text!r} finns inte i avtalet {agreement.key!r}")
         return agreement.deadlines[text]
+
+    def anchor_texts(self) -> dict[str, str]:
+        """Each agreement deadline key -> what it counts from, in words ("utskrivningen"); where agreements differ,
+        each agreement's anchor is named."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for agreement in self.agreements.values():
+            for key, rule in agreement.deadlines.items():
+                found.setdefault(key, {}).setdefault(anchor_title(rule.anchor), []).append(agreement.key)
+        return {
+            key: next(iter(titles))
+            if len(titles) == 1
+            else "; ".join(f"{title} ({', '.join(keys)})" for title, keys in titles.items())
+            for key, titles in found.items()
+        }
 
     def known_deadline(self, key: str) -> bool:
         if key.strip().upper().startswith("P"):

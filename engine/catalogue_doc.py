@@ -115,8 +115,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def markdown(catalogues: Iterable[Catalogue]) -> str:
-    """The catalogue as markdown (docs/activities.md)."""
+def markdown(catalogues: Iterable[Catalogue], anchors: Mapping[str, str] | None = None) -> str:
+    """The catalogue as markdown (docs/activities.md). `anchors`: what each agreement deadline counts from, in words
+    (Catalog.anchor_texts); a deadline not there is an ISO duration counted from the task's creation."""
     items = list(catalogues)
     lines = [
         "# Aktivitetskatalog",
@@ -139,9 +140,8 @@ def markdown(catalogues: Iterable[Catalogue]) -> str:
             if act.form:
                 lines.append(f"- **Formulär:** `{act.form}`")
             if act.deadline:
-                lines.append(
-                    f"- **Tidsgräns:** `{act.deadline}` (från överenskommelsen, räknas från att uppgiften skapas)"
-                )
+                counted = (anchors or {}).get(act.deadline, "att uppgiften skapas")
+                lines.append(f"- **Tidsgräns:** `{act.deadline}` (från överenskommelsen, räknas från {counted})")
             for key in act.deadline_timers:
                 lines.append(
                     f"- **Bevakning:** tidsgränsen `{key}`; passerad ger avvikelse och uppgift till samordnaren"

@@ -25,9 +25,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog, CatalogError
+from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import ANCHORS, due_moment
 from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
@@ -119,9 +120,11 @@ class Milestone:
 
 @dataclass(frozen=True)
 class DeadlineCheck:
+    """An on-time figure: the agreement deadline it is measured against and the milestone that meets it. It counts
+    from the deadline's own anchor event (agreements.json), as the case's timers and task due times do."""
+
     deadline: str  # an agreement deadline key
-    start: str  # a CaseFacts field
-    end: str
+    end: str  # a CaseFacts field
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class Milestones:
     milestones: Mapping[str, Milestone]
     deadlines: Mapping[str, DeadlineCheck]
     fokus_age: int = 65
+    readmission_days: int = 30  # a discharge this many days before an admission makes it a readmission
 
     @functools.cached_property
     def order(self) -> dict[tuple[str, int], int]:
@@ -183,11 +187,16 @@ class Milestones:
             missing = set(REQUIRED_MILESTONES) - set(items)
             if missing:
                 raise CatalogError(f"{where}: milstolpar saknas: {', '.join(sorted(missing))}")
-            checks = {
-                name: DeadlineCheck(body["deadline"], body["from"], body["to"])
-                for name, body in (raw.get("deadlines") or {}).items()
-                if not name.startswith("$")
-            }
+            checks = {}
+            for name, body in (raw.get("deadlines") or {}).items():
+                if name.startswith("$"):
+                    continue
+                if "from" in body:
+                    raise CatalogError(
+                        f"{where}: {name}: 'from' används inte längre; tidsfristen räknas från sin ankarhändelse "
+                        "(anchor) i agreements.json"
+                    )
+                checks[name] = DeadlineCheck(body["deadline"], body["to"])
             missing = set(REQUIRED_CHECKS) - set(checks)
             if missing:
                 raise CatalogError(f"{where}: tidsgränser saknas: {', '.join(sorted(missing))}")
@@ -196,6 +205,7 @@ class Milestones:
                 items,
                 checks,
                 int(raw.get("fokuspatient_min_age_exclusive", 65)),
+                int(raw.get("readmission_within_days", 30)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"{where}: {exc}") from exc
@@ -388,13 +398,29 @@ def uk_periods(
     return periods
 
 
-def _on_time(terms: AgreementTerms, deadline: str, start: datetime | None, end: datetime | None) -> bool | None:
-    if start is None or end is None:
-        return None
+def anchors_of(facts: CaseFacts) -> dict[str, datetime | None]:
+    """The recorded moments of the anchor events (engine/domain/deadlines.py ANCHORS) in a case's facts."""
+    return {anchor: getattr(facts, field_name) for anchor, field_name in ANCHORS.items()}
+
+
+def deadline_due(
+    terms: AgreementTerms, deadline: str, anchors: Mapping[str, datetime | None], data: Mapping[str, Any]
+) -> datetime | None:
+    """When the agreement's deadline falls for the case: the one definition (due_moment) the runtime's timers and
+    task due times use too. None while its anchor event is not recorded."""
     rule = terms.deadlines.get(deadline)
     if rule is None:
         return None
-    return end <= rule.due(start)
+    return due_moment(rule, anchors, data)
+
+
+def _on_time(
+    terms: AgreementTerms, deadline: str, anchors: Mapping[str, datetime | None], data: Mapping[str, Any], end: Any
+) -> bool | None:
+    if end is None:
+        return None
+    due = deadline_due(terms, deadline, anchors, data)
+    return None if due is None else bool(end <= due)
 
 
 def derive(
@@ -426,7 +452,11 @@ def derive(
     for notice in notices:
         if discharged_at is None or notice <= discharged_at:
             last_uk_at = notice
-    readmission = picked["readmission"] is True
+    # A readmission Samflöde knows (the person's discharge it recorded within the window, found when the case
+    # started: Runtime._known_readmission) counts whatever the ward ticked; the tick adds what it cannot know.
+    # The figure is of unplanned readmissions: what the ward marks as planned (which only it can know) is not one.
+    readmission = picked["readmission"] is True or (case.data or {}).get("aterinlaggning_kand") is True
+    readmission = readmission and picked.get("readmission_planned") is not True
     facts = CaseFacts(
         instance_id=case.instance_id,
         definition_id=case.definition_id,
@@ -461,9 +491,22 @@ def derive(
         fokuspatient=readmission and age is not None and age > milestones.fokus_age,
         deviations=case.deviations,
     )
+    anchors = anchors_of(facts)
     for name, check in milestones.deadlines.items():
-        setattr(facts, name, _on_time(terms, check.deadline, getattr(facts, check.start), getattr(facts, check.end)))
+        setattr(facts, name, _on_time(terms, check.deadline, anchors, case.data or {}, getattr(facts, check.end)))
     return facts
+
+
+def anchors_from(
+    milestones: Milestones | None, case: CaseInput, history: Iterable[HistoryRecord]
+) -> dict[str, datetime | None]:
+    """The anchor events' moments of a case from its history (what Runtime and the simulator set deadline timers
+    from). A process the milestones do not describe knows only its own start as `inskrivning`."""
+    if milestones is None or milestones.process_id != case.process_id:
+        moments: dict[str, datetime | None] = dict.fromkeys(ANCHORS)
+        moments["inskrivning"] = parse_moment((case.data or {}).get("inskrivningstid")) or case.started_at
+        return moments
+    return anchors_of(derive(case, history, milestones, AgreementTerms(DEFAULT_AGREEMENT, {})))
 
 
 def records_of(rows: Iterable[Any]) -> list[HistoryRecord]:
@@ -502,12 +545,37 @@ class CaseFactsKeeper:
         avtal = (case.data or {}).get("avtal")
         return derive(case, history, self.milestones, self.terms(avtal if isinstance(avtal, str) else None))
 
+    def anchors(self, session: Session, instance: Any) -> dict[str, datetime | None]:
+        """The recorded moments of the anchor events of a case as flushed so far (what its deadlines count from).
+        A process the milestones do not describe (mobilt_team) knows only its own start as `inskrivning`."""
+        if not self.applies_to(instance.process_id):
+            return anchors_from(None, case_input(instance), [])
+        return anchors_of(self.current(session, instance))
+
     def refresh(self, session: Session, instance: Any, now: datetime) -> None:
         """Derive the instance's facts from its history as flushed so far and write its case_facts row."""
-        from engine.persistence.models import CaseFact, Deviation, HistoryEntry
+        from engine.persistence.models import CaseFact
 
         if not self.applies_to(instance.process_id):
             return
+        facts = self.current(session, instance)
+        row = session.get(CaseFact, instance.id)
+        values = facts.as_dict()
+        if row is None:
+            session.add(CaseFact(**values, updated_at=now))
+            return
+        changed = False
+        for key, value in values.items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                changed = True
+        if changed:
+            row.updated_at = now
+
+    def current(self, session: Session, instance: Any) -> CaseFacts:
+        """The instance's facts from its history as flushed so far (not written)."""
+        from engine.persistence.models import Deviation, HistoryEntry
+
         assert self.milestones is not None
         # Only the records a milestone can match (a long case has hundreds of others, with their form data).
         by_element = {r.element for m in self.milestones.milestones.values() for r in m.events if r.element}
@@ -521,19 +589,7 @@ class CaseFactsKeeper:
             .order_by(HistoryEntry.id)
         ).all()
         deviations = session.scalar(select(func.count(Deviation.id)).where(Deviation.instance_id == instance.id)) or 0
-        facts = self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
-        row = session.get(CaseFact, instance.id)
-        values = facts.as_dict()
-        if row is None:
-            session.add(CaseFact(**values, updated_at=now))
-            return
-        changed = False
-        for key, value in values.items():
-            if getattr(row, key) != value:
-                setattr(row, key, value)
-                changed = True
-        if changed:
-            row.updated_at = now
+        return self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
 
 
 def case_input(instance: Any) -> CaseInput:

@@ -203,8 +203,9 @@ FIGURES: tuple[FigureDefinition, ...] = (
         "aterinlaggningar_30d",
         "Oplanerade återinläggningar inom 30 dagar",
         "count",
-        "Antal ärenden som är en återinläggning inom 30 dagar efter en tidigare utskrivning, så som avdelningen "
-        "registrerat vid inskrivningen (fältet 'Återinläggning inom 30 dagar'). Nämnare: antal ärenden "
+        "Antal ärenden som är en återinläggning inom 30 dagar efter en tidigare utskrivning: en utskrivning som "
+        "Samflöde registrerat (samma personnummer) eller, för en utskrivning utanför Samflöde, avdelningens "
+        "markering vid inskrivningen; utom de avdelningen markerat som planerade. Nämnare: antal ärenden "
         "(inskrivningar).",
         "Nationella indikatorer för återinläggning; jonkoping-projektplan-vardsamordning-2016 (fokuspatient).",
     ),

@@ -145,7 +145,7 @@ class Migrations:
             items: list[dict[str, Any]] = []
             for instance in self._instances(session, selection, target_row.id):
                 source = runtime._deployed(session, instance.definition_id)
-                spec, subs = runtime.specs.get(session, source)
+                spec, subs = runtime.specs.get(session, source, instance.called_versions)
                 try:
                     flow = runtime.flows.restore(instance.state, spec, subs)
                     plan = bpmn_migration.plan(flow, target_spec, target_subs, mapping, instance.data or {}, fields_of)

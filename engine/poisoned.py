@@ -90,7 +90,7 @@ class PoisonedCases:
         """None when the state restores, else why not."""
         try:
             definition = self.runtime._deployed(session, instance.definition_id)
-            spec, subs = self.runtime.specs.get(session, definition)
+            spec, subs = self.runtime.specs.get(session, definition, instance.called_versions)
             self.runtime.flows.restore(state, spec, subs)
         except Exception as exc:  # noqa: BLE001 - the answer is the error
             return f"{exc.__class__.__name__}: {str(exc)[:200]}"

@@ -23,13 +23,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import pilots
-from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.parsing import ParsedDocument, deploy_order, parse_document, parse_for_run, pinned_version
 from engine.bpmn.sandbox import command_budget
-from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
+from engine.bpmn.workflow import (
+    PENDING,
+    SERIALIZER_VERSION,
+    EngineIncident,
+    Flow,
+    FlowFactory,
+    MoveRefused,
+    StepLog,
+    TokenMove,
+)
 from engine.catalog import Catalog, CatalogError, validate_form_data
+from engine.deadline_timers import anchored_rule, anchored_timers, set_moments
 from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
 from engine.domain.clock import Clock
+from engine.domain.deadlines import counts_from_event, due_moment
 from engine.domain.errors import (
     BadRequest,
     Conflict,
@@ -41,7 +52,7 @@ from engine.domain.errors import (
     ValidationFailed,
 )
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS, routing_keys_in
-from engine.facts import CaseFactsKeeper
+from engine.facts import CaseFactsKeeper, parse_moment
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -58,6 +69,7 @@ from engine.persistence.models import (
     User,
 )
 from engine.reads.log import AccessLogWriter
+from engine.reads.persons import previous_discharge
 from engine.reads.policy import AccessPolicy
 from engine.validation import CheckResult, catalog_findings
 
@@ -98,7 +110,11 @@ class Deployed:
     elements: dict[str, Any]
     forms: dict[str, Any]
     start_messages: tuple[str, ...]
-    dependencies: dict[str, int]
+    dependencies: dict[str, int | None]  # called process id -> definition id; None: resolved at run time
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        return tuple(sorted(k for k, v in self.dependencies.items() if v is None))
 
     @classmethod
     def of(cls, row: ProcessDefinition) -> Deployed:
@@ -141,24 +157,36 @@ class SpecCache:
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, session: Session, definition: Deployed) -> tuple[Any, dict[str, Any]]:
+    def get(
+        self, session: Session, definition: Deployed, called_versions: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The specs of a definition; a call left to run time uses the version the case resolved it to
+        (`called_versions`), and without one has no spec (reaching it is an incident)."""
+        unresolved = {k for k, v in (definition.dependencies or {}).items() if v is None}
+        pins = {k: v for k, v in (called_versions or {}).items() if k in unresolved and v is not None}
+        key: Any = (definition.id, tuple(sorted(pins.items()))) if pins else definition.id
         with self._lock:
-            hit = self._items.get(definition.id)
+            hit = self._items.get(key)
             if hit is not None:
-                self._items.move_to_end(definition.id)
+                self._items.move_to_end(key)
                 return hit
-        deps = {}
-        for called, dep_id in (definition.dependencies or {}).items():
+        deps: dict[str, bytes] = {}
+        wanted = [(called, dep_id or pins.get(called)) for called, dep_id in (definition.dependencies or {}).items()]
+        while wanted:
+            called, dep_id = wanted.pop()
+            if dep_id is None or called in deps:
+                continue
             dep = session.get(ProcessDefinition, dep_id)
             if dep is None:
                 raise NotFound(f"Anropad processversion {dep_id} saknas")
             deps[called] = dep.xml
+            wanted.extend((c, d) for c, d in (dep.dependencies or {}).items() if d is not None)
         row = session.get(ProcessDefinition, definition.id)
         if row is None:
             raise NotFound(f"Processversion {definition.id} saknas")
         specs = parse_for_run(row.xml, definition.process_id, deps)
         with self._lock:
-            self._items[definition.id] = specs
+            self._items[key] = specs
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return specs
@@ -326,6 +354,8 @@ class Runtime:
                 if row is None or row.status in ("completed", "cancelled"):
                     continue
                 definition = self._deployed(session, row.definition_id)
+                if definition.unresolved:
+                    continue  # its calls are resolved in the command itself
                 spec, subprocess_specs = self.specs.get(session, definition)
                 flow = self.flows.restore(row.state, spec, subprocess_specs)
                 projection = self._load_projection(session, instance_id)
@@ -366,8 +396,8 @@ class Runtime:
             return self._parse(session, xml, process_id)
 
     def _parse(self, session: Session, xml: bytes | str, process_id: str | None) -> ParsedDocument:
-        def resolve(called: str) -> bytes | None:
-            definition = self._newest(session, called, executable_only=True)
+        def resolve(called: str, version: int | None) -> bytes | None:
+            definition = self._called_definition(session, called, version)
             return definition.xml if definition is not None else None
 
         doc = parse_document(
@@ -410,6 +440,43 @@ class Runtime:
                     raise Conflict("En annan driftsättning av samma process pågick samtidigt; försök igen") from None
         raise AssertionError("unreachable")
 
+    def deploy_set(
+        self,
+        files: list[tuple[str | None, bytes]],
+        actor: Actor,
+        comment: str = "",
+        allow_documentation_only: bool = False,
+    ) -> list[DeployResult]:
+        """Deploy several files as one set, in one transaction, in any order given: a process the set defines is
+        deployed before the processes in the set that call it, so their calls resolve within the set. A call to a
+        process neither in the set nor deployed is a warning (resolved when a case reaches it). All or nothing: a
+        file that cannot be deployed rejects the set (DeployRejected naming the file). Results in the given order."""
+        self.policy.require(self.policy.can_deploy(actor), "Bara processägare får driftsätta diagram")
+        order = deploy_order([raw for _, raw in files])
+        for attempt in range(2):
+            try:
+                with self._uow() as session:
+                    results: dict[int, DeployResult] = {}
+                    for position in order:
+                        filename, raw = files[position]
+                        try:
+                            results[position] = self._deploy(
+                                session, raw, actor, comment, filename, allow_documentation_only
+                            )
+                        except DeployRejected as exc:
+                            raise DeployRejected(
+                                [
+                                    Diagnostic(d.element_id, d.severity, f"{filename or position + 1}: {d.message}")
+                                    for d in exc.diagnostics
+                                ]
+                            ) from exc
+                        session.flush()
+                    return [results[position] for position in range(len(files))]
+            except IntegrityError:
+                if attempt == 1:
+                    raise Conflict("En annan driftsättning av samma process pågick samtidigt; försök igen") from None
+        raise AssertionError("unreachable")
+
     def _deploy(
         self,
         session: Session,
@@ -447,13 +514,15 @@ class Runtime:
         ) + 1
         now = self.clock.now()
         elements: dict[str, Any] = {}
-        dependencies: dict[str, int] = {}
+        dependencies: dict[str, int | None] = {}
         for called in doc.dependencies:
-            dep = self._newest(session, called, executable_only=True)
+            dep = self._called_definition(session, called, pinned_version(main, called))
             assert dep is not None
             dependencies[called] = dep.id
             for key, info in (dep.elements or {}).items():
                 elements.setdefault(key, info)
+        for called in doc.unresolved:
+            dependencies[called] = None  # resolved when a case reaches it (Runtime._called_versions)
         for process in doc.processes:
             for key, info in process.elements.items():
                 elements[key] = {**info.as_dict(), "process": process.process_id}
@@ -495,6 +564,37 @@ class Runtime:
         return DeployResult(
             definition.id, definition.process_id, version, definition.executable, True, list(doc.diagnostics)
         )
+
+    def _called_definition(self, session: Session, process_id: str, version: int | None) -> ProcessDefinition | None:
+        """What a call activity calls: the version it pins, else the newest executable version."""
+        if version is None:
+            return self._newest(session, process_id, executable_only=True)
+        return session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_id == process_id,
+                ProcessDefinition.version == version,
+                ProcessDefinition.executable.is_(True),
+            )
+        )
+
+    def _called_versions(
+        self, session: Session, instance: ProcessInstance, definition: Deployed
+    ) -> dict[str, Any] | None:
+        """The definitions a case's calls left to run time resolve to: kept on the case once found (so it keeps
+        that version), looked up (pinned version or newest) while not found yet."""
+        if not definition.unresolved:
+            return None
+        pins = dict(instance.called_versions or {})
+        changed = False
+        for called in definition.unresolved:
+            if pins.get(called) is None:
+                found = self._called_definition(session, called, pinned_version(definition.elements, called))
+                if found is not None:
+                    pins[called] = found.id
+                    changed = True
+        if changed:
+            instance.called_versions = pins
+        return pins
 
     def _newest(self, session: Session, process_id: str, executable_only: bool) -> ProcessDefinition | None:
         query = select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
@@ -594,6 +694,7 @@ class Runtime:
     ) -> int:
         now = self.clock.now()
         route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+        data = self._known_readmission(session, definition.process_id, data, actor, now)
         instance = ProcessInstance(
             definition_id=definition.id,
             process_id=definition.process_id,
@@ -630,7 +731,9 @@ class Runtime:
                 },
             )
         )
-        spec, subprocess_specs = self.specs.get(session, definition)
+        spec, subprocess_specs = self.specs.get(
+            session, definition, self._called_versions(session, instance, definition)
+        )
         flow = self.flows.new(spec, subprocess_specs, data)
         # A new instance has no index rows yet: nothing to read back before the first save.
         session.info.setdefault("projections", {})[instance.id] = Projection({}, frozenset(), frozenset(), frozenset())
@@ -644,6 +747,40 @@ class Runtime:
 
         self._advance(session, instance, definition, actor, begin, flow=flow)
         return instance.id
+
+    def _known_readmission(
+        self, session: Session, process_id: str, data: dict[str, Any], actor: Actor, now: datetime
+    ) -> dict[str, Any]:
+        """An admission of a person Samflöde discharged within the figure's window (30 days) before it is a
+        readmission the platform knows: the case data says so from the start (aterinlaggning_kand, the earlier
+        discharge and case, shown beside the ward's admission form), and the figures count it whatever the ward
+        ticks. The ward's answer stays for what the platform cannot know (a discharge outside Samflöde; planned)."""
+        keeper = self.case_facts
+        pnr = data.get("personnummer")
+        if not keeper.applies_to(process_id) or keeper.milestones is None or not isinstance(pnr, str):
+            return data
+        admitted_at = parse_moment(data.get("inskrivningstid")) or now
+        found = previous_discharge(
+            session,
+            self.access,
+            self.access_log,
+            actor,
+            pnr,
+            admitted_at,
+            timedelta(days=keeper.milestones.readmission_days),
+            now,
+        )
+        if found is None:  # the ward's answer (optional on its form) is no until it says otherwise
+            return {"aterinlaggning_inom_30_dagar": False, **data, "aterinlaggning_kand": False}
+        known = {
+            "aterinlaggning_kand": True,
+            "aterinlaggning_inom_30_dagar": True,
+            "tidigare_utskrivning": found.discharged_at.isoformat(),
+            "tidigare_arende_id": found.instance_id,
+        }
+        if found.vardtillfalle_id and not data.get("tidigare_vardtillfalle_id"):
+            known["tidigare_vardtillfalle_id"] = found.vardtillfalle_id
+        return {**data, **known}
 
     def _require_task(self, session: Session, actor: Actor, task: TaskIndex) -> None:
         """The actor may act on the task (need to know, engine/reads/policy.py); refused as 404 like a task that
@@ -1169,9 +1306,9 @@ class Runtime:
             if not target.executable:
                 raise Conflict(f"Version {target.version} kan inte köras")
             self._cached_flow(instance)  # forget any cached workflow: it is restored from the stored state below
-            spec, subs = self.specs.get(session, source)
+            spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(instance.state, spec, subs)
-            target_spec, target_subs = self.specs.get(session, target)
+            target_spec, target_subs = self.specs.get(session, target, instance.called_versions)
             plan = bpmn_migration.plan(
                 flow, target_spec, target_subs, mapping, instance.data or {}, provided_by_form(target)
             )
@@ -1304,7 +1441,7 @@ class Runtime:
             session.flush()
             instance.definition_id, instance.version = source.id, source.version
             instance.data = before.get("data") or {}
-            spec, subs = self.specs.get(session, source)
+            spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(result.state_before, spec, subs)
 
             def keep(flow: Flow, log: StepLog) -> None:
@@ -1618,13 +1755,14 @@ class Runtime:
     ) -> None:
         if instance.status == "cancelled" or instance.status == "completed":
             raise Conflict(f"Instansen är {instance.status}")
-        if flow is None:
+        called_versions = self._called_versions(session, instance, definition)
+        if flow is None and not definition.unresolved:  # (a call resolved now needs its spec: restore afresh)
             cached = self._cached_flow(instance)
             if cached is not None:
                 flow, projection = cached
                 session.info.setdefault("projections", {})[instance.id] = projection
         if flow is None:
-            spec, subprocess_specs = self.specs.get(session, definition)
+            spec, subprocess_specs = self.specs.get(session, definition, called_versions)
             try:
                 flow = self.flows.restore(instance.state, spec, subprocess_specs)
             except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
@@ -1641,6 +1779,15 @@ class Runtime:
                 action(flow, log)
         except EngineIncident as exc:
             incident = exc
+        if incident is not None:  # a call left to run time that found nothing: say which process is missing
+            for element_id, info in definition.elements.items():
+                called = info.get("called_element")
+                missing = called in definition.unresolved and (called_versions or {}).get(called) is None
+                if missing and flow.reached(element_id):
+                    incident = EngineIncident(
+                        element_id, f"Anropad process {called!r} är inte driftsatt: driftsätt den och försök igen"
+                    )
+                    break
         thrown = flow.take_thrown_messages()  # before _save, so the stored state does not keep them
         with session.no_autoflush:  # one flush at the end batches the inserts
             self._save(session, instance, definition, flow, log, actor, incident, cancelled_reason)
@@ -1699,7 +1846,6 @@ class Runtime:
         now = self.clock.now()
         data = self._case_data(instance.data or {}, flow, log)
         elements = definition.elements or {}
-        instance.state = flow.dump()
         instance.serializer_version = SERIALIZER_VERSION
         instance.data = data
         instance.updated_at = now
@@ -1727,17 +1873,25 @@ class Runtime:
 
         projection = session.info.get("projections", {}).get(instance.id) or self._load_projection(session, instance.id)
 
+        # Deadlines count from their anchor events' recorded moments (engine/domain/deadlines.py), not from when a
+        # task or timer was created: set each deadline timer's moment, now that this step's events are recorded.
+        anchors = (
+            None if cancelled_reason is not None else self._anchor_deadlines(session, instance, flow, data, elements)
+        )
+        instance.state = flow.dump()
+
         # Timers.
-        new_timers = {t.task_id: t for t in ([] if cancelled_reason is not None else flow.waiting_timers())}
+        waiting = [] if cancelled_reason is not None else flow.waiting_timers()
+        new_timers = {t.task_id: t for t in waiting if t.due_at < PENDING}
         gone: list[int] = []
         kept: dict[str, TimerRow] = {}
         for task_id, row in projection.timers.items():
             current = new_timers.get(task_id)
             fired = task_id in completed_ids or (
-                current is not None and current.due_at != row.due_at and row.due_at <= now
+                current is not None and current.kind == "cycle" and current.due_at != row.due_at and row.due_at <= now
             )
             if fired:
-                self._timer_fired(session, instance, row, elements, now)
+                self._timer_fired(session, instance, row, elements, now, flow)
             if current is None:
                 gone.append(row.id)
             elif current.due_at != row.due_at:
@@ -1772,12 +1926,23 @@ class Runtime:
         if removed:
             session.execute(delete(TaskIndex).where(TaskIndex.id.in_(removed)))
         for task in ready:
-            if task.id in projection.task_ids:
-                continue
             info = elements.get(task.element_id, {})
             props = info.get("properties") or {}
+            if task.id in projection.task_ids:
+                if anchors is not None and props.get("due"):  # its anchor event may have been recorded now
+                    due_at = self._task_due(
+                        props.get("due"), data, None, task.element_id, new_timers.values(), elements, anchors
+                    )
+                    session.execute(
+                        update(TaskIndex)
+                        .where(TaskIndex.id == task.id, TaskIndex.due_at.is_distinct_from(due_at))
+                        .values(due_at=due_at)
+                    )
+                continue
             lane = info.get("lane") or task.lane
-            due_at = self._task_due(props.get("due"), data, now, task.element_id, new_timers.values(), elements)
+            due_at = self._task_due(
+                props.get("due"), data, now, task.element_id, new_timers.values(), elements, anchors
+            )
             session.add(
                 TaskIndex(
                     id=task.id,
@@ -1924,7 +2089,13 @@ class Runtime:
         return Projection(timers, task_ids, subscriptions, correlations)
 
     def _timer_fired(
-        self, session: Session, instance: ProcessInstance, row: TimerRow, elements: dict[str, Any], now: datetime
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        row: TimerRow,
+        elements: dict[str, Any],
+        now: datetime,
+        flow: Flow | None = None,
     ) -> None:
         lateness = (now - row.due_at).total_seconds()
         session.add(
@@ -1940,22 +2111,59 @@ class Runtime:
         info = elements.get(row.element_id, {})
         cause = (info.get("properties") or {}).get("avvikelse")
         if cause:
+            # Charged to the party whose work was late: the guarded task's lane, or for a guarded subprocess every
+            # party with work still open in it or beside it (Flow.late_parties); else the guarded element's lane.
             attached = elements.get(info.get("attached_to") or "", {})
-            party = attached.get("lane") or info.get("lane")
-            session.add(Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now))
+            parties: list[str] = []
+            for element_id, lane in flow.late_work(row.task_id, info.get("attached_to")) if flow is not None else []:
+                party = elements.get(element_id, {}).get("lane") or lane or attached.get("lane")
+                if party and party not in parties:
+                    parties.append(party)
+            for party in parties or [attached.get("lane") or info.get("lane")]:
+                session.add(
+                    Deviation(instance_id=instance.id, element_id=row.element_id, party=party, cause=cause, at=now)
+                )
+
+    def _anchor_deadlines(
+        self, session: Session, instance: ProcessInstance, flow: Flow, data: dict[str, Any], elements: dict[str, Any]
+    ) -> dict[str, datetime | None] | None:
+        """Give every waiting deadline timer the moment its deadline falls, counted from its anchor event's recorded
+        time (engine/deadline_timers.py). Returns the anchors' moments when the case has anything anchored (timers
+        or task due times), else None."""
+        agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
+        timers = anchored_timers(flow, elements, self.catalog, agreement)
+        has_anchored_tasks = any(
+            anchored_rule(self.catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement)
+            for t in flow.ready_human_tasks()
+        )
+        if not timers and not has_anchored_tasks:
+            return None
+        session.flush()  # this step's history rows, so the anchors include what just happened
+        anchors = self.case_facts.anchors(session, instance)
+        set_moments(flow, timers, anchors, data)
+        return anchors
 
     def _task_due(
         self,
         due: str | None,
         data: dict[str, Any],
-        now: datetime,
+        now: datetime | None,
         element_id: str,
         timers: Any,
         elements: dict[str, Any],
+        anchors: dict[str, datetime | None] | None = None,
     ) -> datetime | None:
+        """A task's due time: its agreement deadline counted from the anchor event (the same moment its deadline
+        timer has), an ISO duration counted from the task's creation, or else its earliest boundary timer."""
         if due:
             try:
-                return self.catalog.deadline_rule(due, data.get("avtal")).due(now)
+                rule = self.catalog.deadline_rule(due, data.get("avtal"))
+                if counts_from_event(rule):
+                    found = due_moment(rule, anchors or {}, data)
+                    if found is not None:
+                        return found
+                elif now is not None:
+                    return rule.due(now)
             except (CatalogError, ValueError):
                 pass
         boundary = [t.due_at for t in timers if elements.get(t.element_id, {}).get("attached_to") == element_id]

@@ -39,10 +39,12 @@ from sqlalchemy import insert, select
 
 from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.simulated import simulated_flow
-from engine.bpmn.workflow import EngineIncident, Flow, FlowFactory, StepLog
+from engine.bpmn.workflow import PENDING, EngineIncident, Flow, FlowFactory, StepLog
 from engine.catalog import Catalog, fill_required
+from engine.deadline_timers import anchored_timers, set_moments
 from engine.domain import personnummer as pnr
 from engine.domain.clock import STOCKHOLM, SimulatedClock
+from engine.facts import CaseFactsKeeper, CaseInput, HistoryRecord, anchors_from
 from engine.persistence.db import Database
 from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
 
@@ -154,13 +156,24 @@ def load_definition(db: Database, process_id: str, version: int) -> DefinitionSo
         )
         if row is None:
             raise NotFound(f"{process_id} version {version} finns inte")
-        deps = {name: session.get(ProcessDefinition, dep_id) for name, dep_id in (row.dependencies or {}).items()}
+        deps = {
+            # a call left to run time: the newest executable version, as a case would resolve it now
+            name: session.get(ProcessDefinition, dep_id)
+            if dep_id is not None
+            else session.scalar(
+                select(ProcessDefinition)
+                .where(ProcessDefinition.process_id == name, ProcessDefinition.executable.is_(True))
+                .order_by(ProcessDefinition.version.desc())
+                .limit(1)
+            )
+            for name, dep_id in (row.dependencies or {}).items()
+        }
         return DefinitionSource(
             id=row.id,
             process_id=row.process_id,
             version=row.version,
             xml=row.xml,
-            dependencies=dict(row.dependencies or {}),
+            dependencies={name: dep.id for name, dep in deps.items() if dep is not None},
             dependency_xml={name: dep.xml for name, dep in deps.items() if dep is not None},
             elements=dict(row.elements or {}),
             forms=dict(row.forms or {}),
@@ -273,7 +286,7 @@ def arrivals(params: SimulationParams, units: Mapping[str, list[str]]) -> list[A
         head = born.strftime("%y%m%d") + serial
         number = f"{born:%Y%m%d}-{serial}{pnr.luhn_digit(head)}"
         kommun, shard = rng.choice(kommuner)
-        data = {
+        data: dict[str, Any] = {
             "personnummer": number,
             "vardtillfalle_id": f"SIM-{params.seed}-{index + 1}",
             "avdelning_hsa_id": rng.choice(groups[shard]["avdelning"]),
@@ -282,6 +295,11 @@ def arrivals(params: SimulationParams, units: Mapping[str, list[str]]) -> list[A
             "avtal": params.avtal,
             "inskrivningstid": moment.isoformat(),
         }
+        if rng.random() < DEFAULT_DECISIONS["aterinlaggning_inom_30_dagar"]:
+            # a readmission after a discharge outside the simulated cases, as the ward marks it (optional in its form)
+            data.update(aterinlaggning_inom_30_dagar=True, tidigare_vardtillfalle_id=f"SIM-{params.seed}-tidigare")
+        else:
+            data["aterinlaggning_inom_30_dagar"] = False
         found.append(Arrival(index, moment, data, rng.getrandbits(32), shard))
     return found
 
@@ -376,6 +394,7 @@ class _Driver:
         self.source = source
         self.params = params
         self.catalog = catalog
+        self.milestones = CaseFactsKeeper(catalog).milestones
         self.recorded = {k: v for k, v in recorded.items() if len(v) >= 3}
         self.sink = sink
         self.progress = progress
@@ -540,6 +559,24 @@ class _Driver:
         self._after(case, log)
 
     # --- after every step: the case's tasks, timers and messages, as _save derives them ---
+    def _anchor_deadlines(self, case: _Case) -> None:
+        """Deadline timers at the moment their anchor event's recorded time gives, as in Runtime._save."""
+        agreement = case.data.get("avtal") if isinstance(case.data.get("avtal"), str) else None
+        timers = anchored_timers(case.flow, self.source.elements, self.catalog, agreement)
+        if not timers:
+            return
+        case_in = CaseInput(
+            instance_id=case.instance_id,
+            definition_id=self.source.id,
+            process_id=self.source.process_id,
+            version=self.source.version,
+            status=case.status,
+            started_at=case.arrival.at,
+            data=case.data,
+        )
+        records = [HistoryRecord(h["at"], h["kind"], h["element_id"], h["data"]) for h in case.history]
+        set_moments(case.flow, timers, anchors_from(self.milestones, case_in, records), case.data)
+
     def _after(self, case: _Case, log: StepLog) -> None:
         now = self.clock.now()
         self.steps += 1
@@ -578,7 +615,8 @@ class _Driver:
             stats = self.workload[self._role(resource)]
             stats["max_queue"] = max(stats["max_queue"], len(self.queues[resource]))
             self._dispatch(resource)
-        waiting = {(t.task_id, t.due_at): t.element_id for t in case.flow.waiting_timers()}
+        self._anchor_deadlines(case)
+        waiting = {(t.task_id, t.due_at): t.element_id for t in case.flow.waiting_timers() if t.due_at < PENDING}
         for (task_id, due), element in waiting.items():
             if (task_id, due) not in case.timers:
                 self._push(max(due, now), "timer", (case, task_id, due, element))
@@ -694,7 +732,6 @@ def _writer(
 ) -> Callable[[list[_Case]], None]:
     """Writes finished simulated cases in bulk: instances, history, deviations and their case facts (derived by
     engine/facts.py from the same history records the real cases keep)."""
-    from engine.facts import CaseFactsKeeper, CaseInput, HistoryRecord
     from engine.persistence.models import CaseFact
 
     keeper = CaseFactsKeeper(catalog)

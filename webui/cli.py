@@ -64,28 +64,32 @@ def _actor_for(p: Platform, username: str | None) -> Actor:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    """The files as one set (Runtime.deploy_set): in any order, a called process in the set is deployed before its
+    callers; all or nothing."""
     p = _platform()
     who = _actor_for(p, args.as_user)
-    failed = 0
-    for name in args.files:
-        path = Path(name)
-        try:
-            result = p.runtime.deploy(path.read_bytes(), who, comment=args.comment or "", filename=path.name)
-        except DeployRejected as exc:
-            failed += 1
-            print(f"{path}: kan inte driftsättas", file=sys.stderr)
-            for d in exc.diagnostics:
-                print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}", file=sys.stderr)
-            continue
-        except (SamflodeError, OSError) as exc:
-            failed += 1
-            print(f"{path}: {exc}", file=sys.stderr)
-            continue
+    paths = [Path(name) for name in args.files]
+    try:
+        files: list[tuple[str | None, bytes]] = [(path.name, path.read_bytes()) for path in paths]
+    except OSError as exc:
+        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        results = p.runtime.deploy_set(files, who, comment=args.comment or "")
+    except DeployRejected as exc:
+        print("Filerna kan inte driftsättas (inget driftsattes):", file=sys.stderr)
+        for d in exc.diagnostics:
+            print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}", file=sys.stderr)
+        return 1
+    except SamflodeError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    for path, result in zip(paths, results, strict=True):
         state = "ny version" if result.created else "oförändrad"
         print(f"{path}: {result.process_id} version {result.version} ({state})")
         for d in result.diagnostics:
             print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}")
-    return 1 if failed else 0
+    return 0
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
@@ -193,9 +197,10 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
         for process_id in args.process_ids:
             definition = p.reports.definition(process_id)
             catalogues.append(catalogue(definition, p.reports.definition_xml(process_id, definition["version"])))
+        anchors = p.catalog.anchor_texts()
     finally:
         p.close()
-    text = markdown(catalogues)
+    text = markdown(catalogues, anchors)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"{args.out}: {sum(len(c.activities) for c in catalogues)} aktiviteter")

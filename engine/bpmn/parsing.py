@@ -178,6 +178,7 @@ class ParsedDocument:
     subprocess_specs: dict[str, BpmnProcessSpec] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     dependencies: dict[str, bytes] = field(default_factory=dict)
+    unresolved: list[str] = field(default_factory=list)  # called process ids not deployed yet (resolved at run time)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -398,7 +399,7 @@ def _lint_structure(
 def parse_document(
     data: bytes | str,
     *,
-    resolve: Callable[[str], bytes | None] | None = None,
+    resolve: Callable[[str, int | None], bytes | None] | None = None,
     form_exists: Callable[[str], bool] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     process_id: str | None = None,
@@ -425,7 +426,7 @@ def parse_document(
 
 def _parse_document(
     raw: bytes,
-    resolve: Callable[[str], bytes | None] | None,
+    resolve: Callable[[str, int | None], bytes | None] | None,
     form_exists: Callable[[str], bool] | None,
     max_bytes: int,
     process_id: str | None,
@@ -491,15 +492,19 @@ def _parse_document(
             called_id = pending.pop()
             if parser.get_process_parser(called_id) is not None:
                 continue
-            dep_xml = resolve(called_id) if resolve is not None else None
+            dep_xml = resolve(called_id, pinned_version(main, called_id)) if resolve is not None else None
             if dep_xml is None:
+                # Not deployed (yet): resolved when a case reaches the call (the newest version, or the version the
+                # call activity pins); an incident naming the process only if it is still missing then.
                 diagnostics.append(
                     Diagnostic(
                         _called_by(main, called_id),
-                        "error",
-                        f"Anropad process {called_id!r} finns inte: driftsätt den först",
+                        "warning",
+                        f"Anropad process {called_id!r} är inte driftsatt ännu: den hämtas när ett ärende når "
+                        "anropet; saknas den då blir ärendet en incident",
                     )
                 )
+                doc.unresolved.append(called_id)
                 continue
             dep_root = _normalise(load_xml(dep_xml, max_bytes=max_bytes))
             parser.add_bpmn_xml(dep_root, filename=f"{called_id}.bpmn")
@@ -510,7 +515,7 @@ def _parse_document(
         if any(d.severity == "error" for d in diagnostics):
             return doc
         doc.spec = parser.get_spec(main.process_id)
-        doc.subprocess_specs = parser.get_subprocess_specs(main.process_id)
+        doc.subprocess_specs = parser.get_subprocess_specs(main.process_id, require_call_activity_specs=False)
     except ValidationException as exc:
         element = getattr(exc, "id", None) or getattr(exc, "name", None)
         diagnostics.append(Diagnostic(element, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc}"))
@@ -519,6 +524,50 @@ def _parse_document(
         diagnostics.append(Diagnostic(None, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc!r}"))
         doc.spec = None
     return doc
+
+
+def pinned_version(process: ParsedProcess | Mapping[str, Any], called: str) -> int | None:
+    """The version of `called` a call activity pins with its `version` property (samflode:property), else None
+    (the newest executable version). `process` is a parsed process or a definition's stored elements."""
+    elements = process.elements if isinstance(process, ParsedProcess) else process
+    for info in elements.values():
+        props = info.properties if isinstance(info, ElementInfo) else (info.get("properties") or {})
+        called_element = info.called_element if isinstance(info, ElementInfo) else info.get("called_element")
+        if called_element == called and str(props.get("version") or "").strip().isdigit():
+            return int(str(props["version"]).strip())
+    return None
+
+
+def deploy_order(files: list[bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> list[int]:
+    """The order to deploy a set of BPMN files in so that a called process is deployed before its callers (the
+    positions in `files`); calls outside the set, cycles and files that are not BPMN keep their given order."""
+    defines: dict[str, int] = {}
+    calls: dict[int, set[str]] = {}
+    for position, raw in enumerate(files):
+        try:
+            root = load_xml(raw, max_bytes=max_bytes)
+        except Exception:  # noqa: BLE001 - the deploy itself says what is wrong with the file
+            calls[position] = set()
+            continue
+        for process_el in root.xpath("./bpmn:process", namespaces=NS):
+            defines.setdefault(process_el.get("id") or "", position)
+        calls[position] = {c for c in root.xpath("//bpmn:callActivity/@calledElement", namespaces=NS) if c}
+    order: list[int] = []
+    visiting: set[int] = set()
+
+    def visit(position: int) -> None:
+        if position in order or position in visiting:
+            return
+        visiting.add(position)
+        for called in sorted(calls.get(position, ())):
+            if called in defines and defines[called] != position:
+                visit(defines[called])
+        visiting.discard(position)
+        order.append(position)
+
+    for position in range(len(files)):
+        visit(position)
+    return order
 
 
 def _called_by(process: ParsedProcess, called: str) -> str | None:
@@ -549,4 +598,4 @@ def parse_for_run(
         if dep_id != process_id:
             parser.add_bpmn_xml(_normalise(load_xml(dep_xml)), filename=f"{dep_id}.bpmn")
     parser.add_bpmn_xml(_normalise(load_xml(xml)), filename=f"{process_id}.bpmn")
-    return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
+    return parser.get_spec(process_id), parser.get_subprocess_specs(process_id, require_call_activity_specs=False)

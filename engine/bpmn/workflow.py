@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -121,6 +121,11 @@ class HumanTask:
     process_id: str  # the (sub)process the task belongs to
 
 
+# The moment of a deadline timer whose anchor event is not recorded yet: it waits, without a row in `timers`, until
+# the event is recorded and the runtime sets its real moment (Flow.retime).
+PENDING = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class WaitingTimer:
     task_id: str
@@ -204,6 +209,52 @@ class Flow:
                 )
         return result
 
+    def late_work(self, timer_task_id: str, host_element: str | None) -> list[tuple[str, str | None]]:
+        """(element id, lane) of the open work a deadline timer found undone when it fired: the task it is attached
+        to, or, when it guards a subprocess, every open human task inside that subprocess and in the branches running
+        in parallel with it from the same split (the work that must be done before the guarded outcome, e.g. the
+        kommun's biståndsbeslut before the person can go home). The runtime charges the avvikelse to their parties."""
+        try:
+            timer = self._task(timer_task_id)
+        except KeyError:
+            return []
+        split = timer.parent  # the BoundaryEventSplit holding the host and its boundary events
+        if split is None:
+            return []
+        host = next((c for c in split.children if c is not timer and _element_id(c) == host_element), None)
+        if host is None:
+            return []
+        if host.task_spec.manual:
+            return [(_element_id(host), host.task_spec.lane)] if host.state & TaskState.READY else []
+        inside: set[Any] = set()
+        sub = self.workflow.subprocesses.get(host.id)
+        if sub is not None:
+            inside.update(t.id for t in sub.tasks.values())
+            nested = [w for w in self.workflow.subprocesses.values() if w.parent_task_id in inside]
+            for w in nested:
+                inside.update(t.id for t in w.tasks.values())
+        fork = split.parent
+        while fork is not None and not (
+            fork.task_spec.__class__.__name__.endswith("ParallelGateway") and len(fork.children) > 1
+        ):
+            fork = fork.parent
+        if fork is not None:
+            stack = list(fork.children)
+            while stack:
+                task = stack.pop()
+                inside.add(task.id)
+                stack.extend(task.children)
+        return [
+            (_element_id(task), task.task_spec.lane)
+            for task in self._live(TaskState.READY)
+            if task.task_spec.manual and task.id in inside and not _is_escalation(task)
+        ]
+
+    def reached(self, element_id: str) -> bool:
+        """Whether a token is at the element (ready, started, waiting or failed there)."""
+        mask = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+        return any(_element_id(t) == element_id for t in self._live(mask))
+
     def task_data(self, task_id: str) -> dict[str, Any]:
         return dict(self._task(task_id).data)
 
@@ -247,6 +298,11 @@ class Flow:
                 thrown.append((definition.name, dict(event.payload or {})))
         return thrown
 
+    def _calling(self, process_id: str) -> Task | None:
+        """The call activity task that is starting `process_id` (not yet completed), if any."""
+        mask = TaskState.ANY_MASK & ~(TaskState.COMPLETED | TaskState.CANCELLED)
+        return next((t for t in self._live(mask) if getattr(t.task_spec, "spec", None) == process_id), None)
+
     def error_tasks(self) -> list[tuple[str, str]]:
         return [(str(t.id), _element_id(t)) for t in self._live(TaskState.ERROR)]
 
@@ -287,6 +343,8 @@ class Flow:
                     self.workflow.do_engine_steps(did_complete_task=did_complete)
             except (SpiffWorkflowException, SandboxViolation, Exception, BudgetExceeded) as exc:  # noqa: BLE001
                 task = getattr(exc, "task", None)
+                if isinstance(exc, MissingCalledProcess):
+                    task = self._calling(exc.process_id)
                 element = _element_id(task) if task is not None else None
                 if element is None:
                     errored = self.error_tasks()
@@ -322,6 +380,15 @@ class Flow:
         for task in self.workflow.get_tasks(state=TaskState.ERROR):
             task.data.update(data)
             task._set_state(TaskState.READY)
+        # A task whose preparation failed (a call activity whose process was missing) stays FUTURE after a completed
+        # predecessor: let it be prepared again.
+        for task in self._live(TaskState.FUTURE):
+            if task.parent is not None and task.parent.state == TaskState.COMPLETED:
+                with timer_bridge.running_under(clock):
+                    try:
+                        task.task_spec._update(task)
+                    except (Exception, BudgetExceeded) as exc:  # noqa: BLE001
+                        raise EngineIncident(_element_id(task), _friendly(exc)) from exc
         self.run(clock, log)
 
     def cancel(self) -> None:
@@ -339,6 +406,17 @@ class Flow:
             | TaskState.MAYBE
         ):
             task.data.update(values)
+
+    def retime(self, task_id: str, due_at: datetime) -> None:
+        """Set a waiting (non-cycle) timer's moment: a deadline counted from its anchor event, known or newly recorded
+        (engine/domain/deadlines.py); PENDING while the anchor event has not happened."""
+        task = self._task(task_id)
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
+            return
+        if isinstance(definition, CycleTimerEventDefinition):
+            return
+        task._set_internal_data(event_value=due_at.isoformat())
 
     def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
         """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken
@@ -534,7 +612,7 @@ class FlowFactory:
         self.script_engine = PythonScriptEngine(environment=SandboxEnvironment(functions))
 
     def new(self, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], data: dict[str, Any]) -> Flow:
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        workflow = BpmnWorkflow(spec, _with_missing(subprocess_specs), script_engine=self.script_engine)
         workflow.data.update(data)
         workflow.task_tree.data.update(data)
         for task in workflow.get_tasks(state=TaskState.READY):
@@ -544,5 +622,36 @@ class FlowFactory:
     def restore(self, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Flow:
         dct = json.loads(state)
         _SERIALIZER.migrate(dct)
-        workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+        workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
         return Flow(workflow, self.script_engine)
+
+
+class MissingCalledProcess(Exception):
+    """A call activity reached a process that is not deployed (a call its definition left to run time)."""
+
+    def __init__(self, process_id: str):
+        super().__init__(f"Anropad process {process_id!r} är inte driftsatt: driftsätt den och försök igen")
+        self.process_id = process_id
+
+
+class _MissingSpec:
+    """Stands in for the spec of a called process that is not deployed: starting it raises MissingCalledProcess,
+    which becomes an incident on the call activity naming the process."""
+
+    def __init__(self, process_id: str):
+        self.process_id = process_id
+
+    def __getattr__(self, name: str) -> Any:
+        raise MissingCalledProcess(self.__dict__["process_id"])
+
+
+def _with_missing(subprocess_specs: dict[str, Any]) -> dict[str, Any]:
+    if all(v is not None for v in subprocess_specs.values()):
+        return subprocess_specs
+    return {k: v if v is not None else _MissingSpec(k) for k, v in subprocess_specs.items()}
+
+
+def _is_escalation(task: Task) -> bool:
+    """A coordinator's task made by another deadline (it follows a timer), not a party's own work."""
+    parent = task.parent
+    return parent is not None and isinstance(getattr(parent.task_spec, "event_definition", None), TimerEventDefinition)

@@ -53,6 +53,7 @@ class DeadlineRule:
     duration: str
     calendar: str = "hours"
     before: str | None = None  # "12:00": the deadline falls at this local time on the day it lands
+    anchor: str | None = None  # the event it counts from (engine/domain/deadlines.py); None: from the task's creation
 
     def __post_init__(self) -> None:
         if self.calendar not in KINDS:

@@ -151,6 +151,9 @@ class ProcessInstance(Base):
     state: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(40))
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    # Called processes the definition left to run time (not deployed when it was): called process id -> the
+    # definition id this case resolved it to when it first ran, so the case keeps that version (migration 0016).
+    called_versions: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     # The case's units as its data says (CASE_UNIT_KEYS), kept current on every save: monitoring filters, figures per
     # kommun / vårdcentral / ward and pilot routing read these columns instead of the JSON data.

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.directory import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import NotFound
 from engine.persistence.db import Database
+from engine.persistence.models import CaseFact as CaseFactRow
 from engine.persistence.models import (
     HistoryEntry,
     InstanceCorrelation,
@@ -243,3 +245,52 @@ class PersonReads:
                 ),
                 deadlines=tuple(deadlines[:NEXT_DEADLINES]),
             )
+
+
+@dataclass(frozen=True)
+class PreviousStay:
+    """The person's latest discharge Samflöde recorded before an admission (a readmission the platform knows)."""
+
+    instance_id: int
+    discharged_at: datetime
+    vardtillfalle_id: str | None
+
+
+def previous_discharge(
+    session: Session,
+    access: AccessPolicy,
+    log: AccessLogWriter,
+    actor: Actor,
+    personnummer: str,
+    admitted_at: datetime,
+    within: timedelta,
+    now: datetime,
+    exclude_instance: int | None = None,
+) -> PreviousStay | None:
+    """The same person's latest discharge within `within` before `admitted_at`, among the cases the actor (the
+    system that reports the admission) may see under the one access policy; the look-up is in the access log as a
+    search by personnummer when it finds a case. Read inside the starting command's unit of work."""
+    query = (
+        select(CaseFactRow.instance_id, CaseFactRow.discharged_at, ProcessInstance.data["vardtillfalle_id"].as_string())
+        .join(ProcessInstance, ProcessInstance.id == CaseFactRow.instance_id)
+        .where(
+            CaseFactRow.instance_id.in_(
+                select(InstanceCorrelation.instance_id).where(
+                    InstanceCorrelation.name == "personnummer", InstanceCorrelation.value == personnummer
+                )
+            ),
+            CaseFactRow.discharged_at.is_not(None),
+            CaseFactRow.discharged_at >= admitted_at - within,
+            CaseFactRow.discharged_at < admitted_at,
+            access.visible_instances(actor, now),
+        )
+        .order_by(CaseFactRow.discharged_at.desc())
+        .limit(1)
+    )
+    if exclude_instance is not None:
+        query = query.where(CaseFactRow.instance_id != exclude_instance)
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    log.record_in(session, actor, "person_sok", [(personnummer, row[0])], "återinläggning: tidigare utskrivning")
+    return PreviousStay(int(row[0]), row[1], row[2])

@@ -37,6 +37,8 @@ def at_kallelse_sip(walk: Walker) -> int:
 def at_sip_mote(walk: Walker) -> int:
     instance = at_uk(walk)
     walk.run_until(instance, {"genomfora_sip_mote"}, PLANNING)
+    if "tid_svpl_efter_utskrivning" not in walk.timers(instance):  # SVPL counts from the discharge
+        walk.send("utskriven", ESTHER, utskrivningstid=walk.clock.now().isoformat())
     return instance
 
 
@@ -61,7 +63,7 @@ ENROL = {
 }
 
 # deadline key, how to get there, the task it guards, its boundary timer, the escalation task, the party
-CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str]] = [
+CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str | None]] = [
     (
         "inskrivningsmeddelande",
         at_inskrivningsmeddelande,
@@ -78,7 +80,7 @@ CASES: list[tuple[str, Callable[[Walker], int], str, str, str, str]] = [
         "eskalera_kallelse_sip",
         "Region primärvård",
     ),
-    ("hem_efter_uk", at_uk, "utskrivningsklar_period", "tid_hem_efter_uk", "eskalera_hem_efter_uk", "Slutenvård"),
+    ("hem_efter_uk", at_uk, "utskrivningsklar_period", "tid_hem_efter_uk", "eskalera_hem_efter_uk", None),
     (
         "svpl_efter_utskrivning",
         at_sip_mote,
@@ -119,11 +121,14 @@ def test_missed_deadline_escalates_to_the_coordinator_and_records_a_deviation(
     if guarded in walk.p.reports.definition(view["process_id"])["elements"] and guarded != "utskrivningsklar_period":
         assert guarded in tasks  # non-interrupting: the late step can still be done
     # (deadlines that fell earlier on the way, e.g. home within 24 h of UK before the 3-day kallelse, count too)
-    [deviation] = [d for d in view["deviations"] if d["element_id"] == timer]
-    assert deviation["party"] == party and deviation["cause"]
+    deviations = [d for d in view["deviations"] if d["element_id"] == timer]
+    assert deviations and all(d["cause"] for d in deviations)
+    if party is not None:  # (the parties charged for a late homecoming: tests/bpmn/test_deviation_party.py)
+        assert [d["party"] for d in deviations] == [party]
     with walk.p.db.read() as session:
         row = session.get(TaskIndex, tasks[escalation]["id"])
-        assert row is not None and row.role == "samordnare" and row.lane == party
+        # the escalation goes to the coordinator of the lane the deadline is drawn in (the ward's, for the UK period)
+        assert row is not None and row.role == "samordnare" and row.lane == (party or "Slutenvård")
     walk.complete(instance, escalation, atgard="Kontaktat ansvarig enhet; steget görs i dag")
     assert escalation not in walk.active(instance)
 

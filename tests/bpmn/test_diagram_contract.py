@@ -30,7 +30,7 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
         "kvittera_inskrivningsmeddelande_vc": (
             "Region primärvård",
             "kvittera_meddelande",
-            "inskrivningsmeddelande",
+            "kvittens_inskrivningsmeddelande",
             None,
         ),
         "utse_fast_vardkontakt": ("Region primärvård", "utse_fast_vardkontakt", None, None),

@@ -31,10 +31,10 @@ MILESTONES = Milestones.load(PROCESSES / "milestones.json")
 NATIONAL = AgreementTerms(
     "nationell",
     {
-        "inskrivningsmeddelande": DeadlineRule("PT24H", "hours"),
-        "kallelse_sip": DeadlineRule("P3D", "calendar"),
-        "hem_efter_uk": DeadlineRule("PT24H", "hours"),
-        "svpl_efter_utskrivning": DeadlineRule("P3D", "calendar"),
+        "inskrivningsmeddelande": DeadlineRule("PT24H", "hours", anchor="inskrivning"),
+        "kallelse_sip": DeadlineRule("P3D", "calendar", anchor="utskrivningsklar"),
+        "hem_efter_uk": DeadlineRule("PT24H", "hours", anchor="senaste_utskrivningsklar"),
+        "svpl_efter_utskrivning": DeadlineRule("P3D", "calendar", anchor="utskrivning"),
     },
     days_after_uk_notice=3,
 )

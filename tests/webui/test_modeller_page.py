@@ -234,6 +234,8 @@ def test_the_catalogue_lists_forms_lanes_roles_and_deadlines_with_their_calendar
         ("nationell", "P3D", "calendar"),
         ("jonkoping", "P2D", "working_days"),
     ]
+    inskrivning = next(d for d in body["deadlines"] if d["key"] == "inskrivningsmeddelande")
+    assert {(r["anchor"], r["anchor_title"]) for r in inskrivning["rules"]} == {("inskrivning", "inskrivningen")}
     next_day = next(d for d in body["deadlines"] if d["key"] == "svar_nasta_vardag")
     assert next_day["rules"] == [
         {
@@ -242,6 +244,8 @@ def test_the_catalogue_lists_forms_lanes_roles_and_deadlines_with_their_calendar
             "duration": "P1D",
             "calendar": "working_days",
             "before": "12:00",
+            "anchor": "uppgift",
+            "anchor_title": "att uppgiften skapas",
         }
     ]
 

@@ -170,11 +170,12 @@ def in_utskrivning():
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Tidigt under vårdtiden",
       l=PL + "; " + GBG)
     A(d, "kvittera_inskrivningsmeddelande_vc", "user", "Kvittera inskrivningsmeddelande (vårdcentral)", "rp", 12,
-      form="kvittera_meddelande", due="inskrivningsmeddelande",
+      form="kvittera_meddelande", due="kvittens_inskrivningsmeddelande",
       m="Vårdcentralen har kvitterat inskrivningsmeddelandet.", s="Slutenvården vet att mottagaren har tagit emot "
       "meddelandet; en daglig bevakning av inkomna meddelanden är en förutsättning.",
       u="Vårdsamordnare, vårdcentral",
-      t="Samma dag som meddelandet kommer, senast inom 24 timmar (deadline('inskrivningsmeddelande'))", l=LSU4)
+      t="Samma dag som meddelandet kommer, senast inom 24 timmar (deadline('kvittens_inskrivningsmeddelande'))",
+      l=LSU4)
     A(d, "utse_fast_vardkontakt", "user", "Utse fast vårdkontakt", "rp", 13,
       m="En fast vårdkontakt (vårdsamordnare) i öppenvården är utsedd och känd för parterna och den enskilde.",
       s="Vårdcentralen är den naturliga koordinatorn och samordnar SVPL/SIP.",

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Response
 
+from engine.domain.deadlines import anchor_title
 from engine.domain.errors import BadRequest
 from engine.validation import known_roles
 from webui.api import actor, documented, load_query, platform
@@ -106,6 +107,8 @@ def catalog_for_modelling() -> Response:
                     "duration": rule.duration,
                     "calendar": rule.calendar,
                     "before": rule.before,
+                    "anchor": rule.anchor,
+                    "anchor_title": anchor_title(rule.anchor),
                 }
             )
     payload = {

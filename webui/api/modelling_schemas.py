@@ -136,6 +136,10 @@ class DeadlineRuleOut(Schema):
     duration = fields.String()
     calendar = fields.String(metadata={"description": "hours | calendar | working_days"})
     before = fields.String(allow_none=True, metadata={"description": "latest local time of day, e.g. 12:00"})
+    anchor = fields.String(
+        allow_none=True, metadata={"description": "the event it counts from (agreements.json anchor), e.g. utskrivning"}
+    )
+    anchor_title = fields.String(allow_none=True, metadata={"description": "what it counts from, in Swedish"})
 
 
 class DeadlineInfoOut(Schema):

@@ -80,7 +80,9 @@ def _uploaded_bpmn() -> tuple[bytes, str | None, dict[str, Any]]:
     "POST",
     "/definitions",
     "Driftsätt ett BPMN-diagram (multipart 'file' eller XML-kropp; ?comment=). Med ?documentation_only=true "
-    "lagras ett diagram som inte kan köras som dokumentation (executable=false) med sina fynd i stället för 422",
+    "lagras ett diagram som inte kan köras som dokumentation (executable=false) med sina fynd i stället för 422. "
+    "Flera 'file'-fält driftsätts som en mängd i valfri ordning (anrop löses inom mängden; allt eller inget): "
+    "svaret är {items: [...]}",
     query=DeployQueryIn,
     response=s.DeployOut,
     status=201,
@@ -89,6 +91,17 @@ def _uploaded_bpmn() -> tuple[bytes, str | None, dict[str, Any]]:
 )
 def deploy_definition() -> Response:
     who = actor()
+    uploads = request.files.getlist("file") if request.mimetype == "multipart/form-data" else []
+    if len(uploads) > 1:  # a set: deployed together in dependency order, all or nothing
+        options = load_query(DeployQueryIn, {**request.args.to_dict(), **request.form.to_dict()})
+        results = platform().runtime.deploy_set(
+            [(u.filename or None, u.read()) for u in uploads],
+            who,
+            comment=options["comment"],
+            allow_documentation_only=options["documentation_only"],
+        )
+        created = any(r.created for r in results)
+        return _json({"items": [_deploy_out(r) for r in results]}, 201 if created else 200)
     xml, filename, options = _uploaded_bpmn()
     result = platform().runtime.deploy(
         xml,

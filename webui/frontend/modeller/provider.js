@@ -23,8 +23,9 @@ const DEADLINE_CALL = /^\s*deadline\(\s*['"]([A-Za-z0-9_]+)['"]\s*\)\s*$/;
 
 export function calendarText(rule) {
   const kind = CALENDAR_KINDS[rule.calendar] || rule.calendar;
-  if (rule.before) return rule.duration + " " + kind + ", senast kl. " + rule.before + " den dagen";
-  return rule.duration + " " + kind;
+  const from = rule.anchor_title ? " från " + rule.anchor_title : "";
+  if (rule.before) return rule.duration + " " + kind + from + ", senast kl. " + rule.before + " den dagen";
+  return rule.duration + " " + kind + from;
 }
 
 export function deadlineDescription(catalog, key) {
@@ -173,7 +174,8 @@ function DueSelect(props) {
   const current = getProperty(getBusinessObject(element), "due");
   const keys = (catalog.deadlines || []).map((d) => d.key);
   const isKey = keys.includes(current);
-  let description = "Räknas från när uppgiften skapas; syns i arbetslistan";
+  let description =
+    "En tidsfrist ur överenskommelsen räknas från sin händelse (t.ex. utskrivningen); syns i arbetslistan";
   if (isKey) description = deadlineDescription(catalog, current);
   else if (current) description = "Egen varaktighet, räknas i timmar (klocktid)";
   return SelectEntry({

@@ -1,0 +1,64 @@
+"""Deadline timers set from their anchor events: shared by the service layer (Runtime._save) and the simulator, so a
+simulated case escalates at the moment a real one would and its figures count the same way.
+
+A timer written `deadline('key')` waits for the agreement deadline `key`; when that deadline names an event of the
+case (engine/domain/deadlines.py), its moment is `due_moment(rule, anchors)`, set on the waiting timer after every
+step (PENDING while the event is not recorded), whatever moment SpiffWorkflow first computed from the timer's start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from engine.bpmn.workflow import PENDING, Flow, WaitingTimer
+from engine.catalog import Catalog, CatalogError
+from engine.domain.calendar import DeadlineRule
+from engine.domain.deadlines import counts_from_event, due_moment
+
+_DEADLINE_CALL = re.compile(r"""^\s*deadline\(\s*['"]([A-Za-z0-9_\-]+)['"]\s*\)\s*$""")
+
+
+def deadline_key(info: Mapping[str, Any]) -> str | None:
+    """The agreement deadline a timer waits for when its expression is `deadline('key')`, else None."""
+    timer = info.get("timer") or {}
+    match = _DEADLINE_CALL.match(str(timer.get("expression") or ""))
+    return match.group(1) if match else None
+
+
+def anchored_rule(catalog: Catalog, key: Any, agreement: str | None) -> DeadlineRule | None:
+    """The agreement's rule for `key` when it counts from an event of the case, else None."""
+    if not isinstance(key, str) or not key or key.strip().upper().startswith("P"):
+        return None
+    try:
+        rule = catalog.deadline_rule(key, agreement)
+    except CatalogError:
+        return None
+    return rule if counts_from_event(rule) else None
+
+
+def anchored_timers(
+    flow: Flow, elements: Mapping[str, Any], catalog: Catalog, agreement: str | None
+) -> list[tuple[WaitingTimer, DeadlineRule]]:
+    found = []
+    for timer in flow.waiting_timers():
+        if timer.kind == "cycle":
+            continue
+        rule = anchored_rule(catalog, deadline_key(elements.get(timer.element_id, {})), agreement)
+        if rule is not None:
+            found.append((timer, rule))
+    return found
+
+
+def set_moments(
+    flow: Flow,
+    timers: list[tuple[WaitingTimer, DeadlineRule]],
+    anchors: Mapping[str, datetime | None],
+    data: Mapping[str, Any],
+) -> None:
+    for timer, rule in timers:
+        due_at = due_moment(rule, anchors, data) or PENDING
+        if due_at != timer.due_at:
+            flow.retime(timer.task_id, due_at)

@@ -233,8 +233,12 @@ class Flow:
         names = set()
         for task in self._live(TaskState.WAITING | TaskState.READY):
             definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition) and isinstance(task.task_spec, CatchingEvent):
-                names.add(definition.name)
+            if not isinstance(task.task_spec, CatchingEvent):
+                continue
+            # An event-based gateway (and a multiple event) holds the definitions of the events it waits for.
+            for one in getattr(definition, "event_definitions", None) or [definition]:
+                if isinstance(one, MessageEventDefinition):
+                    names.add(one.name)
         return sorted(names)
 
     def take_thrown_messages(self) -> list[tuple[str, dict[str, Any]]]:

@@ -77,7 +77,7 @@ def in_utskrivning():
           doc="Meddelandet 'inskrivning' från vårdsystemet startar ärendet. Data: personnummer, vardtillfalle_id, "
               "avdelning_hsa_id, inskrivningstid, kommun, vardcentral_hsa_id, avtal, ev. tidigare_vardtillfalle_id.")
     A(d, "vardtillfalle", "subprocess", "Vårdtillfälle: samordnad in- och utskrivning", None, 1, grid=True,
-      top=("sv", 1), span=55,
+      top=("sv", 1), span=64,
       m="Den enskilde får en trygg och samordnad övergång från slutenvård till hemmet.",
       s="Planeringen pågår hela vårdtiden; avbryts rent vid dödsfall eller överflyttning.",
       u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
@@ -111,48 +111,111 @@ def in_utskrivning():
     d.add("gw_behov", "xgw", "Behov av insatser efter utskrivning?", "sv", 6)
     d.flow("gw_aterinlaggning_slut", "bedoma_behov_efter_utskrivning")
     d.flow("bedoma_behov_efter_utskrivning", "gw_behov")
-    A(d, "dokumentera_inga_behov", "user", "Dokumentera att inga insatser behövs", "sv", 7, 1,
+    A(d, "dokumentera_inga_behov", "user", "Dokumentera att inga insatser behövs", "sv", 7, 2,
       m="Det är dokumenterat att patienten inte bedöms behöva insatser efter utskrivning.",
       s="Ärendet avslutas utan samverkan; finns behov senare startas ett nytt meddelande.",
       u="Vårdplanerare, slutenvård", t="Efter läkarens bedömning", l=LSU4)
-    d.add("slut_inga_behov", "end", "Inga insatser behövs", "sv", 8, 1)
+    A(d, "registrera_inga_behov", "script", "Registrera att vårdtillfället avslutas utan insatser", "sv", 8, 2,
+      script="avslutsorsak = 'inga_behov'",
+      m="Att ärendet avslutas utan behov av insatser är registrerat.",
+      s="Ett mobilt team som lagt in personen direkt får veta att vårdtillfället inte leder till någon "
+        "utskrivningsplanering och kan fortsätta följa personen.",
+      u="Samflöde (automatiskt)", t="När inga insatser behövs", l=LSU4 + "; " + JKP_MT)
+    d.add("meddelande_avslutat_inga_behov", "throw", "Vårdtillfället avslutat", "sv", 9, 2,
+          message="vardtillfalle_avslutat",
+          doc="Meddelandet vardtillfalle_avslutat (avslutsorsak 'inga_behov') går till ett mobilt team som väntar på "
+              "vårdtillfället; annars registreras att ingen tar emot det.")
+    d.add("slut_inga_behov", "end", "Inga insatser behövs", "sv", 10, 2)
     d.flow("gw_behov", "fraga_samtycke", "Ja", "behov_efter_utskrivning == True")
     d.flow("gw_behov", "dokumentera_inga_behov", "Nej", default=True)
-    d.flow("dokumentera_inga_behov", "slut_inga_behov")
+    d.chain("dokumentera_inga_behov", "registrera_inga_behov", "meddelande_avslutat_inga_behov", "slut_inga_behov")
     A(d, "fraga_samtycke", "user", "Fråga om samtycke till informationsöverföring", "sv", 7,
       form="samtycke_informationsdelning",
       m="Den enskilde (eller närstående/företrädare vid kognitiv svikt) har tagit ställning till att uppgifter "
         "lämnas till kommun och vårdcentral.",
-      s="Uppgifter får lämnas mellan huvudmännen bara om sekretess inte hindrar; samtycke dokumenteras.",
+      s="Uppgifter får lämnas mellan huvudmännen bara om sekretess inte hindrar; samtycke dokumenteras. Svaret "
+        "avgör planeringen under vårdtiden, inte lagens meddelanden.",
       u="Vårdplanerare/avdelningssjuksköterska, slutenvård", t="Vid inskrivning, före inskrivningsmeddelandet",
       l=OSL + "; " + LSU4)
-    d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 8)
-    d.flow("fraga_samtycke", "gw_samtycke")
-    A(d, "dokumentera_utan_samtycke", "user", "Dokumentera planering utan samtycke", "sv", 9, 1,
-      m="Det är dokumenterat att samtycke saknas, att den enskilde informerats om följderna och hur utskrivningen "
-        "planeras utan informationsöverföring.",
-      s="Ingen information lämnas mot den enskildes vilja; ansvaret för planeringen stannar hos slutenvården.",
-      u="Vårdplanerare, slutenvård", t="När samtycke inte ges", l=OSL)
-    d.add("slut_utan_samtycke", "end", "Ingen informationsöverföring", "sv", 10, 1)
-    d.flow("gw_samtycke", "skicka_inskrivningsmeddelande", "Ja", "samtycke_informationsdelning == True")
-    d.flow("gw_samtycke", "dokumentera_utan_samtycke", "Nej", default=True)
-    d.flow("dokumentera_utan_samtycke", "slut_utan_samtycke")
-    A(d, "skicka_inskrivningsmeddelande", "user", "Skicka inskrivningsmeddelande", "sv", 9,
+    d.flow("fraga_samtycke", "skicka_inskrivningsmeddelande")
+    A(d, "skicka_inskrivningsmeddelande", "user", "Skicka inskrivningsmeddelande", "sv", 8,
       due="inskrivningsmeddelande",
       m="Kommun och vårdcentral har fått inskrivningsmeddelande med namn, personnummer, folkbokföringsadress och "
-        "beräknad tidpunkt för utskrivning.",
-      s="Mottagande parter kan börja planera direkt; utskrivningsplaneringen är en kontinuerlig process.",
+        "beräknad tidpunkt för utskrivning. Utan samtycke innehåller det bara dessa lagens uppgifter.",
+      s="Mottagande parter kan börja planera direkt; utskrivningsplaneringen är en kontinuerlig process. "
+        "Meddelandet är en förutsättning för kommunens betalningsansvar och skickas därför även utan samtycke "
+        "(antagande: lagens meddelanden med lagens minimiuppgifter kräver inte samtycke; källorna säger inget).",
       u="Vårdplanerare/avdelningssjuksköterska, slutenvård",
-      t="Inom 24 timmar från inskrivning (deadline('inskrivningsmeddelande'))", l=LSU4 + "; " + GBG)
+      t="Inom 24 timmar från inskrivning (deadline('inskrivningsmeddelande'))", l=LSU4 + "; " + LSU6 + "; " + GBG)
     escalation(d, "inskrivningsmeddelande", "skicka_inskrivningsmeddelande", "eskalera_inskrivningsmeddelande",
-               "Åtgärda försenat inskrivningsmeddelande", "sv", 10, 2, "inskrivningsmeddelande",
+               "Åtgärda försenat inskrivningsmeddelande", "sv", 9, 3, "inskrivningsmeddelande",
                "Inskrivningsmeddelande ej skickat inom tidsgränsen (24 timmar)")
-    d.add("meddelande_inskrivning_skickat", "throw", "Inskrivningsmeddelande skickat", "sv", 10,
+    d.add("meddelande_inskrivning_skickat", "throw", "Inskrivningsmeddelande skickat", "sv", 9,
           message="inskrivningsmeddelande",
           doc="Meddelandet inskrivningsmeddelande går till kommunen (folkbokföringskommun) och vårdcentralen "
               "(listning).")
+    d.add("split_vardtillfalle", "pgw", "Planering och utskrivningsklar parallellt", "sv", 10,
+          doc="Planeringen under vårdtiden och väntan på utskrivningsklar löper parallellt: journalens meddelanden "
+              "(utskrivningsklar, nytt planerat datum, utskriven) hörs hela vårdtiden, oavsett vilka "
+              "planeringsuppgifter som är öppna.")
+    d.chain("skicka_inskrivningsmeddelande", "meddelande_inskrivning_skickat", "split_vardtillfalle")
+    d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 11)
+    d.flow("split_vardtillfalle", "gw_samtycke")
+    A(d, "dokumentera_utan_samtycke", "user", "Dokumentera planering utan samtycke", "sv", 12, 1,
+      m="Det är dokumenterat att samtycke saknas, att den enskilde informerats om följderna och hur utskrivningen "
+        "planeras utan informationsöverföring utöver lagens meddelanden.",
+      s="Ingen information lämnas mot den enskildes vilja. Ärendet fortsätter med det lagen kräver utan samtycke: "
+        "meddelande om utskrivningsklar, betalningsansvar och utskrivningsmeddelande.",
+      u="Vårdplanerare, slutenvård", t="När samtycke inte ges", l=OSL + "; " + LSU4 + "; " + LSU6)
+    A(d, "fraga_om_samtycke_igen", "user", "Fråga om samtycke på nytt", "sv", 13, 1,
+      form="samtycke_informationsdelning",
+      m="Den enskilde har fått frågan om samtycke på nytt (t.ex. när hen kan uttrycka sin vilja eller en "
+        "företrädare finns) och svaret är registrerat.",
+      s="Ett nej vid inskrivningen ska inte stänga planeringen för resten av vårdtiden; ges samtycke startar "
+        "den samtyckesberoende planeringen.",
+      u="Vårdplanerare/avdelningssjuksköterska, slutenvård", t="Under vårdtiden, när det är lämpligt",
+      l=OSL + "; " + PL + " (antagande: källorna anger inte när frågan ställs på nytt)")
+    d.add("msg_samtycke", "boundary", "Samtycke registrerat i journalen", host="fraga_om_samtycke_igen", slot=0,
+          message="samtycke",
+          doc="Meddelandet samtycke från journalen (data: samtycke_informationsdelning: true) ersätter uppgiften och "
+              "startar planeringen.")
+    d.add("sig_utskriven_samtycke", "boundary", "Utskriven", host="fraga_om_samtycke_igen", slot=1,
+          signal="utskrivning",
+          doc="När den enskilde skrivs ut utan att ha samtyckt avslutas frågan (ingen avvikelse).")
+    d.add("slut_samtycke_utskriven", "end", "Utskriven utan samtycke", "sv", 14, 2)
+    d.flow("sig_utskriven_samtycke", "slut_samtycke_utskriven")
+    d.add("gw_samtycke_igen", "xgw", "Samtycke nu?", "sv", 14, 1)
+    d.add("slut_utan_samtycke", "end", "Ingen informationsöverföring", "sv", 15, 1)
+    d.add("merge_samtycke", "xgw", "", "sv", 12)
+    d.flow("gw_samtycke", "merge_samtycke", "Ja", "samtycke_informationsdelning == True")
+    d.flow("gw_samtycke", "dokumentera_utan_samtycke", "Nej", default=True)
+    d.chain("dokumentera_utan_samtycke", "fraga_om_samtycke_igen", "gw_samtycke_igen")
+    d.flow("gw_samtycke_igen", "merge_samtycke", "Ja", "samtycke_informationsdelning == True")
+    d.flow("gw_samtycke_igen", "slut_utan_samtycke", "Nej", default=True)
+    d.flow("msg_samtycke", "merge_samtycke")
+    A(d, "planering_under_vardtiden", "subprocess", "Planering under vårdtiden (alla parter)", None, 16, grid=True,
+      top=("sv", 2), span=14, flagga="Inte klar när den enskilde blev utskrivningsklar",
+      flagga_nar="utskrivningsklar_meddelad",
+      m="Parterna har planerat från inskrivningen: kvittens, fast vårdkontakt, status och behov, utredningar och "
+        "den enskildes delaktighet.",
+      s="Planeringen pågår parallellt med väntan på utskrivningsklar; en part som inte blivit klar hindrar inte "
+        "utskrivningsklar, men flaggas och får en avvikelse om uppgiften är öppen vid utskrivning.",
+      u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
+      t="Från inskrivningsmeddelandet (med samtycke) till utskrivning", l=LSU4 + "; " + GBG)
+    d.flow("merge_samtycke", "planering_under_vardtiden")
+    d.add("sig_utskriven_planering", "boundary", "Utskriven med öppna planeringsuppgifter",
+          host="planering_under_vardtiden", slot=0, edge="top", signal="utskrivning",
+          avvikelse="Planeringsuppgift inte klar när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar planeringsuppgifter som fortfarande är öppna: var och en syns i historiken med "
+              "orsak, och en avvikelse i samverkan registreras per part som hade öppna uppgifter.")
+    d.add("slut_planering_avbruten", "end", "Planering avslutad vid utskrivning", "sv", 29, 0)
+    d.flow("sig_utskriven_planering", "slut_planering_avbruten")
+    d.add("slut_planering", "end", "Planering klar", "sv", 30, 1)
+    d.flow("planering_under_vardtiden", "slut_planering")
+    d.default_parent = "planering_under_vardtiden"
+    d.add("start_planering", "start", "Planering startar", "sv", 10)
     d.add("split_inskrivning", "pgw", "", "sv", 11)
-    d.chain("skicka_inskrivningsmeddelande", "meddelande_inskrivning_skickat", "split_inskrivning")
+    d.chain("start_planering", "split_inskrivning")
     # parallel: parties start at admission
     A(d, "paborja_utskrivningsplanering", "user", "Påbörja utskrivningsplanering", "sv", 12,
       m="Utskrivningsplaneringen är påbörjad med ansvarig vårdplanerare och förväntad vårdtid.",
@@ -259,6 +322,9 @@ def in_utskrivning():
     d.flow("gw_avstamning", "halla_avstamningsmote", "Ja", "avstamningsmote_behovs == True")
     d.flow("gw_avstamning", "gw_avstamning_slut", "Nej", default=True)
     d.flow("halla_avstamningsmote", "gw_avstamning_slut")
+    d.add("slut_planering_inre", "end", "Planeringen klar", "sv", 23)
+    d.flow("gw_avstamning_slut", "slut_planering_inre")
+    d.default_parent = "vardtillfalle"
     # ---------------- Utskrivningsklar --------------------------------------------------------------
     A(d, "besluta_utskrivningsklar", "user", "Besluta om utskrivningsklar", "sv", 23, role="lakare_slutenvard",
       m="Behandlande läkare har bedömt att patienten är utskrivningsklar, eller angett nytt beräknat datum.",
@@ -267,23 +333,48 @@ def in_utskrivning():
     d.add("msg_utskrivningsklar", "boundary", "Utskrivningsklar från vårdsystemet", host="besluta_utskrivningsklar",
           slot=0, message="utskrivningsklar",
           doc="Beslutet om utskrivningsklar kan komma som meddelande från vårdsystemet i stället för i Samflöde.")
-    d.add("msg_planerat_datum", "boundary", "Nytt planerat utskrivningsdatum", host="besluta_utskrivningsklar",
-          slot=1, interrupting=False, message="planerat_utskrivningsdatum",
-          doc="Ändrat planerat utskrivningsdatum från vårdsystemet.")
-    A(d, "registrera_nytt_planerat_datum", "script", "Registrera nytt planerat utskrivningsdatum", "sv", 24, 3,
+    # A new planned date is heard during the whole stay, whatever tasks are open: its own branch until discharge.
+    d.add("gw_planerat_datum", "egw", "Nytt datum eller utskriven?", "sv", 11, 3,
+          doc="Lyssnar på nytt planerat utskrivningsdatum från journalen från inskrivningsmeddelandet till "
+              "utskrivningen, oavsett vilka uppgifter som är öppna.")
+    d.add("msg_planerat_datum", "catch", "Nytt planerat utskrivningsdatum", "sv", 12, 3,
+          message="planerat_utskrivningsdatum",
+          doc="Ändrat planerat utskrivningsdatum från vårdsystemet (data: beraknat_utskrivningsdatum); avbryter "
+              "ingenting.")
+    A(d, "registrera_nytt_planerat_datum", "script", "Registrera nytt planerat utskrivningsdatum", "sv", 13, 3,
       script="planerat_datum_flyttat = True",
       m="Det nya planerade datumet är registrerat och synligt för parterna.",
       s="Flyttade planerade datum följs upp (effektmål: minimera flyttade datum).", u="Samflöde (automatiskt)",
-      t="Så snart som möjligt vid ändring", l=LSU4 + "; " + GBG)
-    d.add("slut_planerat_datum", "end", "Datum uppdaterat", "sv", 25, 3)
-    d.chain("msg_planerat_datum", "registrera_nytt_planerat_datum", "slut_planerat_datum")
+      t="Så snart som möjligt vid ändring, när som helst under vårdtiden", l=LSU4 + "; " + GBG)
+    d.add("sig_utskriven_datum", "catch", "Utskriven", "sv", 12, 2, signal="utskrivning")
+    d.add("slut_planerat_datum", "end", "Vårdtiden slut", "sv", 13, 2)
+    d.flow("split_vardtillfalle", "gw_planerat_datum")
+    d.chain("gw_planerat_datum", "msg_planerat_datum", "registrera_nytt_planerat_datum", "gw_planerat_datum")
+    d.chain("gw_planerat_datum", "sig_utskriven_datum", "slut_planerat_datum")
+    # discharged before any UK decision: the stay ends, the parties and a waiting mobile team are told
+    d.add("msg_utskriven_utan_uk", "boundary", "Utskriven utan utskrivningsklar", host="besluta_utskrivningsklar",
+          slot=1, message="utskriven",
+          doc="Journalen meddelar utskrivning innan någon utskrivningsklar har kommit (t.ex. hem samma dag).")
+    A(d, "registrera_utskrivning_utan_uk", "script", "Registrera utskrivning utan utskrivningsklar", "sv", 24, 2,
+      script="utskriven = True\nutskriven_utan_utskrivningsklar = True",
+      m="Utskrivningen är registrerad; inget betalningsansvar har inträtt.",
+      s="Ärendet avslutas rent när den enskilde skrivs ut före beslut om utskrivningsklar.",
+      u="Samflöde (automatiskt)", t="När meddelandet utskriven kommer före utskrivningsklar", l=LSU4 + "; " + LSU6)
+    d.add("signal_utskriven_utan_uk", "throw", "Utskrivning registrerad", "sv", 25, 2, signal="utskrivning",
+          doc="Signalen avslutar öppna uppgifter under vårdtiden synligt (historik och avvikelse per part).")
+    d.add("meddelande_utskriven_utan_uk", "throw", "Utskrivningsmeddelande skickat", "sv", 26, 2,
+          message="utskrivningsmeddelande")
+    d.add("slut_utskriven_utan_uk", "end", "Utskriven", "sv", 27, 2)
+    d.chain("msg_utskriven_utan_uk", "registrera_utskrivning_utan_uk", "signal_utskriven_utan_uk",
+            "meddelande_utskriven_utan_uk", "slut_utskriven_utan_uk")
     d.add("gw_utskrivningsklar", "xgw", "Utskrivningsklar?", "sv", 24)
     A(d, "meddela_andrat_utskrivningsdatum", "user", "Meddela ändrat planerat utskrivningsdatum", "sv", 24, 1,
       m="Kommun och vårdcentral har fått det nya beräknade utskrivningsdatumet.",
       s="Parterna planerar mot rätt datum.", u="Vårdplanerare, slutenvård", t="Så snart som möjligt vid ändring",
       l=LSU4)
     d.add("merge_utskrivningsklar", "xgw", "", "sv", 25)
-    d.chain("gw_avstamning_slut", "besluta_utskrivningsklar", "gw_utskrivningsklar")
+    d.flow("split_vardtillfalle", "besluta_utskrivningsklar")
+    d.flow("besluta_utskrivningsklar", "gw_utskrivningsklar")
     d.flow("gw_utskrivningsklar", "merge_utskrivningsklar", "Ja", "utskrivningsklar == True")
     d.flow("gw_utskrivningsklar", "meddela_andrat_utskrivningsdatum", "Nej", default=True)
     d.flow("meddela_andrat_utskrivningsdatum", "besluta_utskrivningsklar")
@@ -293,11 +384,16 @@ def in_utskrivning():
       m="Kommun och vårdcentral har fått meddelande om att patienten är utskrivningsklar.",
       s="Meddelandet startar kallelsen till SIP och betalningsansvarets tidsräkning.",
       u="Vårdplanerare, slutenvård", t="Så snart som möjligt efter beslutet", l=LSU4)
-    d.add("meddelande_uk_skickat", "throw", "Meddelande om utskrivningsklar skickat", "sv", 27,
+    d.add("meddelande_uk_skickat", "throw", "Meddelande om utskrivningsklar skickat", "sv", 26.75,
           message="meddelande_utskrivningsklar")
-    d.add("split_utskrivningsklar", "pgw", "", "sv", 28)
+    A(d, "registrera_utskrivningsklar_meddelad", "script", "Registrera att utskrivningsklar är meddelad", "sv",
+      27.5, script="utskrivningsklar_meddelad = True",
+      m="Att meddelandet om utskrivningsklar har gått ut är registrerat.",
+      s="Planeringsuppgifter som fortfarande är öppna flaggas i arbetslistan (de stoppar inte utskrivningsklar).",
+      u="Samflöde (automatiskt)", t="När meddelandet om utskrivningsklar har skickats", l=LSU4)
+    d.add("split_utskrivningsklar", "pgw", "", "sv", 28.25)
     d.chain("merge_utskrivningsklar", "skicka_meddelande_utskrivningsklar", "meddelande_uk_skickat",
-            "split_utskrivningsklar")
+            "registrera_utskrivningsklar_meddelad", "split_utskrivningsklar")
     # S branch: the period from UK to discharge, with clocks and withdrawal
     d.add("merge_uk_period", "xgw", "", "sv", 29)
     sp = A(d, "utskrivningsklar_period", "subprocess", "Utskrivningsklar: förbereda hemgång", "sv", 30, span=5,
@@ -306,10 +402,31 @@ def in_utskrivning():
            u="Vårdplanerare, slutenvård", t="Från meddelande om UK till utskrivning",
            l=LSU4 + "; " + JKP_A3)
     d.add("sp_start", "start", "UK meddelat", parent=sp.id, icol=0)
-    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", None, 0, parent=sp.id,
-      icol=1, m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd.",
+    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", "sv", 30, 1,
+      m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd; utan samtycke bara "
+        "det som sekretess inte hindrar.",
       s="Mottagarna kan ta över vården säkert.", u="Läkare och sjuksköterska, slutenvård",
-      t="Senast på utskrivningsdagen", l=LSU4)
+      t="Senast på utskrivningsdagen (tidsgräns: slutet av det planerade utskrivningsdagen)", l=LSU4 + "; " + OSL)
+    d.add("tid_informationsoverforing", "boundary", "Utskrivningsdagen slut", host="overfora_information", slot=0,
+          interrupting=False, timer=("timeDate", "beraknat_utskrivningsdatum + 'T23:59:59'"),
+          avvikelse="Information ej överförd senast på den planerade utskrivningsdagen",
+          doc="Lagen kräver att informationen är överförd senast på utskrivningsdagen; tidsgränsen räknas till slutet "
+              "av det planerade utskrivningsdatumet (beraknat_utskrivningsdatum, svensk tid). Antagande: det "
+              "planerade datumet är utskrivningsdagen tills journalen meddelar ett annat.")
+    A(d, "eskalera_informationsoverforing", "user", "Åtgärda försenad informationsöverföring", "sv", 30, 2,
+      form="hantera_avvikelse", role="samordnare",
+      m="Informationen är överförd eller avvikelsen åtgärdad och registrerad.",
+      s="Den enskilde ska inte drabbas av att information saknas när hen kommer hem.",
+      u="Samordnare för Slutenvård", t="När utskrivningsdagen passerat utan att informationen är överförd",
+      l="Rutin för avvikelser i samverkan; " + LSU4)
+    d.add("slut_eskalera_informationsoverforing", "end", "Avvikelse hanterad", "sv", 31, 2)
+    d.chain("tid_informationsoverforing", "eskalera_informationsoverforing", "slut_eskalera_informationsoverforing")
+    d.add("sig_utskriven_information", "boundary", "Utskriven utan överförd information", host="overfora_information",
+          slot=1, signal="utskrivning", avvikelse="Information ej överförd när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar uppgiften synligt (historik med orsak) och registrerar en avvikelse.")
+    d.add("merge_information", "xgw", "", "sv", 32, 1)
+    d.chain("split_utskrivningsklar", "overfora_information", "merge_information")
+    d.flow("sig_utskriven_information", "merge_information")
     A(d, "planera_hemtransport", "user", "Planera hemtransport", None, 0, parent=sp.id, icol=2,
       m="Hemtransport och tidpunkt för hemgång är bokade och kända för den enskilde och parterna.",
       s="Hemgången sker tryggt och i tid.", u="Vårdplanerare, slutenvård", t="Efter UK", l=GBG)
@@ -318,7 +435,7 @@ def in_utskrivning():
       s="Utskrivningen registreras; vid försämring stoppas betalningsansvaret och parterna informeras.",
       u="Avdelningssjuksköterska, slutenvård", t="På utskrivningsdagen", l=LSU4)
     d.add("sp_slut", "end", "Klart", parent=sp.id, icol=4)
-    d.chain("sp_start", "overfora_information", "planera_hemtransport", "genomfora_utskrivning", "sp_slut")
+    d.chain("sp_start", "planera_hemtransport", "genomfora_utskrivning", "sp_slut")
     d.add("tid_betalningsansvar", "boundary", "Betalningsansvar inträder", host=sp.id, slot=0, interrupting=False,
           timer=("timeDuration", "deadline('betalningsansvar')"),
           doc="Efter deadline('betalningsansvar') från meddelandet om UK inträder kommunens betalningsansvar "
@@ -368,7 +485,10 @@ def in_utskrivning():
     d.chain("merge_atertagande", "registrera_atertagande", "meddela_atertagande", "besluta_ny_utskrivningsklar",
             "merge_ny_uk", "skicka_nytt_meddelande_utskrivningsklar", "merge_uk_period")
     d.flow("msg_ny_utskrivningsklar", "merge_ny_uk")
-    d.add("merge_utskriven", "xgw", "", "sv", 36)
+    d.add("merge_utskriven", "xgw", "", "sv", 35.6)
+    d.add("signal_utskriven", "throw", "Utskrivning registrerad", "sv", 36.3, signal="utskrivning",
+          doc="Signalen avslutar uppgifter som fortfarande är öppna (planering, informationsöverföring, kommunens "
+              "förberedelser): var och en syns i historiken med orsak och en avvikelse registreras per part.")
     d.flow("gw_utfall", "merge_utskriven", "Utskriven", default=True)
     d.flow("msg_utskriven", "merge_utskriven")
     A(d, "skicka_utskrivningsmeddelande", "user", "Skicka utskrivningsmeddelande", "sv", 37,
@@ -388,27 +508,49 @@ def in_utskrivning():
       s="Underlag för utskrivningsklara dagar och betalningsansvarsdagar.", u="Samflöde (automatiskt)",
       t="Vid utskrivning", l=LSU6)
     d.add("join_utskrivning", "pgw", "", "sv", 41)
-    d.chain("merge_utskriven", "skicka_utskrivningsmeddelande", "meddelande_utskriven_skickat",
+    d.chain("merge_utskriven", "signal_utskriven", "skicka_utskrivningsmeddelande", "meddelande_utskriven_skickat",
             "lamna_utskrivningsinformation", "registrera_utskrivning", "join_utskrivning")
-    # K / H branches at UK
-    A(d, "fatta_bistandsbeslut", "user", "Fatta biståndsbeslut inför hemgång", "ks", 29,
+    # K / H branches at UK: the kommun's preparations, closed visibly if the discharge comes first
+    A(d, "kommunens_forberedelser", "subprocess", "Kommunens förberedelser inför hemgång", None, 29, grid=True,
+      top=("kh", 0), span=6,
+      m="Biståndsbeslut, hemtjänst, första hembesök, läkemedel och hjälpmedel är klara till hemgången.",
+      s="Insatserna finns på plats från utskrivningsdagen; det som inte är klart vid utskrivning syns som avvikelse.",
+      u="Kommun hemsjukvård och Kommun socialtjänst", t="Från meddelande om UK till utskrivning",
+      l=SOL + "; " + HSL + "; " + GBG)
+    d.default_parent = "kommunens_forberedelser"
+    A(d, "fatta_bistandsbeslut", "user", "Fatta biståndsbeslut inför hemgång", "ks", 31,
       m="Beslut om bistånd (t.ex. hemtjänst, korttidsboende, trygghetslarm) är fattat före hemgång.",
       s="Insatserna kan starta på utskrivningsdagen.", u="Biståndshandläggare", t="Efter UK, före hemgång",
       l=SOL + " 4 kap. 1 §; " + GBG)
-    A(d, "planera_hemtjanst", "user", "Säkerställa hemtjänst från utskrivningsdagen", "ks", 30,
+    A(d, "planera_hemtjanst", "user", "Säkerställa hemtjänst från utskrivningsdagen", "ks", 32,
       m="Hemtjänsten är beställd och klar att starta från utskrivningsdagen.", s="Trygg hemgång.",
       u="Biståndshandläggare/hemtjänstens samordnare", t="Före hemgång", l=SOL + "; " + JKP_OK)
-    A(d, "planera_forsta_hembesok", "user", "Planera första hembesök", "kh", 29,
+    A(d, "planera_forsta_hembesok", "user", "Planera första hembesök", "kh", 31,
       m="Första hembesöket av hemsjukvården är planerat till hemkomstdagen eller dagen efter.",
       s="Kontinuitet i hälso- och sjukvården efter hemgång.", u="Sjuksköterska i hemsjukvården",
       t="Efter UK, före hemgång", l=HSL + "; " + GBG)
-    A(d, "sakerstalla_lakemedel_och_hjalpmedel", "user", "Säkerställa läkemedel och hjälpmedel i hemmet", "kh", 30,
+    A(d, "sakerstalla_lakemedel_och_hjalpmedel", "user", "Säkerställa läkemedel och hjälpmedel i hemmet", "kh", 32,
       form="sakerstalla_lakemedel_hjalpmedel",
       m="Läkemedel, ordinationer och hjälpmedel finns på plats vid hemkomst.", s="Säker hemgång.",
       u="Sjuksköterska, arbetsterapeut, fysioterapeut i kommunen", t="Före hemgång", l=HSL + "; " + GBG)
-    d.chain("split_utskrivningsklar", "fatta_bistandsbeslut", "planera_hemtjanst", "join_utskrivning")
-    d.chain("split_utskrivningsklar", "planera_forsta_hembesok", "sakerstalla_lakemedel_och_hjalpmedel",
-            "join_utskrivning")
+    d.add("start_kommun_forberedelse", "start", "UK meddelat", "kh", 29)
+    d.add("split_kommun", "pgw", "", "kh", 30)
+    d.add("join_kommun", "pgw", "", "kh", 33)
+    d.add("slut_kommun_forberedelse", "end", "Förberett", "kh", 34)
+    d.chain("start_kommun_forberedelse", "split_kommun")
+    d.chain("split_kommun", "fatta_bistandsbeslut", "planera_hemtjanst", "join_kommun")
+    d.chain("split_kommun", "planera_forsta_hembesok", "sakerstalla_lakemedel_och_hjalpmedel", "join_kommun")
+    d.chain("join_kommun", "slut_kommun_forberedelse")
+    d.default_parent = "vardtillfalle"
+    d.add("sig_utskriven_kommun", "boundary", "Utskriven med öppna förberedelser", host="kommunens_forberedelser",
+          slot=0, edge="top", signal="utskrivning",
+          avvikelse="Kommunens förberedelse inför hemgång inte klar när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar kommunens öppna förberedelser synligt (historik med orsak) och registrerar "
+              "en avvikelse per part (hemsjukvård, socialtjänst) som hade öppna uppgifter.")
+    d.add("merge_kommun", "xgw", "", "rp", 36, 1)
+    d.chain("split_utskrivningsklar", "kommunens_forberedelser", "merge_kommun", "join_utskrivning")
+    d.flow("sig_utskriven_kommun", "merge_kommun")
+    d.flow("merge_information", "join_utskrivning")
     # P branch: SIP
     A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP/SVPL)", "rp", 29, called="sip",
       m="Personer med behov av insatser från både region och kommun har erbjudits SIP; kallelse inom 3 dagar "
@@ -482,12 +624,22 @@ def in_utskrivning():
     d.chain("merge_aterinlaggning_uppfoljning", "lamna_upplevelse", "avsluta_samverkan", "slut_vardtillfalle")
     # ---------------- Avbrott: dödsfall och överflyttning ------------------------------------------
     d.default_parent = None
+    # Place the parts: the planning box sits after the consent steps, everything from the UK decision after it.
     for n in list(d.nodes.values()):
-        if n.parent == "vardtillfalle":
+        if n.parent == "planering_under_vardtiden":
+            n.col += 6
+            if n.lane == "sv":
+                n.row += 1
+        elif n.parent == "kommunens_forberedelser" or (
+            n.parent == "vardtillfalle" and n.col >= 23 and n.id not in ("slut_planering", "slut_planering_avbruten")
+        ):
+            n.col += 9
+    for n in list(d.nodes.values()):
+        if n.parent in ("vardtillfalle", "planering_under_vardtiden", "kommunens_forberedelser"):
             n.col += 1
             if n.lane == "sv":
                 n.row += 1
-    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 57, 1)
+    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 66, 1)
     d.flow("vardtillfalle", "slut_in_utskrivning")
     d.add("msg_avliden", "boundary", "Avliden", host="vardtillfalle", slot=0, edge="top", message="avliden",
           doc="Meddelandet avliden avbryter hela vårdtillfället, även pågående SIP och tidsgränser.")

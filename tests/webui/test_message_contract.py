@@ -39,7 +39,7 @@ def esther(walk: Walker) -> int:
 
 
 def before_planned_date(walk: Walker) -> None:
-    walk.run_until(esther(walk), {"besluta_utskrivningsklar"}, PLANNING)
+    walk.run_except(esther(walk), {"besluta_utskrivningsklar"}, PLANNING)
 
 
 def before_withdrawal(walk: Walker) -> None:
@@ -56,7 +56,7 @@ def before_discharge(walk: Walker) -> None:
 def two_open_stays(walk: Walker) -> None:
     for stay in ("VT-2001", "VT-2002"):
         instance = walk.admit({**GUNNAR, "vardtillfalle_id": stay})
-        walk.run_until(instance, {"besluta_utskrivningsklar"}, PLANNING)
+        walk.run_except(instance, {"besluta_utskrivningsklar"}, PLANNING)
 
 
 PREPARE: dict[str, Callable[[Walker], None]] = {

@@ -423,6 +423,22 @@ FORMS = {
     "bedoma_akut_i_hemmet": ("Akut bedömning i hemmet", "Bedömning vid akut försämring.", [
         s("*bedomning", "Bedömning", "Läkarens/sjuksköterskans bedömning."),
         b("*direktinlaggning_behovs", "Sjukhusvård behövs", "Ja om direktinläggning på avdelning behövs."),
+        b("direktinlaggning_korttid", "Kommunal korttidsplats/sviktplats behövs", "Ja om sjukhusvård inte behövs men vård hemma inte räcker: direktinläggning på kommunens korttidsplats eller sviktplats."),
+    ]),
+    "direktinlaggning_korttid": ("Direktinläggning på korttid/sviktplats", "Kommunal korttidsplats eller sviktplats direkt från det mobila teamet.", [
+        e("*plats", "Plats", "Vilken sorts plats.", ["Korttidsplats", "Sviktplats"]),
+        s("*enhet", "Enhet", "Korttidsboendet eller sviktplatsens namn.", 200),
+        b("*bistandsbeslut_fattat", "Biståndsbeslut fattat", "Ja när beslut om insatsen är fattat (även av jour efter kontorstid)."),
+        dt("inflyttning", "Inflyttning", "När den enskilde kom till platsen."),
+    ]),
+    "avsluta_teamet_vid_dodsfall": ("Avsluta teamet vid dödsfall", "Teamets ärende avslutas när den enskilde har avlidit under vårdtillfället.", [
+        b("*planerade_besok_avbokade", "Planerade besök avbokade", "Ronder och hembesök är avbokade."),
+        b("*narstaende_kontaktade", "Närstående erbjudna kontakt", "Närstående har erbjudits kontakt med teamet."),
+        kommentar(),
+    ]),
+    "bedoma_fortsatt_team": ("Fortsatt teaminsats efter vårdtillfället", "Vårdtillfället avslutades utan utskrivning hem (t.ex. överflyttning).", [
+        s("*var_ar_den_enskilde", "Var är den enskilde", "T.ex. överflyttad till annat sjukhus.", 300),
+        s("*fortsatt_uppfoljning", "Fortsatt uppföljning", "Hur teamet följer den enskilde tills hen är hemma igen."),
     ]),
     "atgarda_i_hemmet": ("Åtgärd i hemmet", "Behandling i hemmet.", [
         s("*atgarder", "Åtgärder", "Vad som gjordes."),

@@ -182,8 +182,11 @@ def in_utskrivning():
     d.add("sig_utskriven_samtycke", "boundary", "Utskriven", host="fraga_om_samtycke_igen", slot=1,
           signal="utskrivning",
           doc="När den enskilde skrivs ut utan att ha samtyckt avslutas frågan (ingen avvikelse).")
+    d.add("sig_utskriven_utan_samtycke", "boundary", "Utskriven", host="dokumentera_utan_samtycke", slot=0,
+          signal="utskrivning", doc="Utskrivningen avslutar dokumentationen synligt (historik med orsak).")
     d.add("slut_samtycke_utskriven", "end", "Utskriven utan samtycke", "sv", 14, 2)
     d.flow("sig_utskriven_samtycke", "slut_samtycke_utskriven")
+    d.flow("sig_utskriven_utan_samtycke", "slut_samtycke_utskriven")
     d.add("gw_samtycke_igen", "xgw", "Samtycke nu?", "sv", 14, 1)
     d.add("slut_utan_samtycke", "end", "Ingen informationsöverföring", "sv", 15, 1)
     d.add("merge_samtycke", "xgw", "", "sv", 12)
@@ -660,11 +663,16 @@ def in_utskrivning():
       m="Planeringen och kända behov är överlämnade till mottagande sjukhus; parterna vet att ärendet avslutats.",
       s="Inget tappas i överflyttningen; mottagande sjukhus startar ett nytt vårdtillfälle.",
       u="Vårdplanerare, slutenvård", t="Vid överflyttning", l=LSU4)
-    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", "sv", 8, 0,
+    A(d, "registrera_overflyttning", "script", "Registrera överflyttning", "sv", 8, 0,
+      script="avslutsorsak = 'overflyttad'",
+      m="Att vårdtillfället avslutats genom överflyttning är registrerat.",
+      s="Parterna och ett mobilt team som väntar på vårdtillfället vet varför det slutade.",
+      u="Samflöde (automatiskt)", t="Vid överflyttning", l=LSU4)
+    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", "sv", 9, 0,
           message="vardtillfalle_avslutat")
-    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", "sv", 9, 0)
-    d.chain("msg_overflyttad", "overlamna_till_mottagande_sjukhus", "meddelande_avslutat_overflyttning",
-            "slut_overflyttad")
+    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", "sv", 10, 0)
+    d.chain("msg_overflyttad", "overlamna_till_mottagande_sjukhus", "registrera_overflyttning",
+            "meddelande_avslutat_overflyttning", "slut_overflyttad")
     return d
 
 
@@ -799,7 +807,7 @@ def sip():
 # =====================================================================================================
 def mobilt_team():
     d = Diagram("mobilt_team", "Mobilt team (Mobilt Estherteam)",
-                [("sv", "Slutenvård", 1), ("rp", "Region primärvård", 3), ("kh", "Kommun hemsjukvård", 2),
+                [("sv", "Slutenvård", 2), ("rp", "Region primärvård", 3), ("kh", "Kommun hemsjukvård", 2),
                  ("ks", "Kommun socialtjänst", 1), ("de", "Den enskilde", 1)],
                 documentation="Ordinarie vårdcentral och hemsjukvård bildar ett team kring personen hemma: proaktivt "
                               "i stället för reaktivt (A3 Mobila team, Region Jönköpings län 2017).")
@@ -856,15 +864,22 @@ def mobilt_team():
       m="Den enskilde är inskriven i teamet med fast vårdkontakt och fast läkarkontakt; SIP är erbjuden.",
       s="En namngiven kontakt och ett team som känner personen.", u="Vårdsamordnare, vårdcentral",
       t="Efter samtycke", l=JKP_MT + "; " + PL)
-    d.add("gw_sip", "xgw", "SIP ska upprättas?", "rp", 10)
-    A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP)", "rp", 11, 1, called="sip",
-      m="Den enskilde har erbjudits SIP.", s="Varje individ med behov av samverkan ska ha en SIP.",
-      u="Vårdsamordnare, vårdcentral", t="Vid inskrivning i teamet", l=HSL_SIP + "; " + JKP_MT)
-    d.add("merge_sip", "xgw", "", "rp", 12)
-    d.chain("inskriva_i_mobilt_team", "gw_sip")
+    # The A3 draws the SIP offered alongside the first joint home visit: the visit never waits for the SIP.
+    d.add("split_inskriven", "pgw", "", "rp", 10)
+    d.add("gw_sip", "xgw", "SIP ska upprättas?", "rp", 11, 1)
+    A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP)", "rp", 12, 2, called="sip",
+      m="Den enskilde har erbjudits SIP, parallellt med det första gemensamma hembesöket.",
+      s="Varje individ med behov av samverkan ska ha en SIP; teamets första hembesök väntar inte på den.",
+      u="Vårdsamordnare, vårdcentral", t="Vid inskrivning i teamet, samtidigt med första hembesöket",
+      l=HSL_SIP + "; " + JKP_MT)
+    d.add("merge_sip", "xgw", "", "rp", 13, 1)
+    d.add("slut_sip_mobilt_team", "end", "SIP-erbjudandet klart", "rp", 14, 1)
+    d.chain("inskriva_i_mobilt_team", "split_inskriven")
+    d.flow("split_inskriven", "gw_sip")
     d.flow("gw_sip", "samordnad_individuell_plan", "Ja", "sip_erbjuds == True")
     d.flow("gw_sip", "merge_sip", "Nej", default=True)
     d.flow("samordnad_individuell_plan", "merge_sip")
+    d.flow("merge_sip", "slut_sip_mobilt_team")
     A(d, "forsta_gemensamma_hembesok", "user", "Första gemensamma hembesök", "rp", 13,
       due="mobilt_team_forsta_besok", role="lakare_primarvard",
       m="Läkare från vårdcentralen och sjuksköterska i hemsjukvården har gjort ett gemensamt hembesök.",
@@ -895,7 +910,7 @@ def mobilt_team():
       l=JKP_MT + "; " + HSL)
     d.add("slut_rond", "end", "Rond klar", "kh", 19)
     d.chain("tid_rond", "hembesoksrond", "slut_rond")
-    d.chain("merge_sip", "forsta_gemensamma_hembesok", "uppratta_vardplan",
+    d.chain("split_inskriven", "forsta_gemensamma_hembesok", "uppratta_vardplan",
             "satt_rondintervall", "merge_folja", "folja_personen_i_teamet")
     d.add("gw_handelse", "xgw", "Vad har hänt?", "rp", 18)
     d.flow("folja_personen_i_teamet", "gw_handelse")
@@ -920,13 +935,51 @@ def mobilt_team():
       routing="vardtillfalle_id",  # the ward registers the new stay, which the thrown `inskrivning` starts
       m="Avdelningen har tagit emot patienten och registrerat vårdtillfället.", s="Sömlös övergång.",
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Vid ankomst", l=LSU4)
-    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 24, message="utskrivningsmeddelande",
+    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 25, message="utskrivningsmeddelande",
           doc="Teamet återupptar vården när utskrivningsmeddelandet kommer (från in_utskrivning för samma "
               "personnummer och vardtillfalle_id, eller från vårdsystemet).")
-    d.flow("gw_direkt", "direktinlaggning", "Ja", "direktinlaggning_behovs == True")
+    A(d, "direktinlaggning_korttid", "user", "Direktinläggning på kommunal korttidsplats/sviktplats", "ks", 21,
+      m="Den enskilde har fått en korttidsplats eller sviktplats i kommunen direkt, utan sjukhusvård, med "
+        "biståndsbedömning även efter kontorstid.",
+      s="Vid akuta behov dygnet runt ska rätt vårdnivå nås: kommunal korttid/sviktplats när sjukhusvård inte behövs "
+        "men vård hemma inte räcker.",
+      u="Biståndshandläggare (jour) efter bedömning av läkare/sjuksköterska i teamet",
+      t="Vid akut försämring när sjukhusvård inte behövs",
+      l="Projektplan Vårdsamordning, Region Jönköpings län (2016): 'Direktinläggning – vid akuta behov 24:7, till "
+        "kommun: ex. korttidsboende/sviktplats; behov av biståndsbedömning efter kontorstid'; " + SOL + " 4 kap. 1 §")
+    d.flow("gw_direkt", "direktinlaggning", "Sjukhus", "direktinlaggning_behovs == True")
+    d.flow("gw_direkt", "direktinlaggning_korttid", "Korttid/sviktplats", "direktinlaggning_korttid == True")
     d.flow("gw_direkt", "atgarda_i_hemmet", "Nej", default=True)
-    d.chain("direktinlaggning", "ta_emot_direktinlaggning", "meddelande_inskrivning", "vanta_utskriven",
-            "merge_folja")
+    d.flow("direktinlaggning_korttid", "merge_folja")
+    d.add("gw_vardtillfalle_slut", "egw", "Hur slutar vårdtillfället?", "sv", 24,
+          doc="Teamet väntar på det vårdtillfälle det startade, hur det än slutar: utskrivningsmeddelande eller "
+              "vardtillfalle_avslutat (dödsfall, överflyttning, inga behov).")
+    d.add("vanta_vardtillfalle_avslutat", "catch", "Vårdtillfället avslutat", "sv", 25, 1,
+          message="vardtillfalle_avslutat",
+          doc="Från in_utskrivning för samma personnummer och vardtillfalle_id; data avslutsorsak ('avliden', "
+              "'inga_behov') eller överflyttning.")
+    d.add("gw_avslutsorsak", "xgw", "Varför?", "sv", 26, 1)
+    A(d, "avsluta_teamet_vid_dodsfall", "user", "Avsluta teamets ärende vid dödsfall", "rp", 27, 2,
+      form="avsluta_teamet_vid_dodsfall",
+      m="Teamets ärende är avslutat, planerade ronder och besök avbokade och närstående erbjudna kontakt.",
+      s="Inga fler ronder eller uppgifter för en avliden; teamet avslutar rent.",
+      u="Vårdsamordnare, vårdcentral", t="När vårdtillfället avslutats genom dödsfall",
+      l=JKP_MT + " (antagande: A3:n beskriver inte avslut vid dödsfall)")
+    d.add("slut_mobilt_team_avliden", "end", "Avslutat (avliden)", "rp", 28, 2)
+    A(d, "bedoma_fortsatt_team_efter_vardtillfalle", "user", "Bedöma fortsatt teaminsats efter vårdtillfället", "rp",
+      27, 1, form="bedoma_fortsatt_team",
+      m="Teamet vet var den enskilde är (t.ex. överflyttad till annat sjukhus) och hur uppföljningen fortsätter.",
+      s="Teamets ärende väntar aldrig för evigt på ett utskrivningsmeddelande som inte kommer.",
+      u="Vårdsamordnare, vårdcentral", t="När vårdtillfället avslutats utan utskrivning till hemmet",
+      l=JKP_MT + " (antagande: A3:n beskriver inte överflyttning)")
+    d.chain("direktinlaggning", "ta_emot_direktinlaggning", "meddelande_inskrivning", "gw_vardtillfalle_slut",
+            "vanta_utskriven", "merge_folja")
+    d.chain("gw_vardtillfalle_slut", "vanta_vardtillfalle_avslutat", "gw_avslutsorsak")
+    d.flow("gw_avslutsorsak", "avsluta_teamet_vid_dodsfall", "Avliden", "avslutsorsak == 'avliden'")
+    d.flow("gw_avslutsorsak", "merge_folja", "Inga behov", "avslutsorsak == 'inga_behov'")
+    d.flow("gw_avslutsorsak", "bedoma_fortsatt_team_efter_vardtillfalle", "Annat (t.ex. överflyttad)", default=True)
+    d.flow("avsluta_teamet_vid_dodsfall", "slut_mobilt_team_avliden")
+    d.flow("bedoma_fortsatt_team_efter_vardtillfalle", "merge_folja")
     d.flow("atgarda_i_hemmet", "merge_folja")
     A(d, "utvardera_insatser", "user", "Utvärdera teamets insatser", "rp", 19,
       m="Insatserna är utvärderade: fortsatt i teamet (ev. glesare ronder) eller utskrivning.",

@@ -33,6 +33,7 @@ GBG = "Arbetsbeskrivning in- och utskrivning, Vårdsamverkan i Göteborgsområde
 JKP_A3 = "A3 Vårdsamordning, Region Jönköpings län (2017)"
 JKP_OK = "Överenskommelse om samverkan vid utskrivning, Region Jönköpings län och länets kommuner (2017)"
 JKP_MT = "A3 Mobila team, Region Jönköpings län (2017)"
+JKP_PP = "Projektplan Vårdsamordning, Region Jönköpings län (2016)"
 LOKAL = "Lokal överenskommelse (agreements.json, data['avtal'])"
 PDL = "Patientdatalag (2008:355)"
 
@@ -77,7 +78,7 @@ def in_utskrivning():
           doc="Meddelandet 'inskrivning' från vårdsystemet startar ärendet. Data: personnummer, vardtillfalle_id, "
               "avdelning_hsa_id, inskrivningstid, kommun, vardcentral_hsa_id, avtal, ev. tidigare_vardtillfalle_id.")
     A(d, "vardtillfalle", "subprocess", "Vårdtillfälle: samordnad in- och utskrivning", None, 1, grid=True,
-      top=("sv", 1), span=64,
+      top=("sv", 1), span=66,
       m="Den enskilde får en trygg och samordnad övergång från slutenvård till hemmet.",
       s="Planeringen pågår hela vårdtiden; avbryts rent vid dödsfall eller överflyttning.",
       u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
@@ -197,7 +198,7 @@ def in_utskrivning():
     d.flow("gw_samtycke_igen", "slut_utan_samtycke", "Nej", default=True)
     d.flow("msg_samtycke", "merge_samtycke")
     A(d, "planering_under_vardtiden", "subprocess", "Planering under vårdtiden (alla parter)", None, 16, grid=True,
-      top=("sv", 2), span=14, flagga="Inte klar när den enskilde blev utskrivningsklar",
+      top=("sv", 2), span=15, flagga="Inte klar när den enskilde blev utskrivningsklar",
       flagga_nar="utskrivningsklar_meddelad",
       m="Parterna har planerat från inskrivningen: kvittens, fast vårdkontakt, status och behov, utredningar och "
         "den enskildes delaktighet.",
@@ -211,9 +212,9 @@ def in_utskrivning():
           avvikelse="Planeringsuppgift inte klar när den enskilde skrevs ut",
           doc="Utskrivningen avslutar planeringsuppgifter som fortfarande är öppna: var och en syns i historiken med "
               "orsak, och en avvikelse i samverkan registreras per part som hade öppna uppgifter.")
-    d.add("slut_planering_avbruten", "end", "Planering avslutad vid utskrivning", "sv", 29, 0)
+    d.add("slut_planering_avbruten", "end", "Planering avslutad vid utskrivning", "sv", 31, 0)
     d.flow("sig_utskriven_planering", "slut_planering_avbruten")
-    d.add("slut_planering", "end", "Planering klar", "sv", 30, 1)
+    d.add("slut_planering", "end", "Planering klar", "sv", 31.5, 1)
     d.flow("planering_under_vardtiden", "slut_planering")
     d.default_parent = "planering_under_vardtiden"
     d.add("start_planering", "start", "Planering startar", "sv", 10)
@@ -288,8 +289,8 @@ def in_utskrivning():
       s="Region primärvård är en aktiv part och förbereder uppföljningen i tid.",
       u="Fast läkarkontakt/vårdsamordnare, vårdcentral", t="Under vårdtiden", l=LSU4 + "; " + JKP_A3)
     A(d, "enas_om_samordning", "user", "Enas om vem som samordnar", "rp", 18,
-      m="Parterna är överens om vem som bäst tillgodoser behoven (vårdcentral eller hemsjukvård) och vem som "
-        "samordnar.", s="Tydlig ansvarsfördelning minskar friktion mellan parterna.",
+      m="Vårdcentralen och kommunens primärvård (hemsjukvården) är överens om vem som bäst tillgodoser den enskildes "
+        "behov och vem som samordnar.", s="Tydlig ansvarsfördelning minskar friktion mellan parterna.",
       u="Vårdsamordnare, vårdcentral, tillsammans med kommunens hemsjukvård", t="Under vårdtiden, före UK",
       l=GBG + "; " + JKP_OK)
     A(d, "bedoma_hemsjukvard_rehab_hjalpmedel", "user", "Bedöma behov av hemsjukvård, rehabilitering och hjälpmedel",
@@ -309,8 +310,20 @@ def in_utskrivning():
       m="Den enskilde och närstående har tagit del av och haft inflytande över planeringen.",
       s="Den enskilde ska vara delaktig och förberedd inför hemgången.",
       u="Den enskilde/närstående (dokumenteras av personal)", t="Under vårdtiden", l=PL + "; " + GBG)
-    d.add("join_vardtid", "pgw", "", "sv", 19)
-    d.chain("split_vardtid", "lakemedelsgenomgang_slutenvard", "join_vardtid")
+    d.add("join_vardtid", "pgw", "", "sv", 19.6)
+    d.add("gw_brytpunkt", "xgw", "Brytpunktssamtal aktuellt?", "sv", 17.75)
+    A(d, "brytpunktssamtal", "user", "Hålla brytpunktssamtal", "sv", 18.4, 1, role="lakare_slutenvard",
+      m="Den enskilde och närstående har fått ett brytpunktssamtal om övergång till palliativ vård när det är "
+        "aktuellt, och vad som är viktigt framöver är dokumenterat för parterna.",
+      s="Vården efter utskrivning utgår från den enskildes situation och önskemål i livets slutskede.",
+      u="Behandlande läkare, slutenvård (eller fast läkarkontakt)", t="Under vårdtiden, när en brytpunkt bedöms",
+      l=JKP_PP + " (vårdsamordnarens område 'Process för personer med kronisk sjukdom: Brytpunktssamtal'); "
+        "antagande: källan anger inte vem som håller samtalet under vårdtiden")
+    d.add("merge_brytpunkt", "xgw", "", "sv", 19)
+    d.chain("split_vardtid", "lakemedelsgenomgang_slutenvard", "gw_brytpunkt")
+    d.flow("gw_brytpunkt", "brytpunktssamtal", "Ja", "brytpunktssamtal_aktuellt == True")
+    d.flow("gw_brytpunkt", "merge_brytpunkt", "Nej", default=True)
+    d.chain("brytpunktssamtal", "merge_brytpunkt", "join_vardtid")
     d.chain("split_vardtid", "bedoma_lakaruppfoljning", "enas_om_samordning", "join_vardtid")
     d.chain("split_vardtid", "bedoma_hemsjukvard_rehab_hjalpmedel", "join_vardtid")
     d.chain("split_vardtid", "tidig_kontakt_och_ansokan", "utreda_bistandsbehov", "join_vardtid")
@@ -325,8 +338,16 @@ def in_utskrivning():
     d.flow("gw_avstamning", "halla_avstamningsmote", "Ja", "avstamningsmote_behovs == True")
     d.flow("gw_avstamning", "gw_avstamning_slut", "Nej", default=True)
     d.flow("halla_avstamningsmote", "gw_avstamning_slut")
-    d.add("slut_planering_inre", "end", "Planeringen klar", "sv", 23)
-    d.flow("gw_avstamning_slut", "slut_planering_inre")
+    A(d, "samordnad_plan_kort_sikt", "user", "Upprätta samordnad plan för den första tiden efter utskrivning", "sv",
+      23, form="samordnad_plan_kort_sikt",
+      m="Innan den enskilde lämnar sjukhuset finns en samordnad plan för insatser som möter behoven under den "
+        "första tiden efter utskrivning.",
+      s="En trygg och effektiv övergång från slutenvård till mottagande vårdnivå (Göteborg: 'Samordnad planering – "
+        "behov på kort sikt'); behov på lång sikt planeras i SIP.",
+      u="Vårdplanerare, slutenvård, med vårdsamordnare och kommunens parter", t="Före utskrivning",
+      l=GBG + " (1. Samordnad planering – behov på kort sikt); " + LSU4)
+    d.add("slut_planering_inre", "end", "Planeringen klar", "sv", 24)
+    d.chain("gw_avstamning_slut", "samordnad_plan_kort_sikt", "slut_planering_inre")
     d.default_parent = "vardtillfalle"
     # ---------------- Utskrivningsklar --------------------------------------------------------------
     A(d, "besluta_utskrivningsklar", "user", "Besluta om utskrivningsklar", "sv", 23, role="lakare_slutenvard",
@@ -595,7 +616,18 @@ def in_utskrivning():
     d.add("merge_lakarhembesok", "xgw", "", "rp", 46)
     d.add("join_efter", "pgw", "", "sv", 47)
     d.chain("split_efter", "bekrafta_hemkomst", "join_efter")
-    d.chain("split_efter", "forsta_hembesok_hemsjukvard", "join_efter")
+    d.add("gw_tandvard", "xgw", "Rätt till nödvändig tandvård?", "kh", 44)
+    A(d, "intyg_nodvandig_tandvard", "user", "Utfärda intyg om rätt till nödvändig tandvård", "kh", 45,
+      m="Den enskilde som har rätt till nödvändig tandvård har fått intyget (och munhälsobedömning erbjuden).",
+      s="Fler med stora omvårdnadsbehov ska få nödvändig tandvård (målet i projektplanen: fler intyg).",
+      u="Sjuksköterska i hemsjukvården", t="Vid första hembesöket eller när rätten blir känd",
+      l=JKP_PP + " ('Intyg \"Rätt till nödvändig tandvård\" öka'; hemsjukvårdens uppgifter); Tandvårdslag "
+        "(1985:125) 8 a § (antagande: lagrummet anges inte i källorna)")
+    d.add("merge_tandvard", "xgw", "", "kh", 46)
+    d.chain("split_efter", "forsta_hembesok_hemsjukvard", "gw_tandvard")
+    d.flow("gw_tandvard", "intyg_nodvandig_tandvard", "Ja", "ratt_till_nodvandig_tandvard == True")
+    d.flow("gw_tandvard", "merge_tandvard", "Nej", default=True)
+    d.chain("intyg_nodvandig_tandvard", "merge_tandvard", "join_efter")
     d.chain("split_efter", "starta_hemtjanst", "join_efter")
     d.chain("split_efter", "uppfoljningssamtal", "gw_lakarhembesok")
     d.flow("gw_lakarhembesok", "lakarhembesok", "Ja", "lakarhembesok_behovs == True")
@@ -605,25 +637,36 @@ def in_utskrivning():
     d.flow("join_efter", "join_slut")
     d.flow("merge_sip", "join_slut")
     d.add("gw_aterinlaggning_uppfoljning", "xgw", "Var detta en återinläggning?", "sv", 49)
-    A(d, "folja_upp_aterinlaggning", "user", "Följa upp återinläggning inom 30 dagar", "rp", 50,
+    A(d, "bedoma_fokuspatient", "user", "Bedöma om den återinlagda är fokuspatient", "rp", 50,
+      m="Det är bedömt om den återinlagda ska följas upp som fokuspatient eller undantas: patienter i palliativ fas, "
+        "patienter som tas över av mobilt geriatriskt team (MGT) och utomlänspatienter exkluderas ur "
+        "fokusuppföljningen och överrapporteras på sedvanligt sätt.",
+      s="Fokusuppföljningen ska nå dem där en återinläggning kan förebyggas.",
+      u="Vårdsamordnare, vårdcentral", t="Efter utskrivning, när vårdtillfället var en återinläggning",
+      l=JKP_PP + " (begrepp: Fokuspatient, 'Länsgemensamma rutiner kring Fokuspatienter'); " + GBG)
+    d.add("gw_fokuspatient", "xgw", "Fokuspatient?", "rp", 51)
+    A(d, "folja_upp_aterinlaggning", "user", "Följa upp återinläggning inom 30 dagar", "rp", 52,
       m="Återinläggningen är analyserad: kunde den ha förebyggts och vad behöver ändras?",
       s="Effektmål: minimera återinläggningar som kunde ha förebyggts (fokuspatient).",
       u="Vårdsamordnare med fast läkarkontakt, vårdcentral", t="Efter utskrivning",
       l=GBG + "; nationella indikatorer (oplanerad återinläggning inom 30 dagar)")
-    d.add("merge_aterinlaggning_uppfoljning", "xgw", "", "sv", 51)
+    d.add("merge_aterinlaggning_uppfoljning", "xgw", "", "sv", 53)
     d.flow("join_slut", "gw_aterinlaggning_uppfoljning")
-    d.flow("gw_aterinlaggning_uppfoljning", "folja_upp_aterinlaggning", "Ja", "aterinlaggning_inom_30_dagar == True")
+    d.flow("gw_aterinlaggning_uppfoljning", "bedoma_fokuspatient", "Ja", "aterinlaggning_inom_30_dagar == True")
+    d.flow("bedoma_fokuspatient", "gw_fokuspatient")
+    d.flow("gw_fokuspatient", "folja_upp_aterinlaggning", "Ja", "fokuspatient_undantag == 'Inget undantag'")
+    d.flow("gw_fokuspatient", "merge_aterinlaggning_uppfoljning", "Undantag", default=True)
     d.flow("gw_aterinlaggning_uppfoljning", "merge_aterinlaggning_uppfoljning", "Nej", default=True)
     d.flow("folja_upp_aterinlaggning", "merge_aterinlaggning_uppfoljning")
-    A(d, "lamna_upplevelse", "user", "Berätta om min upplevelse av vårdövergången", "de", 52,
+    A(d, "lamna_upplevelse", "user", "Berätta om min upplevelse av vårdövergången", "de", 54,
       m="Den enskildes upplevelse (värdekompass) är insamlad: delaktig, förberedd, fungerade hemma, stöd, samverkan.",
       s="Patientperspektivet mäts och används i förbättringsarbetet.",
       u="Den enskilde/närstående (frivilligt)", t="Efter hemkomst", l=JKP_A3 + " (värdekompass)")
-    A(d, "avsluta_samverkan", "script", "Avsluta samverkansärendet", "sv", 53,
+    A(d, "avsluta_samverkan", "script", "Avsluta samverkansärendet", "sv", 55,
       script="samverkan_avslutad = True",
       m="Ärendet är avslutat och underlag för uppföljning sparat.", s="Mått per kommun, vårdcentral och månad.",
       u="Samflöde (automatiskt)", t="När alla steg är klara", l=LSU + "; " + PDL)
-    d.add("slut_vardtillfalle", "end", "Klart", "sv", 54)
+    d.add("slut_vardtillfalle", "end", "Klart", "sv", 56)
     d.chain("merge_aterinlaggning_uppfoljning", "lamna_upplevelse", "avsluta_samverkan", "slut_vardtillfalle")
     # ---------------- Avbrott: dödsfall och överflyttning ------------------------------------------
     d.default_parent = None
@@ -636,13 +679,13 @@ def in_utskrivning():
         elif n.parent == "kommunens_forberedelser" or (
             n.parent == "vardtillfalle" and n.col >= 23 and n.id not in ("slut_planering", "slut_planering_avbruten")
         ):
-            n.col += 9
+            n.col += 10
     for n in list(d.nodes.values()):
         if n.parent in ("vardtillfalle", "planering_under_vardtiden", "kommunens_forberedelser"):
             n.col += 1
             if n.lane == "sv":
                 n.row += 1
-    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 66, 1)
+    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 68, 1)
     d.flow("vardtillfalle", "slut_in_utskrivning")
     d.add("msg_avliden", "boundary", "Avliden", host="vardtillfalle", slot=0, edge="top", message="avliden",
           doc="Meddelandet avliden avbryter hela vårdtillfället, även pågående SIP och tidsgränser.")
@@ -687,16 +730,19 @@ def sip():
     d.add("start_sip", "start", "Behov av samordning uppmärksammat", "rp", 0)
     A(d, "identifiera_behov_av_sip", "user", "Identifiera behov av SIP", "rp", 1,
       m="Det är bedömt om den enskilde har behov av insatser från både region och kommun (korttidsboende räknas).",
-      s="SIP ska erbjudas alla med behov av insatser från båda huvudmännen (Mål 1).",
+      s="SIP ska erbjudas alla med behov av insatser från båda huvudmännen (Mål 1). Jönköpings ändring i mars "
+        "2017: SVPL initieras bara för den som har ett nytt eller utökat behov (den som redan har sina insatser "
+        "oförändrade får ingen ny SVPL).",
       u="Vårdsamordnare (fast vårdkontakt), vårdcentral", t="När behov av samordning uppmärksammas / vid UK",
-      l=HSL_SIP + "; " + GBG)
+      l=HSL_SIP + "; " + GBG + "; " + JKP_A3 + " ('I mars initierades svpl på de patienter som endast hade "
+        "nytt/utökat behov'); antagande: regeln gäller där överenskommelsen tillämpar den, annars lämnas fältet tomt")
     d.add("gw_sip_behov", "xgw", "Behov från både region och kommun?", "rp", 2)
     A(d, "registrera_ingen_sip", "script", "Registrera att SIP inte behövs", "rp", 3, 1,
       script="sip_utfall = 'ej_behov'", m="Utfallet är registrerat.", s="Uppföljning av andel erbjudna SIP.",
       u="Samflöde (automatiskt)", t="Efter bedömningen", l=HSL_SIP)
     d.add("slut_ingen_sip", "end", "SIP behövs inte", "rp", 4, 1)
     d.chain("start_sip", "identifiera_behov_av_sip", "gw_sip_behov")
-    d.flow("gw_sip_behov", "erbjuda_sip", "Ja", "sip_behov == True")
+    d.flow("gw_sip_behov", "erbjuda_sip", "Ja", "sip_behov == True and nytt_eller_utokat_behov != 'Nej, oförändrat'")
     d.flow("gw_sip_behov", "registrera_ingen_sip", "Nej", default=True)
     d.flow("registrera_ingen_sip", "slut_ingen_sip")
     A(d, "erbjuda_sip", "user", "Erbjuda SIP och inhämta samtycke", "rp", 3,

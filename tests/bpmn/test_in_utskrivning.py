@@ -168,10 +168,14 @@ def test_no_consent_goes_on_with_what_the_law_requires_and_no_planning_is_shared
 
 def test_consent_given_later_in_samflode_starts_the_planning(walk):
     instance = walk.admit(ESTHER)
-    walk.run_except(instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT})
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
+    )
     assert "paborja_utskrivningsplanering" not in walk.active(instance)
     walk.clock.advance(timedelta(days=1))
-    walk.complete(instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=True, samtycke_lamnat_av="Närstående")
+    walk.complete(
+        instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=True, samtycke_lamnat_av="Närstående"
+    )
     active = set(walk.active(instance))
     assert {"paborja_utskrivningsplanering", "kvittera_inskrivningsmeddelande_vc", "vad_ar_viktigt_for_dig"} <= active
     assert "besluta_utskrivningsklar" in active
@@ -180,7 +184,9 @@ def test_consent_given_later_in_samflode_starts_the_planning(walk):
 
 def test_consent_registered_by_the_journal_starts_the_planning(walk):
     instance = walk.admit(ESTHER)
-    walk.run_except(instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT})
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
+    )
     walk.send("samtycke", ESTHER, samtycke_informationsdelning=True)
     active = set(walk.active(instance))
     assert "fraga_om_samtycke_igen" not in active and "paborja_utskrivningsplanering" in active
@@ -191,7 +197,9 @@ def test_consent_registered_by_the_journal_starts_the_planning(walk):
 
 def test_consent_refused_again_ends_only_the_question(walk):
     instance = walk.admit(ESTHER)
-    walk.run_except(instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT})
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
+    )
     walk.complete(instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=False)
     assert walk.active(instance) == ["besluta_utskrivningsklar"]
     walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True)

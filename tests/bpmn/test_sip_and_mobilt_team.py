@@ -168,7 +168,10 @@ def admitted_from_the_team(walk, vardtillfalle_id: str) -> tuple[int, int]:
     walk.complete(team, "bedoma_akut_i_hemmet", direktinlaggning_behovs=True)
     walk.complete(team, "direktinlaggning", avdelning_hsa_id=ESTHER["avdelning_hsa_id"])
     walk.complete(
-        team, "ta_emot_direktinlaggning", vardtillfalle_id=vardtillfalle_id, inskrivningstid=walk.clock.now().isoformat()
+        team,
+        "ta_emot_direktinlaggning",
+        vardtillfalle_id=vardtillfalle_id,
+        inskrivningstid=walk.clock.now().isoformat(),
     )
     [stay] = walk.children(team)
     assert walk.view(team)["status"] == "waiting"

@@ -1778,9 +1778,7 @@ class Runtime:
         flagged_before = [t for t in projection.task_ids if t in ready_ids and t in flags]
         for flag in sorted({flags[t] for t in flagged_before}):
             ids = [t for t in flagged_before if flags[t] == flag]
-            session.execute(
-                update(TaskIndex).where(TaskIndex.id.in_(ids), TaskIndex.flag.is_(None)).values(flag=flag)
-            )
+            session.execute(update(TaskIndex).where(TaskIndex.id.in_(ids), TaskIndex.flag.is_(None)).values(flag=flag))
         for task in ready:
             if task.id in projection.task_ids:
                 continue

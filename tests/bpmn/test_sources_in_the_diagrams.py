@@ -67,3 +67,11 @@ def test_a_palliative_readmission_is_excluded_from_the_fokuspatient_follow_up(wa
     finish(walk, instance, decisions)
     completed = [h["element_id"] for h in walk.history(instance, "task_completed")]
     assert "bedoma_fokuspatient" in completed and "folja_upp_aterinlaggning" not in completed
+
+
+def test_every_agreement_states_its_rule_for_psychiatric_tvangsvard_with_the_laws_rule_and_source(process_platform):
+    for key in ("nationell", "jonkoping", "goteborg"):
+        rule = process_platform.catalog.agreement(key).raw["psykiatrisk_tvangsvard"]
+        assert rule["law_rule"] and "2017:612" in rule["source"], key
+        assert isinstance(rule["days_after_uk_notice"], int)
+    assert "LPT/LRV" in process_platform.catalog.agreement("goteborg").raw["psykiatrisk_tvangsvard"]["source"]

@@ -469,7 +469,10 @@ def in_utskrivning():
       script="betalningsansvar_startat = True",
       m="Tidpunkten då kommunens betalningsansvar inträder är registrerad.",
       s="Underlag för betalningsansvarsdagar per kommun och månad enligt överenskommelsens modell.",
-      u="Samflöde (automatiskt)", t="deadline('betalningsansvar') efter meddelande om UK", l=LSU6 + "; " + LOKAL)
+      u="Samflöde (automatiskt)", t="deadline('betalningsansvar') efter meddelande om UK",
+      l=LSU6 + "; " + LOKAL + "; psykiatrisk tvångsvård (LPT/LRV): överenskommelsens egen regel med lagens regel och "
+        "källa i agreements.json (psykiatrisk_tvangsvard); Göteborg anger LPT/LRV-flödet som en processdetalj som "
+        "kvarstår (" + GBG + "); antagande: tills en överenskommelse har en egen regel gäller lagens")
     d.add("slut_betalningsansvar", "end", "Betalningsansvar registrerat", "sv", 32, 3)
     d.chain("tid_betalningsansvar", "starta_betalningsansvar", "slut_betalningsansvar")
     escalation(d, "hem_efter_uk", sp.id, "eskalera_hem_efter_uk", "Åtgärda försenad hemgång", "sv", 32, 2,

@@ -99,7 +99,7 @@ def test_a_discharge_with_open_tasks_closes_them_visibly_with_an_avvikelse_per_p
     for element in (*OPEN_PLANNING, "overfora_information", "planera_hemtjanst", "planera_forsta_hembesok"):
         assert element in closed, element
         assert closed[element]["data"]["reason"] and closed[element]["task_id"], element
-    assert closed["vad_ar_viktigt_for_dig"]["data"]["reason"] == "Utskriven med öppna planeringsuppgifter"
+    assert closed["vad_ar_viktigt_for_dig"]["data"]["reason"] == "Utskriven: planering öppen"
     assert closed["overfora_information"]["data"]["reason"] == "Utskriven utan överförd information"
     deviations = {(d["element_id"], d["party"]) for d in walk.view(instance)["deviations"]}
     assert {("sig_utskriven_planering", party) for party in OPEN_PLANNING.values()} <= deviations

@@ -207,7 +207,7 @@ def in_utskrivning():
       u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
       t="Från inskrivningsmeddelandet (med samtycke) till utskrivning", l=LSU4 + "; " + GBG)
     d.flow("merge_samtycke", "planering_under_vardtiden")
-    d.add("sig_utskriven_planering", "boundary", "Utskriven med öppna planeringsuppgifter",
+    d.add("sig_utskriven_planering", "boundary", "Utskriven: planering öppen",
           host="planering_under_vardtiden", slot=0, edge="top", signal="utskrivning",
           avvikelse="Planeringsuppgift inte klar när den enskilde skrevs ut",
           doc="Utskrivningen avslutar planeringsuppgifter som fortfarande är öppna: var och en syns i historiken med "
@@ -426,7 +426,7 @@ def in_utskrivning():
            u="Vårdplanerare, slutenvård", t="Från meddelande om UK till utskrivning",
            l=LSU4 + "; " + JKP_A3)
     d.add("sp_start", "start", "UK meddelat", parent=sp.id, icol=0)
-    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", "sv", 30, 1,
+    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", "sv", 29, 1,
       m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd; utan samtycke bara "
         "det som sekretess inte hindrar.",
       s="Mottagarna kan ta över vården säkert.", u="Läkare och sjuksköterska, slutenvård",
@@ -448,7 +448,7 @@ def in_utskrivning():
     d.add("sig_utskriven_information", "boundary", "Utskriven utan överförd information", host="overfora_information",
           slot=1, signal="utskrivning", avvikelse="Information ej överförd när den enskilde skrevs ut",
           doc="Utskrivningen avslutar uppgiften synligt (historik med orsak) och registrerar en avvikelse.")
-    d.add("merge_information", "xgw", "", "sv", 32, 1)
+    d.add("merge_information", "xgw", "", "sv", 29.75, 1)
     d.chain("split_utskrivningsklar", "overfora_information", "merge_information")
     d.flow("sig_utskriven_information", "merge_information")
     A(d, "planera_hemtransport", "user", "Planera hemtransport", None, 0, parent=sp.id, icol=2,
@@ -512,8 +512,8 @@ def in_utskrivning():
     d.chain("merge_atertagande", "registrera_atertagande", "meddela_atertagande", "besluta_ny_utskrivningsklar",
             "merge_ny_uk", "skicka_nytt_meddelande_utskrivningsklar", "merge_uk_period")
     d.flow("msg_ny_utskrivningsklar", "merge_ny_uk")
-    d.add("merge_utskriven", "xgw", "", "sv", 35.6)
-    d.add("signal_utskriven", "throw", "Utskrivning registrerad", "sv", 36.3, signal="utskrivning",
+    d.add("merge_utskriven", "xgw", "", "sv", 36)
+    d.add("signal_utskriven", "throw", "", "sv", 36.5, signal="utskrivning",  # unnamed: no room for a label
           doc="Signalen avslutar uppgifter som fortfarande är öppna (planering, informationsöverföring, kommunens "
               "förberedelser): var och en syns i historiken med orsak och en avvikelse registreras per part.")
     d.flow("gw_utfall", "merge_utskriven", "Utskriven", default=True)
@@ -628,8 +628,8 @@ def in_utskrivning():
         "(1985:125) 8 a § (antagande: lagrummet anges inte i källorna)")
     d.add("merge_tandvard", "xgw", "", "kh", 46)
     d.chain("split_efter", "forsta_hembesok_hemsjukvard", "gw_tandvard")
-    d.flow("gw_tandvard", "intyg_nodvandig_tandvard", "Ja", "ratt_till_nodvandig_tandvard == True")
-    d.flow("gw_tandvard", "merge_tandvard", "Nej", default=True)
+    d.flow("gw_tandvard", "intyg_nodvandig_tandvard", None, "ratt_till_nodvandig_tandvard == True")
+    d.flow("gw_tandvard", "merge_tandvard", default=True)
     d.chain("intyg_nodvandig_tandvard", "merge_tandvard", "join_efter")
     d.chain("split_efter", "starta_hemtjanst", "join_efter")
     d.chain("split_efter", "uppfoljningssamtal", "gw_lakarhembesok")
@@ -658,7 +658,7 @@ def in_utskrivning():
     d.flow("gw_aterinlaggning_uppfoljning", "bedoma_fokuspatient", "Ja", "aterinlaggning_inom_30_dagar == True")
     d.flow("bedoma_fokuspatient", "gw_fokuspatient")
     d.flow("gw_fokuspatient", "folja_upp_aterinlaggning", "Ja", "fokuspatient_undantag == 'Inget undantag'")
-    d.flow("gw_fokuspatient", "merge_aterinlaggning_uppfoljning", "Undantag", default=True)
+    d.flow("gw_fokuspatient", "merge_aterinlaggning_uppfoljning", default=True)
     d.flow("gw_aterinlaggning_uppfoljning", "merge_aterinlaggning_uppfoljning", "Nej", default=True)
     d.flow("folja_upp_aterinlaggning", "merge_aterinlaggning_uppfoljning")
     A(d, "lamna_upplevelse", "user", "Berätta om min upplevelse av vårdövergången", "de", 54,

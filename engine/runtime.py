@@ -1416,7 +1416,11 @@ class Runtime:
                         data={"name": name, "message_id": message_id, "data": _json_safe(payload)},
                     )
                 )
-                delivered.append(flow.deliver_message(name, payload, self.clock, log))
+                try:
+                    delivered.append(flow.deliver_message(name, payload, self.clock, log))
+                except EngineIncident:
+                    delivered.append(True)  # caught, then an incident: saved as such, not refused
+                    raise
 
             self._advance(session, instance, definition, actor, deliver)
             if not delivered or not delivered[0]:

@@ -316,8 +316,13 @@ class Flow:
         with timer_bridge.running_under(clock):
             try:
                 self.workflow.send_event(event)
-            except SpiffWorkflowException:
-                return False
+            except SpiffWorkflowException as exc:
+                task = getattr(exc, "task", None)
+                if task is None:
+                    return False  # nothing caught it
+                # Caught, and what followed at once failed (e.g. a condition after an event-based gateway): an
+                # incident on that element, like any failing expression; the message is not thrown away.
+                raise EngineIncident(_element_id(task), _friendly(exc)) from exc
         self.run(clock, log)
         return True
 

@@ -1553,7 +1553,11 @@ class Runtime:
                         data={"name": name, "message_id": message_id, "data": _json_safe(payload)},
                     )
                 )
-                delivered.append(flow.deliver_message(name, payload, self.clock, log))
+                try:
+                    delivered.append(flow.deliver_message(name, payload, self.clock, log))
+                except EngineIncident:
+                    delivered.append(True)  # caught, then an incident: saved as such, not refused
+                    raise
 
             self._advance(session, instance, definition, actor, deliver)
             if not delivered or not delivered[0]:
@@ -1924,7 +1928,15 @@ class Runtime:
         ready_ids = {t.id for t in ready}
         removed = [task_id for task_id in projection.task_ids if task_id not in ready_ids]
         if removed:
+            closed = [task_id for task_id in removed if task_id not in completed_ids]
+            if closed and cancelled_reason is None:
+                self._tasks_closed(session, instance, closed, log, elements, now)
             session.execute(delete(TaskIndex).where(TaskIndex.id.in_(removed)))
+        flags = self._task_flags(ready, data, elements)
+        flagged_before = [t for t in projection.task_ids if t in ready_ids and t in flags]
+        for flag in sorted({flags[t] for t in flagged_before}):
+            ids = [t for t in flagged_before if flags[t] == flag]
+            session.execute(update(TaskIndex).where(TaskIndex.id.in_(ids), TaskIndex.flag.is_(None)).values(flag=flag))
         for task in ready:
             info = elements.get(task.element_id, {})
             props = info.get("properties") or {}
@@ -1957,6 +1969,7 @@ class Runtime:
                     unit=self.catalog.unit_for_lane(lane, data),
                     created_at=now,
                     due_at=due_at,
+                    flag=flags.get(task.id),
                 )
             )
             session.add(
@@ -2043,6 +2056,82 @@ class Runtime:
         session.flush()
         # The case's facts for the figures, derived from its history as now recorded (engine/facts.py).
         self.case_facts.refresh(session, instance, now)
+
+    @staticmethod
+    def _task_flags(ready: list[Any], data: dict[str, Any], elements: dict[str, Any]) -> dict[str, str]:
+        """Open tasks the case has moved past: an element (or a sub-process around it) with the properties `flagga`
+        (the text shown) and `flagga_nar` (a case-data name) flags its open tasks once that value is true, e.g. the
+        planning tasks still open when the UK notice has gone out. The task stays open; the flag says so."""
+        result: dict[str, str] = {}
+        for task in ready:
+            element_id: str | None = task.element_id
+            for _ in range(64):  # the nesting of sub-processes is bounded; never loop on a malformed parent chain
+                info = elements.get(element_id or "")
+                if info is None:
+                    break
+                props = info.get("properties") or {}
+                when, text = props.get("flagga_nar"), props.get("flagga")
+                if when and text and data.get(when) is True:
+                    result[task.id] = str(text)[:200]
+                    break
+                element_id = info.get("parent")
+        return result
+
+    def _tasks_closed(
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        closed: list[str],
+        log: StepLog,
+        elements: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Open tasks that an interrupting event closed (a discharge, a death, a withdrawal) are never dropped
+        silently: each gets a history entry with the event that closed it, and an event with an `avvikelse` property
+        records one deviation per party (lane) whose tasks it closed. Timers record their own deviation when they
+        fire (Runtime._timer_fired)."""
+        closers = [
+            element_id
+            for _, element_id, _ in log.completed
+            if elements.get(element_id, {}).get("type") == "boundaryEvent"
+            and elements.get(element_id, {}).get("cancel_activity") is not False
+        ]
+        if not closers:
+            return
+
+        def inside(element_id: str, host: str | None) -> bool:
+            current: str | None = element_id
+            for _ in range(64):
+                if current is None:
+                    return False
+                if current == host:
+                    return True
+                current = (elements.get(current) or {}).get("parent")
+            return False
+
+        rows = session.scalars(select(TaskIndex).where(TaskIndex.id.in_(closed)).order_by(TaskIndex.created_at)).all()
+        parties: dict[str, set[str]] = {}
+        for row in rows:
+            by = [c for c in closers if inside(row.element_id, elements[c].get("attached_to"))] or closers[:1]
+            reason = ", ".join(str(elements[c].get("name") or c) for c in by)
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="task_closed",
+                    element_id=row.element_id,
+                    task_id=row.id,
+                    data={"name": row.name, "lane": row.lane, "reason": reason, "closed_by": by},
+                )
+            )
+            for closer in by:
+                info = elements[closer]
+                if (info.get("properties") or {}).get("avvikelse") and not info.get("timer") and row.lane:
+                    parties.setdefault(closer, set()).add(row.lane)
+        for closer, lanes in parties.items():
+            cause = str(elements[closer]["properties"]["avvikelse"])
+            for lane in sorted(lanes):
+                session.add(Deviation(instance_id=instance.id, element_id=closer, party=lane, cause=cause, at=now))
 
     @staticmethod
     def _has_failed_timer(session: Session, instance_id: int) -> bool:

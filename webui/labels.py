@@ -40,6 +40,7 @@ LABELS: dict[str, dict[str, str]] = {
         "migrated": N_("Flyttad till en annan version"),
         "migration_reverted": N_("Flytten till en annan version återställd"),
         "routing_changed": N_("Ärendets enheter ändrade"),
+        "task_closed": N_("Uppgift avslutad utan att ha gjorts"),
     },
     "access": {
         "lista": N_("Såg i arbetslistan"),

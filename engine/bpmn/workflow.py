@@ -284,8 +284,12 @@ class Flow:
         names = set()
         for task in self._live(TaskState.WAITING | TaskState.READY):
             definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition) and isinstance(task.task_spec, CatchingEvent):
-                names.add(definition.name)
+            if not isinstance(task.task_spec, CatchingEvent):
+                continue
+            # An event-based gateway (and a multiple event) holds the definitions of the events it waits for.
+            for one in getattr(definition, "event_definitions", None) or [definition]:
+                if isinstance(one, MessageEventDefinition):
+                    names.add(one.name)
         return sorted(names)
 
     def take_thrown_messages(self) -> list[tuple[str, dict[str, Any]]]:
@@ -370,8 +374,13 @@ class Flow:
         with timer_bridge.running_under(clock):
             try:
                 self.workflow.send_event(event)
-            except SpiffWorkflowException:
-                return False
+            except SpiffWorkflowException as exc:
+                task = getattr(exc, "task", None)
+                if task is None:
+                    return False  # nothing caught it
+                # Caught, and what followed at once failed (e.g. a condition after an event-based gateway): an
+                # incident on that element, like any failing expression; the message is not thrown away.
+                raise EngineIncident(_element_id(task), _friendly(exc)) from exc
         self.run(clock, log)
         return True
 

@@ -251,6 +251,9 @@ class TaskIndex(Base):
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
     claimed_at: Mapped[datetime | None]
+    # Shown with the task when the case has moved past the point it belongs to (a diagram's `flagga` property):
+    # e.g. a planning task still open when the UK notice went out. It stays open; the flag says so.
+    flag: Mapped[str | None] = mapped_column(String(200))
 
 
 class Timer(Base):

@@ -162,6 +162,7 @@ class ActiveTask:
     overdue: bool
     claimed_by: str | None
     claimed_by_name: str | None
+    flag: str | None = None  # the case has moved past the task's point (a planning task open at UK)
 
 
 @dataclass(frozen=True)
@@ -712,4 +713,5 @@ def _active(t: TaskIndex, now: datetime, names: Mapping[str, str]) -> ActiveTask
         t.due_at is not None and t.due_at < now,
         t.claimed_by,
         names.get(t.claimed_by or "", t.claimed_by),
+        t.flag,
     )

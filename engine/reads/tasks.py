@@ -94,6 +94,7 @@ class TaskItem:
     kommun: str | None
     avdelning: str | None
     may_act: bool  # false for an overseer's read-only row
+    flag: str | None = None  # the case has moved past the task's point (a planning task open at UK)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ class TaskReads:
             kommun=row.kommun,
             avdelning=row.avdelning,
             may_act=bool(row.may_act),
+            flag=task.flag,
         )
 
     def _rows(

@@ -183,6 +183,24 @@ class Walker:
             done.append(element)
         raise AssertionError("run_until did not reach its stop")
 
+    def run_except(
+        self, instance_id: int, keep: set[str], decisions: dict[str, dict[str, Any]] | None = None
+    ) -> list[str]:
+        """Complete active tasks (oldest first) except those named in `keep`, until only those (or none) are left;
+        returns the order in which tasks were done. The planning of the stay runs beside the wait for the UK
+        decision, so `run_until` cannot stop at it."""
+        decisions = decisions or {}
+        done: list[str] = []
+        for _ in range(300):
+            view = self.view(instance_id)
+            assert view["status"] != "incident", view["incidents"]
+            todo = [t["element_id"] for t in view["active_tasks"] if t["element_id"] not in keep]
+            if not todo:
+                return done
+            self.complete(instance_id, todo[0], **decisions.get(todo[0], {}))
+            done.append(todo[0])
+        raise AssertionError("run_except did not finish")
+
     def fire(self, instance_id: int, element_id: str) -> datetime:
         """Fire a timer at its due moment: one second before, it is not due; at the moment, it fires."""
         timer = self.timers(instance_id)[element_id]

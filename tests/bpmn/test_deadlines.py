@@ -111,7 +111,8 @@ def test_missed_deadline_escalates_to_the_coordinator_and_records_a_deviation(
     rule = walk.p.catalog.deadline_rule(key, ESTHER["avtal"])
     assert datetime.fromisoformat(timers[timer]["due_at"]) == rule.due(started)  # the agreement's number
     assert escalation not in walk.active(instance)
-    assert walk.view(instance)["deviations"] == []
+    # none yet for this deadline (a discharge on the way may have recorded others: open tasks it closed)
+    assert [d for d in walk.view(instance)["deviations"] if d["element_id"] == timer] == []
 
     walk.fire(instance, timer)
 

@@ -11,6 +11,18 @@ from tests.bpmn.conftest import DEPLOY_ORDER
 ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | None]]] = {
     "in_utskrivning": {
         "vardtillfalle": (None, None, None, None),
+        "registrera_inga_behov": ("Slutenvård", None, None, None),
+        "fraga_om_samtycke_igen": ("Slutenvård", "samtycke_informationsdelning", None, None),
+        "planering_under_vardtiden": (None, None, None, None),
+        "brytpunktssamtal": ("Slutenvård", "brytpunktssamtal", None, "lakare_slutenvard"),
+        "samordnad_plan_kort_sikt": ("Slutenvård", "samordnad_plan_kort_sikt", None, None),
+        "registrera_utskrivning_utan_uk": ("Slutenvård", None, None, None),
+        "registrera_utskrivningsklar_meddelad": ("Slutenvård", None, None, None),
+        "eskalera_informationsoverforing": ("Slutenvård", "hantera_avvikelse", None, "samordnare"),
+        "kommunens_forberedelser": (None, None, None, None),
+        "intyg_nodvandig_tandvard": ("Kommun hemsjukvård", "intyg_nodvandig_tandvard", None, None),
+        "bedoma_fokuspatient": ("Region primärvård", "bedoma_fokuspatient", None, None),
+        "registrera_overflyttning": ("Slutenvård", None, None, None),
         "registrera_inskrivning": ("Slutenvård", "registrera_inskrivning", None, None),
         "lanka_tidigare_vardtillfalle": ("Slutenvård", None, None, None),
         "bedoma_behov_efter_utskrivning": ("Slutenvård", "bedoma_behov_efter_utskrivning", None, "lakare_slutenvard"),
@@ -118,6 +130,9 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
     },
     "mobilt_team": {
         "begara_mobilt_team": ("Kommun hemsjukvård", "begara_mobilt_team", None, None),
+        "direktinlaggning_korttid": ("Kommun socialtjänst", "direktinlaggning_korttid", None, None),
+        "avsluta_teamet_vid_dodsfall": ("Region primärvård", "avsluta_teamet_vid_dodsfall", None, None),
+        "bedoma_fortsatt_team_efter_vardtillfalle": ("Region primärvård", "bedoma_fortsatt_team", None, None),
         "godkanna_begaran": ("Region primärvård", "godkanna_begaran", None, "lakare_primarvard"),
         "meddela_avslag": ("Kommun hemsjukvård", "meddela_avslag", None, None),
         "bedoma_kriterier": ("Region primärvård", "bedoma_kriterier", None, None),

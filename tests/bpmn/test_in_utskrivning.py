@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.domain.clock import STOCKHOLM
+from engine.domain.errors import NotFound
 from engine.persistence.models import MessageSubscription, TaskIndex, Timer
 from tests.bpmn.conftest import ESTHER, Walker
 from tests.conftest import instance_list
@@ -50,7 +52,7 @@ PLANNING = {**NEEDS, **SIP_PLAN, **AFTER}
 
 def until_uk_decision(walk: Walker, case: dict = ESTHER, decisions: dict | None = None) -> int:
     instance = walk.admit(case)
-    walk.run_until(instance, {"besluta_utskrivningsklar"}, {**PLANNING, **(decisions or {})})
+    walk.run_except(instance, {"besluta_utskrivningsklar"}, {**PLANNING, **(decisions or {})})
     return instance
 
 
@@ -90,7 +92,7 @@ def test_happy_path_runs_from_admission_through_sip_to_follow_up(walk):
     walk.complete(instance, "skicka_meddelande_utskrivningsklar", mottagare=["Kommun", "Vårdcentral"])
     # the SIP is reached through the call activity: its first task is in this instance's worklist
     assert "identifiera_behov_av_sip" in walk.active(instance)
-    walk.run_until(instance, {"genomfora_utskrivning", "vanta"}, PLANNING)
+    walk.run_except(instance, {"genomfora_utskrivning"}, PLANNING)  # every party ready before the discharge
     # the hospital system reports the discharge (interrupts the UK period)
     walk.send("utskriven", ESTHER, utskrivningstid=walk.clock.now().isoformat())
     walk.run_until(instance, {"folja_upp_sip"}, PLANNING)
@@ -110,7 +112,7 @@ def test_happy_path_runs_from_admission_through_sip_to_follow_up(walk):
     assert view["deviations"] == []
 
 
-def test_no_needs_after_discharge_ends_early_without_messages_to_the_parties(walk):
+def test_no_needs_after_discharge_ends_early_and_only_says_that_the_stay_ended(walk):
     instance = walk.admit(ESTHER)
     done = walk.run_until(
         instance,
@@ -126,21 +128,82 @@ def test_no_needs_after_discharge_ends_early_without_messages_to_the_parties(wal
     assert done == ["registrera_inskrivning", "bedoma_behov_efter_utskrivning", "dokumentera_inga_behov"]
     view = walk.view(instance)
     assert view["status"] == "completed" and view["timers"] == []
-    assert walk.thrown(instance) == []
+    assert view["data"]["avslutsorsak"] == "inga_behov"
+    # no inskrivningsmeddelande and no UK notice: only that the stay ended, for a mobile team that may wait for it
+    [thrown] = [h["data"] for h in walk.history(instance, "message_thrown")]
+    assert thrown["name"] == "vardtillfalle_avslutat" and thrown["outcome"].startswith("Ingen instans väntar")
 
 
-def test_no_consent_for_information_sharing_sends_nothing_and_is_documented(walk):
+NO_CONSENT = {"samtycke_informationsdelning": False, "kan_uttrycka_sin_vilja": True}
+
+
+def test_no_consent_goes_on_with_what_the_law_requires_and_no_planning_is_shared(walk):
+    """Point 5 of issue 14: without consent there is no shared planning, but the law's messages (inskrivnings-
+    meddelande with its minimum, UK notice), the payment clock, the SIP offer and the discharge still come."""
     instance = walk.admit(ESTHER)
-    done = walk.run_until(
-        instance,
-        set(),
-        {**NEEDS, "fraga_samtycke": {"samtycke_informationsdelning": False, "kan_uttrycka_sin_vilja": True}},
+    keep = {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}
+    done = walk.run_except(instance, keep, {**NEEDS, "fraga_samtycke": NO_CONSENT})
+    assert done[-3:] == ["fraga_samtycke", "skicka_inskrivningsmeddelande", "dokumentera_utan_samtycke"]
+    active = walk.active(instance)
+    # no planning task of any party exists; the question can be asked again; the UK decision is awaited
+    assert active == ["besluta_utskrivningsklar", "fraga_om_samtycke_igen"]
+    assert "inskrivningsmeddelande" in walk.thrown(instance)
+    walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True, utskrivningsklar_tidpunkt=walk.clock.now().isoformat())
+    walk.complete(instance, "skicka_meddelande_utskrivningsklar", mottagare=["Kommun", "Vårdcentral"])
+    assert "meddelande_utskrivningsklar" in walk.thrown(instance)
+    rule = walk.p.catalog.deadline_rule("betalningsansvar", "jonkoping")
+    assert datetime.fromisoformat(walk.timers(instance)["tid_betalningsansvar"]["due_at"]) == rule.due(walk.clock.now())
+    assert "identifiera_behov_av_sip" in walk.active(instance)  # the SIP is offered (it asks its own consent)
+    walk.fire(instance, "tid_betalningsansvar")
+    assert walk.data(instance)["betalningsansvar_startat"] is True
+    walk.send("utskriven", ESTHER, utskrivningstid=walk.clock.now().isoformat())
+    # the standing question about consent ends with the stay, visibly and without an avvikelse
+    closed = {h["element_id"]: h["data"] for h in walk.history(instance, "task_closed")}
+    assert closed["fraga_om_samtycke_igen"]["reason"] == "Utskriven"
+    assert all(d["element_id"] != "sig_utskriven_samtycke" for d in walk.view(instance)["deviations"])
+    walk.complete(instance, "skicka_utskrivningsmeddelande")
+    assert "utskrivningsmeddelande" in walk.thrown(instance)
+    finish(walk, instance, {"identifiera_behov_av_sip": {"sip_behov": False}})
+
+
+def test_consent_given_later_in_samflode_starts_the_planning(walk):
+    instance = walk.admit(ESTHER)
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
     )
-    assert done[-2:] == ["fraga_samtycke", "dokumentera_utan_samtycke"]
-    view = walk.view(instance)
-    assert view["status"] == "completed"
-    assert view["data"]["samtycke_informationsdelning"] is False
-    assert "inskrivningsmeddelande" not in walk.thrown(instance)
+    assert "paborja_utskrivningsplanering" not in walk.active(instance)
+    walk.clock.advance(timedelta(days=1))
+    walk.complete(
+        instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=True, samtycke_lamnat_av="Närstående"
+    )
+    active = set(walk.active(instance))
+    assert {"paborja_utskrivningsplanering", "kvittera_inskrivningsmeddelande_vc", "vad_ar_viktigt_for_dig"} <= active
+    assert "besluta_utskrivningsklar" in active
+    assert walk.data(instance)["samtycke_informationsdelning"] is True
+
+
+def test_consent_registered_by_the_journal_starts_the_planning(walk):
+    instance = walk.admit(ESTHER)
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
+    )
+    walk.send("samtycke", ESTHER, samtycke_informationsdelning=True)
+    active = set(walk.active(instance))
+    assert "fraga_om_samtycke_igen" not in active and "paborja_utskrivningsplanering" in active
+    # a second consent message has nothing to continue: refused like any message the stay does not wait for
+    with pytest.raises(NotFound):
+        walk.send("samtycke", ESTHER, samtycke_informationsdelning=True)
+
+
+def test_consent_refused_again_ends_only_the_question(walk):
+    instance = walk.admit(ESTHER)
+    walk.run_except(
+        instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
+    )
+    walk.complete(instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=False)
+    assert walk.active(instance) == ["besluta_utskrivningsklar"]
+    walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True)
+    assert "skicka_meddelande_utskrivningsklar" in walk.active(instance)
 
 
 def test_person_declining_sip_is_planned_for_in_their_best_interest(walk):
@@ -173,7 +236,9 @@ def test_withdrawn_utskrivningsklar_stops_the_payment_clock_and_a_new_uk_starts_
     assert walk.data(instance)["utskrivningsklar_aterkallad"] is True
     assert walk.data(instance)["betalningsansvar_startat"] is False
     assert {"meddela_atertagande"} <= set(walk.active(instance))
-    assert "overfora_information" not in walk.active(instance)
+    # the UK period's own steps stop; the information transfer is still due by the discharge day
+    assert "planera_hemtransport" not in walk.active(instance)
+    assert "overfora_information" in walk.active(instance)
     walk.complete(instance, "meddela_atertagande")
     walk.clock.advance(timedelta(days=2))
     walk.complete(instance, "besluta_ny_utskrivningsklar")
@@ -203,7 +268,12 @@ def test_withdrawal_can_also_be_recorded_as_the_outcome_of_the_discharge_task(wa
 
 def test_death_mid_stay_ends_the_case_with_nothing_left(walk):
     instance = walk.admit(ESTHER)
-    walk.run_until(instance, {"dokumentera_status_och_behov"}, PLANNING)
+    # the admission steps only (the UK decision is open beside the planning, so "oldest first" would be ambiguous)
+    for element in ("registrera_inskrivning", "bedoma_behov_efter_utskrivning", "fraga_samtycke"):
+        walk.complete(instance, element, **PLANNING.get(element, {}))
+    walk.complete(instance, "skicka_inskrivningsmeddelande")
+    walk.complete(instance, "paborja_utskrivningsplanering")
+    assert "dokumentera_status_och_behov" in walk.active(instance)
     assert "tid_inskrivningsmeddelande" not in walk.timers(instance)  # sent in time
     assert walk.active(instance)  # open work when the message comes
     walk.send("avliden", ESTHER, dodsdatum="2026-01-13")
@@ -252,7 +322,7 @@ def test_readmission_within_30_days_is_linked_to_the_earlier_episode_and_followe
     episodes = instance_list(walk.p, process="in_utskrivning", limit=500)["items"]
     earlier = [i["id"] for i in episodes if walk.data(i["id"]).get("vardtillfalle_id") == linked]
     assert earlier == [first]
-    walk.run_until(second, {"besluta_utskrivningsklar"}, PLANNING)
+    walk.run_except(second, {"besluta_utskrivningsklar"}, PLANNING)
     walk.complete(second, "besluta_utskrivningsklar", utskrivningsklar=True)
     walk.run_until(
         second, {"folja_upp_sip"}, {**PLANNING, "genomfora_utskrivning": {"utskrivning_utfall": "utskriven"}}

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.domain.clock import STOCKHOLM
+from engine.persistence.models import TaskIndex
 from tests.bpmn.conftest import ESTHER
 from tests.bpmn.test_deadlines import ENROL, MOBILT_TEAM_CASE
 from tests.bpmn.test_in_utskrivning import PLANNING, finish
@@ -130,7 +131,7 @@ def test_acute_deterioration_admits_directly_and_starts_in_utskrivning_then_the_
     assert walk.active(team) == [] and walk.view(team)["status"] == "waiting"
     # the stay runs its course; at discharge its utskrivningsmeddelande wakes the team
     stay = admission["id"]
-    walk.run_until(stay, {"besluta_utskrivningsklar"}, PLANNING)
+    walk.run_except(stay, {"besluta_utskrivningsklar"}, PLANNING)
     walk.complete(stay, "besluta_utskrivningsklar", utskrivningsklar=True)
     walk.run_until(
         stay,
@@ -143,3 +144,94 @@ def test_acute_deterioration_admits_directly_and_starts_in_utskrivning_then_the_
     assert routed[0]["outcome"] == "delivered" and routed[0]["instance_id"] == team
     assert "folja_personen_i_teamet" in walk.active(team)
     finish(walk, stay)
+
+
+# --- issue 14, point 4: mobilt_team as the A3 draws it -----------------------------------------------------------
+def test_sip_is_offered_alongside_the_first_joint_home_visit_not_before_it(walk):
+    team = walk.start("mobilt_team", MOBILT_TEAM_CASE)
+    walk.run_until(team, {"forsta_gemensamma_hembesok"}, {**ENROL, "inskriva_i_mobilt_team": {"sip_erbjuds": True}})
+    active = walk.active(team)
+    # both at once: the visit does not wait for the SIP, and the SIP's first step is already in the worklist
+    assert "forsta_gemensamma_hembesok" in active and "identifiera_behov_av_sip" in active
+    walk.complete(team, "forsta_gemensamma_hembesok")
+    assert "uppratta_vardplan" in walk.active(team) and "identifiera_behov_av_sip" in walk.active(team)
+    walk.complete(team, "identifiera_behov_av_sip", behov_region=True, behov_kommun=False, sip_behov=False)
+    assert walk.data(team)["sip_utfall"] == "ej_behov"
+    walk.complete(team, "uppratta_vardplan", rond_intervall_dagar=7)
+    assert walk.active(team) == ["folja_personen_i_teamet"]
+
+
+def admitted_from_the_team(walk, vardtillfalle_id: str) -> tuple[int, int]:
+    team = walk.start("mobilt_team", MOBILT_TEAM_CASE)
+    walk.run_until(team, {"folja_personen_i_teamet"}, ENROL)
+    walk.complete(team, "folja_personen_i_teamet", handelse="akut försämring")
+    walk.complete(team, "bedoma_akut_i_hemmet", direktinlaggning_behovs=True)
+    walk.complete(team, "direktinlaggning", avdelning_hsa_id=ESTHER["avdelning_hsa_id"])
+    walk.complete(
+        team,
+        "ta_emot_direktinlaggning",
+        vardtillfalle_id=vardtillfalle_id,
+        inskrivningstid=walk.clock.now().isoformat(),
+    )
+    [stay] = walk.children(team)
+    assert walk.view(team)["status"] == "waiting"
+    return team, stay["id"]
+
+
+def test_the_team_case_ends_cleanly_when_the_person_dies_during_the_stay_it_started(walk):
+    team, stay = admitted_from_the_team(walk, "VT-3001")
+    stay_case = {**ESTHER, "vardtillfalle_id": "VT-3001"}
+    walk.send("avliden", stay_case, dodsdatum="2026-01-14")
+    routed = [h["data"] for h in walk.history(stay, "message_thrown") if h["data"]["name"] == "vardtillfalle_avslutat"]
+    assert routed[0]["outcome"] == "delivered" and routed[0]["instance_id"] == team
+    assert walk.active(team) == ["avsluta_teamet_vid_dodsfall"]
+    walk.complete(team, "avsluta_teamet_vid_dodsfall")
+    view = walk.view(team)
+    assert view["status"] == "completed" and view["timers"] == []  # no more rounds for a person who has died
+
+
+def test_the_team_goes_on_following_the_person_when_the_stay_needs_no_insatser(walk):
+    team, stay = admitted_from_the_team(walk, "VT-3002")
+    walk.complete(stay, "registrera_inskrivning", inskrivningsorsak="Fall", aterinlaggning_inom_30_dagar=False)
+    walk.complete(stay, "bedoma_behov_efter_utskrivning", behov_efter_utskrivning=False)
+    walk.complete(stay, "dokumentera_inga_behov")
+    assert walk.view(stay)["status"] == "completed"
+    assert walk.active(team) == ["folja_personen_i_teamet"]
+    assert "tid_rond" in walk.timers(team)
+
+
+def test_the_team_decides_how_to_go_on_after_a_transfer_to_another_hospital(walk):
+    team, stay = admitted_from_the_team(walk, "VT-3003")
+    stay_case = {**ESTHER, "vardtillfalle_id": "VT-3003"}
+    walk.send("overflyttad", stay_case, mottagande_sjukhus="Länssjukhuset Ryhov")
+    assert "bedoma_fortsatt_team_efter_vardtillfalle" not in walk.active(team)  # told only when the stay has ended
+    walk.complete(stay, "overlamna_till_mottagande_sjukhus")
+    assert walk.active(team) == ["bedoma_fortsatt_team_efter_vardtillfalle"]
+    walk.complete(team, "bedoma_fortsatt_team_efter_vardtillfalle")
+    assert walk.active(team) == ["folja_personen_i_teamet"]
+
+
+def test_the_team_resumes_after_a_stay_without_consent(walk):
+    team, stay = admitted_from_the_team(walk, "VT-3004")
+    stay_case = {**ESTHER, "vardtillfalle_id": "VT-3004"}
+    walk.complete(stay, "registrera_inskrivning", inskrivningsorsak="Pneumoni", aterinlaggning_inom_30_dagar=False)
+    walk.complete(stay, "bedoma_behov_efter_utskrivning", behov_efter_utskrivning=True)
+    walk.complete(stay, "fraga_samtycke", samtycke_informationsdelning=False, kan_uttrycka_sin_vilja=True)
+    walk.complete(stay, "skicka_inskrivningsmeddelande")
+    walk.send("utskriven", stay_case, utskrivningstid=walk.clock.now().isoformat())  # before any UK decision
+    assert walk.data(stay)["utskriven_utan_utskrivningsklar"] is True
+    assert walk.active(team) == ["folja_personen_i_teamet"]
+    assert walk.view(stay)["status"] == "completed"
+
+
+def test_acute_deterioration_can_admit_directly_to_a_kommunal_korttid_or_sviktplats(walk):
+    team = walk.start("mobilt_team", MOBILT_TEAM_CASE)
+    walk.run_until(team, {"folja_personen_i_teamet"}, ENROL)
+    walk.complete(team, "folja_personen_i_teamet", handelse="akut försämring")
+    walk.complete(team, "bedoma_akut_i_hemmet", direktinlaggning_behovs=False, direktinlaggning_korttid=True)
+    assert walk.active(team) == ["direktinlaggning_korttid"]
+    with walk.p.db.read() as session:
+        row = session.get(TaskIndex, walk.task_id(team, "direktinlaggning_korttid"))
+        assert row is not None and row.lane == "Kommun socialtjänst"
+    walk.complete(team, "direktinlaggning_korttid", plats="Sviktplats", enhet="Eksjö sviktplats")
+    assert walk.active(team) == ["folja_personen_i_teamet"] and walk.children(team) == []

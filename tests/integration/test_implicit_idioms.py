@@ -257,3 +257,56 @@ def test_miwg_diagrams_with_implicit_splits_parse_once_normalised(name):
     with pytest.raises(ValidationException, match="Multiple outgoing flows"):
         for process in etree.fromstring(xml).iterfind("{*}process"):
             parser.get_spec(process.get("id"))
+
+
+EVENT_BASED = diagrams.linear(
+    "vanta_pa_forsta",
+    """
+  <bpmn:startEvent id="start" />
+  <bpmn:eventBasedGateway id="vilket" />
+  <bpmn:intermediateCatchEvent id="vanta_a">
+    <bpmn:messageEventDefinition messageRef="m_a" />
+  </bpmn:intermediateCatchEvent>
+  <bpmn:intermediateCatchEvent id="vanta_b">
+    <bpmn:messageEventDefinition messageRef="m_b" />
+  </bpmn:intermediateCatchEvent>
+  <bpmn:exclusiveGateway id="orsak" default="f_annat" />
+  <bpmn:userTask id="avliden" name="Avliden" />
+  <bpmn:userTask id="annat" name="Annat" />
+  <bpmn:userTask id="efter_b" name="Efter b" />
+  <bpmn:endEvent id="end" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="vilket" />
+  <bpmn:sequenceFlow id="f2" sourceRef="vilket" targetRef="vanta_a" />
+  <bpmn:sequenceFlow id="f3" sourceRef="vilket" targetRef="vanta_b" />
+  <bpmn:sequenceFlow id="f4" sourceRef="vanta_a" targetRef="orsak" />
+  <bpmn:sequenceFlow id="f_avliden" sourceRef="orsak" targetRef="avliden">
+    <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression"
+      xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">avslutsorsak == 'avliden'</bpmn:conditionExpression>
+  </bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="f_annat" sourceRef="orsak" targetRef="annat" />
+  <bpmn:sequenceFlow id="f5" sourceRef="vanta_b" targetRef="efter_b" />
+  <bpmn:sequenceFlow id="f6" sourceRef="avliden" targetRef="end" />
+  <bpmn:sequenceFlow id="f7" sourceRef="annat" targetRef="end" />
+  <bpmn:sequenceFlow id="f8" sourceRef="efter_b" targetRef="end" />""",
+    messages='<bpmn:message id="m_a" name="vardtillfalle_avslutat" />\n<bpmn:message id="m_b" name="utskrivet" />\n',
+)
+STAY = {"personnummer": "19380312-2385", "vardtillfalle_id": "VT-9"}
+
+
+def test_an_event_based_gateway_listens_for_each_of_its_messages(platform):
+    platform.runtime.deploy(EVENT_BASED, OWNER, filename="vanta_pa_forsta.bpmn")
+    instance_id = platform.runtime.start_instance("vanta_pa_forsta", "k", dict(STAY), SYSTEM)
+    result = platform.runtime.send_message("vardtillfalle_avslutat", "m-1", STAY, {"avslutsorsak": "avliden"}, SYSTEM)
+    assert result.outcome == "delivered" and active(platform, instance_id) == ["avliden"]
+
+
+def test_a_condition_that_fails_after_a_caught_message_is_an_incident_not_a_lost_message(platform):
+    """The message is delivered (the catch happened) and the failing condition is an incident on its element, as
+    any failing expression is; it is never answered 'no longer waiting' with the message thrown away."""
+    platform.runtime.deploy(EVENT_BASED, OWNER, filename="vanta_pa_forsta.bpmn")
+    instance_id = platform.runtime.start_instance("vanta_pa_forsta", "k", dict(STAY), SYSTEM)
+    result = platform.runtime.send_message("vardtillfalle_avslutat", "m-2", STAY, {}, SYSTEM)
+    assert result.outcome == "delivered"
+    state = view(platform, instance_id)
+    assert state["status"] == "incident"
+    assert [i["element_id"] for i in state["incidents"]] == ["orsak"]

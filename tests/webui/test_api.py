@@ -116,7 +116,7 @@ def test_instance_shape(running):
     }
     assert running["status"] == "running"
     [task] = running["active_tasks"]
-    assert set(task) == {"id", "element_id", "name", "lane", "due_at", "claimed_by"}
+    assert set(task) == {"id", "element_id", "name", "lane", "due_at", "claimed_by", "flag"}
     started = datetime.fromisoformat(running["started_at"])
     assert started.utcoffset() is not None
 

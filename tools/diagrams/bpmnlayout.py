@@ -29,7 +29,7 @@ SIZES = {"task": (100, 80), "event": (36, 36), "gateway": (50, 50)}
 ACTIVITY_KINDS = {"user", "script", "call", "subprocess", "manual"}
 EVENT_KINDS = {"start", "end", "throw", "catch", "boundary"}
 GATEWAY_KINDS = {"xgw", "pgw", "igw", "egw"}
-PROP_ORDER = ["form", "role", "routing", "due", "avvikelse", "mal", "syfte", "utforare", "tidpunkt", "lagrum"]
+PROP_ORDER = ["form", "role", "routing", "due", "avvikelse", "flagga", "flagga_nar", "mal", "syfte", "utforare", "tidpunkt", "lagrum"]
 
 
 def q(ns, tag):
@@ -49,6 +49,7 @@ class Node:
     props: dict = field(default_factory=dict)
     doc: str | None = None
     message: str | None = None     # message name for message events
+    signal: str | None = None      # signal name for signal events (broadcast inside the process)
     timer: tuple | None = None     # ("timeDuration"|"timeDate"|"timeCycle", expression)
     script: str | None = None
     called: str | None = None
@@ -95,6 +96,7 @@ class Diagram:
         self.nodes: dict[str, Node] = {}
         self.flows: list[Flow] = []
         self.messages: list[str] = []
+        self.signals: list[str] = []
         self.default_parent = None
 
     # ---- description -------------------------------------------------------------------------
@@ -108,6 +110,8 @@ class Diagram:
             n.lane = self.nodes[n.parent].lane
         if n.message and n.message not in self.messages:
             self.messages.append(n.message)
+        if n.signal and n.signal not in self.signals:
+            self.signals.append(n.signal)
         self.nodes[id] = n
         return n
 
@@ -172,7 +176,8 @@ class Diagram:
             if n.grid:
                 x = content_x + n.col * COLW - 10
                 y = self.lane_top(n.top[0]) + n.top[1] * ROWH + 8
-                n.bounds = (x, y, n.span * COLW - 30, POOL_Y + total - 8 - y)
+                inset = 14 if n.parent else 0  # a grid subprocess inside another: drawn just inside it
+                n.bounds = (x, y + inset, n.span * COLW - 30, POOL_Y + total - 8 - y - 2 * inset)
         for n in self.nodes.values():
             if not self.on_grid(n) or n.kind == "boundary" or n.grid:
                 continue
@@ -341,6 +346,8 @@ class Diagram:
         if n.message:
             etree.SubElement(el, q("bpmn", "messageEventDefinition"), id=f"{n.id}_med",
                              messageRef=self.msg_id(n.message))
+        if n.signal:
+            etree.SubElement(el, q("bpmn", "signalEventDefinition"), id=f"{n.id}_sed", signalRef=f"signal_{n.signal}")
         if n.props.get("_terminate") or getattr(n, "terminate", False):
             etree.SubElement(el, q("bpmn", "terminateEventDefinition"), id=f"{n.id}_ted")
         if n.timer:
@@ -375,6 +382,8 @@ class Diagram:
                              exporterVersion="1.0")
         for m in self.messages:
             etree.SubElement(root, q("bpmn", "message"), id=self.msg_id(m), name=m)
+        for sig in self.signals:
+            etree.SubElement(root, q("bpmn", "signal"), id=f"signal_{sig}", name=sig)
         collab = etree.SubElement(root, q("bpmn", "collaboration"), id=f"collaboration_{self.pid}")
         etree.SubElement(collab, q("bpmn", "participant"), id=f"participant_{self.pid}", name=self.name,
                          processRef=self.pid)

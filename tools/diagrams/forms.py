@@ -134,6 +134,7 @@ FORMS = {
         b("*genomford", "Genomförd", "Läkemedelsgenomgång är gjord."),
         da("*datum", "Datum", "Datum för genomgången."),
         s("andringar", "Ändringar", "Ändringar i läkemedelslistan."),
+        b("*brytpunktssamtal_aktuellt", "Brytpunktssamtal aktuellt", "Ja om den enskilde kan vara i en brytpunkt mot palliativ vård och ett brytpunktssamtal ska hållas."),
     ]),
     "bedoma_lakaruppfoljning": ("Läkaruppföljning i primärvården", "Vårdcentralens bedömning.", [
         b("*lakaruppfoljning_behovs", "Läkaruppföljning behövs", "Behövs uppföljning av läkare efter utskrivning?"),
@@ -246,6 +247,24 @@ FORMS = {
     "forsta_hembesok_hemsjukvard": ("Första hembesök", "Hemsjukvårdens första besök.", [
         dt("*besok_genomfort", "Besök genomfört", "Datum och tid."),
         s("*bedomning", "Bedömning", "Hur situationen i hemmet fungerar."),
+        b("*ratt_till_nodvandig_tandvard", "Rätt till nödvändig tandvård", "Ja om den enskilde har rätt till nödvändig tandvård och intyget ska utfärdas."),
+    ]),
+    "intyg_nodvandig_tandvard": ("Intyg om nödvändig tandvård", "Intyget 'Rätt till nödvändig tandvård'.", [
+        da("*intyg_utfardat", "Intyget utfärdat", "Datum."),
+        b("munhalsobedomning_erbjuden", "Munhälsobedömning erbjuden", "Ja om en munhälsobedömning i hemmet har erbjudits."),
+    ]),
+    "bedoma_fokuspatient": ("Fokuspatient", "Återinlagd inom 30 dagar: fokusuppföljning eller undantag.", [
+        e("*fokuspatient_undantag", "Undantag från fokusuppföljning", "Patienter i palliativ fas, som tas över av mobilt geriatriskt team eller kommer från annat län undantas och överrapporteras på sedvanligt sätt.", ["Inget undantag", "Palliativ fas", "Mobilt geriatriskt team", "Utomlänspatient"]),
+    ]),
+    "brytpunktssamtal": ("Brytpunktssamtal", "Samtal om övergång till palliativ vård.", [
+        dt("*samtal_genomfort", "Samtal genomfört", "Datum och tid."),
+        e("*deltagare", "Deltagare", "Vilka som deltog.", ["Den enskilde", "Den enskilde och närstående", "Närstående"]),
+        s("*viktigt_framover", "Viktigt framöver", "Vad den enskilde vill ska gälla i vården framöver."),
+    ]),
+    "samordnad_plan_kort_sikt": ("Samordnad plan på kort sikt", "Göteborg: samordnad planering – behov på kort sikt.", [
+        s("*insatser_forsta_tiden", "Insatser den första tiden", "Insatser per part under den första tiden efter utskrivning."),
+        e("*samordnas_av", "Samordnas av", "Vem som samordnar efter utskrivning.", ["Vårdcentral", "Kommunens hemsjukvård"]),
+        b("*plan_delad_med_parterna", "Planen delad med parterna", "Ja när parterna har tagit del av planen."),
     ]),
     "starta_hemtjanst": ("Hemtjänst startad", "Insatserna har startat.", [
         da("*hemtjanst_startad", "Startdatum", "Datum då hemtjänsten startade."),
@@ -285,6 +304,7 @@ FORMS = {
         b("*behov_kommun", "Behov av insatser från kommunen", "Socialtjänst eller kommunal hälso- och sjukvård."),
         b("korttidsboende", "Korttidsboende", "Beviljas korttidsboende (räknas som insatser från två huvudmän)."),
         b("*sip_behov", "SIP ska erbjudas", "Ja vid behov av insatser från både region och kommun."),
+        e("*nytt_eller_utokat_behov", "Nytt eller utökat behov", "Jönköpings ändring i mars 2017: SVPL bara vid nytt eller utökat behov. 'Ej tillämpligt' där överenskommelsen inte har regeln.", ["Ej tillämpligt", "Ja, nytt eller utökat", "Nej, oförändrat"]),
     ]),
     "erbjuda_sip": ("Erbjuda SIP", "Mål 2: kontakta den enskilde och inhämta samtycke.", [
         e("*kontakt_med", "Kontakt med", "Vem som kontaktades.", ["Den enskilde", "Närstående", "Ingen kan föra den enskildes talan"]),
@@ -423,6 +443,22 @@ FORMS = {
     "bedoma_akut_i_hemmet": ("Akut bedömning i hemmet", "Bedömning vid akut försämring.", [
         s("*bedomning", "Bedömning", "Läkarens/sjuksköterskans bedömning."),
         b("*direktinlaggning_behovs", "Sjukhusvård behövs", "Ja om direktinläggning på avdelning behövs."),
+        b("direktinlaggning_korttid", "Kommunal korttidsplats/sviktplats behövs", "Ja om sjukhusvård inte behövs men vård hemma inte räcker: direktinläggning på kommunens korttidsplats eller sviktplats."),
+    ]),
+    "direktinlaggning_korttid": ("Direktinläggning på korttid/sviktplats", "Kommunal korttidsplats eller sviktplats direkt från det mobila teamet.", [
+        e("*plats", "Plats", "Vilken sorts plats.", ["Korttidsplats", "Sviktplats"]),
+        s("*enhet", "Enhet", "Korttidsboendet eller sviktplatsens namn.", 200),
+        b("*bistandsbeslut_fattat", "Biståndsbeslut fattat", "Ja när beslut om insatsen är fattat (även av jour efter kontorstid)."),
+        dt("inflyttning", "Inflyttning", "När den enskilde kom till platsen."),
+    ]),
+    "avsluta_teamet_vid_dodsfall": ("Avsluta teamet vid dödsfall", "Teamets ärende avslutas när den enskilde har avlidit under vårdtillfället.", [
+        b("*planerade_besok_avbokade", "Planerade besök avbokade", "Ronder och hembesök är avbokade."),
+        b("*narstaende_kontaktade", "Närstående erbjudna kontakt", "Närstående har erbjudits kontakt med teamet."),
+        kommentar(),
+    ]),
+    "bedoma_fortsatt_team": ("Fortsatt teaminsats efter vårdtillfället", "Vårdtillfället avslutades utan utskrivning hem (t.ex. överflyttning).", [
+        s("*var_ar_den_enskilde", "Var är den enskilde", "T.ex. överflyttad till annat sjukhus.", 300),
+        s("*fortsatt_uppfoljning", "Fortsatt uppföljning", "Hur teamet följer den enskilde tills hen är hemma igen."),
     ]),
     "atgarda_i_hemmet": ("Åtgärd i hemmet", "Behandling i hemmet.", [
         s("*atgarder", "Åtgärder", "Vad som gjordes."),

@@ -33,6 +33,7 @@ GBG = "Arbetsbeskrivning in- och utskrivning, Vårdsamverkan i Göteborgsområde
 JKP_A3 = "A3 Vårdsamordning, Region Jönköpings län (2017)"
 JKP_OK = "Överenskommelse om samverkan vid utskrivning, Region Jönköpings län och länets kommuner (2017)"
 JKP_MT = "A3 Mobila team, Region Jönköpings län (2017)"
+JKP_PP = "Projektplan Vårdsamordning, Region Jönköpings län (2016)"
 LOKAL = "Lokal överenskommelse (agreements.json, data['avtal'])"
 PDL = "Patientdatalag (2008:355)"
 
@@ -77,7 +78,7 @@ def in_utskrivning():
           doc="Meddelandet 'inskrivning' från vårdsystemet startar ärendet. Data: personnummer, vardtillfalle_id, "
               "avdelning_hsa_id, inskrivningstid, kommun, vardcentral_hsa_id, avtal, ev. tidigare_vardtillfalle_id.")
     A(d, "vardtillfalle", "subprocess", "Vårdtillfälle: samordnad in- och utskrivning", None, 1, grid=True,
-      top=("sv", 1), span=55,
+      top=("sv", 1), span=66,
       m="Den enskilde får en trygg och samordnad övergång från slutenvård till hemmet.",
       s="Planeringen pågår hela vårdtiden; avbryts rent vid dödsfall eller överflyttning.",
       u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
@@ -111,48 +112,114 @@ def in_utskrivning():
     d.add("gw_behov", "xgw", "Behov av insatser efter utskrivning?", "sv", 6)
     d.flow("gw_aterinlaggning_slut", "bedoma_behov_efter_utskrivning")
     d.flow("bedoma_behov_efter_utskrivning", "gw_behov")
-    A(d, "dokumentera_inga_behov", "user", "Dokumentera att inga insatser behövs", "sv", 7, 1,
+    A(d, "dokumentera_inga_behov", "user", "Dokumentera att inga insatser behövs", "sv", 7, 2,
       m="Det är dokumenterat att patienten inte bedöms behöva insatser efter utskrivning.",
       s="Ärendet avslutas utan samverkan; finns behov senare startas ett nytt meddelande.",
       u="Vårdplanerare, slutenvård", t="Efter läkarens bedömning", l=LSU4)
-    d.add("slut_inga_behov", "end", "Inga insatser behövs", "sv", 8, 1)
+    A(d, "registrera_inga_behov", "script", "Registrera att vårdtillfället avslutas utan insatser", "sv", 8, 2,
+      script="avslutsorsak = 'inga_behov'",
+      m="Att ärendet avslutas utan behov av insatser är registrerat.",
+      s="Ett mobilt team som lagt in personen direkt får veta att vårdtillfället inte leder till någon "
+        "utskrivningsplanering och kan fortsätta följa personen.",
+      u="Samflöde (automatiskt)", t="När inga insatser behövs", l=LSU4 + "; " + JKP_MT)
+    d.add("meddelande_avslutat_inga_behov", "throw", "Vårdtillfället avslutat", "sv", 9, 2,
+          message="vardtillfalle_avslutat",
+          doc="Meddelandet vardtillfalle_avslutat (avslutsorsak 'inga_behov') går till ett mobilt team som väntar på "
+              "vårdtillfället; annars registreras att ingen tar emot det.")
+    d.add("slut_inga_behov", "end", "Inga insatser behövs", "sv", 10, 2)
     d.flow("gw_behov", "fraga_samtycke", "Ja", "behov_efter_utskrivning == True")
     d.flow("gw_behov", "dokumentera_inga_behov", "Nej", default=True)
-    d.flow("dokumentera_inga_behov", "slut_inga_behov")
+    d.chain("dokumentera_inga_behov", "registrera_inga_behov", "meddelande_avslutat_inga_behov", "slut_inga_behov")
     A(d, "fraga_samtycke", "user", "Fråga om samtycke till informationsöverföring", "sv", 7,
       form="samtycke_informationsdelning",
       m="Den enskilde (eller närstående/företrädare vid kognitiv svikt) har tagit ställning till att uppgifter "
         "lämnas till kommun och vårdcentral.",
-      s="Uppgifter får lämnas mellan huvudmännen bara om sekretess inte hindrar; samtycke dokumenteras.",
+      s="Uppgifter får lämnas mellan huvudmännen bara om sekretess inte hindrar; samtycke dokumenteras. Svaret "
+        "avgör planeringen under vårdtiden, inte lagens meddelanden.",
       u="Vårdplanerare/avdelningssjuksköterska, slutenvård", t="Vid inskrivning, före inskrivningsmeddelandet",
       l=OSL + "; " + LSU4)
-    d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 8)
-    d.flow("fraga_samtycke", "gw_samtycke")
-    A(d, "dokumentera_utan_samtycke", "user", "Dokumentera planering utan samtycke", "sv", 9, 1,
-      m="Det är dokumenterat att samtycke saknas, att den enskilde informerats om följderna och hur utskrivningen "
-        "planeras utan informationsöverföring.",
-      s="Ingen information lämnas mot den enskildes vilja; ansvaret för planeringen stannar hos slutenvården.",
-      u="Vårdplanerare, slutenvård", t="När samtycke inte ges", l=OSL)
-    d.add("slut_utan_samtycke", "end", "Ingen informationsöverföring", "sv", 10, 1)
-    d.flow("gw_samtycke", "skicka_inskrivningsmeddelande", "Ja", "samtycke_informationsdelning == True")
-    d.flow("gw_samtycke", "dokumentera_utan_samtycke", "Nej", default=True)
-    d.flow("dokumentera_utan_samtycke", "slut_utan_samtycke")
-    A(d, "skicka_inskrivningsmeddelande", "user", "Skicka inskrivningsmeddelande", "sv", 9,
+    d.flow("fraga_samtycke", "skicka_inskrivningsmeddelande")
+    A(d, "skicka_inskrivningsmeddelande", "user", "Skicka inskrivningsmeddelande", "sv", 8,
       due="inskrivningsmeddelande",
       m="Kommun och vårdcentral har fått inskrivningsmeddelande med namn, personnummer, folkbokföringsadress och "
-        "beräknad tidpunkt för utskrivning.",
-      s="Mottagande parter kan börja planera direkt; utskrivningsplaneringen är en kontinuerlig process.",
+        "beräknad tidpunkt för utskrivning. Utan samtycke innehåller det bara dessa lagens uppgifter.",
+      s="Mottagande parter kan börja planera direkt; utskrivningsplaneringen är en kontinuerlig process. "
+        "Meddelandet är en förutsättning för kommunens betalningsansvar och skickas därför även utan samtycke "
+        "(antagande: lagens meddelanden med lagens minimiuppgifter kräver inte samtycke; källorna säger inget).",
       u="Vårdplanerare/avdelningssjuksköterska, slutenvård",
-      t="Inom 24 timmar från inskrivning (deadline('inskrivningsmeddelande'))", l=LSU4 + "; " + GBG)
+      t="Inom 24 timmar från inskrivning (deadline('inskrivningsmeddelande'))", l=LSU4 + "; " + LSU6 + "; " + GBG)
     escalation(d, "inskrivningsmeddelande", "skicka_inskrivningsmeddelande", "eskalera_inskrivningsmeddelande",
-               "Åtgärda försenat inskrivningsmeddelande", "sv", 10, 2, "inskrivningsmeddelande",
+               "Åtgärda försenat inskrivningsmeddelande", "sv", 9, 3, "inskrivningsmeddelande",
                "Inskrivningsmeddelande ej skickat inom tidsgränsen (24 timmar)")
-    d.add("meddelande_inskrivning_skickat", "throw", "Inskrivningsmeddelande skickat", "sv", 10,
+    d.add("meddelande_inskrivning_skickat", "throw", "Inskrivningsmeddelande skickat", "sv", 9,
           message="inskrivningsmeddelande",
           doc="Meddelandet inskrivningsmeddelande går till kommunen (folkbokföringskommun) och vårdcentralen "
               "(listning).")
+    d.add("split_vardtillfalle", "pgw", "Planering och utskrivningsklar parallellt", "sv", 10,
+          doc="Planeringen under vårdtiden och väntan på utskrivningsklar löper parallellt: journalens meddelanden "
+              "(utskrivningsklar, nytt planerat datum, utskriven) hörs hela vårdtiden, oavsett vilka "
+              "planeringsuppgifter som är öppna.")
+    d.chain("skicka_inskrivningsmeddelande", "meddelande_inskrivning_skickat", "split_vardtillfalle")
+    d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 11)
+    d.flow("split_vardtillfalle", "gw_samtycke")
+    A(d, "dokumentera_utan_samtycke", "user", "Dokumentera planering utan samtycke", "sv", 12, 1,
+      m="Det är dokumenterat att samtycke saknas, att den enskilde informerats om följderna och hur utskrivningen "
+        "planeras utan informationsöverföring utöver lagens meddelanden.",
+      s="Ingen information lämnas mot den enskildes vilja. Ärendet fortsätter med det lagen kräver utan samtycke: "
+        "meddelande om utskrivningsklar, betalningsansvar och utskrivningsmeddelande.",
+      u="Vårdplanerare, slutenvård", t="När samtycke inte ges", l=OSL + "; " + LSU4 + "; " + LSU6)
+    A(d, "fraga_om_samtycke_igen", "user", "Fråga om samtycke på nytt", "sv", 13, 1,
+      form="samtycke_informationsdelning",
+      m="Den enskilde har fått frågan om samtycke på nytt (t.ex. när hen kan uttrycka sin vilja eller en "
+        "företrädare finns) och svaret är registrerat.",
+      s="Ett nej vid inskrivningen ska inte stänga planeringen för resten av vårdtiden; ges samtycke startar "
+        "den samtyckesberoende planeringen.",
+      u="Vårdplanerare/avdelningssjuksköterska, slutenvård", t="Under vårdtiden, när det är lämpligt",
+      l=OSL + "; " + PL + " (antagande: källorna anger inte när frågan ställs på nytt)")
+    d.add("msg_samtycke", "boundary", "Samtycke registrerat i journalen", host="fraga_om_samtycke_igen", slot=0,
+          message="samtycke",
+          doc="Meddelandet samtycke från journalen (data: samtycke_informationsdelning: true) ersätter uppgiften och "
+              "startar planeringen.")
+    d.add("sig_utskriven_samtycke", "boundary", "Utskriven", host="fraga_om_samtycke_igen", slot=1,
+          signal="utskrivning",
+          doc="När den enskilde skrivs ut utan att ha samtyckt avslutas frågan (ingen avvikelse).")
+    d.add("sig_utskriven_utan_samtycke", "boundary", "Utskriven", host="dokumentera_utan_samtycke", slot=0,
+          signal="utskrivning", doc="Utskrivningen avslutar dokumentationen synligt (historik med orsak).")
+    d.add("slut_samtycke_utskriven", "end", "Utskriven utan samtycke", "sv", 14, 2)
+    d.flow("sig_utskriven_samtycke", "slut_samtycke_utskriven")
+    d.flow("sig_utskriven_utan_samtycke", "slut_samtycke_utskriven")
+    d.add("gw_samtycke_igen", "xgw", "Samtycke nu?", "sv", 14, 1)
+    d.add("slut_utan_samtycke", "end", "Ingen informationsöverföring", "sv", 15, 1)
+    d.add("merge_samtycke", "xgw", "", "sv", 12)
+    d.flow("gw_samtycke", "merge_samtycke", "Ja", "samtycke_informationsdelning == True")
+    d.flow("gw_samtycke", "dokumentera_utan_samtycke", "Nej", default=True)
+    d.chain("dokumentera_utan_samtycke", "fraga_om_samtycke_igen", "gw_samtycke_igen")
+    d.flow("gw_samtycke_igen", "merge_samtycke", "Ja", "samtycke_informationsdelning == True")
+    d.flow("gw_samtycke_igen", "slut_utan_samtycke", "Nej", default=True)
+    d.flow("msg_samtycke", "merge_samtycke")
+    A(d, "planering_under_vardtiden", "subprocess", "Planering under vårdtiden (alla parter)", None, 16, grid=True,
+      top=("sv", 2), span=15, flagga="Inte klar när den enskilde blev utskrivningsklar",
+      flagga_nar="utskrivningsklar_meddelad",
+      m="Parterna har planerat från inskrivningen: kvittens, fast vårdkontakt, status och behov, utredningar och "
+        "den enskildes delaktighet.",
+      s="Planeringen pågår parallellt med väntan på utskrivningsklar; en part som inte blivit klar hindrar inte "
+        "utskrivningsklar, men flaggas och får en avvikelse om uppgiften är öppen vid utskrivning.",
+      u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
+      t="Från inskrivningsmeddelandet (med samtycke) till utskrivning", l=LSU4 + "; " + GBG)
+    d.flow("merge_samtycke", "planering_under_vardtiden")
+    d.add("sig_utskriven_planering", "boundary", "Utskriven: planering öppen",
+          host="planering_under_vardtiden", slot=0, edge="top", signal="utskrivning",
+          avvikelse="Planeringsuppgift inte klar när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar planeringsuppgifter som fortfarande är öppna: var och en syns i historiken med "
+              "orsak, och en avvikelse i samverkan registreras per part som hade öppna uppgifter.")
+    d.add("slut_planering_avbruten", "end", "Planering avslutad vid utskrivning", "sv", 31, 0)
+    d.flow("sig_utskriven_planering", "slut_planering_avbruten")
+    d.add("slut_planering", "end", "Planering klar", "sv", 31.5, 1)
+    d.flow("planering_under_vardtiden", "slut_planering")
+    d.default_parent = "planering_under_vardtiden"
+    d.add("start_planering", "start", "Planering startar", "sv", 10)
     d.add("split_inskrivning", "pgw", "", "sv", 11)
-    d.chain("skicka_inskrivningsmeddelande", "meddelande_inskrivning_skickat", "split_inskrivning")
+    d.chain("start_planering", "split_inskrivning")
     # parallel: parties start at admission
     A(d, "paborja_utskrivningsplanering", "user", "Påbörja utskrivningsplanering", "sv", 12,
       m="Utskrivningsplaneringen är påbörjad med ansvarig vårdplanerare och förväntad vårdtid.",
@@ -223,8 +290,8 @@ def in_utskrivning():
       s="Region primärvård är en aktiv part och förbereder uppföljningen i tid.",
       u="Fast läkarkontakt/vårdsamordnare, vårdcentral", t="Under vårdtiden", l=LSU4 + "; " + JKP_A3)
     A(d, "enas_om_samordning", "user", "Enas om vem som samordnar", "rp", 18,
-      m="Parterna är överens om vem som bäst tillgodoser behoven (vårdcentral eller hemsjukvård) och vem som "
-        "samordnar.", s="Tydlig ansvarsfördelning minskar friktion mellan parterna.",
+      m="Vårdcentralen och kommunens primärvård (hemsjukvården) är överens om vem som bäst tillgodoser den enskildes "
+        "behov och vem som samordnar.", s="Tydlig ansvarsfördelning minskar friktion mellan parterna.",
       u="Vårdsamordnare, vårdcentral, tillsammans med kommunens hemsjukvård", t="Under vårdtiden, före UK",
       l=GBG + "; " + JKP_OK)
     A(d, "bedoma_hemsjukvard_rehab_hjalpmedel", "user", "Bedöma behov av hemsjukvård, rehabilitering och hjälpmedel",
@@ -244,8 +311,20 @@ def in_utskrivning():
       m="Den enskilde och närstående har tagit del av och haft inflytande över planeringen.",
       s="Den enskilde ska vara delaktig och förberedd inför hemgången.",
       u="Den enskilde/närstående (dokumenteras av personal)", t="Under vårdtiden", l=PL + "; " + GBG)
-    d.add("join_vardtid", "pgw", "", "sv", 19)
-    d.chain("split_vardtid", "lakemedelsgenomgang_slutenvard", "join_vardtid")
+    d.add("join_vardtid", "pgw", "", "sv", 19.6)
+    d.add("gw_brytpunkt", "xgw", "Brytpunktssamtal aktuellt?", "sv", 17.75)
+    A(d, "brytpunktssamtal", "user", "Hålla brytpunktssamtal", "sv", 18.4, 1, role="lakare_slutenvard",
+      m="Den enskilde och närstående har fått ett brytpunktssamtal om övergång till palliativ vård när det är "
+        "aktuellt, och vad som är viktigt framöver är dokumenterat för parterna.",
+      s="Vården efter utskrivning utgår från den enskildes situation och önskemål i livets slutskede.",
+      u="Behandlande läkare, slutenvård (eller fast läkarkontakt)", t="Under vårdtiden, när en brytpunkt bedöms",
+      l=JKP_PP + " (vårdsamordnarens område 'Process för personer med kronisk sjukdom: Brytpunktssamtal'); "
+        "antagande: källan anger inte vem som håller samtalet under vårdtiden")
+    d.add("merge_brytpunkt", "xgw", "", "sv", 19)
+    d.chain("split_vardtid", "lakemedelsgenomgang_slutenvard", "gw_brytpunkt")
+    d.flow("gw_brytpunkt", "brytpunktssamtal", "Ja", "brytpunktssamtal_aktuellt == True")
+    d.flow("gw_brytpunkt", "merge_brytpunkt", "Nej", default=True)
+    d.chain("brytpunktssamtal", "merge_brytpunkt", "join_vardtid")
     d.chain("split_vardtid", "bedoma_lakaruppfoljning", "enas_om_samordning", "join_vardtid")
     d.chain("split_vardtid", "bedoma_hemsjukvard_rehab_hjalpmedel", "join_vardtid")
     d.chain("split_vardtid", "tidig_kontakt_och_ansokan", "utreda_bistandsbehov", "join_vardtid")
@@ -260,6 +339,17 @@ def in_utskrivning():
     d.flow("gw_avstamning", "halla_avstamningsmote", "Ja", "avstamningsmote_behovs == True")
     d.flow("gw_avstamning", "gw_avstamning_slut", "Nej", default=True)
     d.flow("halla_avstamningsmote", "gw_avstamning_slut")
+    A(d, "samordnad_plan_kort_sikt", "user", "Upprätta samordnad plan för den första tiden efter utskrivning", "sv",
+      23, form="samordnad_plan_kort_sikt",
+      m="Innan den enskilde lämnar sjukhuset finns en samordnad plan för insatser som möter behoven under den "
+        "första tiden efter utskrivning.",
+      s="En trygg och effektiv övergång från slutenvård till mottagande vårdnivå (Göteborg: 'Samordnad planering – "
+        "behov på kort sikt'); behov på lång sikt planeras i SIP.",
+      u="Vårdplanerare, slutenvård, med vårdsamordnare och kommunens parter", t="Före utskrivning",
+      l=GBG + " (1. Samordnad planering – behov på kort sikt); " + LSU4)
+    d.add("slut_planering_inre", "end", "Planeringen klar", "sv", 24)
+    d.chain("gw_avstamning_slut", "samordnad_plan_kort_sikt", "slut_planering_inre")
+    d.default_parent = "vardtillfalle"
     # ---------------- Utskrivningsklar --------------------------------------------------------------
     A(d, "besluta_utskrivningsklar", "user", "Besluta om utskrivningsklar", "sv", 23, role="lakare_slutenvard",
       m="Behandlande läkare har bedömt att patienten är utskrivningsklar, eller angett nytt beräknat datum.",
@@ -268,23 +358,48 @@ def in_utskrivning():
     d.add("msg_utskrivningsklar", "boundary", "Utskrivningsklar från vårdsystemet", host="besluta_utskrivningsklar",
           slot=0, message="utskrivningsklar",
           doc="Beslutet om utskrivningsklar kan komma som meddelande från vårdsystemet i stället för i Samflöde.")
-    d.add("msg_planerat_datum", "boundary", "Nytt planerat utskrivningsdatum", host="besluta_utskrivningsklar",
-          slot=1, interrupting=False, message="planerat_utskrivningsdatum",
-          doc="Ändrat planerat utskrivningsdatum från vårdsystemet.")
-    A(d, "registrera_nytt_planerat_datum", "script", "Registrera nytt planerat utskrivningsdatum", "sv", 24, 3,
+    # A new planned date is heard during the whole stay, whatever tasks are open: its own branch until discharge.
+    d.add("gw_planerat_datum", "egw", "Nytt datum eller utskriven?", "sv", 11, 3,
+          doc="Lyssnar på nytt planerat utskrivningsdatum från journalen från inskrivningsmeddelandet till "
+              "utskrivningen, oavsett vilka uppgifter som är öppna.")
+    d.add("msg_planerat_datum", "catch", "Nytt planerat utskrivningsdatum", "sv", 12, 3,
+          message="planerat_utskrivningsdatum",
+          doc="Ändrat planerat utskrivningsdatum från vårdsystemet (data: beraknat_utskrivningsdatum); avbryter "
+              "ingenting.")
+    A(d, "registrera_nytt_planerat_datum", "script", "Registrera nytt planerat utskrivningsdatum", "sv", 13, 3,
       script="planerat_datum_flyttat = True",
       m="Det nya planerade datumet är registrerat och synligt för parterna.",
       s="Flyttade planerade datum följs upp (effektmål: minimera flyttade datum).", u="Samflöde (automatiskt)",
-      t="Så snart som möjligt vid ändring", l=LSU4 + "; " + GBG)
-    d.add("slut_planerat_datum", "end", "Datum uppdaterat", "sv", 25, 3)
-    d.chain("msg_planerat_datum", "registrera_nytt_planerat_datum", "slut_planerat_datum")
+      t="Så snart som möjligt vid ändring, när som helst under vårdtiden", l=LSU4 + "; " + GBG)
+    d.add("sig_utskriven_datum", "catch", "Utskriven", "sv", 12, 2, signal="utskrivning")
+    d.add("slut_planerat_datum", "end", "Vårdtiden slut", "sv", 13, 2)
+    d.flow("split_vardtillfalle", "gw_planerat_datum")
+    d.chain("gw_planerat_datum", "msg_planerat_datum", "registrera_nytt_planerat_datum", "gw_planerat_datum")
+    d.chain("gw_planerat_datum", "sig_utskriven_datum", "slut_planerat_datum")
+    # discharged before any UK decision: the stay ends, the parties and a waiting mobile team are told
+    d.add("msg_utskriven_utan_uk", "boundary", "Utskriven utan utskrivningsklar", host="besluta_utskrivningsklar",
+          slot=1, message="utskriven",
+          doc="Journalen meddelar utskrivning innan någon utskrivningsklar har kommit (t.ex. hem samma dag).")
+    A(d, "registrera_utskrivning_utan_uk", "script", "Registrera utskrivning utan utskrivningsklar", "sv", 24, 2,
+      script="utskriven = True\nutskriven_utan_utskrivningsklar = True",
+      m="Utskrivningen är registrerad; inget betalningsansvar har inträtt.",
+      s="Ärendet avslutas rent när den enskilde skrivs ut före beslut om utskrivningsklar.",
+      u="Samflöde (automatiskt)", t="När meddelandet utskriven kommer före utskrivningsklar", l=LSU4 + "; " + LSU6)
+    d.add("signal_utskriven_utan_uk", "throw", "Utskrivning registrerad", "sv", 25, 2, signal="utskrivning",
+          doc="Signalen avslutar öppna uppgifter under vårdtiden synligt (historik och avvikelse per part).")
+    d.add("meddelande_utskriven_utan_uk", "throw", "Utskrivningsmeddelande skickat", "sv", 26, 2,
+          message="utskrivningsmeddelande")
+    d.add("slut_utskriven_utan_uk", "end", "Utskriven", "sv", 27, 2)
+    d.chain("msg_utskriven_utan_uk", "registrera_utskrivning_utan_uk", "signal_utskriven_utan_uk",
+            "meddelande_utskriven_utan_uk", "slut_utskriven_utan_uk")
     d.add("gw_utskrivningsklar", "xgw", "Utskrivningsklar?", "sv", 24)
     A(d, "meddela_andrat_utskrivningsdatum", "user", "Meddela ändrat planerat utskrivningsdatum", "sv", 24, 1,
       m="Kommun och vårdcentral har fått det nya beräknade utskrivningsdatumet.",
       s="Parterna planerar mot rätt datum.", u="Vårdplanerare, slutenvård", t="Så snart som möjligt vid ändring",
       l=LSU4)
     d.add("merge_utskrivningsklar", "xgw", "", "sv", 25)
-    d.chain("gw_avstamning_slut", "besluta_utskrivningsklar", "gw_utskrivningsklar")
+    d.flow("split_vardtillfalle", "besluta_utskrivningsklar")
+    d.flow("besluta_utskrivningsklar", "gw_utskrivningsklar")
     d.flow("gw_utskrivningsklar", "merge_utskrivningsklar", "Ja", "utskrivningsklar == True")
     d.flow("gw_utskrivningsklar", "meddela_andrat_utskrivningsdatum", "Nej", default=True)
     d.flow("meddela_andrat_utskrivningsdatum", "besluta_utskrivningsklar")
@@ -294,11 +409,16 @@ def in_utskrivning():
       m="Kommun och vårdcentral har fått meddelande om att patienten är utskrivningsklar.",
       s="Meddelandet startar kallelsen till SIP och betalningsansvarets tidsräkning.",
       u="Vårdplanerare, slutenvård", t="Så snart som möjligt efter beslutet", l=LSU4)
-    d.add("meddelande_uk_skickat", "throw", "Meddelande om utskrivningsklar skickat", "sv", 27,
+    d.add("meddelande_uk_skickat", "throw", "Meddelande om utskrivningsklar skickat", "sv", 26.75,
           message="meddelande_utskrivningsklar")
-    d.add("split_utskrivningsklar", "pgw", "", "sv", 28)
+    A(d, "registrera_utskrivningsklar_meddelad", "script", "Registrera att utskrivningsklar är meddelad", "sv",
+      27.5, script="utskrivningsklar_meddelad = True",
+      m="Att meddelandet om utskrivningsklar har gått ut är registrerat.",
+      s="Planeringsuppgifter som fortfarande är öppna flaggas i arbetslistan (de stoppar inte utskrivningsklar).",
+      u="Samflöde (automatiskt)", t="När meddelandet om utskrivningsklar har skickats", l=LSU4)
+    d.add("split_utskrivningsklar", "pgw", "", "sv", 28.25)
     d.chain("merge_utskrivningsklar", "skicka_meddelande_utskrivningsklar", "meddelande_uk_skickat",
-            "split_utskrivningsklar")
+            "registrera_utskrivningsklar_meddelad", "split_utskrivningsklar")
     # S branch: the period from UK to discharge, with clocks and withdrawal
     d.add("merge_uk_period", "xgw", "", "sv", 29)
     sp = A(d, "utskrivningsklar_period", "subprocess", "Utskrivningsklar: förbereda hemgång", "sv", 30, span=5,
@@ -307,10 +427,31 @@ def in_utskrivning():
            u="Vårdplanerare, slutenvård", t="Från meddelande om UK till utskrivning",
            l=LSU4 + "; " + JKP_A3)
     d.add("sp_start", "start", "UK meddelat", parent=sp.id, icol=0)
-    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", None, 0, parent=sp.id,
-      icol=1, m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd.",
+    A(d, "overfora_information", "user", "Överföra information (epikris, läkemedelslista)", "sv", 29, 1,
+      m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd; utan samtycke bara "
+        "det som sekretess inte hindrar.",
       s="Mottagarna kan ta över vården säkert.", u="Läkare och sjuksköterska, slutenvård",
-      t="Senast på utskrivningsdagen", l=LSU4)
+      t="Senast på utskrivningsdagen (tidsgräns: slutet av det planerade utskrivningsdagen)", l=LSU4 + "; " + OSL)
+    d.add("tid_informationsoverforing", "boundary", "Utskrivningsdagen slut", host="overfora_information", slot=0,
+          interrupting=False, timer=("timeDate", "beraknat_utskrivningsdatum + 'T23:59:59'"),
+          avvikelse="Information ej överförd senast på den planerade utskrivningsdagen",
+          doc="Lagen kräver att informationen är överförd senast på utskrivningsdagen; tidsgränsen räknas till slutet "
+              "av det planerade utskrivningsdatumet (beraknat_utskrivningsdatum, svensk tid). Antagande: det "
+              "planerade datumet är utskrivningsdagen tills journalen meddelar ett annat.")
+    A(d, "eskalera_informationsoverforing", "user", "Åtgärda försenad informationsöverföring", "sv", 30, 2,
+      form="hantera_avvikelse", role="samordnare",
+      m="Informationen är överförd eller avvikelsen åtgärdad och registrerad.",
+      s="Den enskilde ska inte drabbas av att information saknas när hen kommer hem.",
+      u="Samordnare för Slutenvård", t="När utskrivningsdagen passerat utan att informationen är överförd",
+      l="Rutin för avvikelser i samverkan; " + LSU4)
+    d.add("slut_eskalera_informationsoverforing", "end", "Avvikelse hanterad", "sv", 31, 2)
+    d.chain("tid_informationsoverforing", "eskalera_informationsoverforing", "slut_eskalera_informationsoverforing")
+    d.add("sig_utskriven_information", "boundary", "Utskriven utan överförd information", host="overfora_information",
+          slot=1, signal="utskrivning", avvikelse="Information ej överförd när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar uppgiften synligt (historik med orsak) och registrerar en avvikelse.")
+    d.add("merge_information", "xgw", "", "sv", 29.75, 1)
+    d.chain("split_utskrivningsklar", "overfora_information", "merge_information")
+    d.flow("sig_utskriven_information", "merge_information")
     A(d, "planera_hemtransport", "user", "Planera hemtransport", None, 0, parent=sp.id, icol=2,
       m="Hemtransport och tidpunkt för hemgång är bokade och kända för den enskilde och parterna.",
       s="Hemgången sker tryggt och i tid.", u="Vårdplanerare, slutenvård", t="Efter UK", l=GBG)
@@ -319,7 +460,7 @@ def in_utskrivning():
       s="Utskrivningen registreras; vid försämring stoppas betalningsansvaret och parterna informeras.",
       u="Avdelningssjuksköterska, slutenvård", t="På utskrivningsdagen", l=LSU4)
     d.add("sp_slut", "end", "Klart", parent=sp.id, icol=4)
-    d.chain("sp_start", "overfora_information", "planera_hemtransport", "genomfora_utskrivning", "sp_slut")
+    d.chain("sp_start", "planera_hemtransport", "genomfora_utskrivning", "sp_slut")
     d.add("tid_betalningsansvar", "boundary", "Betalningsansvar inträder", host=sp.id, slot=0, interrupting=False,
           timer=("timeDuration", "deadline('betalningsansvar')"),
           doc="Efter deadline('betalningsansvar') från meddelandet om UK inträder kommunens betalningsansvar "
@@ -329,7 +470,10 @@ def in_utskrivning():
       script="betalningsansvar_startat = True",
       m="Tidpunkten då kommunens betalningsansvar inträder är registrerad.",
       s="Underlag för betalningsansvarsdagar per kommun och månad enligt överenskommelsens modell.",
-      u="Samflöde (automatiskt)", t="deadline('betalningsansvar') efter meddelande om UK", l=LSU6 + "; " + LOKAL)
+      u="Samflöde (automatiskt)", t="deadline('betalningsansvar') efter meddelande om UK",
+      l=LSU6 + "; " + LOKAL + "; psykiatrisk tvångsvård (LPT/LRV): överenskommelsens egen regel med lagens regel och "
+        "källa i agreements.json (psykiatrisk_tvangsvard); Göteborg anger LPT/LRV-flödet som en processdetalj som "
+        "kvarstår (" + GBG + "); antagande: tills en överenskommelse har en egen regel gäller lagens")
     d.add("slut_betalningsansvar", "end", "Betalningsansvar registrerat", "sv", 32, 3)
     d.chain("tid_betalningsansvar", "starta_betalningsansvar", "slut_betalningsansvar")
     escalation(d, "hem_efter_uk", sp.id, "eskalera_hem_efter_uk", "Åtgärda försenad hemgång", "sv", 32, 2,
@@ -370,6 +514,9 @@ def in_utskrivning():
             "merge_ny_uk", "skicka_nytt_meddelande_utskrivningsklar", "merge_uk_period")
     d.flow("msg_ny_utskrivningsklar", "merge_ny_uk")
     d.add("merge_utskriven", "xgw", "", "sv", 36)
+    d.add("signal_utskriven", "throw", "", "sv", 36.5, signal="utskrivning",  # unnamed: no room for a label
+          doc="Signalen avslutar uppgifter som fortfarande är öppna (planering, informationsöverföring, kommunens "
+              "förberedelser): var och en syns i historiken med orsak och en avvikelse registreras per part.")
     d.flow("gw_utfall", "merge_utskriven", "Utskriven", default=True)
     d.flow("msg_utskriven", "merge_utskriven")
     A(d, "skicka_utskrivningsmeddelande", "user", "Skicka utskrivningsmeddelande", "sv", 37,
@@ -389,27 +536,49 @@ def in_utskrivning():
       s="Underlag för utskrivningsklara dagar och betalningsansvarsdagar.", u="Samflöde (automatiskt)",
       t="Vid utskrivning", l=LSU6)
     d.add("join_utskrivning", "pgw", "", "sv", 41)
-    d.chain("merge_utskriven", "skicka_utskrivningsmeddelande", "meddelande_utskriven_skickat",
+    d.chain("merge_utskriven", "signal_utskriven", "skicka_utskrivningsmeddelande", "meddelande_utskriven_skickat",
             "lamna_utskrivningsinformation", "registrera_utskrivning", "join_utskrivning")
-    # K / H branches at UK
-    A(d, "fatta_bistandsbeslut", "user", "Fatta biståndsbeslut inför hemgång", "ks", 29,
+    # K / H branches at UK: the kommun's preparations, closed visibly if the discharge comes first
+    A(d, "kommunens_forberedelser", "subprocess", "Kommunens förberedelser inför hemgång", None, 29, grid=True,
+      top=("kh", 0), span=6,
+      m="Biståndsbeslut, hemtjänst, första hembesök, läkemedel och hjälpmedel är klara till hemgången.",
+      s="Insatserna finns på plats från utskrivningsdagen; det som inte är klart vid utskrivning syns som avvikelse.",
+      u="Kommun hemsjukvård och Kommun socialtjänst", t="Från meddelande om UK till utskrivning",
+      l=SOL + "; " + HSL + "; " + GBG)
+    d.default_parent = "kommunens_forberedelser"
+    A(d, "fatta_bistandsbeslut", "user", "Fatta biståndsbeslut inför hemgång", "ks", 31,
       m="Beslut om bistånd (t.ex. hemtjänst, korttidsboende, trygghetslarm) är fattat före hemgång.",
       s="Insatserna kan starta på utskrivningsdagen.", u="Biståndshandläggare", t="Efter UK, före hemgång",
       l=SOL + " 4 kap. 1 §; " + GBG)
-    A(d, "planera_hemtjanst", "user", "Säkerställa hemtjänst från utskrivningsdagen", "ks", 30,
+    A(d, "planera_hemtjanst", "user", "Säkerställa hemtjänst från utskrivningsdagen", "ks", 32,
       m="Hemtjänsten är beställd och klar att starta från utskrivningsdagen.", s="Trygg hemgång.",
       u="Biståndshandläggare/hemtjänstens samordnare", t="Före hemgång", l=SOL + "; " + JKP_OK)
-    A(d, "planera_forsta_hembesok", "user", "Planera första hembesök", "kh", 29,
+    A(d, "planera_forsta_hembesok", "user", "Planera första hembesök", "kh", 31,
       m="Första hembesöket av hemsjukvården är planerat till hemkomstdagen eller dagen efter.",
       s="Kontinuitet i hälso- och sjukvården efter hemgång.", u="Sjuksköterska i hemsjukvården",
       t="Efter UK, före hemgång", l=HSL + "; " + GBG)
-    A(d, "sakerstalla_lakemedel_och_hjalpmedel", "user", "Säkerställa läkemedel och hjälpmedel i hemmet", "kh", 30,
+    A(d, "sakerstalla_lakemedel_och_hjalpmedel", "user", "Säkerställa läkemedel och hjälpmedel i hemmet", "kh", 32,
       form="sakerstalla_lakemedel_hjalpmedel",
       m="Läkemedel, ordinationer och hjälpmedel finns på plats vid hemkomst.", s="Säker hemgång.",
       u="Sjuksköterska, arbetsterapeut, fysioterapeut i kommunen", t="Före hemgång", l=HSL + "; " + GBG)
-    d.chain("split_utskrivningsklar", "fatta_bistandsbeslut", "planera_hemtjanst", "join_utskrivning")
-    d.chain("split_utskrivningsklar", "planera_forsta_hembesok", "sakerstalla_lakemedel_och_hjalpmedel",
-            "join_utskrivning")
+    d.add("start_kommun_forberedelse", "start", "UK meddelat", "kh", 29)
+    d.add("split_kommun", "pgw", "", "kh", 30)
+    d.add("join_kommun", "pgw", "", "kh", 33)
+    d.add("slut_kommun_forberedelse", "end", "Förberett", "kh", 34)
+    d.chain("start_kommun_forberedelse", "split_kommun")
+    d.chain("split_kommun", "fatta_bistandsbeslut", "planera_hemtjanst", "join_kommun")
+    d.chain("split_kommun", "planera_forsta_hembesok", "sakerstalla_lakemedel_och_hjalpmedel", "join_kommun")
+    d.chain("join_kommun", "slut_kommun_forberedelse")
+    d.default_parent = "vardtillfalle"
+    d.add("sig_utskriven_kommun", "boundary", "Utskriven med öppna förberedelser", host="kommunens_forberedelser",
+          slot=0, edge="top", signal="utskrivning",
+          avvikelse="Kommunens förberedelse inför hemgång inte klar när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar kommunens öppna förberedelser synligt (historik med orsak) och registrerar "
+              "en avvikelse per part (hemsjukvård, socialtjänst) som hade öppna uppgifter.")
+    d.add("merge_kommun", "xgw", "", "rp", 36, 1)
+    d.chain("split_utskrivningsklar", "kommunens_forberedelser", "merge_kommun", "join_utskrivning")
+    d.flow("sig_utskriven_kommun", "merge_kommun")
+    d.flow("merge_information", "join_utskrivning")
     # P branch: SIP
     A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP/SVPL)", "rp", 29, called="sip",
       m="Personer med behov av insatser från både region och kommun har erbjudits SIP; kallelse inom 3 dagar "
@@ -451,7 +620,18 @@ def in_utskrivning():
     d.add("merge_lakarhembesok", "xgw", "", "rp", 46)
     d.add("join_efter", "pgw", "", "sv", 47)
     d.chain("split_efter", "bekrafta_hemkomst", "join_efter")
-    d.chain("split_efter", "forsta_hembesok_hemsjukvard", "join_efter")
+    d.add("gw_tandvard", "xgw", "Rätt till nödvändig tandvård?", "kh", 44)
+    A(d, "intyg_nodvandig_tandvard", "user", "Utfärda intyg om rätt till nödvändig tandvård", "kh", 45,
+      m="Den enskilde som har rätt till nödvändig tandvård har fått intyget (och munhälsobedömning erbjuden).",
+      s="Fler med stora omvårdnadsbehov ska få nödvändig tandvård (målet i projektplanen: fler intyg).",
+      u="Sjuksköterska i hemsjukvården", t="Vid första hembesöket eller när rätten blir känd",
+      l=JKP_PP + " ('Intyg \"Rätt till nödvändig tandvård\" öka'; hemsjukvårdens uppgifter); Tandvårdslag "
+        "(1985:125) 8 a § (antagande: lagrummet anges inte i källorna)")
+    d.add("merge_tandvard", "xgw", "", "kh", 46)
+    d.chain("split_efter", "forsta_hembesok_hemsjukvard", "gw_tandvard")
+    d.flow("gw_tandvard", "intyg_nodvandig_tandvard", None, "ratt_till_nodvandig_tandvard == True")
+    d.flow("gw_tandvard", "merge_tandvard", default=True)
+    d.chain("intyg_nodvandig_tandvard", "merge_tandvard", "join_efter")
     d.chain("split_efter", "starta_hemtjanst", "join_efter")
     d.chain("split_efter", "uppfoljningssamtal", "gw_lakarhembesok")
     d.flow("gw_lakarhembesok", "lakarhembesok", "Ja", "lakarhembesok_behovs == True")
@@ -461,34 +641,55 @@ def in_utskrivning():
     d.flow("join_efter", "join_slut")
     d.flow("merge_sip", "join_slut")
     d.add("gw_aterinlaggning_uppfoljning", "xgw", "Var detta en återinläggning?", "sv", 49)
-    A(d, "folja_upp_aterinlaggning", "user", "Följa upp återinläggning inom 30 dagar", "rp", 50,
+    A(d, "bedoma_fokuspatient", "user", "Bedöma om den återinlagda är fokuspatient", "rp", 50,
+      m="Det är bedömt om den återinlagda ska följas upp som fokuspatient eller undantas: patienter i palliativ fas, "
+        "patienter som tas över av mobilt geriatriskt team (MGT) och utomlänspatienter exkluderas ur "
+        "fokusuppföljningen och överrapporteras på sedvanligt sätt.",
+      s="Fokusuppföljningen ska nå dem där en återinläggning kan förebyggas.",
+      u="Vårdsamordnare, vårdcentral", t="Efter utskrivning, när vårdtillfället var en återinläggning",
+      l=JKP_PP + " (begrepp: Fokuspatient, 'Länsgemensamma rutiner kring Fokuspatienter'); " + GBG)
+    d.add("gw_fokuspatient", "xgw", "Fokuspatient?", "rp", 51)
+    A(d, "folja_upp_aterinlaggning", "user", "Följa upp återinläggning inom 30 dagar", "rp", 52,
       m="Återinläggningen är analyserad: kunde den ha förebyggts och vad behöver ändras?",
       s="Effektmål: minimera återinläggningar som kunde ha förebyggts (fokuspatient).",
       u="Vårdsamordnare med fast läkarkontakt, vårdcentral", t="Efter utskrivning",
       l=GBG + "; nationella indikatorer (oplanerad återinläggning inom 30 dagar)")
-    d.add("merge_aterinlaggning_uppfoljning", "xgw", "", "sv", 51)
+    d.add("merge_aterinlaggning_uppfoljning", "xgw", "", "sv", 53)
     d.flow("join_slut", "gw_aterinlaggning_uppfoljning")
-    d.flow("gw_aterinlaggning_uppfoljning", "folja_upp_aterinlaggning", "Ja", "aterinlaggning_inom_30_dagar == True")
+    d.flow("gw_aterinlaggning_uppfoljning", "bedoma_fokuspatient", "Ja", "aterinlaggning_inom_30_dagar == True")
+    d.flow("bedoma_fokuspatient", "gw_fokuspatient")
+    d.flow("gw_fokuspatient", "folja_upp_aterinlaggning", "Ja", "fokuspatient_undantag == 'Inget undantag'")
+    d.flow("gw_fokuspatient", "merge_aterinlaggning_uppfoljning", default=True)
     d.flow("gw_aterinlaggning_uppfoljning", "merge_aterinlaggning_uppfoljning", "Nej", default=True)
     d.flow("folja_upp_aterinlaggning", "merge_aterinlaggning_uppfoljning")
-    A(d, "lamna_upplevelse", "user", "Berätta om min upplevelse av vårdövergången", "de", 52,
+    A(d, "lamna_upplevelse", "user", "Berätta om min upplevelse av vårdövergången", "de", 54,
       m="Den enskildes upplevelse (värdekompass) är insamlad: delaktig, förberedd, fungerade hemma, stöd, samverkan.",
       s="Patientperspektivet mäts och används i förbättringsarbetet.",
       u="Den enskilde/närstående (frivilligt)", t="Efter hemkomst", l=JKP_A3 + " (värdekompass)")
-    A(d, "avsluta_samverkan", "script", "Avsluta samverkansärendet", "sv", 53,
+    A(d, "avsluta_samverkan", "script", "Avsluta samverkansärendet", "sv", 55,
       script="samverkan_avslutad = True",
       m="Ärendet är avslutat och underlag för uppföljning sparat.", s="Mått per kommun, vårdcentral och månad.",
       u="Samflöde (automatiskt)", t="När alla steg är klara", l=LSU + "; " + PDL)
-    d.add("slut_vardtillfalle", "end", "Klart", "sv", 54)
+    d.add("slut_vardtillfalle", "end", "Klart", "sv", 56)
     d.chain("merge_aterinlaggning_uppfoljning", "lamna_upplevelse", "avsluta_samverkan", "slut_vardtillfalle")
     # ---------------- Avbrott: dödsfall och överflyttning ------------------------------------------
     d.default_parent = None
+    # Place the parts: the planning box sits after the consent steps, everything from the UK decision after it.
     for n in list(d.nodes.values()):
-        if n.parent == "vardtillfalle":
+        if n.parent == "planering_under_vardtiden":
+            n.col += 6
+            if n.lane == "sv":
+                n.row += 1
+        elif n.parent == "kommunens_forberedelser" or (
+            n.parent == "vardtillfalle" and n.col >= 23 and n.id not in ("slut_planering", "slut_planering_avbruten")
+        ):
+            n.col += 10
+    for n in list(d.nodes.values()):
+        if n.parent in ("vardtillfalle", "planering_under_vardtiden", "kommunens_forberedelser"):
             n.col += 1
             if n.lane == "sv":
                 n.row += 1
-    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 57, 1)
+    d.add("slut_in_utskrivning", "end", "Vårdövergången avslutad", "sv", 68, 1)
     d.flow("vardtillfalle", "slut_in_utskrivning")
     d.add("msg_avliden", "boundary", "Avliden", host="vardtillfalle", slot=0, edge="top", message="avliden",
           doc="Meddelandet avliden avbryter hela vårdtillfället, även pågående SIP och tidsgränser.")
@@ -509,11 +710,16 @@ def in_utskrivning():
       m="Planeringen och kända behov är överlämnade till mottagande sjukhus; parterna vet att ärendet avslutats.",
       s="Inget tappas i överflyttningen; mottagande sjukhus startar ett nytt vårdtillfälle.",
       u="Vårdplanerare, slutenvård", t="Vid överflyttning", l=LSU4)
-    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", "sv", 8, 0,
+    A(d, "registrera_overflyttning", "script", "Registrera överflyttning", "sv", 8, 0,
+      script="avslutsorsak = 'overflyttad'",
+      m="Att vårdtillfället avslutats genom överflyttning är registrerat.",
+      s="Parterna och ett mobilt team som väntar på vårdtillfället vet varför det slutade.",
+      u="Samflöde (automatiskt)", t="Vid överflyttning", l=LSU4)
+    d.add("meddelande_avslutat_overflyttning", "throw", "Parterna informerade", "sv", 9, 0,
           message="vardtillfalle_avslutat")
-    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", "sv", 9, 0)
-    d.chain("msg_overflyttad", "overlamna_till_mottagande_sjukhus", "meddelande_avslutat_overflyttning",
-            "slut_overflyttad")
+    d.add("slut_overflyttad", "end", "Avslutat (överflyttad)", "sv", 10, 0)
+    d.chain("msg_overflyttad", "overlamna_till_mottagande_sjukhus", "registrera_overflyttning",
+            "meddelande_avslutat_overflyttning", "slut_overflyttad")
     return d
 
 
@@ -528,16 +734,19 @@ def sip():
     d.add("start_sip", "start", "Behov av samordning uppmärksammat", "rp", 0)
     A(d, "identifiera_behov_av_sip", "user", "Identifiera behov av SIP", "rp", 1,
       m="Det är bedömt om den enskilde har behov av insatser från både region och kommun (korttidsboende räknas).",
-      s="SIP ska erbjudas alla med behov av insatser från båda huvudmännen (Mål 1).",
+      s="SIP ska erbjudas alla med behov av insatser från båda huvudmännen (Mål 1). Jönköpings ändring i mars "
+        "2017: SVPL initieras bara för den som har ett nytt eller utökat behov (den som redan har sina insatser "
+        "oförändrade får ingen ny SVPL).",
       u="Vårdsamordnare (fast vårdkontakt), vårdcentral", t="När behov av samordning uppmärksammas / vid UK",
-      l=HSL_SIP + "; " + GBG)
+      l=HSL_SIP + "; " + GBG + "; " + JKP_A3 + " ('I mars initierades svpl på de patienter som endast hade "
+        "nytt/utökat behov'); antagande: regeln gäller där överenskommelsen tillämpar den, annars lämnas fältet tomt")
     d.add("gw_sip_behov", "xgw", "Behov från både region och kommun?", "rp", 2)
     A(d, "registrera_ingen_sip", "script", "Registrera att SIP inte behövs", "rp", 3, 1,
       script="sip_utfall = 'ej_behov'", m="Utfallet är registrerat.", s="Uppföljning av andel erbjudna SIP.",
       u="Samflöde (automatiskt)", t="Efter bedömningen", l=HSL_SIP)
     d.add("slut_ingen_sip", "end", "SIP behövs inte", "rp", 4, 1)
     d.chain("start_sip", "identifiera_behov_av_sip", "gw_sip_behov")
-    d.flow("gw_sip_behov", "erbjuda_sip", "Ja", "sip_behov == True")
+    d.flow("gw_sip_behov", "erbjuda_sip", "Ja", "sip_behov == True and nytt_eller_utokat_behov != 'Nej, oförändrat'")
     d.flow("gw_sip_behov", "registrera_ingen_sip", "Nej", default=True)
     d.flow("registrera_ingen_sip", "slut_ingen_sip")
     A(d, "erbjuda_sip", "user", "Erbjuda SIP och inhämta samtycke", "rp", 3,
@@ -648,7 +857,7 @@ def sip():
 # =====================================================================================================
 def mobilt_team():
     d = Diagram("mobilt_team", "Mobilt team (Mobilt Estherteam)",
-                [("sv", "Slutenvård", 1), ("rp", "Region primärvård", 3), ("kh", "Kommun hemsjukvård", 2),
+                [("sv", "Slutenvård", 2), ("rp", "Region primärvård", 3), ("kh", "Kommun hemsjukvård", 2),
                  ("ks", "Kommun socialtjänst", 1), ("de", "Den enskilde", 1)],
                 documentation="Ordinarie vårdcentral och hemsjukvård bildar ett team kring personen hemma: proaktivt "
                               "i stället för reaktivt (A3 Mobila team, Region Jönköpings län 2017).")
@@ -705,15 +914,22 @@ def mobilt_team():
       m="Den enskilde är inskriven i teamet med fast vårdkontakt och fast läkarkontakt; SIP är erbjuden.",
       s="En namngiven kontakt och ett team som känner personen.", u="Vårdsamordnare, vårdcentral",
       t="Efter samtycke", l=JKP_MT + "; " + PL)
-    d.add("gw_sip", "xgw", "SIP ska upprättas?", "rp", 10)
-    A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP)", "rp", 11, 1, called="sip",
-      m="Den enskilde har erbjudits SIP.", s="Varje individ med behov av samverkan ska ha en SIP.",
-      u="Vårdsamordnare, vårdcentral", t="Vid inskrivning i teamet", l=HSL_SIP + "; " + JKP_MT)
-    d.add("merge_sip", "xgw", "", "rp", 12)
-    d.chain("inskriva_i_mobilt_team", "gw_sip")
+    # The A3 draws the SIP offered alongside the first joint home visit: the visit never waits for the SIP.
+    d.add("split_inskriven", "pgw", "", "rp", 10)
+    d.add("gw_sip", "xgw", "SIP ska upprättas?", "rp", 11, 1)
+    A(d, "samordnad_individuell_plan", "call", "Samordnad individuell plan (SIP)", "rp", 12, 2, called="sip",
+      m="Den enskilde har erbjudits SIP, parallellt med det första gemensamma hembesöket.",
+      s="Varje individ med behov av samverkan ska ha en SIP; teamets första hembesök väntar inte på den.",
+      u="Vårdsamordnare, vårdcentral", t="Vid inskrivning i teamet, samtidigt med första hembesöket",
+      l=HSL_SIP + "; " + JKP_MT)
+    d.add("merge_sip", "xgw", "", "rp", 13, 1)
+    d.add("slut_sip_mobilt_team", "end", "SIP-erbjudandet klart", "rp", 14, 1)
+    d.chain("inskriva_i_mobilt_team", "split_inskriven")
+    d.flow("split_inskriven", "gw_sip")
     d.flow("gw_sip", "samordnad_individuell_plan", "Ja", "sip_erbjuds == True")
     d.flow("gw_sip", "merge_sip", "Nej", default=True)
     d.flow("samordnad_individuell_plan", "merge_sip")
+    d.flow("merge_sip", "slut_sip_mobilt_team")
     A(d, "forsta_gemensamma_hembesok", "user", "Första gemensamma hembesök", "rp", 13,
       due="mobilt_team_forsta_besok", role="lakare_primarvard",
       m="Läkare från vårdcentralen och sjuksköterska i hemsjukvården har gjort ett gemensamt hembesök.",
@@ -744,7 +960,7 @@ def mobilt_team():
       l=JKP_MT + "; " + HSL)
     d.add("slut_rond", "end", "Rond klar", "kh", 19)
     d.chain("tid_rond", "hembesoksrond", "slut_rond")
-    d.chain("merge_sip", "forsta_gemensamma_hembesok", "uppratta_vardplan",
+    d.chain("split_inskriven", "forsta_gemensamma_hembesok", "uppratta_vardplan",
             "satt_rondintervall", "merge_folja", "folja_personen_i_teamet")
     d.add("gw_handelse", "xgw", "Vad har hänt?", "rp", 18)
     d.flow("folja_personen_i_teamet", "gw_handelse")
@@ -769,13 +985,51 @@ def mobilt_team():
       routing="vardtillfalle_id",  # the ward registers the new stay, which the thrown `inskrivning` starts
       m="Avdelningen har tagit emot patienten och registrerat vårdtillfället.", s="Sömlös övergång.",
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Vid ankomst", l=LSU4)
-    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 24, message="utskrivningsmeddelande",
+    d.add("vanta_utskriven", "catch", "Utskriven", "sv", 25, message="utskrivningsmeddelande",
           doc="Teamet återupptar vården när utskrivningsmeddelandet kommer (från in_utskrivning för samma "
               "personnummer och vardtillfalle_id, eller från vårdsystemet).")
-    d.flow("gw_direkt", "direktinlaggning", "Ja", "direktinlaggning_behovs == True")
+    A(d, "direktinlaggning_korttid", "user", "Direktinläggning på kommunal korttidsplats/sviktplats", "ks", 21,
+      m="Den enskilde har fått en korttidsplats eller sviktplats i kommunen direkt, utan sjukhusvård, med "
+        "biståndsbedömning även efter kontorstid.",
+      s="Vid akuta behov dygnet runt ska rätt vårdnivå nås: kommunal korttid/sviktplats när sjukhusvård inte behövs "
+        "men vård hemma inte räcker.",
+      u="Biståndshandläggare (jour) efter bedömning av läkare/sjuksköterska i teamet",
+      t="Vid akut försämring när sjukhusvård inte behövs",
+      l="Projektplan Vårdsamordning, Region Jönköpings län (2016): 'Direktinläggning – vid akuta behov 24:7, till "
+        "kommun: ex. korttidsboende/sviktplats; behov av biståndsbedömning efter kontorstid'; " + SOL + " 4 kap. 1 §")
+    d.flow("gw_direkt", "direktinlaggning", "Sjukhus", "direktinlaggning_behovs == True")
+    d.flow("gw_direkt", "direktinlaggning_korttid", "Korttid/sviktplats", "direktinlaggning_korttid == True")
     d.flow("gw_direkt", "atgarda_i_hemmet", "Nej", default=True)
-    d.chain("direktinlaggning", "ta_emot_direktinlaggning", "meddelande_inskrivning", "vanta_utskriven",
-            "merge_folja")
+    d.flow("direktinlaggning_korttid", "merge_folja")
+    d.add("gw_vardtillfalle_slut", "egw", "Hur slutar vårdtillfället?", "sv", 24,
+          doc="Teamet väntar på det vårdtillfälle det startade, hur det än slutar: utskrivningsmeddelande eller "
+              "vardtillfalle_avslutat (dödsfall, överflyttning, inga behov).")
+    d.add("vanta_vardtillfalle_avslutat", "catch", "Vårdtillfället avslutat", "sv", 25, 1,
+          message="vardtillfalle_avslutat",
+          doc="Från in_utskrivning för samma personnummer och vardtillfalle_id; data avslutsorsak ('avliden', "
+              "'inga_behov') eller överflyttning.")
+    d.add("gw_avslutsorsak", "xgw", "Varför?", "sv", 26, 1)
+    A(d, "avsluta_teamet_vid_dodsfall", "user", "Avsluta teamets ärende vid dödsfall", "rp", 27, 2,
+      form="avsluta_teamet_vid_dodsfall",
+      m="Teamets ärende är avslutat, planerade ronder och besök avbokade och närstående erbjudna kontakt.",
+      s="Inga fler ronder eller uppgifter för en avliden; teamet avslutar rent.",
+      u="Vårdsamordnare, vårdcentral", t="När vårdtillfället avslutats genom dödsfall",
+      l=JKP_MT + " (antagande: A3:n beskriver inte avslut vid dödsfall)")
+    d.add("slut_mobilt_team_avliden", "end", "Avslutat (avliden)", "rp", 28, 2)
+    A(d, "bedoma_fortsatt_team_efter_vardtillfalle", "user", "Bedöma fortsatt teaminsats efter vårdtillfället", "rp",
+      27, 1, form="bedoma_fortsatt_team",
+      m="Teamet vet var den enskilde är (t.ex. överflyttad till annat sjukhus) och hur uppföljningen fortsätter.",
+      s="Teamets ärende väntar aldrig för evigt på ett utskrivningsmeddelande som inte kommer.",
+      u="Vårdsamordnare, vårdcentral", t="När vårdtillfället avslutats utan utskrivning till hemmet",
+      l=JKP_MT + " (antagande: A3:n beskriver inte överflyttning)")
+    d.chain("direktinlaggning", "ta_emot_direktinlaggning", "meddelande_inskrivning", "gw_vardtillfalle_slut",
+            "vanta_utskriven", "merge_folja")
+    d.chain("gw_vardtillfalle_slut", "vanta_vardtillfalle_avslutat", "gw_avslutsorsak")
+    d.flow("gw_avslutsorsak", "avsluta_teamet_vid_dodsfall", "Avliden", "avslutsorsak == 'avliden'")
+    d.flow("gw_avslutsorsak", "merge_folja", "Inga behov", "avslutsorsak == 'inga_behov'")
+    d.flow("gw_avslutsorsak", "bedoma_fortsatt_team_efter_vardtillfalle", "Annat (t.ex. överflyttad)", default=True)
+    d.flow("avsluta_teamet_vid_dodsfall", "slut_mobilt_team_avliden")
+    d.flow("bedoma_fortsatt_team_efter_vardtillfalle", "merge_folja")
     d.flow("atgarda_i_hemmet", "merge_folja")
     A(d, "utvardera_insatser", "user", "Utvärdera teamets insatser", "rp", 19,
       m="Insatserna är utvärderade: fortsatt i teamet (ev. glesare ronder) eller utskrivning.",

@@ -142,6 +142,7 @@ class ActiveTaskOut(Schema):
     lane = fields.String(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     claimed_by = fields.String(allow_none=True)
+    flag = fields.String(allow_none=True)  # the case has moved past the task's point (e.g. open at UK)
 
 
 class TaskOut(ActiveTaskOut):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
+from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
 from engine.reads.cases import COMPLETIONS, STATUSES
@@ -57,9 +58,9 @@ class Monitoring:
         return {
             "process": sorted(processes.items(), key=lambda p: p[1]),
             "version": sorted({(str(v), str(v)) for _, v, _ in versions}, key=lambda v: -int(v[0])),
-            "kommun": sorted({(u.kommun, u.kommun) for u in units if u.kind == "kommun" and u.kommun}),
-            "avdelning": [(u.hsa_id, u.name) for u in units if u.kind == "avdelning"],
-            "vardcentral": [(u.hsa_id, u.name) for u in units if u.kind == "vardcentral"],
+            "kommun": sorted({(u.kommun, u.kommun) for u in units if u.kommun}),
+            "avdelning": [(u.hsa_id, u.name) for u in units if UnitKind.parse(u.kind) is UnitKind.AVDELNING],
+            "vardcentral": [(u.hsa_id, u.name) for u in units if UnitKind.parse(u.kind) is UnitKind.VARDCENTRAL],
         }
 
     def diagram(self, actor: Actor, definition_id: int) -> bytes:

@@ -482,6 +482,8 @@ class Runtime:
         )
         session.add(definition)
         session.flush()
+        if doc.executable:
+            pilots.default_for_first_version(session, definition, actor.username, now)
         session.add(
             AuditEntry(
                 at=now,
@@ -542,7 +544,7 @@ class Runtime:
             route = (
                 pilots.Route(definition.id, "explicit", None, f"uttryckligen begärd version {definition.version}")
                 if version is not None
-                else pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+                else pilots.Route(definition.id, "default", None, "standardversion")
             )
         return self._deployed(session, definition.id), route
 
@@ -593,7 +595,7 @@ class Runtime:
         stay_key: str | None = None,
     ) -> int:
         now = self.clock.now()
-        route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+        route = route or pilots.Route(definition.id, "default", None, "standardversion")
         instance = ProcessInstance(
             definition_id=definition.id,
             process_id=definition.process_id,

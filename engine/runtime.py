@@ -864,37 +864,48 @@ class Runtime:
                 raise Conflict("Instansen har ingen öppen incident")
             definition = self._deployed(session, instance.definition_id)
             now = self.clock.now()
-            resolved = self._resolve_incidents(session, instance, actor, now)
             # Timers that failed (Runtime.timer_failed) get a fresh start: a due one fires in this very run.
             session.execute(
                 update(Timer)
                 .where(Timer.instance_id == instance.id, Timer.attempts > 0)
                 .values(attempts=0, next_attempt_at=None, last_error=None)
             )
-            session.add(
-                HistoryEntry(
-                    instance_id=instance.id,
-                    at=now,
-                    kind="retried",
-                    actor=actor.username,
-                    data={"data": _json_safe(data), "reason": reason, "incidents": resolved},
-                )
+            retried = HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="retried",
+                actor=actor.username,
+                data={"data": _json_safe(data), "reason": reason, "incidents": []},
             )
+            session.add(retried)
             self._audit(session, actor, "retry_incident", instance, {"reason": reason, "data": _json_safe(data)})
 
             def retry(flow: Flow, log: StepLog) -> None:
                 flow.retry(data, self.clock, log)
 
+            failed = session.info.setdefault("failed_elements", {}).setdefault(instance.id, set())
+            failed.clear()
             self._advance(session, instance, definition, actor, retry)
+            # Only what did not fail again is resolved: a retry that fails again keeps its incident open.
+            resolved = self._resolve_incidents(session, instance, actor, now, keep=frozenset(failed))
+            retried.data = {**retried.data, "incidents": resolved, "failed_again": sorted(e or "" for e in failed)}
 
     def _resolve_incidents(
-        self, session: Session, instance: ProcessInstance, actor: Actor, now: datetime, element_id: str | None = None
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        actor: Actor,
+        now: datetime,
+        element_id: str | None = None,
+        keep: frozenset[str | None] = frozenset(),
     ) -> list[int]:
         query = select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
         if element_id is not None:
             query = query.where(Incident.element_id == element_id)
         ids = []
         for incident in session.scalars(query):
+            if incident.element_id in keep:
+                continue
             incident.resolved_at, incident.resolved_by = now, actor.username
             ids.append(incident.id)
         return ids
@@ -1834,20 +1845,7 @@ class Runtime:
 
         # Status, incidents.
         if incident is not None:
-            session.add(
-                Incident(
-                    instance_id=instance.id, element_id=incident.element_id, message=incident.message, created_at=now
-                )
-            )
-            session.add(
-                HistoryEntry(
-                    instance_id=instance.id,
-                    at=now,
-                    kind="incident",
-                    element_id=incident.element_id,
-                    data={"message": incident.message},
-                )
-            )
+            self._record_incident(session, instance, incident, now)
             instance.status = "incident"
         elif cancelled_reason is not None:
             instance.status, instance.ended_at = "cancelled", now
@@ -1880,6 +1878,47 @@ class Runtime:
         session.flush()
         # The case's facts for the figures, derived from its history as now recorded (engine/facts.py).
         self.case_facts.refresh(session, instance, now)
+
+    @staticmethod
+    def _record_incident(session: Session, instance: ProcessInstance, incident: EngineIncident, now: datetime) -> None:
+        """An incident of the instance: the open one at the same element when there is one (a retry that failed
+        again: it stays open, counts the failure and shows the newest message and values; no twin), else a new one.
+        The element is remembered for `retry_instance`, which resolves only the incidents that did not fail again."""
+        seen = _json_safe(incident.seen_values) if incident.seen_values else None
+        row = session.scalar(
+            select(Incident).where(
+                Incident.instance_id == instance.id,
+                Incident.resolved_at.is_(None),
+                Incident.element_id.is_(None)
+                if incident.element_id is None
+                else Incident.element_id == incident.element_id,
+            )
+        )
+        if row is None:
+            session.add(
+                Incident(
+                    instance_id=instance.id,
+                    element_id=incident.element_id,
+                    message=incident.message,
+                    created_at=now,
+                    expression=incident.expression,
+                    seen_values=seen,
+                    failures=1,
+                )
+            )
+        else:
+            row.message, row.expression, row.seen_values = incident.message, incident.expression, seen
+            row.failures = (row.failures or 1) + 1
+        session.info.setdefault("failed_elements", {}).setdefault(instance.id, set()).add(incident.element_id)
+        session.add(
+            HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="incident",
+                element_id=incident.element_id,
+                data={"message": incident.message, "expression": incident.expression, "values": seen},
+            )
+        )
 
     @staticmethod
     def _has_failed_timer(session: Session, instance_id: int) -> bool:

@@ -6,7 +6,10 @@ and awaited messages, tells it to complete a task, deliver a message or fire tim
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,12 +87,84 @@ _SERIALIZER = _make_serializer()
 
 
 class EngineIncident(Exception):
-    """The engine could not go on: a failing expression or script, a gateway with no true condition, a bad timer."""
+    """The engine could not go on: a failing expression or script, a gateway with no true condition, a bad timer.
+    `expression` and `seen_values` say what failed and the values of the names it used as the failing step saw
+    them (issue 15: a coordinator sees what to correct); empty when the failure was not an expression."""
 
-    def __init__(self, element_id: str | None, message: str):
+    def __init__(
+        self,
+        element_id: str | None,
+        message: str,
+        expression: str | None = None,
+        seen_values: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.element_id = element_id
         self.message = message
+        self.expression = expression
+        self.seen_values = seen_values or {}
+
+
+_EXPRESSION = re.compile(r"Error evaluating expression '(.+)'", re.DOTALL)
+_MAX_SEEN = 20
+_MAX_SEEN_CHARS = 500
+
+
+def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None, dict[str, Any]]:
+    """The expression or script line that failed and, for each name it reads, the value the task's data held
+    ({"value": ...}) or that it was missing ({"missing": true}). Values are JSON and cut short."""
+    expression: str | None = None
+    for candidate in (exc, exc.__cause__, getattr(exc, "exception", None)):
+        if candidate is None:
+            continue
+        found = _EXPRESSION.search(str(candidate.args[0]) if candidate.args else "")
+        if found:
+            expression = found.group(1).strip()
+            break
+        line = getattr(candidate, "error_line", None)
+        if line:
+            expression = str(line).strip()
+            break
+    if expression is None and task is not None:
+        script = getattr(task.task_spec, "script", None)
+        if isinstance(script, str) and script.strip():
+            expression = script.strip()
+    if not expression:
+        return None, {}
+    expression = expression[:2000]
+    try:
+        tree = ast.parse(expression, mode="exec")
+    except SyntaxError:
+        return expression, {}
+    assigned = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in names:
+            if node.id not in assigned and not hasattr(builtins, node.id):
+                names.append(node.id)
+    data = dict(task.data) if task is not None else {}
+    seen: dict[str, Any] = {}
+    for name in sorted(names)[:_MAX_SEEN]:
+        if name not in data:
+            seen[name] = {"missing": True}
+            continue
+        try:
+            text = json.dumps(data[name], ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = json.dumps(repr(data[name]), ensure_ascii=False)
+        seen[name] = {"value": json.loads(text) if len(text) <= _MAX_SEEN_CHARS else text[:_MAX_SEEN_CHARS] + "…"}
+    return expression, seen
+
+
+def _incident(element: str | None, exc: BaseException, task: Task | None) -> EngineIncident:
+    expression, seen = failed_expression(exc, task)
+    return EngineIncident(element, _friendly(exc), expression, seen)
 
 
 class MoveRefused(Exception):
@@ -291,7 +366,9 @@ class Flow:
                 if element is None:
                     errored = self.error_tasks()
                     element = errored[0][1] if errored else None
-                raise EngineIncident(element, _friendly(exc)) from exc
+                    if errored:
+                        task = self._task(errored[0][0])
+                raise _incident(element, exc, task) from exc
 
     def complete(self, task_id: str, data: dict[str, Any], clock: Clock, log: StepLog) -> None:
         task = self._task(task_id)
@@ -300,7 +377,7 @@ class Flow:
             try:
                 task.run()
             except (Exception, BudgetExceeded) as exc:  # noqa: BLE001
-                raise EngineIncident(_element_id(task), _friendly(exc)) from exc
+                raise _incident(_element_id(task), exc, task) from exc
         log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
         self.run(clock, log)
 

@@ -17,6 +17,7 @@ from tests.conftest import (
     VC,
     WARD,
     fixture_bytes,
+    make_default,
     instance_view,
     task_list,
     task_view,
@@ -252,10 +253,12 @@ def test_named_version_keeps_running_when_a_newer_one_is_deployed(platform):
     platform.runtime.deploy(diagrams.single_task("p", "Gammal"), OWNER)
     old = platform.runtime.start_instance("p", "bk1", {}, SYSTEM)
     platform.runtime.deploy(diagrams.single_task("p", "Ny"), OWNER)
+    still = platform.runtime.start_instance("p", "bk4", {}, SYSTEM)  # deploying did not change the default
+    make_default(platform, "p", 2)
     new = platform.runtime.start_instance("p", "bk2", {}, SYSTEM)
     pinned = platform.runtime.start_instance("p", "bk3", {}, SYSTEM, version=1)
-    names = {i: view(platform, i)["active_tasks"][0]["name"] for i in (old, new, pinned)}
-    assert names == {old: "Gammal", new: "Ny", pinned: "Gammal"}
+    names = {i: view(platform, i)["active_tasks"][0]["name"] for i in (old, still, new, pinned)}
+    assert names == {old: "Gammal", still: "Gammal", new: "Ny", pinned: "Gammal"}
     platform.runtime.complete_task(view(platform, old)["active_tasks"][0]["id"], {}, ENGINE)
     assert view(platform, old)["status"] == "completed"
 

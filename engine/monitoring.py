@@ -91,6 +91,14 @@ class Monitoring:
             elements = dict(d.elements or {}) if d is not None else {}
         return {k: str(v.get("name") or k) for k, v in elements.items()}
 
+    def element_names_of_instance(self, instance_id: int) -> dict[str, str]:
+        """Element id -> name of the version an instance runs (no person: the diagram's words only)."""
+        with self.db.read() as session:
+            definition_id = session.scalar(
+                select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+            )
+        return self.instance_names(definition_id) if definition_id is not None else {}
+
     def definition_id(self, process_id: str, version: int | None) -> tuple[int, int, str]:
         """(definition id, version, name) of a process version, the newest when `version` is None."""
         with self.db.read() as session:

@@ -32,6 +32,7 @@ from engine.bpmn.sandbox import check_source
 from engine.bpmn.vocabulary import (
     BPMN_NS,
     FLOW_NODE_TAGS,
+    GATEWAY_TAGS,
     HUMAN_TASK_TAGS,
     NS,
     SAMFLODE_NS,
@@ -395,6 +396,111 @@ def _lint_structure(
             diagnostics.append(Diagnostic(info.id, "warning", "Elementet kan inte nås från någon start"))
 
 
+_CONTAINERS = {"subProcess", "transaction"}
+
+
+def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> None:
+    """The flow rules that matter for running, at least as strong as bpmnlint's recommended set (issue 15), per
+    process and sub-process, each finding naming its element:
+    errors: no start event (start-event-required), no end event (end-event-required), an element connected to
+    nothing (no-disconnected), a dead end that is not an end event (no-implicit-end), two flows between the same
+    elements (no-duplicate-sequence-flows); warnings: an implicit split out of a task or event (no-implicit-split),
+    a gateway that both joins and forks (no-gateway-join-fork), a flow out of an exclusive or inclusive gateway
+    with neither a condition nor the default mark (conditional-flows). An ad hoc sub-process's elements need no
+    flows; event sub-processes, boundary events, compensation handlers and link events are judged as BPMN says."""
+
+    def label(el: etree._Element) -> str:
+        name = (el.get("name") or "").strip()
+        return f"«{name}»" if name else f"«{el.get('id')}»"
+
+    def definitions(el: etree._Element) -> set[str]:
+        return {_local(child.tag) for child in el if _local(child.tag).endswith("EventDefinition")}
+
+    def check(container: etree._Element, what: str) -> None:
+        nodes = [
+            el
+            for el in container
+            if _is_bpmn(el) and _local(el.tag) in FLOW_NODE_TAGS and el.get("id") and _local(el.tag) != "boundaryEvent"
+        ]
+        flows = [el for el in container if _is_bpmn(el) and _local(el.tag) == "sequenceFlow"]
+        incoming: dict[str, int] = {}
+        outgoing: dict[str, list[etree._Element]] = {}
+        pairs: dict[tuple[str, str], str] = {}
+        for flow in flows:
+            src, dst = flow.get("sourceRef", ""), flow.get("targetRef", "")
+            outgoing.setdefault(src, []).append(flow)
+            incoming[dst] = incoming.get(dst, 0) + 1
+            if (src, dst) in pairs:
+                diagnostics.append(
+                    Diagnostic(flow.get("id"), "error", f"Flödet {flow.get('id')!r} dubblerar {pairs[(src, dst)]!r}")
+                )
+            pairs.setdefault((src, dst), flow.get("id", ""))
+        if not nodes:
+            return
+        kinds = [_local(el.tag) for el in nodes]
+        if "startEvent" not in kinds:
+            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar starthändelse"))
+        if "endEvent" not in kinds:
+            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar sluthändelse"))
+        for el in nodes:
+            tag, el_id = _local(el.tag), el.get("id", "")
+            event_sub = tag == "subProcess" and el.get("triggeredByEvent", "false").lower() == "true"
+            compensation = el.get("isForCompensation", "false").lower() == "true"
+            if event_sub or compensation:
+                continue
+            link = "linkEventDefinition" in definitions(el)
+            n_in, out = incoming.get(el_id, 0), outgoing.get(el_id, [])
+            if n_in == 0 and not out and not link:
+                diagnostics.append(Diagnostic(el_id, "error", f"{label(el)} är inte kopplat till något flöde"))
+                continue
+            if not out and tag != "endEvent" and not link:
+                diagnostics.append(
+                    Diagnostic(el_id, "error", f"{label(el)} leder ingenstans: lägg till ett flöde eller en sluthändelse")
+                )
+            if tag in GATEWAY_TAGS:
+                if n_in > 1 and len(out) > 1:
+                    diagnostics.append(
+                        Diagnostic(el_id, "warning", f"Grinden {label(el)} både förenar och delar: rita två grindar")
+                    )
+                if tag in ("exclusiveGateway", "inclusiveGateway") and len(out) > 1:
+                    for flow in out:
+                        has_condition = any(_local(c.tag) == "conditionExpression" for c in flow)
+                        if not has_condition and el.get("default") != flow.get("id"):
+                            diagnostics.append(
+                                Diagnostic(
+                                    flow.get("id"),
+                                    "warning",
+                                    f"Flödet {flow.get('id')!r} ut ur grinden {label(el)} saknar villkor "
+                                    "och är inte standardflöde",
+                                )
+                            )
+            elif len(out) > 1:
+                conditional = any(any(_local(c.tag) == "conditionExpression" for c in flow) for flow in out)
+                diagnostics.append(
+                    Diagnostic(
+                        el_id,
+                        "warning",
+                        f"{label(el)} delar flödet utan grind ("
+                        + ("villkorade flöden" if conditional else "alla vägar tas parallellt")
+                        + "): rita en grind",
+                    )
+                )
+            if tag in _CONTAINERS:
+                check(el, f"Underprocessen {label(el)}")
+        for el in container:
+            if _is_bpmn(el) and _local(el.tag) == "subProcess" and el.get("triggeredByEvent", "").lower() == "true":
+                check_event_sub(el)
+
+    def check_event_sub(el: etree._Element) -> None:
+        if not any(_is_bpmn(c) and _local(c.tag) == "startEvent" for c in el):
+            diagnostics.append(
+                Diagnostic(el.get("id"), "error", f"Händelseunderprocessen {label(el)} saknar starthändelse")
+            )
+
+    name = (process_el.get("name") or "").strip()
+    check(process_el, f"Processen «{name or process_el.get('id')}»")
+
+
 def parse_document(
     data: bytes | str,
     *,
@@ -465,6 +571,7 @@ def _parse_document(
         processes.append(parsed)
         _lint_expressions(process_el, diagnostics, now)
         _lint_structure(parsed, process_el, diagnostics, form_exists)
+        _lint_flows(process_el, diagnostics)
 
     if not processes:
         diagnostics.append(

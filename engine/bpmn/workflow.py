@@ -127,8 +127,11 @@ def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None
             break
     if expression is None and task is not None:
         script = getattr(task.task_spec, "script", None)
+        conditions = [c for c, _ in getattr(task.task_spec, "cond_task_specs", None) or [] if c]
         if isinstance(script, str) and script.strip():
             expression = script.strip()
+        elif conditions:  # a gateway where no condition held: all of them, with what they read
+            expression = "\n".join(str(c).strip() for c in conditions)
     if not expression:
         return None, {}
     expression = expression[:2000]
@@ -210,6 +213,10 @@ class StepLog:
     """What happened during one advance, for the history: engine-completed elements in order."""
 
     completed: list[tuple[str, str, str]] = field(default_factory=list)  # (task_id, element_id, type)
+
+
+def _quoted(name: str | None, element_id: str) -> str:
+    return f"«{name.strip()}»" if name and name.strip() else f"«{element_id}»"
 
 
 def _element_id(task: Task) -> str:
@@ -439,10 +446,10 @@ class Flow:
             t for t in self._live(_ACTIVE) if _element_id(t) == element_id and getattr(t.task_spec, "bpmn_id", None)
         ]
         if not found:
-            raise MoveRefused(f"Det finns ingen aktiv token i {element_id!r}")
+            raise MoveRefused(f"Det finns ingen aktiv token i {self._label(element_id)}")
         if len(found) > 1:
             raise MoveRefused(
-                f"{element_id!r} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
+                f"{self._label(element_id)} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
                 "flytta inte härifrån"
             )
         return found[0]
@@ -451,16 +458,27 @@ class Flow:
     def _crossing_refused(task: Task) -> str | None:
         spec = task.task_spec
         name = spec.__class__.__name__
-        element = _element_id(task)
+        element = _quoted(getattr(spec, "bpmn_name", None), _element_id(task))
         if any(kind in name for kind in _NOT_CROSSABLE) or any(
             kind in c.__name__ for c in type(spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            return f"vägen går genom grinden {element!r} som väntar på eller startar parallella grenar"
+            return f"vägen går genom grinden {element} som väntar på eller startar parallella grenar"
         if isinstance(spec, SubWorkflowTask):
-            return f"vägen går genom underprocessen {element!r}"
+            return f"vägen går genom underprocessen {element}"
         if isinstance(spec, MultiInstanceTask):
-            return f"vägen går genom flerinstansaktiviteten {element!r}"
+            return f"vägen går genom flerinstansaktiviteten {element}"
         return None
+
+    def _label(self, element_id: str) -> str:
+        """An element as a refusal names it: «its name» (or its id when it has none), so a coordinator reads the
+        diagram's words (issue 15)."""
+        for wf in (self.workflow, *self.workflow.subprocesses.values()):
+            spec = wf.spec.task_specs.get(element_id)
+            if spec is None:
+                spec = next((t for t in wf.spec.task_specs.values() if getattr(t, "bpmn_id", None) == element_id), None)
+            if spec is not None:
+                return _quoted(getattr(spec, "bpmn_name", None), element_id)
+        return _quoted(None, element_id)
 
     def move_token(self, from_element: str, to_element: str, clock: Clock, log: StepLog) -> TokenMove:
         """Move the token at `from_element` to `to_element` in the same (sub)process; the caller then runs the
@@ -493,10 +511,10 @@ class Flow:
                 if wf is not source.workflow
             )
             if elsewhere or to_element not in source.workflow.spec.task_specs:
-                raise MoveRefused(f"{to_element!r} ligger i en annan (under)process än {from_element!r}")
-            raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren")
+                raise MoveRefused(f"{self._label(to_element)} ligger i en annan (under)process än {self._label(from_element)}")
+            raise MoveRefused(f"{self._label(to_element)} nås inte från {self._label(from_element)} på samma gren")
         if any(t.task_spec.__class__.__name__ == "BoundaryEvent" for t in candidates):
-            raise MoveRefused(f"{to_element!r} är en gränshändelse; flytta till aktiviteten den sitter på")
+            raise MoveRefused(f"{self._label(to_element)} är en gränshändelse; flytta till aktiviteten den sitter på")
         ahead = [
             t
             for t in candidates
@@ -507,7 +525,7 @@ class Flow:
         behind = [t for t in candidates if t.state == TaskState.COMPLETED and source.is_descendant_of(t)]
         if behind:
             return self._move_back(source, max(behind, key=lambda t: t.last_state_change), clock, log)
-        raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren (en annan parallell gren?)")
+        raise MoveRefused(f"{self._label(to_element)} nås inte från {self._label(from_element)} på samma gren (en annan parallell gren?)")
 
     def _move_forward(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
         path: list[Task] = []
@@ -523,7 +541,7 @@ class Flow:
         if isinstance(source.task_spec, MultiInstanceTask) or any(
             kind in c.__name__ for c in type(source.task_spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            raise MoveRefused(f"Token i {_element_id(source)!r} kan inte flyttas säkert härifrån")
+            raise MoveRefused(f"Token i {self._label(_element_id(source))} kan inte flyttas säkert härifrån")
         skipped = [_element_id(t) for t in path if getattr(t.task_spec, "bpmn_id", None)]
         chain = [source, *path, target]
         with timer_bridge.running_under(clock):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -25,12 +26,14 @@ from engine.persistence.models import (
     Incident,
     InstanceCorrelation,
     MessageSubscription,
+    OrgUnit,
     ProcessDefinition,
     ProcessInstance,
     ReceivedMessage,
     TaskIndex,
     Timer,
 )
+from engine.pilots import default_version_now
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import birth_date, user_names
@@ -246,6 +249,9 @@ class IncidentView:
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+    expression: str | None = None
+    seen_values: Mapping[str, Any] | None = None
+    failures: int = 1
 
 
 @dataclass(frozen=True)
@@ -310,6 +316,10 @@ class CaseView:
     parent: LinkedCase | None
     children: tuple[LinkedCase, ...]
     correlated: tuple[LinkedCase, ...]
+    # The names of the case's wards and vårdcentraler (HSA-id -> name; the kommun is a name already), and the
+    # version new cases of the process start on now where no pilot or per-unit default takes them.
+    unit_names: Mapping[str, str] = dataclass_field(default_factory=dict)
+    default_version_now: int | None = None
 
 
 def _changes(h: HistoryEntry) -> dict[str, Any]:
@@ -568,6 +578,12 @@ class CaseReads:
                     element(element_id).update(waiting=True, message=info.get("message"))
 
             data = dict(r.data or {})
+            hsa_ids = sorted({u for u in (r.vardcentral, r.avdelning) if u})
+            unit_names = (
+                dict(session.execute(select(OrgUnit.hsa_id, OrgUnit.name).where(OrgUnit.hsa_id.in_(hsa_ids))).all())
+                if hsa_ids
+                else {}
+            )
             return CaseView(
                 id=r.id,
                 process_id=r.process_id,
@@ -628,7 +644,16 @@ class CaseReads:
                 ),
                 incidents=tuple(
                     IncidentView(
-                        i.id, i.element_id, label(i.element_id), i.message, i.created_at, i.resolved_at, i.resolved_by
+                        i.id,
+                        i.element_id,
+                        label(i.element_id),
+                        i.message,
+                        i.created_at,
+                        i.resolved_at,
+                        i.resolved_by,
+                        i.expression,
+                        dict(i.seen_values or {}),
+                        i.failures or 1,
                     )
                     for i in incidents
                 ),
@@ -653,6 +678,8 @@ class CaseReads:
                 parent=parent,
                 children=children,
                 correlated=correlated,
+                unit_names=unit_names,
+                default_version_now=default_version_now(session, r.process_id),
             )
 
     def _linked(

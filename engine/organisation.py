@@ -26,7 +26,6 @@ from engine.domain.personnummer import is_hsa_id
 from engine.persistence.models import OrgUnit, User
 
 
-
 class UnitKind(StrEnum):
     """The kind of an organisation unit, one spelling everywhere (issue 15: the directory stored "vårdcentral"
     while the case columns, pilots and filters said "vardcentral", so the instance list's Vårdcentral filter offered

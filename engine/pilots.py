@@ -171,7 +171,9 @@ def default_for_first_version(session: Session, definition: ProcessDefinition, a
     deploy. True when the row was written (audited as `default_version_set`)."""
     exists = session.scalar(
         select(DefaultVersion.id).where(
-            DefaultVersion.process_id == definition.process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == ""
+            DefaultVersion.process_id == definition.process_id,
+            DefaultVersion.unit_kind == "",
+            DefaultVersion.unit == "",
         )
     )
     if exists is not None:

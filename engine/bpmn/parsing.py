@@ -454,9 +454,8 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
                 diagnostics.append(Diagnostic(el_id, "error", f"{label(el)} är inte kopplat till något flöde"))
                 continue
             if not out and tag != "endEvent" and not link:
-                diagnostics.append(
-                    Diagnostic(el_id, "error", f"{label(el)} leder ingenstans: lägg till ett flöde eller en sluthändelse")
-                )
+                dead_end = f"{label(el)} leder ingenstans: lägg till ett flöde eller en sluthändelse"
+                diagnostics.append(Diagnostic(el_id, "error", dead_end))
             if tag in GATEWAY_TAGS:
                 if n_in > 1 and len(out) > 1:
                     diagnostics.append(

@@ -148,9 +148,14 @@ def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None
     }
     names: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in names:
-            if node.id not in assigned and not hasattr(builtins, node.id):
-                names.append(node.id)
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id not in names
+            and node.id not in assigned
+            and not hasattr(builtins, node.id)
+        ):
+            names.append(node.id)
     data = dict(task.data) if task is not None else {}
     seen: dict[str, Any] = {}
     for name in sorted(names)[:_MAX_SEEN]:
@@ -493,6 +498,7 @@ class Flow:
         move back that would also remove other active tasks."""
         if from_element == to_element:
             raise MoveRefused("Välj ett annat mål än elementet där token står")
+        target_name, source_name = self._label(to_element), self._label(from_element)
         source = self._active_at(from_element)
         candidates = [
             t
@@ -511,10 +517,10 @@ class Flow:
                 if wf is not source.workflow
             )
             if elsewhere or to_element not in source.workflow.spec.task_specs:
-                raise MoveRefused(f"{self._label(to_element)} ligger i en annan (under)process än {self._label(from_element)}")
-            raise MoveRefused(f"{self._label(to_element)} nås inte från {self._label(from_element)} på samma gren")
+                raise MoveRefused(f"{target_name} ligger i en annan (under)process än {source_name}")
+            raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren")
         if any(t.task_spec.__class__.__name__ == "BoundaryEvent" for t in candidates):
-            raise MoveRefused(f"{self._label(to_element)} är en gränshändelse; flytta till aktiviteten den sitter på")
+            raise MoveRefused(f"{target_name} är en gränshändelse; flytta till aktiviteten den sitter på")
         ahead = [
             t
             for t in candidates
@@ -525,7 +531,7 @@ class Flow:
         behind = [t for t in candidates if t.state == TaskState.COMPLETED and source.is_descendant_of(t)]
         if behind:
             return self._move_back(source, max(behind, key=lambda t: t.last_state_change), clock, log)
-        raise MoveRefused(f"{self._label(to_element)} nås inte från {self._label(from_element)} på samma gren (en annan parallell gren?)")
+        raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren (en annan parallell gren?)")
 
     def _move_forward(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
         path: list[Task] = []

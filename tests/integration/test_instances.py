@@ -17,8 +17,8 @@ from tests.conftest import (
     VC,
     WARD,
     fixture_bytes,
-    make_default,
     instance_view,
+    make_default,
     task_list,
     task_view,
 )

@@ -960,7 +960,9 @@ class Runtime:
             if instance.status == "incident" and from_element not in open_incidents:
                 raise Conflict(
                     "Instansen har en öppen incident i "
-                    + ", ".join(sorted({f"«{(names.get(e or '') or {}).get('name') or e or '?'}»" for e in open_incidents}))  # noqa: E501
+                    + ", ".join(
+                        sorted({f"«{(names.get(e or '') or {}).get('name') or e or '?'}»" for e in open_incidents})
+                    )  # noqa: E501
                     + ": flytta token därifrån eller försök igen först"
                 )
             moved: list[TokenMove] = []

@@ -117,6 +117,13 @@ class DeployOut(Schema):
     executable = fields.Boolean()
     created = fields.Boolean()
     diagnostics = fields.List(fields.Nested(DiagnosticOut))
+    default_version = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "the version new cases start on now (a deploy never changes it: make a version the "
+            "default with POST /pilots/defaults, or pilot it)"
+        },
+    )
 
 
 class DefinitionOut(Schema):

@@ -455,7 +455,7 @@ async function main() {
     });
     let linted = [];
     try {
-      linted = await lint(modeler.getDefinitions());
+      linted = await lint(modeler.get("moddle"), await currentXml());
     } catch (err) {
       text($("modeller-status"), "bpmnlint kunde inte köras: " + err.message);
     }

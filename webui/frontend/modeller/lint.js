@@ -95,9 +95,29 @@ Object.entries(RULES).forEach(([name, rule]) => { cache["rule:bpmnlint/" + name]
 
 const linter = new Linter({ config: { extends: "bpmnlint:recommended" }, resolver: new StaticResolver(cache) });
 
-// The diagram's definitions (modeler.getDefinitions()) -> findings like the server's: element_id, severity, message,
-// rule; "warn" is a warning, everything else an error.
-export async function lint(definitions) {
+// Files from other tools (and ours) often leave out <bpmn:incoming>/<bpmn:outgoing>, which the flows' sourceRef and
+// targetRef already say; bpmnlint reads only the former, so a copy gets them from the flows before it is linted.
+function linkFlows(container) {
+  const elements = container.flowElements || [];
+  elements.forEach((element) => {
+    if (element.$instanceOf && element.$instanceOf("bpmn:FlowNode")) {
+      element.set("incoming", []);
+      element.set("outgoing", []);
+    }
+  });
+  elements.forEach((flow) => {
+    if (!flow.$instanceOf || !flow.$instanceOf("bpmn:SequenceFlow")) return;
+    if (flow.sourceRef && flow.sourceRef.get) flow.sourceRef.get("outgoing").push(flow);
+    if (flow.targetRef && flow.targetRef.get) flow.targetRef.get("incoming").push(flow);
+  });
+  elements.forEach((element) => { if (element.flowElements) linkFlows(element); });
+}
+
+// The diagram's XML (read again by `moddle`, so the modeller's own model is not touched) -> findings like the
+// server's: element_id, severity, message, rule; "warn" is a warning, everything else an error.
+export async function lint(moddle, xml) {
+  const { rootElement: definitions } = await moddle.fromXML(xml, "bpmn:Definitions");
+  (definitions.rootElements || []).forEach((root) => { if (root.flowElements) linkFlows(root); });
   const results = await linter.lint(definitions);
   const findings = [];
   Object.entries(results).forEach(([rule, reports]) => {

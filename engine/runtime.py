@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import pilots
-from engine.bpmn.parsing import ParsedDocument, parse_document, parse_for_run
+from engine.bpmn.parsing import ParsedDocument, ParsedProcess, parse_document, parse_for_run
 from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
 from engine.catalog import Catalog, CatalogError, validate_form_data
@@ -162,6 +162,14 @@ class SpecCache:
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return specs
+
+
+def _collaboration_only(doc: ParsedDocument) -> ParsedProcess:
+    """A document with only a collaboration, as the documentation model it is stored as: named by the
+    collaboration's id, with nothing to run."""
+    assert doc.collaboration is not None
+    collaboration_id, name = doc.collaboration
+    return ParsedProcess(collaboration_id, name, False, {}, [], [], [])
 
 
 def _json_safe(value: Any) -> Any:
@@ -420,11 +428,11 @@ class Runtime:
         allow_documentation_only: bool,
     ) -> DeployResult:
         doc = self._parse(session, raw, None)
-        if doc.main is None and not doc.processes:
+        if doc.main is None and not doc.processes and not (allow_documentation_only and doc.collaboration):
             raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Ingen process i filen")])
         if not doc.executable and not allow_documentation_only:
             raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Diagrammet kan inte köras")])
-        main = doc.main or doc.processes[0]
+        main = doc.main or (doc.processes[0] if doc.processes else _collaboration_only(doc))
         existing = session.scalar(
             select(ProcessDefinition).where(
                 ProcessDefinition.process_id == main.process_id, ProcessDefinition.content_hash == doc.content_hash

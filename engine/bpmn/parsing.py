@@ -179,6 +179,9 @@ class ParsedDocument:
     subprocess_specs: dict[str, BpmnProcessSpec] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     dependencies: dict[str, bytes] = field(default_factory=dict)
+    # A document with only a collaboration (pools without processes): (its id, its name), stored as documentation
+    # under that id, as bpmn-js opens such a file (issue 15).
+    collaboration: tuple[str, str | None] | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -536,8 +539,9 @@ def _parse_document(
     process_id: str | None,
     now: datetime | None,
 ) -> ParsedDocument:
-    root = load_xml(raw, max_bytes=max_bytes)
-    diagnostics: list[Diagnostic] = []
+    repairs: list[str] = []
+    root = load_xml(raw, max_bytes=max_bytes, repairs=repairs)
+    diagnostics: list[Diagnostic] = [Diagnostic(None, "warning", repair) for repair in repairs]
     if _local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
         diagnostics.append(Diagnostic(None, "error", "Filen är inte BPMN 2.0 (rotelementet ska vara bpmn:definitions)"))
         return ParsedDocument(content_hash(raw), raw, [], diagnostics, None)
@@ -576,7 +580,11 @@ def _parse_document(
         diagnostics.append(
             Diagnostic(None, "warning", "Dokumentet innehåller ingen process (bara samarbete eller data)")
         )
-        return ParsedDocument(content_hash(raw), raw, [], diagnostics, None, messages=sorted(set(messages.values())))
+        doc = ParsedDocument(content_hash(raw), raw, [], diagnostics, None, messages=sorted(set(messages.values())))
+        collaboration = next(iter(root.xpath("./bpmn:collaboration", namespaces=NS)), None)
+        if collaboration is not None and collaboration.get("id"):
+            doc.collaboration = (collaboration.get("id"), collaboration.get("name") or root.get("name"))
+        return doc
 
     main = _choose_main(processes, process_id)
     normalised = _normalise(root)

@@ -22,7 +22,27 @@ from engine.persistence.db import Database
 from engine.persistence.models import HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
 from engine.reads.cases import COMPLETIONS, STATUSES
 
-__all__ = ["COMPLETIONS", "STATUSES", "Monitoring", "period_default"]
+__all__ = ["COMPLETIONS", "STATUSES", "WAITING_TYPES", "Monitoring", "period_default"]
+
+# The element kinds a case can wait in (the instance list's "waits in" filter).
+WAITING_TYPES = frozenset(
+    {
+        "userTask",
+        "manualTask",
+        "receiveTask",
+        "intermediateCatchEvent",
+        "boundaryEvent",
+        "scriptTask",
+        "serviceTask",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "callActivity",
+        "subProcess",
+        "sendTask",
+        "businessRuleTask",
+        "task",
+    }
+)
 
 
 def _day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -41,9 +61,17 @@ class Monitoring:
         self.policy = policy
         self.clock = clock
 
-    def options(self) -> dict[str, list[tuple[str, str]]]:
-        """What the list's filters choose from: deployed processes and versions, kommuner, wards, vårdcentraler."""
+    def options(self, process: str | None = None) -> dict[str, list[tuple[str, str]]]:
+        """What the list's filters choose from: deployed processes and versions, kommuner, wards, vårdcentraler,
+        and the elements a case can wait in (tasks, catching events, activities with timers) of the chosen process,
+        or of all processes."""
         with self.db.read() as session:
+            element_rows = session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.elements).where(
+                    ProcessDefinition.executable.is_(True),
+                    *([ProcessDefinition.process_id == process] if process else []),
+                )
+            ).all()
             versions = session.execute(
                 select(ProcessDefinition.process_id, ProcessDefinition.version, ProcessDefinition.name)
                 .where(ProcessDefinition.executable.is_(True))
@@ -55,7 +83,14 @@ class Monitoring:
         processes: dict[str, str] = {}
         for process_id, _, name in versions:
             processes.setdefault(process_id, name or process_id)
+        elements: dict[str, str] = {}
+        for process_id, stored in element_rows:
+            for element_id, info in (stored or {}).items():
+                if (info or {}).get("type") in WAITING_TYPES and element_id not in elements:
+                    name = str(info.get("name") or element_id)
+                    elements[element_id] = name if process else f"{name} ({process_id})"
         return {
+            "element": sorted(elements.items(), key=lambda e: e[1].lower()),
             "process": sorted(processes.items(), key=lambda p: p[1]),
             "version": sorted({(str(v), str(v)) for _, v, _ in versions}, key=lambda v: -int(v[0])),
             "kommun": sorted({(u.kommun, u.kommun) for u in units if u.kommun}),

@@ -80,6 +80,7 @@ class InstanceFilter:
     until: date | None = None
     personnummer: str | None = None
     business_key: str | None = None
+    element: str | None = None  # the element the case waits in: an active task, a timer or an open incident there
 
     ALIASES = {
         "process": ("process", "process_id"),
@@ -87,6 +88,7 @@ class InstanceFilter:
         "until": ("till", "started_to"),
         "overdue": ("forsenade", "overdue"),
         "avdelning": ("avdelning", "ward"),
+        "element": ("element", "waiting_in"),
     }
 
     @classmethod
@@ -99,7 +101,7 @@ class InstanceFilter:
 
         errors: dict[str, list[str]] = {}
         found: dict[str, Any] = {}
-        for key in ("process", "kommun", "vardcentral", "avdelning", "business_key"):
+        for key in ("process", "kommun", "vardcentral", "avdelning", "business_key", "element"):
             text = str(get(key) or "").strip()
             if len(text) > 200:
                 errors[key] = ["Högst 200 tecken."]
@@ -143,6 +145,7 @@ class InstanceFilter:
             ("avdelning", "avdelning"),
             ("since", "fran"),
             ("until", "till"),
+            ("element", "element"),
         ):
             value = getattr(self, key)
             if value not in (None, ""):
@@ -382,7 +385,41 @@ class CaseReads:
                     )
                 )
             )
+        if filters.element:
+            waiting = union(
+                select(TaskIndex.instance_id).where(TaskIndex.element_id == filters.element),
+                select(Timer.instance_id).where(Timer.element_id == filters.element),
+                select(Incident.instance_id).where(
+                    Incident.element_id == filters.element, Incident.resolved_at.is_(None)
+                ),
+            )
+            clauses.append(pi.id.in_(select(waiting.subquery().c[0])))
         return clauses
+
+    def matching_ids(
+        self, actor: Actor, filters: InstanceFilter, statuses: tuple[str, ...], limit: int
+    ) -> tuple[list[int], int]:
+        """The ids (newest first, at most `limit`) and the count of the cases the actor may see that match the
+        filter and are in one of `statuses`: what a batch action over the filter would touch (issue 15). Ids only,
+        no person: each action on a case writes its own access-log row (Runtime._require_repair)."""
+        if filters.personnummer:
+            raise ValidationFailed(
+                "En massåtgärd väljer ärenden med filtret, inte på personnummer",
+                {"fields": {"personnummer": ["inte här"]}},
+            )
+        now = self.clock.now()
+        where = [*self._where(actor, filters, now), ProcessInstance.status.in_(statuses)]
+        with self.db.read() as session:
+            ids = list(
+                session.scalars(
+                    select(ProcessInstance.id).where(*where).order_by(ProcessInstance.id.desc()).limit(limit)
+                )
+            )
+            total = int(
+                session.scalar(select(func.count()).select_from(select(ProcessInstance.id).where(*where).subquery()))
+                or 0
+            )
+        return ids, total
 
     def page(
         self,

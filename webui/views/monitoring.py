@@ -38,6 +38,7 @@ FILTER_LABELS = {
     "kommun": "Kommun",
     "avdelning": "Avdelning",
     "vardcentral": "Vårdcentral",
+    "element": "Väntar i",
 }
 
 
@@ -80,10 +81,11 @@ def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]
         query=filters.as_query(),
         statuses=STATUSES,
         labels=FILTER_LABELS,
-        options=monitoring().options(),
+        options=monitoring().options(filters.process),
         total_text=_count_text(page.total),
         errors=errors or {},
         may_search=platform().policy.can_search_instances_by_person(actor),
+        may_batch=platform().policy.can_retry_incident(actor) or platform().policy.can_cancel_instance(actor),
     )
 
 
@@ -436,6 +438,103 @@ def change_units(instance_id: int) -> Any:
         lambda actor: platform().runtime.change_routing(instance_id, changes, actor, reason=_reason()),
         _("Ärendets enheter är ändrade."),
     )
+
+
+# --- batch actions over a filter (issue 15) -----------------------------------------------------------------------
+BATCH_MAX = 500
+BATCH_ACTIONS = {
+    # action -> (the statuses it applies to, what it is called, the policy check)
+    "forsok-igen": (("incident",), N_("Försök igen"), "can_retry_incident"),
+    "avbryt": (("running", "waiting", "incident"), N_("Avbryt"), "can_cancel_instance"),
+}
+
+
+def _batch_request() -> tuple[str, InstanceFilter, tuple[str, ...]]:
+    action = request.form.get("action", "")
+    if action not in BATCH_ACTIONS:
+        raise ValidationFailed(_("Välj en åtgärd"), {"fields": {"action": [_("välj försök igen eller avbryt")]}})
+    values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "reason", "expected")}
+    values.pop("personnummer", None)
+    return action, InstanceFilter.of(values), BATCH_ACTIONS[action][0]
+
+
+def _batch_page(action: str, filters: InstanceFilter, **context: Any) -> Any:
+    return render_template(
+        "batch_action.html",
+        action=action,
+        action_label=_(BATCH_ACTIONS[action][1]),
+        filters=filters,
+        query=filters.as_query(),
+        batch_max=BATCH_MAX,
+        **context,
+    )
+
+
+def _batch_allowed(action: str) -> bool:
+    policy = platform().policy
+    return bool(getattr(policy, BATCH_ACTIONS[action][2])(current_actor()))
+
+
+@bp.post("/overvakning/massatgard")
+@login_required
+def batch_preview() -> Any:
+    """Step 1: how many cases the filter gives for the action (those the coordinator may see and the action
+    applies to), the first of them, and a form to confirm with a reason. Nothing is changed."""
+    if not platform().policy.can_monitor(current_actor()):
+        return _denied()
+    try:
+        action, filters, statuses = _batch_request()
+    except ValidationFailed as exc:
+        flash(_explain(exc), "error")
+        return redirect(url_for("monitoring.index"), code=303)
+    if not _batch_allowed(action):
+        return _denied(_("Bara samordnare får göra massåtgärder."))
+    ids, total = reads().cases.matching_ids(current_actor(), filters, statuses, BATCH_MAX)
+    return _batch_page(action, filters, ids=ids, total=total, too_many=total > BATCH_MAX, results=None)
+
+
+@bp.post("/overvakning/massatgard/utfor")
+@login_required
+def batch_run() -> Any:
+    """Step 2: the confirmed action on each case the filter gives now, one command per case (each audited with the
+    reason and in the access log), if the count is still what the coordinator confirmed."""
+    actor = current_actor()
+    if not platform().policy.can_monitor(actor):
+        return _denied()
+    try:
+        action, filters, statuses = _batch_request()
+    except ValidationFailed as exc:
+        flash(_explain(exc), "error")
+        return redirect(url_for("monitoring.index"), code=303)
+    if not _batch_allowed(action):
+        return _denied(_("Bara samordnare får göra massåtgärder."))
+    ids, total = reads().cases.matching_ids(actor, filters, statuses, BATCH_MAX)
+    expected = request.form.get("expected", "")
+    reason = _reason().strip()
+    problem = None
+    if total > BATCH_MAX:
+        problem = _("Filtret ger %(n)s ärenden; högst %(m)s åt gången. Snäva in filtret.", n=total, m=BATCH_MAX)
+    elif expected != str(total):
+        problem = _("Antalet har ändrats sedan förhandsgranskningen (nu %(n)s); bekräfta igen.", n=total)
+    elif not reason:
+        problem = _("Skriv ett skäl: det sparas på varje ärende.")
+    if problem:
+        return _batch_page(
+            action, filters, ids=ids, total=total, too_many=total > BATCH_MAX, results=None, problem=problem
+        ), 409
+    runtime = platform().runtime
+    done: list[int] = []
+    failed: list[tuple[int, str]] = []
+    for instance_id in ids:
+        try:
+            if action == "forsok-igen":
+                runtime.retry_instance(instance_id, actor, data={}, reason=reason)
+            else:
+                runtime.cancel_instance(instance_id, actor, reason=reason)
+            done.append(instance_id)
+        except SamflodeError as exc:
+            failed.append((instance_id, _explain(exc)))
+    return _batch_page(action, filters, ids=ids, total=total, too_many=False, results={"done": done, "failed": failed})
 
 
 # --- the heat map ---------------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None
             break
     if expression is None and task is not None:
         script = getattr(task.task_spec, "script", None)
-        conditions = [c for c, _ in getattr(task.task_spec, "cond_task_specs", None) or [] if c]
+        conditions = [_condition_text(c) for c, _ in getattr(task.task_spec, "cond_task_specs", None) or [] if c]
         if isinstance(script, str) and script.strip():
             expression = script.strip()
         elif conditions:  # a gateway where no condition held: all of them, with what they read
@@ -168,6 +168,12 @@ def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None
             text = json.dumps(repr(data[name]), ensure_ascii=False)
         seen[name] = {"value": json.loads(text) if len(text) <= _MAX_SEEN_CHARS else text[:_MAX_SEEN_CHARS] + "…"}
     return expression, seen
+
+
+def _condition_text(condition: Any) -> str:
+    """A gateway condition as written in the diagram (SpiffWorkflow keeps it as an operator with the text in args)."""
+    args = getattr(condition, "args", None)
+    return str(args[0]) if args else str(condition)
 
 
 def _incident(element: str | None, exc: BaseException, task: Task | None) -> EngineIncident:

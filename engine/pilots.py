@@ -302,8 +302,9 @@ class Pilots:
         choices: dict[str, list[dict[str, str]]] = {kind: [] for kind in UNIT_KINDS}
         kommuner: dict[str, str] = {}
         for info in units.values():
-            column = kind.case_column if (kind := UnitKind.parse(info.kind)) is not None else None
-            if column in ("avdelning", "vardcentral"):
+            unit_kind = UnitKind.parse(info.kind)
+            column = unit_kind.case_column if unit_kind is not None else None
+            if column is not None and column in ("avdelning", "vardcentral"):
                 choices[column].append({"value": info.hsa_id, "name": info.name})
             if info.kommun:
                 kommuner.setdefault(info.kommun, info.kommun)

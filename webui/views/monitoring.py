@@ -298,7 +298,7 @@ def retry_fields(data: dict[str, Any], incidents: Any) -> list[dict[str, Any]]:
                     missing.add(name)
     used = set(order)
     order += sorted(k for k in data if k not in used)
-    fields = []
+    fields: list[dict[str, Any]] = []
     for key in order:
         if key in ROUTING_KEYS or key.startswith("_") or len(fields) >= MAX_RETRY_FIELDS:
             continue

@@ -84,6 +84,11 @@ class InstanceFilterIn(PageIn):
     overdue = fields.Boolean(load_default=False)
     started_from = fields.Date(load_default=None)
     started_to = fields.Date(load_default=None)
+    waiting_in = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "element id: cases with an active task, a timer or an open incident there"},
+    )
 
 
 class HeatmapQueryIn(Schema):

@@ -438,6 +438,15 @@ class Runtime:
                 ProcessDefinition.process_id == main.process_id, ProcessDefinition.content_hash == doc.content_hash
             )
         )
+        if existing is None and doc.meaning is not None:
+            # The same diagram written differently (another tool's export of the newest version): not a new version.
+            newest = self._newest(session, main.process_id, executable_only=False)
+            if newest is not None and newest.executable == doc.executable:
+                try:
+                    same = self._parse(session, newest.xml, None).meaning == doc.meaning
+                except DeployRejected:
+                    same = False
+                existing = newest if same else None
         if existing is not None:
             return DeployResult(
                 existing.id,

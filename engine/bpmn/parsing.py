@@ -10,6 +10,7 @@ import ast
 import copy
 import gc
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ class ParsedDocument:
     subprocess_specs: dict[str, BpmnProcessSpec] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     dependencies: dict[str, bytes] = field(default_factory=dict)
+    meaning: str | None = None  # meaning_hash: equal for two files that say the same in different writing
     # A document with only a collaboration (pools without processes): (its id, its name), stored as documentation
     # under that id, as bpmn-js opens such a file (issue 15).
     collaboration: tuple[str, str | None] | None = None
@@ -194,6 +196,37 @@ class ParsedDocument:
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def meaning_hash(root: etree._Element) -> str:
+    """What a document says, apart from how it is written (issue 15: unchanged content is not a new version): every
+    element with its namespace (not its prefix), attributes (QName values such as xsi:type resolved to their
+    namespace), text and children (in any order, but an edge's waypoints in theirs), the drawing's coordinates
+    rounded to whole points. Whitespace between
+    elements, comments, the exporter's name and version, and the incoming/outgoing lists that some tools write and
+    others leave out (the flows say the same) are not in it."""
+    skip_tags = {f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"}
+    skip_attributes = {"exporter", "exporterVersion"}
+    qname = re.compile(r"^([A-Za-z_][\w.\-]*):([A-Za-z_][\w.\-]*)$")
+
+    def value(el: etree._Element, text: str) -> str:
+        found = qname.match(text)
+        if found and found.group(1) in (el.nsmap or {}):
+            return f"{{{el.nsmap[found.group(1)]}}}{found.group(2)}"
+        try:
+            return str(round(float(text))) if _local(el.tag) in ("Bounds", "waypoint") else text
+        except ValueError:
+            return text
+
+    def walk(el: etree._Element) -> Any:
+        attributes = sorted((name, value(el, text)) for name, text in el.attrib.items() if name not in skip_attributes)
+        text = (el.text or "").strip()
+        children = [walk(child) for child in el if isinstance(child.tag, str) and child.tag not in skip_tags]
+        if _local(el.tag) != "BPMNEdge":  # only an edge's waypoints are a sequence; tools order the rest as they like
+            children.sort(key=lambda child: json.dumps(child, ensure_ascii=False))
+        return [el.tag, attributes, value(el, text) if text else "", children]
+
+    return hashlib.sha256(json.dumps(walk(root), ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 _DOCUMENTATION = f"{{{BPMN_NS}}}documentation"
@@ -591,6 +624,7 @@ def _parse_document(
     doc = ParsedDocument(
         content_hash(raw), to_bytes(normalised), processes, diagnostics, main, messages=sorted(set(messages.values()))
     )
+    doc.meaning = meaning_hash(root)
     if main is None:
         diagnostics.append(Diagnostic(None, "warning", "Ingen process är markerad som körbar (isExecutable)"))
         return doc

@@ -370,6 +370,12 @@ def test_bpmnlint_and_the_server_find_a_disconnected_task_and_a_dead_end(page, o
     page.wait_for_selector('#modeller[data-opened="with_diagram:2"]', state="attached")  # the newest, directly
     canvas = page.locator("#canvas").bounding_box()
     assert canvas is not None and canvas["width"] > 0.7 * 1600
+    # bpmn-js writes the opened version differently, but it says the same: deploying it is no new version.
+    page.fill("#comment", "Ingen ändring")
+    page.click("#deploy")
+    page.click("#deploy-confirm-yes")
+    expect(page.locator("#deploy-result")).to_contain_text("Oförändrat: samma innehåll som version 2")
+    assert [v["version"] for v in platform.reports.versions("with_diagram")] == [2, 1]
     page.evaluate(
         """() => {
             const m = window.samflodeModeler;

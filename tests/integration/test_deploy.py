@@ -1,5 +1,7 @@
 """Deploying diagrams through the service layer, on the real database."""
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -148,3 +150,28 @@ def test_the_command_line_deploys_without_changing_the_default_and_makes_default
             select(AuditEntry).where(AuditEntry.action == "default_version_set").order_by(AuditEntry.id)
         ).all()[-1]
         assert (made.actor, made.details["comment"]) == (CLI_ACTOR.username, "Ny rutin från 1 mars")
+
+
+def test_the_same_diagram_written_differently_is_not_a_new_version(platform):
+    """Issue 15: another tool's export of the newest version (other prefixes, whitespace, exporter, incoming and
+    outgoing lists) says the same: no new version. A moved shape or a renamed task is a new version."""
+    original = fixture_bytes("with_diagram.bpmn")
+    first = platform.runtime.deploy(original, OWNER, comment="v1")
+    rewritten = (
+        original.decode("utf-8")
+        .replace("bpmn:", "semantic:")
+        .replace("xmlns:bpmn=", "xmlns:semantic=")
+        .replace("\n    ", "\n\t")
+        .replace(
+            '<semantic:userTask id="folj_upp" name="Följ upp" />',
+            '<semantic:userTask id="folj_upp" name="Följ upp"><semantic:incoming>x</semantic:incoming>'
+            "</semantic:userTask>",
+        )
+    )
+    assert rewritten.encode() != original
+    again = platform.runtime.deploy(rewritten.encode(), OWNER, comment="samma i annan form")
+    assert (again.created, again.version, again.definition_id) == (False, 1, first.definition_id)
+    moved = platform.runtime.deploy(
+        re.sub(r'x="(\d+)"', lambda m: f'x="{int(m.group(1)) + 40}"', rewritten, count=1).encode(), OWNER
+    )
+    assert (moved.created, moved.version) == (True, 2)

@@ -191,6 +191,13 @@ class IncidentOut(Schema):
     created_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)
     resolved_by = fields.String(allow_none=True)
+    expression = fields.String(
+        allow_none=True, metadata={"description": "the failing expression or script, or a gateway's conditions"}
+    )
+    seen_values = fields.Dict(
+        allow_none=True, metadata={"description": "name -> {value} or {missing: true}, as the failing step saw it"}
+    )
+    failures = fields.Integer(metadata={"description": "how often the step failed while the incident was open"})
 
 
 class DeviationOut(Schema):

@@ -93,6 +93,8 @@
     let on = false;
     let marked = null;
     function say(message) { if (note) note.textContent = message; }
+    const texts = state.texts || {};
+    function words(key, fallback, name) { return (texts[key] || fallback).replace('{name}', name || ''); }
     function mark(id) {
       if (marked) canvas.removeMarker(marked, 'sf-move-target');
       marked = id;
@@ -103,7 +105,7 @@
       on = !on;
       button.setAttribute('aria-pressed', on ? 'true' : 'false');
       container.classList.toggle('picking', on);
-      say(on ? 'Klicka på elementet token ska flyttas till (eller först på där den står).' : '');
+      say(on ? words('pick_start', 'Klicka på elementet token ska flyttas till (eller först på där den står).') : '');
     });
     to.addEventListener('change', function () { mark(to.value || null); });
     return function (element) {
@@ -113,26 +115,26 @@
       const here = state.elements[id];
       if (here && (here.active || here.waiting || here.incident) && options(from).includes(id)) {
         from.value = id;
-        say('Från: «' + name + '». Klicka nu på målet.');
+        say(words('pick_from', 'Från: «{name}». Klicka nu på målet.', name));
         return true;
       }
       if (element.type === 'bpmn:SequenceFlow' || element.type === 'bpmn:Process' || element.type === 'bpmn:Collaboration' ||
           element.type === 'bpmn:Participant' || element.type === 'bpmn:Lane' || element.type === 'label') {
-        say('«' + name + '» kan inte vara mål: välj en aktivitet, en händelse eller en grind.');
+        say(words('not_target', '«{name}» kan inte vara mål: välj en aktivitet, en händelse eller en grind.', name));
         return true;
       }
       if (element.type === 'bpmn:BoundaryEvent') {
-        say('«' + name + '» är en gränshändelse: välj aktiviteten den sitter på.');
+        say(words('boundary', '«{name}» är en gränshändelse: välj aktiviteten den sitter på.', name));
         return true;
       }
       if (!options(to).includes(id)) {
-        say('«' + name + '» kan inte vara mål i den här versionen av processen.');
+        say(words('unknown', '«{name}» kan inte vara mål i den här versionen av processen.', name));
         return true;
       }
       to.value = id;
       mark(id);
       to.dispatchEvent(new Event('change'));
-      say('Mål: «' + name + '». Skriv ett skäl och tryck Flytta.');
+      say(words('target', 'Mål: «{name}». Skriv ett skäl och tryck Flytta.', name));
       const reason = document.getElementById('move-reason');
       if (reason) reason.focus();
       return true;

@@ -152,6 +152,17 @@ def instance_page(instance_id: int) -> Any:
         },
         "names": dict(view.element_names),
         "history": by_element,
+        # The words of picking a move's target on the diagram (static/monitoring.js), in the reader's language.
+        "texts": {
+            "pick_start": _("Klicka på elementet token ska flyttas till (eller först på där den står)."),
+            "pick_from": _("Från: «%(name)s». Klicka nu på målet.", name="{name}"),
+            "not_target": _(
+                "«%(name)s» kan inte vara mål: välj en aktivitet, en händelse eller en grind.", name="{name}"
+            ),
+            "boundary": _("«%(name)s» är en gränshändelse: välj aktiviteten den sitter på.", name="{name}"),
+            "unknown": _("«%(name)s» kan inte vara mål i den här versionen av processen.", name="{name}"),
+            "target": _("Mål: «%(name)s». Skriv ett skäl och tryck Flytta.", name="{name}"),
+        },
     }
     policy = p.policy
     return render_template(

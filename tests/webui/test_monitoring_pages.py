@@ -290,3 +290,19 @@ def test_retry_takes_a_form_of_the_case_fields_and_names_the_expression(demo_app
     assert ok.status_code == 303
     view = instance_view(demo, iid, SYSTEM_ACTOR)
     assert view["status"] == "running" and view["data"]["kvot"] == 2.5
+
+
+def test_the_units_of_a_case_are_changed_by_choosing_from_the_directory(demo_app, demo):
+    from webui.demo import UNITS
+
+    client = sign_in(demo_app, "cora")
+    html = client.get(f"/overvakning/instans/{ESTHER}").get_data(as_text=True)
+    form = html[html.index('id="units-vardcentral"') : html.index("</select>", html.index('id="units-vardcentral"'))]
+    assert f'<option value="{UNITS["vc_raslatt"]}">' in form and UNITS["vc_eksjo"] not in form  # the others, named
+    token = page_token(client, f"/overvakning/instans/{ESTHER}")
+    response = client.post(
+        f"/overvakning/instans/{ESTHER}/enheter",
+        data={"csrf_token": token, "vardcentral_hsa_id": UNITS["vc_raslatt"], "kommun": "", "reason": "Listad om"},
+    )
+    assert response.status_code == 303
+    assert instance_view(demo, ESTHER, SYSTEM_ACTOR)["vardcentral"] == UNITS["vc_raslatt"]

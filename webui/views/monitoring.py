@@ -178,6 +178,7 @@ def instance_page(instance_id: int) -> Any:
         can_change_units=policy.can_manage_instances(actor),
         open=view.status not in ("completed", "cancelled"),
         retry_fields=retry_fields(dict(view.data), view.incidents) if view.status == "incident" else [],
+        unit_options=monitoring().options() if policy.can_manage_instances(actor) else {},
     )
 
 

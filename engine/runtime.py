@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import pilots
-from engine.bpmn.parsing import ParsedDocument, ParsedProcess, parse_document, parse_for_run
+from engine.bpmn.parsing import ParsedDocument, ParsedProcess, document_meaning, parse_document, parse_for_run
 from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow, FlowFactory, MoveRefused, StepLog, TokenMove
 from engine.catalog import Catalog, CatalogError, validate_form_data
@@ -438,15 +438,12 @@ class Runtime:
                 ProcessDefinition.process_id == main.process_id, ProcessDefinition.content_hash == doc.content_hash
             )
         )
-        if existing is None and doc.meaning is not None:
+        if existing is None:
             # The same diagram written differently (another tool's export of the newest version): not a new version.
             newest = self._newest(session, main.process_id, executable_only=False)
             if newest is not None and newest.executable == doc.executable:
-                try:
-                    same = self._parse(session, newest.xml, None).meaning == doc.meaning
-                except DeployRejected:
-                    same = False
-                existing = newest if same else None
+                meaning = document_meaning(raw)
+                existing = newest if meaning is not None and document_meaning(newest.xml) == meaning else None
         if existing is not None:
             return DeployResult(
                 existing.id,

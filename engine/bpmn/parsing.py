@@ -10,7 +10,6 @@ import ast
 import copy
 import gc
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from engine.bpmn.vocabulary import (
     SAMFLODE_NS,
 )
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
-from engine.domain.errors import Diagnostic
+from engine.domain.errors import DeployRejected, Diagnostic
 
 EXPRESSION_TAGS = {
     "conditionExpression": "villkor",
@@ -180,7 +179,6 @@ class ParsedDocument:
     subprocess_specs: dict[str, BpmnProcessSpec] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     dependencies: dict[str, bytes] = field(default_factory=dict)
-    meaning: str | None = None  # meaning_hash: equal for two files that say the same in different writing
     # A document with only a collaboration (pools without processes): (its id, its name), stored as documentation
     # under that id, as bpmn-js opens such a file (issue 15).
     collaboration: tuple[str, str | None] | None = None
@@ -198,37 +196,60 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def document_meaning(xml: bytes) -> str | None:
+    """`meaning_hash` of a stored or uploaded file (None when it is not XML at all). Only a deploy asks, and only
+    when no stored version has the same bytes: checking a diagram does not pay for it."""
+    try:
+        return meaning_hash(load_xml(xml, max_bytes=max(len(xml), 1)))
+    except DeployRejected:
+        return None
+
+
 def meaning_hash(root: etree._Element) -> str:
     """What a document says, apart from how it is written (issue 15: unchanged content is not a new version): every
     element with its namespace (not its prefix), attributes (QName values such as xsi:type resolved to their
     namespace), text and children (in any order, but an edge's waypoints in theirs), the drawing's coordinates
-    rounded to whole points. Whitespace between
-    elements, comments, the exporter's name and version, and the incoming/outgoing lists that some tools write and
-    others leave out (the flows say the same) are not in it."""
+    rounded to whole points. Whitespace between elements, comments, the exporter's name and version, and the
+    incoming/outgoing lists that some tools write and others leave out (the flows say the same) are not in it."""
     skip_tags = {f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"}
     skip_attributes = {"exporter", "exporterVersion"}
     qname = re.compile(r"^([A-Za-z_][\w.\-]*):([A-Za-z_][\w.\-]*)$")
+    di_points = {f"{{{DC_NS}}}Bounds", f"{{{DI_NS}}}waypoint"}
+    edge = f"{{{BPMNDI_NS}}}BPMNEdge"
 
-    def value(el: etree._Element, text: str) -> str:
-        found = qname.match(text)
-        if found and found.group(1) in (el.nsmap or {}):
-            return f"{{{el.nsmap[found.group(1)]}}}{found.group(2)}"
-        try:
-            return str(round(float(text))) if _local(el.tag) in ("Bounds", "waypoint") else text
-        except ValueError:
-            return text
+    def value(el: etree._Element, text: str, rounded: bool) -> str:
+        if ":" in text:
+            found = qname.match(text)
+            if found:
+                namespaces = el.nsmap
+                if found.group(1) in namespaces:
+                    return f"{{{namespaces[found.group(1)]}}}{found.group(2)}"
+        if rounded:
+            try:
+                return str(round(float(text)))
+            except ValueError:
+                return text
+        return text
 
-    def walk(el: etree._Element) -> Any:
-        attributes = sorted((name, value(el, text)) for name, text in el.attrib.items() if name not in skip_attributes)
+    def walk(el: etree._Element) -> str:
+        # Each element as the digest of its own parts and its children's digests: linear in the file's size.
+        rounded = el.tag in di_points
+        attributes = sorted(
+            (name, value(el, text, rounded)) for name, text in el.attrib.items() if name not in skip_attributes
+        )
         text = (el.text or "").strip()
         children = [walk(child) for child in el if isinstance(child.tag, str) and child.tag not in skip_tags]
-        if _local(el.tag) != "BPMNEdge":  # only an edge's waypoints are a sequence; tools order the rest as they like
-            children.sort(key=lambda child: json.dumps(child, ensure_ascii=False))
-        return [el.tag, attributes, value(el, text) if text else "", children]
+        if el.tag != edge:  # only an edge's waypoints are a sequence; tools order the rest as they like
+            children.sort()
+        own = "\x1f".join([el.tag, repr(attributes), value(el, text, False) if text else "", *children])
+        return hashlib.sha1(own.encode("utf-8"), usedforsecurity=False).hexdigest()
 
-    return hashlib.sha256(json.dumps(walk(root), ensure_ascii=False).encode("utf-8")).hexdigest()
+    return walk(root)
 
 
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 _DOCUMENTATION = f"{{{BPMN_NS}}}documentation"
 _EXTENSIONS = f"{{{BPMN_NS}}}extensionElements"
 _TIMER_DEFINITION = f"{{{BPMN_NS}}}timerEventDefinition"
@@ -624,7 +645,6 @@ def _parse_document(
     doc = ParsedDocument(
         content_hash(raw), to_bytes(normalised), processes, diagnostics, main, messages=sorted(set(messages.values()))
     )
-    doc.meaning = meaning_hash(root)
     if main is None:
         diagnostics.append(Diagnostic(None, "warning", "Ingen process är markerad som körbar (isExecutable)"))
         return doc

@@ -976,7 +976,7 @@ class Runtime:
                     "Instansen har en öppen incident i "
                     + ", ".join(
                         sorted({f"«{(names.get(e or '') or {}).get('name') or e or '?'}»" for e in open_incidents})
-                    )  # noqa: E501
+                    )
                     + ": flytta token därifrån eller försök igen först"
                 )
             moved: list[TokenMove] = []

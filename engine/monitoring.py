@@ -17,11 +17,32 @@ from sqlalchemy.orm import Session
 from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
+from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
 from engine.reads.cases import COMPLETIONS, STATUSES
 
-__all__ = ["COMPLETIONS", "STATUSES", "Monitoring", "period_default"]
+__all__ = ["COMPLETIONS", "STATUSES", "WAITING_TYPES", "Monitoring", "period_default"]
+
+# The element kinds a case can wait in (the instance list's "waits in" filter).
+WAITING_TYPES = frozenset(
+    {
+        "userTask",
+        "manualTask",
+        "receiveTask",
+        "intermediateCatchEvent",
+        "boundaryEvent",
+        "scriptTask",
+        "serviceTask",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "callActivity",
+        "subProcess",
+        "sendTask",
+        "businessRuleTask",
+        "task",
+    }
+)
 
 
 def _day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -40,9 +61,17 @@ class Monitoring:
         self.policy = policy
         self.clock = clock
 
-    def options(self) -> dict[str, list[tuple[str, str]]]:
-        """What the list's filters choose from: deployed processes and versions, kommuner, wards, vårdcentraler."""
+    def options(self, process: str | None = None) -> dict[str, list[tuple[str, str]]]:
+        """What the list's filters choose from: deployed processes and versions, kommuner, wards, vårdcentraler,
+        and the elements a case can wait in (tasks, catching events, activities with timers) of the chosen process,
+        or of all processes."""
         with self.db.read() as session:
+            element_rows = session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.elements).where(
+                    ProcessDefinition.executable.is_(True),
+                    *([ProcessDefinition.process_id == process] if process else []),
+                )
+            ).all()
             versions = session.execute(
                 select(ProcessDefinition.process_id, ProcessDefinition.version, ProcessDefinition.name)
                 .where(ProcessDefinition.executable.is_(True))
@@ -54,12 +83,19 @@ class Monitoring:
         processes: dict[str, str] = {}
         for process_id, _, name in versions:
             processes.setdefault(process_id, name or process_id)
+        elements: dict[str, str] = {}
+        for process_id, stored in element_rows:
+            for element_id, info in (stored or {}).items():
+                if (info or {}).get("type") in WAITING_TYPES and element_id not in elements:
+                    name = str(info.get("name") or element_id)
+                    elements[element_id] = name if process else f"{name} ({process_id})"
         return {
+            "element": sorted(elements.items(), key=lambda e: e[1].lower()),
             "process": sorted(processes.items(), key=lambda p: p[1]),
             "version": sorted({(str(v), str(v)) for _, v, _ in versions}, key=lambda v: -int(v[0])),
-            "kommun": sorted({(u.kommun, u.kommun) for u in units if u.kind == "kommun" and u.kommun}),
-            "avdelning": [(u.hsa_id, u.name) for u in units if u.kind == "avdelning"],
-            "vardcentral": [(u.hsa_id, u.name) for u in units if u.kind == "vardcentral"],
+            "kommun": sorted({(u.kommun, u.kommun) for u in units if u.kommun}),
+            "avdelning": [(u.hsa_id, u.name) for u in units if UnitKind.parse(u.kind) is UnitKind.AVDELNING],
+            "vardcentral": [(u.hsa_id, u.name) for u in units if UnitKind.parse(u.kind) is UnitKind.VARDCENTRAL],
         }
 
     def diagram(self, actor: Actor, definition_id: int) -> bytes:
@@ -89,6 +125,14 @@ class Monitoring:
             d = session.get(ProcessDefinition, definition_id)
             elements = dict(d.elements or {}) if d is not None else {}
         return {k: str(v.get("name") or k) for k, v in elements.items()}
+
+    def element_names_of_instance(self, instance_id: int) -> dict[str, str]:
+        """Element id -> name of the version an instance runs (no person: the diagram's words only)."""
+        with self.db.read() as session:
+            definition_id = session.scalar(
+                select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+            )
+        return self.instance_names(definition_id) if definition_id is not None else {}
 
     def definition_id(self, process_id: str, version: int | None) -> tuple[int, int, str]:
         """(definition id, version, name) of a process version, the newest when `version` is None."""

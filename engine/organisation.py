@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -24,8 +25,42 @@ from engine.domain.errors import ValidationFailed
 from engine.domain.personnummer import is_hsa_id
 from engine.persistence.models import OrgUnit, User
 
-UNIT_KINDS = ("region", "kommun", "avdelning", "vårdcentral", "hemsjukvård", "socialtjänst")
-KOMMUN_KINDS = frozenset({"kommun", "hemsjukvård", "socialtjänst"})
+
+class UnitKind(StrEnum):
+    """The kind of an organisation unit, one spelling everywhere (issue 15: the directory stored "vårdcentral"
+    while the case columns, pilots and filters said "vardcentral", so the instance list's Vårdcentral filter offered
+    nothing). The value is what `org_units.kind` stores (the directory's Swedish word); `parse` also takes the ASCII
+    spelling an import or an older row may use (migration 0019 rewrote stored rows); `case_column` is the
+    process_instances / case_facts column a unit of the kind fills, if any."""
+
+    REGION = "region"
+    KOMMUN = "kommun"
+    AVDELNING = "avdelning"
+    VARDCENTRAL = "vårdcentral"
+    HEMSJUKVARD = "hemsjukvård"
+    SOCIALTJANST = "socialtjänst"
+
+    @classmethod
+    def parse(cls, text: str | None) -> UnitKind | None:
+        """The kind `text` names, in either spelling and any case; None when it names none."""
+        key = _ascii((text or "").strip().lower())
+        return next((kind for kind in cls if _ascii(kind.value) == key), None)
+
+    @property
+    def case_column(self) -> str | None:
+        return {"kommun": "kommun", "avdelning": "avdelning", "vårdcentral": "vardcentral"}.get(self.value)
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return KIND_NAMES[self.value]
+
+
+def _ascii(text: str) -> str:
+    return text.replace("å", "a").replace("ä", "a").replace("ö", "o")
+
+
+UNIT_KINDS = tuple(kind.value for kind in UnitKind)
+KOMMUN_KINDS = frozenset({UnitKind.KOMMUN.value, UnitKind.HEMSJUKVARD.value, UnitKind.SOCIALTJANST.value})
 KIND_NAMES = {
     "region": "Region",
     "kommun": "Kommun",
@@ -270,14 +305,14 @@ def import_directory(
             hsa = None
         if hsa is not None and hsa in seen:
             problems.append(f"{row.where}: HSA-id {hsa} finns redan på {seen[hsa]}")
-        if kind is not None and kind.lower() not in UNIT_KINDS:
+        unit_kind = UnitKind.parse(kind) if kind is not None else None
+        if kind is not None and unit_kind is None:
             problems.append(f"{row.where}: typen {kind!r} finns inte (en av {', '.join(UNIT_KINDS)})")
-            kind = None
-        if kind is not None and kind.lower() in KOMMUN_KINDS and not kommun:
-            problems.append(f"{row.where}: en enhet av typen {kind.lower()} måste ange kommun")
-        if hsa and name and kind:
+        if unit_kind is not None and unit_kind.value in KOMMUN_KINDS and not kommun:
+            problems.append(f"{row.where}: en enhet av typen {unit_kind.value} måste ange kommun")
+        if hsa and name and unit_kind:
             seen[hsa] = row.where
-            units.append(UnitInfo(hsa, name, kind.lower(), kommun, parent))
+            units.append(UnitInfo(hsa, name, unit_kind.value, kommun, parent))
     known_hsa = set(existing) | {u.hsa_id for u in units}
     for unit in units:
         if unit.parent_hsa_id and unit.parent_hsa_id not in known_hsa:

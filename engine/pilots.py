@@ -9,11 +9,13 @@ Routing (`route`, called by `Runtime._definition_for_start` for every new case, 
 1. an explicitly requested version (the API's `version`) wins; the runtime handles that before asking here;
 2. a running pilot of the process whose period includes today and whose rule takes the case's units;
 3. a per-unit default (stepwise promotion), the admitting ward first, then the vårdcentral, then the kommun;
-4. the process-wide default (set when a pilot is created, or by a whole promotion);
-5. nothing configured: the newest executable version (the behaviour before pilots).
-Once a process has a default (step 4), deploying a new version no longer changes what everyone starts on: the new
-version runs only when it is requested explicitly, piloted, or promoted. Creating a pilot pins the default to the
-version that is the default at that moment, so the pilot's own version (usually the newest) never becomes everyone's.
+4. the process-wide default: the first executable version deployed (`default_for_first_version`), then whatever an
+   explicit, audited "make default" (`set_default`) or a whole promotion chose;
+5. no default row at all (only a database from before migration 0019 that was never upgraded, or a test that writes
+   definitions by hand): the newest executable version.
+Deploying never changes the version new cases start on (issue 15): a new version runs only when it is requested
+explicitly, piloted, promoted or made the default. Creating a pilot changes nobody else's version either: it pins the
+process-wide default to the version that already is the default (the one step 5 gives) when no row says so yet.
 
 Every command here is an audited action of the implementation team (`Policy.can_manage_pilots`). Pilot commands do
 not advance workflows, so they commit through their own unit of work.
@@ -33,7 +35,7 @@ from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.personnummer import is_hsa_id
-from engine.organisation import all_units
+from engine.organisation import UnitKind, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
 
@@ -42,7 +44,7 @@ from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, Process
 UNIT_KINDS = ("avdelning", "vardcentral", "kommun")
 PILOT_LISTS = {"avdelning": "avdelningar", "vardcentral": "vardcentraler", "kommun": "kommuner"}
 KIND_TITLES = {"avdelning": "Avdelning", "vardcentral": "Vårdcentral", "kommun": "Kommun"}
-ORG_KINDS = {"avdelning": "avdelning", "vardcentral": "vårdcentral"}  # engine.organisation kinds with HSA-ids
+ORG_KINDS = {"avdelning": UnitKind.AVDELNING, "vardcentral": UnitKind.VARDCENTRAL}  # the kinds with HSA-ids
 
 MIXED_RULES = {
     "any": "Någon av fallets enheter ingår i piloten (avdelning, vårdcentral eller kommun)",
@@ -141,8 +143,79 @@ def route(session: Session, process_id: str, case: Mapping[str, str | None], tod
             return Route(row.definition_id, "promotion", None, reason)
     whole = by_unit.get(("", ""))
     if whole is not None:
-        return Route(whole.definition_id, "default", None, "standardversion (vald)")
+        return Route(whole.definition_id, "default", None, "standardversion")
     return None
+
+
+def default_version_now(session: Session, process_id: str) -> int | None:
+    """The process-wide default version as routing sees it now (steps 4-5 of the module docstring)."""
+    chosen = session.scalar(
+        select(ProcessDefinition.version)
+        .join(DefaultVersion, DefaultVersion.definition_id == ProcessDefinition.id)
+        .where(DefaultVersion.process_id == process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == "")
+    )
+    if chosen is not None:
+        return int(chosen)
+    newest = session.scalar(
+        select(func.max(ProcessDefinition.version)).where(
+            ProcessDefinition.process_id == process_id, ProcessDefinition.executable.is_(True)
+        )
+    )
+    return int(newest) if newest is not None else None
+
+
+def default_for_first_version(session: Session, definition: ProcessDefinition, actor: str, now: datetime) -> bool:
+    """At deploy (Runtime._deploy): the first executable version of a process becomes its default, since new cases
+    need one; any later version does not (issue 15: deploying never changes the version new cases start on). A
+    database without a row (from before migration 0019) gets one for the version that was everyone's before this
+    deploy. True when the row was written (audited as `default_version_set`)."""
+    exists = session.scalar(
+        select(DefaultVersion.id).where(
+            DefaultVersion.process_id == definition.process_id,
+            DefaultVersion.unit_kind == "",
+            DefaultVersion.unit == "",
+        )
+    )
+    if exists is not None:
+        return False
+    # Without a row, the newest executable version before this one was everyone's (step 5): it stays so.
+    previous = session.scalar(
+        select(ProcessDefinition)
+        .where(
+            ProcessDefinition.process_id == definition.process_id,
+            ProcessDefinition.executable.is_(True),
+            ProcessDefinition.id != definition.id,
+        )
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+    chosen = previous or definition
+    session.add(
+        DefaultVersion(
+            process_id=definition.process_id,
+            unit_kind="",
+            unit="",
+            definition_id=chosen.id,
+            pilot_id=None,
+            set_by=actor,
+            set_at=now,
+        )
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="default_version_set",
+            target_type="process",
+            target_id=definition.process_id,
+            details={
+                "from": None,
+                "to": chosen.version,
+                "comment": "första körbara versionen" if previous is None else "standardversionen före driftsättningen",
+            },
+        )
+    )
+    return True
 
 
 @dataclass
@@ -229,10 +302,10 @@ class Pilots:
         choices: dict[str, list[dict[str, str]]] = {kind: [] for kind in UNIT_KINDS}
         kommuner: dict[str, str] = {}
         for info in units.values():
-            if info.kind == "avdelning":
-                choices["avdelning"].append({"value": info.hsa_id, "name": info.name})
-            elif info.kind == "vårdcentral":
-                choices["vardcentral"].append({"value": info.hsa_id, "name": info.name})
+            unit_kind = UnitKind.parse(info.kind)
+            column = unit_kind.case_column if unit_kind is not None else None
+            if column is not None and column in ("avdelning", "vardcentral"):
+                choices[column].append({"value": info.hsa_id, "name": info.name})
             if info.kommun:
                 kommuner.setdefault(info.kommun, info.kommun)
         choices["kommun"] = [{"value": k, "name": k} for k in sorted(kommuner)]
@@ -367,7 +440,7 @@ class Pilots:
                         bad.append(value)
                 elif known:
                     info = known.get(value)
-                    if info is None or info.kind != ORG_KINDS[kind]:
+                    if info is None or UnitKind.parse(info.kind) is not ORG_KINDS[kind]:
                         bad.append(value)
                 elif not is_hsa_id(value):
                     bad.append(value)
@@ -456,8 +529,9 @@ class Pilots:
             return pilot.id
 
     def _pin_default(self, session: Session, actor: Actor, pilot: Pilot) -> int | None:
-        """Without a process-wide default the newest version is everyone's: pin it to the newest version other than
-        the pilot's, so that the pilot's version (and any deployed later) does not reach cases outside the pilot."""
+        """Without a process-wide default row the newest executable version is everyone's (routing step 5): write
+        that down as the default, so that nothing deployed later reaches cases outside the pilot. The version is the
+        one everyone already starts on, so creating the pilot changes nobody's version (issue 15)."""
         exists = session.scalar(
             select(DefaultVersion.id).where(
                 DefaultVersion.process_id == pilot.process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == ""
@@ -467,11 +541,7 @@ class Pilots:
             return None
         current = session.scalar(
             select(ProcessDefinition)
-            .where(
-                ProcessDefinition.process_id == pilot.process_id,
-                ProcessDefinition.executable.is_(True),
-                ProcessDefinition.id != pilot.definition_id,
-            )
+            .where(ProcessDefinition.process_id == pilot.process_id, ProcessDefinition.executable.is_(True))
             .order_by(ProcessDefinition.version.desc())
             .limit(1)
         )
@@ -603,11 +673,28 @@ class Pilots:
             pilot.updated_at = now
             self._audit(session, actor, "pilot_promoted_units", pilot, {"version": version, **cleaned})
 
-    def set_default(self, actor: Actor, process_id: str, version: int | None) -> None:
-        """Choose the version every case of the process starts on when no pilot or per-unit default takes it
-        (`version` None: back to the newest executable version). Per-unit defaults stay."""
-        self._require_manage(actor)
+    def set_default(self, actor: Actor, process_id: str, version: int | None, comment: str = "") -> None:
+        """Make a version the default: the version every case of the process starts on when no pilot or per-unit
+        default takes it (`version` None: the newest executable version as it is now, written down; a later deploy
+        does not change it). Per-unit defaults stay. The implementation team or a process owner; audited with the
+        comment."""
+        self.policy.require(
+            self.policy.can_manage_pilots(actor) or self.policy.can_deploy(actor),
+            "Bara implementeringsteamet och processägare får välja standardversion",
+        )
+        if len(comment or "") > 2000:
+            raise ValidationFailed("Kommentaren är för lång", {"fields": {"comment": ["högst 2000 tecken"]}})
         with self.db.unit_of_work() as session:
+            if version is None:
+                version = session.scalar(
+                    select(func.max(ProcessDefinition.version)).where(
+                        ProcessDefinition.process_id == process_id, ProcessDefinition.executable.is_(True)
+                    )
+                )
+                if version is None:
+                    raise ValidationFailed(
+                        f"{process_id} har ingen körbar version", {"fields": {"version": ["välj en körbar version"]}}
+                    )
             self._lock_process(session, process_id)
             row = session.scalar(
                 select(DefaultVersion).where(
@@ -619,29 +706,25 @@ class Pilots:
                 if row is not None
                 else None
             )
-            if version is None:
-                if row is not None:
-                    session.delete(row)
-            else:
-                definition = session.scalar(
-                    select(ProcessDefinition).where(
-                        ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
-                    )
+            definition = session.scalar(
+                select(ProcessDefinition).where(
+                    ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
                 )
-                if definition is None or not definition.executable:
-                    raise ValidationFailed(
-                        f"{process_id} version {version} finns inte eller kan inte köras",
-                        {"fields": {"version": ["välj en körbar version"]}},
-                    )
-                if row is None:
-                    row = DefaultVersion(process_id=process_id, unit_kind="", unit="")
-                    session.add(row)
-                row.definition_id, row.pilot_id, row.set_by, row.set_at = (
-                    definition.id,
-                    None,
-                    actor.username,
-                    self.clock.now(),
+            )
+            if definition is None or not definition.executable:
+                raise ValidationFailed(
+                    f"{process_id} version {version} finns inte eller kan inte köras",
+                    {"fields": {"version": ["välj en körbar version"]}},
                 )
+            if row is None:
+                row = DefaultVersion(process_id=process_id, unit_kind="", unit="")
+                session.add(row)
+            row.definition_id, row.pilot_id, row.set_by, row.set_at = (
+                definition.id,
+                None,
+                actor.username,
+                self.clock.now(),
+            )
             session.add(
                 AuditEntry(
                     at=self.clock.now(),
@@ -649,7 +732,7 @@ class Pilots:
                     action="default_version_set",
                     target_type="process",
                     target_id=process_id,
-                    details={"from": before, "to": version},
+                    details={"from": before, "to": version, "comment": (comment or "").strip()},
                 )
             )
 
@@ -693,6 +776,12 @@ class Pilots:
                 }
                 for process_id in sorted(newest)
             ]
+
+    def effective_default(self, process_id: str) -> int | None:
+        """The version new cases of the process start on now where no pilot or per-unit default takes them (routing
+        steps 4-5): for the instance page's "the default now is ..."; None without an executable version."""
+        with self.db.read() as session:
+            return default_version_now(session, process_id)
 
     # ------------------------------------------------------------------------------------------------ groups
     @staticmethod

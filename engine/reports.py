@@ -18,6 +18,7 @@ from engine.persistence.models import (
     ProcessInstance,
     TaskIndex,
 )
+from engine.pilots import default_version_now
 
 MAX_LIMIT = 500
 STATUSES = ("running", "waiting", "incident", "completed", "cancelled")
@@ -135,10 +136,12 @@ class Reports:
                     .group_by(ProcessInstance.definition_id)
                 ).all()
             )
+            default = default_version_now(session, process_id)
             return [
                 {
                     "id": d.id,
                     "version": d.version,
+                    "is_default": d.executable and d.version == default,
                     "executable": d.executable,
                     "deployed_by": d.deployed_by,
                     "deployed_at": _iso(d.deployed_at),

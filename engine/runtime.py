@@ -23,7 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import pilots
-from engine.bpmn.parsing import ParsedDocument, deploy_order, parse_document, parse_for_run, pinned_version
+from engine.bpmn.parsing import (
+    ParsedDocument,
+    ParsedProcess,
+    deploy_order,
+    document_meaning,
+    parse_document,
+    parse_for_run,
+    pinned_version,
+)
 from engine.bpmn.sandbox import command_budget
 from engine.bpmn.workflow import (
     PENDING,
@@ -190,6 +198,14 @@ class SpecCache:
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return specs
+
+
+def _collaboration_only(doc: ParsedDocument) -> ParsedProcess:
+    """A document with only a collaboration, as the documentation model it is stored as: named by the
+    collaboration's id, with nothing to run."""
+    assert doc.collaboration is not None
+    collaboration_id, name = doc.collaboration
+    return ParsedProcess(collaboration_id, name, False, {}, [], [], [])
 
 
 def _json_safe(value: Any) -> Any:
@@ -487,16 +503,22 @@ class Runtime:
         allow_documentation_only: bool,
     ) -> DeployResult:
         doc = self._parse(session, raw, None)
-        if doc.main is None and not doc.processes:
+        if doc.main is None and not doc.processes and not (allow_documentation_only and doc.collaboration):
             raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Ingen process i filen")])
         if not doc.executable and not allow_documentation_only:
             raise DeployRejected(doc.diagnostics or [Diagnostic(None, "error", "Diagrammet kan inte köras")])
-        main = doc.main or doc.processes[0]
+        main = doc.main or (doc.processes[0] if doc.processes else _collaboration_only(doc))
         existing = session.scalar(
             select(ProcessDefinition).where(
                 ProcessDefinition.process_id == main.process_id, ProcessDefinition.content_hash == doc.content_hash
             )
         )
+        if existing is None:
+            # The same diagram written differently (another tool's export of the newest version): not a new version.
+            newest = self._newest(session, main.process_id, executable_only=False)
+            if newest is not None and newest.executable == doc.executable:
+                meaning = document_meaning(raw)
+                existing = newest if meaning is not None and document_meaning(newest.xml) == meaning else None
         if existing is not None:
             return DeployResult(
                 existing.id,
@@ -551,6 +573,8 @@ class Runtime:
         )
         session.add(definition)
         session.flush()
+        if doc.executable:
+            pilots.default_for_first_version(session, definition, actor.username, now)
         session.add(
             AuditEntry(
                 at=now,
@@ -642,7 +666,7 @@ class Runtime:
             route = (
                 pilots.Route(definition.id, "explicit", None, f"uttryckligen begärd version {definition.version}")
                 if version is not None
-                else pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+                else pilots.Route(definition.id, "default", None, "standardversion")
             )
         return self._deployed(session, definition.id), route
 
@@ -693,7 +717,7 @@ class Runtime:
         stay_key: str | None = None,
     ) -> int:
         now = self.clock.now()
-        route = route or pilots.Route(definition.id, "default", None, "standardversion (nyaste)")
+        route = route or pilots.Route(definition.id, "default", None, "standardversion")
         data = self._known_readmission(session, definition.process_id, data, actor, now)
         instance = ProcessInstance(
             definition_id=definition.id,
@@ -999,37 +1023,48 @@ class Runtime:
                 raise Conflict("Instansen har ingen öppen incident")
             definition = self._deployed(session, instance.definition_id)
             now = self.clock.now()
-            resolved = self._resolve_incidents(session, instance, actor, now)
             # Timers that failed (Runtime.timer_failed) get a fresh start: a due one fires in this very run.
             session.execute(
                 update(Timer)
                 .where(Timer.instance_id == instance.id, Timer.attempts > 0)
                 .values(attempts=0, next_attempt_at=None, last_error=None)
             )
-            session.add(
-                HistoryEntry(
-                    instance_id=instance.id,
-                    at=now,
-                    kind="retried",
-                    actor=actor.username,
-                    data={"data": _json_safe(data), "reason": reason, "incidents": resolved},
-                )
+            retried = HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="retried",
+                actor=actor.username,
+                data={"data": _json_safe(data), "reason": reason, "incidents": []},
             )
+            session.add(retried)
             self._audit(session, actor, "retry_incident", instance, {"reason": reason, "data": _json_safe(data)})
 
             def retry(flow: Flow, log: StepLog) -> None:
                 flow.retry(data, self.clock, log)
 
+            failed = session.info.setdefault("failed_elements", {}).setdefault(instance.id, set())
+            failed.clear()
             self._advance(session, instance, definition, actor, retry)
+            # Only what did not fail again is resolved: a retry that fails again keeps its incident open.
+            resolved = self._resolve_incidents(session, instance, actor, now, keep=frozenset(failed))
+            retried.data = {**retried.data, "incidents": resolved, "failed_again": sorted(e or "" for e in failed)}
 
     def _resolve_incidents(
-        self, session: Session, instance: ProcessInstance, actor: Actor, now: datetime, element_id: str | None = None
+        self,
+        session: Session,
+        instance: ProcessInstance,
+        actor: Actor,
+        now: datetime,
+        element_id: str | None = None,
+        keep: frozenset[str | None] = frozenset(),
     ) -> list[int]:
         query = select(Incident).where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
         if element_id is not None:
             query = query.where(Incident.element_id == element_id)
         ids = []
         for incident in session.scalars(query):
+            if incident.element_id in keep:
+                continue
             incident.resolved_at, incident.resolved_by = now, actor.username
             ids.append(incident.id)
         return ids
@@ -1084,7 +1119,9 @@ class Runtime:
             if instance.status == "incident" and from_element not in open_incidents:
                 raise Conflict(
                     "Instansen har en öppen incident i "
-                    + ", ".join(sorted({e or "?" for e in open_incidents}))
+                    + ", ".join(
+                        sorted({f"«{(names.get(e or '') or {}).get('name') or e or '?'}»" for e in open_incidents})
+                    )
                     + ": flytta token därifrån eller försök igen först"
                 )
             moved: list[TokenMove] = []
@@ -2010,20 +2047,7 @@ class Runtime:
 
         # Status, incidents.
         if incident is not None:
-            session.add(
-                Incident(
-                    instance_id=instance.id, element_id=incident.element_id, message=incident.message, created_at=now
-                )
-            )
-            session.add(
-                HistoryEntry(
-                    instance_id=instance.id,
-                    at=now,
-                    kind="incident",
-                    element_id=incident.element_id,
-                    data={"message": incident.message},
-                )
-            )
+            self._record_incident(session, instance, incident, now)
             instance.status = "incident"
         elif cancelled_reason is not None:
             instance.status, instance.ended_at = "cancelled", now
@@ -2132,6 +2156,47 @@ class Runtime:
             cause = str(elements[closer]["properties"]["avvikelse"])
             for lane in sorted(lanes):
                 session.add(Deviation(instance_id=instance.id, element_id=closer, party=lane, cause=cause, at=now))
+
+    @staticmethod
+    def _record_incident(session: Session, instance: ProcessInstance, incident: EngineIncident, now: datetime) -> None:
+        """An incident of the instance: the open one at the same element when there is one (a retry that failed
+        again: it stays open, counts the failure and shows the newest message and values; no twin), else a new one.
+        The element is remembered for `retry_instance`, which resolves only the incidents that did not fail again."""
+        seen = _json_safe(incident.seen_values) if incident.seen_values else None
+        row = session.scalar(
+            select(Incident).where(
+                Incident.instance_id == instance.id,
+                Incident.resolved_at.is_(None),
+                Incident.element_id.is_(None)
+                if incident.element_id is None
+                else Incident.element_id == incident.element_id,
+            )
+        )
+        if row is None:
+            session.add(
+                Incident(
+                    instance_id=instance.id,
+                    element_id=incident.element_id,
+                    message=incident.message,
+                    created_at=now,
+                    expression=incident.expression,
+                    seen_values=seen,
+                    failures=1,
+                )
+            )
+        else:
+            row.message, row.expression, row.seen_values = incident.message, incident.expression, seen
+            row.failures = (row.failures or 1) + 1
+        session.info.setdefault("failed_elements", {}).setdefault(instance.id, set()).add(incident.element_id)
+        session.add(
+            HistoryEntry(
+                instance_id=instance.id,
+                at=now,
+                kind="incident",
+                element_id=incident.element_id,
+                data={"message": incident.message, "expression": incident.expression, "values": seen},
+            )
+        )
 
     @staticmethod
     def _has_failed_timer(session: Session, instance_id: int) -> bool:

@@ -217,14 +217,16 @@ def recorded_durations(db: Database, process_id: str, version: int | None) -> di
 
 def organisation_units(db: Database) -> dict[str, Any]:
     """The county's kommuner, vårdcentraler and wards from the real organisation (read only), for the stream."""
+    from engine.organisation import UnitKind
     from engine.persistence.models import OrgUnit
 
     units: dict[str, Any] = {"kommun": set(), "vardcentral_kommun": {}, "avdelning_kommun": {}}
     with db.read() as session:
         for hsa_id, kind, kommun in session.execute(select(OrgUnit.hsa_id, OrgUnit.kind, OrgUnit.kommun)):
-            if kind in ("vardcentral", "vårdcentral"):
+            unit_kind = UnitKind.parse(kind)
+            if unit_kind is UnitKind.VARDCENTRAL:
                 units["vardcentral_kommun"][hsa_id] = kommun
-            elif kind in ("avdelning", "ward"):
+            elif unit_kind is UnitKind.AVDELNING:
                 units["avdelning_kommun"][hsa_id] = kommun
             if kommun:
                 units["kommun"].add(kommun)

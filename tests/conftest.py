@@ -173,3 +173,11 @@ def task_list(platform: Platform, actor: Actor = ENGINE, **kwargs: Any) -> dict[
 
 def task_view(platform: Platform, task_id: str, actor: Actor = ENGINE) -> dict[str, Any]:
     return as_plain(platform.reads.tasks.one(actor, task_id))
+
+
+def make_default(platform: Platform, process_id: str, version: int, actor: Actor | None = None) -> None:
+    """The explicit, audited "make default" a process owner does after deploying (issue 15: a deploy alone never
+    changes the version new cases start on)."""
+    from engine.pilots import Pilots
+
+    Pilots(platform.db, platform.clock, platform.policy).set_default(actor or OWNER, process_id, version)

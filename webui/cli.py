@@ -14,6 +14,7 @@ from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
+from engine.pilots import Pilots
 from engine.platform import Platform, build
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
@@ -87,6 +88,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     for path, result in zip(paths, results, strict=True):
         state = "ny version" if result.created else "oförändrad"
         print(f"{path}: {result.process_id} version {result.version} ({state})")
+        default = Pilots(p.db, p.clock, p.policy).effective_default(result.process_id)
+        if result.executable and default is not None and default != result.version:
+            print(
+                f"  nya fall startar fortfarande på version {default}; "
+                f"`samflode make-default {result.process_id} {result.version} --comment ...` gör den nya till standard"
+            )
         for d in result.diagnostics:
             print(f"  [{d.severity}] {d.element_id or '-'}: {d.message}")
     return 0
@@ -218,6 +225,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_make_default(args: argparse.Namespace) -> int:
+    """The explicit, audited "make default" (issue 15): deploying never changes the version new cases start on."""
+    p = _platform()
+    who = _actor_for(p, args.as_user)
+    if not args.comment.strip():
+        print("Ange --comment: varför blir versionen standard?", file=sys.stderr)
+        return 2
+    try:
+        Pilots(p.db, p.clock, p.policy).set_default(who, args.process_id, args.version, comment=args.comment)
+    except SamflodeError as exc:
+        print(f"{args.process_id}: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{args.process_id}: nya fall startar nu på version {args.version} där ingen pilot eller spridning gäller")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="samflode", description="Samflöde: körbara vårdprocesser")
     sub = top.add_subparsers(dest="command", required=True)
@@ -232,6 +255,15 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--comment", default="")
     deploy.add_argument("--as", dest="as_user", default=None, help="användaren som driftsätter (processägare)")
     deploy.set_defaults(func=cmd_deploy)
+
+    default = sub.add_parser("make-default", help="gör en version till standardversion (driftsättning gör det aldrig)")
+    default.add_argument("process_id")
+    default.add_argument("version", type=int)
+    default.add_argument("--comment", required=True, help="varför (granskas i loggen)")
+    default.add_argument(
+        "--as", dest="as_user", default=None, help="användaren (processägare eller implementeringsteam)"
+    )
+    default.set_defaults(func=cmd_make_default)
 
     serve = sub.add_parser("serve", help="kör webbservern (och tidsstyrningen om SAMFLODE_SCHEDULER=on)")
     serve.add_argument("--host", default="127.0.0.1")

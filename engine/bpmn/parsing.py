@@ -32,12 +32,13 @@ from engine.bpmn.sandbox import check_source
 from engine.bpmn.vocabulary import (
     BPMN_NS,
     FLOW_NODE_TAGS,
+    GATEWAY_TAGS,
     HUMAN_TASK_TAGS,
     NS,
     SAMFLODE_NS,
 )
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
-from engine.domain.errors import Diagnostic
+from engine.domain.errors import DeployRejected, Diagnostic
 
 EXPRESSION_TAGS = {
     "conditionExpression": "villkor",
@@ -179,6 +180,9 @@ class ParsedDocument:
     messages: list[str] = field(default_factory=list)
     dependencies: dict[str, bytes] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)  # called process ids not deployed yet (resolved at run time)
+    # A document with only a collaboration (pools without processes): (its id, its name), stored as documentation
+    # under that id, as bpmn-js opens such a file (issue 15).
+    collaboration: tuple[str, str | None] | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -193,6 +197,60 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def document_meaning(xml: bytes) -> str | None:
+    """`meaning_hash` of a stored or uploaded file (None when it is not XML at all). Only a deploy asks, and only
+    when no stored version has the same bytes: checking a diagram does not pay for it."""
+    try:
+        return meaning_hash(load_xml(xml, max_bytes=max(len(xml), 1)))
+    except DeployRejected:
+        return None
+
+
+def meaning_hash(root: etree._Element) -> str:
+    """What a document says, apart from how it is written (issue 15: unchanged content is not a new version): every
+    element with its namespace (not its prefix), attributes (QName values such as xsi:type resolved to their
+    namespace), text and children (in any order, but an edge's waypoints in theirs), the drawing's coordinates
+    rounded to whole points. Whitespace between elements, comments, the exporter's name and version, and the
+    incoming/outgoing lists that some tools write and others leave out (the flows say the same) are not in it."""
+    skip_tags = {f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"}
+    skip_attributes = {"exporter", "exporterVersion"}
+    qname = re.compile(r"^([A-Za-z_][\w.\-]*):([A-Za-z_][\w.\-]*)$")
+    di_points = {f"{{{DC_NS}}}Bounds", f"{{{DI_NS}}}waypoint"}
+    edge = f"{{{BPMNDI_NS}}}BPMNEdge"
+
+    def value(el: etree._Element, text: str, rounded: bool) -> str:
+        if ":" in text:
+            found = qname.match(text)
+            if found:
+                namespaces = el.nsmap
+                if found.group(1) in namespaces:
+                    return f"{{{namespaces[found.group(1)]}}}{found.group(2)}"
+        if rounded:
+            try:
+                return str(round(float(text)))
+            except ValueError:
+                return text
+        return text
+
+    def walk(el: etree._Element) -> str:
+        # Each element as the digest of its own parts and its children's digests: linear in the file's size.
+        rounded = el.tag in di_points
+        attributes = sorted(
+            (name, value(el, text, rounded)) for name, text in el.attrib.items() if name not in skip_attributes
+        )
+        text = (el.text or "").strip()
+        children = [walk(child) for child in el if isinstance(child.tag, str) and child.tag not in skip_tags]
+        if el.tag != edge:  # only an edge's waypoints are a sequence; tools order the rest as they like
+            children.sort()
+        own = "\x1f".join([el.tag, repr(attributes), value(el, text, False) if text else "", *children])
+        return hashlib.sha1(own.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    return walk(root)
+
+
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 _DOCUMENTATION = f"{{{BPMN_NS}}}documentation"
 _EXTENSIONS = f"{{{BPMN_NS}}}extensionElements"
 _TIMER_DEFINITION = f"{{{BPMN_NS}}}timerEventDefinition"
@@ -396,6 +454,110 @@ def _lint_structure(
             diagnostics.append(Diagnostic(info.id, "warning", "Elementet kan inte nås från någon start"))
 
 
+_CONTAINERS = {"subProcess", "transaction"}
+
+
+def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> None:
+    """The flow rules that matter for running, at least as strong as bpmnlint's recommended set (issue 15), per
+    process and sub-process, each finding naming its element:
+    errors: no start event (start-event-required), no end event (end-event-required), an element connected to
+    nothing (no-disconnected), a dead end that is not an end event (no-implicit-end), two flows between the same
+    elements (no-duplicate-sequence-flows); warnings: an implicit split out of a task or event (no-implicit-split),
+    a gateway that both joins and forks (no-gateway-join-fork), a flow out of an exclusive or inclusive gateway
+    with neither a condition nor the default mark (conditional-flows). An ad hoc sub-process's elements need no
+    flows; event sub-processes, boundary events, compensation handlers and link events are judged as BPMN says."""
+
+    def label(el: etree._Element) -> str:
+        name = (el.get("name") or "").strip()
+        return f"«{name}»" if name else f"«{el.get('id')}»"
+
+    def definitions(el: etree._Element) -> set[str]:
+        return {_local(child.tag) for child in el if _local(child.tag).endswith("EventDefinition")}
+
+    def check(container: etree._Element, what: str) -> None:
+        nodes = [
+            el
+            for el in container
+            if _is_bpmn(el) and _local(el.tag) in FLOW_NODE_TAGS and el.get("id") and _local(el.tag) != "boundaryEvent"
+        ]
+        flows = [el for el in container if _is_bpmn(el) and _local(el.tag) == "sequenceFlow"]
+        incoming: dict[str, int] = {}
+        outgoing: dict[str, list[etree._Element]] = {}
+        pairs: dict[tuple[str, str], str] = {}
+        for flow in flows:
+            src, dst = flow.get("sourceRef", ""), flow.get("targetRef", "")
+            outgoing.setdefault(src, []).append(flow)
+            incoming[dst] = incoming.get(dst, 0) + 1
+            if (src, dst) in pairs:
+                diagnostics.append(
+                    Diagnostic(flow.get("id"), "error", f"Flödet {flow.get('id')!r} dubblerar {pairs[(src, dst)]!r}")
+                )
+            pairs.setdefault((src, dst), flow.get("id", ""))
+        if not nodes:
+            return
+        kinds = [_local(el.tag) for el in nodes]
+        if "startEvent" not in kinds:
+            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar starthändelse"))
+        if "endEvent" not in kinds:
+            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar sluthändelse"))
+        for el in nodes:
+            tag, el_id = _local(el.tag), el.get("id", "")
+            event_sub = tag == "subProcess" and el.get("triggeredByEvent", "false").lower() == "true"
+            compensation = el.get("isForCompensation", "false").lower() == "true"
+            if event_sub or compensation:
+                continue
+            link = "linkEventDefinition" in definitions(el)
+            n_in, out = incoming.get(el_id, 0), outgoing.get(el_id, [])
+            if n_in == 0 and not out and not link:
+                diagnostics.append(Diagnostic(el_id, "error", f"{label(el)} är inte kopplat till något flöde"))
+                continue
+            if not out and tag != "endEvent" and not link:
+                dead_end = f"{label(el)} leder ingenstans: lägg till ett flöde eller en sluthändelse"
+                diagnostics.append(Diagnostic(el_id, "error", dead_end))
+            if tag in GATEWAY_TAGS:
+                if n_in > 1 and len(out) > 1:
+                    diagnostics.append(
+                        Diagnostic(el_id, "warning", f"Grinden {label(el)} både förenar och delar: rita två grindar")
+                    )
+                if tag in ("exclusiveGateway", "inclusiveGateway") and len(out) > 1:
+                    for flow in out:
+                        has_condition = any(_local(c.tag) == "conditionExpression" for c in flow)
+                        if not has_condition and el.get("default") != flow.get("id"):
+                            diagnostics.append(
+                                Diagnostic(
+                                    flow.get("id"),
+                                    "warning",
+                                    f"Flödet {flow.get('id')!r} ut ur grinden {label(el)} saknar villkor "
+                                    "och är inte standardflöde",
+                                )
+                            )
+            elif len(out) > 1:
+                conditional = any(any(_local(c.tag) == "conditionExpression" for c in flow) for flow in out)
+                diagnostics.append(
+                    Diagnostic(
+                        el_id,
+                        "warning",
+                        f"{label(el)} delar flödet utan grind ("
+                        + ("villkorade flöden" if conditional else "alla vägar tas parallellt")
+                        + "): rita en grind",
+                    )
+                )
+            if tag in _CONTAINERS:
+                check(el, f"Underprocessen {label(el)}")
+        for el in container:
+            if _is_bpmn(el) and _local(el.tag) == "subProcess" and el.get("triggeredByEvent", "").lower() == "true":
+                check_event_sub(el)
+
+    def check_event_sub(el: etree._Element) -> None:
+        if not any(_is_bpmn(c) and _local(c.tag) == "startEvent" for c in el):
+            diagnostics.append(
+                Diagnostic(el.get("id"), "error", f"Händelseunderprocessen {label(el)} saknar starthändelse")
+            )
+
+    name = (process_el.get("name") or "").strip()
+    check(process_el, f"Processen «{name or process_el.get('id')}»")
+
+
 def parse_document(
     data: bytes | str,
     *,
@@ -432,8 +594,9 @@ def _parse_document(
     process_id: str | None,
     now: datetime | None,
 ) -> ParsedDocument:
-    root = load_xml(raw, max_bytes=max_bytes)
-    diagnostics: list[Diagnostic] = []
+    repairs: list[str] = []
+    root = load_xml(raw, max_bytes=max_bytes, repairs=repairs)
+    diagnostics: list[Diagnostic] = [Diagnostic(None, "warning", repair) for repair in repairs]
     if _local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
         diagnostics.append(Diagnostic(None, "error", "Filen är inte BPMN 2.0 (rotelementet ska vara bpmn:definitions)"))
         return ParsedDocument(content_hash(raw), raw, [], diagnostics, None)
@@ -466,12 +629,17 @@ def _parse_document(
         processes.append(parsed)
         _lint_expressions(process_el, diagnostics, now)
         _lint_structure(parsed, process_el, diagnostics, form_exists)
+        _lint_flows(process_el, diagnostics)
 
     if not processes:
         diagnostics.append(
             Diagnostic(None, "warning", "Dokumentet innehåller ingen process (bara samarbete eller data)")
         )
-        return ParsedDocument(content_hash(raw), raw, [], diagnostics, None, messages=sorted(set(messages.values())))
+        doc = ParsedDocument(content_hash(raw), raw, [], diagnostics, None, messages=sorted(set(messages.values())))
+        collaboration = next(iter(root.xpath("./bpmn:collaboration", namespaces=NS)), None)
+        if collaboration is not None and collaboration.get("id"):
+            doc.collaboration = (collaboration.get("id"), collaboration.get("name") or root.get("name"))
+        return doc
 
     main = _choose_main(processes, process_id)
     normalised = _normalise(root)

@@ -6,7 +6,10 @@ and awaited messages, tells it to complete a task, deliver a message or fire tim
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -84,12 +87,98 @@ _SERIALIZER = _make_serializer()
 
 
 class EngineIncident(Exception):
-    """The engine could not go on: a failing expression or script, a gateway with no true condition, a bad timer."""
+    """The engine could not go on: a failing expression or script, a gateway with no true condition, a bad timer.
+    `expression` and `seen_values` say what failed and the values of the names it used as the failing step saw
+    them (issue 15: a coordinator sees what to correct); empty when the failure was not an expression."""
 
-    def __init__(self, element_id: str | None, message: str):
+    def __init__(
+        self,
+        element_id: str | None,
+        message: str,
+        expression: str | None = None,
+        seen_values: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.element_id = element_id
         self.message = message
+        self.expression = expression
+        self.seen_values = seen_values or {}
+
+
+_EXPRESSION = re.compile(r"Error evaluating expression '(.+)'", re.DOTALL)
+_MAX_SEEN = 20
+_MAX_SEEN_CHARS = 500
+
+
+def failed_expression(exc: BaseException, task: Task | None) -> tuple[str | None, dict[str, Any]]:
+    """The expression or script line that failed and, for each name it reads, the value the task's data held
+    ({"value": ...}) or that it was missing ({"missing": true}). Values are JSON and cut short."""
+    expression: str | None = None
+    for candidate in (exc, exc.__cause__, getattr(exc, "exception", None)):
+        if candidate is None:
+            continue
+        found = _EXPRESSION.search(str(candidate.args[0]) if candidate.args else "")
+        if found:
+            expression = found.group(1).strip()
+            break
+        line = getattr(candidate, "error_line", None)
+        if line:
+            expression = str(line).strip()
+            break
+    if expression is None and task is not None:
+        script = getattr(task.task_spec, "script", None)
+        conditions = [_condition_text(c) for c, _ in getattr(task.task_spec, "cond_task_specs", None) or [] if c]
+        if isinstance(script, str) and script.strip():
+            expression = script.strip()
+        elif conditions:  # a gateway where no condition held: all of them, with what they read
+            expression = "\n".join(str(c).strip() for c in conditions)
+    if not expression:
+        return None, {}
+    expression = expression[:2000]
+    try:
+        tree = ast.parse(expression, mode="exec")
+    except SyntaxError:
+        return expression, {}
+    assigned = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id not in names
+            and node.id not in assigned
+            and not hasattr(builtins, node.id)
+        ):
+            names.append(node.id)
+    data = dict(task.data) if task is not None else {}
+    seen: dict[str, Any] = {}
+    for name in sorted(names)[:_MAX_SEEN]:
+        if name not in data:
+            seen[name] = {"missing": True}
+            continue
+        try:
+            text = json.dumps(data[name], ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = json.dumps(repr(data[name]), ensure_ascii=False)
+        seen[name] = {"value": json.loads(text) if len(text) <= _MAX_SEEN_CHARS else text[:_MAX_SEEN_CHARS] + "…"}
+    return expression, seen
+
+
+def _condition_text(condition: Any) -> str:
+    """A gateway condition as written in the diagram (SpiffWorkflow keeps it as an operator with the text in args)."""
+    args = getattr(condition, "args", None)
+    return str(args[0]) if args else str(condition)
+
+
+def _incident(element: str | None, exc: BaseException, task: Task | None) -> EngineIncident:
+    expression, seen = failed_expression(exc, task)
+    return EngineIncident(element, _friendly(exc), expression, seen)
 
 
 class MoveRefused(Exception):
@@ -140,6 +229,10 @@ class StepLog:
     """What happened during one advance, for the history: engine-completed elements in order."""
 
     completed: list[tuple[str, str, str]] = field(default_factory=list)  # (task_id, element_id, type)
+
+
+def _quoted(name: str | None, element_id: str) -> str:
+    return f"«{name.strip()}»" if name and name.strip() else f"«{element_id}»"
 
 
 def _element_id(task: Task) -> str:
@@ -353,7 +446,9 @@ class Flow:
                 if element is None:
                     errored = self.error_tasks()
                     element = errored[0][1] if errored else None
-                raise EngineIncident(element, _friendly(exc)) from exc
+                    if errored:
+                        task = self._task(errored[0][0])
+                raise _incident(element, exc, task) from exc
 
     def complete(self, task_id: str, data: dict[str, Any], clock: Clock, log: StepLog) -> None:
         task = self._task(task_id)
@@ -362,7 +457,7 @@ class Flow:
             try:
                 task.run()
             except (Exception, BudgetExceeded) as exc:  # noqa: BLE001
-                raise EngineIncident(_element_id(task), _friendly(exc)) from exc
+                raise _incident(_element_id(task), exc, task) from exc
         log.completed.append((str(task.id), _element_id(task), task.task_spec.__class__.__name__))
         self.run(clock, log)
 
@@ -449,10 +544,10 @@ class Flow:
             t for t in self._live(_ACTIVE) if _element_id(t) == element_id and getattr(t.task_spec, "bpmn_id", None)
         ]
         if not found:
-            raise MoveRefused(f"Det finns ingen aktiv token i {element_id!r}")
+            raise MoveRefused(f"Det finns ingen aktiv token i {self._label(element_id)}")
         if len(found) > 1:
             raise MoveRefused(
-                f"{element_id!r} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
+                f"{self._label(element_id)} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
                 "flytta inte härifrån"
             )
         return found[0]
@@ -461,16 +556,27 @@ class Flow:
     def _crossing_refused(task: Task) -> str | None:
         spec = task.task_spec
         name = spec.__class__.__name__
-        element = _element_id(task)
+        element = _quoted(getattr(spec, "bpmn_name", None), _element_id(task))
         if any(kind in name for kind in _NOT_CROSSABLE) or any(
             kind in c.__name__ for c in type(spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            return f"vägen går genom grinden {element!r} som väntar på eller startar parallella grenar"
+            return f"vägen går genom grinden {element} som väntar på eller startar parallella grenar"
         if isinstance(spec, SubWorkflowTask):
-            return f"vägen går genom underprocessen {element!r}"
+            return f"vägen går genom underprocessen {element}"
         if isinstance(spec, MultiInstanceTask):
-            return f"vägen går genom flerinstansaktiviteten {element!r}"
+            return f"vägen går genom flerinstansaktiviteten {element}"
         return None
+
+    def _label(self, element_id: str) -> str:
+        """An element as a refusal names it: «its name» (or its id when it has none), so a coordinator reads the
+        diagram's words (issue 15)."""
+        for wf in (self.workflow, *self.workflow.subprocesses.values()):
+            spec = wf.spec.task_specs.get(element_id)
+            if spec is None:
+                spec = next((t for t in wf.spec.task_specs.values() if getattr(t, "bpmn_id", None) == element_id), None)
+            if spec is not None:
+                return _quoted(getattr(spec, "bpmn_name", None), element_id)
+        return _quoted(None, element_id)
 
     def move_token(self, from_element: str, to_element: str, clock: Clock, log: StepLog) -> TokenMove:
         """Move the token at `from_element` to `to_element` in the same (sub)process; the caller then runs the
@@ -485,6 +591,7 @@ class Flow:
         move back that would also remove other active tasks."""
         if from_element == to_element:
             raise MoveRefused("Välj ett annat mål än elementet där token står")
+        target_name, source_name = self._label(to_element), self._label(from_element)
         source = self._active_at(from_element)
         candidates = [
             t
@@ -503,10 +610,10 @@ class Flow:
                 if wf is not source.workflow
             )
             if elsewhere or to_element not in source.workflow.spec.task_specs:
-                raise MoveRefused(f"{to_element!r} ligger i en annan (under)process än {from_element!r}")
-            raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren")
+                raise MoveRefused(f"{target_name} ligger i en annan (under)process än {source_name}")
+            raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren")
         if any(t.task_spec.__class__.__name__ == "BoundaryEvent" for t in candidates):
-            raise MoveRefused(f"{to_element!r} är en gränshändelse; flytta till aktiviteten den sitter på")
+            raise MoveRefused(f"{target_name} är en gränshändelse; flytta till aktiviteten den sitter på")
         ahead = [
             t
             for t in candidates
@@ -517,7 +624,7 @@ class Flow:
         behind = [t for t in candidates if t.state == TaskState.COMPLETED and source.is_descendant_of(t)]
         if behind:
             return self._move_back(source, max(behind, key=lambda t: t.last_state_change), clock, log)
-        raise MoveRefused(f"{to_element!r} nås inte från {from_element!r} på samma gren (en annan parallell gren?)")
+        raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren (en annan parallell gren?)")
 
     def _move_forward(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
         path: list[Task] = []
@@ -533,7 +640,7 @@ class Flow:
         if isinstance(source.task_spec, MultiInstanceTask) or any(
             kind in c.__name__ for c in type(source.task_spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            raise MoveRefused(f"Token i {_element_id(source)!r} kan inte flyttas säkert härifrån")
+            raise MoveRefused(f"Token i {self._label(_element_id(source))} kan inte flyttas säkert härifrån")
         skipped = [_element_id(t) for t in path if getattr(t.task_spec, "bpmn_id", None)]
         chain = [source, *path, target]
         with timer_bridge.running_under(clock):

@@ -39,8 +39,54 @@ def _decoded_probe(data: bytes) -> bytes:
     return data
 
 
-def load_xml(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
-    """Parse XML bytes into an element tree, or raise DeployRejected / TooLarge with a readable reason."""
+_DECLARATION = re.compile(r"""^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*)(["'])([^"']*)\2""")
+_NAMESPACE_WITH_SPACE = re.compile(r"""(\sxmlns(?::[\w.\-]+)?\s*=\s*)(["'])([^"'<>]*\s[^"'<>]*)\2""")
+
+
+def _repaired(data: bytes) -> tuple[bytes, list[str]] | None:
+    """What bpmn-js (a browser) opens but libxml2 refuses, read as the browser reads it (issue 15, the last MIWG
+    vendor exports): bytes that do not fit the declared encoding (read as UTF-8 if they are, else as Windows-1252),
+    an unknown encoding name, and namespace URIs with spaces (the spaces written as %20). None when nothing here
+    helps; else the document as UTF-8 and what was done, in Swedish, for the check's warnings."""
+    declared_match = _DECLARATION.match(data[:200].decode("ascii", errors="replace"))
+    declared = declared_match.group(3) if declared_match else None
+    done: list[str] = []
+    text: str | None = None
+    if declared:
+        try:
+            text = data.decode(declared)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+    if text is None:
+        for codec in ("utf-8", "cp1252", "latin-1"):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if declared:
+                done.append(f"Filen anger kodningen {declared} men är skriven som {codec.upper()}; läst som {codec}")
+            break
+    if text is None:
+        return None
+    text = text.lstrip("\ufeff")
+    if declared:
+        text = _DECLARATION.sub(lambda m: f"{m.group(1)}{m.group(2)}UTF-8{m.group(2)}", text, count=1)
+
+    def quote(m: re.Match[str]) -> str:
+        done.append(f"Namnrymden {m.group(3)!r} innehåller mellanslag; läst med %20")
+        quoted = re.sub(r"\s", "%20", m.group(3))
+        return f"{m.group(1)}{m.group(2)}{quoted}{m.group(2)}"
+
+    text = _NAMESPACE_WITH_SPACE.sub(quote, text)
+    if not done and not (declared is None and text):
+        return None
+    return text.encode("utf-8"), done
+
+
+def load_xml(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES, repairs: list[str] | None = None) -> etree._Element:
+    """Parse XML bytes into an element tree, or raise DeployRejected / TooLarge with a readable reason. A file that
+    libxml2 refuses but a browser opens (`_repaired`) is read as the browser reads it; what was repaired is added
+    to `repairs` when given."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     if len(data) > max_bytes:
@@ -53,15 +99,17 @@ def load_xml(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._El
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
-        # Files saved as ISO-8859-1 / Windows-1252 without an XML declaration: try once more as such.
-        if b"encoding=" not in data[:200]:
-            try:
-                text = data.decode("cp1252")
-                root = etree.fromstring(text.encode("utf-8"), parser=_parser())
-            except (UnicodeDecodeError, etree.XMLSyntaxError):
-                raise DeployRejected([Diagnostic(None, "error", f"Ogiltig XML: {exc}")]) from exc
-        else:
+        # Files saved as ISO-8859-1 / Windows-1252 without an XML declaration, wrongly declared encodings,
+        # namespace URIs with spaces: once more as a browser would read them.
+        fixed = _repaired(data)
+        if fixed is None:
             raise DeployRejected([Diagnostic(None, "error", f"Ogiltig XML: {exc}")]) from exc
+        try:
+            root = etree.fromstring(fixed[0], parser=_parser())
+        except etree.XMLSyntaxError:
+            raise DeployRejected([Diagnostic(None, "error", f"Ogiltig XML: {exc}")]) from exc
+        if repairs is not None:
+            repairs.extend(fixed[1])
     if root is None:
         raise DeployRejected([Diagnostic(None, "error", "Ogiltig XML: inget rotelement")])
     return root

@@ -307,6 +307,13 @@ class Incident(Base):
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(100))
+    # What failed, for the coordinator (issue 15): the expression or script line, and the values of the names it
+    # used as the failing step saw them (a name that was not there: {"missing": true}).
+    expression: Mapped[str | None] = mapped_column(Text)
+    seen_values: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # How many times the step failed while this incident was open: a retry that fails again keeps the incident
+    # open and counts here, instead of marking it resolved and opening a twin.
+    failures: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Deviation(Base):

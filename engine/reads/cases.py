@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -25,12 +26,14 @@ from engine.persistence.models import (
     Incident,
     InstanceCorrelation,
     MessageSubscription,
+    OrgUnit,
     ProcessDefinition,
     ProcessInstance,
     ReceivedMessage,
     TaskIndex,
     Timer,
 )
+from engine.pilots import default_version_now
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import birth_date, user_names
@@ -77,6 +80,7 @@ class InstanceFilter:
     until: date | None = None
     personnummer: str | None = None
     business_key: str | None = None
+    element: str | None = None  # the element the case waits in: an active task, a timer or an open incident there
 
     ALIASES = {
         "process": ("process", "process_id"),
@@ -84,6 +88,7 @@ class InstanceFilter:
         "until": ("till", "started_to"),
         "overdue": ("forsenade", "overdue"),
         "avdelning": ("avdelning", "ward"),
+        "element": ("element", "waiting_in"),
     }
 
     @classmethod
@@ -96,7 +101,7 @@ class InstanceFilter:
 
         errors: dict[str, list[str]] = {}
         found: dict[str, Any] = {}
-        for key in ("process", "kommun", "vardcentral", "avdelning", "business_key"):
+        for key in ("process", "kommun", "vardcentral", "avdelning", "business_key", "element"):
             text = str(get(key) or "").strip()
             if len(text) > 200:
                 errors[key] = ["Högst 200 tecken."]
@@ -140,6 +145,7 @@ class InstanceFilter:
             ("avdelning", "avdelning"),
             ("since", "fran"),
             ("until", "till"),
+            ("element", "element"),
         ):
             value = getattr(self, key)
             if value not in (None, ""):
@@ -247,6 +253,9 @@ class IncidentView:
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+    expression: str | None = None
+    seen_values: Mapping[str, Any] | None = None
+    failures: int = 1
 
 
 @dataclass(frozen=True)
@@ -311,6 +320,10 @@ class CaseView:
     parent: LinkedCase | None
     children: tuple[LinkedCase, ...]
     correlated: tuple[LinkedCase, ...]
+    # The names of the case's wards and vårdcentraler (HSA-id -> name; the kommun is a name already), and the
+    # version new cases of the process start on now where no pilot or per-unit default takes them.
+    unit_names: Mapping[str, str] = dataclass_field(default_factory=dict)
+    default_version_now: int | None = None
 
 
 def _changes(h: HistoryEntry) -> dict[str, Any]:
@@ -373,7 +386,41 @@ class CaseReads:
                     )
                 )
             )
+        if filters.element:
+            waiting = union(
+                select(TaskIndex.instance_id).where(TaskIndex.element_id == filters.element),
+                select(Timer.instance_id).where(Timer.element_id == filters.element),
+                select(Incident.instance_id).where(
+                    Incident.element_id == filters.element, Incident.resolved_at.is_(None)
+                ),
+            )
+            clauses.append(pi.id.in_(select(waiting.subquery().c[0])))
         return clauses
+
+    def matching_ids(
+        self, actor: Actor, filters: InstanceFilter, statuses: tuple[str, ...], limit: int
+    ) -> tuple[list[int], int]:
+        """The ids (newest first, at most `limit`) and the count of the cases the actor may see that match the
+        filter and are in one of `statuses`: what a batch action over the filter would touch (issue 15). Ids only,
+        no person: each action on a case writes its own access-log row (Runtime._require_repair)."""
+        if filters.personnummer:
+            raise ValidationFailed(
+                "En massåtgärd väljer ärenden med filtret, inte på personnummer",
+                {"fields": {"personnummer": ["inte här"]}},
+            )
+        now = self.clock.now()
+        where = [*self._where(actor, filters, now), ProcessInstance.status.in_(statuses)]
+        with self.db.read() as session:
+            ids = list(
+                session.scalars(
+                    select(ProcessInstance.id).where(*where).order_by(ProcessInstance.id.desc()).limit(limit)
+                )
+            )
+            total = int(
+                session.scalar(select(func.count()).select_from(select(ProcessInstance.id).where(*where).subquery()))
+                or 0
+            )
+        return ids, total
 
     def page(
         self,
@@ -569,6 +616,12 @@ class CaseReads:
                     element(element_id).update(waiting=True, message=info.get("message"))
 
             data = dict(r.data or {})
+            hsa_ids = sorted({u for u in (r.vardcentral, r.avdelning) if u})
+            unit_names = (
+                dict(session.execute(select(OrgUnit.hsa_id, OrgUnit.name).where(OrgUnit.hsa_id.in_(hsa_ids))).all())
+                if hsa_ids
+                else {}
+            )
             return CaseView(
                 id=r.id,
                 process_id=r.process_id,
@@ -629,7 +682,16 @@ class CaseReads:
                 ),
                 incidents=tuple(
                     IncidentView(
-                        i.id, i.element_id, label(i.element_id), i.message, i.created_at, i.resolved_at, i.resolved_by
+                        i.id,
+                        i.element_id,
+                        label(i.element_id),
+                        i.message,
+                        i.created_at,
+                        i.resolved_at,
+                        i.resolved_by,
+                        i.expression,
+                        dict(i.seen_values or {}),
+                        i.failures or 1,
                     )
                     for i in incidents
                 ),
@@ -654,6 +716,8 @@ class CaseReads:
                 parent=parent,
                 children=children,
                 correlated=correlated,
+                unit_names=unit_names,
+                default_version_now=default_version_now(session, r.process_id),
             )
 
     def _linked(

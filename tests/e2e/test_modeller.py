@@ -129,8 +129,8 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
         "deadline('inskrivningsmeddelande')"
     )
     page.click("#check")
-    page.wait_for_selector(f'.finding-overlay[data-element-id="{timer}"]', state="detached")
-    assert page.inner_text("#check-summary").startswith("0 fel")
+    page.wait_for_selector(f'#findings li:not(.lint)[data-element-id="{timer}"]', state="detached")
+    assert page.inner_text("#check-summary").startswith("0 fel")  # the server's check; bpmnlint's follow
 
     # The edits were autosaved as agnes' draft.
     page.wait_for_selector('#drafts li[data-process-id="with_diagram"]')
@@ -140,10 +140,15 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     assert "Planera alla insatser" in drafts.get(OWNER, saved["id"])["xml"]
 
     exported = page.evaluate("async () => (await window.samflodeModeler.saveXML({format: true})).xml")
+    page.click("#deploy")  # without a comment: asked for one, nothing deployed
+    expect(page.locator("#deploy-result")).to_have_text("Skriv en kommentar: vad ändrades och varför?")
     page.fill("#comment", "Tydligare namn och avtalad tidsfrist")
     page.click("#deploy")
+    expect(page.locator("#deploy-confirm-text")).to_contain_text("Versionen som nya fall startar på ändras inte")
+    page.click("#deploy-confirm-yes")
     page.wait_for_selector('#modeller[data-deployed="with_diagram:2"]', state="attached")
     assert "version 2" in page.inner_text("#deploy-result")
+    assert "Nya fall startar fortfarande på version 1" in page.inner_text("#deploy-result")
     page.wait_for_selector('#diff li.changed[data-element-id="planera"]')
     diff_text = page.inner_text("#diff")
     assert "namn: Planera insatser → Planera alla insatser" in diff_text
@@ -234,6 +239,7 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
     page.wait_for_selector('#modeller[data-opened="fran_camunda::utkast"]', state="attached")
     page.fill("#comment", "Från Camunda Modeler")
     page.click("#deploy")
+    page.click("#deploy-confirm-yes")
     page.wait_for_selector('#modeller[data-deployed="fran_camunda:1"]', state="attached")
     assert platform.reports.versions("fran_camunda")[0]["executable"] is True
     page.wait_for_selector('#drafts li:has-text("Inga sparade utkast")')
@@ -247,6 +253,7 @@ def test_a_file_from_another_tool_is_uploaded_kept_as_a_draft_reopened_and_deplo
     expect(page.locator("#check-summary")).to_contain_text("kan inte köras")
     assert page.is_checked("#documentation-only")
     page.click("#deploy")
+    page.click("#deploy-confirm-yes")
     page.wait_for_selector('#modeller[data-deployed="ritning:1"]', state="attached")
     assert "dokumentationsmodell" in page.inner_text("#deploy-result")
     [version] = platform.reports.versions("ritning")
@@ -331,8 +338,12 @@ def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner
     page.check("#bio-properties-panel-samflode-default-flow")
     page.click("#check")
     expect(page.locator("#check-summary")).to_have_text(re.compile(r"^0 fel, 0 varningar"))
+    # bpmnlint's recommended rules run in the page beside the server's check (the new elements have no names
+    # all of them, for one): its findings are listed with their rule.
+    expect(page.locator("#check-summary")).to_contain_text("bpmnlint (rekommenderade regler)")
     page.fill("#comment", "Ny rutin")
     page.click("#deploy")
+    page.click("#deploy-confirm-yes")
     page.wait_for_selector('#modeller[data-deployed="hemgang_efter_akuten:1"]', state="attached")
     with page.expect_download() as download:
         page.click("#download")
@@ -344,3 +355,48 @@ def test_a_new_process_is_drawn_deployed_as_version_1_and_downloaded(page, owner
     saved_flows = meaning(saved)["flows"]
     assert saved_flows[flows[0]]["condition"] == "behov == 'ja'"  # type: ignore[index]
     assert saved_flows[flows[1]]["default"] is True  # type: ignore[index]
+
+
+def test_bpmnlint_and_the_server_find_a_disconnected_task_and_a_dead_end(page, owner_server, platform):
+    """Issue 15: a disconnected task and a dead end after an implicit split passed as "0 fel". Now the server's
+    check calls both errors naming the elements, and bpmnlint (from npm, in the bundle) lists its rules too; the
+    newest version of the chosen process opens directly and the canvas is most of the window's width."""
+    platform.runtime.deploy(fixture_bytes("with_diagram.bpmn"), OWNER, comment="Första versionen")
+    platform.runtime.deploy(
+        fixture_bytes("with_diagram.bpmn").replace(b'name="Planera insatser"', b'name="Planera"'), OWNER, comment="2"
+    )
+    sign_in(page, owner_server)
+    page.set_viewport_size({"width": 1600, "height": 900})
+    page.wait_for_selector('#modeller[data-opened="with_diagram:2"]', state="attached")  # the newest, directly
+    canvas = page.locator("#canvas").bounding_box()
+    assert canvas is not None and canvas["width"] > 0.7 * 1600
+    # bpmn-js writes the opened version differently, but it says the same: deploying it is no new version.
+    page.fill("#comment", "Ingen ändring")
+    page.click("#deploy")
+    page.click("#deploy-confirm-yes")
+    expect(page.locator("#deploy-result")).to_contain_text("Oförändrat: samma innehåll som version 2")
+    assert [v["version"] for v in platform.reports.versions("with_diagram")] == [2, 1]
+    page.evaluate(
+        """() => {
+            const m = window.samflodeModeler;
+            const registry = m.get('elementRegistry');
+            const modeling = m.get('modeling');
+            const process = registry.filter((e) => e.type === 'bpmn:Participant' || e.type === 'bpmn:Process')[0];
+            const lonely = modeling.createShape({type: 'bpmn:UserTask'}, {x: 400, y: 520}, process);
+            modeling.updateLabel(lonely, 'Ensam uppgift');
+            const dead = modeling.appendShape(registry.get('planera'), {type: 'bpmn:UserTask'},
+                {x: registry.get('planera').x + 60, y: registry.get('planera').y + 220});
+            modeling.updateLabel(dead, 'Återvändsgränd');
+        }"""
+    )
+    page.click("#check")
+    page.wait_for_selector('#findings li.error:not(.lint):has-text("Ensam uppgift")')
+    findings = page.inner_text("#findings")
+    assert "«Ensam uppgift» är inte kopplat till något flöde" in findings
+    assert "«Återvändsgränd» leder ingenstans" in findings
+    assert "«Planera» delar flödet utan grind" in findings
+    disconnected = page.locator('#findings li.lint[data-rule="no-disconnected"]').all_inner_texts()
+    assert len(disconnected) == 1 and "Ensam uppgift" in disconnected[0]
+    assert page.locator('#findings li.lint[data-rule="no-implicit-end"]').count() == 2  # the task and the dead end
+    assert page.locator('#findings li.lint[data-rule="no-implicit-split"]').count() == 1
+    assert not page.inner_text("#check-summary").startswith("0 fel")

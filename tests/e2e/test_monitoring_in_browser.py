@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from playwright.sync_api import expect
+
 from engine.directory import SYSTEM_ACTOR
 from tests import diagrams
 from tests.conftest import OWNER, instance_view
@@ -116,8 +118,10 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
     page.goto(f"{demo_server}/overvakning/instans/{broken}")
     page.wait_for_selector('#diagram[data-ready="true"]')
     assert "sf-incident" in marker(page, "gw")
-    assert "No conditions satisfied" in page.locator("aside").inner_text()
-    page.get_by_label("Rättade uppgifter (JSON, valfritt)").fill('{"svar": "ja"}')
+    aside = page.locator("aside").inner_text()
+    assert "Inget av grindens villkor var sant" in aside and "svar == 'ja'" in aside  # in words, with the expression
+    # The retry is a form of the case's fields, the ones the conditions read first (not raw JSON).
+    page.get_by_label("svar (lästes av uttrycket)").fill("ja")
     page.locator("#retry-reason").fill("Bedömningen var ja enligt journalen")
     page.screenshot(path=str(shots("screenshots/monitoring-incident.png")), full_page=True)
     page.get_by_role("button", name="Försök igen").click()
@@ -133,3 +137,43 @@ def test_the_coordinator_sees_the_active_step_and_retries_an_incident(page, demo
     assert page.locator("#diagram .heat-cell").count() > 0
     assert "Så räknas siffrorna" in page.locator("main").inner_text()
     page.screenshot(path=str(shots("screenshots/monitoring-heatmap.png")), full_page=True)
+
+
+def test_the_coordinator_moves_a_token_by_clicking_the_diagram(page, demo_server, demo, shots):
+    """Issue 15: the target of a move is picked on the diagram; a move the engine refuses is explained with the
+    elements' names."""
+    demo.runtime.deploy(with_diagram(diagrams.gateway_process("bedomning", "svar == 'ja'", default=False)), OWNER)
+    case = {
+        "namn": "Esther Andersson",
+        "personnummer": "19380312-2385",
+        "vardtillfalle_id": "VT-MOVE",
+        "kommun": "Eksjö",
+        "avdelning_hsa_id": "SE2321000057-HSMEDGER",
+    }
+    iid = demo.runtime.start_instance("bedomning", "19380312-2385/VT-MOVE", case, SYSTEM_ACTOR)
+    sign_in(page, demo_server, "cora")
+    page.goto(f"{demo_server}/overvakning/instans/{iid}")
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    page.click("#move-pick")
+    page.locator('#diagram [data-element-id="f_ja"]').first.click(force=True)  # a flow: not a target, said why
+    expect(page.locator("#move-pick-status")).to_contain_text("kan inte vara mål")
+    page.locator('#diagram .djs-element[data-element-id="ja"]').first.click()
+    expect(page.locator("#move-to")).to_have_value("ja")
+    assert "sf-move-target" in marker(page, "ja")
+    assert page.input_value("#move-from") == "bedom"
+    page.locator("#move-reason").fill("Bedömningen gjordes per telefon")
+    page.screenshot(path=str(shots("screenshots/monitoring-move.png")), full_page=True)
+    page.get_by_role("button", name="Flytta", exact=True).click()
+    page.get_by_text("Token flyttad från Bedöm till Ja.").wait_for()
+    page.wait_for_selector('#diagram[data-ready="true"]')
+    assert "sf-active" in marker(page, "ja")
+    assert [t["element_id"] for t in instance_view(demo, iid, SYSTEM_ACTOR)["active_tasks"]] == ["ja"]
+
+    # Onto the other branch: refused, and the refusal names the elements.
+    page.click("#move-pick")
+    page.locator('#diagram .djs-element[data-element-id="nej"]').first.click()
+    expect(page.locator("#move-to")).to_have_value("nej")
+    page.locator("#move-reason").fill("Fel gren")
+    page.get_by_role("button", name="Flytta", exact=True).click()
+    expect(page.locator("#err-move")).to_contain_text("«Nej» nås inte från «Ja»")
+    assert [t["element_id"] for t in instance_view(demo, iid, SYSTEM_ACTOR)["active_tasks"]] == ["ja"]

@@ -1,12 +1,14 @@
 """Deploying diagrams through the service layer, on the real database."""
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from engine.domain.errors import DeployRejected, Forbidden
-from engine.persistence.models import AuditEntry, ProcessDefinition
+from engine.persistence.models import AuditEntry, ProcessDefinition, ProcessInstance
 from tests import diagrams
-from tests.conftest import OWNER, VC, fixture_bytes
+from tests.conftest import OWNER, SYSTEM, VC, fixture_bytes
 
 
 def count_definitions(platform) -> int:
@@ -120,3 +122,58 @@ def test_non_executable_diagram_is_refused_unless_documentation_only(platform):
         platform.runtime.deploy(xml, OWNER)
     result = platform.runtime.deploy(xml, OWNER, allow_documentation_only=True)
     assert (result.executable, result.version) == (False, 1)
+
+
+def test_the_command_line_deploys_without_changing_the_default_and_makes_default_explicitly(
+    platform, monkeypatch, capsys, tmp_path
+):
+    """Issue 15: `samflode deploy` says which version new cases still start on; `samflode make-default` changes it,
+    with a comment, audited."""
+    from webui import cli
+    from webui.cli import CLI_ACTOR
+
+    monkeypatch.setattr(cli, "_platform", lambda settings=None: platform)
+    first, second = tmp_path / "v1.bpmn", tmp_path / "v2.bpmn"
+    first.write_text(diagrams.single_task("rad", "Gammal"), encoding="utf-8")
+    second.write_text(diagrams.single_task("rad", "Ny"), encoding="utf-8")
+    assert cli.main(["deploy", str(first), "--comment", "första"]) == 0
+    assert cli.main(["deploy", str(second), "--comment", "andra"]) == 0
+    out = capsys.readouterr().out
+    assert "rad version 2 (ny version)" in out and "nya fall startar fortfarande på version 1" in out
+    assert cli.main(["deploy", str(second)]) == 0
+    assert "rad version 2 (oförändrad)" in capsys.readouterr().out  # unchanged content is not a new version
+    assert cli.main(["make-default", "rad", "2", "--comment", " "]) == 2
+    assert cli.main(["make-default", "rad", "9", "--comment", "fel"]) == 1
+    assert cli.main(["make-default", "rad", "2", "--comment", "Ny rutin från 1 mars"]) == 0
+    started = platform.runtime.start_instance("rad", "bk", {}, SYSTEM)
+    with platform.db.read() as session:
+        assert session.get(ProcessInstance, started).version == 2
+        made = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "default_version_set").order_by(AuditEntry.id)
+        ).all()[-1]
+        assert (made.actor, made.details["comment"]) == (CLI_ACTOR.username, "Ny rutin från 1 mars")
+
+
+def test_the_same_diagram_written_differently_is_not_a_new_version(platform):
+    """Issue 15: another tool's export of the newest version (other prefixes, whitespace, exporter, incoming and
+    outgoing lists) says the same: no new version. A moved shape or a renamed task is a new version."""
+    original = fixture_bytes("with_diagram.bpmn")
+    first = platform.runtime.deploy(original, OWNER, comment="v1")
+    rewritten = (
+        original.decode("utf-8")
+        .replace("bpmn:", "semantic:")
+        .replace("xmlns:bpmn=", "xmlns:semantic=")
+        .replace("\n    ", "\n\t")
+        .replace(
+            '<semantic:userTask id="folj_upp" name="Följ upp" />',
+            '<semantic:userTask id="folj_upp" name="Följ upp"><semantic:incoming>x</semantic:incoming>'
+            "</semantic:userTask>",
+        )
+    )
+    assert rewritten.encode() != original
+    again = platform.runtime.deploy(rewritten.encode(), OWNER, comment="samma i annan form")
+    assert (again.created, again.version, again.definition_id) == (False, 1, first.definition_id)
+    moved = platform.runtime.deploy(
+        re.sub(r'x="(\d+)"', lambda m: f'x="{int(m.group(1)) + 40}"', rewritten, count=1).encode(), OWNER
+    )
+    assert (moved.created, moved.version) == (True, 2)

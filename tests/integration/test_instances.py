@@ -18,6 +18,7 @@ from tests.conftest import (
     WARD,
     fixture_bytes,
     instance_view,
+    make_default,
     task_list,
     task_view,
 )
@@ -207,8 +208,42 @@ def test_gateway_without_a_true_condition_is_an_incident(platform):
     instance = view(platform, iid)
     assert instance["status"] == "incident"
     assert instance["incidents"][0]["element_id"] == "gw"
+    # No condition held: the incident shows all of them and what they read.
+    assert sorted(instance["incidents"][0]["expression"].splitlines()) == ["svar == 'ja'", "svar == 'nej'"]
+    assert instance["incidents"][0]["seen_values"] == {"svar": {"value": "kanske"}}
     platform.runtime.retry_instance(iid, COORDINATOR, {"svar": "ja"}, reason="Svaret rättat")
     assert [t["element_id"] for t in view(platform, iid)["active_tasks"]] == ["ja"]
+
+
+def test_an_incident_names_the_failing_expression_and_the_values_it_saw(platform):
+    platform.runtime.deploy(diagrams.gateway_process("grind", "dagar &gt; grans", default=True), OWNER)
+    iid = platform.runtime.start_instance("grind", "bk", {**CASE, "grans": 3}, SYSTEM)
+    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ENGINE)
+    [incident] = view(platform, iid)["incidents"]
+    assert incident["expression"] == "dagar > grans"
+    assert incident["seen_values"] == {"dagar": {"missing": True}, "grans": {"value": 3}}
+    assert incident["failures"] == 1
+
+
+def test_a_retry_that_fails_again_keeps_the_incident_open_without_a_twin(platform):
+    platform.runtime.deploy(diagrams.script_process("delning", "kvot = antal / delare"), OWNER)
+    iid = platform.runtime.start_instance("delning", "bk", {**CASE, "antal": 10, "delare": 0}, SYSTEM)
+    platform.runtime.complete_task(view(platform, iid)["active_tasks"][0]["id"], {}, ENGINE)
+    [first] = view(platform, iid)["incidents"]
+    assert first["seen_values"] == {"antal": {"value": 10}, "delare": {"value": 0}}
+    platform.runtime.retry_instance(iid, COORDINATOR, {"antal": 12}, reason="Fel fält rättat")
+    instance = view(platform, iid)
+    assert instance["status"] == "incident"
+    [again] = instance["incidents"]
+    assert (again["id"], again["resolved_at"], again["failures"]) == (first["id"], None, 2)
+    assert again["seen_values"] == {"antal": {"value": 12}, "delare": {"value": 0}}
+    retried = [h for h in instance["history"] if h["kind"] == "retried"][0]["data"]
+    assert (retried["incidents"], retried["failed_again"]) == ([], ["skript"])
+    platform.runtime.retry_instance(iid, COORDINATOR, {"delare": 4}, reason="Delaren rättad")
+    instance = view(platform, iid)
+    assert instance["status"] == "running" and instance["data"]["kvot"] == 3
+    [done] = instance["incidents"]
+    assert done["resolved_by"] == "cora"
 
 
 def test_runaway_script_is_an_incident_not_a_hang(platform):
@@ -252,10 +287,12 @@ def test_named_version_keeps_running_when_a_newer_one_is_deployed(platform):
     platform.runtime.deploy(diagrams.single_task("p", "Gammal"), OWNER)
     old = platform.runtime.start_instance("p", "bk1", {}, SYSTEM)
     platform.runtime.deploy(diagrams.single_task("p", "Ny"), OWNER)
+    still = platform.runtime.start_instance("p", "bk4", {}, SYSTEM)  # deploying did not change the default
+    make_default(platform, "p", 2)
     new = platform.runtime.start_instance("p", "bk2", {}, SYSTEM)
     pinned = platform.runtime.start_instance("p", "bk3", {}, SYSTEM, version=1)
-    names = {i: view(platform, i)["active_tasks"][0]["name"] for i in (old, new, pinned)}
-    assert names == {old: "Gammal", new: "Ny", pinned: "Gammal"}
+    names = {i: view(platform, i)["active_tasks"][0]["name"] for i in (old, still, new, pinned)}
+    assert names == {old: "Gammal", still: "Gammal", new: "Ny", pinned: "Gammal"}
     platform.runtime.complete_task(view(platform, old)["active_tasks"][0]["id"], {}, ENGINE)
     assert view(platform, old)["status"] == "completed"
 

@@ -241,3 +241,49 @@ def test_upgrading_from_the_last_release_keeps_every_row_on_postgresql() -> None
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
         admin.dispose()
+
+
+def test_0019_pins_each_process_to_the_version_it_starts_on_and_spells_unit_kinds_one_way(tmp_path: Path) -> None:
+    """Issue 15: after the upgrade a deploy no longer changes the version new cases start on, so every process
+    gets the default it had (its newest executable version; a chosen default stays); unit kinds spelled without
+    å/ä become the directory's spelling (engine.organisation.UnitKind); incidents gain what failed."""
+    db = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    command.upgrade(db.alembic_config(), "0015")
+    now = "2026-01-12 08:00:00.000000"
+    with db.engine.begin() as conn:
+        for id_, process, version, executable in ((1, "p", 1, 1), (2, "p", 2, 1), (3, "p", 3, 0), (4, "q", 1, 1)):
+            conn.execute(
+                text(
+                    "INSERT INTO process_definitions (id, process_id, version, xml, content_hash, executable,"
+                    " diagnostics, elements, lanes, start_messages, dependencies, forms, deployed_by, deployed_at,"
+                    " comment) VALUES (:id, :p, :v, x'00', :h, :e, '[]', '{}', '[]', '[]', '{}', '{}', 'agnes',"
+                    " :now, '')"
+                ),
+                {"id": id_, "p": process, "v": version, "h": f"h{id_}", "e": executable, "now": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO default_versions (process_id, unit_kind, unit, definition_id, set_by, set_at)"
+                " VALUES ('q', '', '', 4, 'irma', :now)"
+            ),
+            {"now": now},
+        )
+        for id_, hsa, kind in ((1, "SE2321000057-VC1", "vardcentral"), (2, "SE2321000057-HS1", "Hemsjukvard")):
+            conn.execute(
+                text(
+                    "INSERT INTO org_units (id, hsa_id, name, kind, kommun, created_at, updated_at)"
+                    " VALUES (:id, :hsa, 'Enhet', :kind, 'Eksjö', :now, :now)"
+                ),
+                {"id": id_, "hsa": hsa, "kind": kind, "now": now},
+            )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        defaults = conn.execute(
+            text("SELECT process_id, definition_id, set_by FROM default_versions ORDER BY process_id")
+        ).all()
+        kinds = conn.execute(text("SELECT kind FROM org_units ORDER BY id")).scalars().all()
+        columns = {c[1] for c in conn.execute(text("PRAGMA table_info(incidents)"))}
+    db.dispose()
+    assert [tuple(r) for r in defaults] == [("p", 2, "migration-0019"), ("q", 4, "irma")]
+    assert kinds == ["vårdcentral", "hemsjukvård"]
+    assert {"expression", "seen_values", "failures"} <= columns

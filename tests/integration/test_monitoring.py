@@ -113,8 +113,9 @@ def test_unsafe_moves_are_refused_and_change_nothing(platform):
     assert sorted(active(platform, iid)) == ["a", "b"]
     with pytest.raises(Conflict, match="andra grenar"):
         platform.runtime.move_token(iid, "a", "forst", COORDINATOR, reason="tillbaka")
-    with pytest.raises(Conflict, match="samma gren"):
+    with pytest.raises(Conflict, match="samma gren") as refused:
         platform.runtime.move_token(iid, "a", "b", COORDINATOR, reason="till grannen")
+    assert "«B» nås inte från «A»" in refused.value.message  # the diagram's names, not ids
     with pytest.raises(ValidationFailed, match="finns inte"):
         platform.runtime.move_token(iid, "a", "okand", COORDINATOR, reason="?")
     with pytest.raises(ValidationFailed, match="skäl"):

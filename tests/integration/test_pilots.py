@@ -77,10 +77,42 @@ def start(platform, data: dict, version: int | None = None) -> dict:
     return instance_view(platform, instance_id)
 
 
-def test_without_pilots_or_defaults_the_newest_version_starts_as_before(platform, versions):
+def test_deploying_a_new_version_does_not_change_the_version_new_cases_start_on(platform, pilots, versions):
+    """Issue 15: the first executable version is the default; version 2 runs only once someone makes it so."""
     instance = start(platform, case())
-    assert (instance["version"], instance["routing"], instance["pilot_id"]) == (2, "default", None)
-    assert instance["route_reason"] == "standardversion (nyaste)"
+    assert (instance["version"], instance["routing"], instance["pilot_id"]) == (1, "default", None)
+    assert instance["route_reason"] == "standardversion"
+    pilots.set_default(OWNER, "flode", 2, comment="Ny rutin beslutad i samverkansgruppen")
+    made = start(platform, case(n=2))
+    assert (made["version"], made["routing"]) == (2, "default")
+    with platform.db.read() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "default_version_set")).all()
+        assert [(a.actor, a.details) for a in audited] == [
+            (OWNER.username, {"from": None, "to": 1, "comment": "första körbara versionen"}),
+            (OWNER.username, {"from": 1, "to": 2, "comment": "Ny rutin beslutad i samverkansgruppen"}),
+        ]
+
+
+def test_creating_a_pilot_changes_nobody_elses_version(platform, pilots, versions):
+    pilots.set_default(TEAM, "flode", 2)
+    before = start(platform, case(ward=OTHER_WARD, vc=OTHER_VC, kommun="Nässjö", n=1))
+    running(pilots, version=1)
+    after = start(platform, case(ward=OTHER_WARD, vc=OTHER_VC, kommun="Nässjö", n=2))
+    assert (before["version"], after["version"]) == (2, 2)
+    assert start(platform, case(n=3))["version"] == 1  # the pilot's own units
+
+
+def test_a_database_without_default_rows_keeps_its_version_through_a_deploy(platform, versions):
+    """A database from before migration 0019 never upgraded (no row): the version everyone started on stays."""
+    from sqlalchemy import delete
+
+    from engine.persistence.models import DefaultVersion
+
+    with platform.db.unit_of_work() as session:
+        session.execute(delete(DefaultVersion))
+    assert start(platform, case(n=1))["version"] == 2  # routing step 5: the newest
+    platform.runtime.deploy(diagrams.single_task("flode", "Ännu nyare"), OWNER)  # version 3
+    assert start(platform, case(n=2))["version"] == 2
 
 
 def test_a_case_in_a_running_pilot_starts_on_the_pilot_version_and_says_why(platform, pilots, versions):
@@ -91,7 +123,7 @@ def test_a_case_in_a_running_pilot_starts_on_the_pilot_version_and_says_why(plat
     assert inside["route_reason"] == f"pilot {pilot_id} Eksjö SVPL"
     started = [h for h in inside["history"] if h["kind"] == "started"][0]["data"]
     assert started["routing"] == "pilot" and started["pilot_id"] == pilot_id and started["version"] == 2
-    # Creating the pilot pinned the default to version 1, so the newest version does not reach everyone.
+    # Version 1 stays the default (deploying version 2 did not change it), so the pilot does not reach everyone.
     assert (outside["version"], outside["routing"], outside["pilot_id"]) == (1, "default", None)
     assert pilots.get(TEAM, pilot_id)["cases"]["total"] == 1
 
@@ -418,27 +450,31 @@ def test_instances_that_existed_before_pilots_say_default_after_the_upgrade(tmp_
 
 
 def test_the_team_chooses_the_default_version_by_hand_and_back_to_the_newest(platform, pilots, versions):
-    running(pilots)  # pins version 1
+    running(pilots)  # version 1 stays the default
     platform.runtime.deploy(diagrams.single_task("flode", "Ännu nyare"), OWNER)  # version 3
     outside = case(ward=OTHER_WARD, vc=OTHER_VC, kommun="Nässjö")
     assert start(platform, {**outside, "vardtillfalle_id": "VT-a"})["version"] == 1
     pilots.set_default(TEAM, "flode", 3)
     chosen = start(platform, {**outside, "vardtillfalle_id": "VT-b"})
-    assert (chosen["version"], chosen["routing"], chosen["route_reason"]) == (3, "default", "standardversion (vald)")
+    assert (chosen["version"], chosen["routing"], chosen["route_reason"]) == (3, "default", "standardversion")
     assert start(platform, case(n=9))["routing"] == "pilot"  # the running pilot still comes first
-    pilots.set_default(TEAM, "flode", None)
+    pilots.set_default(TEAM, "flode", 1)
+    pilots.set_default(TEAM, "flode", None)  # the newest as it is now, written down
+    platform.runtime.deploy(diagrams.single_task("flode", "Den fjärde"), OWNER)  # version 4 changes nothing
     newest = start(platform, {**outside, "vardtillfalle_id": "VT-c"})
-    assert (newest["version"], newest["route_reason"]) == (3, "standardversion (nyaste)")
+    assert (newest["version"], newest["route_reason"]) == (3, "standardversion")
     assert pilots.default_overview(TEAM) == [
-        {"process_id": "flode", "newest": 3, "default": None, "versions": [3, 2, 1], "unit_defaults": 0}
+        {"process_id": "flode", "newest": 4, "default": 3, "versions": [4, 3, 2, 1], "unit_defaults": 0}
     ]
     with pytest.raises(ValidationFailed):
         pilots.set_default(TEAM, "flode", 9)
     with pytest.raises(Forbidden):
-        pilots.set_default(OWNER, "flode", 1)
+        pilots.set_default(COORDINATOR, "flode", 1)
     with platform.db.read() as session:
         audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "default_version_set")).all()
         assert [(a.target_id, a.details) for a in audited] == [
-            ("flode", {"from": 1, "to": 3}),
-            ("flode", {"from": 3, "to": None}),
+            ("flode", {"from": None, "to": 1, "comment": "första körbara versionen"}),
+            ("flode", {"from": 1, "to": 3, "comment": ""}),
+            ("flode", {"from": 3, "to": 1, "comment": ""}),
+            ("flode", {"from": 1, "to": 3, "comment": ""}),
         ]

@@ -114,10 +114,46 @@ def test_check_lists_every_kind_of_finding_by_element(platform):
         ("f_a", "error"),  # sandbox
         ("gw", "warning"),  # no default
         ("utanfor", "warning"),  # outside any lane
-        ("ensam", "warning"),  # unreachable
+        ("ensam", "error"),  # connected to nothing (issue 15: was a warning, "0 fel" with the rest fixed)
     } <= by_element
-    assert not result.executable and result.errors == 3
+    assert not result.executable and result.errors == 4
     assert stored(platform) == before
+
+
+def test_the_flow_rules_that_matter_for_running_are_errors_naming_the_element(platform):
+    """Issue 15: a disconnected task and a dead end reached by an implicit split passed as "0 fel"; bpmnlint's
+    recommended rules call both errors, and so does the server's check (the modeller runs bpmnlint itself too)."""
+    xml = diagrams.linear(
+        "dott_slut",
+        """
+  <bpmn:startEvent id="start" />
+  <bpmn:userTask id="bedom" name="Bedöm" />
+  <bpmn:userTask id="vidare" name="Vidare" />
+  <bpmn:userTask id="atervandsgrand" name="Återvändsgränd" />
+  <bpmn:userTask id="ensam" name="Ensam" />
+  <bpmn:endEvent id="end" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="bedom" />
+  <bpmn:sequenceFlow id="f2" sourceRef="bedom" targetRef="vidare" />
+  <bpmn:sequenceFlow id="f3" sourceRef="bedom" targetRef="atervandsgrand" />
+  <bpmn:sequenceFlow id="f4" sourceRef="vidare" targetRef="end" />
+  <bpmn:sequenceFlow id="f5" sourceRef="vidare" targetRef="end" />""",
+    )
+    result = platform.runtime.check_diagram(xml, OWNER)
+    found = {(e, s): m for e, s, m in findings(result)}
+    assert "«Ensam» är inte kopplat till något flöde" in found[("ensam", "error")]
+    assert "«Återvändsgränd» leder ingenstans" in found[("atervandsgrand", "error")]
+    assert "«Bedöm» delar flödet utan grind" in found[("bedom", "warning")]
+    assert ("f5", "error") in found  # the same two elements joined twice
+    assert not result.executable and result.errors == 3
+    no_ends = diagrams.linear(
+        "utan_slut",
+        """
+  <bpmn:startEvent id="start" /><bpmn:userTask id="t" name="Gör" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="t" />""",
+    )
+    found = {(e, s): m for e, s, m in findings(platform.runtime.check_diagram(no_ends, OWNER))}
+    assert "saknar sluthändelse" in found[("utan_slut", "error")]
+    assert "«Gör» leder ingenstans" in found[("t", "error")]
 
 
 @pytest.mark.parametrize("payload", [b"", b"inte xml", b'<?xml version="1.0"?><html/>'])

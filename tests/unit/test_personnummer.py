@@ -33,3 +33,13 @@ def test_hsa_id_shape():
     assert personnummer.is_hsa_id("SE2321000057-VCEKSJO")
     assert not personnummer.is_hsa_id("SE232100005-X")
     assert not personnummer.is_hsa_id("SE2321000057-" + "A" * 30)
+
+
+def test_a_unit_kind_has_one_spelling_whichever_way_it_is_written() -> None:
+    """Issue 15: "vardcentral" (the case columns, pilots, filters) and "vårdcentral" (the directory) are one kind."""
+    from engine.organisation import UNIT_KINDS, UnitKind
+
+    assert UnitKind.parse("vardcentral") is UnitKind.parse("Vårdcentral") is UnitKind.VARDCENTRAL
+    assert UnitKind.parse("socialtjanst") is UnitKind.SOCIALTJANST and UnitKind.parse("ward") is None
+    assert UnitKind.VARDCENTRAL.case_column == "vardcentral" and UnitKind.HEMSJUKVARD.case_column is None
+    assert UNIT_KINDS == ("region", "kommun", "avdelning", "vårdcentral", "hemsjukvård", "socialtjänst")

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from tests import diagrams
-from tests.miwg import EXECUTABLE, miwg_files
+from tests.miwg import EXECUTABLE, miwg_files, vendor_variants
 
 
 def upload(client, tokens, xml: bytes, query: str = "documentation_only=true", user: str = "agnes"):
@@ -145,3 +145,43 @@ def test_vendor_extensions_are_ignored_and_kept_on_round_trip(client, tokens, pl
     assert downloaded == VENDOR.encode()
     assert b"signavio:signavioMetaData" in downloaded and b'camunda:assignee="demo"' in downloaded
     assert platform.reports.definition("leverantor")["elements"]["gora"]["properties"] == {"mal": "Allt klart"}
+
+
+def test_vendor_exports_that_libxml2_refuses_import_as_documentation_as_bpmn_js_opens_them(client, tokens):
+    """Issue 15: a wrongly declared encoding, a namespace URI with spaces and a file with only a collaboration,
+    made from every MIWG reference file: the check says what was read how, and each is stored as a documentation
+    model; none is refused. A variant that says the same as one stored just before (only the bytes or an unused
+    namespace differ) is that version, not a new one."""
+    kinds: dict[str, int] = {}
+    for path in miwg_files():
+        stored: dict[tuple[str, int], bytes] = {}
+        for kind, xml in vendor_variants(path).items():
+            name = f"{path.stem}-{kind}.bpmn"
+            checked = client.post(
+                "/api/v1/definitions/check", data=xml, headers={**tokens["agnes"], "Content-Type": "application/xml"}
+            )
+            assert checked.status_code == 200, (name, checked.get_data(as_text=True))
+            messages = " ".join(d["message"] for d in checked.get_json()["diagnostics"])
+            if kind in ("latin1-declared-utf8", "unknown-encoding"):
+                assert "Filen anger kodningen" in messages, (name, messages)
+            elif kind == "namespace-with-spaces":
+                assert "innehåller mellanslag" in messages, (name, messages)
+            else:
+                assert "bara samarbete" in messages, (name, messages)
+            response = upload(client, tokens, xml, f"documentation_only=true&filename={name}")
+            assert response.status_code in (200, 201), (name, response.get_data(as_text=True))
+            body = response.get_json()
+            key = (body["process_id"], body["version"])
+            if body["created"]:
+                stored[key] = xml
+            else:
+                assert kind in ("unknown-encoding", "namespace-with-spaces") and key in stored, name
+            assert kind != "collaboration-only" or body["executable"] is False
+            downloaded = client.get(
+                f"/api/v1/definitions/{body['process_id']}/versions/{body['version']}/bpmn", headers=tokens["vera"]
+            )
+            assert downloaded.data == stored[key], name
+            kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds["collaboration-only"] >= 10 and kinds["namespace-with-spaces"] == len(miwg_files())
+    refused = upload(client, tokens, vendor_variants(miwg_files()[5])["collaboration-only"], "comment=x")
+    assert refused.status_code == 422  # without documentation_only a drawing is not deployed

@@ -130,3 +130,44 @@ def test_the_heat_map_and_the_openapi_document(client, tokens, platform):
         assert "post" in paths[f"/api/v1{path}"] or "get" in paths[f"/api/v1{path}"]
     names = [p["name"] for p in paths["/api/v1/instances"]["get"]["parameters"]]
     assert {"kommun", "vardcentral", "avdelning", "overdue", "started_from", "started_to", "version"} <= set(names)
+
+
+def test_incidents_in_the_api_name_the_expression_and_the_list_filters_by_where_cases_wait(client, tokens, platform):
+    """Issue 15 through the API: what failed and what it saw; a retry that fails again keeps the incident open;
+    `waiting_in`; deploying leaves the default, `POST /pilots/defaults` with a comment changes it."""
+    deploy(client, tokens, diagrams.script_process("delning", "kvot = antal / delare"))
+    iid = start(client, tokens, "delning", "d", {**CASE, "antal": 10, "delare": 0})
+    waiting = client.get("/api/v1/instances?waiting_in=forbered", headers=tokens["cora"]).get_json()["items"]
+    assert [i["id"] for i in waiting] == [iid]
+    task = client.get(f"/api/v1/instances/{iid}", headers=tokens["cora"]).get_json()["active_tasks"][0]
+    platform.runtime.complete_task(task["id"], {}, ENGINE)
+    stopped = client.get("/api/v1/instances?waiting_in=skript", headers=tokens["cora"]).get_json()["items"]
+    assert [i["id"] for i in stopped] == [iid]
+    [incident] = client.get(f"/api/v1/instances/{iid}", headers=tokens["cora"]).get_json()["incidents"]
+    assert incident["expression"] == "kvot = antal / delare"
+    assert incident["seen_values"] == {"antal": {"value": 10}, "delare": {"value": 0}}
+    again = client.post(
+        f"/api/v1/instances/{iid}/retry", json={"reason": "Försök", "data": {"antal": 11}}, headers=tokens["cora"]
+    )
+    assert again.status_code == 200, again.get_data(as_text=True)
+    [incident] = again.get_json()["incidents"]
+    assert (incident["resolved_at"], incident["failures"]) == (None, 2)
+
+    second = client.post(
+        "/api/v1/definitions?comment=v2",
+        data=diagrams.script_process("delning", "kvot = antal / max(delare, 1)").encode(),
+        headers={**tokens["agnes"], "Content-Type": "application/xml"},
+    )
+    assert second.status_code == 201 and second.get_json()["default_version"] == 1
+    made = client.post(
+        "/api/v1/pilots/defaults",
+        json={"process_id": "delning", "version": 2, "comment": "Tål delaren noll"},
+        headers=tokens["agnes"],
+    )
+    assert made.status_code == 200, made.get_data(as_text=True)
+    versions = client.get("/api/v1/definitions/delning/versions", headers=tokens["agnes"]).get_json()["items"]
+    assert [(v["version"], v["is_default"]) for v in versions] == [(2, True), (1, False)]
+    assert_error(
+        client.post("/api/v1/pilots/defaults", json={"process_id": "delning", "version": 1}, headers=tokens["cora"]),
+        403,
+    )

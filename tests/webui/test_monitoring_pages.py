@@ -163,3 +163,146 @@ def test_the_monitoring_pages_follow_the_language_switch(demo_app):
     assert "Timeline" in page and "Move the token (repair)" in page and "Task created" in page
     heat = client.get("/overvakning/process/in_utskrivning/varmekarta").get_data(as_text=True)
     assert "How the figures are computed" in heat
+
+
+def _incident_cases(demo, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Cases on Esther's units that stop at a script dividing by zero (an incident each)."""
+    from tests import diagrams
+    from tests.conftest import OWNER
+    from webui.demo import UNITS
+
+    demo.runtime.deploy(diagrams.script_process("delning", "kvot = antal / delare"), OWNER)
+    ids = []
+    for n in range(count):
+        data = {
+            "antal": 10,
+            "delare": 0,
+            "avdelning_hsa_id": UNITS["hs_medger"],
+            "vardcentral_hsa_id": UNITS["vc_eksjo"],
+            "kommun": "Eksjö",
+        }
+        iid = demo.runtime.start_instance("delning", f"delning-{n}", data, SYSTEM_ACTOR)
+        task = instance_view(demo, iid, SYSTEM_ACTOR)["active_tasks"][0]
+        demo.runtime.complete_task(task["id"], {}, SYSTEM_ACTOR)
+        ids.append(iid)
+    return ids
+
+
+def test_the_vardcentral_filter_offers_the_directorys_vardcentraler_and_filters(demo_app, demo):
+    """Issue 15: the unit kind was spelled two ways, so the Vårdcentral filter offered nothing."""
+    from webui.demo import UNITS
+
+    client = sign_in(demo_app, "cora")
+    html = client.get("/overvakning").get_data(as_text=True)
+    select = html[html.index('id="m-vardcentral"') : html.index("</select>", html.index('id="m-vardcentral"'))]
+    assert f'value="{UNITS["vc_eksjo"]}"' in select and "Eksjö" in select
+    found = client.get(f"/overvakning?vardcentral={UNITS['vc_eksjo']}", headers={"HX-Request": "true"})
+    assert f'href="/overvakning/instans/{ESTHER}"' in found.get_data(as_text=True)
+    other = client.get(f"/overvakning?vardcentral={UNITS['vc_raslatt']}", headers={"HX-Request": "true"})
+    assert f'href="/overvakning/instans/{ESTHER}"' not in other.get_data(as_text=True)
+
+
+def test_the_instance_header_names_units_and_the_default_version_now(demo_app, demo):
+    from tests.conftest import OWNER, make_default
+    from tests.webui.test_pilot_pages import deploy_new_version
+    from webui.demo import UNITS
+
+    client = sign_in(demo_app, "cora")
+    html = client.get(f"/overvakning/instans/{ESTHER}").get_data(as_text=True)
+    header = html[html.index('<p class="meta">') : html.index("</p>", html.index('<p class="meta">'))]
+    assert UNITS["vc_eksjo"] not in header and UNITS["hs_medger"] not in header
+    assert "Vårdcentral: " in header and "Avdelning: " in header
+    assert "är standardversion nu" in html
+    deploy_new_version(demo)
+    make_default(demo, "in_utskrivning", 2, OWNER)
+    html = client.get(f"/overvakning/instans/{ESTHER}").get_data(as_text=True)
+    assert "standardversion nu: version 2" in html  # the default NOW, not the one the case started on
+
+
+def test_the_list_filters_by_the_element_a_case_waits_in(demo_app, demo):
+    client = sign_in(demo_app, "cora")
+    [waiting] = instance_view(demo, ESTHER, SYSTEM_ACTOR)["active_tasks"]
+    html = client.get("/overvakning?process=in_utskrivning").get_data(as_text=True)
+    assert f'<option value="{waiting["element_id"]}"' in html
+    found = client.get(
+        f"/overvakning?process=in_utskrivning&element={waiting['element_id']}", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert f'href="/overvakning/instans/{ESTHER}"' in found
+    none = client.get("/overvakning?element=finns_inte", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Inga instanser matchar filtret." in none
+
+
+def test_batch_retry_over_a_filter_previews_the_count_and_keeps_failing_incidents_open(demo_app, demo):
+    ids = _incident_cases(demo, 3)
+    client = sign_in(demo_app, "cora")
+    token = page_token(client, "/overvakning")
+    form = {"csrf_token": token, "action": "forsok-igen", "status": "incident", "process": "delning"}
+    preview = client.post("/overvakning/massatgard", data=form)
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "<strong>3 ärenden</strong>" in html
+    assert all(f"#{i}" in html for i in ids)
+    assert all(instance_view(demo, i, SYSTEM_ACTOR)["status"] == "incident" for i in ids)  # nothing changed yet
+    stale = client.post("/overvakning/massatgard/utfor", data={**form, "expected": "2", "reason": "Rättat"})
+    assert stale.status_code == 409 and "bekräfta igen" in stale.get_data(as_text=True)
+    done = client.post("/overvakning/massatgard/utfor", data={**form, "expected": "3", "reason": "Nytt försök"})
+    assert done.status_code == 200 and "Klart: 3 av 3 ärenden." in done.get_data(as_text=True)
+    for i in ids:  # the same data fails again: each incident stays open, counted, no twin
+        view = instance_view(demo, i, SYSTEM_ACTOR)
+        assert view["status"] == "incident"
+        [incident] = view["incidents"]
+        assert incident["resolved_at"] is None and incident["failures"] == 2
+    with demo.db.read() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "retry_incident")).all()
+        assert sorted(int(a.target_id) for a in audited) == sorted(ids)
+        assert {a.details["reason"] for a in audited} == {"Nytt försök"}
+
+
+def test_batch_cancel_needs_a_reason_and_a_coordinator(demo_app, demo):
+    ids = _incident_cases(demo, 2)
+    client = sign_in(demo_app, "cora")
+    token = page_token(client, "/overvakning")
+    form = {"csrf_token": token, "action": "avbryt", "process": "delning"}
+    assert "<strong>2 ärenden</strong>" in client.post("/overvakning/massatgard", data=form).get_data(as_text=True)
+    no_reason = client.post("/overvakning/massatgard/utfor", data={**form, "expected": "2", "reason": " "})
+    assert no_reason.status_code == 409 and "Skriv ett skäl" in no_reason.get_data(as_text=True)
+    done = client.post("/overvakning/massatgard/utfor", data={**form, "expected": "2", "reason": "Testärenden"})
+    assert "Klart: 2 av 2 ärenden." in done.get_data(as_text=True)
+    assert {instance_view(demo, i, SYSTEM_ACTOR)["status"] for i in ids} == {"cancelled"}
+    nurse = sign_in(demo_app, "vera")
+    refused = nurse.post("/overvakning/massatgard", data={**form, "csrf_token": page_token(nurse)})
+    assert refused.status_code == 403
+
+
+def test_retry_takes_a_form_of_the_case_fields_and_names_the_expression(demo_app, demo):
+    [iid] = _incident_cases(demo, 1)
+    client = sign_in(demo_app, "cora")
+    html = client.get(f"/overvakning/instans/{iid}").get_data(as_text=True)
+    assert "Uttrycket delar med noll." in html and "<code>kvot = antal / delare</code>" in html
+    assert 'name="falt-delare" value="0"' in html and 'name="typ-delare" value="number"' in html
+    assert 'name="falt-avdelning_hsa_id"' not in html  # routing data is not corrected here
+    token = page_token(client, f"/overvakning/instans/{iid}")
+    base = {"csrf_token": token, "orig-delare": "0", "typ-delare": "number", "reason": "Rätt delare"}
+    bad = client.post(f"/overvakning/instans/{iid}/forsok-igen", data={**base, "falt-delare": "två"})
+    assert bad.status_code == 303
+    assert instance_view(demo, iid, SYSTEM_ACTOR)["status"] == "incident"
+    assert "Ange ett tal" in client.get(f"/overvakning/instans/{iid}").get_data(as_text=True)
+    ok = client.post(f"/overvakning/instans/{iid}/forsok-igen", data={**base, "falt-delare": "4"})
+    assert ok.status_code == 303
+    view = instance_view(demo, iid, SYSTEM_ACTOR)
+    assert view["status"] == "running" and view["data"]["kvot"] == 2.5
+
+
+def test_the_units_of_a_case_are_changed_by_choosing_from_the_directory(demo_app, demo):
+    from webui.demo import UNITS
+
+    client = sign_in(demo_app, "cora")
+    html = client.get(f"/overvakning/instans/{ESTHER}").get_data(as_text=True)
+    form = html[html.index('id="units-vardcentral"') : html.index("</select>", html.index('id="units-vardcentral"'))]
+    assert f'<option value="{UNITS["vc_raslatt"]}">' in form and UNITS["vc_eksjo"] not in form  # the others, named
+    token = page_token(client, f"/overvakning/instans/{ESTHER}")
+    response = client.post(
+        f"/overvakning/instans/{ESTHER}/enheter",
+        data={"csrf_token": token, "vardcentral_hsa_id": UNITS["vc_raslatt"], "kommun": "", "reason": "Listad om"},
+    )
+    assert response.status_code == 303
+    assert instance_view(demo, ESTHER, SYSTEM_ACTOR)["vardcentral"] == UNITS["vc_raslatt"]

@@ -52,6 +52,7 @@ PATIENT_COMMANDS = {
     "monitoring.retry",
     "monitoring.fire_timer",
     "monitoring.reassign",
+    "monitoring.batch_run",
     "api.start_instance",
     "api.cancel_instance",
     "api.move_token",
@@ -83,6 +84,7 @@ NO_PATIENT_DATA = {
     "persons.search_form",
     "monitoring.diagram",
     "monitoring.heatmap",
+    "monitoring.batch_preview",  # case numbers and a count, no person
     "catalogue.activities",
     "modeller.page",
     "modeller.old_static_page",

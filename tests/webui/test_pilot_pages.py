@@ -7,8 +7,11 @@ from __future__ import annotations
 import io
 import zipfile
 
+from sqlalchemy import select
+
 from engine.config import PROJECT_ROOT
 from engine.directory import SYSTEM_ACTOR
+from engine.persistence.models import AuditEntry
 from tests.conftest import instance_view
 from tests.webui.staff import demo, demo_app, page_token, sign_in  # noqa: F401  (fixtures)
 
@@ -191,22 +194,38 @@ def test_the_team_sends_the_vardekompass_questions_from_the_page(demo, demo_app)
 
 
 def test_the_team_sets_the_default_version_on_the_pilots_page(demo, demo_app):  # noqa: F811
+    """Issue 15: deploying version 2 leaves everyone on version 1; making it the default is an explicit action with
+    a comment, open to the implementation team and process owners, audited."""
     deploy_new_version(demo)
     client = sign_in(demo_app, "irma")
     page = client.get("/piloter").get_data(as_text=True)
-    assert "Standardversioner" in page and "den nyaste (version 2)" in page
+    assert "Standardversioner" in page and "Att driftsätta en ny version ändrar den aldrig" in page
+    assert "<td>version 1</td>" in page
+    assert instance_view(demo, admit(demo, 6, "SE2321000057-RYMED1", "Jönköping"), SYSTEM_ACTOR)["version"] == 1
     token = page_token(client, "/piloter")
-    response = client.post(
-        "/piloter/standardversion", data={"csrf_token": token, "process_id": "in_utskrivning", "version": "1"}
-    )
+    form = {"csrf_token": token, "process_id": "in_utskrivning", "version": "2"}
+    assert client.post("/piloter/standardversion", data=form).status_code == 303
+    page = client.get("/piloter").get_data(as_text=True)
+    assert "Skriv en kommentar" in page and "<td>version 1</td>" in page  # refused without a comment
+    response = client.post("/piloter/standardversion", data={**form, "comment": "Beslut i samverkansgruppen"})
     assert response.status_code == 303
     page = client.get("/piloter").get_data(as_text=True)
-    assert "startar nu på version 1" in page and "version 1 (vald)" in page
+    assert "startar nu på version 2" in page and "<td>version 2</td>" in page
     case = admit(demo, 7, "SE2321000057-RYMED1", "Jönköping")
-    assert instance_view(demo, case, SYSTEM_ACTOR)["version"] == 1
-    owner = sign_in(demo_app, "agnes")
-    assert "Spara" not in owner.get("/piloter").get_data(as_text=True)
-    denied = owner.post(
-        "/piloter/standardversion", data={"csrf_token": page_token(owner, "/piloter"), "process_id": "in_utskrivning"}
+    assert instance_view(demo, case, SYSTEM_ACTOR)["version"] == 2
+    owner = sign_in(demo_app, "agnes")  # a process owner may make a version the default too
+    back = {"csrf_token": page_token(owner, "/piloter"), "process_id": "in_utskrivning", "version": "1"}
+    assert owner.post("/piloter/standardversion", data={**back, "comment": "Tillbaka tills vidare"}).status_code == 303
+    with demo.db.read() as session:
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "default_version_set")).all()
+        assert [(a.actor, a.details.get("to"), a.details.get("comment")) for a in audited][-2:] == [
+            ("irma", 2, "Beslut i samverkansgruppen"),
+            ("agnes", 1, "Tillbaka tills vidare"),
+        ]
+    coordinator = sign_in(demo_app, "cora")
+    assert "default-comment-" not in coordinator.get("/piloter").get_data(as_text=True)
+    denied = coordinator.post(
+        "/piloter/standardversion",
+        data={**back, "csrf_token": page_token(coordinator, "/piloter"), "comment": "x"},
     )
     assert denied.status_code == 403

@@ -52,6 +52,9 @@ class VersionOut(Schema):
     filename = fields.String(allow_none=True)
     running_instances = fields.Integer()
     diagnostics = fields.Integer(metadata={"description": "number of findings stored with the version"})
+    is_default = fields.Boolean(
+        metadata={"description": "new cases start on this version where no pilot or per-unit default takes them"}
+    )
 
 
 class VersionsOut(Schema):

@@ -37,7 +37,8 @@ def _instance(instance_id: int) -> dict[str, Any]:
     "/instances",
     "Instanser (samordnare, processägare, granskare, system), nyast först. Filter: process, version, status, "
     "kommun, vårdcentral, avdelning, försenade (en öppen uppgift eller timer efter sin tid), startade mellan två "
-    "datum (svensk tid, till och med), personnummer (samordnare och system; loggas). 'total' slutar räkna vid 1 001",
+    "datum (svensk tid, till och med), elementet ärendet väntar i (waiting_in), personnummer (samordnare och "
+    "system; loggas). 'total' slutar räkna vid 1 001",
     query=s.InstanceFilterIn,
     response=s.page_of(s.InstanceListItemOut),
 )
@@ -56,6 +57,7 @@ def list_instances() -> Response:
         "overdue": "1" if q["overdue"] else "",
         "started_from": q["started_from"].isoformat() if q["started_from"] else "",
         "started_to": q["started_to"].isoformat() if q["started_to"] else "",
+        "waiting_in": q["waiting_in"],
     }
     filters = InstanceFilter.of({k: v for k, v in values.items() if v not in (None, "")})
     page = platform().reads.cases.page(who, filters, limit=q["limit"], offset=q["offset"], channel="API")

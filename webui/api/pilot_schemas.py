@@ -78,7 +78,10 @@ class DefaultSetIn(_In):
         required=True,
         allow_none=True,
         validate=validate.Range(min=1),
-        metadata={"description": "Versionen; null: tillbaka till den nyaste"},
+        metadata={"description": "Versionen; null: den nyaste körbara versionen som den är nu (skrivs ner)"},
+    )
+    comment = fields.String(
+        load_default="", validate=validate.Length(max=2000), metadata={"description": "varför (granskas i loggen)"}
     )
 
 

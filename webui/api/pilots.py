@@ -54,8 +54,9 @@ def pilot_defaults() -> Response:
 @documented(
     "POST",
     "/pilots/defaults",
-    "Välj standardversionen för en process (version null: tillbaka till den nyaste); enheternas egna standarder "
-    "från spridning står kvar",
+    "Gör en version till standardversion för en process, med en kommentar (implementeringsteamet eller en "
+    "processägare; granskas). Att driftsätta ändrar aldrig standardversionen. Version null: den nyaste körbara "
+    "versionen som den är nu. Enheternas egna standarder från spridning står kvar",
     body=ps.DefaultSetIn,
     response=ps.DefaultsOut,
     errors=(400, 401, 403, 415, 422),
@@ -63,7 +64,7 @@ def pilot_defaults() -> Response:
 def set_pilot_default() -> Response:
     who = actor()
     body = load_body(ps.DefaultSetIn)
-    pilots().set_default(who, body["process_id"], body["version"])
+    pilots().set_default(who, body["process_id"], body["version"], comment=body["comment"])
     items = pilots().defaults(who, body["process_id"])
     return _json(ps.DefaultsOut().dump({"process_id": body["process_id"], "items": items}))
 

@@ -48,6 +48,12 @@ def instance_answer(instance_id: int, who: Actor, detail: str) -> dict[str, Any]
             }
 
 
+def _pilots() -> Any:
+    from webui.views.pilots import pilots
+
+    return pilots()
+
+
 def _deploy_out(result: DeployResult) -> dict[str, Any]:
     return s.DeployOut().dump(
         {
@@ -57,6 +63,7 @@ def _deploy_out(result: DeployResult) -> dict[str, Any]:
             "executable": result.executable,
             "created": result.created,
             "diagnostics": [d.as_dict() for d in result.diagnostics],
+            "default_version": _pilots().effective_default(result.process_id),
         }
     )
 

@@ -84,6 +84,11 @@ class InstanceFilterIn(PageIn):
     overdue = fields.Boolean(load_default=False)
     started_from = fields.Date(load_default=None)
     started_to = fields.Date(load_default=None)
+    waiting_in = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "element id: cases with an active task, a timer or an open incident there"},
+    )
 
 
 class HeatmapQueryIn(Schema):
@@ -117,6 +122,13 @@ class DeployOut(Schema):
     executable = fields.Boolean()
     created = fields.Boolean()
     diagnostics = fields.List(fields.Nested(DiagnosticOut))
+    default_version = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "the version new cases start on now (a deploy never changes it: make a version the "
+            "default with POST /pilots/defaults, or pilot it)"
+        },
+    )
 
 
 class DefinitionOut(Schema):
@@ -180,6 +192,13 @@ class IncidentOut(Schema):
     created_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)
     resolved_by = fields.String(allow_none=True)
+    expression = fields.String(
+        allow_none=True, metadata={"description": "the failing expression or script, or a gateway's conditions"}
+    )
+    seen_values = fields.Dict(
+        allow_none=True, metadata={"description": "name -> {value} or {missing: true}, as the failing step saw it"}
+    )
+    failures = fields.Integer(metadata={"description": "how often the step failed while the incident was open"})
 
 
 class DeviationOut(Schema):

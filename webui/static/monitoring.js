@@ -50,8 +50,10 @@
     });
     const panel = document.getElementById('element-history');
     let selected = null;
+    const pick = movePicker(canvas);
     viewer.get('eventBus').on('element.click', function (event) {
       const id = event.element.id;
+      if (pick(event.element)) return;
       if (!panel || event.element.type === 'bpmn:Process' || event.element.type === 'bpmn:Collaboration') return;
       if (selected) canvas.removeMarker(selected, 'sf-selected');
       selected = id;
@@ -76,6 +78,67 @@
       });
       panel.appendChild(list);
     });
+  }
+
+  // Moving a token by clicking the diagram (issue 15, as in Camunda Operate): "Välj i diagrammet" starts it; a click
+  // on an element where the case stands chooses where the token comes from, a click on another element where it
+  // goes. An element that cannot be a target is said by name and why; the server checks the move itself and
+  // explains a refusal with the elements' names.
+  function movePicker(canvas) {
+    const button = document.getElementById('move-pick');
+    const from = document.getElementById('move-from');
+    const to = document.getElementById('move-to');
+    const note = document.getElementById('move-pick-status');
+    if (!button || !from || !to) return function () { return false; };
+    let on = false;
+    let marked = null;
+    function say(message) { if (note) note.textContent = message; }
+    const texts = state.texts || {};
+    function words(key, fallback, name) { return (texts[key] || fallback).replace('{name}', name || ''); }
+    function mark(id) {
+      if (marked) canvas.removeMarker(marked, 'sf-move-target');
+      marked = id;
+      if (id) canvas.addMarker(id, 'sf-move-target');
+    }
+    function options(select) { return Array.from(select.options).map(function (o) { return o.value; }); }
+    button.addEventListener('click', function () {
+      on = !on;
+      button.setAttribute('aria-pressed', on ? 'true' : 'false');
+      container.classList.toggle('picking', on);
+      say(on ? words('pick_start', 'Klicka på elementet token ska flyttas till (eller först på där den står).') : '');
+    });
+    to.addEventListener('change', function () { mark(to.value || null); });
+    return function (element) {
+      if (!on) return false;
+      const id = element.id;
+      const name = state.names[id] || (element.businessObject && element.businessObject.name) || id;
+      const here = state.elements[id];
+      if (here && (here.active || here.waiting || here.incident) && options(from).includes(id)) {
+        from.value = id;
+        say(words('pick_from', 'Från: «{name}». Klicka nu på målet.', name));
+        return true;
+      }
+      if (element.type === 'bpmn:SequenceFlow' || element.type === 'bpmn:Process' || element.type === 'bpmn:Collaboration' ||
+          element.type === 'bpmn:Participant' || element.type === 'bpmn:Lane' || element.type === 'label') {
+        say(words('not_target', '«{name}» kan inte vara mål: välj en aktivitet, en händelse eller en grind.', name));
+        return true;
+      }
+      if (element.type === 'bpmn:BoundaryEvent') {
+        say(words('boundary', '«{name}» är en gränshändelse: välj aktiviteten den sitter på.', name));
+        return true;
+      }
+      if (!options(to).includes(id)) {
+        say(words('unknown', '«{name}» kan inte vara mål i den här versionen av processen.', name));
+        return true;
+      }
+      to.value = id;
+      mark(id);
+      to.dispatchEvent(new Event('change'));
+      say(words('target', 'Mål: «{name}». Skriv ett skäl och tryck Flytta.', name));
+      const reason = document.getElementById('move-reason');
+      if (reason) reason.focus();
+      return true;
+    };
   }
 
   function drawHeat(registry, overlays) {

@@ -10,6 +10,7 @@ changes through engine.runtime. Every action needs a reason and is audited (and 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -19,9 +20,11 @@ from flask_babel import gettext as _
 from markupsafe import escape
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
+from engine.domain.routing import ROUTING_KEYS
 from engine.monitoring import Monitoring, period_default
 from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
 from webui.headers import attachment
+from webui.i18n import N_
 from webui.labels import label
 from webui.views import _service, platform, reads
 from webui.views.auth import current_actor, login_required
@@ -35,6 +38,7 @@ FILTER_LABELS = {
     "kommun": "Kommun",
     "avdelning": "Avdelning",
     "vardcentral": "Vårdcentral",
+    "element": "Väntar i",
 }
 
 
@@ -77,10 +81,11 @@ def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]
         query=filters.as_query(),
         statuses=STATUSES,
         labels=FILTER_LABELS,
-        options=monitoring().options(),
+        options=monitoring().options(filters.process),
         total_text=_count_text(page.total),
         errors=errors or {},
         may_search=platform().policy.can_search_instances_by_person(actor),
+        may_batch=platform().policy.can_retry_incident(actor) or platform().policy.can_cancel_instance(actor),
     )
 
 
@@ -147,6 +152,17 @@ def instance_page(instance_id: int) -> Any:
         },
         "names": dict(view.element_names),
         "history": by_element,
+        # The words of picking a move's target on the diagram (static/monitoring.js), in the reader's language.
+        "texts": {
+            "pick_start": _("Klicka på elementet token ska flyttas till (eller först på där den står)."),
+            "pick_from": _("Från: «%(name)s». Klicka nu på målet.", name="{name}"),
+            "not_target": _(
+                "«%(name)s» kan inte vara mål: välj en aktivitet, en händelse eller en grind.", name="{name}"
+            ),
+            "boundary": _("«%(name)s» är en gränshändelse: välj aktiviteten den sitter på.", name="{name}"),
+            "unknown": _("«%(name)s» kan inte vara mål i den här versionen av processen.", name="{name}"),
+            "target": _("Mål: «%(name)s». Skriv ett skäl och tryck Flytta.", name="{name}"),
+        },
     }
     policy = p.policy
     return render_template(
@@ -161,7 +177,30 @@ def instance_page(instance_id: int) -> Any:
         colleagues={t.id: _candidates(t.id) for t in view.active_tasks} if policy.can_reassign_task(actor) else {},
         can_change_units=policy.can_manage_instances(actor),
         open=view.status not in ("completed", "cancelled"),
+        retry_fields=retry_fields(dict(view.data), view.incidents) if view.status == "incident" else [],
+        unit_options=monitoring().options() if policy.can_manage_instances(actor) else {},
     )
+
+
+# What went wrong, in words (issue 15): the engine's technical message stays beside it for whoever needs it.
+INCIDENT_KINDS = (
+    ("No conditions satisfied", N_("Inget av grindens villkor var sant, och grinden har ingen standardväg.")),
+    ("NameError", N_("Uttrycket använder ett namn som inte finns i ärendets uppgifter.")),
+    ("ZeroDivisionError", N_("Uttrycket delar med noll.")),
+    ("TypeError", N_("Ett värde har fel typ för uttrycket (till exempel text där det ska vara ett tal).")),
+    ("KeyError", N_("Uttrycket läser en nyckel som inte finns.")),
+    ("kunde inte utlösas", N_("Timern kunde inte utlösas.")),
+    ("för många steg", N_("Skriptet tog för många steg och stoppades.")),
+    ("för lång tid", N_("Skriptet tog för lång tid och stoppades.")),
+)
+
+
+@bp.app_template_filter("incident_summary")
+def incident_summary(message: str) -> str:
+    for needle, text in INCIDENT_KINDS:
+        if needle in (message or ""):
+            return _(text)
+    return _("Steget kunde inte utföras.")
 
 
 def _candidates(task_id: str) -> list[tuple[str, str]]:
@@ -229,23 +268,128 @@ def _reason() -> str:
     return request.form.get("reason", "")
 
 
+MAX_RETRY_FIELDS = 40
+_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+_DECIMAL = re.compile(r"^[+-]?\d{1,18}[.,]\d{1,12}$")
+
+
+def _field_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict | list):
+        return "json"
+    return "text"
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "ja" if value else "nej"
+    if isinstance(value, float):
+        return str(value).replace(".", ",")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def retry_fields(data: dict[str, Any], incidents: Any) -> list[dict[str, Any]]:
+    """The retry form (issue 15: a form of the case's fields, not raw JSON): first the names the failing expression
+    read (also those that were missing), then the case's other fields. Routing data (person, stay, units,
+    agreement) is not here: it changes only by the journal or an audited change of units (convention 14)."""
+    order: list[str] = []
+    missing: set[str] = set()
+    for incident in incidents:
+        if incident.resolved_at is None:
+            for name, seen in (incident.seen_values or {}).items():
+                if name not in order:
+                    order.append(name)
+                if isinstance(seen, dict) and seen.get("missing") and name not in data:
+                    missing.add(name)
+    used = set(order)
+    order += sorted(k for k in data if k not in used)
+    fields: list[dict[str, Any]] = []
+    for key in order:
+        if key in ROUTING_KEYS or key.startswith("_") or len(fields) >= MAX_RETRY_FIELDS:
+            continue
+        value = data.get(key)
+        fields.append(
+            {
+                "key": key,
+                "kind": _field_kind(value) if key not in missing else "auto",
+                "text": _field_text(value),
+                "read": key in used,
+                "missing": key in missing,
+            }
+        )
+    return fields
+
+
+def _parse_field(key: str, kind: str, text: str, problems: dict[str, list[str]]) -> Any:
+    text = text.strip()
+    if kind == "auto":
+        if _INTEGER.match(text) or _DECIMAL.match(text):
+            kind = "number"
+        elif text.lower() in ("ja", "nej", "true", "false"):
+            kind = "bool"
+        else:
+            kind = "text"
+    if kind == "number":
+        if _INTEGER.match(text):
+            return int(text)
+        if _DECIMAL.match(text):
+            return float(text.replace(",", "."))
+        problems[key] = [_("Ange ett tal, till exempel 3 eller 2,5")]
+    elif kind == "bool":
+        if text.lower() in ("ja", "true"):
+            return True
+        if text.lower() in ("nej", "false"):
+            return False
+        problems[key] = [_("Välj ja eller nej")]
+    elif kind == "json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            problems[key] = [_("Skriv en lista eller ett objekt i JSON, som fältet hade")]
+    else:
+        return text
+    return None
+
+
+def retry_data(form: Any) -> dict[str, Any]:
+    """The changed fields of the retry form as case data (a field left as it was is not sent). A value that does
+    not fit its field's kind is refused with the field named; nothing is retried then."""
+    data: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for name in form:
+        if not name.startswith("falt-"):
+            continue
+        key = name[len("falt-") :]
+        if not key or key in ROUTING_KEYS:
+            continue
+        text = form.get(name, "")
+        if text == form.get(f"orig-{key}", "") and form.get(f"typ-{key}") != "auto":
+            continue
+        if text.strip() == "" and form.get(f"typ-{key}") == "auto":
+            continue  # a missing name left empty: still missing
+        value = _parse_field(key, form.get(f"typ-{key}", "text"), text, problems)
+        if key not in problems:
+            data[key] = value
+    if problems:
+        first_key, first = next(iter(problems.items()))
+        raise ValidationFailed(_("Fältet %(f)s: %(m)s", f=first_key, m=first[0]), {"fields": problems})
+    return data
+
+
 @bp.post("/overvakning/instans/<int:instance_id>/forsok-igen")
 @login_required
 def retry(instance_id: int) -> Any:
-    text = (request.form.get("data") or "").strip()
-
     def run(actor: Any) -> None:
-        data: Any = {}
-        if text:
-            try:
-                data = json.loads(text)
-            except ValueError as exc:
-                raise ValidationFailed(
-                    "Rättade uppgifter ska vara ett JSON-objekt", {"fields": {"data": ["ogiltig JSON"]}}
-                ) from exc
-        platform().runtime.retry_instance(instance_id, actor, data=data, reason=_reason())
+        platform().runtime.retry_instance(instance_id, actor, data=retry_data(request.form), reason=_reason())
 
-    return _act(instance_id, run, "Instansen försökte igen.")
+    return _act(instance_id, run, _("Instansen försökte igen."))
 
 
 @bp.post("/overvakning/instans/<int:instance_id>/avbryt")
@@ -263,10 +407,11 @@ def cancel(instance_id: int) -> Any:
 def move(instance_id: int) -> Any:
     source = request.form.get("from_element", "")
     target = request.form.get("to_element", "")
+    names = monitoring().element_names_of_instance(instance_id)
     return _act(
         instance_id,
         lambda actor: platform().runtime.move_token(instance_id, source, target, actor, reason=_reason()),
-        f"Token flyttad från {source} till {target}.",
+        _("Token flyttad från %(a)s till %(b)s.", a=names.get(source, source), b=names.get(target, target)),
     )
 
 
@@ -305,6 +450,103 @@ def change_units(instance_id: int) -> Any:
         lambda actor: platform().runtime.change_routing(instance_id, changes, actor, reason=_reason()),
         _("Ärendets enheter är ändrade."),
     )
+
+
+# --- batch actions over a filter (issue 15) -----------------------------------------------------------------------
+BATCH_MAX = 500
+BATCH_ACTIONS = {
+    # action -> (the statuses it applies to, what it is called, the policy check)
+    "forsok-igen": (("incident",), N_("Försök igen"), "can_retry_incident"),
+    "avbryt": (("running", "waiting", "incident"), N_("Avbryt"), "can_cancel_instance"),
+}
+
+
+def _batch_request() -> tuple[str, InstanceFilter, tuple[str, ...]]:
+    action = request.form.get("action", "")
+    if action not in BATCH_ACTIONS:
+        raise ValidationFailed(_("Välj en åtgärd"), {"fields": {"action": [_("välj försök igen eller avbryt")]}})
+    values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "action", "reason", "expected")}
+    values.pop("personnummer", None)
+    return action, InstanceFilter.of(values), BATCH_ACTIONS[action][0]
+
+
+def _batch_page(action: str, filters: InstanceFilter, **context: Any) -> Any:
+    return render_template(
+        "batch_action.html",
+        action=action,
+        action_label=_(BATCH_ACTIONS[action][1]),
+        filters=filters,
+        query=filters.as_query(),
+        batch_max=BATCH_MAX,
+        **context,
+    )
+
+
+def _batch_allowed(action: str) -> bool:
+    policy = platform().policy
+    return bool(getattr(policy, BATCH_ACTIONS[action][2])(current_actor()))
+
+
+@bp.post("/overvakning/massatgard")
+@login_required
+def batch_preview() -> Any:
+    """Step 1: how many cases the filter gives for the action (those the coordinator may see and the action
+    applies to), the first of them, and a form to confirm with a reason. Nothing is changed."""
+    if not platform().policy.can_monitor(current_actor()):
+        return _denied()
+    try:
+        action, filters, statuses = _batch_request()
+    except ValidationFailed as exc:
+        flash(_explain(exc), "error")
+        return redirect(url_for("monitoring.index"), code=303)
+    if not _batch_allowed(action):
+        return _denied(_("Bara samordnare får göra massåtgärder."))
+    ids, total = reads().cases.matching_ids(current_actor(), filters, statuses, BATCH_MAX)
+    return _batch_page(action, filters, ids=ids, total=total, too_many=total > BATCH_MAX, results=None)
+
+
+@bp.post("/overvakning/massatgard/utfor")
+@login_required
+def batch_run() -> Any:
+    """Step 2: the confirmed action on each case the filter gives now, one command per case (each audited with the
+    reason and in the access log), if the count is still what the coordinator confirmed."""
+    actor = current_actor()
+    if not platform().policy.can_monitor(actor):
+        return _denied()
+    try:
+        action, filters, statuses = _batch_request()
+    except ValidationFailed as exc:
+        flash(_explain(exc), "error")
+        return redirect(url_for("monitoring.index"), code=303)
+    if not _batch_allowed(action):
+        return _denied(_("Bara samordnare får göra massåtgärder."))
+    ids, total = reads().cases.matching_ids(actor, filters, statuses, BATCH_MAX)
+    expected = request.form.get("expected", "")
+    reason = _reason().strip()
+    problem = None
+    if total > BATCH_MAX:
+        problem = _("Filtret ger %(n)s ärenden; högst %(m)s åt gången. Snäva in filtret.", n=total, m=BATCH_MAX)
+    elif expected != str(total):
+        problem = _("Antalet har ändrats sedan förhandsgranskningen (nu %(n)s); bekräfta igen.", n=total)
+    elif not reason:
+        problem = _("Skriv ett skäl: det sparas på varje ärende.")
+    if problem:
+        return _batch_page(
+            action, filters, ids=ids, total=total, too_many=total > BATCH_MAX, results=None, problem=problem
+        ), 409
+    runtime = platform().runtime
+    done: list[int] = []
+    failed: list[tuple[int, str]] = []
+    for instance_id in ids:
+        try:
+            if action == "forsok-igen":
+                runtime.retry_instance(instance_id, actor, data={}, reason=reason)
+            else:
+                runtime.cancel_instance(instance_id, actor, reason=reason)
+            done.append(instance_id)
+        except SamflodeError as exc:
+            failed.append((instance_id, _explain(exc)))
+    return _batch_page(action, filters, ids=ids, total=total, too_many=False, results={"done": done, "failed": failed})
 
 
 # --- the heat map ---------------------------------------------------------------------------------------------------

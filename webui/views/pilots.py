@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
@@ -140,6 +141,7 @@ def index() -> Any:
         "pilots.html",
         items=items,
         can_manage=platform().policy.can_manage_pilots(actor),
+        can_set_default=platform().policy.can_manage_pilots(actor) or platform().policy.can_deploy(actor),
         rules=MIXED_RULES,
         defaults=pilots().default_overview(actor),
     )
@@ -148,20 +150,28 @@ def index() -> Any:
 @bp.post("/piloter/standardversion")
 @login_required
 def set_default() -> Any:
-    """The process-wide default version (or back to the newest), chosen by the implementation team."""
+    """Make a version the process-wide default (issue 15: an explicit, audited action with a comment; deploying
+    never does it), by the implementation team or a process owner."""
     actor = current_actor()
-    if not platform().policy.can_manage_pilots(actor):
-        return _denied("Bara implementeringsteamet får välja standardversion.")
+    if not (platform().policy.can_manage_pilots(actor) or platform().policy.can_deploy(actor)):
+        return _denied(_("Bara implementeringsteamet och processägare får välja standardversion."))
     process_id = request.form.get("process_id", "")
     chosen = request.form.get("version", "")
+    comment = (request.form.get("comment") or "").strip()
     try:
-        if chosen and not chosen.isdigit():
-            raise ValidationFailed("Välj en version", {"fields": {"version": ["välj en version"]}})
-        pilots().set_default(actor, process_id, int(chosen) if chosen else None)
+        if not chosen.isdigit():
+            raise ValidationFailed(_("Välj en version"), {"fields": {"version": [_("välj en version")]}})
+        if not comment:
+            raise ValidationFailed(
+                _("Skriv en kommentar: varför blir versionen standard?"), {"fields": {"comment": [_("krävs")]}}
+            )
+        pilots().set_default(actor, process_id, int(chosen), comment=comment)
         flash(
-            f"Nya fall i {process_id} startar nu på version {chosen} där ingen pilot eller spridning gäller."
-            if chosen
-            else f"Nya fall i {process_id} startar nu på den nyaste versionen där ingen pilot eller spridning gäller.",
+            _(
+                "Nya fall i %(p)s startar nu på version %(v)s där ingen pilot eller spridning gäller.",
+                p=process_id,
+                v=chosen,
+            ),
             "ok",
         )
     except SamflodeError as exc:

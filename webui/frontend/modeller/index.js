@@ -14,6 +14,7 @@ import "./modeller.css";
 import samflodeModdle from "./samflode-moddle.json";
 import SamflodePropertiesProvider from "./provider.js";
 import translateModule from "./translate.js";
+import { lint } from "./lint.js";
 
 const AUTOSAVE_MS = 1200;
 const $ = (id) => document.getElementById(id);
@@ -312,8 +313,9 @@ async function main() {
     if (!processId) return [];
     const body = await api("/definitions/" + encodeURIComponent(processId) + "/versions");
     body.items.forEach((v) => {
-      const label = "v" + v.version + " – " + (v.comment || "utan kommentar") + " (" + v.deployed_by + ", " +
-        when(v.deployed_at) + ", " + v.running_instances + " pågående" + (v.executable ? "" : ", dokumentation") + ")";
+      const label = "v" + v.version + (v.is_default ? " (standard)" : "") + " – " + (v.comment || "utan kommentar") +
+        " (" + v.deployed_by + ", " + when(v.deployed_at) + ", " + v.running_instances + " pågående" +
+        (v.executable ? "" : ", dokumentation") + ")";
       versionSelects.forEach((s, index) => {
         const option = text(document.createElement("option"), index === 0 ? label : "v" + v.version);
         option.value = v.version;
@@ -409,15 +411,17 @@ async function main() {
   }
 
   // --- check, deploy, diff --------------------------------------------------------------------------------------
-  function showFindings(result) {
+  function showFindings(result, linted) {
     clearDecorations();
     const list = $("findings");
     list.innerHTML = "";
     const overlays = modeler.get("overlays");
     const registry = modeler.get("elementRegistry");
-    result.diagnostics.forEach((d) => {
+    const lintFindings = linted || [];
+    [...result.diagnostics, ...lintFindings].forEach((d) => {
       const item = document.createElement("li");
-      item.className = d.severity;
+      item.className = d.severity + (d.rule ? " lint" : "");
+      if (d.rule) item.dataset.rule = d.rule;
       item.dataset.elementId = d.element_id || "";
       const element = d.element_id && registry.get(d.element_id);
       const label = element ? getBusinessObject(element).get("name") || d.element_id : d.element_id;
@@ -434,16 +438,28 @@ async function main() {
         mark(d.element_id, d.severity === "error" ? "finding-error" : "finding-warning");
       }
     });
-    const summary = result.errors + " fel, " + result.warnings + " varningar" +
+    let summary = result.errors + " fel, " + result.warnings + " varningar" +
       (result.executable ? " – kan köras" : " – kan inte köras (kan lagras som dokumentation)");
+    if (linted) {
+      const lintErrors = lintFindings.filter((d) => d.severity === "error").length;
+      summary += " · bpmnlint (rekommenderade regler): " + lintErrors + " fel, " +
+        (lintFindings.length - lintErrors) + " varningar";
+    }
     text($("check-summary"), summary);
+    root.dataset.lintErrors = String(lintFindings.filter((d) => d.severity === "error").length);
   }
 
   async function check() {
     const result = await api("/definitions/check", {
       method: "POST", headers: { "Content-Type": "application/xml" }, body: await currentXml(),
     });
-    showFindings(result);
+    let linted = [];
+    try {
+      linted = await lint(modeler.get("moddle"), await currentXml());
+    } catch (err) {
+      text($("modeller-status"), "bpmnlint kunde inte köras: " + err.message);
+    }
+    showFindings(result, linted);
     return result;
   }
 
@@ -503,8 +519,64 @@ async function main() {
     root.dataset.diff = from + ":" + to;
   }
 
+  // Deploying asks first (issue 15): what is deployed, that it does not change the version new cases start on,
+  // and a comment. The dialog's own button does the deploy.
+  async function askDeploy() {
+    const comment = $("comment").value.trim();
+    if (!comment) {
+      text($("deploy-result"), "Skriv en kommentar: vad ändrades och varför?");
+      $("comment").focus();
+      return;
+    }
+    const processId = mainProcessId() || "?";
+    text($("deploy-confirm-text"), "Driftsätta " + processId + " som en ny version med kommentaren \u201d" + comment +
+      "\u201d? Versionen som nya fall startar på ändras inte: gör den nya versionen till standardversion " +
+      "efteråt, eller pröva den i en pilot.");
+    const dialog = $("deploy-confirm");
+    if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
+  }
+
+  function closeDeployDialog() {
+    const dialog = $("deploy-confirm");
+    if (typeof dialog.close === "function") dialog.close(); else dialog.removeAttribute("open");
+  }
+
+  async function makeDefault() {
+    const version = Number($("make-default").dataset.version);
+    const processId = $("make-default").dataset.process;
+    const comment = $("default-comment").value.trim();
+    if (!comment) {
+      text($("default-result"), "Skriv varför versionen blir standardversion.");
+      $("default-comment").focus();
+      return;
+    }
+    await api("/pilots/defaults", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ process_id: processId, version, comment }),
+    });
+    text($("default-result"), "Nya fall i " + processId + " startar nu på version " + version +
+      " där ingen pilot eller spridning gäller.");
+    root.dataset.defaultVersion = processId + ":" + version;
+    $("make-default-box").hidden = true;
+    await loadVersions();
+  }
+
+  function offerDefault(result) {
+    const box = $("make-default-box");
+    box.hidden = !(result.executable && result.default_version !== result.version);
+    if (box.hidden) return;
+    const button = $("make-default");
+    button.dataset.version = String(result.version);
+    button.dataset.process = result.process_id;
+    text(button, "Gör version " + result.version + " till standardversion");
+    text($("default-now"), result.default_version
+      ? "Nya fall startar nu på version " + result.default_version + "."
+      : "Processen har ingen standardversion än.");
+  }
+
   async function deploy() {
-    const params = new URLSearchParams({ comment: $("comment").value });
+    closeDeployDialog();
+    const params = new URLSearchParams({ comment: $("comment").value.trim() });
     if (state.filename) params.set("filename", state.filename);
     if ($("documentation-only").checked) params.set("documentation_only", "true");
     if (state.draftId) params.set("draft", String(state.draftId));
@@ -518,7 +590,11 @@ async function main() {
       let message = result.created ? "Driftsatt som version " + result.version
         : "Oförändrat: samma innehåll som version " + result.version;
       if (!result.executable) message += " (dokumentationsmodell, kan inte köras)";
+      else if (result.default_version && result.default_version !== result.version) {
+        message += ". Nya fall startar fortfarande på version " + result.default_version;
+      }
       text($("deploy-result"), message);
+      offerDefault(result);
       root.dataset.deployed = result.process_id + ":" + result.version;
       state.draftId = null;
       state.dirty = false;
@@ -573,7 +649,12 @@ async function main() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") flushOnLeave();
   });
-  $("process-id").addEventListener("change", report(loadVersions));
+  // Choosing a process opens its newest version directly (issue 15), as a file opens in Camunda Modeler.
+  $("process-id").addEventListener("change", report(async () => {
+    await loadVersions();
+    if (state.dirty) await saveDraft();
+    if ($("version").value) await openVersion($("process-id").value, $("version").value);
+  }));
   $("open-form").addEventListener("submit", report(async () => {
     if (!$("version").value) await loadVersions();
     if (state.dirty) await saveDraft();
@@ -595,7 +676,10 @@ async function main() {
     await upload(file);
   }));
   $("check").addEventListener("click", report(check));
-  $("deploy").addEventListener("click", report(deploy));
+  $("deploy").addEventListener("click", report(askDeploy));
+  $("deploy-confirm-yes").addEventListener("click", report(deploy));
+  $("deploy-confirm-no").addEventListener("click", (event) => { event.preventDefault(); closeDeployDialog(); });
+  $("make-default").addEventListener("click", report(makeDefault));
   $("save-draft").addEventListener("click", report(saveDraft));
   $("download").addEventListener("click", report(download));
   $("new-form").addEventListener("submit", report(newProcess));
@@ -610,7 +694,9 @@ async function main() {
     await selectProcess(wanted, root.dataset.version || null);
     if ($("version").value) await openVersion(wanted, $("version").value);
   } else if ($("process-id").value) {
+    // The newest version of the first process opens at once (issue 15): no empty canvas to start from.
     await loadVersions();
+    if ($("version").value) await openVersion($("process-id").value, $("version").value);
   }
 }
 

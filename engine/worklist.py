@@ -39,6 +39,7 @@ class Worklist:
         (every one for overseers), kommuner and wards from the directory. Read from the definitions, not from the
         open tasks, so that it costs the same with ten cases or a hundred thousand."""
         lane_names = {lane for lane, rule in self.catalog.lanes.items() if any(r in actor.roles for r in rule.roles)}
+        names = self.process_names()
         processes: set[str] = set()
         tasks: dict[str, str] = {}
         with self.db.read() as session:
@@ -53,11 +54,30 @@ class Worklist:
                 select(OrgUnit.hsa_id, OrgUnit.name).where(OrgUnit.kind == "avdelning").order_by(OrgUnit.name)
             ).all()
         return {
-            "process": [(p, p) for p in sorted(processes)],
+            "process": sorted(((p, names.get(p, p)) for p in processes), key=lambda t: t[1]),
             "task": sorted(tasks.items(), key=lambda t: t[1]),
             "kommun": [(k, k) for k in kommuner],
             "avdelning": [(w[0], w[1]) for w in wards],
         }
+
+    def process_names(self) -> dict[str, str]:
+        """Each deployed process's name (its latest version's), for lists that would otherwise show the id."""
+        with self.db.read() as session:
+            latest = (
+                select(ProcessDefinition.process_id, func.max(ProcessDefinition.version).label("version"))
+                .group_by(ProcessDefinition.process_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.name).join(
+                    latest,
+                    and_(
+                        ProcessDefinition.process_id == latest.c.process_id,
+                        ProcessDefinition.version == latest.c.version,
+                    ),
+                )
+            ).all()
+        return {process_id: name or process_id for process_id, name in rows}
 
     def _user_tasks(self, session: Session) -> list[tuple[str, str, str, str | None, str | None]]:
         """(process, element id, name, lane, role) of every user task of the latest version of each process; a

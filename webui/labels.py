@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "access": {
         "lista": N_("Såg i arbetslistan"),
+        "sok": N_("Sökte i arbetslistan"),
         "uppgift": N_("Öppnade uppgift"),
         "visa_personnummer": N_("Visade personnummer"),
         "person": N_("Öppnade personens sida"),

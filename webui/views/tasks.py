@@ -7,14 +7,15 @@ changes goes through engine.runtime, which logs the change with it."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import escape
 
 from engine.domain.errors import NotFound, SamflodeError, ValidationFailed
-from engine.reads.tasks import TaskView
-from engine.worklist import Drafts
+from engine.reads.tasks import TaskView, WorklistFilter
+from engine.worklist import VIEWS, Drafts
 from webui.views import platform, reads, worklist
 from webui.views.auth import _safe_next as safe_next
 from webui.views.auth import current_actor, login_required
@@ -39,13 +40,28 @@ def _not_found() -> tuple[str, int]:
     )
 
 
+def _counts_oob() -> str:
+    """The views' counts again, out of band (htmx), with the filters of the list the action came from."""
+    query = parse_qs(urlsplit(request.form.get("next") or "").query)
+    try:
+        filters = WorklistFilter.of({k: v[0] for k, v in query.items() if v})
+    except SamflodeError:
+        filters = WorklistFilter()
+    counts = reads().tasks.counts(current_actor(), filters)
+    return render_template("_worklist_counts.html", views=VIEWS, counts=counts, oob=True)
+
+
 def _row_response(task_id: str, message: tuple[str, str] | None) -> Any:
-    """For htmx: the worklist row again (or nothing when the task has left the list), with the message in it."""
+    """For htmx: the worklist row again (or nothing when the task has left the list), with the message in it, and
+    the views' counts, which a claim or a release changes."""
     item = reads().tasks.row(current_actor(), task_id)
+    counts = _counts_oob()
     if item is None:
         text = message[1] if message else _("Uppgiften finns inte längre i listan.")
-        return f'<tr><td colspan="7"><p class="flash info" role="status">{escape(text)}</p></td></tr>'
-    return render_template("_worklist_row.html", item=item, row_message=message)
+        return f'<tr><td colspan="7"><p class="flash info" role="status">{escape(text)}</p></td></tr>' + counts
+    names = dict(worklist().options(current_actor())["process"])
+    row = render_template("_worklist_row.html", item=item, row_message=message, process_names=names)
+    return row + counts
 
 
 def _action(task_id: str, run: Any, done: str) -> Any:

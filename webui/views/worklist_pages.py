@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import SamflodeError
+from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
 from engine.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
 from webui.views import reads, worklist
@@ -19,6 +20,15 @@ bp = Blueprint("worklist", __name__)
 VIEW_LABELS = {"mina": N_("Mina uppgifter"), "enhet": N_("Min enhet"), "forsenade": N_("Försenade"), "idag": N_("Idag")}
 FILTER_LABELS = {"process": N_("Process"), "task": N_("Uppgift"), "kommun": N_("Kommun"), "avdelning": N_("Avdelning")}
 PAGE_SIZE = 50
+# The columns of the list, in order: (sort key or None, heading). Every column but the action sorts.
+COLUMNS = (
+    ("frist", N_("Tidsfrist")),
+    ("person", N_("Person")),
+    ("uppgift", N_("Uppgift")),
+    ("arende", N_("Ärende")),
+    ("part", N_("Part")),
+    ("tagen", N_("Tagen av")),
+)
 
 
 @bp.get("/")
@@ -39,7 +49,20 @@ def index() -> Any:
         page_number = max(1, int(request.args.get("sida", "1")))
     except (SamflodeError, ValueError):
         filters, page_number = WorklistFilter(), 1
-    page = reads().tasks.page(actor, view, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    sort = request.args.get("sortera", DEFAULT_SORT)
+    if sort not in SORT_KEYS:
+        sort = DEFAULT_SORT
+    page = reads().tasks.page(
+        actor,
+        view,
+        filters,
+        limit=PAGE_SIZE,
+        offset=(page_number - 1) * PAGE_SIZE,
+        sort=sort,
+        descending=request.args.get("ordning") == "fallande",
+        search=request.args.get("sok"),
+    )
+    options = worklist().options(actor)
     template = "_worklist_table.html" if request.headers.get("HX-Request") else "worklist.html"
     saved = []
     for f in worklist().saved_filters(actor.username):
@@ -50,8 +73,10 @@ def index() -> Any:
         page=page,
         views=VIEW_LABELS,
         filter_labels=FILTER_LABELS,
-        options=worklist().options(actor),
+        options=options,
         saved=saved,
+        columns=COLUMNS,
+        process_names=dict(options["process"]),
     )
 
 

@@ -14,6 +14,7 @@ from engine.catalog import Catalog
 from engine.directory import Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
+from engine.organisation import all_units
 from engine.persistence.db import Database
 from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskIndex, User
 from engine.reads.log import AccessLogWriter
@@ -33,6 +34,7 @@ class Worklist:
         self.clock = clock
         self.access = access or AccessPolicy(catalog)
         self._user_task_cache: tuple[tuple[int, ...], list[tuple[str, str, str, str | None, str | None]]] = ((), [])
+        self._unit_cache: tuple[int, dict[str, str]] = (-1, {})
 
     def options(self, actor: Actor) -> dict[str, list[Any]]:
         """What the filters can choose from: the user tasks of the deployed processes in the actor's lanes or roles
@@ -59,6 +61,15 @@ class Worklist:
             "kommun": [(k, k) for k in kommuner],
             "avdelning": [(w[0], w[1]) for w in wards],
         }
+
+    def unit_names(self) -> dict[str, str]:
+        """HSA-id -> name of every unit in the directory (the forms' unit picker), kept until the directory changes
+        size (an import adds or removes units; a rename is seen at the next start)."""
+        with self.db.read() as session:
+            count = int(session.scalar(select(func.count()).select_from(OrgUnit)) or 0)
+            if self._unit_cache[0] != count:
+                self._unit_cache = (count, {u.hsa_id: u.name for u in all_units(session).values()})
+        return self._unit_cache[1]
 
     def process_names(self) -> dict[str, str]:
         """Each deployed process's name (its latest version's), for lists that would otherwise show the id."""

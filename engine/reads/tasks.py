@@ -97,6 +97,17 @@ class TaskItem:
 
 
 @dataclass(frozen=True)
+class EndedTask:
+    """A task that left the worklist: completed (by whom, when) or gone with its case (cancelled, moved)."""
+
+    name: str
+    instance_id: int
+    completed_at: datetime | None
+    completed_by: str | None
+    case_status: str
+
+
+@dataclass(frozen=True)
 class WorklistPage:
     view: str
     items: tuple[TaskItem, ...]
@@ -451,6 +462,41 @@ class TaskReads:
         return item
 
     # --- the task page ------------------------------------------------------------------------------------------
+    def ended(self, actor: Actor, task_id: str) -> EndedTask | None:
+        """What became of a task that is no longer open, for a link followed late (a bookmark, a notice, a colleague
+        who was quicker): who completed it and when, or that its case ended without it. Only for someone who did it
+        or may see its case now; None otherwise (the page then says only that there is no such task). Logged as
+        `uppgift`, since it names the task of a person's case."""
+        now = self.clock.now()
+        with self.db.read() as session:
+            if session.get(TaskIndex, task_id) is not None:
+                return None  # open, but not this actor's to see
+            entries = session.scalars(
+                select(HistoryEntry).where(HistoryEntry.task_id == task_id).order_by(HistoryEntry.id)
+            ).all()
+            if not entries:
+                return None
+            instance_id = entries[0].instance_id
+            done = next((h for h in reversed(entries) if h.kind == "task_completed"), None)
+            mine = done is not None and done.actor == actor.username
+            if not mine and not self.access.may_see_instance(session, actor, instance_id, now):
+                return None
+            instance = session.get(ProcessInstance, instance_id)
+            if instance is None:
+                return None
+            names = user_names(session, {done.actor if done else None})
+            name = next((str(h.data.get("name")) for h in entries if (h.data or {}).get("name")), "")
+            ended = EndedTask(
+                name=name,
+                instance_id=instance_id,
+                completed_at=done.at if done else None,
+                completed_by=(names.get(done.actor or "", done.actor) if done else None),
+                case_status=instance.status,
+            )
+            personnummer = (instance.data or {}).get("personnummer")
+        self.log.record(actor, "uppgift", [(personnummer, instance_id)], name)
+        return ended
+
     def view(self, actor: Actor, task_id: str, show_personnummer: bool = False) -> TaskView:
         """The task page, if the actor sees the task (NotFound otherwise); logged as `uppgift`, or as
         `visa_personnummer` when the full number is asked for."""

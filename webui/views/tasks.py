@@ -11,15 +11,18 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import escape
 
+from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError, ValidationFailed
 from engine.reads.tasks import TaskView, WorklistFilter
 from engine.worklist import VIEWS, Drafts
-from webui.views import platform, reads, worklist
+from webui.labels import label
+from webui.views import local_time, platform, reads, worklist
 from webui.views.auth import _safe_next as safe_next
 from webui.views.auth import current_actor, login_required
-from webui.views.forms import fields, parse
+from webui.views.forms import check, defaults, field_labels, fields, parse
 
 bp = Blueprint("tasks", __name__)
 
@@ -29,12 +32,33 @@ def _drafts() -> Drafts:
     return Drafts(p.db, p.clock, p.reads.log)
 
 
-def _not_found() -> tuple[str, int]:
+def _not_found(task_id: str | None = None) -> tuple[str, int]:
+    """A task that is not open: if it was (and the user did it or may see its case), what became of it (200); else
+    the same 404 whether or not it ever existed."""
+    ended = reads().tasks.ended(current_actor(), task_id) if task_id else None
+    if ended is not None:
+        if ended.completed_at is not None:
+            message = _(
+                "”%(name)s” är redan slutförd, av %(who)s %(at)s. Det finns inget mer att göra i den.",
+                name=ended.name,
+                who=ended.completed_by or _("någon"),
+                at=local_time(ended.completed_at),
+            )
+        else:
+            message = _(
+                "”%(name)s” behövs inte längre: ärendet gick vidare utan den (%(status)s).",
+                name=ended.name,
+                status=label(ended.case_status, "status"),
+            )
+        return (
+            render_template("error.html", title=_("Uppgiften är inte längre öppen"), message=message, ended=ended),
+            200,
+        )
     return (
         render_template(
             "error.html",
             title=_("Uppgiften finns inte"),
-            message=_("Uppgiften finns inte eller hör inte till din roll och enhet."),
+            message=_("Uppgiften finns inte, är redan slutförd eller hör inte till din roll och enhet."),
         ),
         404,
     )
@@ -119,9 +143,12 @@ def task_page(task_id: str) -> Any:
     try:
         view = reads().tasks.view(actor, task_id, show_personnummer=show_pnr)
     except NotFound:
-        return _not_found()
+        return _not_found(task_id)
     draft = _drafts().get(task_id, actor.username)
     values = draft["data"] if draft else dict(view.prefill)
+    if view.may_act and not draft:
+        schema = dict(view.schema) if view.schema else None
+        values = defaults(schema, values, actor.name or actor.username, platform().clock.now())
     return _render(view, values, {}, draft, show_pnr)
 
 
@@ -133,15 +160,21 @@ def _render(
     show_pnr: bool = False,
     status: int = 200,
     message: str | None = None,
+    confirm_dates: list[str] | None = None,
 ) -> Any:
     actor = current_actor()
     colleagues = worklist().colleagues(actor, view.task.id) if view.may_act else []
+    schema = dict(view.schema) if view.schema else None
+    units = worklist().unit_names()
     return (
         render_template(
             "task.html",
             v=view,
             task=view.task,
-            fields=fields(dict(view.schema) if view.schema else None, values, errors),
+            fields=fields(schema, values, errors, units=units),
+            field_labels=field_labels(schema),
+            unit_choices=sorted(units.items(), key=lambda u: u[1]),
+            confirm_dates=confirm_dates or [],
             errors=errors,
             draft=draft,
             show_pnr=show_pnr,
@@ -160,15 +193,29 @@ def task_submit(task_id: str) -> Any:
     try:
         view = reads().tasks.view(actor, task_id)
     except NotFound:
-        return _not_found()
+        return _not_found(task_id)
     if not view.may_act:
         return _render(view, dict(view.prefill), {}, None, status=403, message=_explain(NotFound("")))
-    data = parse(dict(view.schema) if view.schema else None, request.form)
+    schema = dict(view.schema) if view.schema else None
+    units = worklist().unit_names()
+    data = parse(schema, request.form, units=units)
     drafts = _drafts()
     if request.form.get("action") == "draft":
         drafts.save(actor, task_id, view.instance_id, view.personnummer, data)
         flash(_("Utkastet är sparat. Uppgiften är inte slutförd."), "ok")
         return redirect(url_for("tasks.task_page", task_id=task_id), code=303)
+    today = platform().clock.now().astimezone(STOCKHOLM).date()
+    problems, old_dates = check(schema, data, today, units, dates_confirmed=request.form.get("datum_stammer") == "1")
+    if problems:
+        count = sum(len(m) for m in problems.values())
+        text = ngettext(
+            "%(num)s sak att rätta innan uppgiften kan slutföras:",
+            "%(num)s saker att rätta innan uppgiften kan slutföras:",
+            count,
+        )
+        return _render(
+            view, data, problems, drafts.get(task_id, actor.username), status=422, message=text, confirm_dates=old_dates
+        )
     try:
         platform().runtime.complete_task(task_id, data, actor)
     except ValidationFailed as exc:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, render_template, request, session
+from flask_babel import gettext
 
 from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
@@ -24,13 +25,14 @@ from engine.platform import Platform
 from engine.reads import Reads
 from engine.sessions import SessionRules, WebSessions
 from engine.worklist import COUNT_CAP, Worklist
+from webui.i18n import N_
 
 T = TypeVar("T")
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-WEEKDAYS = ("mån", "tis", "ons", "tor", "fre", "lör", "sön")
+WEEKDAYS = (N_("mån"), N_("tis"), N_("ons"), N_("tor"), N_("fre"), N_("lör"), N_("sön"))
 
 
 def platform() -> Platform:
@@ -130,7 +132,7 @@ def local_time(value: datetime | None, with_day: bool = True) -> str:
         return ""
     local = value.astimezone(STOCKHOLM)
     text = local.strftime("%Y-%m-%d %H:%M")
-    return f"{WEEKDAYS[local.weekday()]} {text}" if with_day else text
+    return f"{gettext(WEEKDAYS[local.weekday()])} {text}" if with_day else text
 
 
 def relative_due(value: datetime | None) -> str:
@@ -140,12 +142,14 @@ def relative_due(value: datetime | None) -> str:
     delta = value - platform().clock.now()
     seconds = abs(delta.total_seconds())
     if seconds < 3600:
-        amount = f"{max(1, int(seconds // 60))} min"
+        amount = gettext("%(n)s min", n=max(1, int(seconds // 60)))
     elif seconds < 2 * 86400:
-        amount = f"{int(seconds // 3600)} tim"
+        amount = gettext("%(n)s tim", n=int(seconds // 3600))
     else:
-        amount = f"{int(seconds // 86400)} dagar"
-    return f"försenad {amount}" if delta < timedelta(0) else f"om {amount}"
+        amount = gettext("%(n)s dagar", n=int(seconds // 86400))
+    if delta < timedelta(0):
+        return gettext("försenad %(amount)s", amount=amount)
+    return gettext("om %(amount)s", amount=amount)
 
 
 def count_text(value: int) -> str:

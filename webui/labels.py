@@ -42,6 +42,7 @@ LABELS: dict[str, dict[str, str]] = {
         "migrated": N_("Flyttad till en annan version"),
         "migration_reverted": N_("Flytten till en annan version återställd"),
         "routing_changed": N_("Ärendets enheter ändrade"),
+        "comment": N_("Kommentar"),
     },
     "access": {
         "lista": N_("Såg i arbetslistan"),
@@ -59,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "ta": N_("Tog uppgift"),
         "slapp": N_("Släppte uppgift"),
         "lamna_over": N_("Lämnade över uppgift"),
+        "kommentar": N_("Kommenterade uppgift"),
         "starta": N_("Startade ärendet"),
         "meddelande": N_("Meddelande till ärendet"),
         "migrering": N_("Flyttade ärendet till en annan version"),

@@ -34,6 +34,7 @@ ACTIONS = (
     "ta",  # a task claimed
     "slapp",  # a task released
     "lamna_over",  # a task handed over
+    "kommentar",  # a comment on a task (or a hand-over) written
     "starta",  # a case started
     "meddelande",  # a message delivered to, or starting, the case
     "migrering",  # a case previewed or moved to another version

@@ -151,6 +151,7 @@ class TimelineEntry:
     subject: str
     by: str
     assignee: str | None = None
+    comment: str | None = None  # a comment on the task, or the note of a hand-over
 
 
 @dataclass(frozen=True)
@@ -630,6 +631,7 @@ def _timeline(history: Any, elements: Mapping[str, Any], names: dict[str, str]) 
                 str(subject),
                 names.get(h.actor or "", h.actor or ""),
                 names.get(assignee, assignee) if assignee not in (None, h.actor) else None,
+                (h.data or {}).get("comment") if h.kind in ("comment", "claimed") else None,
             )
         )
     return tuple(out)

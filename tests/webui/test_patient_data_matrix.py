@@ -46,6 +46,7 @@ PATIENT_COMMANDS = {
     "tasks.claim",
     "tasks.unclaim",
     "tasks.hand_over",
+    "tasks.comment",
     "monitoring.cancel",
     "monitoring.change_units",
     "monitoring.move",

@@ -128,11 +128,21 @@ def unclaim(task_id: str) -> Any:
 @login_required
 def hand_over(task_id: str) -> Any:
     assignee = (request.form.get("assignee") or "").strip()
+    note = (request.form.get("comment") or "").strip() or None
+    names = dict(worklist().colleagues(current_actor(), task_id))
     return _action(
         task_id,
-        lambda a: platform().runtime.claim_task(task_id, a, assignee=assignee),
-        _("Uppgiften är lämnad över till %(name)s.", name=assignee),
+        lambda a: platform().runtime.claim_task(task_id, a, assignee=assignee, comment=note),
+        _("Uppgiften är lämnad över till %(name)s.", name=names.get(assignee, assignee)),
     )
+
+
+@bp.post("/uppgifter/<task_id>/kommentar")
+@login_required
+def comment(task_id: str) -> Any:
+    """A comment on the task, kept in the case's timeline (Runtime.comment_task)."""
+    text = request.form.get("comment") or ""
+    return _action(task_id, lambda a: platform().runtime.comment_task(task_id, a, text), _("Kommentaren är sparad."))
 
 
 @bp.get("/uppgifter/<task_id>")

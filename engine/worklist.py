@@ -62,6 +62,12 @@ class Worklist:
             "avdelning": [(w[0], w[1]) for w in wards],
         }
 
+    def user_names(self, usernames: list[str]) -> dict[str, str]:
+        """Username -> the person's name, for messages that name a colleague."""
+        with self.db.read() as session:
+            rows = session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all()
+        return {u: n or u for u, n in rows}
+
     def unit_names(self) -> dict[str, str]:
         """HSA-id -> name of every unit in the directory (the forms' unit picker), kept until the directory changes
         size (an import adds or removes units; a rename is seen at the next start)."""

@@ -102,14 +102,22 @@ def _action(task_id: str, run: Any, done: str) -> Any:
 
 
 def _explain(exc: SamflodeError) -> str:
+    """An engine refusal of a task action in the reader's language, colleagues by name."""
     if exc.status == 409:
         who = exc.details.get("claimed_by") or exc.details.get("completed_by")
         if who:
-            return f"{exc.message}. " + _("Någon annan hann före; uppgiften har inte ändrats av dig.")
-        return f"{exc.message}."
-    if exc.status in (403, 404):
+            name = worklist().user_names([who]).get(who, who)
+            return (
+                _("Uppgiften är redan tagen av %(name)s.", name=name)
+                + " "
+                + _("Någon annan hann före; uppgiften har inte ändrats av dig.")
+            )
+        return f"{_(exc.message)}."
+    if exc.status in (403, 404) and not exc.details.get("fields"):
+        if exc.message == "Välj en kollega med rätt roll i samma enhet":
+            return _("Välj en kollega med rätt roll i samma enhet.")
         return _("Uppgiften finns inte eller hör inte till din roll och enhet.")
-    return exc.message
+    return _(exc.message)
 
 
 @bp.post("/uppgifter/<task_id>/ta")
@@ -230,7 +238,7 @@ def task_submit(task_id: str) -> Any:
         platform().runtime.complete_task(task_id, data, actor)
     except ValidationFailed as exc:
         problems = {k: list(v) for k, v in (exc.details.get("fields") or {}).items()}
-        return _render(view, data, problems, drafts.get(task_id, actor.username), status=422, message=exc.message)
+        return _render(view, data, problems, drafts.get(task_id, actor.username), status=422, message=_(exc.message))
     except SamflodeError as exc:
         return _render(view, data, {}, None, status=exc.status if exc.status < 500 else 409, message=_explain(exc))
     drafts.discard(task_id)

@@ -328,8 +328,9 @@ class TaskReads:
             order = [column.desc().nulls_last() if descending else column.asc().nulls_last(), *order]
         elif descending:
             order = [TaskIndex.due_at.desc().nulls_last(), TaskIndex.created_at.desc(), TaskIndex.id]
+        may_act = self.access.actionable_tasks(actor, TaskIndex, ProcessInstance).label("may_act")
         rows = session.execute(
-            select(TaskIndex, *_person_columns(), self.access.actionable_tasks(actor).label("may_act"))
+            select(TaskIndex, *_person_columns(), may_act)
             .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
             .where(*where)
             .order_by(*order)

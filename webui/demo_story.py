@@ -13,6 +13,7 @@ Every case is a real case (history, case facts, access log through the runtime);
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -88,7 +89,7 @@ def _answer(p: Platform, task: _Task, rng: random.Random, case: dict[str, Any]) 
         return given
     now = p.clock.now()
 
-    def value(name: str, prop: dict[str, Any]) -> Any:
+    def value(name: str, prop: Mapping[str, Any]) -> Any:
         if name in case:
             return case[name]
         if "enum" in prop:

@@ -9,6 +9,7 @@ a view.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -101,6 +102,14 @@ def refresh_notices(notes: Notifications, clock: Any, user: Any, force: bool = F
         return
     _notices_done[key] = (now, wall)
     notes.refresh(user)
+
+
+def _refresh_quietly(notes: Notifications, clock: Any, user: Any) -> None:
+    """After the response: a failure is logged, never raised into the server's close of a sent response."""
+    try:
+        refresh_notices(notes, clock, user)
+    except Exception:  # noqa: BLE001 - the page was sent; the next one tries again
+        logging.getLogger(__name__).exception("notices not refreshed for %s", user.username)
 
 
 def csrf_token() -> str:
@@ -196,7 +205,7 @@ def register_views(app: Flask) -> None:
         user = auth.current_actor_or_none() if request.method == "GET" else None
         if user is not None and not request.headers.get("HX-Request") and response.mimetype == "text/html":
             notes, clock = notifications(), platform().clock
-            response.call_on_close(lambda: refresh_notices(notes, clock, user))
+            response.call_on_close(lambda: _refresh_quietly(notes, clock, user))
         return response
 
     @app.context_processor

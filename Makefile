@@ -25,11 +25,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The platform on SQLite (instance/samflode.db) with the three processes, a demo directory and a few cases.
-# SAMFLODE_CLOCK=simulated lets you move time in demos; the default is the real clock.
+# The platform on SQLite (instance/samflode.db) on the simulated clock: on a new database the demo lives three months
+# of cases first (completed cases for the figures, overdue ones, an incident, a running pilot, a finished
+# simulation; webui/demo_story.py), then prints the demo users and what to try. `make demo` is the small demo only.
+DEMO_CLOCK = SAMFLODE_CLOCK=simulated SAMFLODE_SIMULATED_START=2025-10-13T08:00:00+02:00
 run: setup
-	$(BIN)/samflode demo
-	$(BIN)/samflode serve --host $(HOST) --port $(PORT)
+	$(DEMO_CLOCK) $(BIN)/samflode demo --historik
+	$(DEMO_CLOCK) $(BIN)/samflode serve --host $(HOST) --port $(PORT)
 
 demo: setup
 	$(BIN)/samflode demo

@@ -69,7 +69,8 @@ def validate_form_data(schema: Mapping[str, Any], data: Mapping[str, Any]) -> No
             problems.setdefault(key, []).append("Fältet måste fyllas i")
             continue
         label = _label(schema, list(error.absolute_path))
-        problems.setdefault(path or "_", []).append(_swedish(error.validator, error.message, label))
+        node = _node(schema, list(error.absolute_path))
+        problems.setdefault(path or "_", []).append(_swedish(error.validator, error.message, label, node))
     if problems:
         raise ValidationFailed("Uppgifterna stämmer inte med formuläret", {"fields": problems})
 
@@ -102,6 +103,13 @@ def fill_required(
     return answer
 
 
+def _node(schema: Mapping[str, Any], path: list[Any]) -> Mapping[str, Any]:
+    node: Any = schema
+    for part in path:
+        node = (node.get("properties") or {}).get(part, {}) if isinstance(part, str) else node.get("items", {})
+    return node if isinstance(node, dict) else {}
+
+
 def _label(schema: Mapping[str, Any], path: list[Any]) -> str | None:
     node: Any = schema
     for part in path:
@@ -109,19 +117,37 @@ def _label(schema: Mapping[str, Any], path: list[Any]) -> str | None:
     return node.get("title") if isinstance(node, dict) else None
 
 
-def _swedish(kind: Any, message: str, label: str | None) -> str:
+def _swedish(kind: Any, message: str, label: str | None, node: Mapping[str, Any] | None = None) -> str:
+    """What is wrong and what to do, in Swedish ("Antal besök: ange ett heltal"), for the API's answer; the staff's
+    form says the same in the reader's language (webui/views/forms.py)."""
     prefix = f"{label}: " if label else ""
+    node = node or {}
+    wanted = node.get("type")
+    fmt = node.get("format")
+    allowed = node.get("enum") or []
     texts = {
-        "type": "har fel typ",
-        "format": "har fel format",
-        "enum": "är inte ett av de tillåtna värdena",
-        "minLength": "är för kort",
-        "maxLength": "är för långt",
-        "minimum": "är för litet",
-        "maximum": "är för stort",
+        "type": {
+            "integer": "ange ett heltal",
+            "number": "ange ett tal",
+            "boolean": "ange ja eller nej (true/false)",
+            "array": "ange en lista",
+            "object": "ange ett objekt",
+        }.get(str(wanted), "har fel typ"),
+        "format": {
+            "date": "ange ett datum som ÅÅÅÅ-MM-DD",
+            "date-time": "ange datum och tid med tidszon (ISO 8601)",
+            "hsa-id": "ange ett HSA-id, till exempel SE2321000057-1234",
+            "personnummer": "ange ett personnummer som ÅÅÅÅMMDD-NNNN",
+            "email": "ange en e-postadress",
+        }.get(str(fmt), "har fel format"),
+        "enum": "välj ett av de tillåtna värdena" + (f" ({', '.join(map(str, allowed))})" if allowed else ""),
+        "minLength": f"skriv minst {node.get('minLength')} tecken",
+        "maxLength": f"korta texten till högst {node.get('maxLength')} tecken",
+        "minimum": f"ange {node.get('minimum')} eller mer",
+        "maximum": f"ange {node.get('maximum')} eller mindre",
         "pattern": "har fel form",
         "additionalProperties": "innehåller okända fält",
-        "minItems": "har för få val",
+        "minItems": f"välj minst {node.get('minItems')}",
     }
     return prefix + texts.get(str(kind), message)
 

@@ -248,6 +248,19 @@ def stay_key(correlation: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _comment(text: Any) -> str:
+    """A comment on a task or a hand-over: 1-2000 characters, not only blanks."""
+    note = text.strip() if isinstance(text, str) else ""
+    if not note:
+        raise ValidationFailed("Skriv en kommentar", {"fields": {"comment": ["Fyll i fältet."]}})
+    if len(note) > MAX_REASON_CHARS:
+        raise ValidationFailed(
+            f"Kommentaren är för lång (högst {MAX_REASON_CHARS} tecken)",
+            {"fields": {"comment": [f"Korta texten till högst {MAX_REASON_CHARS} tecken."]}},
+        )
+    return note
+
+
 def _reason(reason: Any) -> str:
     """Every repair of an instance says why (audit_log and history keep it): 1-2000 characters, not only blanks."""
     text = reason.strip() if isinstance(reason, str) else ""
@@ -937,9 +950,11 @@ class Runtime:
             raise NotFound(f"Instansen {instance_id} finns inte")
         return instance
 
-    def claim_task(self, task_id: str, actor: Actor, assignee: str | None = None) -> None:
-        """Claim for oneself, or hand over to a named colleague who may act on the task too (same role and unit).
-        A coordinator gives a task to someone with `reassign_task` (with a reason)."""
+    def claim_task(self, task_id: str, actor: Actor, assignee: str | None = None, comment: str | None = None) -> None:
+        """Claim for oneself, or hand over to a named colleague who may act on the task too (same role and unit),
+        with an optional comment that the case's timeline keeps. A coordinator gives a task to someone with
+        `reassign_task` (with a reason)."""
+        note = _comment(comment) if comment and comment.strip() else None
         with self._uow() as session:
             task, instance, _ = self._task_for_action(session, task_id)
             self._require_task(session, actor, task)
@@ -960,11 +975,31 @@ class Runtime:
                     element_id=task.element_id,
                     task_id=task.id,
                     actor=actor.username,
-                    data={"assignee": target},
+                    data={"assignee": target, **({"comment": note} if note else {})},
                 )
             )
             action = "ta" if target == actor.username else "lamna_over"
             self.access_log.record_in(session, actor, action, [self._person(instance)], task.name)
+
+    def comment_task(self, task_id: str, actor: Actor, text: str) -> None:
+        """A comment on an open task, by someone who may act on it: kept in the case's timeline (history kind
+        `comment`) and logged as `kommentar`. Nothing else about the task changes."""
+        note = _comment(text)
+        with self._uow() as session:
+            task, instance, _ = self._task_for_action(session, task_id)
+            self._require_task(session, actor, task)
+            session.add(
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=self.clock.now(),
+                    kind="comment",
+                    element_id=task.element_id,
+                    task_id=task.id,
+                    actor=actor.username,
+                    data={"name": task.name, "comment": note},
+                )
+            )
+            self.access_log.record_in(session, actor, "kommentar", [self._person(instance)], task.name)
 
     def unclaim_task(self, task_id: str, actor: Actor) -> None:
         """Give a task back: the one who has it, or a coordinator of the case's organisation."""

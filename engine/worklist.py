@@ -14,6 +14,7 @@ from engine.catalog import Catalog
 from engine.directory import Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
+from engine.organisation import UnitInfo, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskIndex, User
 from engine.reads.log import AccessLogWriter
@@ -33,6 +34,8 @@ class Worklist:
         self.clock = clock
         self.access = access or AccessPolicy(catalog)
         self._user_task_cache: tuple[tuple[int, ...], list[tuple[str, str, str, str | None, str | None]]] = ((), [])
+        self._unit_cache: tuple[int, dict[str, UnitInfo]] = (-1, {})
+        self._process_names: dict[str, str] = {}
 
     def options(self, actor: Actor) -> dict[str, list[Any]]:
         """What the filters can choose from: the user tasks of the deployed processes in the actor's lanes or roles
@@ -46,18 +49,42 @@ class Worklist:
                 if self.access.is_overseer(actor) or (role in actor.roles if role else lane in lane_names):
                     processes.add(process_id)
                     tasks.setdefault(element_id, name)
-            kommuner = sorted(
-                {k for k in session.scalars(select(OrgUnit.kommun).where(OrgUnit.kind == "kommun")) if k is not None}
-            )
-            wards = session.execute(
-                select(OrgUnit.hsa_id, OrgUnit.name).where(OrgUnit.kind == "avdelning").order_by(OrgUnit.name)
-            ).all()
+            names = self._process_names
+            units = self._units(session)
+        # One read of the directory per change of its size, not per page (bench/worklist.py: two queries a page).
+        kommuner = sorted({u.kommun for u in units.values() if u.kind == "kommun" and u.kommun is not None})
+        wards = sorted(((u.hsa_id, u.name) for u in units.values() if u.kind == "avdelning"), key=lambda w: w[1])
         return {
-            "process": [(p, p) for p in sorted(processes)],
+            "process": sorted(((p, names.get(p, p)) for p in processes), key=lambda t: t[1]),
             "task": sorted(tasks.items(), key=lambda t: t[1]),
             "kommun": [(k, k) for k in kommuner],
             "avdelning": [(w[0], w[1]) for w in wards],
         }
+
+    def user_names(self, usernames: list[str]) -> dict[str, str]:
+        """Username -> the person's name, for messages that name a colleague."""
+        with self.db.read() as session:
+            rows = session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all()
+        return {u: n or u for u, n in rows}
+
+    def _units(self, session: Session) -> dict[str, UnitInfo]:
+        """Every unit of the directory, kept until the directory changes size (an import adds or removes units; a
+        rename is seen at the next start)."""
+        count = int(session.scalar(select(func.count()).select_from(OrgUnit)) or 0)
+        if self._unit_cache[0] != count:
+            self._unit_cache = (count, all_units(session))
+        return self._unit_cache[1]
+
+    def unit_names(self) -> dict[str, str]:
+        """HSA-id -> name of every unit in the directory (the forms' unit picker)."""
+        with self.db.read() as session:
+            return {hsa: u.name for hsa, u in self._units(session).items()}
+
+    def process_names(self) -> dict[str, str]:
+        """Each deployed process's name (its latest version's), for lists that would otherwise show the id."""
+        with self.db.read() as session:
+            self._user_tasks(session)
+        return self._process_names
 
     def _user_tasks(self, session: Session) -> list[tuple[str, str, str, str | None, str | None]]:
         """(process, element id, name, lane, role) of every user task of the latest version of each process; a
@@ -82,9 +109,13 @@ class Worklist:
         )
         if self._user_task_cache[0] != ids:
             found = []
-            for process_id, elements in session.execute(
-                select(ProcessDefinition.process_id, ProcessDefinition.elements).where(ProcessDefinition.id.in_(ids))
+            names: dict[str, str] = {}
+            for process_id, process_name, elements in session.execute(
+                select(ProcessDefinition.process_id, ProcessDefinition.name, ProcessDefinition.elements).where(
+                    ProcessDefinition.id.in_(ids)
+                )
             ):
+                names[process_id] = process_name or process_id
                 for element_id, element in (elements or {}).items():
                     if element.get("type") == "userTask":
                         role = (element.get("properties") or {}).get("role")
@@ -92,6 +123,7 @@ class Worklist:
                             (process_id, element_id, element.get("name") or element_id, element.get("lane"), role)
                         )
             self._user_task_cache = (ids, found)
+            self._process_names = names
         return self._user_task_cache[1]
 
     def colleagues(self, actor: Actor, task_id: str) -> list[tuple[str, str]]:

@@ -218,8 +218,16 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from webui.demo import load_demo
+    from webui.demo_story import load_story, users_table
 
     p = _platform()
+    if getattr(args, "history", False):
+        summary = load_story(p)
+        shown = {k: v for k, v in summary.items() if k not in ("tokens", "directory")}
+        print(json.dumps(shown, ensure_ascii=False, indent=2, default=str))
+        print(f"\nKlockan: {_show_time(p)}\n")
+        print(users_table(p))
+        return 0
     summary = load_demo(p)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
@@ -280,7 +288,14 @@ def parser() -> argparse.ArgumentParser:
     advance.add_argument("step", help="3d, 12h, 90m, 30s eller ett antal sekunder")
     advance.set_defaults(func=cmd_clock_advance)
 
-    sub.add_parser("demo", help="ladda processerna, en demokatalog och några instanser").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="ladda processerna, en demokatalog och några instanser")
+    demo.add_argument(
+        "--historik",
+        dest="history",
+        action="store_true",
+        help="på en ny databas med simulerad klocka: tre månaders ärenden, en incident, en pilot och en simulering",
+    )
+    demo.set_defaults(func=cmd_demo)
 
     cat = sub.add_parser("catalogue", help="skriv aktivitetskatalogen (markdown) ur driftsatta processer")
     cat.add_argument("process_ids", nargs="+", metavar="PROCESS_ID")
@@ -317,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)  # SpiffWorkflow logs every task state change at INFO
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." every safety interval otherwise
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration on every new database
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -101,6 +101,9 @@ CASES = [
 ]
 
 
+DEMO_KEYS = [f"{c['personnummer']}/{c['vardtillfalle_id']}" for c in CASES]  # as a message-started case is keyed
+
+
 def deploy_processes(p: Platform, actor: Actor = SYSTEM_ACTOR) -> list[dict[str, Any]]:
     folder = p.settings.processes_dir
     files = sorted(folder.glob("*.bpmn"), key=lambda f: (PROCESS_ORDER + (f.stem,)).index(f.stem))
@@ -134,7 +137,7 @@ def load_directory(p: Platform, hasher: PasswordHasher | None = None) -> dict[st
     return report.as_dict()
 
 
-def load_demo(p: Platform, hasher: PasswordHasher | None = None) -> dict[str, Any]:
+def load_demo(p: Platform, hasher: PasswordHasher | None = None, start_cases: bool = True) -> dict[str, Any]:
     summary: dict[str, Any] = {"processes": deploy_processes(p), "users": [], "tokens": {}, "cases": []}
     now = p.clock.now()
     summary["directory"] = load_directory(p, hasher)
@@ -146,9 +149,14 @@ def load_demo(p: Platform, hasher: PasswordHasher | None = None) -> dict[str, An
                 summary["users"].append(spec["username"])
         for username in ("admin", "journal", "cora", "vera", "vilma"):
             summary["tokens"][username] = p.directory.create_token(session, username, at=now, label="demo")
-    with p.db.read() as session:
-        has_cases = (session.scalar(select(func.count()).select_from(ProcessInstance)) or 0) > 0
-    if not has_cases and any(d.get("process_id") == "in_utskrivning" for d in summary["processes"]):
+    with p.db.read() as session:  # the demo's own cases (a demo with history has others before them)
+        has_cases = (
+            session.scalar(
+                select(func.count()).select_from(ProcessInstance).where(ProcessInstance.business_key.in_(DEMO_KEYS))
+            )
+            or 0
+        ) > 0
+    if start_cases and not has_cases and any(d.get("process_id") == "in_utskrivning" for d in summary["processes"]):
         for index, case in enumerate(CASES):
             data = {**case, "inskrivningstid": now.isoformat(), "avtal": "jonkoping"}
             try:

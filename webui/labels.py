@@ -6,6 +6,8 @@ the pages show them with `{{ code|label('status') }}`, translated into the reade
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_babel import gettext
 
@@ -41,9 +43,11 @@ LABELS: dict[str, dict[str, str]] = {
         "migration_reverted": N_("Flytten till en annan version återställd"),
         "routing_changed": N_("Ärendets enheter ändrade"),
         "task_closed": N_("Uppgift avslutad utan att ha gjorts"),
+        "comment": N_("Kommentar"),
     },
     "access": {
         "lista": N_("Såg i arbetslistan"),
+        "sok": N_("Sökte i arbetslistan"),
         "uppgift": N_("Öppnade uppgift"),
         "visa_personnummer": N_("Visade personnummer"),
         "person": N_("Öppnade personens sida"),
@@ -57,6 +61,7 @@ LABELS: dict[str, dict[str, str]] = {
         "ta": N_("Tog uppgift"),
         "slapp": N_("Släppte uppgift"),
         "lamna_over": N_("Lämnade över uppgift"),
+        "kommentar": N_("Kommenterade uppgift"),
         "starta": N_("Startade ärendet"),
         "meddelande": N_("Meddelande till ärendet"),
         "migrering": N_("Flyttade ärendet till en annan version"),
@@ -64,6 +69,10 @@ LABELS: dict[str, dict[str, str]] = {
         "loggutdrag": N_("Tog ut loggutdrag"),
     },
     "direction": {"received": N_("Mottaget"), "thrown": N_("Skickat")},
+    "route": {
+        "standardversion (nyaste)": N_("standardversion (nyaste)"),
+        "standardversion (vald)": N_("standardversion (vald)"),
+    },
     "plan": {
         "planeringsansvarig": N_("Planeringsansvarig"),
         "planeringsansvarig_namn": N_("Planeringsansvarig (namn)"),
@@ -83,6 +92,22 @@ def label(code: str | None, kind: str) -> str:
     return gettext(text) if text else code
 
 
+NOTICE = re.compile(r"^(Ny uppgift|Försenad uppgift): (.*) \(ärende #(\d+)\)(?:, frist (.+))?$")
+
+
+def notice_text(text: str) -> str:
+    """A stored notice (Swedish, as the e-mail has it: "Ny uppgift: <task> (ärende #12), frist 2026-01-13 08:00") in
+    the reader's language; the task's name stays as the diagram has it."""
+    found = NOTICE.match(text or "")
+    if found is None:
+        return text
+    kind = gettext("Ny uppgift") if found.group(1) == "Ny uppgift" else gettext("Försenad uppgift")
+    out = gettext("%(kind)s: %(task)s (ärende #%(id)s)", kind=kind, task=found.group(2), id=found.group(3))
+    if found.group(4):
+        out += gettext(", frist %(at)s", at=found.group(4))
+    return out
+
+
 def access_labels() -> dict[str, str]:
     """Every access-log action in the reader's language (the loggutdrag's column)."""
     return {code: gettext(text) for code, text in LABELS["access"].items()}
@@ -90,3 +115,4 @@ def access_labels() -> dict[str, str]:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
+    app.add_template_filter(notice_text, "notice_text")

@@ -20,6 +20,7 @@ from engine.persistence.models import AccessLogEntry
 # What each action code means (Swedish labels for the auditor's pages live in webui/labels.py).
 ACTIONS = (
     "lista",  # a worklist (page or API) showed the person
+    "sok",  # a worklist search (by name or personnummer) showed the person
     "uppgift",  # a task of the person's case was opened
     "visa_personnummer",  # the full personnummer was shown on request
     "person",  # the person's page
@@ -33,6 +34,7 @@ ACTIONS = (
     "ta",  # a task claimed
     "slapp",  # a task released
     "lamna_over",  # a task handed over
+    "kommentar",  # a comment on a task (or a hand-over) written
     "starta",  # a case started
     "meddelande",  # a message delivered to, or starting, the case
     "migrering",  # a case previewed or moved to another version

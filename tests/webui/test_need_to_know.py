@@ -56,7 +56,7 @@ def test_a_user_with_a_role_but_no_unit_sees_nothing_and_completes_nothing(demo,
     with pytest.raises(NotFound):
         demo.runtime.complete_task(task["id"], valid_data(demo.catalog.form(task["form"]) or {}), ulf)
     client = sign_in(demo_app, "ulf")
-    assert "Esther" not in client.get("/arbetslista").get_data(as_text=True)
+    assert "Esther Andersson" not in client.get("/arbetslista").get_data(as_text=True)
     assert client.get(f"/uppgifter/{task['id']}").status_code == 404
     assert client.get(f"/personer/arende/{ESTHER}").status_code == 404
 

@@ -46,6 +46,7 @@ PATIENT_COMMANDS = {
     "tasks.claim",
     "tasks.unclaim",
     "tasks.hand_over",
+    "tasks.comment",
     "monitoring.cancel",
     "monitoring.change_units",
     "monitoring.move",
@@ -74,6 +75,7 @@ PATIENT_COMMANDS = {
 NO_PATIENT_DATA = {
     "worklist.home",
     "worklist.save_filter",
+    "worklist.search",  # keeps the search in the session and redirects; the worklist page shows (and logs) it
     "worklist.delete_filter",
     "auth.sign_in",
     "auth.sign_out",

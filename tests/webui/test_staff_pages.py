@@ -158,7 +158,7 @@ def test_claim_then_a_colleague_sees_who_has_it_and_cannot_take_it(demo_app, dem
     )
     text = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "redan tagen av vera" in text and "Vera Vårdplanerare har tagit uppgiften" in text
+    assert "redan tagen av Vera Vårdplanerare." in text and "Vera Vårdplanerare har tagit uppgiften" in text
 
 
 def test_claim_with_htmx_returns_the_row(demo_app, demo):

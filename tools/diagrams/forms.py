@@ -502,6 +502,11 @@ def build(name, spec):
            "$id": f"https://samflode.se/forms/{name}.json", "title": title, "description": desc,
            "type": "object", "properties": props, "required": req}
     doc.update(extra)
+    # An `if` on a field's value holds vacuously while that field is empty, which would demand the conditional field
+    # before anyone has answered the question it depends on: the condition holds only once the field is given.
+    condition = doc.get("if")
+    if condition and "required" not in condition:
+        doc["if"] = {**condition, "required": sorted(condition.get("properties", {}))}
     return doc
 
 

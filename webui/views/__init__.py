@@ -9,12 +9,15 @@ a view.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, render_template, request, session
+from flask import Flask, Response, current_app, render_template, request, session
+from flask_babel import gettext
 
 from engine.accounts import Accounts
 from engine.domain.clock import STOCKHOLM
@@ -23,13 +26,14 @@ from engine.platform import Platform
 from engine.reads import Reads
 from engine.sessions import SessionRules, WebSessions
 from engine.worklist import COUNT_CAP, Worklist
+from webui.i18n import N_
 
 T = TypeVar("T")
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-WEEKDAYS = ("mån", "tis", "ons", "tor", "fre", "lör", "sön")
+WEEKDAYS = (N_("mån"), N_("tis"), N_("ons"), N_("tor"), N_("fre"), N_("lör"), N_("sön"))
 
 
 def platform() -> Platform:
@@ -69,6 +73,11 @@ def worklist() -> Worklist:
     return _service("samflode_worklist", lambda p: Worklist(p.db, p.catalog, p.policy, p.clock, p.reads.access))
 
 
+def process_names() -> dict[str, str]:
+    """Process id -> the process's name, for pages that list cases."""
+    return worklist().process_names()
+
+
 def reads() -> Reads:
     """Every read of patient data (engine/reads): need to know applied and the access log written there."""
     return platform().reads
@@ -76,6 +85,31 @@ def reads() -> Reads:
 
 def notifications() -> Notifications:
     return _service("samflode_notifications", for_platform)
+
+
+NOTICE_INTERVAL = timedelta(seconds=60)
+_notices_done: dict[tuple[int, str], tuple[datetime, float]] = {}
+
+
+def refresh_notices(notes: Notifications, clock: Any, user: Any, force: bool = False) -> None:
+    """Turn the user's new and overdue tasks into notices, unless done within NOTICE_INTERVAL of both the platform's
+    clock (a simulated clock moves in jumps) and the wall clock."""
+    now, wall = clock.now(), time.monotonic()
+    key = (id(notes), user.username)
+    last = _notices_done.get(key)
+    recent = last is not None and abs(now - last[0]) < NOTICE_INTERVAL and wall - last[1] < NOTICE_INTERVAL.seconds
+    if recent and not force:
+        return
+    _notices_done[key] = (now, wall)
+    notes.refresh(user)
+
+
+def _refresh_quietly(notes: Notifications, clock: Any, user: Any) -> None:
+    """After the response: a failure is logged, never raised into the server's close of a sent response."""
+    try:
+        refresh_notices(notes, clock, user)
+    except Exception:  # noqa: BLE001 - the page was sent; the next one tries again
+        logging.getLogger(__name__).exception("notices not refreshed for %s", user.username)
 
 
 def csrf_token() -> str:
@@ -107,7 +141,7 @@ def local_time(value: datetime | None, with_day: bool = True) -> str:
         return ""
     local = value.astimezone(STOCKHOLM)
     text = local.strftime("%Y-%m-%d %H:%M")
-    return f"{WEEKDAYS[local.weekday()]} {text}" if with_day else text
+    return f"{gettext(WEEKDAYS[local.weekday()])} {text}" if with_day else text
 
 
 def relative_due(value: datetime | None) -> str:
@@ -117,12 +151,14 @@ def relative_due(value: datetime | None) -> str:
     delta = value - platform().clock.now()
     seconds = abs(delta.total_seconds())
     if seconds < 3600:
-        amount = f"{max(1, int(seconds // 60))} min"
+        amount = gettext("%(n)s min", n=max(1, int(seconds // 60)))
     elif seconds < 2 * 86400:
-        amount = f"{int(seconds // 3600)} tim"
+        amount = gettext("%(n)s tim", n=int(seconds // 3600))
     else:
-        amount = f"{int(seconds // 86400)} dagar"
-    return f"försenad {amount}" if delta < timedelta(0) else f"om {amount}"
+        amount = gettext("%(n)s dagar", n=int(seconds // 86400))
+    if delta < timedelta(0):
+        return gettext("försenad %(amount)s", amount=amount)
+    return gettext("om %(amount)s", amount=amount)
 
 
 def count_text(value: int) -> str:
@@ -161,14 +197,23 @@ def register_views(app: Flask) -> None:
     i18n.init_app(app)
     labels.init_app(app)
 
+    @app.after_request
+    def _notices_after(response: Response) -> Response:
+        # New and overdue tasks become notices as the user moves around, but never while a page renders: after a
+        # full page has been sent (call_on_close), at most once a minute (of either clock) per user. Signing in
+        # refreshes at once (auth.sign_in), so the first page's count is true.
+        user = auth.current_actor_or_none() if request.method == "GET" else None
+        if user is not None and not request.headers.get("HX-Request") and response.mimetype == "text/html":
+            notes, clock = notifications(), platform().clock
+            response.call_on_close(lambda: _refresh_quietly(notes, clock, user))
+        return response
+
     @app.context_processor
     def _globals() -> dict[str, Any]:
         user = auth.current_actor_or_none()
         unread = 0
         if user is not None and not request.headers.get("HX-Request"):
-            # New and overdue tasks become notices as the user moves around; the header shows how many are unread.
-            notifications().refresh(user)
-            unread = notifications().unread_count(user.username)
+            unread = notifications().unread_count(user.username)  # a read; the refresh is after the response
         return {
             "csrf_token": csrf_token,
             "current_user": user,

@@ -12,12 +12,13 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.accounts import LockedOut
 from engine.directory import Actor
 from engine.domain.errors import NotAuthenticated, NotFound
-from webui.views import accounts, platform, web_sessions
+from webui.views import accounts, notifications, platform, refresh_notices, web_sessions
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +95,7 @@ def sign_in() -> Any:
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         if not username or not password:
-            error, status = "Fyll i användarnamn och lösenord.", 400
+            error, status = _("Fyll i användarnamn och lösenord."), 400
         else:
             try:
                 actor = accounts().authenticate(username, password, request.remote_addr)
@@ -104,6 +105,7 @@ def sign_in() -> Any:
                 error, status = exc.message + ".", 401
             else:
                 start_session(actor)
+                refresh_notices(notifications(), platform().clock, actor, force=True)
                 return redirect(_safe_next(request.form.get("next")), code=303)
     return (
         render_template("sign_in.html", error=error, username=username, next=request.values.get("next", "")),

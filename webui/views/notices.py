@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from webui.views import notifications
@@ -32,5 +33,5 @@ def mark_read(notification_id: int) -> Any:
 @login_required
 def mark_all_read() -> WerkzeugResponse:
     notifications().mark_read(current_actor().username)
-    flash("Alla notiser är markerade som lästa.", "ok")
+    flash(_("Alla notiser är markerade som lästa."), "ok")
     return redirect(url_for("notifications.index"), code=303)

@@ -3,13 +3,15 @@ through engine.reads.tasks (need to know applied, each person shown written to t
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import SamflodeError
+from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
 from engine.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
 from webui.views import reads, worklist
@@ -19,6 +21,16 @@ bp = Blueprint("worklist", __name__)
 VIEW_LABELS = {"mina": N_("Mina uppgifter"), "enhet": N_("Min enhet"), "forsenade": N_("Försenade"), "idag": N_("Idag")}
 FILTER_LABELS = {"process": N_("Process"), "task": N_("Uppgift"), "kommun": N_("Kommun"), "avdelning": N_("Avdelning")}
 PAGE_SIZE = 50
+SEARCH_KEY = "worklist_search"
+# The columns of the list, in order: (sort key or None, heading). Every column but the action sorts.
+COLUMNS = (
+    ("frist", N_("Tidsfrist")),
+    ("person", N_("Person")),
+    ("uppgift", N_("Uppgift")),
+    ("arende", N_("Ärende")),
+    ("part", N_("Part")),
+    ("tagen", N_("Tagen av")),
+)
 
 
 @bp.get("/")
@@ -39,7 +51,20 @@ def index() -> Any:
         page_number = max(1, int(request.args.get("sida", "1")))
     except (SamflodeError, ValueError):
         filters, page_number = WorklistFilter(), 1
-    page = reads().tasks.page(actor, view, filters, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    sort = request.args.get("sortera", DEFAULT_SORT)
+    if sort not in SORT_KEYS:
+        sort = DEFAULT_SORT
+    page = reads().tasks.page(
+        actor,
+        view,
+        filters,
+        limit=PAGE_SIZE,
+        offset=(page_number - 1) * PAGE_SIZE,
+        sort=sort,
+        descending=request.args.get("ordning") == "fallande",
+        search=session.get(SEARCH_KEY) or None,
+    )
+    options = worklist().options(actor)
     template = "_worklist_table.html" if request.headers.get("HX-Request") else "worklist.html"
     saved = []
     for f in worklist().saved_filters(actor.username):
@@ -50,9 +75,28 @@ def index() -> Any:
         page=page,
         views=VIEW_LABELS,
         filter_labels=FILTER_LABELS,
-        options=worklist().options(actor),
+        options=options,
         saved=saved,
+        columns=COLUMNS,
+        process_names=dict(options["process"]),
     )
+
+
+@bp.post("/arbetslista/sok")
+@login_required
+def search() -> WerkzeugResponse:
+    """A search of the worklist by name or personnummer. POST, and kept in the session: a personnummer never stands
+    in an address (server logs, history, Referer). An empty search, or `rensa`, shows the whole view again."""
+    term = (request.form.get("sok") or "").strip()[:100]
+    if term and not request.form.get("rensa"):
+        session[SEARCH_KEY] = term
+    else:
+        session.pop(SEARCH_KEY, None)
+    view = request.form.get("vy", "enhet")
+    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet"}
+    with contextlib.suppress(SamflodeError):
+        params.update(WorklistFilter.of(request.form.to_dict()).as_dict())
+    return redirect(url_for("worklist.index", **params), code=303)
 
 
 @bp.post("/arbetslista/filter")

@@ -136,6 +136,10 @@ def run(database: str, timers: int, instances: int, spread_seconds: float, sched
         "max": max(lateness),
         "all_fired_after_first_due": (last_at - t0).total_seconds(),
         "after_last_due": (last_at - (t0 + timedelta(seconds=spread_seconds))).total_seconds(),
+        # Firings per second from the first due moment to the last firing: the offered rate when the schedulers
+        # keep up, their capacity when they fall behind (then `after_last_due` grows).
+        "rate": len(rows) / max(spread_seconds, (last_at - t0).total_seconds()),
+        "offered": timers / spread_seconds,
     }
 
 
@@ -167,6 +171,7 @@ def main() -> None:
     )
     r = run(args.database, args.timers, args.instances, args.spread, args.schedulers)
     print(
+        f"  {r['rate']:.0f} firings/s (offered {r['offered']:.0f}/s)\n"
         f"  fired {r['fired']} ({r['distinct']} distinct, {r['double']} double firings, {r['left']} left)\n"
         f"  lateness p50 {r['p50'] * 1000:.0f} ms, p99 {r['p99'] * 1000:.0f} ms, max {r['max'] * 1000:.0f} ms\n"
         f"  all fired {r['all_fired_after_first_due']:.1f} s after the first due time "

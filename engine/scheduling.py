@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -20,9 +21,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import func, select
 
 from engine.directory import Actor
+from engine.heartbeat import SchedulerSlots
+from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
 from engine.domain.clock import SettableClock
 from engine.persistence.models import Timer
 from engine.runtime import MAX_TIMER_ATTEMPTS, Runtime
+from engine.wakeup import TimerListener
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = Actor("scheduler", frozenset({"admin"}), name="Tidsstyrning")
@@ -79,9 +83,11 @@ class TimerLoop:
                 self._new_due = None
                 progress = False
                 round_skipped = 0
-                for timer_id, _due_at in due:
+                for timer_id, due_at in due:
                     try:
                         if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
+                            TIMERS_FIRED.inc()
+                            TIMER_LATENESS.observe(max(0.0, (self.runtime.clock.now() - due_at).total_seconds()))
                             fired += 1
                             progress = True
                         else:
@@ -174,15 +180,34 @@ class TimerLoop:
 
 
 class TimerScheduler:
-    """APScheduler around a TimerLoop: a wake-up job at the next due time plus a safety interval."""
+    """APScheduler around a TimerLoop: a wake-up job at the next due time plus a safety interval. With `slots`
+    (engine/heartbeat.py) it fires only while it holds a scheduler slot; with `listen_url` (PostgreSQL) it also
+    wakes when another process commits a timer (engine/wakeup.py)."""
 
     JOB_ID = "samflode-timers"
 
-    def __init__(self, loop: TimerLoop, safety_seconds: float = 30.0, blocking: bool = False):
+    def __init__(
+        self,
+        loop: TimerLoop,
+        safety_seconds: float = 30.0,
+        blocking: bool = False,
+        slots: SchedulerSlots | None = None,
+        listen_url: str | None = None,
+    ):
         self.loop = loop
         self.safety_seconds = safety_seconds
         self.busy_backoff = timedelta(milliseconds=10)
         self.read_ahead_margin = timedelta(milliseconds=20)
+        # Timers falling due this soon after a round are waited for and fired in the same job, instead of arming
+        # a new APScheduler job for each (dense timers: one round per firing would cost more than the firing).
+        self.inline_horizon = timedelta(milliseconds=50)
+        self.inline_budget_seconds = 1.0
+        self.blocking = blocking
+        self.slots = slots
+        self.lost_slot = threading.Event()
+        self.listener: TimerListener | None = None
+        if listen_url is not None and listen_url.startswith("postgresql"):
+            self.listener = TimerListener(listen_url, self.wake)
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 
     def _tick(self) -> None:
@@ -190,11 +215,24 @@ class TimerScheduler:
         asked = False
         try:
             result = self.loop.run_due()
-            if result.fired:
-                log.info("fired %d timers (%d skipped)", result.fired, result.skipped)
+            fired = result.fired
             if not getattr(self.loop.runtime.clock, "simulated", False):
                 nxt, asked = self.loop.next_due(), True
+                started = time.monotonic()
+                while (
+                    nxt is not None
+                    and nxt - self.loop.runtime.clock.now() <= self.inline_horizon
+                    and time.monotonic() - started < self.inline_budget_seconds
+                    and not self.loop.last_skipped
+                ):
+                    wait = (nxt - self.loop.runtime.clock.now()).total_seconds()
+                    if wait > 0:
+                        time.sleep(wait)
+                    fired += self.loop.run_due().fired
+                    nxt = self.loop.next_due()
                 self._read_ahead(nxt)
+            if fired:
+                log.info("fired %d timers (%d skipped)", fired, self.loop.last_skipped)
         finally:
             self._rearm(nxt, asked)
 
@@ -243,6 +281,36 @@ class TimerScheduler:
         self.loop.runtime.timer_listeners.append(lambda _due: self.wake())
 
     def start(self) -> None:
+        """Start firing. With slots: only once a slot is ours (a blocking scheduler stands by here; a background one
+        in a thread of its own), and the heartbeat is kept while it runs."""
+        if self.slots is None:
+            self._start_firing()
+            return
+        if self.blocking:
+            if self.slots.wait_for_slot() is not None:
+                self._start_firing()
+            return
+
+        def stand_by() -> None:
+            if self.slots is not None and self.slots.wait_for_slot() is not None:
+                self._start_firing()
+
+        threading.Thread(target=stand_by, name="samflode-scheduler-slot", daemon=True).start()
+
+    def _on_lost_slot(self) -> None:
+        """Another process took our slot over (we were thought dead): stop firing; the service manager restarts us
+        and we stand by for a free slot."""
+        log.error("scheduler slot lost: stopping")
+        self.shutdown()
+
+    def _start_firing(self) -> None:
+        if self.slots is not None:
+            self.slots.keep_beating(self.lost_slot)
+            self.scheduler.add_job(
+                self._watch_slot, "interval", seconds=1, id=f"{self.JOB_ID}-slot", replace_existing=True
+            )
+        if self.listener is not None:
+            self.listener.start()
         self.attach()
         self.scheduler.add_job(
             self._tick,
@@ -256,6 +324,14 @@ class TimerScheduler:
         )
         self.scheduler.start()
 
+    def _watch_slot(self) -> None:
+        if self.lost_slot.is_set():
+            self._on_lost_slot()
+
     def shutdown(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.slots is not None:
+            self.slots.stop()

@@ -16,8 +16,9 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.persistence.db import Database
@@ -71,18 +72,21 @@ class SchedulerSlots:
         now = now_utc()
         for slot in range(self.slots):
             with self.db.unit_of_work() as session:
-                taken = session.execute(
-                    update(SchedulerSlot)
-                    .where(
-                        SchedulerSlot.slot == slot,
-                        or_(
-                            SchedulerSlot.holder.is_(None),
-                            SchedulerSlot.beat_at.is_(None),
-                            SchedulerSlot.beat_at < now - self.stale,
-                        ),
-                    )
-                    .values(holder=self.holder, started_at=now, beat_at=now)
-                    .execution_options(synchronize_session=False)
+                taken = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(SchedulerSlot)
+                        .where(
+                            SchedulerSlot.slot == slot,
+                            or_(
+                                SchedulerSlot.holder.is_(None),
+                                SchedulerSlot.beat_at.is_(None),
+                                SchedulerSlot.beat_at < now - self.stale,
+                            ),
+                        )
+                        .values(holder=self.holder, started_at=now, beat_at=now)
+                        .execution_options(synchronize_session=False)
+                    ),
                 ).rowcount
             if taken:
                 self.slot = slot
@@ -95,11 +99,14 @@ class SchedulerSlots:
         if self.slot is None:
             return False
         with self.db.unit_of_work() as session:
-            kept = session.execute(
-                update(SchedulerSlot)
-                .where(SchedulerSlot.slot == self.slot, SchedulerSlot.holder == self.holder)
-                .values(beat_at=now_utc())
-                .execution_options(synchronize_session=False)
+            kept = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(SchedulerSlot)
+                    .where(SchedulerSlot.slot == self.slot, SchedulerSlot.holder == self.holder)
+                    .values(beat_at=now_utc())
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
         if not kept:
             log.warning("scheduler %s lost slot %d", self.holder, self.slot)
@@ -164,6 +171,6 @@ def slot_states(db: Database, stale: float = 20.0) -> list[SlotState]:
     with db.read() as session:
         rows = session.execute(select(SchedulerSlot).order_by(SchedulerSlot.slot)).scalars().all()
         return [
-            SlotState(r.slot, r.holder, r.beat_at, r.holder is not None and r.beat_at is not None and r.beat_at >= limit)
+            SlotState(r.slot, r.holder, r.beat_at, bool(r.holder and r.beat_at is not None and r.beat_at >= limit))
             for r in rows
         ]

@@ -18,12 +18,12 @@ from typing import cast
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.directory import Actor
+from engine.domain.clock import SettableClock
 from engine.heartbeat import SchedulerSlots
 from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
-from engine.domain.clock import SettableClock
 from engine.persistence.models import Timer
 from engine.runtime import MAX_TIMER_ATTEMPTS, Runtime
 from engine.wakeup import TimerListener
@@ -84,17 +84,10 @@ class TimerLoop:
                 progress = False
                 round_skipped = 0
                 for timer_id, due_at in due:
-                    try:
-                        if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
-                            TIMERS_FIRED.inc()
-                            TIMER_LATENESS.observe(max(0.0, (self.runtime.clock.now() - due_at).total_seconds()))
-                            fired += 1
-                            progress = True
-                        else:
-                            round_skipped += 1
-                    except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
-                        log.exception("timer %s could not fire", timer_id)
-                        self._record_failure(timer_id, exc)
+                    if self._fire_one(timer_id, due_at):
+                        fired += 1
+                        progress = True
+                    else:
                         round_skipped += 1
                 skipped = round_skipped
                 if not progress:
@@ -143,15 +136,70 @@ class TimerLoop:
         attempt of one that did (back-off); timers that failed too often wait for a coordinator and are left out,
         so that the loop does not spin on them."""
         with self.runtime.db.read() as session:
-            fresh = select(func.min(Timer.due_at)).where(Timer.attempts == 0)
-            retry = select(func.min(Timer.next_attempt_at)).where(
-                Timer.next_attempt_at.is_not(None), Timer.attempts < MAX_TIMER_ATTEMPTS
+            # ORDER BY ... LIMIT 1 walks the due_at index and stops at the first row; min() with a WHERE would
+            # read every waiting timer (a few ms per round with thousands waiting).
+            fresh = select(Timer.due_at).where(Timer.attempts == 0).order_by(Timer.due_at).limit(1)
+            retry = (
+                select(Timer.next_attempt_at)
+                .where(Timer.next_attempt_at.is_not(None), Timer.attempts < MAX_TIMER_ATTEMPTS)
+                .order_by(Timer.next_attempt_at)
+                .limit(1)
             )
             if after is not None:
                 fresh = fresh.where(Timer.due_at > after)
                 retry = retry.where(Timer.next_attempt_at > after)
             moments = [m for m in (session.scalar(fresh), session.scalar(retry)) if m is not None]
             return min(moments) if moments else None
+
+    def fire_window(self, horizon: timedelta, share: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Fire the timers falling due within `horizon` from now, each at its own moment (sleeping until it), from
+        one query. Dense timers (hundreds a second) then cost one query per window instead of a round with its
+        queries and an APScheduler job per firing. Stops early when this process writes an earlier timer. With
+        `share` (slot, slots) only the timers of instances whose id modulo `slots` is `slot`: schedulers holding
+        different slots do not race for the same timers (each one's `run_due` still fires whatever is due and
+        late, so the share of a scheduler that died is not lost). Returns (fired, how many the window held)."""
+        clock = self.runtime.clock
+        with self._lock:
+            now = clock.now()
+            query = (
+                select(Timer.id, Timer.due_at)
+                .where(
+                    Timer.due_at <= now + horizon,
+                    Timer.attempts < MAX_TIMER_ATTEMPTS,
+                    Timer.next_attempt_at.is_(None) | (Timer.next_attempt_at <= now),
+                )
+                .order_by(Timer.due_at, Timer.id)
+                .limit(self.batch)
+            )
+            if share is not None:
+                query = query.where((Timer.instance_id % share[1]) == share[0])
+            with self.runtime.db.read() as session:
+                window = session.execute(query).all()
+            self._new_due = None
+            fired = skipped = 0
+            for timer_id, due_at in window:
+                if self._new_due is not None and self._new_due < due_at:
+                    break  # something earlier was written meanwhile: plan again
+                wait = (due_at - clock.now()).total_seconds()
+                if wait > 0:
+                    time.sleep(wait)
+                if self._fire_one(timer_id, due_at):
+                    fired += 1
+                else:
+                    skipped += 1
+            self.last_skipped = skipped
+            return fired, len(window)
+
+    def _fire_one(self, timer_id: int, due_at: datetime) -> bool:
+        try:
+            if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
+                TIMERS_FIRED.inc()
+                TIMER_LATENESS.observe(max(0.0, (self.runtime.clock.now() - due_at).total_seconds()))
+                return True
+        except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
+            log.exception("timer %s could not fire", timer_id)
+            self._record_failure(timer_id, exc)
+        return False
 
     def advance(self, delta: timedelta) -> AdvanceResult:
         """Move a simulated clock forward by `delta`, firing what falls due on the way in due order, each at its
@@ -198,9 +246,9 @@ class TimerScheduler:
         self.safety_seconds = safety_seconds
         self.busy_backoff = timedelta(milliseconds=10)
         self.read_ahead_margin = timedelta(milliseconds=20)
-        # Timers falling due this soon after a round are waited for and fired in the same job, instead of arming
-        # a new APScheduler job for each (dense timers: one round per firing would cost more than the firing).
-        self.inline_horizon = timedelta(milliseconds=50)
+        # Timers falling due this soon are fired from one query, each at its moment, in the same job, instead of a
+        # round and a new APScheduler job for each (dense timers: the round would cost more than the firing).
+        self.inline_horizon = timedelta(milliseconds=200)
         self.inline_budget_seconds = 1.0
         self.blocking = blocking
         self.slots = slots
@@ -217,24 +265,24 @@ class TimerScheduler:
             result = self.loop.run_due()
             fired = result.fired
             if not getattr(self.loop.runtime.clock, "simulated", False):
-                nxt, asked = self.loop.next_due(), True
                 started = time.monotonic()
-                while (
-                    nxt is not None
-                    and nxt - self.loop.runtime.clock.now() <= self.inline_horizon
-                    and time.monotonic() - started < self.inline_budget_seconds
-                    and not self.loop.last_skipped
-                ):
-                    wait = (nxt - self.loop.runtime.clock.now()).total_seconds()
-                    if wait > 0:
-                        time.sleep(wait)
-                    fired += self.loop.run_due().fired
-                    nxt = self.loop.next_due()
+                while time.monotonic() - started < self.inline_budget_seconds:
+                    window_fired, held = self.loop.fire_window(self.inline_horizon, self._share())
+                    fired += window_fired
+                    if not held or not window_fired:
+                        break  # nothing falls due soon, or others hold what does (re-armed with a back-off)
+                nxt, asked = self.loop.next_due(), True
                 self._read_ahead(nxt)
             if fired:
                 log.info("fired %d timers (%d skipped)", fired, self.loop.last_skipped)
         finally:
             self._rearm(nxt, asked)
+
+    def _share(self) -> tuple[int, int] | None:
+        """This scheduler's share of the dense timers: (its slot, the slots) when several are configured."""
+        if self.slots is None or self.slots.slot is None or self.slots.slots < 2:
+            return None
+        return self.slots.slot, self.slots.slots
 
     def _read_ahead(self, nxt: datetime | None) -> None:
         """Use the time until the next due timer (less a margin) to warm the workflows that fall due soon."""

@@ -48,6 +48,8 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 COMPLETIONS = Counter("samflode_task_completions_total", "Tasks completed through the web pages and the API", ["via"])
+
+
 def due_backlog(platform: Platform) -> tuple[int, float]:
     """How many timers are due now and not waiting for a retry, and how late the oldest is (seconds)."""
     now = platform.clock.now()
@@ -86,8 +88,8 @@ class DatabaseCollector:
         yield GaugeMetricFamily("samflode_timers_waiting", "Timers written and waiting", waiting or 0)
         yield GaugeMetricFamily("samflode_incidents_open", "Open incidents", incidents or 0)
         queue = GaugeMetricFamily("samflode_jobs", "Background jobs (simulations) per state", labels=["state"])
-        for state in ("queued", "running"):
-            queue.add_metric([state], jobs.get(state, 0))
+        for job_state in ("queued", "running"):
+            queue.add_metric([job_state], jobs.get(job_state, 0))
         yield queue
         beats = GaugeMetricFamily(
             "samflode_scheduler_heartbeat_age_seconds", "Seconds since each scheduler slot's heartbeat", labels=["slot"]

@@ -89,7 +89,9 @@ def test_metrics_count_requests_per_route_completions_backlog_and_incidents(clie
     assert after["samflode_jobs{state=queued}"] == 0.0
     key = "samflode_task_completions_total{via=api}"
     assert after[key] - before.get(key, 0.0) == 1.0
-    route = "samflode_http_request_duration_seconds_count{method=POST,route=/api/v1/tasks/<task_id>/complete,status=2xx}"
+    route = (
+        "samflode_http_request_duration_seconds_count{method=POST,route=/api/v1/tasks/<task_id>/complete,status=2xx}"
+    )
     assert after[route] - before.get(route, 0.0) == 1.0
     # Route templates only: no task id, case id or personnummer in any label.
     text = client.get("/metrics").data.decode()

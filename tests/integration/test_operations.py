@@ -184,3 +184,27 @@ def test_scheduler_with_listener_fires_a_timer_written_elsewhere_without_its_saf
         scheduler.shutdown()
         reader.close()
         writer.close()
+
+
+def test_a_window_fires_each_timer_at_its_moment_and_a_share_only_its_instances(settings):
+    """The dense-timer path: one query for the timers due within the horizon, each fired when due (not early, and
+    late by no more than a firing); a scheduler holding slot 0 of 2 takes only the even instances."""
+    from engine.domain.clock import SystemClock
+
+    real = build(replace(settings, clock="real"), clock=SystemClock(), migrate=False)
+    truncate_all(real.db)
+    real.runtime.deploy(diagrams.timer_process("window", "PT1S"), OWNER)
+    ids = [real.runtime.start_instance("window", f"w{n}", {}, SYSTEM) for n in range(4)]
+    time.sleep(0.5)
+    fired, held = real.timers.fire_window(timedelta(seconds=2), share=(0, 2))
+    assert (fired, held) == (2, 2)
+    with real.db.read() as session:
+        rows = session.execute(
+            text("SELECT instance_id, data FROM history WHERE kind = 'timer_fired' ORDER BY instance_id")
+        ).all()
+    assert [r[0] for r in rows] == [i for i in ids if i % 2 == 0]
+    for _, data in rows:
+        lateness = float((data if isinstance(data, dict) else __import__("json").loads(data))["lateness_seconds"])
+        assert 0 <= lateness < 0.5
+    assert real.timers.fire_window(timedelta(seconds=2)) == (2, 2)  # no share: the rest
+    real.close()

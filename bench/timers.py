@@ -96,6 +96,7 @@ def run(database: str, timers: int, instances: int, spread_seconds: float, sched
         "DATABASE_URL": database,
         "SAMFLODE_CLOCK": "real",
         "SAMFLODE_SCHEDULER_SAFETY_SECONDS": "30",
+        "SAMFLODE_SCHEDULERS": str(schedulers),  # every process started here holds a slot
         "SAMFLODE_PROCESSES_DIR": str(ROOT / "processes"),
     }
     samflode = Path(sys.executable).with_name("samflode")

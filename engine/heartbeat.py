@@ -27,6 +27,16 @@ from engine.persistence.models import SchedulerSlot
 log = logging.getLogger(__name__)
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -64,11 +74,34 @@ class SchedulerSlots:
             except IntegrityError:
                 pass  # another process made it meanwhile
 
+    def _free_dead_local_holders(self) -> None:
+        """A holder on this host whose process is gone (killed, and restarted by the service manager) gives its slot
+        up at once instead of after `stale`: the pid in its name is checked."""
+        host = socket.gethostname()[:60]
+        with self.db.read() as session:
+            held = session.execute(select(SchedulerSlot.slot, SchedulerSlot.holder)).all()
+        for slot, holder in held:
+            if not holder or holder == self.holder:
+                continue
+            name, _, rest = holder.partition(":")
+            pid = rest.partition(":")[0]
+            if name != host or not pid.isdigit() or _running(int(pid)):
+                continue
+            with self.db.unit_of_work() as session:
+                session.execute(
+                    update(SchedulerSlot)
+                    .where(SchedulerSlot.slot == slot, SchedulerSlot.holder == holder)
+                    .values(holder=None, beat_at=None, started_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+            log.info("scheduler slot %d: its holder %s is no longer running here; freed", slot, holder)
+
     def try_claim(self) -> int | None:
         """Take a free slot (or keep ours); returns it, or None when all are held by live schedulers."""
         if self.slot is not None:
             return self.slot if self.beat() else None
         self._ensure_rows()
+        self._free_dead_local_holders()
         now = now_utc()
         for slot in range(self.slots):
             with self.db.unit_of_work() as session:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,6 +164,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
     scheduler = _scheduler_for(platform, settings, blocking=True)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)  # systemd's SIGTERM: give the slot back on the way out
+
+    signal.signal(signal.SIGTERM, _stop)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
     scheduler.shutdown()

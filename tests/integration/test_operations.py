@@ -208,3 +208,27 @@ def test_a_window_fires_each_timer_at_its_moment_and_a_share_only_its_instances(
         assert 0 <= lateness < 0.5
     assert real.timers.fire_window(timedelta(seconds=2)) == (2, 2)  # no share: the rest
     real.close()
+
+
+def test_a_killed_holder_on_this_host_frees_its_slot_at_once(platform):
+    """A scheduler killed with SIGKILL and restarted by systemd does not wait 20 s for its own old slot: the old
+    holder's pid is gone, so the slot is free."""
+    import os
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with platform.db.unit_of_work() as session:
+        session.add(
+            SchedulerSlot(
+                slot=0, holder=f"{socket.gethostname()[:60]}:{gone.pid}:dead", started_at=now_utc(), beat_at=now_utc()
+            )
+        )
+    again = SchedulerSlots(platform.db, slots=1)
+    assert again.try_claim() == 0
+    # A live holder (this very process, another SchedulerSlots) is not touched.
+    other = SchedulerSlots(platform.db, slots=1)
+    assert other.try_claim() is None
+    assert again.holder.split(":")[1] == str(os.getpid())
+    again.stop()

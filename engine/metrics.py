@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import Counter, Histogram
+
+# Multiprocess mode (gunicorn, webui/gunicorn_app.py): the samples go to files in this folder, which must exist
+# before the first metric is made; every metric of the platform is made after this module is imported.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 TIMER_LATENESS = Histogram(
     "samflode_timer_lateness_seconds",

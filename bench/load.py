@@ -63,6 +63,47 @@ def reset(url: str) -> None:
     db.dispose()
 
 
+# Staff accounts like the demo's four, one per simulated staff member (a shared account would be throttled at sign-in).
+STAFF_TEMPLATES = {
+    "vera": (["vardplanerare", "lakare_slutenvard"], UNITS["hs_medger"]),
+    "rut": (["vardplanerare"], UNITS["ryhov_med"]),
+    "vilma": (["vardsamordnare", "lakare_primarvard"], UNITS["vc_eksjo"]),
+    "otto": (["vardsamordnare"], UNITS["vc_raslatt"]),
+}
+
+
+def staff_accounts(url: str, count: int) -> dict[str, dict[str, str]]:
+    """`count` staff accounts (made if missing) with the demo password and an API token each: {username: {token,
+    unit}}."""
+    from argon2 import PasswordHasher
+
+    from engine.persistence.models import User
+
+    settings = Settings(database_url=url, clock="real", scheduler=False, processes_dir=ROOT / "processes").checked()
+    p = build(settings, clock=SystemClock(), migrate=False)
+    password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    accounts: dict[str, dict[str, str]] = {}
+    templates = list(STAFF_TEMPLATES.items())
+    with p.db.unit_of_work() as session:
+        for n in range(count):
+            template, (roles, unit) = templates[n % len(templates)]
+            username = f"{template}{n}"
+            if session.scalar(select(User).where(User.username == username)) is None:
+                p.directory.create_user(
+                    session,
+                    username,
+                    f"{template.title()} {n}",
+                    roles,
+                    [unit],
+                    at=p.clock.now(),
+                    password_hash=password_hash,
+                )
+            token = p.directory.create_token(session, username, at=p.clock.now(), label="load")
+            accounts[username] = {"token": token, "unit": unit}
+    p.close()
+    return accounts
+
+
 def seed(url: str, cases: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     settings = Settings(database_url=url, clock="real", scheduler=False, processes_dir=ROOT / "processes").checked()
     p = build(settings, clock=SystemClock())
@@ -118,7 +159,8 @@ def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> sub
 
     web_env = gunicorn_environment(Settings.from_env(env), env)
     command = gunicorn_command("127.0.0.1", port, workers, threads)
-    return subprocess.Popen(command, env=web_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(Path(tempfile.gettempdir()) / f"samflode-load-web-{workers}.log", "w")  # noqa: SIM115 - the server's
+    return subprocess.Popen(command, env=web_env, cwd=ROOT, stdout=log, stderr=log)
 
 
 def locust(host: str, env: dict[str, str], users: int, duration: int, prefix: str) -> list[dict[str, str]]:
@@ -206,6 +248,13 @@ def main() -> None:
         tokens, persons = seed(args.database, args.cases)
         tokens_file.write_text(json.dumps([tokens, persons]))
         print(f"  seeded in {time.perf_counter() - t:.0f} s", flush=True)
+    # Fresh statistics, as autovacuum would have them in a database that grew over months: without them the planner
+    # takes the seeded tables for empty (the worklist's notification query took 1.7 s instead of milliseconds).
+    accounts = staff_accounts(args.database, args.users)
+    db = Database(args.database)
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    db.dispose()
 
     wait_min, wait_max = args.wait.split(",")
     env = {
@@ -218,6 +267,7 @@ def main() -> None:
         "SAMFLODE_SECRET_KEY": os.environ.get("SAMFLODE_SECRET_KEY", "load-bench-" + "x" * 40),
         "SAMFLODE_PROCESSES_DIR": str(ROOT / "processes"),
         "SAMFLODE_LOAD_TOKENS": json.dumps(tokens),
+        "SAMFLODE_LOAD_STAFF": json.dumps(accounts),
         "SAMFLODE_LOAD_PERSONS": json.dumps(persons),
         "SAMFLODE_LOAD_PASSWORD": DEMO_PASSWORD,
         "SAMFLODE_LOAD_WAIT_MIN": wait_min,

@@ -23,13 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKENS: dict[str, str] = json.loads(os.environ.get("SAMFLODE_LOAD_TOKENS", "{}"))
 PASSWORD = os.environ.get("SAMFLODE_LOAD_PASSWORD", "samflode-demo")
 PERSONS: dict[str, list[str]] = json.loads(os.environ.get("SAMFLODE_LOAD_PERSONS", "{}"))
-UNIT = {
-    "vera": "SE2321000057-HSMEDGER",
-    "rut": "SE2321000057-RYMED1",
-    "vilma": "SE2321000057-VCEKSJO",
-    "otto": "SE2321000057-VCRASLATT",
-}
-STAFF = [u for u in ("vera", "rut", "vilma", "otto") if u in TOKENS]
+
+# One account per simulated staff member (bench/load.py makes them): {username: {token, unit}}.
+ACCOUNTS: dict[str, dict[str, str]] = json.loads(os.environ.get("SAMFLODE_LOAD_STAFF", "{}"))
+_NEXT = iter(sorted(ACCOUNTS))
 WAIT = (float(os.environ.get("SAMFLODE_LOAD_WAIT_MIN", "1")), float(os.environ.get("SAMFLODE_LOAD_WAIT_MAX", "3")))
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORMS: dict[str, dict] = {}
@@ -75,8 +72,9 @@ class Staff(HttpUser):
     wait_time = between(*WAIT)
 
     def on_start(self) -> None:
-        self.username = random.choice(STAFF)
-        self.auth = {"Authorization": f"Bearer {TOKENS[self.username]}"}
+        self.username = next(_NEXT, None) or random.choice(sorted(ACCOUNTS))
+        self.unit = ACCOUNTS[self.username]["unit"]
+        self.auth = {"Authorization": f"Bearer {ACCOUNTS[self.username]['token']}"}
         page = self.client.get("/logga-in", name="/logga-in")
         token = CSRF.search(page.text)
         self.client.post(
@@ -105,7 +103,11 @@ class Staff(HttpUser):
     def open_task(self) -> None:
         items = self.tasks_seen or self._task_list()
         if items:
-            self.client.get(f"/uppgifter/{random.choice(items)['id']}", name="/uppgifter/[id]")
+            chosen = random.choice(items)
+            with self.client.get(f"/uppgifter/{chosen['id']}", name="/uppgifter/[id]", catch_response=True) as answer:
+                if answer.status_code == 404:
+                    answer.success()  # completed by a colleague since the list was read
+                    self.tasks_seen = [t for t in self.tasks_seen if t["id"] != chosen["id"]]
 
     @task(2)
     def complete(self) -> None:
@@ -128,7 +130,7 @@ class Staff(HttpUser):
     @task(2)
     def search(self) -> None:
         """A person of one's own unit (need to know: others' are not found, by design)."""
-        mine = PERSONS.get(UNIT[self.username]) or []
+        mine = PERSONS.get(self.unit) or []
         if not mine:
             return
         if not self.csrf:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 timeout = 60
+# Longer than a load balancer's or a client's idle time, so that the server is not the one closing a kept-alive
+# connection just as the client sends on it (seen as "connection reset" under load).
+keepalive = 75
 graceful_timeout = 20
 accesslog = None  # requests are logged by the app (SAMFLODE_LOG_FORMAT=json) with their request id
 

@@ -115,12 +115,9 @@ def metrics_text(platform: Platform) -> bytes:
         from prometheus_client import multiprocess
 
         multiprocess.MultiProcessCollector(registry)
-    else:
-        from prometheus_client import REGISTRY
-
+    else:  # one process: its own samples (the metrics live in the default registry)
         for collector in (REQUEST_SECONDS, COMPLETIONS, TIMER_LATENESS, TIMERS_FIRED):
             registry.register(_Borrowed(collector))
-        del REGISTRY
     registry.register(DatabaseCollector(platform))
     return generate_latest(registry)
 

@@ -108,3 +108,29 @@ def test_two_gunicorn_workers_share_sessions_csrf_metrics_and_one_scheduler(tmp_
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_a_scheduler_stopped_by_systemd_gives_its_slot_back(tmp_path):
+    """SIGTERM (systemctl stop) ends `samflode scheduler` cleanly: exit 0 and its slot free for the next at once."""
+    url = f"sqlite:///{tmp_path / 'sched.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "SAMFLODE_CLOCK": "real", "SAMFLODE_SCHEDULERS": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    subprocess.run([str(SAMFLODE), "init-db"], env=env, check=True, capture_output=True)
+    log = tmp_path / "scheduler.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(SAMFLODE), "scheduler"], env=env, stdout=out, stderr=out)
+    db = Database(url)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(s.alive for s in slot_states(db)):
+            time.sleep(0.2)
+        assert any(s.alive for s in slot_states(db)), "the scheduler never took its slot"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]
+        with db.read() as session:
+            assert [h for h in session.scalars(select(SchedulerSlot.holder))] == [None]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        db.dispose()

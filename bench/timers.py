@@ -60,6 +60,15 @@ def diagram(count: int) -> str:
     )
 
 
+def cpu_time(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -96,6 +105,7 @@ def run(database: str, timers: int, instances: int, spread_seconds: float, sched
         "DATABASE_URL": database,
         "SAMFLODE_CLOCK": "real",
         "SAMFLODE_SCHEDULER_SAFETY_SECONDS": "30",
+        "SAMFLODE_SCHEDULERS": str(schedulers),  # every process started here holds a slot
         "SAMFLODE_PROCESSES_DIR": str(ROOT / "processes"),
     }
     samflode = Path(sys.executable).with_name("samflode")
@@ -112,6 +122,7 @@ def run(database: str, timers: int, instances: int, spread_seconds: float, sched
                 break
             time.sleep(0.2)
     finally:
+        cpu_seconds = sum(cpu_time(proc.pid) for proc in procs)
         for proc in procs:
             proc.kill()
             proc.wait()
@@ -136,6 +147,14 @@ def run(database: str, timers: int, instances: int, spread_seconds: float, sched
         "max": max(lateness),
         "all_fired_after_first_due": (last_at - t0).total_seconds(),
         "after_last_due": (last_at - (t0 + timedelta(seconds=spread_seconds))).total_seconds(),
+        # Firings per second from the first due moment to the last firing: the offered rate when the schedulers
+        # keep up, their capacity when they fall behind (then `after_last_due` grows).
+        "rate": len(rows) / max(spread_seconds, (last_at - t0).total_seconds()),
+        "offered": timers / spread_seconds,
+        # On a shared machine the wall-clock rate says little: firings per CPU-second of the scheduler processes is
+        # what one idle core would do (the database's own CPU not included on PostgreSQL).
+        "cpu_seconds": cpu_seconds,
+        "per_cpu_second": len(rows) / cpu_seconds if cpu_seconds else float("nan"),
     }
 
 
@@ -167,6 +186,8 @@ def main() -> None:
     )
     r = run(args.database, args.timers, args.instances, args.spread, args.schedulers)
     print(
+        f"  {r['rate']:.0f} firings/s (offered {r['offered']:.0f}/s); {r['per_cpu_second']:.0f} firings per CPU-second "
+        f"of the schedulers ({r['cpu_seconds']:.1f} CPU-s)\n"
         f"  fired {r['fired']} ({r['distinct']} distinct, {r['double']} double firings, {r['left']} left)\n"
         f"  lateness p50 {r['p50'] * 1000:.0f} ms, p99 {r['p99'] * 1000:.0f} ms, max {r['max'] * 1000:.0f} ms\n"
         f"  all fired {r['all_fired_after_first_due']:.1f} s after the first due time "

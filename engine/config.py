@@ -17,6 +17,13 @@ class ConfigError(ValueError):
     pass
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, str(default)))
+    except ValueError as exc:
+        raise ConfigError(f"{name} ska vara ett heltal") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -39,6 +46,8 @@ class Settings:
     simulation_workers: int = 2
     session_idle_minutes: float = 30.0
     session_hours: float = 8.0
+    schedulers: int = 1  # scheduler slots: exactly this many scheduler processes fire timers (engine/heartbeat.py)
+    log_format: str = "text"  # text | json (one JSON object a line, with the request id)
     migrate: bool = True  # off where the processes run as the application's role (docs/privacy.md)
 
     @classmethod
@@ -66,6 +75,8 @@ class Settings:
             simulation_workers=int(env.get("SAMFLODE_SIMULATION_WORKERS", "2")),
             session_idle_minutes=float(env.get("SAMFLODE_SESSION_IDLE_MINUTES", "30")),
             session_hours=float(env.get("SAMFLODE_SESSION_HOURS", "8")),
+            schedulers=_int(env, "SAMFLODE_SCHEDULERS", 1),
+            log_format=env.get("SAMFLODE_LOG_FORMAT", "text").lower(),
             migrate=env.get("SAMFLODE_MIGRATE", "on").lower() not in ("off", "0", "false", "no"),
         )
         return settings.checked()
@@ -88,6 +99,10 @@ class Settings:
             raise ConfigError("SAMFLODE_SESSION_IDLE_MINUTES ska vara större än 0 och högst SAMFLODE_SESSION_HOURS")
         if not 0 < self.session_hours <= 24:
             raise ConfigError("SAMFLODE_SESSION_HOURS ska vara större än 0 och högst 24")
+        if self.schedulers < 1:
+            raise ConfigError("SAMFLODE_SCHEDULERS ska vara minst 1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("SAMFLODE_LOG_FORMAT ska vara text eller json")
         if not self.secret_key:
             return replace(self, secret_key=secrets.token_hex(32))
         return self

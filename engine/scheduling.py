@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.directory import Actor
 from engine.domain.clock import SettableClock
+from engine.heartbeat import SchedulerSlots
+from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
 from engine.persistence.models import Timer
 from engine.runtime import MAX_TIMER_ATTEMPTS, Runtime
+from engine.wakeup import TimerListener
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = Actor("scheduler", frozenset({"admin"}), name="Tidsstyrning")
@@ -79,16 +83,11 @@ class TimerLoop:
                 self._new_due = None
                 progress = False
                 round_skipped = 0
-                for timer_id, _due_at in due:
-                    try:
-                        if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
-                            fired += 1
-                            progress = True
-                        else:
-                            round_skipped += 1
-                    except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
-                        log.exception("timer %s could not fire", timer_id)
-                        self._record_failure(timer_id, exc)
+                for timer_id, due_at in due:
+                    if self._fire_one(timer_id, due_at):
+                        fired += 1
+                        progress = True
+                    else:
                         round_skipped += 1
                 skipped = round_skipped
                 if not progress:
@@ -137,15 +136,70 @@ class TimerLoop:
         attempt of one that did (back-off); timers that failed too often wait for a coordinator and are left out,
         so that the loop does not spin on them."""
         with self.runtime.db.read() as session:
-            fresh = select(func.min(Timer.due_at)).where(Timer.attempts == 0)
-            retry = select(func.min(Timer.next_attempt_at)).where(
-                Timer.next_attempt_at.is_not(None), Timer.attempts < MAX_TIMER_ATTEMPTS
+            # ORDER BY ... LIMIT 1 walks the due_at index and stops at the first row; min() with a WHERE would
+            # read every waiting timer (a few ms per round with thousands waiting).
+            fresh = select(Timer.due_at).where(Timer.attempts == 0).order_by(Timer.due_at).limit(1)
+            retry = (
+                select(Timer.next_attempt_at)
+                .where(Timer.next_attempt_at.is_not(None), Timer.attempts < MAX_TIMER_ATTEMPTS)
+                .order_by(Timer.next_attempt_at)
+                .limit(1)
             )
             if after is not None:
                 fresh = fresh.where(Timer.due_at > after)
                 retry = retry.where(Timer.next_attempt_at > after)
             moments = [m for m in (session.scalar(fresh), session.scalar(retry)) if m is not None]
             return min(moments) if moments else None
+
+    def fire_window(self, horizon: timedelta, share: tuple[int, int] | None = None) -> tuple[int, int]:
+        """Fire the timers falling due within `horizon` from now, each at its own moment (sleeping until it), from
+        one query. Dense timers (hundreds a second) then cost one query per window instead of a round with its
+        queries and an APScheduler job per firing. Stops early when this process writes an earlier timer. With
+        `share` (slot, slots) only the timers of instances whose id modulo `slots` is `slot`: schedulers holding
+        different slots do not race for the same timers (each one's `run_due` still fires whatever is due and
+        late, so the share of a scheduler that died is not lost). Returns (fired, how many the window held)."""
+        clock = self.runtime.clock
+        with self._lock:
+            now = clock.now()
+            query = (
+                select(Timer.id, Timer.due_at)
+                .where(
+                    Timer.due_at <= now + horizon,
+                    Timer.attempts < MAX_TIMER_ATTEMPTS,
+                    Timer.next_attempt_at.is_(None) | (Timer.next_attempt_at <= now),
+                )
+                .order_by(Timer.due_at, Timer.id)
+                .limit(self.batch)
+            )
+            if share is not None:
+                query = query.where((Timer.instance_id % share[1]) == share[0])
+            with self.runtime.db.read() as session:
+                window = session.execute(query).all()
+            self._new_due = None
+            fired = skipped = 0
+            for timer_id, due_at in window:
+                if self._new_due is not None and self._new_due < due_at:
+                    break  # something earlier was written meanwhile: plan again
+                wait = (due_at - clock.now()).total_seconds()
+                if wait > 0:
+                    time.sleep(wait)
+                if self._fire_one(timer_id, due_at):
+                    fired += 1
+                else:
+                    skipped += 1
+            self.last_skipped = skipped
+            return fired, len(window)
+
+    def _fire_one(self, timer_id: int, due_at: datetime) -> bool:
+        try:
+            if self.runtime.fire_timer(timer_id, SCHEDULER_ACTOR):
+                TIMERS_FIRED.inc()
+                TIMER_LATENESS.observe(max(0.0, (self.runtime.clock.now() - due_at).total_seconds()))
+                return True
+        except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
+            log.exception("timer %s could not fire", timer_id)
+            self._record_failure(timer_id, exc)
+        return False
 
     def advance(self, delta: timedelta) -> AdvanceResult:
         """Move a simulated clock forward by `delta`, firing what falls due on the way in due order, each at its
@@ -174,15 +228,34 @@ class TimerLoop:
 
 
 class TimerScheduler:
-    """APScheduler around a TimerLoop: a wake-up job at the next due time plus a safety interval."""
+    """APScheduler around a TimerLoop: a wake-up job at the next due time plus a safety interval. With `slots`
+    (engine/heartbeat.py) it fires only while it holds a scheduler slot; with `listen_url` (PostgreSQL) it also
+    wakes when another process commits a timer (engine/wakeup.py)."""
 
     JOB_ID = "samflode-timers"
 
-    def __init__(self, loop: TimerLoop, safety_seconds: float = 30.0, blocking: bool = False):
+    def __init__(
+        self,
+        loop: TimerLoop,
+        safety_seconds: float = 30.0,
+        blocking: bool = False,
+        slots: SchedulerSlots | None = None,
+        listen_url: str | None = None,
+    ):
         self.loop = loop
         self.safety_seconds = safety_seconds
         self.busy_backoff = timedelta(milliseconds=10)
         self.read_ahead_margin = timedelta(milliseconds=20)
+        # Timers falling due this soon are fired from one query, each at its moment, in the same job, instead of a
+        # round and a new APScheduler job for each (dense timers: the round would cost more than the firing).
+        self.inline_horizon = timedelta(milliseconds=200)
+        self.inline_budget_seconds = 1.0
+        self.blocking = blocking
+        self.slots = slots
+        self.lost_slot = threading.Event()
+        self.listener: TimerListener | None = None
+        if listen_url is not None and listen_url.startswith("postgresql"):
+            self.listener = TimerListener(listen_url, self.wake)
         self.scheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
 
     def _tick(self) -> None:
@@ -190,13 +263,26 @@ class TimerScheduler:
         asked = False
         try:
             result = self.loop.run_due()
-            if result.fired:
-                log.info("fired %d timers (%d skipped)", result.fired, result.skipped)
+            fired = result.fired
             if not getattr(self.loop.runtime.clock, "simulated", False):
+                started = time.monotonic()
+                while time.monotonic() - started < self.inline_budget_seconds:
+                    window_fired, held = self.loop.fire_window(self.inline_horizon, self._share())
+                    fired += window_fired
+                    if not held or not window_fired:
+                        break  # nothing falls due soon, or others hold what does (re-armed with a back-off)
                 nxt, asked = self.loop.next_due(), True
                 self._read_ahead(nxt)
+            if fired:
+                log.info("fired %d timers (%d skipped)", fired, self.loop.last_skipped)
         finally:
             self._rearm(nxt, asked)
+
+    def _share(self) -> tuple[int, int] | None:
+        """This scheduler's share of the dense timers: (its slot, the slots) when several are configured."""
+        if self.slots is None or self.slots.slot is None or self.slots.slots < 2:
+            return None
+        return self.slots.slot, self.slots.slots
 
     def _read_ahead(self, nxt: datetime | None) -> None:
         """Use the time until the next due timer (less a margin) to warm the workflows that fall due soon."""
@@ -243,6 +329,36 @@ class TimerScheduler:
         self.loop.runtime.timer_listeners.append(lambda _due: self.wake())
 
     def start(self) -> None:
+        """Start firing. With slots: only once a slot is ours (a blocking scheduler stands by here; a background one
+        in a thread of its own), and the heartbeat is kept while it runs."""
+        if self.slots is None:
+            self._start_firing()
+            return
+        if self.blocking:
+            if self.slots.wait_for_slot() is not None:
+                self._start_firing()
+            return
+
+        def stand_by() -> None:
+            if self.slots is not None and self.slots.wait_for_slot() is not None:
+                self._start_firing()
+
+        threading.Thread(target=stand_by, name="samflode-scheduler-slot", daemon=True).start()
+
+    def _on_lost_slot(self) -> None:
+        """Another process took our slot over (we were thought dead): stop firing; the service manager restarts us
+        and we stand by for a free slot."""
+        log.error("scheduler slot lost: stopping")
+        self.shutdown()
+
+    def _start_firing(self) -> None:
+        if self.slots is not None:
+            self.slots.keep_beating(self.lost_slot)
+            self.scheduler.add_job(
+                self._watch_slot, "interval", seconds=1, id=f"{self.JOB_ID}-slot", replace_existing=True
+            )
+        if self.listener is not None:
+            self.listener.start()
         self.attach()
         self.scheduler.add_job(
             self._tick,
@@ -256,6 +372,14 @@ class TimerScheduler:
         )
         self.scheduler.start()
 
+    def _watch_slot(self) -> None:
+        if self.lost_slot.is_set():
+            self._on_lost_slot()
+
     def shutdown(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.slots is not None:
+            self.slots.stop()

@@ -101,6 +101,10 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
             return Response("Finns inte", status=404)
         return send_from_directory(PROJECT_ROOT / "node_modules" / folder, filename, max_age=3600)
 
+    from webui.ops import register_operations
+
+    register_operations(app, platform)
+
     @app.get("/healthz")
     def _health() -> dict[str, Any]:
         return {"status": "ok", "clock": platform.clock.now().isoformat()}

@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.config import ConfigError, Settings
 from engine.directory import Actor
@@ -123,16 +125,35 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _scheduler_for(platform: Platform, settings: Settings, blocking: bool) -> Any:
+    from engine.heartbeat import SchedulerSlots
     from engine.scheduling import TimerScheduler
+
+    return TimerScheduler(
+        platform.timers,
+        settings.scheduler_safety_seconds,
+        blocking=blocking,
+        slots=SchedulerSlots(platform.db, settings.schedulers),
+        listen_url=settings.database_url,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.workers < 1:
+        print("Fel: --workers ska vara minst 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        from webui.gunicorn_app import serve_with_gunicorn
+
+        return serve_with_gunicorn(settings, args.host, args.port, args.workers, args.threads)
     from webui import create_app
 
-    settings = Settings.from_env()
     platform = _platform(settings)
     app = create_app(platform=platform)
     scheduler = None
     if settings.scheduler:
-        scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds)
+        scheduler = _scheduler_for(platform, settings, blocking=False)
         scheduler.start()
     try:
         from waitress import serve
@@ -146,14 +167,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from engine.scheduling import TimerScheduler
-
     settings = Settings.from_env()
     platform = _platform(settings)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_host)
     print("Tidsstyrningen körs; avbryt med Ctrl-C", flush=True)
-    scheduler = TimerScheduler(platform.timers, settings.scheduler_safety_seconds, blocking=True)
+    scheduler = _scheduler_for(platform, settings, blocking=True)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)  # systemd's SIGTERM: give the slot back on the way out
+
+    signal.signal(signal.SIGTERM, _stop)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
+    scheduler.shutdown()
+    if scheduler.lost_slot.is_set():
+        print("Tidsstyrningen förlorade sin plats (en annan process tog över) och avslutas", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from engine.backup import BackupError, backup
+
+    settings = Settings.from_env()
+    try:
+        written = backup(settings.database_url, Path(args.file))
+    except BackupError as exc:
+        print(f"Fel: {exc}", file=sys.stderr)
+        return 1
+    print(f"Säkerhetskopian är skriven: {written}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from engine.backup import BackupError, restore
+
+    settings = Settings.from_env()
+    if not args.yes:
+        print("Fel: återställningen ersätter hela databasen; bekräfta med --yes", file=sys.stderr)
+        return 2
+    try:
+        restore(settings.database_url, Path(args.file))
+    except BackupError as exc:
+        print(f"Fel: {exc}", file=sys.stderr)
+        return 1
+    print(f"Databasen är återställd från {args.file}")
     return 0
 
 
@@ -277,9 +338,23 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="antal webbprocesser (fler än 1: gunicorn; 1: waitress, standard)"
+    )
     serve.set_defaults(func=cmd_serve)
 
-    sub.add_parser("scheduler", help="kör tidsstyrningen som egen process").set_defaults(func=cmd_scheduler)
+    sched = sub.add_parser("scheduler", help="kör tidsstyrningen som egen process")
+    sched.add_argument("--metrics-port", type=int, default=0, help="visa Prometheus-mätvärden på denna port")
+    sched.add_argument("--metrics-host", default="127.0.0.1")
+    sched.set_defaults(func=cmd_scheduler)
+
+    backup = sub.add_parser("backup", help="skriv en säkerhetskopia av databasen till en fil")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="ersätt databasen med en säkerhetskopia")
+    restore.add_argument("file")
+    restore.add_argument("--yes", action="store_true", help="bekräfta att databasen ska ersättas")
+    restore.set_defaults(func=cmd_restore)
     clock = sub.add_parser("clock", help="visa eller flytta den simulerade klockan").add_subparsers(
         dest="clock_command", required=True
     )
@@ -331,6 +406,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webui.ops import configure_logging
+
+    with contextlib.suppress(ConfigError, ValueError):
+        configure_logging(Settings.from_env().log_format)
     logging.getLogger("spiff").setLevel(logging.WARNING)  # SpiffWorkflow logs every task state change at INFO
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." every safety interval otherwise
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration on every new database

@@ -55,6 +55,7 @@ class Database:
         self.engine = make_engine(url, echo=echo)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._heads: frozenset[str] | None = None
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
@@ -96,7 +97,9 @@ class Database:
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
-        heads = set(ScriptDirectory.from_config(self.alembic_config()).get_heads())
+        if self._heads is None:  # the migration files do not change while the process runs (/readyz asks often)
+            self._heads = frozenset(ScriptDirectory.from_config(self.alembic_config()).get_heads())
+        heads = self._heads
         with self.engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
         return current == heads

@@ -593,3 +593,15 @@ class SimulationRun(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class SchedulerSlot(Base):
+    """One of the configured scheduler slots (SAMFLODE_SCHEDULERS, engine/heartbeat.py): a scheduler process holds a
+    slot while its heartbeat is recent, so that exactly the configured number of schedulers fire timers and a
+    readiness probe can tell that they live. Times are the real clock's, whatever the installation's clock."""
+
+    __tablename__ = "scheduler_slots"
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(100))  # host:pid:random of the process holding it
+    started_at: Mapped[datetime | None]
+    beat_at: Mapped[datetime | None]

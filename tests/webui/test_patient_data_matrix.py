@@ -112,6 +112,9 @@ NO_PATIENT_DATA = {
     "static",
     "_vendor",
     "_health",
+    "_livez",  # issue 17: counts, states and route templates only (webui/ops.py)
+    "_readyz",
+    "_metrics",
     "api.catalog_for_modelling",
     "api.get_clock",
     "api.advance_clock",

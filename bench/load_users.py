@@ -1,0 +1,195 @@
+"""Locust users for bench/load.py (run by it; not on its own). Staff at their worklists and a journal system.
+
+Staff (vårdplanerare on two wards, vårdsamordnare at two vårdcentraler) sign in with the demo password and, with a
+think time between actions: look at the worklist page, open a task page, complete a task through the API with data
+that fits its form, and search a person by personnummer. The journal system sends inskrivning messages (new cases)
+and starts cases of `load_timer`, whose one timer falls due 2 s later (lost, doubled and late timers are counted by
+bench/load.py from the history afterwards). A 409 on completing (a colleague completed it first) is not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from locust import HttpUser, between, task
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKENS: dict[str, str] = json.loads(os.environ.get("SAMFLODE_LOAD_TOKENS", "{}"))
+PASSWORD = os.environ.get("SAMFLODE_LOAD_PASSWORD", "samflode-demo")
+PERSONS: dict[str, list[str]] = json.loads(os.environ.get("SAMFLODE_LOAD_PERSONS", "{}"))
+
+# One account per simulated staff member (bench/load.py makes them): {username: {token, unit}}.
+ACCOUNTS: dict[str, dict[str, str]] = json.loads(os.environ.get("SAMFLODE_LOAD_STAFF", "{}"))
+_NEXT = iter(sorted(ACCOUNTS))
+WAIT = (float(os.environ.get("SAMFLODE_LOAD_WAIT_MIN", "1")), float(os.environ.get("SAMFLODE_LOAD_WAIT_MAX", "3")))
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+FORMS: dict[str, dict] = {}
+
+
+def form_schema(name: str | None) -> dict:
+    if not name:
+        return {}
+    if name not in FORMS:
+        path = ROOT / "processes" / "forms" / f"{name}.json"
+        FORMS[name] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return FORMS[name]
+
+
+def valid_data(schema: dict) -> dict:
+    """Data that fits a form (as tests/webui/staff.py makes it): required fields, every choice and yes/no."""
+    out: dict = {}
+    for key, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type")
+        if key not in (schema.get("required") or []) and "enum" not in prop and kind != "boolean":
+            continue
+        if prop.get("format") == "hsa-id":
+            out[key] = "SE2321000057-VCEKSJO"
+        elif kind == "boolean":
+            out[key] = not key.startswith("aterinlaggning")
+        elif "enum" in prop:
+            out[key] = prop["enum"][0]
+        elif prop.get("format") == "date":
+            out[key] = "2026-12-14"
+        elif prop.get("format") == "date-time":
+            out[key] = "2026-12-12T10:00:00+01:00"
+        elif kind == "array":
+            out[key] = [((prop.get("items") or {}).get("enum") or ["x"])[0]]
+        elif kind == "integer":
+            out[key] = 1
+        else:
+            out[key] = "Test"
+    return out
+
+
+class Staff(HttpUser):
+    weight = 25
+    wait_time = between(*WAIT)
+
+    def on_start(self) -> None:
+        self.username = next(_NEXT, None) or random.choice(sorted(ACCOUNTS))
+        self.unit = ACCOUNTS[self.username]["unit"]
+        self.auth = {"Authorization": f"Bearer {ACCOUNTS[self.username]['token']}"}
+        page = self.client.get("/logga-in", name="/logga-in")
+        token = CSRF.search(page.text)
+        self.client.post(
+            "/logga-in",
+            data={"username": self.username, "password": PASSWORD, "csrf_token": token.group(1) if token else ""},
+            name="/logga-in (POST)",
+            allow_redirects=False,
+        )
+        self.csrf = ""
+        self.tasks_seen: list[dict] = []
+
+    def _task_list(self) -> list[dict]:
+        answer = self.client.get("/api/v1/tasks?limit=50", headers=self.auth, name="/api/v1/tasks")
+        if answer.ok:
+            self.tasks_seen = answer.json().get("items", [])
+        return self.tasks_seen
+
+    @task(5)
+    def worklist(self) -> None:
+        page = self.client.get("/arbetslista", name="/arbetslista")
+        found = CSRF.search(page.text)
+        if found:
+            self.csrf = found.group(1)
+
+    @task(3)
+    def open_task(self) -> None:
+        items = self.tasks_seen or self._task_list()
+        if items:
+            chosen = random.choice(items)
+            with self.client.get(f"/uppgifter/{chosen['id']}", name="/uppgifter/[id]", catch_response=True) as answer:
+                if answer.status_code == 404:
+                    answer.success()  # completed by a colleague since the list was read
+                    self.tasks_seen = [t for t in self.tasks_seen if t["id"] != chosen["id"]]
+
+    @task(2)
+    def complete(self) -> None:
+        items = self._task_list()
+        if not items:
+            return
+        chosen = random.choice(items)
+        data = valid_data(form_schema(chosen.get("form")))
+        with self.client.post(
+            f"/api/v1/tasks/{chosen['id']}/complete",
+            json={"data": data},
+            headers=self.auth,
+            name="/api/v1/tasks/[id]/complete",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code in (404, 409):
+                answer.success()  # a colleague completed or took it first: the normal race of a shared worklist
+        self.tasks_seen = [t for t in self.tasks_seen if t["id"] != chosen["id"]]
+
+    @task(2)
+    def search(self) -> None:
+        """A person of one's own unit (need to know: others' are not found, by design)."""
+        mine = PERSONS.get(self.unit) or []
+        if not mine:
+            return
+        if not self.csrf:
+            self.worklist()
+        self.client.post(
+            "/personer/sok",
+            data={"personnummer": random.choice(mine), "csrf_token": self.csrf},
+            name="/personer/sok",
+        )
+
+
+def _personnummer() -> str:
+    from webui.demo import personnummer
+
+    birth = f"19{random.randint(25, 55)}{random.randint(1, 12):02d}{random.randint(1, 28):02d}"
+    return personnummer(birth, f"{random.randint(0, 999):03d}")
+
+
+class Journal(HttpUser):
+    """The journal system: a new inskrivning and a 2-second timer about once a second each."""
+
+    fixed_count = 1
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        self.auth = {"Authorization": f"Bearer {TOKENS['journal']}"}
+
+    @task
+    def inskrivning(self) -> None:
+        pnr = _personnummer()
+        stay = f"VT-{uuid.uuid4().hex[:12]}"
+        ward = random.choice(("SE2321000057-HSMEDGER", "SE2321000057-RYMED1"))
+        vc = random.choice(("SE2321000057-VCEKSJO", "SE2321000057-VCRASLATT"))
+        self.client.post(
+            "/api/v1/messages",
+            json={
+                "name": "inskrivning",
+                "message_id": f"load-{uuid.uuid4().hex}",
+                "correlation": {"personnummer": pnr, "vardtillfalle_id": stay},
+                "data": {
+                    "personnummer": pnr,
+                    "namn": "Last Testsson",
+                    "vardtillfalle_id": stay,
+                    "avdelning_hsa_id": ward,
+                    "kommun": "Eksjö",
+                    "vardcentral_hsa_id": vc,
+                    "avtal": "jonkoping",
+                    "inskrivningstid": datetime.now(UTC).isoformat(),
+                },
+            },
+            headers=self.auth,
+            name="/api/v1/messages",
+        )
+
+    @task
+    def timer(self) -> None:
+        self.client.post(
+            "/api/v1/instances",
+            json={"process_id": "load_timer", "business_key": f"timer-{uuid.uuid4().hex[:12]}", "data": {}},
+            headers=self.auth,
+            name="/api/v1/instances (timer)",
+        )

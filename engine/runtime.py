@@ -618,14 +618,17 @@ class Runtime:
         self, session: Session, instance: ProcessInstance, definition: Deployed
     ) -> dict[str, Any] | None:
         """The definitions a case's calls left to run time resolve to: kept on the case once found (so it keeps
-        that version), looked up (pinned version or newest) while not found yet."""
+        that version), looked up (pinned version, else the process's default version now) while not found yet."""
         if not definition.unresolved:
             return None
         pins = dict(instance.called_versions or {})
         changed = False
         for called in definition.unresolved:
             if pins.get(called) is None:
-                found = self._called_definition(session, called, pinned_version(definition.elements, called))
+                # Unpinned, a call resolved at run time takes the version new cases of that process start on now
+                # (a deploy never changes it, issue 15), not whatever was deployed last.
+                version = pinned_version(definition.elements, called) or pilots.default_version_now(session, called)
+                found = self._called_definition(session, called, version) if version is not None else None
                 if found is not None:
                     pins[called] = found.id
                     changed = True

@@ -1,6 +1,6 @@
 """A set of diagrams deploys in any order (issue 14, point 9): calls resolve within the set; a call to a process not
-deployed yet is a warning at deploy, resolved when a case reaches it (newest version, or the version the call
-pins), and an incident naming the process only if it is still missing then."""
+deployed yet is a warning at deploy, resolved when a case reaches it (the version the call pins, else the called
+process's default version then), and an incident naming the process only if it is still missing then."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from engine.domain.errors import DeployRejected
 from engine.persistence.models import ProcessInstance
 from tests import diagrams
-from tests.conftest import ENGINE, OWNER, SYSTEM, instance_view
+from tests.conftest import ENGINE, OWNER, SYSTEM, instance_view, make_default
 
 
 def _active(platform, iid: int) -> list[str]:
@@ -49,19 +49,26 @@ def test_a_missing_call_is_an_incident_at_run_time_and_a_retry_after_deploying_i
         assert row is not None and list((row.called_versions or {}).keys()) == ["del"]
 
 
-def test_a_case_resolves_the_newest_version_or_the_version_the_call_pins(platform):
+def test_a_case_resolves_the_default_version_or_the_version_the_call_pins(platform):
     platform.runtime.deploy(diagrams.call_process("senast", "del"), OWNER)
     pinned = diagrams.call_process("fast", "del").replace(
         'calledElement="del" />',
         'calledElement="del"><bpmn:extensionElements><samflode:properties>'
-        '<samflode:property name="version" value="1"/></samflode:properties></bpmn:extensionElements>'
+        '<samflode:property name="version" value="2"/></samflode:properties></bpmn:extensionElements>'
         "</bpmn:callActivity>",
     )
     platform.runtime.deploy(pinned, OWNER)
     platform.runtime.deploy(diagrams.single_task("del", "Version 1"), OWNER)
     platform.runtime.deploy(diagrams.single_task("del", "Version 2"), OWNER)
-    newest = platform.runtime.start_instance("senast", "a", {}, SYSTEM)
+    # deploying version 2 did not change the version new cases of del start on: an unpinned call takes version 1
+    default = platform.runtime.start_instance("senast", "a", {}, SYSTEM)
     fixed = platform.runtime.start_instance("fast", "b", {}, SYSTEM)
     platform.runtime.forget_cached_flows()
-    assert _active(platform, newest) == ["Version 2"]
-    assert _active(platform, fixed) == ["Version 1"]
+    assert _active(platform, default) == ["Version 1"]
+    assert _active(platform, fixed) == ["Version 2"]
+    # once version 2 is made the default, a case reaching the call takes it; the earlier case keeps version 1
+    make_default(platform, "del", 2)
+    later = platform.runtime.start_instance("senast", "c", {}, SYSTEM)
+    platform.runtime.forget_cached_flows()
+    assert _active(platform, later) == ["Version 2"]
+    assert _active(platform, default) == ["Version 1"]

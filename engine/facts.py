@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import ANCHORS, due_moment
+from engine.domain.deadlines import ANCHORS, due_moment, parse_moment
 from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
@@ -302,21 +302,6 @@ class CaseFacts:
 
 
 FACT_COLUMNS = tuple(f.name for f in fields(CaseFacts))
-
-
-def parse_moment(value: Any) -> datetime | None:
-    """An ISO date-time (or date) from form or message data as an aware datetime; local Stockholm time when the
-    text has no offset. None for anything else."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=STOCKHOLM)
 
 
 def local_date(moment: datetime) -> date:

@@ -70,6 +70,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "direction": {"received": N_("Mottaget"), "thrown": N_("Skickat")},
     "route": {
+        "standardversion": N_("standardversion"),
         "standardversion (nyaste)": N_("standardversion (nyaste)"),
         "standardversion (vald)": N_("standardversion (vald)"),
     },

@@ -29,7 +29,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
@@ -319,13 +319,7 @@ class Flow:
             return []
         if host.task_spec.manual:
             return [(_element_id(host), host.task_spec.lane)] if host.state & TaskState.READY else []
-        inside: set[Any] = set()
-        sub = self.workflow.subprocesses.get(host.id)
-        if sub is not None:
-            inside.update(t.id for t in sub.tasks.values())
-            nested = [w for w in self.workflow.subprocesses.values() if w.parent_task_id in inside]
-            for w in nested:
-                inside.update(t.id for t in w.tasks.values())
+        inside: set[Any] = {host.id}
         fork = split.parent
         while fork is not None and not (
             fork.task_spec.__class__.__name__.endswith("ParallelGateway") and len(fork.children) > 1
@@ -337,6 +331,22 @@ class Flow:
                 task = stack.pop()
                 inside.add(task.id)
                 stack.extend(task.children)
+        # The work inside every embedded subprocess reached so far (the guarded one, a party's subprocess on a branch
+        # beside it such as the kommun's preparations), at any depth; not a called process (the SIP is its own case).
+        calls = {t.id for t in self.workflow.get_tasks() if isinstance(t.task_spec, CallActivity)}
+        inside -= calls
+        seen: set[Any] = set()
+        while True:
+            reached = [
+                (key, w)
+                for key, w in self.workflow.subprocesses.items()
+                if key not in seen and w.parent_task_id in inside
+            ]
+            if not reached:
+                break
+            for key, w in reached:
+                seen.add(key)
+                inside.update(t.id for t in w.tasks.values())
         return [
             (_element_id(task), task.task_spec.lane)
             for task in self._live(TaskState.READY)

@@ -62,7 +62,9 @@ def anchor_title(anchor: str | None) -> str:
     return ANCHOR_TITLES.get(anchor, anchor)
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO date-time (or date) from form, message or anchor data as an aware datetime; local Stockholm time when
+    the text has no offset. None for anything else."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str) and value.strip():
@@ -78,8 +80,8 @@ def _moment(value: Any) -> datetime | None:
 def anchor_moment(anchor: str, anchors: Mapping[str, Any], data: Mapping[str, Any]) -> datetime | None:
     """The recorded moment of the anchor event: from the case's recorded anchors, or a date in the case data."""
     if anchor.startswith(PLAN_PREFIX):
-        return _moment(data.get(anchor[len(PLAN_PREFIX) :]))
-    return _moment(anchors.get(anchor))
+        return parse_moment(data.get(anchor[len(PLAN_PREFIX) :]))
+    return parse_moment(anchors.get(anchor))
 
 
 def due_moment(

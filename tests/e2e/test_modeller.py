@@ -82,7 +82,7 @@ def test_process_owner_edits_in_the_panel_checks_deploys_and_sees_the_diff(page,
     expect(page.locator("#bio-properties-panel-samflode-due-custom")).to_have_value("PT24H")
     # Next working day before 12:00, as an agreement may count it:
     expect(due.locator('option[value="svar_nasta_vardag"]')).to_have_text(
-        "svar_nasta_vardag – nationell: P1D vardagar, senast kl. 12:00 den dagen"
+        "svar_nasta_vardag – nationell: P1D vardagar från att uppgiften skapas, senast kl. 12:00 den dagen"
     )
     due.select_option("kallelse_sip")
     description = page.locator('[data-entry-id="samflode-due"] .bio-properties-panel-description')

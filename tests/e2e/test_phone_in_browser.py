@@ -62,7 +62,7 @@ def test_staff_pages_fit_a_phone(browser, demo_server, demo, shots):  # type: ig
         assert page.evaluate("() => document.activeElement && document.activeElement.id") == "form-errors"
         summary = page.locator("#form-errors").inner_text()
         assert "Orsak till inskrivning: Fyll i fältet." in summary
-        assert "Återinläggning inom 30 dagar: Välj ett alternativ." in summary
+        assert "Återinläggning inom 30 dagar" not in summary  # optional: the platform knows earlier stays here
         assert "Tidigare vårdtillfälle" not in summary  # only demanded once the question is answered Ja
         _fits(page)
         page.screenshot(path=str(shots("screenshots/phone-task-errors.png")), full_page=True)

@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 
+from engine.deadline_timers import deadline_key
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import counts_from_event
 from engine.facts import HistoryRecord, derive, records_of
 from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance, TaskIndex
 from tests.bpmn.conftest import ESTHER, Walker
@@ -134,6 +138,27 @@ def reach_mobilt_team_forsta_besok(walk: Walker, case: dict) -> Reached:
     return Reached(instance, local(23, 10), "tid_mobilt_team_forsta_besok", "forsta_gemensamma_hembesok")
 
 
+def reach_informationsoverforing(walk: Walker, case: dict) -> Reached:
+    notice = local(23, 10)  # Friday; the planned date is moved to Sunday 25 October, the day of the change
+    walk.clock.set(notice - timedelta(days=2))
+    instance = walk.admit(case)
+    plan = {**PLANNING, "bedoma_behov_efter_utskrivning": {**NEEDS["bedoma_behov_efter_utskrivning"]}}
+    plan["bedoma_behov_efter_utskrivning"]["beraknat_utskrivningsdatum"] = "2026-10-24"
+    walk.run_until(instance, {"besluta_utskrivningsklar"}, plan)
+    walk.send("planerat_utskrivningsdatum", case, beraknat_utskrivningsdatum="2026-10-25")
+    walk.clock.set(notice)
+    walk.complete(instance, "besluta_utskrivningsklar", utskrivningsklar=True)
+    walk.complete(instance, "skicka_meddelande_utskrivningsklar")
+    assert "overfora_information" in walk.active(instance)
+    return Reached(
+        instance,
+        local(25, 0),  # the start of the planned date: its end (midnight) is the deadline
+        "tid_informationsoverforing",
+        "overfora_information",
+        ("information_transferred_at", "overfora_information"),
+    )
+
+
 REACH: dict[str, Callable[[Walker, dict], Reached]] = {
     "inskrivningsmeddelande": reach_inskrivningsmeddelande,
     "kvittens_inskrivningsmeddelande": reach_kvittens_inskrivningsmeddelande,
@@ -142,6 +167,7 @@ REACH: dict[str, Callable[[Walker, dict], Reached]] = {
     "betalningsansvar": reach_betalningsansvar,
     "svpl_efter_utskrivning": reach_svpl_efter_utskrivning,
     "mobilt_team_forsta_besok": reach_mobilt_team_forsta_besok,
+    "informationsoverforing": reach_informationsoverforing,
 }
 # The moment each deadline falls for the scenario above, on the Stockholm wall clock, by hand.
 EXPECTED = {
@@ -159,6 +185,9 @@ EXPECTED = {
     ("goteborg", "svpl_efter_utskrivning"): local(26, 13),
     ("jonkoping", "mobilt_team_forsta_besok"): local(30, 10),
     ("goteborg", "mobilt_team_forsta_besok"): local(30, 10),
+    # the end of Sunday 25 October (a day of 25 hours): midnight on the wall clock, not 24 real hours later
+    ("jonkoping", "informationsoverforing"): local(26, 0),
+    ("goteborg", "informationsoverforing"): local(26, 0),
 }
 
 
@@ -237,3 +266,55 @@ def test_the_case_escalates_when_the_figure_counts_it_late(walk, agreement, key)
         with walk.p.db.read() as session:
             facts = session.get(CaseFact, reached.instance)
             assert facts is not None and getattr(facts, check) is False
+
+
+PROCESSES = Path(__file__).resolve().parents[2] / "processes"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def _timers_of(path: Path) -> list[tuple[str, str, str | None]]:
+    """(element id, timer expression, its teknisk_timer property) for every timer event of a diagram."""
+    tree = etree.parse(str(path))
+    found = []
+    for definition in tree.iter(f"{BPMN}timerEventDefinition"):
+        event = definition.getparent()
+        expression = " ".join((child.text or "").strip() for child in definition)
+        technical = None
+        for prop in event.iter():
+            if isinstance(prop.tag, str) and prop.tag.endswith("}property") and prop.get("name") == "teknisk_timer":
+                technical = prop.get("value")
+        found.append((event.get("id"), expression, technical))
+    return found
+
+
+@pytest.mark.parametrize("diagram", ["in_utskrivning", "sip", "mobilt_team"])
+def test_every_deadline_timer_comes_from_an_agreement_deadline(walk, diagram):
+    """No diagram writes a legal or agreed deadline of its own: every timer waits for deadline('key') of an
+    agreement deadline that names its anchor event (in every agreement), or is explicitly marked technical (a
+    reminder or a date the parties set in the plan), with the reason."""
+    timers = _timers_of(PROCESSES / f"{diagram}.bpmn")
+    assert timers, diagram
+    for element, expression, technical in timers:
+        if technical is not None:
+            assert technical.strip(), f"{diagram}:{element}: teknisk_timer utan skäl"
+            assert "deadline(" not in expression, f"{diagram}:{element}: a deadline marked technical"
+            continue
+        key = deadline_key({"timer": {"expression": expression}})
+        assert key is not None, f"{diagram}:{element}: timer {expression!r} bypasses the agreement deadlines"
+        for agreement in walk.p.catalog.agreements.values():
+            assert key in agreement.deadlines, (agreement.key, key)
+            assert counts_from_event(agreement.deadlines[key]), (agreement.key, key)
+
+
+def test_a_timer_written_in_the_diagram_is_caught(tmp_path):
+    """The check above fails for a literal deadline such as the information transfer's former timeDate."""
+    source = (PROCESSES / "in_utskrivning.bpmn").read_text(encoding="utf-8")
+    bypass = source.replace("deadline('informationsoverforing')", "beraknat_utskrivningsdatum + 'T23:59:59'")
+    assert bypass != source
+    (tmp_path / "x.bpmn").write_text(bypass, encoding="utf-8")
+    bad = [
+        e
+        for e, x, t in _timers_of(tmp_path / "x.bpmn")
+        if t is None and deadline_key({"timer": {"expression": x}}) is None
+    ]
+    assert bad == ["tid_informationsoverforing"]

@@ -431,13 +431,15 @@ def in_utskrivning():
       m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd; utan samtycke bara "
         "det som sekretess inte hindrar.",
       s="Mottagarna kan ta över vården säkert.", u="Läkare och sjuksköterska, slutenvård",
-      t="Senast på utskrivningsdagen (tidsgräns: slutet av det planerade utskrivningsdagen)", l=LSU4 + "; " + OSL)
+      t="Senast på utskrivningsdagen (deadline('informationsoverforing'): till slutet av det planerade "
+        "utskrivningsdatumet)", l=LSU4 + "; " + OSL, due="informationsoverforing")
     d.add("tid_informationsoverforing", "boundary", "Utskrivningsdagen slut", host="overfora_information", slot=0,
-          interrupting=False, timer=("timeDate", "beraknat_utskrivningsdatum + 'T23:59:59'"),
+          interrupting=False, timer=("timeDuration", "deadline('informationsoverforing')"),
           avvikelse="Information ej överförd senast på den planerade utskrivningsdagen",
           doc="Lagen kräver att informationen är överförd senast på utskrivningsdagen; tidsgränsen räknas till slutet "
-              "av det planerade utskrivningsdatumet (beraknat_utskrivningsdatum, svensk tid). Antagande: det "
-              "planerade datumet är utskrivningsdagen tills journalen meddelar ett annat.")
+              "av det planerade utskrivningsdatumet: deadline('informationsoverforing') enligt ärendets "
+              "överenskommelse, räknad från plan:beraknat_utskrivningsdatum (svensk tid) och flyttad när journalen "
+              "meddelar ett nytt datum. Antagande: det planerade datumet är utskrivningsdagen.")
     A(d, "eskalera_informationsoverforing", "user", "Åtgärda försenad informationsöverföring", "sv", 30, 2,
       form="hantera_avvikelse", role="samordnare",
       m="Informationen är överförd eller avvikelsen åtgärdad och registrerad.",
@@ -834,6 +836,8 @@ def sip():
         d.chain("split_insatser", f"genomfora_insatser_{key}", "join_insatser")
     d.chain("split_insatser", "genomfora_egen_del", "join_insatser")
     d.add("vanta_uppfoljning", "catch", "Uppföljningsdatum", "rp", 19, timer=("timeDate", "uppfoljningsdatum"),
+          teknisk_timer="Väntar till det uppföljningsdatum parterna satt i planen; ingen tidsfrist i lag eller "
+                        "överenskommelse",
           doc="Väntar till uppföljningsdatumet i planen (uppfoljningsdatum).")
     A(d, "folja_upp_sip", "user", "Följa upp SIP", "rp", 20,
       m="Planen är följd upp: är målen nådda, fungerar insatserna, behöver planen revideras?",
@@ -953,7 +957,9 @@ def mobilt_team():
       s="Kontinuerlig, proaktiv vård hemma.", u="Vårdsamordnare (fast vårdkontakt)", t="Under hela inskrivningen",
       l=JKP_MT)
     d.add("tid_rond", "boundary", "Dags för rond", host="folja_personen_i_teamet", slot=0, interrupting=False,
-          timer=("timeCycle", "rond_intervall"), doc="Upprepad timer: rond_intervall (ISO 8601, t.ex. R/P7D).")
+          timer=("timeCycle", "rond_intervall"),
+          teknisk_timer="Påminnelse om rond enligt det intervall teamet satt; ingen tidsfrist i lag eller överenskommelse",
+          doc="Upprepad timer: rond_intervall (ISO 8601, t.ex. R/P7D).")
     A(d, "hembesoksrond", "user", "Hembesöksrond", "kh", 18,
       m="Rond i hemmet är genomförd och status dokumenterad.", s="Tidig upptäckt av försämring.",
       u="Sjuksköterska i hemsjukvården, vid behov med läkare från vårdcentralen", t="Enligt rondintervallet",

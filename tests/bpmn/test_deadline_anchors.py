@@ -318,3 +318,67 @@ def test_a_timer_written_in_the_diagram_is_caught(tmp_path):
         if t is None and deadline_key({"timer": {"expression": x}}) is None
     ]
     assert bad == ["tid_informationsoverforing"]
+
+
+def _stored_facts(walk: Walker, instance: int) -> CaseFact:
+    with walk.p.db.read() as session:
+        row = session.get(CaseFact, instance)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+PAYMENT_DUE = {"jonkoping": local(25, 16), "goteborg": local(26, 16), "nationell": local(26, 16)}
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg", "nationell"])
+def test_the_first_payable_day_is_the_moment_the_payment_timer_fires(walk, agreement):
+    """One payment clock (issue 14c, point 2): the figure's first payable moment is the moment the betalningsansvar
+    timer fires, both counted by due_moment from the latest UK notice after a withdrawal and a new UK (two calendar
+    days in Jönköping across the October change, three in Göteborg), and the payable days count from it."""
+    case = {**CASES.get(agreement, ESTHER), "avtal": agreement}
+    first = _to_uk_notice(walk, case, local(22, 15))
+    row = _stored_facts(walk, first)
+    assert row.payable_from == datetime.fromisoformat(walk.timers(first)["tid_betalningsansvar"]["due_at"])
+    walk.clock.set(local(23, 9))  # worse again before the clock fell due
+    walk.send("aterkallad_utskrivningsklar", case, aterkallad_orsak="Försämring")
+    walk.complete(first, "meddela_atertagande")
+    walk.clock.set(local(23, 16))
+    walk.complete(first, "besluta_ny_utskrivningsklar")
+    walk.complete(first, "skicka_nytt_meddelande_utskrivningsklar")
+    due = datetime.fromisoformat(walk.timers(first)["tid_betalningsansvar"]["due_at"])
+    assert due == PAYMENT_DUE[agreement]
+    assert _stored_facts(walk, first).payable_from == due
+    fired_at = walk.fire(first, "tid_betalningsansvar")
+    assert fired_at == due and walk.data(first)["betalningsansvar_startat"] is True
+    discharged = local(29, 10)
+    walk.clock.set(discharged)
+    walk.send("utskriven", case, utskrivningstid=discharged.isoformat())
+    row = _stored_facts(walk, first)
+    assert row.payable_from == fired_at
+    assert row.uk_days == 1 + 6  # 22 -> 23 October, then 23 -> 29 October
+    if agreement == "nationell":  # the individual model: the days from the day the clock fell due
+        assert row.payable_days == (discharged.date() - fired_at.date()).days == 3
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg"])
+def test_the_sip_kallelse_counts_from_the_latest_uk_notice(walk, agreement):
+    """After a withdrawal and a new UK the kallelse's three days start again at the new notice (issue 14c, point 4;
+    the reading is documented in docs/timers.md): the case does not escalate at once, and the figure counts the
+    kallelse on time until the moment the timer fires."""
+    case = CASES[agreement]
+    instance = _to_uk_notice(walk, case, local(19, 10))
+    walk.clock.set(local(20, 9))
+    walk.send("aterkallad_utskrivningsklar", case, aterkallad_orsak="Försämring")
+    walk.complete(instance, "meddela_atertagande")
+    new_notice = local(23, 15)  # Friday, after the first notice's three days had run out
+    walk.clock.set(new_notice)
+    walk.complete(instance, "besluta_ny_utskrivningsklar")
+    walk.complete(instance, "skicka_nytt_meddelande_utskrivningsklar")
+    walk.run_until(instance, {"kalla_till_sip"}, PLANNING)
+    due = datetime.fromisoformat(walk.timers(instance)["tid_kallelse_sip"]["due_at"])
+    assert due == local(26, 15) == walk.p.catalog.deadline_rule("kallelse_sip", agreement).due(new_notice)
+    assert not [h for h in walk.history(instance, "timer_fired") if h["element_id"] == "tid_kallelse_sip"]
+    assert _facts_with_end(walk, instance, "kalla_till_sip", due).sip_call_on_time is True
+    assert _facts_with_end(walk, instance, "kalla_till_sip", due + timedelta(minutes=1)).sip_call_on_time is False
+    assert walk.fire(instance, "tid_kallelse_sip") == due

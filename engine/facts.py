@@ -28,7 +28,14 @@ from sqlalchemy.orm import Session
 from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import ANCHORS, due_moment, parse_moment
+from engine.domain.deadlines import (
+    ANCHORS,
+    PAYMENT_DEADLINE,
+    due_moment,
+    parse_moment,
+    tvangsvard_rule,
+    under_tvangsvard,
+)
 from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
@@ -239,6 +246,7 @@ class AgreementTerms:
     model: str = "individual"  # individual | monthly_average
     threshold: float | None = None
     individual_rule_days: int | None = None
+    tvangsvard_payment: DeadlineRule | None = None  # the payment clock of a stay under LPT/LRV
 
     @classmethod
     def of(cls, catalog: Catalog, key: str | None) -> AgreementTerms:
@@ -253,6 +261,8 @@ class AgreementTerms:
             str(rule.get("model", "individual")),
             float(threshold) if threshold is not None else None,
             int(individual) if individual is not None else None,
+            agreement.deadlines.get(PAYMENT_DEADLINE)
+            and tvangsvard_rule(agreement.raw.get("psykiatrisk_tvangsvard"), agreement.deadlines[PAYMENT_DEADLINE]),
         )
 
 
@@ -386,14 +396,16 @@ def uk_periods(
     return periods
 
 
-PAYMENT_DEADLINE = "betalningsansvar"  # the agreement deadline the payment clock's timer waits for
-
-
-def payment_rules(terms: AgreementTerms) -> tuple[DeadlineRule | None, DeadlineRule | None]:
+def payment_rules(
+    terms: AgreementTerms, data: Mapping[str, Any] | None = None
+) -> tuple[DeadlineRule | None, DeadlineRule | None]:
     """The payment clock as the timer counts it (the agreement deadline `betalningsansvar`: its duration, calendar and
-    anchor) and, when the agreement has one, its individual rule (`individual_rule_days`, counted in the same
-    calendar from the same anchor)."""
+    anchor; under LPT/LRV the agreement's `psykiatrisk_tvangsvard` rule, as Catalog.deadline_rule gives the timer)
+    and, when the agreement has one, its individual rule (`individual_rule_days`, counted in the same calendar from
+    the same anchor)."""
     rule = terms.deadlines.get(PAYMENT_DEADLINE)
+    if rule is not None and terms.tvangsvard_payment is not None and under_tvangsvard(data):
+        rule = terms.tvangsvard_payment
     if rule is None:
         return None, None
     individual = None
@@ -480,7 +492,7 @@ def derive(
         "utskrivningsklar": notices[0] if notices else None,
         "utskrivning": discharged_at,
     }
-    rule, individual_rule = payment_rules(terms)
+    rule, individual_rule = payment_rules(terms, data)
     clocks = payable_periods(rule, notices, periods, period_anchors, data)
     payable_from = clocks[-1][0] if clocks else None
     uk_days = payable = None

@@ -382,3 +382,18 @@ def test_the_sip_kallelse_counts_from_the_latest_uk_notice(walk, agreement):
     assert _facts_with_end(walk, instance, "kalla_till_sip", due).sip_call_on_time is True
     assert _facts_with_end(walk, instance, "kalla_till_sip", due + timedelta(minutes=1)).sip_call_on_time is False
     assert walk.fire(instance, "tid_kallelse_sip") == due
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg"])
+def test_a_stay_under_lpt_follows_the_agreements_rule_for_psychiatric_tvangsvard(walk, agreement):
+    """Issue 14c, point 5: when the case data says the stay is under LPT/LRV, the payment clock (the timer, and the
+    figure's first payable moment) uses the agreement's `psykiatrisk_tvangsvard` rule: today the law's 3 calendar
+    days in both agreements (Jönköping's general rule is 2)."""
+    case = {**CASES[agreement], "psykiatrisk_tvangsvard": "LPT"}
+    notice = local(23, 11)
+    instance = _to_uk_notice(walk, case, notice)
+    block = walk.p.catalog.agreement(agreement).raw["psykiatrisk_tvangsvard"]
+    due = datetime.fromisoformat(walk.timers(instance)["tid_betalningsansvar"]["due_at"])
+    assert due == local(23 + block["days_after_uk_notice"], 11) == local(26, 11)
+    assert _stored_facts(walk, instance).payable_from == due
+    assert walk.fire(instance, "tid_betalningsansvar") == due

@@ -163,7 +163,8 @@ def in_utskrivning():
     # The receivers' duties that follow the inskrivningsmeddelande itself (lag 2017:612 4 kap.), with or without
     # consent to planning: acknowledge it and appoint the fast vårdkontakt.
     A(d, "mottagande_inskrivningsmeddelande", "subprocess", "Ta emot inskrivningsmeddelandet", None, 11, grid=True,
-      top=("rp", 0), span=4,
+      top=("rp", 0), span=4, flagga="Inte klar när den enskilde blev utskrivningsklar",
+      flagga_nar="utskrivningsklar_meddelad",
       m="Vårdcentral och kommun har kvitterat inskrivningsmeddelandet och en fast vårdkontakt är utsedd.",
       s="Lagen knyter mottagarnas åtgärder till inskrivningsmeddelandet: de görs med eller utan samtycke till "
         "planeringen (samtycket styr bara informationsöverföringen utöver lagens meddelanden).",

@@ -13,7 +13,7 @@ from engine.catalog import Catalog, CatalogError
 from engine.config import PROJECT_ROOT
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import ANCHORS, TASK_ANCHOR, due_moment
+from engine.domain.deadlines import ANCHORS, PLAN_PREFIX, TASK_ANCHOR, due_moment
 
 PROCESSES = PROJECT_ROOT / "processes"
 
@@ -31,7 +31,13 @@ def test_every_deadline_of_the_real_agreements_names_an_event_of_the_case():
     catalog = Catalog(PROCESSES)
     for agreement in catalog.agreements.values():
         for key, rule in agreement.deadlines.items():
-            assert rule.anchor in ANCHORS, (agreement.key, key, rule.anchor)  # never "uppgift" for the law's
+            assert rule.anchor is not None and rule.anchor != TASK_ANCHOR, (agreement.key, key)  # never "uppgift"
+            if rule.anchor.startswith(PLAN_PREFIX):  # a date in the plan: a field some form of the process records
+                field = rule.anchor[len(PLAN_PREFIX) :]
+                forms = [json.loads(p.read_text(encoding="utf-8")) for p in (PROCESSES / "forms").glob("*.json")]
+                assert any(field in (form.get("properties") or {}) for form in forms), (agreement.key, key, field)
+            else:
+                assert rule.anchor in ANCHORS, (agreement.key, key, rule.anchor)
 
 
 @pytest.mark.parametrize(

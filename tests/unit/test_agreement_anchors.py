@@ -70,3 +70,17 @@ def test_the_due_moment_counts_from_the_recorded_anchor_or_a_date_in_the_plan():
 def test_the_shipped_catalogue_still_loads_from_a_copy(tmp_path):
     shutil.copytree(PROCESSES, tmp_path / "p")
     assert set(Catalog(tmp_path / "p").agreements) == {"nationell", "jonkoping", "goteborg"}
+
+
+def test_the_payment_clock_under_lpt_or_lrv_is_the_agreements_psychiatric_rule():
+    catalog = Catalog(PROCESSES)
+    general = catalog.deadline_rule("betalningsansvar", "jonkoping")
+    assert (general.duration, general.anchor) == ("P2D", "senaste_utskrivningsklar")
+    for flag in ("LPT", "lrv", True):
+        rule = catalog.deadline_rule("betalningsansvar", "jonkoping", {"psykiatrisk_tvangsvard": flag})
+        assert (rule.duration, rule.calendar, rule.anchor) == ("P3D", "calendar", "senaste_utskrivningsklar")
+    for flag in (False, None, "nej", "ja"):
+        assert catalog.deadline_rule("betalningsansvar", "jonkoping", {"psykiatrisk_tvangsvard": flag}) == general
+    # only the payment clock follows the block
+    other = catalog.deadline_rule("kallelse_sip", "jonkoping", {"psykiatrisk_tvangsvard": "LPT"})
+    assert other == catalog.deadline_rule("kallelse_sip", "jonkoping")

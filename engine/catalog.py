@@ -21,7 +21,7 @@ from jsonschema.exceptions import SchemaError
 from engine.domain import personnummer
 from engine.domain.calendar import DeadlineRule, parse_duration
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import anchor_title, check_anchor
+from engine.domain.deadlines import PAYMENT_DEADLINE, anchor_title, check_anchor, tvangsvard_rule, under_tvangsvard
 from engine.domain.errors import ValidationFailed
 
 DEFAULT_AGREEMENT = "nationell"
@@ -280,8 +280,11 @@ class Catalog:
             return self.agreements[DEFAULT_AGREEMENT]
         raise CatalogError(f"avtalet {wanted!r} finns inte i agreements.json")
 
-    def deadline_rule(self, key_or_duration: str, agreement_key: str | None) -> DeadlineRule:
-        """A `due` value or deadline() argument: an agreement key, or an ISO duration counted in real hours."""
+    def deadline_rule(
+        self, key_or_duration: str, agreement_key: str | None, data: Mapping[str, Any] | None = None
+    ) -> DeadlineRule:
+        """A `due` value or deadline() argument: an agreement key, or an ISO duration counted in real hours. With the
+        case data: the payment clock of a stay under LPT/LRV follows the agreement's `psykiatrisk_tvangsvard`."""
         text = key_or_duration.strip()
         if text.upper().startswith("P"):
             parse_duration(text)
@@ -289,7 +292,10 @@ class Catalog:
         agreement = self.agreement(agreement_key)
         if text not in agreement.deadlines:
             raise CatalogError(f"tidsfristen {text!r} finns inte i avtalet {agreement.key!r}")
-        return agreement.deadlines[text]
+        rule = agreement.deadlines[text]
+        if text == PAYMENT_DEADLINE and under_tvangsvard(data):
+            return tvangsvard_rule(agreement.raw.get("psykiatrisk_tvangsvard"), rule) or rule
+        return rule
 
     def anchor_texts(self) -> dict[str, str]:
         """Each agreement deadline key -> what it counts from, in words ("utskrivningen"); where agreements differ,

@@ -28,25 +28,31 @@ def deadline_key(info: Mapping[str, Any]) -> str | None:
     return match.group(1) if match else None
 
 
-def anchored_rule(catalog: Catalog, key: Any, agreement: str | None) -> DeadlineRule | None:
+def anchored_rule(
+    catalog: Catalog, key: Any, agreement: str | None, data: Mapping[str, Any] | None = None
+) -> DeadlineRule | None:
     """The agreement's rule for `key` when it counts from an event of the case, else None."""
     if not isinstance(key, str) or not key or key.strip().upper().startswith("P"):
         return None
     try:
-        rule = catalog.deadline_rule(key, agreement)
+        rule = catalog.deadline_rule(key, agreement, data)
     except CatalogError:
         return None
     return rule if counts_from_event(rule) else None
 
 
 def anchored_timers(
-    flow: Flow, elements: Mapping[str, Any], catalog: Catalog, agreement: str | None
+    flow: Flow,
+    elements: Mapping[str, Any],
+    catalog: Catalog,
+    agreement: str | None,
+    data: Mapping[str, Any] | None = None,
 ) -> list[tuple[WaitingTimer, DeadlineRule]]:
     found = []
     for timer in flow.waiting_timers():
         if timer.kind == "cycle":
             continue
-        rule = anchored_rule(catalog, deadline_key(elements.get(timer.element_id, {})), agreement)
+        rule = anchored_rule(catalog, deadline_key(elements.get(timer.element_id, {})), agreement, data)
         if rule is not None:
             found.append((timer, rule))
     return found

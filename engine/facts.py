@@ -28,7 +28,14 @@ from sqlalchemy.orm import Session
 from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import ANCHORS, due_moment, parse_moment
+from engine.domain.deadlines import (
+    ANCHORS,
+    PAYMENT_DEADLINE,
+    due_moment,
+    parse_moment,
+    tvangsvard_rule,
+    under_tvangsvard,
+)
 from engine.domain.personnummer import birth_date
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
@@ -239,6 +246,7 @@ class AgreementTerms:
     model: str = "individual"  # individual | monthly_average
     threshold: float | None = None
     individual_rule_days: int | None = None
+    tvangsvard_payment: DeadlineRule | None = None  # the payment clock of a stay under LPT/LRV
 
     @classmethod
     def of(cls, catalog: Catalog, key: str | None) -> AgreementTerms:
@@ -253,6 +261,8 @@ class AgreementTerms:
             str(rule.get("model", "individual")),
             float(threshold) if threshold is not None else None,
             int(individual) if individual is not None else None,
+            agreement.deadlines.get(PAYMENT_DEADLINE)
+            and tvangsvard_rule(agreement.raw.get("psykiatrisk_tvangsvard"), agreement.deadlines[PAYMENT_DEADLINE]),
         )
 
 
@@ -284,6 +294,7 @@ class CaseFacts:
     discharged_at: datetime | None = None
     uk_days: int | None = None
     payable_days: int | None = None
+    payable_from: datetime | None = None
     home_at: datetime | None = None
     home_within_24h: bool | None = None
     sip_offered_at: datetime | None = None
@@ -293,6 +304,8 @@ class CaseFacts:
     sip_held_at: datetime | None = None
     sip_held_in_home: bool | None = None
     svpl_on_time: bool | None = None
+    information_transferred_at: datetime | None = None
+    information_on_time: bool | None = None
     readmission: bool = False
     fokuspatient: bool = False
     deviations: int = 0
@@ -383,6 +396,49 @@ def uk_periods(
     return periods
 
 
+def payment_rules(
+    terms: AgreementTerms, data: Mapping[str, Any] | None = None
+) -> tuple[DeadlineRule | None, DeadlineRule | None]:
+    """The payment clock as the timer counts it (the agreement deadline `betalningsansvar`: its duration, calendar and
+    anchor; under LPT/LRV the agreement's `psykiatrisk_tvangsvard` rule, as Catalog.deadline_rule gives the timer)
+    and, when the agreement has one, its individual rule (`individual_rule_days`, counted in the same calendar from
+    the same anchor)."""
+    rule = terms.deadlines.get(PAYMENT_DEADLINE)
+    if rule is not None and terms.tvangsvard_payment is not None and under_tvangsvard(data):
+        rule = terms.tvangsvard_payment
+    if rule is None:
+        return None, None
+    individual = None
+    if terms.individual_rule_days is not None:
+        individual = DeadlineRule(f"P{terms.individual_rule_days}D", rule.calendar, rule.before, rule.anchor)
+    return rule, individual
+
+
+def payable_periods(
+    rule: DeadlineRule | None,
+    notices: Sequence[datetime],
+    periods: Sequence[tuple[datetime, datetime | None]],
+    anchors: Mapping[str, datetime | None],
+    data: Mapping[str, Any],
+) -> list[tuple[datetime | None, datetime | None]]:
+    """For each UK period, the moment its payment clock falls due, by the one definition the timer uses
+    (due_moment of the rule, with the anchors as they stood in that period: the latest notice so far is
+    `senaste_utskrivningsklar`), and the period's end."""
+    out: list[tuple[datetime | None, datetime | None]] = []
+    for start, end in periods:
+        latest = max((n for n in notices if n >= start and (end is None or n <= end)), default=start)
+        moments = {**anchors, "senaste_utskrivningsklar": latest}
+        out.append((due_moment(rule, moments, data) if rule is not None else None, end))
+    return out
+
+
+def days_from(due: datetime | None, end: datetime | None) -> int:
+    """Payable calendar days of a period: from the day its clock falls due up to (not including) the day it ended."""
+    if due is None or end is None:
+        return 0
+    return max(0, (local_date(end) - local_date(due)).days)
+
+
 def anchors_of(facts: CaseFacts) -> dict[str, datetime | None]:
     """The recorded moments of the anchor events (engine/domain/deadlines.py ANCHORS) in a case's facts."""
     return {anchor: getattr(facts, field_name) for anchor, field_name in ANCHORS.items()}
@@ -423,20 +479,35 @@ def derive(
     withdrawals: list[datetime] = picked["uk_withdrawals"] or []
     discharged_at: datetime | None = picked["discharged_at"]
     periods = uk_periods(notices, withdrawals, discharged_at)
+    last_uk_at = None
+    for notice in notices:
+        if discharged_at is None or notice <= discharged_at:
+            last_uk_at = notice
+    # The payment clock: each UK period's clock falls due at the moment the betalningsansvar timer fires (the same
+    # due_moment of the same agreement rule, anchor and calendar); the payable days count from that moment.
+    data = case.data or {}
+    period_anchors = {
+        "inskrivning": picked["admitted_at"] or case.started_at,
+        "inskrivningsmeddelande": picked["inskrivningsmeddelande_at"],
+        "utskrivningsklar": notices[0] if notices else None,
+        "utskrivning": discharged_at,
+    }
+    rule, individual_rule = payment_rules(terms, data)
+    clocks = payable_periods(rule, notices, periods, period_anchors, data)
+    payable_from = clocks[-1][0] if clocks else None
     uk_days = payable = None
     if discharged_at is not None and periods:
         lengths = [max(0, (local_date(end) - local_date(start)).days) for start, end in periods if end is not None]
         uk_days = sum(lengths)
         if terms.model == "individual":
-            payable = sum(max(0, d - terms.days_after_uk_notice) for d in lengths)
-        elif terms.individual_rule_days is not None:
-            payable = sum(max(0, d - terms.individual_rule_days) for d in lengths)
+            payable = sum(days_from(due, end) for due, end in clocks)
+        elif individual_rule is not None:
+            payable = sum(
+                days_from(due, end)
+                for due, end in payable_periods(individual_rule, notices, periods, period_anchors, data)
+            )
         else:
             payable = 0
-    last_uk_at = None
-    for notice in notices:
-        if discharged_at is None or notice <= discharged_at:
-            last_uk_at = notice
     # A readmission Samflöde knows (the person's discharge it recorded within the window, found when the case
     # started: Runtime._known_readmission) counts whatever the ward ticked; the tick adds what it cannot know.
     # The figure is of unplanned readmissions: what the ward marks as planned (which only it can know) is not one.
@@ -466,12 +537,14 @@ def derive(
         discharged_at=discharged_at,
         uk_days=uk_days,
         payable_days=payable,
+        payable_from=payable_from,
         home_at=picked["home_at"],
         sip_offered_at=picked["sip_offered_at"],
         sip_accepted=picked["sip_accepted"] if isinstance(picked["sip_accepted"], bool) else None,
         sip_called_at=picked["sip_called_at"],
         sip_held_at=picked["sip_held_at"],
         sip_held_in_home=picked["sip_held_in_home"] if picked["sip_held_at"] is not None else None,
+        information_transferred_at=picked.get("information_transferred_at"),
         readmission=readmission,
         fokuspatient=readmission and age is not None and age > milestones.fokus_age,
         deviations=case.deviations,

@@ -2323,9 +2323,11 @@ class Runtime:
         time (engine/deadline_timers.py). Returns the anchors' moments when the case has anything anchored (timers
         or task due times), else None."""
         agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
-        timers = anchored_timers(flow, elements, self.catalog, agreement)
+        timers = anchored_timers(flow, elements, self.catalog, agreement, data)
         has_anchored_tasks = any(
-            anchored_rule(self.catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement)
+            anchored_rule(
+                self.catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement, data
+            )
             for t in flow.ready_human_tasks()
         )
         if not timers and not has_anchored_tasks:
@@ -2349,7 +2351,7 @@ class Runtime:
         timer has), an ISO duration counted from the task's creation, or else its earliest boundary timer."""
         if due:
             try:
-                rule = self.catalog.deadline_rule(due, data.get("avtal"))
+                rule = self.catalog.deadline_rule(due, data.get("avtal"), data)
                 if counts_from_event(rule):
                     found = due_moment(rule, anchors or {}, data)
                     if found is not None:

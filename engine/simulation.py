@@ -564,7 +564,7 @@ class _Driver:
     def _anchor_deadlines(self, case: _Case) -> None:
         """Deadline timers at the moment their anchor event's recorded time gives, as in Runtime._save."""
         agreement = case.data.get("avtal") if isinstance(case.data.get("avtal"), str) else None
-        timers = anchored_timers(case.flow, self.source.elements, self.catalog, agreement)
+        timers = anchored_timers(case.flow, self.source.elements, self.catalog, agreement, case.data)
         if not timers:
             return
         case_in = CaseInput(

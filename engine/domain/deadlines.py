@@ -38,6 +38,30 @@ PLAN_PREFIX = "plan:"  # "plan:planerat_utskrivningsdatum": a date or date-time 
 TASK_ANCHOR = "uppgift"
 
 
+# The case data field that says the stay is under psykiatrisk tvångsvård (LPT or LRV): then the payment clock follows
+# the agreement's `psykiatrisk_tvangsvard` block (its own rule, or the law's) instead of its general deadline.
+TVANGSVARD_FIELD = "psykiatrisk_tvangsvard"
+TVANGSVARD_VALUES = ("LPT", "LRV")
+PAYMENT_DEADLINE = "betalningsansvar"
+
+
+def under_tvangsvard(data: Mapping[str, Any] | None) -> bool:
+    """Whether the case data says the stay is under LPT or LRV (`psykiatrisk_tvangsvard`: true, "LPT" or "LRV")."""
+    value = (data or {}).get(TVANGSVARD_FIELD)
+    if isinstance(value, str):
+        return value.strip().upper() in TVANGSVARD_VALUES
+    return value is True
+
+
+def tvangsvard_rule(block: Mapping[str, Any] | None, general: DeadlineRule) -> DeadlineRule | None:
+    """The payment clock under LPT/LRV from an agreement's `psykiatrisk_tvangsvard` block: its days after the UK
+    notice in its calendar, counted from the general rule's anchor. None when the agreement has no such block."""
+    if not block or block.get("days_after_uk_notice") is None:
+        return None
+    days = int(block["days_after_uk_notice"])
+    return DeadlineRule(f"P{days}D", str(block.get("calendar", general.calendar)), None, general.anchor)
+
+
 def check_anchor(anchor: Any) -> str:
     """The anchor name when it is one the platform records, else ValueError (Swedish) naming the choices."""
     if isinstance(anchor, str):

@@ -500,6 +500,8 @@ class CaseFact(Base):
     discharged_at: Mapped[datetime | None]
     uk_days: Mapped[int | None] = mapped_column(Integer)  # calendar days utskrivningsklar, summed over UK periods
     payable_days: Mapped[int | None] = mapped_column(Integer)  # days the individual rule of the agreement charges
+    # When the payment clock of the latest UK period falls due: the moment the betalningsansvar timer fires.
+    payable_from: Mapped[datetime | None]
     home_at: Mapped[datetime | None]
     home_within_24h: Mapped[bool | None] = mapped_column(Boolean)
     sip_offered_at: Mapped[datetime | None]
@@ -509,6 +511,9 @@ class CaseFact(Base):
     sip_held_at: Mapped[datetime | None]
     sip_held_in_home: Mapped[bool | None] = mapped_column(Boolean)
     svpl_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    # Information transfer (overfora_information) and whether it met deadline('informationsoverforing').
+    information_transferred_at: Mapped[datetime | None]
+    information_on_time: Mapped[bool | None] = mapped_column(Boolean)
     readmission: Mapped[bool] = mapped_column(Boolean, default=False)
     fokuspatient: Mapped[bool] = mapped_column(Boolean, default=False)
     # Deviations (avvikelser i samverkan) registered in the case, counted from the deviations table on every save.

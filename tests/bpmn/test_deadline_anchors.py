@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 
+from engine.deadline_timers import deadline_key
 from engine.domain.clock import STOCKHOLM
+from engine.domain.deadlines import counts_from_event
 from engine.facts import HistoryRecord, derive, records_of
 from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance, TaskIndex
 from tests.bpmn.conftest import ESTHER, Walker
@@ -134,6 +138,27 @@ def reach_mobilt_team_forsta_besok(walk: Walker, case: dict) -> Reached:
     return Reached(instance, local(23, 10), "tid_mobilt_team_forsta_besok", "forsta_gemensamma_hembesok")
 
 
+def reach_informationsoverforing(walk: Walker, case: dict) -> Reached:
+    notice = local(23, 10)  # Friday; the planned date is moved to Sunday 25 October, the day of the change
+    walk.clock.set(notice - timedelta(days=2))
+    instance = walk.admit(case)
+    plan = {**PLANNING, "bedoma_behov_efter_utskrivning": {**NEEDS["bedoma_behov_efter_utskrivning"]}}
+    plan["bedoma_behov_efter_utskrivning"]["beraknat_utskrivningsdatum"] = "2026-10-24"
+    walk.run_until(instance, {"besluta_utskrivningsklar"}, plan)
+    walk.send("planerat_utskrivningsdatum", case, beraknat_utskrivningsdatum="2026-10-25")
+    walk.clock.set(notice)
+    walk.complete(instance, "besluta_utskrivningsklar", utskrivningsklar=True)
+    walk.complete(instance, "skicka_meddelande_utskrivningsklar")
+    assert "overfora_information" in walk.active(instance)
+    return Reached(
+        instance,
+        local(25, 0),  # the start of the planned date: its end (midnight) is the deadline
+        "tid_informationsoverforing",
+        "overfora_information",
+        ("information_transferred_at", "overfora_information"),
+    )
+
+
 REACH: dict[str, Callable[[Walker, dict], Reached]] = {
     "inskrivningsmeddelande": reach_inskrivningsmeddelande,
     "kvittens_inskrivningsmeddelande": reach_kvittens_inskrivningsmeddelande,
@@ -142,6 +167,7 @@ REACH: dict[str, Callable[[Walker, dict], Reached]] = {
     "betalningsansvar": reach_betalningsansvar,
     "svpl_efter_utskrivning": reach_svpl_efter_utskrivning,
     "mobilt_team_forsta_besok": reach_mobilt_team_forsta_besok,
+    "informationsoverforing": reach_informationsoverforing,
 }
 # The moment each deadline falls for the scenario above, on the Stockholm wall clock, by hand.
 EXPECTED = {
@@ -159,6 +185,9 @@ EXPECTED = {
     ("goteborg", "svpl_efter_utskrivning"): local(26, 13),
     ("jonkoping", "mobilt_team_forsta_besok"): local(30, 10),
     ("goteborg", "mobilt_team_forsta_besok"): local(30, 10),
+    # the end of Sunday 25 October (a day of 25 hours): midnight on the wall clock, not 24 real hours later
+    ("jonkoping", "informationsoverforing"): local(26, 0),
+    ("goteborg", "informationsoverforing"): local(26, 0),
 }
 
 
@@ -237,3 +266,134 @@ def test_the_case_escalates_when_the_figure_counts_it_late(walk, agreement, key)
         with walk.p.db.read() as session:
             facts = session.get(CaseFact, reached.instance)
             assert facts is not None and getattr(facts, check) is False
+
+
+PROCESSES = Path(__file__).resolve().parents[2] / "processes"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def _timers_of(path: Path) -> list[tuple[str, str, str | None]]:
+    """(element id, timer expression, its teknisk_timer property) for every timer event of a diagram."""
+    tree = etree.parse(str(path))
+    found = []
+    for definition in tree.iter(f"{BPMN}timerEventDefinition"):
+        event = definition.getparent()
+        expression = " ".join((child.text or "").strip() for child in definition)
+        technical = None
+        for prop in event.iter():
+            if isinstance(prop.tag, str) and prop.tag.endswith("}property") and prop.get("name") == "teknisk_timer":
+                technical = prop.get("value")
+        found.append((event.get("id"), expression, technical))
+    return found
+
+
+@pytest.mark.parametrize("diagram", ["in_utskrivning", "sip", "mobilt_team"])
+def test_every_deadline_timer_comes_from_an_agreement_deadline(walk, diagram):
+    """No diagram writes a legal or agreed deadline of its own: every timer waits for deadline('key') of an
+    agreement deadline that names its anchor event (in every agreement), or is explicitly marked technical (a
+    reminder or a date the parties set in the plan), with the reason."""
+    timers = _timers_of(PROCESSES / f"{diagram}.bpmn")
+    assert timers, diagram
+    for element, expression, technical in timers:
+        if technical is not None:
+            assert technical.strip(), f"{diagram}:{element}: teknisk_timer utan skäl"
+            assert "deadline(" not in expression, f"{diagram}:{element}: a deadline marked technical"
+            continue
+        key = deadline_key({"timer": {"expression": expression}})
+        assert key is not None, f"{diagram}:{element}: timer {expression!r} bypasses the agreement deadlines"
+        for agreement in walk.p.catalog.agreements.values():
+            assert key in agreement.deadlines, (agreement.key, key)
+            assert counts_from_event(agreement.deadlines[key]), (agreement.key, key)
+
+
+def test_a_timer_written_in_the_diagram_is_caught(tmp_path):
+    """The check above fails for a literal deadline such as the information transfer's former timeDate."""
+    source = (PROCESSES / "in_utskrivning.bpmn").read_text(encoding="utf-8")
+    bypass = source.replace("deadline('informationsoverforing')", "beraknat_utskrivningsdatum + 'T23:59:59'")
+    assert bypass != source
+    (tmp_path / "x.bpmn").write_text(bypass, encoding="utf-8")
+    bad = [
+        e
+        for e, x, t in _timers_of(tmp_path / "x.bpmn")
+        if t is None and deadline_key({"timer": {"expression": x}}) is None
+    ]
+    assert bad == ["tid_informationsoverforing"]
+
+
+def _stored_facts(walk: Walker, instance: int) -> CaseFact:
+    with walk.p.db.read() as session:
+        row = session.get(CaseFact, instance)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+PAYMENT_DUE = {"jonkoping": local(25, 16), "goteborg": local(26, 16), "nationell": local(26, 16)}
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg", "nationell"])
+def test_the_first_payable_day_is_the_moment_the_payment_timer_fires(walk, agreement):
+    """One payment clock (issue 14c, point 2): the figure's first payable moment is the moment the betalningsansvar
+    timer fires, both counted by due_moment from the latest UK notice after a withdrawal and a new UK (two calendar
+    days in Jönköping across the October change, three in Göteborg), and the payable days count from it."""
+    case = {**CASES.get(agreement, ESTHER), "avtal": agreement}
+    first = _to_uk_notice(walk, case, local(22, 15))
+    row = _stored_facts(walk, first)
+    assert row.payable_from == datetime.fromisoformat(walk.timers(first)["tid_betalningsansvar"]["due_at"])
+    walk.clock.set(local(23, 9))  # worse again before the clock fell due
+    walk.send("aterkallad_utskrivningsklar", case, aterkallad_orsak="Försämring")
+    walk.complete(first, "meddela_atertagande")
+    walk.clock.set(local(23, 16))
+    walk.complete(first, "besluta_ny_utskrivningsklar")
+    walk.complete(first, "skicka_nytt_meddelande_utskrivningsklar")
+    due = datetime.fromisoformat(walk.timers(first)["tid_betalningsansvar"]["due_at"])
+    assert due == PAYMENT_DUE[agreement]
+    assert _stored_facts(walk, first).payable_from == due
+    fired_at = walk.fire(first, "tid_betalningsansvar")
+    assert fired_at == due and walk.data(first)["betalningsansvar_startat"] is True
+    discharged = local(29, 10)
+    walk.clock.set(discharged)
+    walk.send("utskriven", case, utskrivningstid=discharged.isoformat())
+    row = _stored_facts(walk, first)
+    assert row.payable_from == fired_at
+    assert row.uk_days == 1 + 6  # 22 -> 23 October, then 23 -> 29 October
+    if agreement == "nationell":  # the individual model: the days from the day the clock fell due
+        assert row.payable_days == (discharged.date() - fired_at.date()).days == 3
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg"])
+def test_the_sip_kallelse_counts_from_the_latest_uk_notice(walk, agreement):
+    """After a withdrawal and a new UK the kallelse's three days start again at the new notice (issue 14c, point 4;
+    the reading is documented in docs/timers.md): the case does not escalate at once, and the figure counts the
+    kallelse on time until the moment the timer fires."""
+    case = CASES[agreement]
+    instance = _to_uk_notice(walk, case, local(19, 10))
+    walk.clock.set(local(20, 9))
+    walk.send("aterkallad_utskrivningsklar", case, aterkallad_orsak="Försämring")
+    walk.complete(instance, "meddela_atertagande")
+    new_notice = local(23, 15)  # Friday, after the first notice's three days had run out
+    walk.clock.set(new_notice)
+    walk.complete(instance, "besluta_ny_utskrivningsklar")
+    walk.complete(instance, "skicka_nytt_meddelande_utskrivningsklar")
+    walk.run_until(instance, {"kalla_till_sip"}, PLANNING)
+    due = datetime.fromisoformat(walk.timers(instance)["tid_kallelse_sip"]["due_at"])
+    assert due == local(26, 15) == walk.p.catalog.deadline_rule("kallelse_sip", agreement).due(new_notice)
+    assert not [h for h in walk.history(instance, "timer_fired") if h["element_id"] == "tid_kallelse_sip"]
+    assert _facts_with_end(walk, instance, "kalla_till_sip", due).sip_call_on_time is True
+    assert _facts_with_end(walk, instance, "kalla_till_sip", due + timedelta(minutes=1)).sip_call_on_time is False
+    assert walk.fire(instance, "tid_kallelse_sip") == due
+
+
+@pytest.mark.parametrize("agreement", ["jonkoping", "goteborg"])
+def test_a_stay_under_lpt_follows_the_agreements_rule_for_psychiatric_tvangsvard(walk, agreement):
+    """Issue 14c, point 5: when the case data says the stay is under LPT/LRV, the payment clock (the timer, and the
+    figure's first payable moment) uses the agreement's `psykiatrisk_tvangsvard` rule: today the law's 3 calendar
+    days in both agreements (Jönköping's general rule is 2)."""
+    case = {**CASES[agreement], "psykiatrisk_tvangsvard": "LPT"}
+    notice = local(23, 11)
+    instance = _to_uk_notice(walk, case, notice)
+    block = walk.p.catalog.agreement(agreement).raw["psykiatrisk_tvangsvard"]
+    due = datetime.fromisoformat(walk.timers(instance)["tid_betalningsansvar"]["due_at"])
+    assert due == local(23 + block["days_after_uk_notice"], 11) == local(26, 11)
+    assert _stored_facts(walk, instance).payable_from == due
+    assert walk.fire(instance, "tid_betalningsansvar") == due

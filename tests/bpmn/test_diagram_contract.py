@@ -14,6 +14,7 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
         "registrera_inga_behov": ("Slutenvård", None, None, None),
         "fraga_om_samtycke_igen": ("Slutenvård", "samtycke_informationsdelning", None, None),
         "planering_under_vardtiden": (None, None, None, None),
+        "mottagande_inskrivningsmeddelande": (None, None, None, None),
         "brytpunktssamtal": ("Slutenvård", "brytpunktssamtal", None, "lakare_slutenvard"),
         "samordnad_plan_kort_sikt": ("Slutenvård", "samordnad_plan_kort_sikt", None, None),
         "registrera_utskrivning_utan_uk": ("Slutenvård", None, None, None),
@@ -74,7 +75,7 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
         "meddela_andrat_utskrivningsdatum": ("Slutenvård", "meddela_andrat_utskrivningsdatum", None, None),
         "skicka_meddelande_utskrivningsklar": ("Slutenvård", "skicka_meddelande_utskrivningsklar", None, None),
         "utskrivningsklar_period": ("Slutenvård", None, None, None),
-        "overfora_information": ("Slutenvård", "overfora_information", None, None),
+        "overfora_information": ("Slutenvård", "overfora_information", "informationsoverforing", None),
         "planera_hemtransport": ("Slutenvård", "planera_hemtransport", None, None),
         "genomfora_utskrivning": ("Slutenvård", "genomfora_utskrivning", None, None),
         "starta_betalningsansvar": ("Slutenvård", None, None, None),
@@ -166,6 +167,12 @@ ACTIVITIES: dict[str, dict[str, tuple[str | None, str | None, str | None, str | 
 # process -> timer boundary event -> (activity it guards, deadline key, records an avvikelse, escalation task)
 DEADLINE_TIMERS: dict[str, dict[str, tuple[str, str, bool, str | None]]] = {
     "in_utskrivning": {
+        "tid_informationsoverforing": (
+            "overfora_information",
+            "informationsoverforing",
+            True,
+            "eskalera_informationsoverforing",
+        ),
         "tid_inskrivningsmeddelande": (
             "skicka_inskrivningsmeddelande",
             "inskrivningsmeddelande",

@@ -135,18 +135,31 @@ def test_no_needs_after_discharge_ends_early_and_only_says_that_the_stay_ended(w
 
 
 NO_CONSENT = {"samtycke_informationsdelning": False, "kan_uttrycka_sin_vilja": True}
+RECEIVERS = ("kvittera_inskrivningsmeddelande_vc", "kvittera_inskrivningsmeddelande_kommun", "utse_fast_vardkontakt")
 
 
 def test_no_consent_goes_on_with_what_the_law_requires_and_no_planning_is_shared(walk):
     """Point 5 of issue 14: without consent there is no shared planning, but the law's messages (inskrivnings-
     meddelande with its minimum, UK notice), the payment clock, the SIP offer and the discharge still come."""
     instance = walk.admit(ESTHER)
-    keep = {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}
+    keep = {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"} | set(RECEIVERS)
     done = walk.run_except(instance, keep, {**NEEDS, "fraga_samtycke": NO_CONSENT})
     assert done[-3:] == ["fraga_samtycke", "skicka_inskrivningsmeddelande", "dokumentera_utan_samtycke"]
+    # the receivers' duties follow the inskrivningsmeddelande whatever the consent (lag 2017:612 4 kap.): the
+    # kvittens of VC and kommun with its due time, and the fast vårdkontakt after the VC's kvittens
     active = walk.active(instance)
+    assert set(active) == {"besluta_utskrivningsklar", "fraga_om_samtycke_igen", *RECEIVERS[:2]}
+    sent = [h for h in walk.history(instance, "task_completed") if h["element_id"] == "skicka_inskrivningsmeddelande"]
+    rule = walk.p.catalog.deadline_rule("kvittens_inskrivningsmeddelande", "jonkoping")
+    due = {t["element_id"]: t["due_at"] for t in walk.view(instance)["active_tasks"]}
+    assert datetime.fromisoformat(due["kvittera_inskrivningsmeddelande_vc"]) == rule.due(
+        datetime.fromisoformat(sent[0]["at"])
+    )
+    walk.complete(instance, "kvittera_inskrivningsmeddelande_vc")
+    walk.complete(instance, "kvittera_inskrivningsmeddelande_kommun")
+    walk.complete(instance, "utse_fast_vardkontakt")
     # no planning task of any party exists; the question can be asked again; the UK decision is awaited
-    assert active == ["besluta_utskrivningsklar", "fraga_om_samtycke_igen"]
+    assert walk.active(instance) == ["besluta_utskrivningsklar", "fraga_om_samtycke_igen"]
     assert "inskrivningsmeddelande" in walk.thrown(instance)
     walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True, utskrivningsklar_tidpunkt=walk.clock.now().isoformat())
     walk.complete(instance, "skicka_meddelande_utskrivningsklar", mottagare=["Kommun", "Vårdcentral"])
@@ -177,7 +190,7 @@ def test_consent_given_later_in_samflode_starts_the_planning(walk):
         instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=True, samtycke_lamnat_av="Närstående"
     )
     active = set(walk.active(instance))
-    assert {"paborja_utskrivningsplanering", "kvittera_inskrivningsmeddelande_vc", "vad_ar_viktigt_for_dig"} <= active
+    assert {"paborja_utskrivningsplanering", "dela_befintlig_plan", "vad_ar_viktigt_for_dig"} <= active
     assert "besluta_utskrivningsklar" in active
     assert walk.data(instance)["samtycke_informationsdelning"] is True
 
@@ -201,7 +214,7 @@ def test_consent_refused_again_ends_only_the_question(walk):
         instance, {"besluta_utskrivningsklar", "fraga_om_samtycke_igen"}, {**NEEDS, "fraga_samtycke": NO_CONSENT}
     )
     walk.complete(instance, "fraga_om_samtycke_igen", samtycke_informationsdelning=False)
-    assert walk.active(instance) == ["besluta_utskrivningsklar"]
+    assert walk.active(instance) == ["besluta_utskrivningsklar"]  # the receivers' steps were done meanwhile
     walk.send("utskrivningsklar", ESTHER, utskrivningsklar=True)
     assert "skicka_meddelande_utskrivningsklar" in walk.active(instance)
 

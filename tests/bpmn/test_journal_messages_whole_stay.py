@@ -4,7 +4,9 @@ restored from the database after every step (tests/bpmn/conftest.py), on SQLite 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
 
 from engine.domain.clock import STOCKHOLM
 from engine.persistence.models import TaskIndex
@@ -119,7 +121,14 @@ def test_information_transfer_is_due_by_the_planned_discharge_day_and_escalates(
     timer = walk.timers(instance)["tid_informationsoverforing"]
     planned = NEEDS["bedoma_behov_efter_utskrivning"]["beraknat_utskrivningsdatum"]
     due = datetime.fromisoformat(timer["due_at"]).astimezone(STOCKHOLM)
-    assert (due.date().isoformat(), due.hour, due.minute) == (planned, 23, 59)
+    # the end of the planned day: midnight on the Stockholm wall clock (agreement deadline informationsoverforing)
+    end_of_day = date.fromisoformat(planned) + timedelta(days=1)
+    assert (due.date(), due.hour, due.minute) == (end_of_day, 0, 0)
+    with walk.p.db.read() as session:
+        task = session.scalars(
+            select(TaskIndex).where(TaskIndex.instance_id == instance, TaskIndex.element_id == "overfora_information")
+        ).one()
+        assert task.due_at == due  # the worklist shows the same moment
     walk.fire(instance, "tid_informationsoverforing")
     assert "eskalera_informationsoverforing" in walk.active(instance)
     assert "overfora_information" in walk.active(instance)  # still to be done

@@ -13,7 +13,7 @@ from engine.catalog import Catalog, CatalogError
 from engine.config import PROJECT_ROOT
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
-from engine.domain.deadlines import ANCHORS, TASK_ANCHOR, due_moment
+from engine.domain.deadlines import ANCHORS, PLAN_PREFIX, TASK_ANCHOR, due_moment
 
 PROCESSES = PROJECT_ROOT / "processes"
 
@@ -31,7 +31,13 @@ def test_every_deadline_of_the_real_agreements_names_an_event_of_the_case():
     catalog = Catalog(PROCESSES)
     for agreement in catalog.agreements.values():
         for key, rule in agreement.deadlines.items():
-            assert rule.anchor in ANCHORS, (agreement.key, key, rule.anchor)  # never "uppgift" for the law's
+            assert rule.anchor is not None and rule.anchor != TASK_ANCHOR, (agreement.key, key)  # never "uppgift"
+            if rule.anchor.startswith(PLAN_PREFIX):  # a date in the plan: a field some form of the process records
+                field = rule.anchor[len(PLAN_PREFIX) :]
+                forms = [json.loads(p.read_text(encoding="utf-8")) for p in (PROCESSES / "forms").glob("*.json")]
+                assert any(field in (form.get("properties") or {}) for form in forms), (agreement.key, key, field)
+            else:
+                assert rule.anchor in ANCHORS, (agreement.key, key, rule.anchor)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +70,17 @@ def test_the_due_moment_counts_from_the_recorded_anchor_or_a_date_in_the_plan():
 def test_the_shipped_catalogue_still_loads_from_a_copy(tmp_path):
     shutil.copytree(PROCESSES, tmp_path / "p")
     assert set(Catalog(tmp_path / "p").agreements) == {"nationell", "jonkoping", "goteborg"}
+
+
+def test_the_payment_clock_under_lpt_or_lrv_is_the_agreements_psychiatric_rule():
+    catalog = Catalog(PROCESSES)
+    general = catalog.deadline_rule("betalningsansvar", "jonkoping")
+    assert (general.duration, general.anchor) == ("P2D", "senaste_utskrivningsklar")
+    for flag in ("LPT", "lrv", True):
+        rule = catalog.deadline_rule("betalningsansvar", "jonkoping", {"psykiatrisk_tvangsvard": flag})
+        assert (rule.duration, rule.calendar, rule.anchor) == ("P3D", "calendar", "senaste_utskrivningsklar")
+    for flag in (False, None, "nej", "ja"):
+        assert catalog.deadline_rule("betalningsansvar", "jonkoping", {"psykiatrisk_tvangsvard": flag}) == general
+    # only the payment clock follows the block
+    other = catalog.deadline_rule("kallelse_sip", "jonkoping", {"psykiatrisk_tvangsvard": "LPT"})
+    assert other == catalog.deadline_rule("kallelse_sip", "jonkoping")

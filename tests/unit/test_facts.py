@@ -32,9 +32,10 @@ NATIONAL = AgreementTerms(
     "nationell",
     {
         "inskrivningsmeddelande": DeadlineRule("PT24H", "hours", anchor="inskrivning"),
-        "kallelse_sip": DeadlineRule("P3D", "calendar", anchor="utskrivningsklar"),
+        "kallelse_sip": DeadlineRule("P3D", "calendar", anchor="senaste_utskrivningsklar"),
         "hem_efter_uk": DeadlineRule("PT24H", "hours", anchor="senaste_utskrivningsklar"),
         "svpl_efter_utskrivning": DeadlineRule("P3D", "calendar", anchor="utskrivning"),
+        "betalningsansvar": DeadlineRule("P3D", "calendar", anchor="senaste_utskrivningsklar"),
     },
     days_after_uk_notice=3,
 )
@@ -105,8 +106,9 @@ def test_the_monthly_average_model_leaves_payment_to_the_month_except_its_indivi
         task(t(3), "skicka_meddelande_utskrivningsklar"),
         task(t(13), "genomfora_utskrivning", utskrivning_utfall="utskriven"),
     ]
-    average = AgreementTerms("jonkoping", {}, 2, "monthly_average", 2.0, None)
-    with_rule = AgreementTerms("goteborg", {}, 3, "monthly_average", 3.0, 7)
+    clock = {"betalningsansvar": DeadlineRule("P3D", "calendar", anchor="senaste_utskrivningsklar")}
+    average = AgreementTerms("jonkoping", clock, 2, "monthly_average", 2.0, None)
+    with_rule = AgreementTerms("goteborg", clock, 3, "monthly_average", 3.0, 7)
     assert derive(case(), history, MILESTONES, average).payable_days == 0
     assert derive(case(), history, MILESTONES, with_rule).payable_days == 10 - 7
 
@@ -228,3 +230,34 @@ def test_agreement_terms_come_from_the_agreements() -> None:
     )
     assert AgreementTerms.of(catalog, "okänt").key == "nationell"
     assert terms.deadlines["kallelse_sip"].due(t(3)) == t(3) + timedelta(days=3)
+
+
+def test_payable_days_count_from_the_payment_clocks_due_moment() -> None:
+    """One definition: each UK period's payable days start at due_moment of the agreement's betalningsansvar rule
+    from that period's latest notice (what the timer waits for), in the rule's calendar."""
+    history = [
+        started(t(2, 8)),
+        task(t(3, 11), "skicka_meddelande_utskrivningsklar"),
+        HistoryRecord(t(4, 9), "element_completed", "registrera_atertagande", {}),
+        task(t(10, 15), "skicka_nytt_meddelande_utskrivningsklar"),
+        task(t(20, 9), "genomfora_utskrivning", utskrivning_utfall="utskriven"),
+    ]
+    facts = derive(case(), history, MILESTONES, NATIONAL)
+    assert facts.payable_from == t(13, 15)  # three calendar days after the new notice, not after the first
+    assert facts.payable_days == 20 - 13
+    hours = AgreementTerms(
+        "x", {"betalningsansvar": DeadlineRule("PT60H", "hours", anchor="senaste_utskrivningsklar")}, 3
+    )
+    facts = derive(case(), history, MILESTONES, hours)
+    assert facts.payable_from == t(13, 3)  # the rule's own calendar, not a day count of its own
+    assert facts.payable_days == 20 - 13
+
+
+def test_the_payment_blocks_day_count_is_the_payment_deadlines() -> None:
+    """The betalningsansvar block's days_after_uk_notice restates the deadline; they must not drift apart."""
+    catalog = Catalog(PROCESSES)
+    for agreement in catalog.agreements.values():
+        rule = agreement.deadlines["betalningsansvar"]
+        days = agreement.raw["betalningsansvar"]["days_after_uk_notice"]
+        assert (rule.duration, rule.calendar) == (f"P{days}D", agreement.raw["betalningsansvar"]["calendar"])
+        assert rule.anchor == "senaste_utskrivningsklar"

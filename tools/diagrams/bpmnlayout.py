@@ -29,7 +29,7 @@ SIZES = {"task": (100, 80), "event": (36, 36), "gateway": (50, 50)}
 ACTIVITY_KINDS = {"user", "script", "call", "subprocess", "manual"}
 EVENT_KINDS = {"start", "end", "throw", "catch", "boundary"}
 GATEWAY_KINDS = {"xgw", "pgw", "igw", "egw"}
-PROP_ORDER = ["form", "role", "routing", "due", "avvikelse", "flagga", "flagga_nar", "mal", "syfte", "utforare", "tidpunkt", "lagrum"]
+PROP_ORDER = ["form", "role", "routing", "due", "avvikelse", "flagga", "flagga_nar", "teknisk_timer", "mal", "syfte", "utforare", "tidpunkt", "lagrum"]
 
 
 def q(ns, tag):

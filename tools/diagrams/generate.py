@@ -160,6 +160,52 @@ def in_utskrivning():
               "(utskrivningsklar, nytt planerat datum, utskriven) hörs hela vårdtiden, oavsett vilka "
               "planeringsuppgifter som är öppna.")
     d.chain("skicka_inskrivningsmeddelande", "meddelande_inskrivning_skickat", "split_vardtillfalle")
+    # The receivers' duties that follow the inskrivningsmeddelande itself (lag 2017:612 4 kap.), with or without
+    # consent to planning: acknowledge it and appoint the fast vårdkontakt.
+    A(d, "mottagande_inskrivningsmeddelande", "subprocess", "Ta emot inskrivningsmeddelandet", None, 11, grid=True,
+      top=("rp", 0), span=4, flagga="Inte klar när den enskilde blev utskrivningsklar",
+      flagga_nar="utskrivningsklar_meddelad",
+      m="Vårdcentral och kommun har kvitterat inskrivningsmeddelandet och en fast vårdkontakt är utsedd.",
+      s="Lagen knyter mottagarnas åtgärder till inskrivningsmeddelandet: de görs med eller utan samtycke till "
+        "planeringen (samtycket styr bara informationsöverföringen utöver lagens meddelanden).",
+      u="Region primärvård och Kommun socialtjänst", t="När inskrivningsmeddelandet har kommit",
+      l=LSU4 + "; " + GBG)
+    d.default_parent = "mottagande_inskrivningsmeddelande"
+    A(d, "kvittera_inskrivningsmeddelande_vc", "user", "Kvittera inskrivningsmeddelande (vårdcentral)", "rp", 12.3,
+      form="kvittera_meddelande", due="kvittens_inskrivningsmeddelande",
+      m="Vårdcentralen har kvitterat inskrivningsmeddelandet.", s="Slutenvården vet att mottagaren har tagit emot "
+      "meddelandet; en daglig bevakning av inkomna meddelanden är en förutsättning.",
+      u="Vårdsamordnare, vårdcentral",
+      t="Samma dag som meddelandet kommer, senast inom 24 timmar (deadline('kvittens_inskrivningsmeddelande'))",
+      l=LSU4)
+    A(d, "utse_fast_vardkontakt", "user", "Utse fast vårdkontakt", "rp", 13.3,
+      m="En fast vårdkontakt (vårdsamordnare) i öppenvården är utsedd och känd för parterna och den enskilde.",
+      s="Vårdcentralen är den naturliga koordinatorn och samordnar SVPL/SIP.",
+      u="Vårdsamordnare/verksamhetschef, vårdcentral", t="Före utskrivning", l=LSU4 + "; " + PL + "; " + JKP_OK,
+      doc="Utse fast vårdkontakt. Lagen (2017:612) 4 kap. knyter den fasta vårdkontakten till "
+          "inskrivningsmeddelandet, inte till samtycket till planeringen: uppgiften görs även utan samtycke.")
+    A(d, "kvittera_inskrivningsmeddelande_kommun", "user", "Kvittera inskrivningsmeddelande (kommun)", "ks", 12.3,
+      form="kvittera_meddelande",
+      m="Kommunen har kvitterat inskrivningsmeddelandet.", s="Slutenvården vet att kommunen har tagit emot "
+      "meddelandet och kan planera.", u="Biståndshandläggare", t="Samma dag som meddelandet kommer", l=LSU4)
+    d.add("start_mottagande", "start", "Inskrivningsmeddelande mottaget", "rp", 11)
+    d.add("split_mottagande", "pgw", "", "rp", 11.6)
+    d.add("join_mottagande", "pgw", "", "rp", 14)
+    d.add("slut_mottagande", "end", "Mottaget", "rp", 14.5)
+    d.chain("start_mottagande", "split_mottagande", "kvittera_inskrivningsmeddelande_vc", "utse_fast_vardkontakt",
+            "join_mottagande", "slut_mottagande")
+    d.chain("split_mottagande", "kvittera_inskrivningsmeddelande_kommun", "join_mottagande")
+    d.default_parent = "vardtillfalle"
+    d.flow("split_vardtillfalle", "mottagande_inskrivningsmeddelande")
+    d.add("sig_utskriven_mottagande", "boundary", "Utskriven före kvittens", host="mottagande_inskrivningsmeddelande",
+          slot=0, edge="top", signal="utskrivning",
+          avvikelse="Inskrivningsmeddelandet inte kvitterat eller fast vårdkontakt inte utsedd när den enskilde skrevs ut",
+          doc="Utskrivningen avslutar öppna kvittenser synligt (historik med orsak) och registrerar en avvikelse per "
+              "part som hade öppna uppgifter.")
+    d.add("slut_mottagande_avbrutet", "end", "Avslutat vid utskrivning", "kh", 15.3)
+    d.add("slut_mottagande_klart", "end", "Mottagandet klart", "rp", 15.3, 0)
+    d.flow("sig_utskriven_mottagande", "slut_mottagande_avbrutet")
+    d.flow("mottagande_inskrivningsmeddelande", "slut_mottagande_klart")
     d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 11)
     d.flow("split_vardtillfalle", "gw_samtycke")
     A(d, "dokumentera_utan_samtycke", "user", "Dokumentera planering utan samtycke", "sv", 12, 1,
@@ -200,8 +246,8 @@ def in_utskrivning():
     A(d, "planering_under_vardtiden", "subprocess", "Planering under vårdtiden (alla parter)", None, 16, grid=True,
       top=("sv", 2), span=15, flagga="Inte klar när den enskilde blev utskrivningsklar",
       flagga_nar="utskrivningsklar_meddelad",
-      m="Parterna har planerat från inskrivningen: kvittens, fast vårdkontakt, status och behov, utredningar och "
-        "den enskildes delaktighet.",
+      m="Parterna har planerat från inskrivningen: status och behov, utredningar och den enskildes delaktighet "
+        "(kvittensen och den fasta vårdkontakten följer inskrivningsmeddelandet, med eller utan samtycke).",
       s="Planeringen pågår parallellt med väntan på utskrivningsklar; en part som inte blivit klar hindrar inte "
         "utskrivningsklar, men flaggas och får en avvikelse om uppgiften är öppen vid utskrivning.",
       u="Slutenvård, Region primärvård, Kommun hemsjukvård, Kommun socialtjänst och den enskilde",
@@ -236,17 +282,6 @@ def in_utskrivning():
       s="Delaktighet: den enskilde och anhöriga ska involveras i planeringen.",
       u="Avdelningssjuksköterska/vårdplanerare, slutenvård", t="Tidigt under vårdtiden",
       l=PL + "; " + GBG)
-    A(d, "kvittera_inskrivningsmeddelande_vc", "user", "Kvittera inskrivningsmeddelande (vårdcentral)", "rp", 12,
-      form="kvittera_meddelande", due="kvittens_inskrivningsmeddelande",
-      m="Vårdcentralen har kvitterat inskrivningsmeddelandet.", s="Slutenvården vet att mottagaren har tagit emot "
-      "meddelandet; en daglig bevakning av inkomna meddelanden är en förutsättning.",
-      u="Vårdsamordnare, vårdcentral",
-      t="Samma dag som meddelandet kommer, senast inom 24 timmar (deadline('kvittens_inskrivningsmeddelande'))",
-      l=LSU4)
-    A(d, "utse_fast_vardkontakt", "user", "Utse fast vårdkontakt", "rp", 13,
-      m="En fast vårdkontakt (vårdsamordnare) i öppenvården är utsedd och känd för parterna och den enskilde.",
-      s="Vårdcentralen är den naturliga koordinatorn och samordnar SVPL/SIP.",
-      u="Vårdsamordnare/verksamhetschef, vårdcentral", t="Före utskrivning", l=LSU4 + "; " + PL + "; " + JKP_OK)
     A(d, "dela_befintlig_plan", "user", "Kontrollera och dela befintlig SIP eller plan", "rp", 14,
       m="Det är känt om den enskilde redan har en SIP eller annan plan, och den är delad med parterna.",
       s="Planeringen bygger vidare på det som redan finns i stället för att börja om.",
@@ -255,10 +290,6 @@ def in_utskrivning():
       m="Slutenvården har fått pågående kommunala hälso- och sjukvårdsinsatser, läkemedelslista och hjälpmedel.",
       s="Slutenvården och vårdcentralen ser helheten från start.",
       u="Sjuksköterska i hemsjukvården", t="Efter inskrivningsmeddelandet", l=LSU4 + "; " + GBG)
-    A(d, "kvittera_inskrivningsmeddelande_kommun", "user", "Kvittera inskrivningsmeddelande (kommun)", "ks", 12,
-      form="kvittera_meddelande",
-      m="Kommunen har kvitterat inskrivningsmeddelandet.", s="Slutenvården vet att kommunen har tagit emot "
-      "meddelandet och kan planera.", u="Biståndshandläggare", t="Samma dag som meddelandet kommer", l=LSU4)
     A(d, "kontrollera_folkbokforing_och_insatser", "user", "Kontrollera folkbokföring och pågående insatser",
       "ks", 13, form="kontaktblad_socialtjanst",
       m="Folkbokföringskommun och pågående insatser är kontrollerade och status återrapporterad (kontaktblad).",
@@ -271,11 +302,9 @@ def in_utskrivning():
     d.add("join_inskrivning", "pgw", "", "sv", 15)
     d.chain("split_inskrivning", "paborja_utskrivningsplanering", "dokumentera_status_och_behov",
             "informera_om_processen", "join_inskrivning")
-    d.chain("split_inskrivning", "kvittera_inskrivningsmeddelande_vc", "utse_fast_vardkontakt",
-            "dela_befintlig_plan", "join_inskrivning")
+    d.chain("split_inskrivning", "dela_befintlig_plan", "join_inskrivning")
     d.chain("split_inskrivning", "aterrapportera_hemsjukvardsinsatser", "join_inskrivning")
-    d.chain("split_inskrivning", "kvittera_inskrivningsmeddelande_kommun", "kontrollera_folkbokforing_och_insatser",
-            "join_inskrivning")
+    d.chain("split_inskrivning", "kontrollera_folkbokforing_och_insatser", "join_inskrivning")
     d.chain("split_inskrivning", "vad_ar_viktigt_for_dig", "join_inskrivning")
     # ---------------- Under vårdtiden ---------------------------------------------------------------
     d.add("split_vardtid", "pgw", "", "sv", 16)
@@ -431,13 +460,15 @@ def in_utskrivning():
       m="Nödvändig information (epikris, läkemedelslista, omvårdnadsinformation) är överförd; utan samtycke bara "
         "det som sekretess inte hindrar.",
       s="Mottagarna kan ta över vården säkert.", u="Läkare och sjuksköterska, slutenvård",
-      t="Senast på utskrivningsdagen (tidsgräns: slutet av det planerade utskrivningsdagen)", l=LSU4 + "; " + OSL)
+      t="Senast på utskrivningsdagen (deadline('informationsoverforing'): till slutet av det planerade "
+        "utskrivningsdatumet)", l=LSU4 + "; " + OSL, due="informationsoverforing")
     d.add("tid_informationsoverforing", "boundary", "Utskrivningsdagen slut", host="overfora_information", slot=0,
-          interrupting=False, timer=("timeDate", "beraknat_utskrivningsdatum + 'T23:59:59'"),
+          interrupting=False, timer=("timeDuration", "deadline('informationsoverforing')"),
           avvikelse="Information ej överförd senast på den planerade utskrivningsdagen",
           doc="Lagen kräver att informationen är överförd senast på utskrivningsdagen; tidsgränsen räknas till slutet "
-              "av det planerade utskrivningsdatumet (beraknat_utskrivningsdatum, svensk tid). Antagande: det "
-              "planerade datumet är utskrivningsdagen tills journalen meddelar ett annat.")
+              "av det planerade utskrivningsdatumet: deadline('informationsoverforing') enligt ärendets "
+              "överenskommelse, räknad från plan:beraknat_utskrivningsdatum (svensk tid) och flyttad när journalen "
+              "meddelar ett nytt datum. Antagande: det planerade datumet är utskrivningsdagen.")
     A(d, "eskalera_informationsoverforing", "user", "Åtgärda försenad informationsöverföring", "sv", 30, 2,
       form="hantera_avvikelse", role="samordnare",
       m="Informationen är överförd eller avvikelsen åtgärdad och registrerad.",
@@ -685,7 +716,8 @@ def in_utskrivning():
         ):
             n.col += 10
     for n in list(d.nodes.values()):
-        if n.parent in ("vardtillfalle", "planering_under_vardtiden", "kommunens_forberedelser"):
+        if n.parent in ("vardtillfalle", "planering_under_vardtiden", "kommunens_forberedelser",
+                        "mottagande_inskrivningsmeddelande"):
             n.col += 1
             if n.lane == "sv":
                 n.row += 1
@@ -834,6 +866,8 @@ def sip():
         d.chain("split_insatser", f"genomfora_insatser_{key}", "join_insatser")
     d.chain("split_insatser", "genomfora_egen_del", "join_insatser")
     d.add("vanta_uppfoljning", "catch", "Uppföljningsdatum", "rp", 19, timer=("timeDate", "uppfoljningsdatum"),
+          teknisk_timer="Väntar till det uppföljningsdatum parterna satt i planen; ingen tidsfrist i lag eller "
+                        "överenskommelse",
           doc="Väntar till uppföljningsdatumet i planen (uppfoljningsdatum).")
     A(d, "folja_upp_sip", "user", "Följa upp SIP", "rp", 20,
       m="Planen är följd upp: är målen nådda, fungerar insatserna, behöver planen revideras?",
@@ -953,7 +987,9 @@ def mobilt_team():
       s="Kontinuerlig, proaktiv vård hemma.", u="Vårdsamordnare (fast vårdkontakt)", t="Under hela inskrivningen",
       l=JKP_MT)
     d.add("tid_rond", "boundary", "Dags för rond", host="folja_personen_i_teamet", slot=0, interrupting=False,
-          timer=("timeCycle", "rond_intervall"), doc="Upprepad timer: rond_intervall (ISO 8601, t.ex. R/P7D).")
+          timer=("timeCycle", "rond_intervall"),
+          teknisk_timer="Påminnelse om rond enligt det intervall teamet satt; ingen tidsfrist i lag eller överenskommelse",
+          doc="Upprepad timer: rond_intervall (ISO 8601, t.ex. R/P7D).")
     A(d, "hembesoksrond", "user", "Hembesöksrond", "kh", 18,
       m="Rond i hemmet är genomförd och status dokumenterad.", s="Tidig upptäckt av försämring.",
       u="Sjuksköterska i hemsjukvården, vid behov med läkare från vårdcentralen", t="Enligt rondintervallet",

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from typing import Any
-
 from flask import Flask, g, has_request_context, session
 from flask_babel import Babel, get_translations
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, session
-from flask_babel import Babel
+from flask import Flask, g, has_request_context, session
+from flask_babel import Babel, get_translations
 
 from engine.config import PROJECT_ROOT
 
@@ -84,4 +85,23 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Stockholm")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(COMPILED))
     Babel(app, locale_selector=current_language)
+    # Flask-Babel's template callables look the catalogue up anew for every string (domain, locale, cache key): a
+    # worklist page of 50 rows asks ~500 times. The request's catalogue is looked up once and kept on `g` (the
+    # locale is fixed for a request anyway: Flask-Babel keeps it on the request context).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
     app.jinja_env.globals.update(languages=LANGUAGES, current_language=current_language)
+
+
+def _translations() -> Any:
+    if not has_request_context():
+        return get_translations()
+    found = g.get("_samflode_translations")
+    if found is None:
+        found = g._samflode_translations = get_translations()
+    return found

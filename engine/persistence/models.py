@@ -150,7 +150,8 @@ class ProcessInstance(Base):
     # Loaded only when needed: a command whose workflow is in the flow cache never reads the (large) state.
     state: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(40))
-    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    # Indexed (0022): a case's children, read with every case view.
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"), index=True)
     # Called processes the definition left to run time (not deployed when it was): called process id -> the
     # definition id this case resolved it to when it first ran, so the case keeps that version (migration 0016).
     called_versions: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)

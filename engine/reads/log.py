@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from engine.directory import Actor
@@ -69,6 +70,9 @@ def entries(
     ]
 
 
+COLUMNS = ("at", "username", "user_name", "unit", "action", "personnummer", "instance_id", "detail")
+
+
 class AccessLogWriter:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
@@ -83,8 +87,9 @@ class AccessLogWriter:
             return
         rows = entries(actor, action, persons, detail, self.clock.now())
         if rows:
+            # One executemany of plain rows (no ORM flush): a page of 50 persons is one statement on every database.
             with self.db.unit_of_work() as session:
-                session.add_all(rows)
+                session.execute(insert(AccessLogEntry), [{c: getattr(r, c) for c in COLUMNS} for r in rows])
 
     def record_in(
         self,

@@ -344,25 +344,29 @@ class TaskReads:
 
     # --- the worklist -------------------------------------------------------------------------------------------
     def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:
-        """The four counts, each stopping at COUNT_CAP + 1 (shown as "1 000+"). Counts name nobody: not logged."""
+        """The four counts, each stopping at COUNT_CAP + 1 (shown as "1 000+"). Counts name nobody: not logged.
+        One statement of four bounded subqueries (one round trip and one compilation instead of four: a third of
+        the coordinator's page at 100 000 cases went to the four)."""
         filters = filters or WorklistFilter()
         day = self._day()
         with self.db.read() as session:
-            return {view: self._bounded_count(session, actor, view, day, filters) for view in VIEWS}
+            row = session.execute(
+                select(*(self._bounded_count(actor, view, day, filters).label(view) for view in VIEWS))
+            ).one()
+        return {view: int(getattr(row, view) or 0) for view in VIEWS}
 
     def _bounded_count(
         self,
-        session: Session,
         actor: Actor,
         view: str,
         day: tuple[datetime, datetime, datetime],
         filters: WorklistFilter,
-    ) -> int:
+    ) -> Any:
         inner = select(TaskIndex.id)
         if self._needs_instance(actor, filters):
             inner = inner.join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
         inner = inner.where(self._view_clause(actor, view, day), *self._filter_clauses(filters)).limit(COUNT_CAP + 1)
-        return int(session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+        return select(func.count()).select_from(inner.subquery()).scalar_subquery()
 
     def page(
         self,

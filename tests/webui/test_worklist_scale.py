@@ -29,3 +29,73 @@ def test_filter_choices_are_the_user_tasks_of_the_users_lanes(demo):
     assert "Kvittera inskrivningsmeddelande (vårdcentral)" in vilma and "Skicka inskrivningsmeddelande" not in vilma
     assert vera | vilma <= cora
     assert "in_utskrivning" in {p for p, _ in worklist.options(demo.directory.actor("vera"))["process"]}
+
+
+def _statements(engine):  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
+        if statement.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            seen.append(statement)
+
+    return seen, record
+
+
+def test_the_four_counts_are_one_statement_and_agree_with_the_views(demo):
+    from sqlalchemy import event
+
+    from engine.reads.tasks import VIEWS
+
+    cora = demo.directory.actor("cora")
+    seen, record = _statements(demo.db.engine)
+    event.listen(demo.db.engine, "before_cursor_execute", record)
+    try:
+        counts = demo.reads.tasks.counts(cora)
+    finally:
+        event.remove(demo.db.engine, "before_cursor_execute", record)
+    assert len(seen) == 1 and "count(" in seen[0].lower()
+    assert set(counts) == set(VIEWS)
+    for view in VIEWS:
+        page = demo.reads.tasks.page(cora, view, limit=500)
+        assert counts[view] == len(page.items) == page.total
+    assert counts["enhet"] > 0
+
+
+def test_the_page_reads_as_many_statements_for_many_rows_as_for_few(demo_app):
+    """No query per row (labels, units, names): the statements of a page do not grow with its rows."""
+    from sqlalchemy import event
+
+    from engine.directory import SYSTEM_ACTOR
+    from webui.demo import personnummer
+    from webui.views import platform
+
+    client = sign_in(demo_app, "cora")
+    with demo_app.app_context():
+        p = platform()
+
+    def measure() -> tuple[int, int]:
+        client.get("/arbetslista?vy=enhet")  # warm: directory and process names are read once per change
+        seen, record = _statements(p.db.engine)
+        event.listen(p.db.engine, "before_cursor_execute", record)
+        try:
+            html = client.get("/arbetslista?vy=enhet").get_data(as_text=True)
+        finally:
+            event.remove(p.db.engine, "before_cursor_execute", record)
+        return html.count('<tr id="task-'), len(seen)
+
+    few_rows, few = measure()
+    for i in range(3):
+        pnr = personnummer(f"194503{i + 1:02d}", f"{i + 11:03d}")
+        data = {"personnummer": pnr, "vardtillfalle_id": f"VT-N{i}"}
+        p.runtime.send_message(
+            "inskrivning",
+            f"scale-{i}",
+            data,
+            {**data, "namn": f"Skala {i}", "avdelning_hsa_id": "SE2321000057-HSMEDGER", "kommun": "Eksjö",
+             "vardcentral_hsa_id": "SE2321000057-VCEKSJO", "inskrivningstid": p.clock.now().isoformat(),
+             "avtal": "jonkoping"},
+            SYSTEM_ACTOR,
+        )  # fmt: skip
+    many_rows, many = measure()
+    assert 0 < few_rows < many_rows
+    assert many == few

@@ -198,12 +198,12 @@ def in_utskrivning():
     d.default_parent = "vardtillfalle"
     d.flow("split_vardtillfalle", "mottagande_inskrivningsmeddelande")
     d.add("sig_utskriven_mottagande", "boundary", "Utskriven före kvittens", host="mottagande_inskrivningsmeddelande",
-          slot=0, edge="top", signal="utskrivning",
+          slot=0, edge="bottom", signal="utskrivning",
           avvikelse="Inskrivningsmeddelandet inte kvitterat eller fast vårdkontakt inte utsedd när den enskilde skrevs ut",
           doc="Utskrivningen avslutar öppna kvittenser synligt (historik med orsak) och registrerar en avvikelse per "
               "part som hade öppna uppgifter.")
-    d.add("slut_mottagande_avbrutet", "end", "Avslutat vid utskrivning", "kh", 15.3)
-    d.add("slut_mottagande_klart", "end", "Mottagandet klart", "rp", 15.3, 0)
+    d.add("slut_mottagande_avbrutet", "end", "Avslutat vid utskrivning", "kh", 15.19)
+    d.add("slut_mottagande_klart", "end", "Mottagandet klart", "rp", 15.19, 0)
     d.flow("sig_utskriven_mottagande", "slut_mottagande_avbrutet")
     d.flow("mottagande_inskrivningsmeddelande", "slut_mottagande_klart")
     d.add("gw_samtycke", "xgw", "Samtycke givet?", "sv", 11)

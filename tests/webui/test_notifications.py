@@ -38,7 +38,9 @@ def unread(html: str) -> int:
 
 def test_new_tasks_of_my_unit_become_notices_counted_in_the_header(esther_notified, demo_app):
     vilma = sign_in(demo_app, "vilma")
-    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 2
+    # the acknowledgement, the check of an existing plan and the person's own task (the VC helps with it): the
+    # receivers' duties and the planning start together after the inskrivningsmeddelande
+    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 3
     html = vilma.get("/notiser").get_data(as_text=True)
     assert "Ny uppgift: Kvittera inskrivningsmeddelande (vårdcentral) (ärende #1), frist 2026-01-13 08:00" in html
     assert "Esther" not in html.split("<main")[1]  # notices name the task and the case, never the person
@@ -59,7 +61,7 @@ def test_an_overdue_task_gives_one_notice_however_often_the_page_is_read(esther_
         vilma.get("/arbetslista")
     with esther_notified.db.read() as session:
         kinds = session.scalars(select(Notification.kind).where(Notification.username == "vilma")).all()
-    assert sorted(kinds) == ["new", "new", "overdue"]
+    assert sorted(kinds) == ["new", "new", "new", "overdue"]
     assert "Försenad uppgift: Kvittera inskrivningsmeddelande" in vilma.get("/notiser").get_data(as_text=True)
 
 
@@ -71,7 +73,7 @@ def test_marking_notices_read_lowers_the_count(esther_notified, demo_app):
     token = page_token(vilma, "/notiser")
     assert vilma.post(f"/notiser/{first}/last", data={}).status_code == 400  # no CSRF token
     assert vilma.post(f"/notiser/{first}/last", data={"csrf_token": token}).status_code == 303
-    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 1
+    assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 2
     vilma.post("/notiser/lasta", data={"csrf_token": token})
     assert unread(vilma.get("/arbetslista").get_data(as_text=True)) == 0
 
@@ -82,7 +84,7 @@ def test_someone_elses_notice_cannot_be_marked_read(esther_notified, demo_app):
         first = session.scalars(select(Notification.id).where(Notification.username == "vilma")).first()
     viktor = sign_in(demo_app, "viktor")
     viktor.post(f"/notiser/{first}/last", data={"csrf_token": page_token(viktor, "/notiser")})
-    assert unread(sign_in(demo_app, "vilma").get("/arbetslista").get_data(as_text=True)) == 2
+    assert unread(sign_in(demo_app, "vilma").get("/arbetslista").get_data(as_text=True)) == 3
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_notices_are_emailed_once_through_smtp_without_patient_data(esther_notif
     assert notifications.send_email() == 0  # sent once
     (mail,) = received
     assert mail["To"] == "vilma@example.se" and mail["From"] == "samflode@example.se"
-    assert mail["Subject"] == "Samflöde: 2 nya notiser"
+    assert mail["Subject"] == "Samflöde: 3 nya notiser"
     body = mail.get_content()  # type: ignore[attr-defined]
     assert "Kvittera inskrivningsmeddelande (vårdcentral)" in body
     assert "Esther" not in body and "19380312" not in body

@@ -80,6 +80,7 @@ def test_sign_out_ends_the_session(demo_app):
 
 # Who sees which of the demo cases' tasks once Esther's inskrivningsmeddelande is sent (Esther: Höglandssjukhuset
 # Medicin/geriatrik, VC Eksjö, Eksjö kommun; Gunnar: Ryhov Medicin 1, VC Råslätt, Jönköping; Maj as Esther).
+# The receivers' acknowledgements and the parties' planning start together after the inskrivningsmeddelande.
 EXPECTED = {
     # vera is also the ward's doctor: the UK decision is open from the inskrivningsmeddelande, beside the planning
     "vera": {
@@ -92,15 +93,20 @@ EXPECTED = {
     "vilma": {
         (ESTHER, "Kvittera inskrivningsmeddelande (vårdcentral)"),
         (ESTHER, "Berätta vad som är viktigt för mig"),
+        (ESTHER, "Kontrollera och dela befintlig SIP eller plan"),
     },
     "viktor": {
         (ESTHER, "Kvittera inskrivningsmeddelande (vårdcentral)"),
         (ESTHER, "Berätta vad som är viktigt för mig"),
+        (ESTHER, "Kontrollera och dela befintlig SIP eller plan"),
     },
     "otto": set(),
     "nils": set(),
     "hanna": {(ESTHER, "Återrapportera pågående hemsjukvårdsinsatser")},
-    "bosse": {(ESTHER, "Kvittera inskrivningsmeddelande (kommun)")},
+    "bosse": {
+        (ESTHER, "Kvittera inskrivningsmeddelande (kommun)"),
+        (ESTHER, "Kontrollera folkbokföring och pågående insatser"),
+    },
     "jonas": set(),
     "jenny": set(),
 }

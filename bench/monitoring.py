@@ -11,7 +11,8 @@ with SQL (not through the runtime: these reads never look at workflow state):
 - for every completed instance the history of three user tasks (created, claimed, completed; the completion row
   with its task's creation and first claim, as Runtime.complete_task writes it) and three engine steps, about 1.2
   million history rows, for the heat map.
-Timed in-process (engine.monitoring.Monitoring, the same read the page and the API make): the list with no filter, by
+Timed in-process (engine.reads.monitoring.Monitoring, the same read the page and the API make): the list with no
+filter, by
 status, kommun, ward, overdue, a start-date range, personnummer, process and version, a deep page; and the heat map
 of 30 and of 365 days. Prints median and p95 in ms of REPEAT runs each.
 """
@@ -36,8 +37,8 @@ from argon2 import PasswordHasher  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.directory import Actor  # noqa: E402
 from engine.domain.clock import STOCKHOLM, SimulatedClock  # noqa: E402
-from engine.monitoring import InstanceFilter, Monitoring  # noqa: E402
 from engine.platform import build  # noqa: E402
+from engine.reads.monitoring import InstanceFilter, Monitoring  # noqa: E402
 from webui.demo import load_demo  # noqa: E402
 
 KOMMUNER = ["Aneby", "Eksjö", "Gislaved", "Gnosjö", "Habo", "Jönköping", "Mullsjö", "Nässjö", "Sävsjö", "Tranås",

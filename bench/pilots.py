@@ -29,9 +29,9 @@ from sqlalchemy import text  # noqa: E402
 from engine.config import PROJECT_ROOT, Settings  # noqa: E402
 from engine.directory import SYSTEM_ACTOR, Actor  # noqa: E402
 from engine.domain.clock import STOCKHOLM, SimulatedClock  # noqa: E402
+from engine.features.pilot_comparison import PilotComparison  # noqa: E402
+from engine.features.pilots import Pilots, PilotSpec  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
-from engine.pilot_comparison import PilotComparison  # noqa: E402
-from engine.pilots import Pilots, PilotSpec  # noqa: E402
 from engine.platform import Platform, build  # noqa: E402
 
 TEAM = Actor("bench", frozenset({"implementation_team"}))

@@ -1,4 +1,4 @@
-"""Report benchmark on PostgreSQL: the figures (engine/figures.py) over 100 000 completed and 10 000 running
+"""Report benchmark on PostgreSQL: the figures (engine/reads/figures.py) over 100 000 completed and 10 000 running
 in_utskrivning cases.
 
     .venv/bin/python bench/reports.py --database postgresql://postgres@127.0.0.1/samflode_bench
@@ -32,12 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from argon2 import PasswordHasher  # noqa: E402
 
-from engine.accounts import Accounts  # noqa: E402
+from engine.commands.accounts import Accounts  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.domain.clock import STOCKHOLM, SimulatedClock  # noqa: E402
-from engine.figures import GROUPINGS, FigureScope  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
 from engine.platform import Platform, build  # noqa: E402
+from engine.reads.figures import GROUPINGS, FigureScope  # noqa: E402
 from webui import create_app  # noqa: E402
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

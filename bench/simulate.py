@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config import PROJECT_ROOT, Settings  # noqa: E402
 from engine.directory import Actor  # noqa: E402
+from engine.features.simulation import SimulationParams, run_simulation  # noqa: E402
 from engine.platform import build  # noqa: E402
-from engine.simulation import SimulationParams, run_simulation  # noqa: E402
 
 OWNER = Actor("bench", frozenset({"process_owner"}))
 
@@ -103,7 +103,7 @@ def main() -> None:
 
 def step_cost(platform, params: SimulationParams, folder: Path) -> None:  # type: ignore[no-untyped-def]
     """A short run both ways in this process: SpiffWorkflow's classes vs the scanning ones."""
-    from engine import simulation
+    from engine.features import simulation
 
     small = SimulationParams(candidate_version=1, cases_per_year=1200, days=30, seed=params.seed)
     timings = {}

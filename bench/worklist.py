@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from argon2 import PasswordHasher  # noqa: E402
 
-from engine.accounts import Accounts  # noqa: E402
+from engine.commands.accounts import Accounts  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.directory import SYSTEM_ACTOR  # noqa: E402
 from engine.domain.clock import SimulatedClock  # noqa: E402

@@ -1,1 +1,1 @@
-"""Samflöde's platform core. Knows nothing of Flask; the web layer calls `engine.runtime`."""
+"""Samflöde's platform core. Knows nothing of Flask; the web layer calls `engine.commands.runtime`."""

@@ -46,7 +46,7 @@ class Settings:
     simulation_workers: int = 2
     session_idle_minutes: float = 30.0
     session_hours: float = 8.0
-    schedulers: int = 1  # scheduler slots: exactly this many scheduler processes fire timers (engine/heartbeat.py)
+    schedulers: int = 1  # scheduler slots: exactly this many scheduler processes fire timers (engine/jobs/heartbeat.py)
     log_format: str = "text"  # text | json (one JSON object a line, with the request id)
     migrate: bool = True  # off where the processes run as the application's role (docs/privacy.md)
 

@@ -8,7 +8,7 @@ Roles that are not lane roles:
 - `system`: an outside system (the patient record): starts instances and sends messages;
 - `auditor`: reads the audit log and the access log (only this role, `Policy.can_audit`);
 - `implementation_team` (implementeringsteam): creates, starts, pauses, ends, extends and promotes pilots
-  (`Policy.can_manage_pilots`, engine/pilots.py) and reads their comparison figures;
+  (`Policy.can_manage_pilots`, engine/features/pilots.py) and reads their comparison figures;
 - `manager` (verksamhetschef / verksamhetsledning): reads the figures (`Policy.can_read_figures`, /rapporter).
 Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
 """
@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog
+from engine.domain.catalog import Catalog
 from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
@@ -76,7 +76,8 @@ class Policy:
         return actor.has("coordinator")
 
     def can_read_figures(self, actor: Actor) -> bool:
-        """The figures (`/rapporter`, engine/figures.py): aggregated, no person in them; coordinators, process owners,
+        """The figures (`/rapporter`, engine/reads/figures.py): aggregated, no person in them; coordinators, process
+        owners,
         admins and managers (`manager`, read-only). Groups of fewer than five cases are hidden where shown."""
         return actor.has("coordinator", "process_owner", "manager")
 

@@ -6,19 +6,19 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.catalog import Catalog
+from engine.commands.runtime import Runtime
 from engine.config import ConfigError, Settings
 from engine.directory import Directory, Policy
+from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock, SystemClock
-from engine.figures import Figures
+from engine.jobs.scheduler import TimerLoop
 from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
 from engine.persistence.roles import privilege_warnings
 from engine.reads import Reads
+from engine.reads.definitions import Reports
+from engine.reads.figures import Figures
 from engine.reads.policy import AccessPolicy
-from engine.reports import Reports
-from engine.runtime import Runtime
-from engine.scheduling import TimerLoop
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Platform:
     reports: Reports
     directory: Directory
     timers: TimerLoop  # the scheduler loop of this process (the scheduler job and `clock advance` drive it)
-    figures: Figures  # the figures of issue 6 (engine/figures.py), SQL over case_facts
+    figures: Figures  # the figures of issue 6 (engine/reads/figures.py), SQL over case_facts
     reads: Reads  # every read of patient data: need to know applied, the access log written (engine/reads)
 
     def close(self) -> None:

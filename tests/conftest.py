@@ -178,6 +178,6 @@ def task_view(platform: Platform, task_id: str, actor: Actor = ENGINE) -> dict[s
 def make_default(platform: Platform, process_id: str, version: int, actor: Actor | None = None) -> None:
     """The explicit, audited "make default" a process owner does after deploying (issue 15: a deploy alone never
     changes the version new cases start on)."""
-    from engine.pilots import Pilots
+    from engine.features.pilots import Pilots
 
     Pilots(platform.db, platform.clock, platform.policy).set_default(actor or OWNER, process_id, version)

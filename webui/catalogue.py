@@ -1,15 +1,15 @@
 """The activity catalogue as a web page: /processer/<process_id>/aktiviteter.
 
 Process documentation without patient data, rendered from the newest deployed version of the diagram
-(engine/catalogue_doc.py), so it is readable without signing in.
+(engine/features/catalogue_doc.py), so it is readable without signing in.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template
 
-from engine.catalogue_doc import catalogue
 from engine.domain.errors import NotFound
+from engine.features.catalogue_doc import catalogue
 
 pages = Blueprint("catalogue", __name__)
 

@@ -16,7 +16,7 @@ from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
-from engine.pilots import Pilots
+from engine.features.pilots import Pilots
 from engine.platform import Platform, build
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
@@ -126,8 +126,8 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def _scheduler_for(platform: Platform, settings: Settings, blocking: bool) -> Any:
-    from engine.heartbeat import SchedulerSlots
-    from engine.scheduling import TimerScheduler
+    from engine.jobs.heartbeat import SchedulerSlots
+    from engine.jobs.scheduler import TimerScheduler
 
     return TimerScheduler(
         platform.timers,
@@ -190,7 +190,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from engine.backup import BackupError, backup
+    from engine.persistence.backup import BackupError, backup
 
     settings = Settings.from_env()
     try:
@@ -203,7 +203,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from engine.backup import BackupError, restore
+    from engine.persistence.backup import BackupError, restore
 
     settings = Settings.from_env()
     if not args.yes:
@@ -236,7 +236,7 @@ def cmd_clock_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clock_advance(args: argparse.Namespace) -> int:
-    from engine.scheduling import ClockNotSimulated
+    from engine.jobs.scheduler import ClockNotSimulated
 
     try:
         step = parse_step(args.step)
@@ -257,7 +257,7 @@ def cmd_clock_advance(args: argparse.Namespace) -> int:
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
     """The activity catalogue of deployed processes as markdown (docs/activities.md is made with this)."""
-    from engine.catalogue_doc import catalogue, markdown
+    from engine.features.catalogue_doc import catalogue, markdown
 
     p = _platform()
     try:

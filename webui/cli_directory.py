@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
 from engine.domain.errors import SamflodeError, ValidationFailed
 from engine.organisation import import_directory, known_roles
 from webui import cli

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from engine.notifications import for_platform
+    from engine.jobs.notifications import for_platform
     from webui.cli import _platform
 
     p = _platform()

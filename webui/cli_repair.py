@@ -1,6 +1,6 @@
 """`samflode repair-poisoned [--fix]`: list the cases poisoned before the data boundary existed (data with NaN or
 serializer markers, a state that does not restore) and, with --fix, repair what can be repaired (audited; what
-cannot becomes an incident for the coordinators). engine/poisoned.py does the work."""
+cannot becomes an incident for the coordinators). engine/commands/poisoned.py does the work."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 
 def cmd_repair_poisoned(args: argparse.Namespace) -> int:
-    from engine.poisoned import PoisonedCases
+    from engine.commands.poisoned import PoisonedCases
     from webui.cli import CLI_ACTOR, _platform
 
     p = _platform()

@@ -1,4 +1,5 @@
-"""`samflode simulate`: simulate a process version before a pilot from the command line (engine/simulations.py).
+"""`samflode simulate`: simulate a process version before a pilot from the command line
+(engine/features/simulations.py).
 
 The run is recorded like one started from /simuleringar (audited, listed there) and runs to its end in this process,
 with its progress on standard error; the predicted figures are printed side by side (or as JSON with --json)."""
@@ -11,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.simulation import SimulationParams
-from engine.simulations import Simulations
+from engine.features.simulation import SimulationParams
+from engine.features.simulations import Simulations
 
 
 def _pairs(text: str, kind: type) -> dict[str, Any]:

@@ -67,7 +67,7 @@ WHAT_TO_TRY = [
 
 
 def _answer(p: Platform, task: _Task, rng: random.Random, case: dict[str, Any]) -> dict[str, Any]:
-    from engine.catalog import fill_required
+    from engine.domain.catalog import fill_required
 
     schema = p.catalog.form(task.form) if task.form else None
     given = dict(PLANNING.get(task.element_id, {}))
@@ -253,9 +253,9 @@ def _incident(p: Platform, owner: Actor) -> str:
 
 
 def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
-    from engine.pilots import Pilots, PilotSpec
-    from engine.simulation import SimulationParams
-    from engine.simulations import Simulations
+    from engine.features.pilots import Pilots, PilotSpec
+    from engine.features.simulation import SimulationParams
+    from engine.features.simulations import Simulations
 
     out = []
     xml = (p.settings.processes_dir / "in_utskrivning.bpmn").read_text(encoding="utf-8")

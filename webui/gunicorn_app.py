@@ -1,6 +1,7 @@
 """`samflode serve --workers N`: N web processes under gunicorn (Linux; waitress stays the embedded default).
 
-The processes share nothing in memory that matters: sessions live in the database (engine/sessions.py), the CSRF
+The processes share nothing in memory that matters: sessions live in the database (engine/commands/sessions.py), the
+CSRF
 token in the signed session cookie, and every cache (workflows, parsed diagrams) is keyed by a row version or an
 immutable id. What they must share is the key that signs the cookies: SAMFLODE_SECRET_KEY, or else one generated
 here for all the workers of this server (set it yourself for several hosts and for restarts that keep sessions).

@@ -49,7 +49,7 @@ DYNAMIC = [
     N_("Enhet (HSA-id)"),
     N_("Från och med"),
     N_("Till och med"),
-    # The engine's refusals of staff actions, shown as they come (engine/runtime.py, engine/catalog.py).
+    # The engine's refusals of staff actions, shown as they come (engine/commands/runtime.py, engine/domain/catalog.py).
     N_("Skriv en kommentar"),
     N_("Uppgiften är redan utförd"),
     N_("Uppgifterna stämmer inte med formuläret"),

@@ -31,11 +31,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from engine.heartbeat import slot_states
+from engine.commands.runtime import MAX_TIMER_ATTEMPTS
+from engine.jobs.heartbeat import slot_states
 from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
 from engine.persistence.models import Incident, SimulationRun, Timer
 from engine.platform import Platform
-from engine.runtime import MAX_TIMER_ATTEMPTS
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"

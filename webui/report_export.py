@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from engine.domain.cells import neutralise
-from engine.figures import FIGURES, DeviationRow, FigureRow, suppress_small
+from engine.reads.figures import FIGURES, DeviationRow, FigureRow, suppress_small
 
 Cell = str | int | float | None
 

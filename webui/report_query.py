@@ -1,5 +1,5 @@
 """What a report asks for (period, grouping, units), read from the page's query string or the API's, checked with
-Swedish messages, and what the page shows for it (built from engine/figures.py; no query here)."""
+Swedish messages, and what the page shows for it (built from engine/reads/figures.py; no query here)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from engine.figures import (
+from engine.reads.figures import (
     FIGURES,
     GROUPING_LABELS,
     GROUPINGS,
@@ -149,7 +149,8 @@ def build_report(figures: Figures, request: ReportRequest) -> dict[str, Any]:
     computed = figures.compute_many(scope, (None, request.group_by, "month", "kommun"))
     [total] = computed[None]
     rows = computed[request.group_by]
-    # Months and kommuner are shown beside the total: hidden exactly as suppress_small hides groups (engine/figures.py).
+    # Months and kommuner are shown beside the total: hidden exactly as suppress_small hides groups
+    # (engine/reads/figures.py).
     monthly = {r.key: r for r in with_suppression(computed["month"])}
     per_kommun = with_suppression(computed["kommun"])
     months = months_between(request.start, request.until)

@@ -16,8 +16,8 @@ _platform = build(_settings)
 app = create_app(platform=_platform)
 
 if _settings.scheduler:
-    from engine.heartbeat import SchedulerSlots
-    from engine.scheduling import TimerScheduler
+    from engine.jobs.heartbeat import SchedulerSlots
+    from engine.jobs.scheduler import TimerScheduler
 
     _scheduler = TimerScheduler(
         _platform.timers,

@@ -1,4 +1,5 @@
-"""Moving a running workflow onto another version of its diagram: the SpiffWorkflow side of engine/migration.py.
+"""Moving a running workflow onto another version of its diagram: the SpiffWorkflow side of
+engine/features/migration.py.
 
 SpiffWorkflow 3.2 aligns two specs (`SpecDiff`: by element id first, then by structure for what was renamed or
 replaced) and moves a workflow onto the new spec (`migrate_workflow`: swap every task's spec, then reset the READY and

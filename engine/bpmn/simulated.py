@@ -1,4 +1,5 @@
-"""Workflows for the simulator (engine/simulation.py): SpiffWorkflow's own classes with three lookups made cheap.
+"""Workflows for the simulator (engine/features/simulation.py): SpiffWorkflow's own classes with three lookups made
+cheap.
 
 On every engine step SpiffWorkflow walks the whole task tree twice: `get_tasks(state=READY)` to find engine tasks
 to run and `update_waiting_tasks()` to poke every WAITING task; and each waiting parallel join re-checks its

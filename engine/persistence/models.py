@@ -161,7 +161,8 @@ class ProcessInstance(Base):
     kommun: Mapped[str | None] = mapped_column(String(100), index=True)
     vardcentral: Mapped[str | None] = mapped_column(String(100), index=True)
     avdelning: Mapped[str | None] = mapped_column(String(100), index=True)
-    # Which version the case runs and why (engine/pilots.py): routing is default | pilot | explicit | promotion,
+    # Which version the case runs and why (engine/features/pilots.py): routing is default | pilot | explicit |
+    # promotion,
     # pilot_id the pilot that put it on its version, route_reason the sentence shown on the instance.
     routing: Mapped[str] = mapped_column(String(20), default="default", server_default="default")
     pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilots.id", ondelete="SET NULL"), index=True)
@@ -172,7 +173,8 @@ class ProcessInstance(Base):
 
 
 class Pilot(Base):
-    """A process version run for some units during a period (engine/pilots.py): Eksjö kommun, Eksjö vårdcentral and
+    """A process version run for some units during a period (engine/features/pilots.py): Eksjö kommun, Eksjö
+    vårdcentral and
     Höglandssjukhuset Medicin/geriatrik on the new SVPL routine while the rest of the county keeps the old one."""
 
     __tablename__ = "pilots"
@@ -182,7 +184,7 @@ class Pilot(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20))  # planned | running | paused | ended
-    mixed_rule: Mapped[str] = mapped_column(String(20))  # engine.pilots.MIXED_RULES
+    mixed_rule: Mapped[str] = mapped_column(String(20))  # engine.features.pilots.MIXED_RULES
     start_date: Mapped[date] = mapped_column(Date)  # first day, Europe/Stockholm
     end_date: Mapped[date] = mapped_column(Date)  # last day (inclusive), Europe/Stockholm
     kommuner: Mapped[list[Any]] = mapped_column(default=list)
@@ -390,7 +392,7 @@ class SignInState(Base):
 
 class WebSession(Base):
     """A signed-in browser session, kept on the server so that signing out ends it for every copy of its cookie
-    (engine/sessions.py). The cookie carries a random token; only its SHA-256 is stored."""
+    (engine/commands/sessions.py). The cookie carries a random token; only its SHA-256 is stored."""
 
     __tablename__ = "web_sessions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
@@ -465,8 +467,9 @@ class Notification(Base):
 
 class CaseFact(Base):
     """One row per in_utskrivning case: the milestones and figures-to-be of the case, derived from its history by
-    engine/facts.py (a pure function, driven by processes/milestones.json) and rewritten by Runtime._save after each
-    step. The figures (engine/figures.py) are SQL aggregations over this table, never over loaded workflows."""
+    engine/domain/facts.py (a pure function, driven by processes/milestones.json) and rewritten by Runtime._save after
+    each
+    step. The figures (engine/reads/figures.py) are SQL aggregations over this table, never over loaded workflows."""
 
     __tablename__ = "case_facts"
     __table_args__ = (
@@ -523,7 +526,7 @@ class CaseFact(Base):
 
 
 class MigrationRun(Base):
-    """One batch migration of running instances onto a target version (engine/migration.py): who, when, the
+    """One batch migration of running instances onto a target version (engine/features/migration.py): who, when, the
     mapping of old to new element ids, what was chosen, and how it went. Its per-instance results keep the state
     before, so each instance can be reverted while nothing has happened in it since."""
 
@@ -580,7 +583,7 @@ class ModelDraft(Base):
 
 
 class SimulationRun(Base):
-    """A simulation before a pilot (engine/simulation.py): its parameters, progress and predicted figures. The
+    """A simulation before a pilot (engine/features/simulation.py): its parameters, progress and predicted figures. The
     simulated cases themselves live in their own SQLite files under `folder`, never in this database."""
 
     __tablename__ = "simulation_runs"
@@ -602,7 +605,8 @@ class SimulationRun(Base):
 
 
 class SchedulerSlot(Base):
-    """One of the configured scheduler slots (SAMFLODE_SCHEDULERS, engine/heartbeat.py): a scheduler process holds a
+    """One of the configured scheduler slots (SAMFLODE_SCHEDULERS, engine/jobs/heartbeat.py): a scheduler process
+    holds a
     slot while its heartbeat is recent, so that exactly the configured number of schedulers fire timers and a
     readiness probe can tell that they live. Times are the real clock's, whatever the installation's clock."""
 

@@ -3,15 +3,15 @@ typed results (frozen dataclasses carrying codes, not labels), each applying the
 (`engine.reads.policy`) as SQL and writing the access-log row itself, so that no entry point can forget either.
 
 `Reads` is built once per platform (engine/platform.py); the API and the pages call it and never query the tables
-themselves. Aggregated figures without persons are in engine/figures.py (small groups suppressed there).
+themselves. Aggregated figures without persons are in engine/reads/figures.py (small groups suppressed there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.catalog import Catalog
 from engine.directory import Policy
+from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.persistence.db import Database
 from engine.reads.access_log import AccessLogReads

@@ -19,6 +19,7 @@ from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
 from engine.domain.personnummer import normalise
+from engine.features.pilots import default_version_now
 from engine.persistence.db import Database
 from engine.persistence.models import (
     Deviation,
@@ -33,7 +34,6 @@ from engine.persistence.models import (
     TaskIndex,
     Timer,
 )
-from engine.pilots import default_version_now
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import birth_date, user_names

@@ -1,6 +1,6 @@
 """Need to know, once (convention 13; Patientdatalagen 4 kap.): for an actor, the SQL clause of the cases they may
 see and of the tasks they may act on. Every read of patient data (engine/reads) and every command on a task
-(engine/runtime.py) asks this module, and nothing else decides.
+(engine/commands/runtime.py) asks this module, and nothing else decides.
 
 The rules, in one place (docs/privacy.md explains them):
 
@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from engine.catalog import Catalog
 from engine.directory import Actor
+from engine.domain.catalog import Catalog
 from engine.domain.personnummer import is_hsa_id
 from engine.domain.routing import UNIT_COLUMN_OF_KEY
 from engine.persistence.models import HistoryEntry, ProcessInstance, TaskIndex

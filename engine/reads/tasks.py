@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog
 from engine.directory import Actor
 from engine.domain import personnummer as pnr
+from engine.domain.catalog import Catalog
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import BadRequest, NotFound
 from engine.domain.routing import ROUTING_KEYS

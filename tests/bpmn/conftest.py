@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import fill_required
 from engine.config import PROJECT_ROOT, Settings
+from engine.domain.catalog import fill_required
 from engine.domain.clock import SimulatedClock
 from engine.persistence.models import TaskIndex
 from engine.platform import Platform, build

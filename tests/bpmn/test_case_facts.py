@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from engine.domain.clock import STOCKHOLM
-from engine.figures import FigureScope
 from engine.persistence.models import CaseFact
+from engine.reads.figures import FigureScope
 from tests.bpmn.conftest import ESTHER, Walker
 from tests.bpmn.test_in_utskrivning import PLANNING
 

@@ -7,8 +7,8 @@ import html
 
 import pytest
 
-from engine.catalogue_doc import catalogue
 from engine.config import PROJECT_ROOT
+from engine.features.catalogue_doc import catalogue
 from tests.bpmn.conftest import DEPLOY_ORDER
 from webui import create_app
 from webui.cli import main

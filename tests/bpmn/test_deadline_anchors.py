@@ -21,10 +21,10 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from engine.deadline_timers import deadline_key
+from engine.commands.deadline_timers import deadline_key
 from engine.domain.clock import STOCKHOLM
 from engine.domain.deadlines import counts_from_event
-from engine.facts import HistoryRecord, derive, records_of
+from engine.domain.facts import HistoryRecord, derive, records_of
 from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance, TaskIndex
 from tests.bpmn.conftest import ESTHER, Walker
 from tests.bpmn.test_deadlines import ENROL
@@ -205,7 +205,7 @@ def _facts_with_end(walk: Walker, instance: int, end_element: str, end_at: datet
     with walk.p.db.read() as session:
         row = session.get(ProcessInstance, instance)
         assert row is not None
-        from engine.facts import case_input
+        from engine.domain.facts import case_input
 
         case = case_input(row)
         history = records_of(

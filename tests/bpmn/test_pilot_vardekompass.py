@@ -11,8 +11,8 @@ import pytest
 from engine.directory import Actor
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden
-from engine.pilot_comparison import PilotComparison, Questionnaires
-from engine.pilots import Pilots, PilotSpec
+from engine.features.pilot_comparison import PilotComparison, Questionnaires
+from engine.features.pilots import Pilots, PilotSpec
 from tests.bpmn.conftest import ESTHER, PROCESSES, Walker
 from tests.bpmn.test_in_utskrivning import PLANNING
 from tests.conftest import OWNER, task_list
@@ -204,7 +204,7 @@ def test_the_comparison_groups_hold_the_right_cases(walk):
 
 
 def test_answers_are_summarised_and_fewer_than_five_are_not_shown():
-    from engine.pilot_comparison import _summary
+    from engine.features.pilot_comparison import _summary
 
     five = ["Instämmer helt", "Instämmer helt", "Instämmer delvis", "Instämmer inte", "Instämmer helt"]
     assert _summary(five) == {"answers": 5, "agree_fully": 3, "share": 0.6, "text": "60 % instämmer helt (3 av 5)"}

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
 from engine.config import PROJECT_ROOT
 from engine.platform import Platform
 from tests.conftest import IN_CI

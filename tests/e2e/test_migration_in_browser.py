@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
 from engine.directory import SYSTEM_ACTOR
 from engine.platform import Platform
 from tests.e2e.conftest import serving, sign_in

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from engine.accounts import Accounts
 from engine.bpmn.flows import sequence_flows
 from engine.bpmn.parsing import parse_document
+from engine.commands.accounts import Accounts
+from engine.commands.drafts import Drafts
 from engine.config import PROJECT_ROOT
-from engine.drafts import Drafts
 from engine.platform import Platform
 from tests.conftest import OWNER, fixture_bytes
 from tests.e2e.conftest import serving

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
+from engine.features.simulations import Simulations
 from engine.platform import Platform
-from engine.simulations import Simulations
 from tests.e2e.conftest import serving, sign_in
 from tests.webui.staff import FAST_HASHER, demo  # noqa: F401
 from webui import create_app

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from engine.directory import Actor
 from engine.domain.errors import Conflict, Forbidden
-from engine.migration import Migrations, Selection
+from engine.features.migration import Migrations, Selection
 from engine.persistence.models import AuditEntry, HistoryEntry, ProcessInstance, TaskIndex, Timer
 from tests import diagrams
 from tests.conftest import ENGINE, OWNER, SYSTEM, VC

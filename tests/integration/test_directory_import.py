@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from engine.catalog import Catalog
 from engine.config import PROJECT_ROOT
+from engine.domain.catalog import Catalog
 from engine.domain.errors import ValidationFailed
 from engine.organisation import import_directory, known_roles
 from engine.persistence.models import OrgUnit, User

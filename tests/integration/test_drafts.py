@@ -1,4 +1,5 @@
-"""engine/drafts.py on a real database: one draft per user and process, the owner's alone, discarded after a deploy,
+"""engine/commands/drafts.py on a real database: one draft per user and process, the owner's alone, discarded after a
+deploy,
 and two saves of a new draft at the same moment (an autosave and the one sent as the tab closes) leave one draft."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from engine.commands.drafts import Drafts
 from engine.directory import Actor
 from engine.domain.errors import Conflict, Forbidden, NotFound, TooLarge
-from engine.drafts import Drafts
 from engine.platform import Platform
 from tests.conftest import OWNER
 

@@ -61,9 +61,9 @@ from sqlalchemy import select
 from engine.config import PROJECT_ROOT, Settings
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.domain.personnummer import luhn_digit
-from engine.figures import FigureRow, FigureScope
 from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
 from engine.platform import Platform, build
+from engine.reads.figures import FigureRow, FigureScope
 from tests.conftest import truncate_all
 
 PROCESSES = PROJECT_ROOT / "processes"

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from engine.commands.runtime import MAX_TIMER_ATTEMPTS
 from engine.domain.errors import Conflict, DeployRejected, InvalidData, SamflodeError
 from engine.persistence.models import HistoryEntry, Incident, ProcessInstance, Timer
-from engine.runtime import MAX_TIMER_ATTEMPTS
 from tests import diagrams
 from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, instance_view
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from engine.directory import Actor
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
-from engine.monitoring import Monitoring
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident
 from engine.reads.cases import InstanceFilter
+from engine.reads.monitoring import Monitoring
 from tests import diagrams
 from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, WARD, fixture_bytes, instance_view
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from engine.backup import BackupError, backup, restore
-from engine.heartbeat import SchedulerSlots, now_utc, slot_states
+from engine.jobs.heartbeat import SchedulerSlots, now_utc, slot_states
+from engine.jobs.scheduler import TimerScheduler
+from engine.jobs.wakeup import TimerListener
+from engine.persistence.backup import BackupError, backup, restore
 from engine.persistence.models import Base, SchedulerSlot
 from engine.platform import build
-from engine.scheduling import TimerScheduler
-from engine.wakeup import TimerListener
 from tests import diagrams
 from tests.conftest import OWNER, SYSTEM, require_postgres, truncate_all
 

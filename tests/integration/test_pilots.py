@@ -13,8 +13,8 @@ from sqlalchemy import select
 from engine.directory import Actor
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
+from engine.features.pilots import Pilots, PilotSpec
 from engine.persistence.models import AuditEntry
-from engine.pilots import Pilots, PilotSpec
 from tests import diagrams
 from tests.conftest import ADMIN, COORDINATOR, OWNER, SYSTEM, instance_view
 

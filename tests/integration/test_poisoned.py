@@ -7,8 +7,8 @@ import json
 
 from sqlalchemy import select, update
 
+from engine.commands.poisoned import PoisonedCases
 from engine.persistence.models import AuditEntry, Incident, ProcessInstance
-from engine.poisoned import PoisonedCases
 from tests import diagrams
 from tests.conftest import ENGINE, OWNER, SYSTEM, instance_view
 from webui.cli import CLI_ACTOR

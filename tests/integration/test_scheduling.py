@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from engine.domain.clock import STOCKHOLM, local
 from engine.domain.errors import DeployRejected
+from engine.jobs.scheduler import ClockNotSimulated, TimerLoop
 from engine.persistence.models import HistoryEntry, Timer
 from engine.platform import build
-from engine.scheduling import ClockNotSimulated, TimerLoop
 from tests import diagrams
 from tests.conftest import COORDINATOR, ENGINE, OWNER, SYSTEM, instance_view, task_list
 

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.domain.clock import SimulatedClock, SystemClock
+from engine.jobs.scheduler import TimerLoop
 from engine.persistence.models import HistoryEntry, Timer
 from engine.platform import build
-from engine.scheduling import TimerLoop
 from tests import diagrams
 from tests.conftest import FIXTURES, OWNER, SYSTEM, require_postgres, truncate_all
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from engine.domain.clock import SystemClock
+from engine.jobs.scheduler import TimerScheduler
 from engine.persistence.models import HistoryEntry
 from engine.platform import build
-from engine.scheduling import TimerScheduler
 from tests import diagrams
 from tests.conftest import OWNER, SYSTEM, truncate_all
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.heartbeat import slot_states
+from engine.jobs.heartbeat import slot_states
 from engine.persistence.db import Database
 from engine.persistence.models import SchedulerSlot
 from webui.demo import DEMO_PASSWORD

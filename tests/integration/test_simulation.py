@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from engine.config import PROJECT_ROOT, Settings
 from engine.directory import Actor
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
+from engine.features.simulation import SimulationParams, arrivals, run_simulation
+from engine.features.simulations import Simulations
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance, SimulationRun
 from engine.platform import Platform, build
-from engine.simulation import SimulationParams, arrivals, run_simulation
-from engine.simulations import Simulations
 from tests.conftest import OWNER, VC, truncate_all
 
 PROCESSES = PROJECT_ROOT / "processes"
@@ -120,7 +120,7 @@ def test_runs_are_recorded_with_progress_and_only_the_team_may_simulate(deployed
 
 
 def test_the_scanning_workflows_simulate_exactly_what_spiffworkflows_own_classes_do(deployed, tmp_path, monkeypatch):
-    from engine import simulation
+    from engine.features import simulation
 
     params = SimulationParams(candidate_version=1, seed=13, **SMALL)
     scanning = run_simulation(deployed.db, deployed.catalog, params, tmp_path / "scan")["versions"][0]

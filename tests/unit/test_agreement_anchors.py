@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import Catalog, CatalogError
 from engine.config import PROJECT_ROOT
 from engine.domain.calendar import DeadlineRule
+from engine.domain.catalog import Catalog, CatalogError
 from engine.domain.clock import STOCKHOLM
 from engine.domain.deadlines import ANCHORS, PLAN_PREFIX, TASK_ANCHOR, due_moment
 

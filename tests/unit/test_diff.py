@@ -1,7 +1,7 @@
-"""engine/diff.py: what changed between two versions' element metadata."""
+"""engine/features/diff.py: what changed between two versions' element metadata."""
 
 from engine.bpmn.flows import sequence_flows
-from engine.diff import FieldChange, diff_elements, diff_flows
+from engine.features.diff import FieldChange, diff_elements, diff_flows
 
 BEFORE = {
     "start": {"type": "startEvent", "process": "p"},

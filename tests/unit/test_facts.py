@@ -1,4 +1,5 @@
-"""The pure derivation of a case's facts (engine/facts.py) and its configuration (processes/milestones.json), checked
+"""The pure derivation of a case's facts (engine/domain/facts.py) and its configuration (processes/milestones.json),
+checked
 against the diagrams and forms it names."""
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from typing import Any
 import pytest
 
 from engine.bpmn.xml_safety import load_xml
-from engine.catalog import Catalog, CatalogError
 from engine.config import PROJECT_ROOT
 from engine.domain.calendar import DeadlineRule
+from engine.domain.catalog import Catalog, CatalogError
 from engine.domain.clock import STOCKHOLM
-from engine.domain.personnummer import birth_date
-from engine.facts import (
+from engine.domain.facts import (
     AgreementTerms,
     CaseInput,
     HistoryRecord,
@@ -24,6 +24,7 @@ from engine.facts import (
     parse_moment,
     uk_periods,
 )
+from engine.domain.personnummer import birth_date
 
 PROCESSES = PROJECT_ROOT / "processes"
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

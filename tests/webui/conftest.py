@@ -39,8 +39,9 @@ def tokens(platform) -> dict[str, dict[str, str]]:
 
 
 def server_session(app, username: str) -> str:  # type: ignore[no-untyped-def]
-    """A signed-in session for `username` as sign-in makes it (engine/sessions.py): the token for the cookie."""
-    from engine.sessions import WebSessions
+    """A signed-in session for `username` as sign-in makes it (engine/commands/sessions.py): the token for the
+    cookie."""
+    from engine.commands.sessions import WebSessions
 
     platform = app.extensions["samflode"]
     return WebSessions(platform.db, platform.clock).start(username)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from argon2 import PasswordHasher
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
 from engine.config import PROJECT_ROOT, Settings
 from engine.platform import Platform, build
 from tests.conftest import task_list, truncate_all

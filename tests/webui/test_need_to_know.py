@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from engine.accounts import Accounts, LockedOut, LockoutPolicy
+from engine.commands.accounts import Accounts, LockedOut, LockoutPolicy
 from engine.directory import SYSTEM_ACTOR, Actor
 from engine.domain.errors import NotAuthenticated, NotFound, ValidationFailed
-from engine.figures import FigureRow, FigureValue
 from engine.persistence.models import AccessLogEntry, ProcessInstance
+from engine.reads.figures import FigureRow, FigureValue
 from tests.conftest import task_list
 from tests.webui.staff import FAST_HASHER, advance_ward, page_token, sign_in, valid_data
 from webui.demo import DEMO_PASSWORD, personnummer

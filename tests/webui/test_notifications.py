@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.directory import SYSTEM_ACTOR
-from engine.mail import SmtpMailer
-from engine.notifications import Notifications
+from engine.jobs.mail import SmtpMailer
+from engine.jobs.notifications import Notifications
 from engine.persistence.models import Notification, User
-from engine.worklist import Worklist
+from engine.reads.worklist import Worklist
 from tests.webui.staff import advance_ward, demo, demo_app, page_token, sign_in, valid_data  # noqa: F401
 
 ESTHER = 1

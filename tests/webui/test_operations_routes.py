@@ -10,7 +10,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from engine.heartbeat import SchedulerSlots, now_utc
+from engine.jobs.heartbeat import SchedulerSlots, now_utc
 from engine.persistence.models import SchedulerSlot
 from tests import diagrams
 from tests.conftest import OWNER, SYSTEM, fixture_bytes

@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from markupsafe import escape
 
-from engine.accounts import Accounts
-from engine.figures import FIGURES
+from engine.commands.accounts import Accounts
 from engine.persistence.models import OrgUnit
 from engine.platform import Platform
+from engine.reads.figures import FIGURES
 from tests.integration.test_figures import figures_platform, load  # noqa: F401 - the fixture is used by name
 from tests.webui.staff import FAST_HASHER, sign_in
 from webui import create_app

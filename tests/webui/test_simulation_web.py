@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.simulations import Simulations
+from engine.features.simulations import Simulations
 from tests.integration.test_simulation import TEAM, deployed  # noqa: F401  (the fixture: the real processes)
 from tests.webui.conftest import server_session
 from webui import create_app
@@ -82,7 +82,7 @@ def test_page_starts_a_run_polls_its_progress_and_shows_the_figures(app):
     assert "Förutsagda nyckeltal" in page and "Utskrivningsklara dagar" in page and "Arbetsbelastning per roll" in page
     # a queued run: the partial polls itself with htmx until the run is done
     service = app.extensions["samflode_simulations"]
-    from engine.simulation import SimulationParams
+    from engine.features.simulation import SimulationParams
 
     queued = service.create(SimulationParams(candidate_version=1, days=3), TEAM)
     partial = client.get(f"/simuleringar/{queued}/forlopp").get_data(as_text=True)

@@ -207,7 +207,7 @@ def test_comments_on_a_task_and_a_hand_over_are_kept_in_the_timeline(demo_app, d
 def test_no_notice_is_written_while_a_page_renders(demo_app, demo, monkeypatch):
     """Signing in writes the notices; the pages after it, within the minute, only read them (the access log is
     written as always: that is the read of patient data itself)."""
-    from engine.notifications import Notifications
+    from engine.jobs.notifications import Notifications
 
     advance_ward(demo, ESTHER)
     vera = sign_in(demo_app, "vera")

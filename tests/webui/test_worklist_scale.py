@@ -4,14 +4,14 @@ the filter choices come from the deployed processes rather than from every open 
 
 from __future__ import annotations
 
-import engine.worklist
+import engine.reads.worklist
 import webui.views
-from engine.worklist import Worklist
+from engine.reads.worklist import Worklist
 from tests.webui.staff import demo, demo_app, sign_in  # noqa: F401  (fixtures)
 
 
 def test_counts_stop_at_the_cap_and_say_so(demo_app, monkeypatch):
-    monkeypatch.setattr(engine.worklist, "COUNT_CAP", 1)
+    monkeypatch.setattr(engine.reads.worklist, "COUNT_CAP", 1)
     monkeypatch.setattr(webui.views, "COUNT_CAP", 1)
     html = sign_in(demo_app, "vera").get("/arbetslista?vy=enhet").get_data(as_text=True)
     assert 'aria-label="1+ uppgifter">1+</span>' in html

@@ -1,4 +1,4 @@
-"""Writes processes/vardekompass.bpmn: the Värdekompass questionnaires of a pilot (engine/pilots.py).
+"""Writes processes/vardekompass.bpmn: the Värdekompass questionnaires of a pilot (engine/features/pilots.py).
 
 Started by `Pilots.send_questionnaires` for a discharged case (its parent): one short questionnaire per party's staff
 (form vardekompass_personal) and, when the case's own version has no such step, one for the person (form

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Response, current_app
 
-from engine.drafts import Drafts
+from engine.commands.drafts import Drafts
 from webui.api import actor, documented, load_body, platform
 from webui.api.modelling_schemas import DraftIn, DraftOut, DraftsOut
 from webui.api.routes import _json

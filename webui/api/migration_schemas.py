@@ -1,4 +1,4 @@
-"""marshmallow schemas of /api/v1/migrations: preview, run, list, get, revert (engine/migration.py)."""
+"""marshmallow schemas of /api/v1/migrations: preview, run, list, get, revert (engine/features/migration.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """/api/v1/migrations: move running cases onto another version (preview, run, list, get, revert).
 
-The implementation team only (Policy.can_manage_pilots); the service is engine/migration.py."""
+The implementation team only (Policy.can_manage_pilots); the service is engine/features/migration.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response
 
-from engine.migration import Migrations, Selection
+from engine.features.migration import Migrations, Selection
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api.migration_schemas import (
     MigrationRunIn,

@@ -12,7 +12,7 @@ from flask import Response
 
 from engine.domain.deadlines import anchor_title
 from engine.domain.errors import BadRequest
-from engine.validation import known_roles
+from engine.features.validation import known_roles
 from webui.api import actor, documented, load_query, platform
 from webui.api.modelling_schemas import CatalogOut, CheckOut, DeployQueryIn, DiffIn, DiffOut, VersionsOut
 from webui.api.routes import _json, _uploaded_bpmn

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Response, jsonify
 
 from engine.domain.errors import NotFound, ValidationFailed
-from engine.monitoring import Monitoring, period_default
 from engine.reads.cases import InstanceFilter
+from engine.reads.monitoring import Monitoring, period_default
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.routes import instance_answer

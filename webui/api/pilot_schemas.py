@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from engine.pilots import MIXED_RULES, STATUS_TEXT
+from engine.features.pilots import MIXED_RULES, STATUS_TEXT
 
 
 class _In(Schema):

@@ -1,11 +1,12 @@
 """Routes of /api/v1/pilots (issue 8): pilots, their lifecycle, promotion, default versions and the comparison. The
-implementation team changes; process owners and coordinators read (engine/pilots.py, Policy.can_manage_pilots)."""
+implementation team changes; process owners and coordinators read (engine/features/pilots.py,
+Policy.can_manage_pilots)."""
 
 from __future__ import annotations
 
 from flask import Response
 
-from engine.pilots import PilotSpec
+from engine.features.pilots import PilotSpec
 from webui.api import actor, documented, load_body, load_query
 from webui.api import pilot_schemas as ps
 from webui.api.routes import _json

@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import BadRequest, Forbidden
-from engine.figures import FIGURES, GROUPINGS, SMALL_GROUP, FigureRow, suppress_small
+from engine.reads.figures import FIGURES, GROUPINGS, SMALL_GROUP, FigureRow, suppress_small
 from webui.api import actor, documented, load_query, platform
 from webui.report_query import MAX_DAYS, ReportRequest, default_period
 

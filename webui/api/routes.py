@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from engine.commands.runtime import DeployResult
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from engine.persistence.models import ProcessInstance
-from engine.runtime import DeployResult
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
@@ -295,7 +295,7 @@ def get_clock() -> Response:
     errors=(400, 401, 403, 404, 415, 422),
 )
 def advance_clock() -> Response:
-    from engine.scheduling import ClockNotSimulated
+    from engine.jobs.scheduler import ClockNotSimulated
 
     who = actor()
     p = platform()

@@ -1,4 +1,4 @@
-"""marshmallow schemas of /api/v1/simulations (engine/simulations.py, engine/simulation.py)."""
+"""marshmallow schemas of /api/v1/simulations (engine/features/simulations.py, engine/features/simulation.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, post_load, validate
 
-from engine.simulation import SimulationParams
+from engine.features.simulation import SimulationParams
 
 
 class SimulationIn(Schema):

@@ -1,6 +1,7 @@
 """/api/v1/simulations: simulate a process version before a pilot (start, list, progress and result).
 
-The implementation team only; the work runs in a background thread (engine/simulations.py) on its own SQLite files."""
+The implementation team only; the work runs in a background thread (engine/features/simulations.py) on its own SQLite
+files."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import cast
 from flask import Response, current_app
 
 from engine.directory import Actor
-from engine.simulation import SimulationParams
-from engine.simulations import Simulations
+from engine.features.simulation import SimulationParams
+from engine.features.simulations import Simulations
 from webui.api import actor, documented, load_body, platform
 from webui.api.routes import _json
 from webui.api.simulation_schemas import SimulationIn, SimulationOut, SimulationsOut

@@ -2,7 +2,8 @@
 that work without JavaScript; htmx swaps the same partials in place.
 
 `register_views(app)` is called by create_app. Conventions: every view reads patient data through engine.reads (need to
-know and the access log are applied there, never here) and changes through engine.runtime; no query and no session in
+know and the access log are applied there, never here) and changes through engine.commands.runtime; no query and no
+session in
 a view.
 """
 
@@ -19,13 +20,13 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, render_template, request, session
 from flask_babel import gettext
 
-from engine.accounts import Accounts
+from engine.commands.accounts import Accounts
+from engine.commands.sessions import SessionRules, WebSessions
 from engine.domain.clock import STOCKHOLM
-from engine.notifications import Notifications, for_platform
+from engine.jobs.notifications import Notifications, for_platform
 from engine.platform import Platform
 from engine.reads import Reads
-from engine.sessions import SessionRules, WebSessions
-from engine.worklist import COUNT_CAP, Worklist
+from engine.reads.worklist import COUNT_CAP, Worklist
 from webui.i18n import N_
 
 T = TypeVar("T")
@@ -54,7 +55,8 @@ def _service(key: str, make: Callable[[Platform], T]) -> T:
 
 
 def web_sessions() -> WebSessions:
-    """Signed-in sessions, kept on the server (engine/sessions.py), with the configured idle time and lifetime."""
+    """Signed-in sessions, kept on the server (engine/commands/sessions.py), with the configured idle time and
+    lifetime."""
 
     def make(p: Platform) -> WebSessions:
         rules = SessionRules(
@@ -173,7 +175,8 @@ def register_views(app: Flask) -> None:
     from webui.views import audit, auth, language, notices, persons, pilots, tasks, worklist_pages
 
     # The session cookie as docs/authentication.md states it: its name, and no longer than the session's absolute
-    # lifetime (the server ends it then in any case; engine/sessions.py). Flask's own defaults ("session", 31 days)
+    # lifetime (the server ends it then in any case; engine/commands/sessions.py). Flask's own defaults ("session", 31
+    # days)
     # are overridden here, not merely defaulted.
     app.config["SESSION_COOKIE_NAME"] = "samflode_session"
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=platform_of(app).settings.session_hours)

@@ -15,7 +15,7 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.accounts import LockedOut
+from engine.commands.accounts import LockedOut
 from engine.directory import Actor
 from engine.domain.errors import NotAuthenticated, NotFound
 from webui.views import accounts, notifications, platform, refresh_notices, web_sessions
@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def start_session(actor: Actor) -> None:
     """The one place a web session begins, whichever way the user proved who they are: a row on the server
-    (engine/sessions.py) and its token in the signed cookie, with a new CSRF token."""
+    (engine/commands/sessions.py) and its token in the signed cookie, with a new CSRF token."""
     token = web_sessions().start(actor.username, request.remote_addr)
     session.clear()
     session.permanent = True

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import MultiDict
 
-from engine.catalog import FORMAT_CHECKER
+from engine.domain.catalog import FORMAT_CHECKER
 from engine.domain.clock import STOCKHOLM
 
 OBJECT_ROWS = 3  # rows offered for a list of objects (e.g. insatser per huvudman)

@@ -3,8 +3,9 @@ page (the diagram in bpmn-js with its markers, the timeline, timers, messages, i
 with the repair actions, and the heat map of a process version.
 
 Cases are read through engine.reads.cases (need to know applied there, and every list page, personnummer search and
-instance page view written to the access log there); the heat map and the filters' choices through engine.monitoring;
-changes through engine.runtime. Every action needs a reason and is audited (and logged) by the runtime.
+instance page view written to the access log there); the heat map and the filters' choices through
+engine.reads.monitoring;
+changes through engine.commands.runtime. Every action needs a reason and is audited (and logged) by the runtime.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from markupsafe import escape
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.domain.routing import ROUTING_KEYS
-from engine.monitoring import Monitoring, period_default
 from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
+from engine.reads.monitoring import Monitoring, period_default
 from webui.headers import attachment
 from webui.i18n import N_
 from webui.labels import label

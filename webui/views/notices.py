@@ -1,4 +1,4 @@
-"""Notifications of new and overdue tasks: the list page and marking as read (engine.notifications)."""
+"""Notifications of new and overdue tasks: the list page and marking as read (engine.jobs.notifications)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The pilot pages (Swedish): list, create, a pilot's page with its rule, period, case counts and actions, and the
-side-by-side comparison with its exports. Reads and commands through engine.pilots; no query in a view."""
+side-by-side comparison with its exports. Reads and commands through engine.features.pilots; no query in a view."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
-from engine.figures import FIGURES
-from engine.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
-from engine.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec, stockholm_today
+from engine.features.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
+from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec, stockholm_today
+from engine.reads.figures import FIGURES
 from webui.report_charts import line_chart
 from webui.report_export import definition_table, to_csv, to_xlsx
 from webui.views import _service, platform

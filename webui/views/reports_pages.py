@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, render_template, request
 from markupsafe import Markup, escape
 
 from engine.domain.clock import STOCKHOLM
-from engine.figures import GROUPING_LABELS
+from engine.reads.figures import GROUPING_LABELS
 from webui.report_charts import bar_chart, line_chart, number_text
 from webui.report_export import definition_table, deviation_table, figure_table, to_csv, to_xlsx
 from webui.report_query import ReportRequest, build_report, parse_request

@@ -2,7 +2,7 @@
 and the claim, unclaim and hand-over actions. Conflicts are explained on the page, never a 500.
 
 What the page shows comes from engine.reads.tasks (need to know applied, the access log written there); what it
-changes goes through engine.runtime, which logs the change with it."""
+changes goes through engine.commands.runtime, which logs the change with it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from markupsafe import escape
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError, ValidationFailed
 from engine.reads.tasks import TaskView, WorklistFilter
-from engine.worklist import VIEWS, Drafts
+from engine.reads.worklist import VIEWS, Drafts
 from webui.labels import label
 from webui.views import local_time, platform, reads, worklist
 from webui.views.auth import _safe_next as safe_next

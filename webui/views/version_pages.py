@@ -1,6 +1,7 @@
 """The implementation team's pages for moving between process versions (issue 8): migration of running cases
 (`/migreringar`: choose instances and a target, see the preview, give mappings, run, see results, revert) and
-simulation before a pilot (`/simuleringar`). Reads and commands through engine.migration and engine.simulation."""
+simulation before a pilot (`/simuleringar`). Reads and commands through engine.features.migration and
+engine.features.simulation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 
 from engine.domain.errors import SamflodeError
-from engine.migration import Migrations, Selection
+from engine.features.migration import Migrations, Selection
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
 
@@ -222,13 +223,13 @@ def _pairs(text: str, kind: type, what: str, errors: list[str]) -> dict[str, Any
 
 
 def _figure_titles() -> dict[str, tuple[str, str]]:
-    from engine.figures import Figures
+    from engine.reads.figures import Figures
 
     return {f.id: (f.title, f.unit) for f in Figures.definitions()}
 
 
 def _sim_form(source: Any) -> tuple[dict[str, str], Any, list[str]]:
-    from engine.simulation import SimulationParams
+    from engine.features.simulation import SimulationParams
 
     keys = (
         "process_id",

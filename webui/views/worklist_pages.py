@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import SamflodeError
 from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
-from engine.worklist import VIEWS, WorklistFilter
+from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
 from webui.views import reads, worklist
 from webui.views.auth import current_actor, login_required

@@ -18,7 +18,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# Column -> the case data key it is read from (engine.catalog.CASE_UNIT_KEYS at the time of this migration).
+# Column -> the case data key it is read from (engine.domain.catalog.CASE_UNIT_KEYS at the time of this migration).
 UNIT_KEYS = {"kommun": "kommun", "vardcentral": "vardcentral_hsa_id", "avdelning": "avdelning_hsa_id"}
 
 

@@ -1,5 +1,5 @@
 """case_facts: one row per in_utskrivning case with its milestones for the figures, back-filled from the history of the
-cases that exist (the same pure derivation, engine/facts.py, that Runtime._save runs after every step)
+cases that exist (the same pure derivation, engine/domain/facts.py, that Runtime._save runs after every step)
 
 Revision ID: 0007
 Revises: 0006
@@ -88,9 +88,9 @@ COLUMNS = frozenset(c.name for c in _columns() if isinstance(c, sa.Column))
 def _backfill() -> None:
     """Derive the facts of every existing case from its history, with the milestones and agreements of the
     installation's processes folder (SAMFLODE_PROCESSES_DIR, else processes/), a thousand cases at a time."""
-    from engine.catalog import Catalog
     from engine.config import PROJECT_ROOT
-    from engine.facts import MILESTONES_FILE, CaseFactsKeeper, CaseInput, HistoryRecord
+    from engine.domain.catalog import Catalog
+    from engine.domain.facts import MILESTONES_FILE, CaseFactsKeeper, CaseInput, HistoryRecord
     from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance
 
     connection = op.get_bind()

@@ -1,5 +1,5 @@
 """migration_runs and migration_results: batch migrations of running instances to another version, with the state
-before each so that it can be reverted (engine/migration.py). New tables; existing data is untouched.
+before each so that it can be reverted (engine/features/migration.py). New tables; existing data is untouched.
 
 Revision ID: 0011
 Revises: 0010

@@ -1,4 +1,4 @@
-"""simulation_runs: simulations before a pilot, their parameters, progress and predicted figures (engine/simulation.py;
+"""simulation_runs: simulations before a pilot, their parameters, progress and predicted figures (engine/features/simulation.py;
 the simulated cases live in their own SQLite files, never here). A new table; existing data is untouched.
 
 Revision ID: 0012

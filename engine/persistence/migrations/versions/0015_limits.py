@@ -5,7 +5,7 @@
   on the index instead of both passing a check-then-insert. Existing rows keep NULL (not part of the index): no
   data is changed, and a database that already holds duplicates from before upgrades all the same.
 - timers.attempts, next_attempt_at, last_error: a timer whose firing raises is tried again with back-off and after
-  a few attempts becomes an incident (engine/scheduling.py, Runtime.timer_failed).
+  a few attempts becomes an incident (engine/jobs/scheduler.py, Runtime.timer_failed).
 
 Revision ID: 0015
 Revises: 0014

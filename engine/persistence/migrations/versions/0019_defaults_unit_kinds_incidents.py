@@ -1,7 +1,7 @@
 """Issue 15 (coordinators and process owners):
 - default_versions: every process with an executable version gets a process-wide default row for the version it
   starts on today (the newest executable one, the old fallback), so that deploying a new version no longer changes
-  the version new cases start on (engine/pilots.py). Nothing is removed; downgrade keeps the rows (they say what the
+  the version new cases start on (engine/features/pilots.py). Nothing is removed; downgrade keeps the rows (they say what the
   old fallback said at upgrade time).
 - org_units.kind: one spelling (engine.organisation.UnitKind): "vardcentral", "hemsjukvard", "socialtjanst" as an
   older import could store them become "vårdcentral", "hemsjukvård", "socialtjänst".

@@ -1,9 +1,9 @@
 """Issue 17 (past one machine):
-- scheduler_slots: the configured scheduler slots and each holder's heartbeat (engine/heartbeat.py), so that exactly
+- scheduler_slots: the configured scheduler slots and each holder's heartbeat (engine/jobs/heartbeat.py), so that exactly
   the configured number of scheduler processes fire timers and /readyz can tell that they live.
 - PostgreSQL only: a statement trigger on timers that sends NOTIFY samflode_timers in the transaction that writes
   or moves a timer. PostgreSQL delivers it when that transaction commits, so the scheduler processes (LISTEN,
-  engine/wakeup.py) wake at once instead of on their safety interval. SQLite keeps the in-process wake-up.
+  engine/jobs/wakeup.py) wake at once instead of on their safety interval. SQLite keeps the in-process wake-up.
 No existing row is changed.
 
 Revision ID: 0020

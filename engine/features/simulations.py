@@ -1,7 +1,8 @@
 """The simulation runs of the implementation team: create, execute (in a background thread), list, read.
 
 A run's row in the real database holds its parameters, its progress (for the page's progress bar) and, when done,
-the predicted figures side by side; the simulated cases themselves are written by engine/simulation.py into their
+the predicted figures side by side; the simulated cases themselves are written by engine/features/simulation.py into
+their
 own SQLite files under the run's folder and never touch the real cases."""
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.catalog import Catalog
 from engine.directory import Actor, Policy
+from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, Forbidden, NotFound
+from engine.features.simulation import SimulationParams, run_simulation
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, ProcessDefinition, SimulationRun
-from engine.simulation import SimulationParams, run_simulation
 
 log = logging.getLogger(__name__)
 MAX_CASES_PER_YEAR = 200_000

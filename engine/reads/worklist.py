@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog
 from engine.directory import Actor, Policy
+from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
 from engine.organisation import UnitInfo, all_units

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from engine.bpmn.workflow import PENDING, Flow, WaitingTimer
-from engine.catalog import Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
+from engine.domain.catalog import Catalog, CatalogError
 from engine.domain.deadlines import counts_from_event, due_moment
 
 _DEADLINE_CALL = re.compile(r"""^\s*deadline\(\s*['"]([A-Za-z0-9_\-]+)['"]\s*\)\s*$""")

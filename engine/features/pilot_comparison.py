@@ -1,7 +1,7 @@
 """The side-by-side figures of a pilot: the pilot's cases next to comparable baseline cases, with case counts, a plain
 warning for groups too small to conclude anything, weekly series for charts, and the Värdekompass answers.
 
-Groups (cases counted by their admission date, as engine/figures.py counts them):
+Groups (cases counted by their admission date, as engine/reads/figures.py counts them):
 - `pilot`: the cases that started on the pilot's version because of the pilot (process_instances.pilot_id), admitted
   in the pilot's period up to today;
 - `elsewhere`: the same period, cases of the same process that the pilot's rule would not take (other units) and that
@@ -25,7 +25,7 @@ from sqlalchemy import Select, not_, or_, select, union
 from engine.directory import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
-from engine.figures import FIGURES, SMALL_GROUP, Figures, FigureScope, FigureValue
+from engine.features.pilots import rule_clause, stockholm_today
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -35,7 +35,7 @@ from engine.persistence.models import (
     ProcessDefinition,
     ProcessInstance,
 )
-from engine.pilots import rule_clause, stockholm_today
+from engine.reads.figures import FIGURES, SMALL_GROUP, Figures, FigureScope, FigureValue
 
 MIN_CASES = 30
 GROUP_TITLES = {

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from engine.directory import Actor, Directory
 from engine.domain.clock import STOCKHOLM, Clock
-from engine.mail import Mail, SmtpMailer
+from engine.jobs.mail import Mail, SmtpMailer
 from engine.persistence.db import Database
 from engine.persistence.models import Notification, TaskIndex, User
-from engine.worklist import Worklist
+from engine.reads.worklist import Worklist
 
 log = logging.getLogger(__name__)
 NEW_WINDOW = timedelta(hours=24)

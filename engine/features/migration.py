@@ -34,7 +34,7 @@ from engine.persistence.models import (
 )
 
 if TYPE_CHECKING:
-    from engine.runtime import Deployed, Runtime
+    from engine.commands.runtime import Deployed, Runtime
 
 log = logging.getLogger(__name__)
 ACTIVE_STATUSES = ("running", "waiting", "incident")

@@ -8,8 +8,8 @@ nobody claims its tasks, no outside system waits for its messages, no lock is ne
 real database. So the simulator is a discrete-event driver that steps the *same* engine objects in memory (the
 deployed diagrams parsed by engine/bpmn, the same sandbox and deadline functions, the same clock bridge for timers)
 under a simulated clock, and writes what happened (instances, history records in the real history's shape, case
-facts derived by engine/facts.py, deviations) in bulk to its own SQLite file per run and version. The figures are
-then engine/figures.py over that file: the same derivation and aggregation as for real cases.
+facts derived by engine/domain/facts.py, deviations) in bulk to its own SQLite file per run and version. The figures are
+then engine/reads/figures.py over that file: the same derivation and aggregation as for real cases.
 
 The model (docs/simulation.md): admissions arrive as a Poisson stream (cases per year / 365 a day); each is a case
 of the Jönköping kind (an inskrivningsmeddelande means needs after discharge); the share needing SIP and other yes/no
@@ -40,11 +40,11 @@ from sqlalchemy import insert, select
 from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.simulated import simulated_flow
 from engine.bpmn.workflow import PENDING, EngineIncident, Flow, FlowFactory, StepLog
-from engine.catalog import Catalog, fill_required
-from engine.deadline_timers import anchored_timers, set_moments
+from engine.commands.deadline_timers import anchored_timers, set_moments
 from engine.domain import personnummer as pnr
+from engine.domain.catalog import Catalog, fill_required
 from engine.domain.clock import STOCKHOLM, SimulatedClock
-from engine.facts import CaseFactsKeeper, CaseInput, HistoryRecord, anchors_from
+from engine.domain.facts import CaseFactsKeeper, CaseInput, HistoryRecord, anchors_from
 from engine.persistence.db import Database
 from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
 
@@ -733,7 +733,7 @@ def _writer(
     source: DefinitionSource, catalog: Catalog, db: Database, written_at: datetime
 ) -> Callable[[list[_Case]], None]:
     """Writes finished simulated cases in bulk: instances, history, deviations and their case facts (derived by
-    engine/facts.py from the same history records the real cases keep)."""
+    engine/domain/facts.py from the same history records the real cases keep)."""
     from engine.persistence.models import CaseFact
 
     keeper = CaseFactsKeeper(catalog)
@@ -982,8 +982,8 @@ def simulate_version(
 
 
 def figures_of(database_path: Path, catalog: Catalog, params: SimulationParams) -> dict[str, Any]:
-    """The predicted figures of one simulated version: engine/figures.py over its simulation database."""
-    from engine.figures import Figures, FigureScope
+    """The predicted figures of one simulated version: engine/reads/figures.py over its simulation database."""
+    from engine.reads.figures import Figures, FigureScope
 
     db = Database(f"sqlite:///{database_path}")
     try:

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.commands.sessions import WebSessions
 from engine.directory import Actor, Directory
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotAuthenticated, NotFound, SamflodeError
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, SignInState, User
-from engine.sessions import WebSessions
 
 MIN_PASSWORD_LENGTH = 10
 ADDRESS_PREFIX = "@"  # sign_in_state rows of an address; a username never starts with @ (engine/organisation.py)

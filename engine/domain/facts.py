@@ -9,7 +9,7 @@ deadlines and payment rule make of them. Which element, message or form field is
 
 The derivation knows no session and no clock: the service layer (`CaseFactsKeeper.refresh`, called by
 `Runtime._save` after every step), the migration that back-fills existing cases, and the simulator all feed it the
-same records. Figures are then SQL aggregations over the `case_facts` rows (engine/figures.py).
+same records. Figures are then SQL aggregations over the `case_facts` rows (engine/reads/figures.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.calendar import DeadlineRule
+from engine.domain.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
 from engine.domain.clock import STOCKHOLM
 from engine.domain.deadlines import (
     ANCHORS,

@@ -20,13 +20,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 
+from engine.commands.runtime import MAX_TIMER_ATTEMPTS, Runtime
 from engine.directory import Actor
 from engine.domain.clock import SettableClock
-from engine.heartbeat import SchedulerSlots
+from engine.jobs.heartbeat import SchedulerSlots
+from engine.jobs.wakeup import TimerListener
 from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
 from engine.persistence.models import Timer
-from engine.runtime import MAX_TIMER_ATTEMPTS, Runtime
-from engine.wakeup import TimerListener
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = Actor("scheduler", frozenset({"admin"}), name="Tidsstyrning")
@@ -229,8 +229,8 @@ class TimerLoop:
 
 class TimerScheduler:
     """APScheduler around a TimerLoop: a wake-up job at the next due time plus a safety interval. With `slots`
-    (engine/heartbeat.py) it fires only while it holds a scheduler slot; with `listen_url` (PostgreSQL) it also
-    wakes when another process commits a timer (engine/wakeup.py)."""
+    (engine/jobs/heartbeat.py) it fires only while it holds a scheduler slot; with `listen_url` (PostgreSQL) it also
+    wakes when another process commits a timer (engine/jobs/wakeup.py)."""
 
     JOB_ID = "samflode-timers"
 

@@ -3,7 +3,7 @@ names, and the heat map of a process version. The instance list and the instance
 engine/reads/cases.py (need to know, the access log). SQL over the definitions and history; no workflow is loaded.
 
 Commands that repair an instance (retry, cancel, move a token, fire a timer now, reassign, change units) are in
-engine/runtime.py. Who may read what is Policy (engine/directory.py): `can_monitor`, `can_view_heatmap`.
+engine/commands/runtime.py. Who may read what is Policy (engine/directory.py): `can_monitor`, `can_view_heatmap`.
 """
 
 from __future__ import annotations

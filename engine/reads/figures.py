@@ -1,4 +1,4 @@
-"""The figures the routines are judged by (issue 6), as SQL aggregations over case_facts (engine/facts.py).
+"""The figures the routines are judged by (issue 6), as SQL aggregations over case_facts (engine/domain/facts.py).
 
 `Figures.compute(scope, group_by)` answers one question: for the cases of a process whose reference moment (the
 admission, Europe/Stockholm date) falls in [start, end), optionally restricted to units, versions or a set of
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.catalog import Catalog, CatalogError
+from engine.domain.catalog import Catalog, CatalogError
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation
 
@@ -468,7 +468,7 @@ class Figures:
         return rows
 
     def _terms(self, avtal: str | None) -> Any:
-        from engine.facts import AgreementTerms
+        from engine.domain.facts import AgreementTerms
 
         found = self._terms_cache.get(avtal)
         if found is None:

@@ -22,7 +22,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import pilots
 from engine.bpmn.parsing import (
     ParsedDocument,
     ParsedProcess,
@@ -43,10 +42,10 @@ from engine.bpmn.workflow import (
     StepLog,
     TokenMove,
 )
-from engine.catalog import Catalog, CatalogError, validate_form_data
-from engine.deadline_timers import anchored_rule, anchored_timers, set_moments
+from engine.commands.deadline_timers import anchored_rule, anchored_timers, set_moments
 from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
+from engine.domain.catalog import Catalog, CatalogError, validate_form_data
 from engine.domain.clock import Clock
 from engine.domain.deadlines import counts_from_event, due_moment
 from engine.domain.errors import (
@@ -59,8 +58,10 @@ from engine.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from engine.domain.facts import CaseFactsKeeper, parse_moment
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS, routing_keys_in
-from engine.facts import CaseFactsKeeper, parse_moment
+from engine.features import pilots
+from engine.features.validation import CheckResult, catalog_findings
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -79,7 +80,6 @@ from engine.persistence.models import (
 from engine.reads.log import AccessLogWriter
 from engine.reads.persons import previous_discharge
 from engine.reads.policy import AccessPolicy
-from engine.validation import CheckResult, catalog_findings
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
 MAX_REASON_CHARS = 2000
@@ -658,7 +658,8 @@ class Runtime:
     def _definition_for_start(
         self, session: Session, process_id: str, version: int | None, data: dict[str, Any] | None = None
     ) -> tuple[Deployed, pilots.Route]:
-        """The version a new case starts on and why (engine/pilots.py): the version asked for; else a running pilot
+        """The version a new case starts on and why (engine/features/pilots.py): the version asked for; else a running
+        pilot
         that takes the case's units (as `data` says), a per-unit or process-wide default, or the newest."""
         route: pilots.Route | None = None
         if version is None:
@@ -705,7 +706,7 @@ class Runtime:
         parent_id: int | None = None,
     ) -> int:
         """Start a case. `parent_id`: the case this one is started for (e.g. a pilot's Värdekompass questionnaire
-        for a discharged case, engine/pilot_comparison.py), recorded as its parent."""
+        for a discharged case, engine/features/pilot_comparison.py), recorded as its parent."""
         self.policy.require(self.policy.can_start(actor), "Du får inte starta processer")
         data = _check_data(data)
         if not isinstance(business_key, str) or not business_key.strip() or len(business_key) > 200:
@@ -867,7 +868,7 @@ class Runtime:
                 if not flow.is_ready_human_task(task_id):
                     raise Conflict("Uppgiften är redan utförd")
                 # When the task was created and first taken, on the completion row itself: the heat map reads one
-                # row per task instead of pairing three (engine/monitoring.py).
+                # row per task instead of pairing three (engine/reads/monitoring.py).
                 first_taken = session.scalar(
                     select(func.min(HistoryEntry.at)).where(
                         HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned"))
@@ -1359,12 +1360,12 @@ class Runtime:
     def migrate_instance(
         self, instance_id: int, target_definition_id: int, mapping: dict[str, str], actor: Actor, run_id: int
     ) -> int:
-        """Move one running instance onto another version of its process (engine/migration.py runs the batch).
+        """Move one running instance onto another version of its process (engine/features/migration.py runs the batch).
         One unit of work: lock, check the plan, keep the state before, move the workflow and re-arm its timers
         (engine/bpmn/migration.py), save through `_advance`/`_save`, record the result. Raises (nothing changed)
         when the instance cannot be migrated; returns the id of its MigrationResult."""
         from engine.bpmn import migration as bpmn_migration
-        from engine.migration import provided_by_form
+        from engine.features.migration import provided_by_form
         from engine.persistence.models import MigrationResult
 
         self.policy.require(self.policy.can_manage_pilots(actor), "Bara implementeringsteamet får migrera ärenden")
@@ -2116,7 +2117,7 @@ class Runtime:
         else:
             instance.status = "running" if ready else "waiting"
         session.flush()
-        # The case's facts for the figures, derived from its history as now recorded (engine/facts.py).
+        # The case's facts for the figures, derived from its history as now recorded (engine/domain/facts.py).
         self.case_facts.refresh(session, instance, now)
 
     @staticmethod
@@ -2320,7 +2321,8 @@ class Runtime:
         self, session: Session, instance: ProcessInstance, flow: Flow, data: dict[str, Any], elements: dict[str, Any]
     ) -> dict[str, datetime | None] | None:
         """Give every waiting deadline timer the moment its deadline falls, counted from its anchor event's recorded
-        time (engine/deadline_timers.py). Returns the anchors' moments when the case has anything anchored (timers
+        time (engine/commands/deadline_timers.py). Returns the anchors' moments when the case has anything anchored
+        (timers
         or task due times), else None."""
         agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
         timers = anchored_timers(flow, elements, self.catalog, agreement, data)

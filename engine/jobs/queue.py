@@ -330,20 +330,43 @@ class JobQueue:
         found = {status: int(n) for status, n in rows}
         return {status: found.get(status, 0) for status in STATUSES}
 
+    def health(self) -> dict[str, float]:
+        """What an operator watches (/metrics): the oldest queued job's wait in seconds (0 when none is due) and how
+        many running jobs have a lease that ran out (their process died; the scheduler takes them again)."""
+        now = self.lease_clock.now()
+        with self.db.read() as session:
+            oldest = session.scalar(
+                select(Job.run_after)
+                .where(Job.status == "queued", Job.run_after <= now)
+                .order_by(Job.run_after)
+                .limit(1)
+            )
+            expired = session.scalar(
+                select(func.count()).select_from(Job).where(Job.status == "running", Job.claimed_until < now)
+            )
+        return {
+            "oldest_queued_seconds": max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
+            "expired_leases": float(expired or 0),
+        }
+
     def next_run_after(self) -> datetime | None:
         """When the next queued job falls due (a retry's back-off), or None."""
         with self.db.read() as session:
             return session.scalar(select(Job.run_after).where(Job.status == "queued").order_by(Job.run_after).limit(1))
 
-    def recent(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """The newest jobs, for the operator (`samflode jobs`) and the command that ran one."""
         with self.db.read() as session:
             query = select(Job).order_by(Job.id.desc()).limit(limit)
             if status is not None:
                 query = query.where(Job.status == status)
+            if kind is not None:
+                query = query.where(Job.kind == kind)
             return [
                 {
                     "id": j.id,
                     "kind": j.kind,
+                    "payload": dict(j.payload or {}),
                     "status": j.status,
                     "attempts": j.attempts,
                     "max_attempts": j.max_attempts,

@@ -37,6 +37,16 @@ def job_row(platform, job_id: int) -> Job:  # type: ignore[no-untyped-def]
         return row
 
 
+def wait_done(queue: JobQueue, count: int) -> None:
+    """The runner records a job as done just after its handler returned: wait for that before stopping."""
+    pause = threading.Event()
+    for _ in range(500):
+        if queue.counts()["done"] == count:
+            return
+        pause.wait(0.02)
+    raise AssertionError(f"{count} jobs were not recorded as done")
+
+
 def test_a_queued_job_runs_once_and_records_its_times_and_result(platform, lease_clock):
     queue = queue_of(platform, lease_clock, "one")
     seen: list[dict] = []  # type: ignore[type-arg]
@@ -166,6 +176,7 @@ def test_the_embedded_scheduler_runs_a_queued_job_at_once(platform):
         for _ in range(2):  # the second after the first ran: each commit wakes the loop
             queue.submit("ping")
             assert ran.acquire(timeout=10)
+        wait_done(queue, 2)
     finally:
         scheduler.shutdown()
 
@@ -223,5 +234,6 @@ def test_a_job_queued_on_postgresql_wakes_the_scheduler_of_another_process(postg
         elsewhere = JobQueue(p.db, p.clock)  # another process: its commit does not call the runner's listeners
         elsewhere.submit("ping")
         assert ran.wait(10)
+        wait_done(runner, 1)
     finally:
         scheduler.shutdown()

@@ -174,20 +174,15 @@ class JobQueue:
             return None
         while True:
             failed: tuple[ClaimedJob, str] | None = None
+            with self.db.read() as session:  # idle (most wake-ups): a read, no write transaction nor lock
+                if (
+                    session.scalar(select(Job.id).where(self._claimable(wanted, self.lease_clock.now())).limit(1))
+                    is None
+                ):
+                    return None
             with self.db.unit_of_work() as session:
                 now = self.lease_clock.now()
-                query = (
-                    select(Job)
-                    .where(
-                        Job.kind.in_(wanted),
-                        or_(
-                            and_(Job.status == "queued", Job.run_after <= now),
-                            and_(Job.status == "running", Job.claimed_until < now),
-                        ),
-                    )
-                    .order_by(Job.id)
-                    .limit(1)
-                )
+                query = select(Job).where(self._claimable(wanted, now)).order_by(Job.id).limit(1)
                 if self.db.dialect == "postgresql":
                     query = query.with_for_update(skip_locked=True)
                 job = session.scalars(query).first()
@@ -210,6 +205,17 @@ class JobQueue:
                     return self._claimed(job, resumed)
             if failed is not None:
                 self._failed_hook(*failed)
+
+    @staticmethod
+    def _claimable(kinds: list[str], now: datetime) -> Any:
+        """Queued and due, or running with a lease that ran out."""
+        return and_(
+            Job.kind.in_(kinds),
+            or_(
+                and_(Job.status == "queued", Job.run_after <= now),
+                and_(Job.status == "running", Job.claimed_until < now),
+            ),
+        )
 
     @staticmethod
     def _claimed(job: Job, resumed: bool) -> ClaimedJob:

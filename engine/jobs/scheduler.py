@@ -461,12 +461,14 @@ class TimerScheduler:
         if self.lost_slot.is_set():
             self._on_lost_slot()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop. A job still running is left to its lease (taken over by the next scheduler); `wait` (tests) waits
+        for the rounds and jobs running now to end."""
         if self.jobs is not None and self.wake_jobs in self.jobs.listeners:
             self.jobs.listeners.remove(self.wake_jobs)
         if self.listener is not None:
             self.listener.stop()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=wait)
         if self.slots is not None:
             self.slots.stop()

@@ -178,7 +178,7 @@ def test_the_embedded_scheduler_runs_a_queued_job_at_once(platform):
             assert ran.acquire(timeout=10)
         wait_done(queue, 2)
     finally:
-        scheduler.shutdown()
+        scheduler.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------------------------------- PostgreSQL
@@ -236,4 +236,4 @@ def test_a_job_queued_on_postgresql_wakes_the_scheduler_of_another_process(postg
         assert ran.wait(10)
         wait_done(runner, 1)
     finally:
-        scheduler.shutdown()
+        scheduler.shutdown(wait=True)

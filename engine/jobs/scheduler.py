@@ -386,6 +386,10 @@ class TimerScheduler:
         if self.jobs is None:
             return
         self.jobs.listeners.append(self.wake_jobs)
+        try:
+            self.jobs.expire_dead_local_claims()
+        except Exception:  # noqa: BLE001 - then their leases run out as usual
+            log.exception("jobs of dead local processes not looked for")
         self.scheduler.add_job(
             self._run_jobs,
             "interval",
@@ -393,7 +397,7 @@ class TimerScheduler:
             id=f"{self.JOB_ID}-jobs-safety",
             replace_existing=True,
             coalesce=True,
-            max_instances=1,
+            max_instances=3,  # a long simulation running in one round does not hold up the others
         )
         for periodic in self.jobs.periodic:
             self.scheduler.add_job(

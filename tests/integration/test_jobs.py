@@ -4,6 +4,10 @@ scheduler runs a queued job at once."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -87,6 +91,21 @@ def test_a_job_whose_process_died_is_claimed_again_when_its_lease_runs_out(platf
     assert (row.status, row.claimed_by, row.attempts) == ("done", "new-host:2", 2)
     dead.finish(claimed, "late")  # the dead worker's late word changes nothing: the job is no longer its own
     assert job_row(platform, job_id).result_ref == "ok"
+
+
+def test_a_job_of_a_killed_process_on_this_host_is_taken_over_without_waiting_for_its_lease(platform, lease_clock):
+    """`make run` killed and started again: the new process sees that the claimer's pid is gone."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    host = socket.gethostname()[:60]
+    dead = queue_of(platform, lease_clock, f"{host}:{dead_pid}:0000")
+    alive = queue_of(platform, lease_clock, f"{host}:{os.getpid()}:1111")
+    for queue in (dead, alive):
+        queue.register("work", lambda job: "ok")
+    dead.submit("work")
+    assert dead.claim() is not None
+    assert alive.claim() is None and alive.expire_dead_local_claims() == 1
+    assert alive.run_available() == 1  # at once: the lease has not run out on the clock
 
 
 def test_a_renewed_lease_keeps_a_long_job_its_own(platform, lease_clock):

@@ -130,16 +130,26 @@ class Simulations:
                 self.jobs.enqueue(session, JOB_KIND, {"run_id": run.id}, unique_key=f"{JOB_KIND}:{run.id}")
             return run.id
 
-    def run_job(self, job: ClaimedJob) -> str:
+    def run_job(self, job: ClaimedJob, on_progress: Any = None) -> str:
         """The `simulation` job: run the run to its end (over again after an interrupted attempt). A run that
         failed on its own (bad input, an error in the model) fails the job at once: a retry would repeat it."""
         run_id = int(job.payload["run_id"])
-        self.execute(run_id, resume=job.resumed or job.attempt > 1)
+        self.execute(run_id, on_progress, resume=job.resumed or job.attempt > 1)
         with self.db.read() as session:
             row = session.get(SimulationRun, run_id)
             if row is not None and row.status == "failed":
                 raise PermanentJobError(row.error or "simuleringen misslyckades")
         return f"simulation_runs/{run_id}"
+
+    def run_here(self, run_id: int, on_progress: Any = None) -> None:
+        """Run a run this process created, as its job (claimed here, the lease renewed meanwhile): if this process
+        dies (the command line killed), a scheduler takes it over instead of it staying `running`. Without a queue,
+        or when the job is not to be had, the run is executed directly."""
+        job = self.jobs.claim([JOB_KIND], unique_key=f"{JOB_KIND}:{run_id}") if self.jobs is not None else None
+        if self.jobs is None or job is None:
+            self.execute(run_id, on_progress)
+            return
+        self.jobs.run(job, lambda claimed: self.run_job(claimed, on_progress))
 
     def job_failed(self, job: ClaimedJob, error: str) -> None:
         """The job ended failed (attempts used up): the run says so, with the reason, instead of running forever."""

@@ -176,23 +176,26 @@ class JobQueue:
 
     # ------------------------------------------------------------------------------------------------ claiming
 
-    def claim(self, kinds: Iterable[str] | None = None) -> ClaimedJob | None:
+    def claim(self, kinds: Iterable[str] | None = None, unique_key: str | None = None) -> ClaimedJob | None:
         """Take the oldest job that is queued and due, or running with a lease that ran out (its process died).
-        One whose attempts are used up ends `failed` instead (and the next is looked at)."""
+        One whose attempts are used up ends `failed` instead (and the next is looked at). With `unique_key`: only
+        that job (a command that runs the job it queued itself, in its own process)."""
         wanted = list(kinds) if kinds is not None else list(self.kinds)
         if not wanted:
             return None
         while True:
             failed: tuple[ClaimedJob, str] | None = None
             with self.db.read() as session:  # idle (most wake-ups): a read, no write transaction nor lock
-                if (
-                    session.scalar(select(Job.id).where(self._claimable(wanted, self.lease_clock.now())).limit(1))
-                    is None
-                ):
+                probe = select(Job.id).where(self._claimable(wanted, self.lease_clock.now()))
+                if unique_key is not None:
+                    probe = probe.where(Job.unique_key == unique_key)
+                if session.scalar(probe.limit(1)) is None:
                     return None
             with self.db.unit_of_work() as session:
                 now = self.lease_clock.now()
                 query = select(Job).where(self._claimable(wanted, now)).order_by(Job.id).limit(1)
+                if unique_key is not None:
+                    query = query.where(Job.unique_key == unique_key)
                 if self.db.dialect == "postgresql":
                     query = query.with_for_update(skip_locked=True)
                 job = session.scalars(query).first()
@@ -310,12 +313,15 @@ class JobQueue:
 
     # ------------------------------------------------------------------------------------------------ running
 
-    def run(self, job: ClaimedJob) -> None:
-        """Run a claimed job to its end, renewing its lease meanwhile; the outcome is recorded, never raised."""
+    def run(self, job: ClaimedJob, handler: Handler | None = None) -> None:
+        """Run a claimed job to its end, renewing its lease meanwhile; the outcome is recorded, never raised.
+        `handler` instead of the kind's own: the same work with a caller's extras (the command line's progress)."""
         kind = self.kinds.get(job.kind)
         if kind is None:
             self.fail(job, f"okänd jobbtyp {job.kind!r}", permanent=True)
             return
+        if handler is not None:
+            kind = JobKind(handler, kind.on_failed, kind.max_attempts)
         done = threading.Event()
         renewer = threading.Thread(
             target=self._keep_lease, args=(job.id, done), name=f"job-{job.id}-lease", daemon=True
@@ -325,6 +331,9 @@ class JobQueue:
             result = kind.run(job)
         except PermanentJobError as exc:
             self.fail(job, str(exc) or type(exc).__name__, permanent=True)
+        except KeyboardInterrupt:  # a command run by hand, stopped by its user: ended, not taken over
+            self.fail(job, "avbrutet av användaren", permanent=True)
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded on the job; the scheduler goes on
             log.exception("job %s (%s) attempt %s failed", job.id, job.kind, job.attempt)
             self.fail(job, f"{type(exc).__name__}: {exc}")

@@ -109,3 +109,17 @@ def test_a_run_that_fails_on_its_own_is_not_retried(deployed, tmp_path, lease_cl
     )
     job = job_of(deployed, run_id)
     assert (job.status, job.attempts, job.last_error) == ("failed", 1, "modellen saknar en roll")
+
+
+def test_the_command_line_runs_its_run_as_a_job_of_its_own_process(deployed, tmp_path, lease_clock):  # noqa: F811
+    """`samflode simulate`: queued and claimed here, so that a scheduler would take it over if the command died."""
+    queue, service = process(deployed, lease_clock, "cli", tmp_path)
+    other = queue.submit("simulation", {"run_id": 999})  # somebody else's job, older: not the command's to take
+    run_id = service.create(SimulationParams(candidate_version=2, baseline_version=1, seed=3, **SMALL), TEAM)
+    seen: list[int] = []
+    service.run_here(run_id, on_progress=lambda done, total: seen.append(done))
+    assert service.get(run_id, TEAM)["status"] == "done" and seen
+    job = job_of(deployed, run_id)
+    assert (job.status, job.claimed_by, job.result_ref) == ("done", "cli", f"simulation_runs/{run_id}")
+    with deployed.db.read() as session:
+        assert session.get(Job, other).status == "queued"

@@ -398,9 +398,15 @@ class JobQueue:
         }
 
     def next_run_after(self) -> datetime | None:
-        """When the next queued job falls due (a retry's back-off), or None."""
+        """When the next queued job of a kind run here falls due later (a retry's back-off), or None. Due ones were
+        just looked at: a round that ends leaves none that it could take."""
         with self.db.read() as session:
-            return session.scalar(select(Job.run_after).where(Job.status == "queued").order_by(Job.run_after).limit(1))
+            return session.scalar(
+                select(Job.run_after)
+                .where(Job.status == "queued", Job.kind.in_(list(self.kinds)), Job.run_after > self.lease_clock.now())
+                .order_by(Job.run_after)
+                .limit(1)
+            )
 
     def recent(self, limit: int = 50, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         """The newest jobs, for the operator (`samflode jobs`) and the command that ran one."""

@@ -200,6 +200,30 @@ def test_the_embedded_scheduler_runs_a_queued_job_at_once(platform):
         scheduler.shutdown(wait=True)
 
 
+def test_the_embedded_scheduler_retries_a_failed_job_after_its_back_off(platform):
+    queue = JobQueue(platform.db, platform.clock)
+    attempts: list[int] = []
+    succeeded = threading.Event()
+
+    def flaky(job: ClaimedJob) -> str:
+        attempts.append(job.attempt)
+        if job.attempt == 1:
+            raise ConnectionError("SMTP away")
+        succeeded.set()
+        return "ok"
+
+    queue.register("flaky", flaky)
+    scheduler = TimerScheduler(platform.timers, safety_seconds=3600, jobs=queue)
+    scheduler.start()
+    try:
+        queue.submit("flaky")
+        assert succeeded.wait(15)  # 2 s of back-off, then the retry armed by the failed round
+        wait_done(queue, 1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert attempts == [1, 2]
+
+
 # --------------------------------------------------------------------------------------------------- PostgreSQL
 
 

@@ -235,12 +235,11 @@ def test_two_claimers_on_postgresql_never_take_one_job(postgres_platform, lease_
         queue.register("work", lambda job: "ok")
     ids = [first.submit("work", {"i": i}) for i in range(3)]
     # One claimer holds the oldest job's row (its claim not yet committed): the other skips it, never waits.
-    with p.db.engine.connect() as holder:
-        holder.execute(text("BEGIN"))
+    with p.db.engine.connect() as holder, holder.begin() as transaction:
         holder.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": ids[0]})
         taken = second.claim()
         assert taken is not None and taken.id == ids[1]
-        holder.execute(text("ROLLBACK"))
+        transaction.rollback()
     # Both claiming at once, many jobs: each job is taken by exactly one.
     many = [first.submit("work", {"i": i}) for i in range(60)]
     claims: dict[str, list[int]] = {"first": [], "second": []}

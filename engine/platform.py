@@ -11,6 +11,11 @@ from engine.config import ConfigError, Settings
 from engine.directory import Directory, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock, SystemClock
+from engine.features.simulations import Simulations
+from engine.jobs.notifications import JOB_KIND as NOTIFY_JOB
+from engine.jobs.notifications import for_platform
+from engine.jobs.notifications import register as register_notifications
+from engine.jobs.queue import JobQueue
 from engine.jobs.scheduler import TimerLoop
 from engine.persistence.clock_store import StoredSimulatedClock
 from engine.persistence.db import Database
@@ -36,6 +41,7 @@ class Platform:
     timers: TimerLoop  # the scheduler loop of this process (the scheduler job and `clock advance` drive it)
     figures: Figures  # the figures of issue 6 (engine/reads/figures.py), SQL over case_facts
     reads: Reads  # every read of patient data: need to know applied, the access log written (engine/reads)
+    jobs: JobQueue  # durable background jobs (engine/jobs/queue.py), run by the scheduler process
 
     def close(self) -> None:
         self.db.dispose()
@@ -65,7 +71,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     policy = Policy(catalog)
     access = AccessPolicy(catalog)
     runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size, access=access)
-    return Platform(
+    platform = Platform(
         settings,
         db,
         clock,
@@ -77,4 +83,20 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         TimerLoop(runtime),
         Figures(db, catalog),
         Reads.build(db, catalog, policy, clock, access),
+        JobQueue(db, clock),
     )
+    register_jobs(platform)
+    return platform
+
+
+NOTIFY_EVERY_SECONDS = 60.0
+
+
+def register_jobs(p: Platform) -> None:
+    """The kinds of background job and what runs them: simulations, and the notifications' sync and e-mail (queued
+    every minute while a scheduler runs; `samflode notify` queues and runs one at once)."""
+    Simulations(
+        p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers, jobs=p.jobs
+    ).register(p.jobs)
+    register_notifications(for_platform(p), p.jobs, p.directory)
+    p.jobs.every(NOTIFY_JOB, NOTIFY_EVERY_SECONDS)

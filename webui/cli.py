@@ -135,6 +135,7 @@ def _scheduler_for(platform: Platform, settings: Settings, blocking: bool) -> An
         blocking=blocking,
         slots=SchedulerSlots(platform.db, settings.schedulers),
         listen_url=settings.database_url,
+        jobs=platform.jobs,
     )
 
 
@@ -395,6 +396,9 @@ def parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     add_notify_commands(sub)
+    from webui.cli_jobs import add_commands as add_jobs_commands
+
+    add_jobs_commands(sub)
     from webui.cli_simulate import add_commands as add_simulate_commands
 
     add_simulate_commands(sub)

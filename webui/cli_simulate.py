@@ -42,13 +42,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         default_hours=args.default_hours,
     )
     folder = Path(args.out) if args.out else p.settings.simulation_dir
-    service = Simulations(p.db, p.clock, p.catalog, p.policy, folder, args.workers)
+    # queued as a job and run here: if this command is killed, a scheduler takes the run over (docs/simulation.md)
+    service = Simulations(p.db, p.clock, p.catalog, p.policy, folder, args.workers, jobs=p.jobs)
     run_id = service.create(params, CLI_ACTOR)
 
     def show(done: int, total: int) -> None:
         print(f"\rSimulerar: {done}/{total} fall", end="", file=sys.stderr, flush=True)
 
-    service.execute(run_id, on_progress=show)
+    service.run_here(run_id, on_progress=show)
     print(file=sys.stderr)
     run = service.get(run_id, CLI_ACTOR)
     if run["status"] != "done":

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from engine.commands.runtime import MAX_TIMER_ATTEMPTS
 from engine.jobs.heartbeat import slot_states
 from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
-from engine.persistence.models import Incident, SimulationRun, Timer
+from engine.persistence.models import Incident, Timer
 from engine.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -76,22 +76,29 @@ class DatabaseCollector:
         backlog, oldest = due_backlog(p)
         with p.db.read() as session:
             incidents = session.scalar(select(func.count()).select_from(Incident).where(Incident.resolved_at.is_(None)))
-            jobs = dict(
-                session.execute(
-                    select(SimulationRun.status, func.count())
-                    .where(SimulationRun.status.in_(("queued", "running")))
-                    .group_by(SimulationRun.status)
-                ).all()
-            )
             waiting = session.scalar(select(func.count()).select_from(Timer))
         yield GaugeMetricFamily("samflode_timers_due", "Timers due now and not yet fired (the due backlog)", backlog)
         yield GaugeMetricFamily("samflode_timers_due_oldest_seconds", "How late the oldest due timer is", oldest)
         yield GaugeMetricFamily("samflode_timers_waiting", "Timers written and waiting", waiting or 0)
         yield GaugeMetricFamily("samflode_incidents_open", "Open incidents", incidents or 0)
-        queue = GaugeMetricFamily("samflode_jobs", "Background jobs (simulations) per state", labels=["state"])
-        for job_state in ("queued", "running"):
+        jobs = p.jobs.counts()
+        queue = GaugeMetricFamily(
+            "samflode_jobs", "Background jobs (simulations, notifications) per state", labels=["state"]
+        )
+        for job_state in ("queued", "running", "failed"):
             queue.add_metric([job_state], jobs.get(job_state, 0))
         yield queue
+        health = p.jobs.health()
+        yield GaugeMetricFamily(
+            "samflode_jobs_oldest_queued_seconds",
+            "How long the oldest due job has waited",
+            health["oldest_queued_seconds"],
+        )
+        yield GaugeMetricFamily(
+            "samflode_jobs_expired_leases",
+            "Running jobs whose process stopped renewing the lease",
+            health["expired_leases"],
+        )
         beats = GaugeMetricFamily(
             "samflode_scheduler_heartbeat_age_seconds", "Seconds since each scheduler slot's heartbeat", labels=["slot"]
         )

@@ -24,6 +24,7 @@ if _settings.scheduler:
         _settings.scheduler_safety_seconds,
         slots=SchedulerSlots(_platform.db, _settings.schedulers),
         listen_url=_settings.database_url,
+        jobs=_platform.jobs,
     )
     _scheduler.start()
     atexit.register(_scheduler.shutdown)

@@ -1,15 +1,19 @@
-"""The simulation runs of the implementation team: create, execute (in a background thread), list, read.
+"""The simulation runs of the implementation team: create, execute (as a durable background job), list, read.
 
 A run's row in the real database holds its parameters, its progress (for the page's progress bar) and, when done,
 the predicted figures side by side; the simulated cases themselves are written by engine/features/simulation.py into
 their
-own SQLite files under the run's folder and never touch the real cases."""
+own SQLite files under the run's folder and never touch the real cases.
+
+With a job queue (engine/jobs/queue.py) a created run is queued as a `simulation` job in the same transaction and the
+scheduler process runs it. A run whose process died (a restart) is claimed again when its lease runs out and starts
+over from the beginning (its cases are synthetic and seeded: the same figures); interrupted a second time it ends
+`failed` with the reason, never `running` forever. Without a queue (the command line, the demo) the caller runs it."""
 
 from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, Forbidden, NotFound
 from engine.features.simulation import SimulationParams, run_simulation
+from engine.jobs.queue import ClaimedJob, JobQueue, PermanentJobError
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, ProcessDefinition, SimulationRun
 
@@ -28,11 +33,20 @@ log = logging.getLogger(__name__)
 MAX_CASES_PER_YEAR = 200_000
 MAX_DAYS = 3 * 366
 PROGRESS_EVERY_SECONDS = 1.0
+JOB_KIND = "simulation"
+JOB_ATTEMPTS = 2  # one start over after a restart; interrupted again, the run ends failed with the reason
 
 
 class Simulations:
     def __init__(
-        self, db: Database, clock: Clock, catalog: Catalog, policy: Policy, folder: Path, workers: int = 1
+        self,
+        db: Database,
+        clock: Clock,
+        catalog: Catalog,
+        policy: Policy,
+        folder: Path,
+        workers: int = 1,
+        jobs: JobQueue | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -40,6 +54,11 @@ class Simulations:
         self.policy = policy
         self.folder = folder
         self.workers = max(1, workers)
+        self.jobs = jobs
+
+    def register(self, jobs: JobQueue) -> None:
+        """Make `simulation` jobs runnable by this queue's scheduler (engine/jobs/kinds.py)."""
+        jobs.register(JOB_KIND, self.run_job, self.job_failed, max_attempts=JOB_ATTEMPTS)
 
     def _require(self, actor: Actor) -> None:
         if not self.policy.can_manage_pilots(actor):
@@ -107,18 +126,45 @@ class Simulations:
                     details=params.as_dict(),
                 )
             )
+            if self.jobs is not None:
+                self.jobs.enqueue(session, JOB_KIND, {"run_id": run.id}, unique_key=f"{JOB_KIND}:{run.id}")
             return run.id
 
-    def start_in_background(self, run_id: int) -> threading.Thread:
-        thread = threading.Thread(target=self.execute, args=(run_id,), name=f"simulation-{run_id}", daemon=True)
-        thread.start()
-        return thread
+    def run_job(self, job: ClaimedJob, on_progress: Any = None) -> str:
+        """The `simulation` job: run the run to its end (over again after an interrupted attempt). A run that
+        failed on its own (bad input, an error in the model) fails the job at once: a retry would repeat it."""
+        run_id = int(job.payload["run_id"])
+        self.execute(run_id, on_progress, resume=job.resumed or job.attempt > 1)
+        with self.db.read() as session:
+            row = session.get(SimulationRun, run_id)
+            if row is not None and row.status == "failed":
+                raise PermanentJobError(row.error or "simuleringen misslyckades")
+        return f"simulation_runs/{run_id}"
 
-    def execute(self, run_id: int, on_progress: Any = None) -> None:
-        """Run a queued simulation to its end, recording progress; a failure is recorded, never raised."""
+    def run_here(self, run_id: int, on_progress: Any = None) -> None:
+        """Run a run this process created, as its job (claimed here, the lease renewed meanwhile): if this process
+        dies (the command line killed), a scheduler takes it over instead of it staying `running`. Without a queue,
+        or when the job is not to be had, the run is executed directly."""
+        job = self.jobs.claim([JOB_KIND], unique_key=f"{JOB_KIND}:{run_id}") if self.jobs is not None else None
+        if self.jobs is None or job is None:
+            self.execute(run_id, on_progress)
+            return
+        self.jobs.run(job, lambda claimed: self.run_job(claimed, on_progress))
+
+    def job_failed(self, job: ClaimedJob, error: str) -> None:
+        """The job ended failed (attempts used up): the run says so, with the reason, instead of running forever."""
+        run_id = int(job.payload.get("run_id", 0))
+        with self.db.unit_of_work() as session:
+            row = session.get(SimulationRun, run_id)
+            if row is not None and row.status in ("queued", "running"):
+                row.status, row.error, row.finished_at = "failed", error[:4000], self.clock.now()
+
+    def execute(self, run_id: int, on_progress: Any = None, resume: bool = False) -> None:
+        """Run a queued simulation to its end, recording progress; a failure is recorded, never raised. With
+        `resume`, a run left `running` by a process that died starts over."""
         with self.db.unit_of_work() as session:
             run = session.get(SimulationRun, run_id)
-            if run is None or run.status != "queued":
+            if run is None or run.status not in (("queued", "running") if resume else ("queued",)):
                 return
             run.status, run.started_at = "running", self.clock.now()
             params = SimulationParams.of(run.params)

@@ -7,8 +7,10 @@ appeared within NEW_WINDOW gets a `new` notice, and every such task past its due
 only of tasks they act on themselves, not of every task they oversee: a missed deadline already reaches them as an
 escalation task (the diagrams' deadline timers). A task claimed by someone else does not notify.
 
-The signed-in user's notices are synced on each page view (the header shows the unread count); `samflode notify`
-syncs every user and sends the e-mails (run it from cron or a timer every few minutes).
+Page renders only read them (the header shows the unread count): the sync and the e-mail are a background job
+(`notifications`, engine/jobs/queue.py) that the scheduler queues every minute and runs; signing in syncs the user's
+own notices at once (a POST), so the first page's count is true; `samflode notify` queues the job and runs it at once
+(for installations without a scheduler process, from cron).
 
 Notices and e-mails name the task and the case number, never the person: e-mail is not a channel for patient data,
 and the person is one click away on the task page, where need to know and the access log apply.
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from engine.directory import Actor, Directory
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.jobs.mail import Mail, SmtpMailer
+from engine.jobs.queue import ClaimedJob, JobQueue
 from engine.persistence.db import Database
 from engine.persistence.models import Notification, TaskIndex, User
 from engine.reads.worklist import Worklist
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 NEW_WINDOW = timedelta(hours=24)
 KINDS = {"new": "Ny uppgift", "overdue": "Försenad uppgift"}
 PAGE = 100
+JOB_KIND = "notifications"
 
 
 class Notifications:
@@ -172,6 +176,28 @@ class Notifications:
         with self.db.unit_of_work() as session:
             session.execute(update(Notification).where(Notification.id.in_(ids)).values(emailed_at=self.clock.now()))
         return len(mails)
+
+
+class NotificationJob:
+    """The `notifications` job: sync every user's notices, then send the e-mails. Idempotent (the unique key of a
+    notice; e-mails marked sent only after the server took them), so a retry after a failure is safe."""
+
+    def __init__(self, notifications: Notifications, directory: Directory):
+        self.notifications = notifications
+        self.directory = directory
+        self.last: dict[str, int] = {}
+
+    def __call__(self, job: ClaimedJob) -> str:
+        added = self.notifications.refresh_all(self.directory)
+        mailed = self.notifications.send_email()
+        self.last = {"nya_notiser": added, "skickade_epost": mailed}
+        return f"notiser:{added} epost:{mailed}"
+
+
+def register(notifications: Notifications, jobs: JobQueue, directory: Directory) -> NotificationJob:
+    handler = NotificationJob(notifications, directory)
+    jobs.register(JOB_KIND, handler)
+    return handler
 
 
 def for_platform(p: Any) -> Notifications:

@@ -5,6 +5,11 @@ even if nobody re-arms it (a timer written by another process). Each round fires
 through `Runtime.fire_timer`, which locks the instance (SKIP LOCKED on PostgreSQL) and re-reads the timer row under
 that lock: two scheduler processes never fire one timer twice, and a killed process leaves rows that the next round
 fires.
+
+With a job queue (engine/jobs/queue.py) the same scheduler runs the durable background jobs: a wake-up job whenever a
+job is queued (in this process through the queue's listeners, from others through the PostgreSQL NOTIFY that also
+wakes the timers), a safety interval that also takes over the jobs of a process that died, and the periodic kinds
+(the notifications' sync) queued on their intervals.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from engine.commands.runtime import MAX_TIMER_ATTEMPTS, Runtime
 from engine.directory import Actor
 from engine.domain.clock import SettableClock
 from engine.jobs.heartbeat import SchedulerSlots
+from engine.jobs.queue import JobQueue
 from engine.jobs.wakeup import TimerListener
 from engine.metrics import TIMER_LATENESS, TIMERS_FIRED
 from engine.persistence.models import Timer
@@ -241,8 +247,10 @@ class TimerScheduler:
         blocking: bool = False,
         slots: SchedulerSlots | None = None,
         listen_url: str | None = None,
+        jobs: JobQueue | None = None,
     ):
         self.loop = loop
+        self.jobs = jobs
         self.safety_seconds = safety_seconds
         self.busy_backoff = timedelta(milliseconds=10)
         self.read_ahead_margin = timedelta(milliseconds=20)
@@ -320,9 +328,89 @@ class TimerScheduler:
         )
 
     def wake(self) -> None:
-        """Called after a command that may have written an earlier timer: re-arm for the new next due time."""
+        """Called after a command that may have written an earlier timer: re-arm for the new next due time. The
+        PostgreSQL wake-up (a timer or a job committed by any process) also looks for jobs."""
         if self.scheduler.running:
             self._rearm()
+            if self.listener is not None:
+                self.wake_jobs()
+
+    def wake_jobs(self) -> None:
+        """Run the queued jobs now, in the scheduler's pool (a long simulation does not hold up the next job: a few
+        rounds may run side by side, each claiming its own job)."""
+        if self.jobs is None or not self.scheduler.running:
+            return
+        self._arm_jobs()
+
+    def _arm_jobs(self) -> None:
+        self.scheduler.add_job(
+            self._run_jobs,
+            "date",
+            id=f"{self.JOB_ID}-jobs",
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=4,
+        )
+
+    def _run_jobs(self) -> None:
+        if self.jobs is None:
+            return
+        try:
+            ran = self.jobs.run_available()
+            if ran:
+                log.info("ran %d background jobs", ran)
+            retry_at = self.jobs.next_run_after()
+        except Exception:  # noqa: BLE001 - the database was away: the safety interval tries again
+            log.exception("background jobs could not be run")
+            return
+        if retry_at is not None and self.scheduler.running:
+            self.scheduler.add_job(
+                self._run_jobs,
+                "date",
+                run_date=retry_at,
+                id=f"{self.JOB_ID}-jobs-retry",
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+            )
+
+    def _queue_periodic(self, kind: str) -> None:
+        try:
+            if self.jobs is not None and self.jobs.queue_periodic(kind):
+                self.wake_jobs()
+        except Exception:  # noqa: BLE001 - queued on the next interval
+            log.exception("periodic job %s not queued", kind)
+
+    def _start_jobs(self) -> None:
+        if self.jobs is None:
+            return
+        self.jobs.listeners.append(self.wake_jobs)
+        try:
+            self.jobs.expire_dead_local_claims()
+        except Exception:  # noqa: BLE001 - then their leases run out as usual
+            log.exception("jobs of dead local processes not looked for")
+        self.scheduler.add_job(
+            self._run_jobs,
+            "interval",
+            seconds=self.safety_seconds,
+            id=f"{self.JOB_ID}-jobs-safety",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=3,  # a long simulation running in one round does not hold up the others
+        )
+        for periodic in self.jobs.periodic:
+            self.scheduler.add_job(
+                self._queue_periodic,
+                "interval",
+                args=(periodic.kind,),
+                seconds=periodic.every_seconds,
+                id=f"{self.JOB_ID}-every-{periodic.kind}",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
+        self._arm_jobs()  # what was queued before the start, and what a process that died left behind
 
     def attach(self) -> None:
         """Re-arm whenever a command writes a timer earlier than what we wait for."""
@@ -370,16 +458,21 @@ class TimerScheduler:
             max_instances=1,
             next_run_time=self.loop.runtime.clock.now(),
         )
+        self._start_jobs()
         self.scheduler.start()
 
     def _watch_slot(self) -> None:
         if self.lost_slot.is_set():
             self._on_lost_slot()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop. A job still running is left to its lease (taken over by the next scheduler); `wait` (tests) waits
+        for the rounds and jobs running now to end."""
+        if self.jobs is not None and self.wake_jobs in self.jobs.listeners:
+            self.jobs.listeners.remove(self.wake_jobs)
         if self.listener is not None:
             self.listener.stop()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=wait)
         if self.slots is not None:
             self.slots.stop()

@@ -615,3 +615,29 @@ class SchedulerSlot(Base):
     holder: Mapped[str | None] = mapped_column(String(100))  # host:pid:random of the process holding it
     started_at: Mapped[datetime | None]
     beat_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    """A durable background job (engine/jobs/queue.py): simulations and the notifications' sync and e-mail run as rows
+    claimed by the scheduler process, so that a restart loses nothing and a job whose process died is claimed again.
+    `created_at`/`started_at`/`finished_at` are the installation's clock; `run_after` and `claimed_until` (the lease)
+    are the real clock's, like the scheduler heartbeats, since a simulated clock does not move by itself.
+    `unique_key` is set while a job is queued or running, so that one kind of periodic work is queued once."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_run_after", "status", "run_after"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20))  # queued | running | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    unique_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    run_after: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    result_ref: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

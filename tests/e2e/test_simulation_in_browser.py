@@ -12,6 +12,7 @@ import pytest
 
 from engine.commands.accounts import Accounts
 from engine.features.simulations import Simulations
+from engine.jobs.queue import JobWorker
 from engine.platform import Platform
 from tests.e2e.conftest import serving, sign_in
 from tests.webui.staff import FAST_HASHER, demo  # noqa: F401
@@ -23,10 +24,15 @@ def simulation_server(demo: Platform, tmp_path: Path) -> Iterator[str]:
     app = create_app({"TESTING": True}, platform=demo)
     app.extensions["samflode_accounts"] = Accounts(demo.db, demo.clock, demo.directory, FAST_HASHER)
     app.extensions["samflode_simulations"] = Simulations(
-        demo.db, demo.clock, demo.catalog, demo.policy, tmp_path / "simulations", workers=1
+        demo.db, demo.clock, demo.catalog, demo.policy, tmp_path / "simulations", workers=1, jobs=demo.jobs
     )
-    with serving(app) as url:
-        yield url
+    worker = JobWorker(demo.jobs)  # the scheduler's part: runs the queued simulation job, woken when it commits
+    worker.start()
+    try:
+        with serving(app) as url:
+            yield url
+    finally:
+        worker.stop()
 
 
 def test_start_a_simulation_watch_its_progress_and_read_the_figures(page, simulation_server, shots):

@@ -21,8 +21,8 @@ def app(deployed, tmp_path):  # noqa: F811
         other = platform.directory.create_token(session, "vilma", at=now)
     app = create_app({"TESTING": True, "SAMFLODE_SIMULATE_INLINE": True}, platform=platform)
     app.extensions["samflode_simulations"] = Simulations(
-        platform.db, platform.clock, platform.catalog, platform.policy, tmp_path
-    )
+        platform.db, platform.clock, platform.catalog, platform.policy, tmp_path, jobs=platform.jobs
+    )  # runs are queued as jobs; SAMFLODE_SIMULATE_INLINE runs the queued job before the answer
     app.tokens = {"team": {"Authorization": f"Bearer {team}"}, "other": {"Authorization": f"Bearer {other}"}}
     return app
 

@@ -1,7 +1,7 @@
 """/api/v1/simulations: simulate a process version before a pilot (start, list, progress and result).
 
-The implementation team only; the work runs in a background thread (engine/features/simulations.py) on its own SQLite
-files."""
+The implementation team only; the work is a durable background job (engine/jobs/queue.py) that the scheduler process
+runs (engine/features/simulations.py), on its own SQLite files."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from flask import Response, current_app
 
 from engine.directory import Actor
 from engine.features.simulation import SimulationParams
-from engine.features.simulations import Simulations
+from engine.features.simulations import JOB_KIND, Simulations
 from webui.api import actor, documented, load_body, platform
 from webui.api.routes import _json
 from webui.api.simulation_schemas import SimulationIn, SimulationOut, SimulationsOut
 
 
 def simulations() -> Simulations:
-    """One per app (the background threads share it); built from the settings on first use."""
+    """One per app, built from the settings on first use; its runs are queued on the platform's job queue."""
     found = current_app.extensions.get("samflode_simulations")
     if found is None:
         p = platform()
         found = Simulations(
-            p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers
+            p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers, jobs=p.jobs
         )
         current_app.extensions["samflode_simulations"] = found
     return found
@@ -32,11 +32,12 @@ def simulations() -> Simulations:
 def start(params: SimulationParams, who: Actor) -> int:
     service = simulations()
     run_id = service.create(params, who)
-    if current_app.config.get("SAMFLODE_SIMULATE_INLINE"):
-        service.execute(run_id)  # tests: run to the end before answering
-    else:
-        service.start_in_background(run_id)
-    return run_id
+    if current_app.config.get("SAMFLODE_SIMULATE_INLINE"):  # tests: run to the end before answering
+        if service.jobs is not None:
+            service.jobs.run_available([JOB_KIND])
+        else:
+            service.execute(run_id)
+    return run_id  # otherwise queued: the scheduler is woken when the job commits
 
 
 @documented(

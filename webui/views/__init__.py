@@ -10,14 +10,13 @@ a view.
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, render_template, request, session
+from flask import Flask, current_app, render_template, request, session
 from flask_babel import gettext
 
 from engine.commands.accounts import Accounts
@@ -106,14 +105,6 @@ def refresh_notices(notes: Notifications, clock: Any, user: Any, force: bool = F
     notes.refresh(user)
 
 
-def _refresh_quietly(notes: Notifications, clock: Any, user: Any) -> None:
-    """After the response: a failure is logged, never raised into the server's close of a sent response."""
-    try:
-        refresh_notices(notes, clock, user)
-    except Exception:  # noqa: BLE001 - the page was sent; the next one tries again
-        logging.getLogger(__name__).exception("notices not refreshed for %s", user.username)
-
-
 def csrf_token() -> str:
     token = session.get("csrf")
     if not token:
@@ -200,23 +191,14 @@ def register_views(app: Flask) -> None:
     i18n.init_app(app)
     labels.init_app(app)
 
-    @app.after_request
-    def _notices_after(response: Response) -> Response:
-        # New and overdue tasks become notices as the user moves around, but never while a page renders: after a
-        # full page has been sent (call_on_close), at most once a minute (of either clock) per user. Signing in
-        # refreshes at once (auth.sign_in), so the first page's count is true.
-        user = auth.current_actor_or_none() if request.method == "GET" else None
-        if user is not None and not request.headers.get("HX-Request") and response.mimetype == "text/html":
-            notes, clock = notifications(), platform().clock
-            response.call_on_close(lambda: _refresh_quietly(notes, clock, user))
-        return response
-
     @app.context_processor
     def _globals() -> dict[str, Any]:
         user = auth.current_actor_or_none()
         unread = 0
         if user is not None and not request.headers.get("HX-Request"):
-            unread = notifications().unread_count(user.username)  # a read; the refresh is after the response
+            # Only a read: page renders never write. The notices are synced by the `notifications` job (queued by
+            # the scheduler every minute, engine/jobs/notifications.py) and at sign-in (a POST).
+            unread = notifications().unread_count(user.username)
         return {
             "csrf_token": csrf_token,
             "current_user": user,

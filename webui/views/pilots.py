@@ -66,7 +66,11 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
         series = data["weeks"]["series"].get(figure_id) or {}
         if figure_id != "cases" and not any(v is not None for vs in series.values() for v in vs):
             continue
-        title = "Fall per vecka" if figure_id == "cases" else f"{titles.get(figure_id, figure_id)} per vecka"
+        title = (
+            _("Fall per vecka")
+            if figure_id == "cases"
+            else _("%(figure)s per vecka", figure=_(titles.get(figure_id, figure_id)))
+        )
         unit = "count" if figure_id == "cases" else "share"
         lines = [(names[k], series.get(k, [])) for k in ("pilot", "elsewhere")]
         out.append({"title": title, "svg": line_chart(title, weeks, lines, unit)})

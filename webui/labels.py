@@ -113,6 +113,27 @@ def notice_text(text: str) -> str:
 PERIOD = re.compile(r"^(.*), inskrivna (\d{4}-\d{2}-\d{2}–\d{4}-\d{2}-\d{2})( \(lika lång period före piloten\))?$")
 
 
+# The figures as the pilot comparison writes them (engine/features/pilot_comparison.py format_value and _summary).
+VALUES = [
+    (
+        re.compile(r"^(?P<p>\d+) % \((?P<a>\d+) av (?P<b>\d+)\)(?P<extra>( ±\d+)?)$"),
+        N_("%(p)s %% (%(a)s av %(b)s)%(extra)s"),
+    ),
+    (re.compile(r"^(?P<v>[\d,]+) dagar \(n=(?P<n>\d+)\)$"), N_("%(v)s dagar (n=%(n)s)")),
+    (re.compile(r"^(?P<v>[\d\s\u00a0]+) \((?P<r>[\d,]+) per fall\)$"), N_("%(v)s (%(r)s per fall)")),
+    (re.compile(r"^färre än (?P<n>\d+) svar$"), N_("färre än %(n)s svar")),
+    (
+        re.compile(r"^(?P<p>\d+) % instämmer helt \((?P<a>\d+) av (?P<b>\d+)\)$"),
+        N_("%(p)s %% instämmer helt (%(a)s av %(b)s)"),
+    ),
+    (re.compile(r"^pilot (?P<id>\d+) (?P<name>.+)$"), N_("pilot %(id)s %(name)s")),
+    (
+        re.compile(r"^spridning till (?P<kind>\w+) (?P<unit>.+?)(?P<pilot> \(pilot \d+\))?$"),
+        N_("spridning till %(kind)s %(unit)s%(pilot)s"),
+    ),
+]
+
+
 def engine_text(value: object) -> str:
     """A text the engine or a view gives in Swedish (a figure's title and definition, a pilot's rule and status, a
     comparison group, an error page's title, a flash message) in the reader's language. The English catalogue holds
@@ -132,6 +153,13 @@ def engine_text(value: object) -> str:
         )
     if found:
         return gettext("%(what)s, inskrivna %(period)s", what=gettext(found.group(1)), period=found.group(2))
+    for pattern, msgid in VALUES:
+        found = pattern.match(text)
+        if found:
+            values = {k: v or "" for k, v in found.groupdict().items()}
+            if "kind" in values:
+                values["kind"] = gettext(values["kind"].capitalize()).lower()
+            return gettext(msgid, **values)
     return gettext(text) if text else text
 
 
@@ -147,6 +175,7 @@ def engine_texts() -> list[str]:
     out += list(pilots.KIND_TITLES.values()) + [label for _, label in FIELDS]
     out += list(pilot_comparison.GROUP_TITLES.values()) + list(pilot_comparison.PERSON_QUESTIONS.values())
     out += list(pilot_comparison.STAFF_QUESTIONS.values()) + list(pilot_comparison.SCALE)
+    out += ["– (inga fall att räkna)", "– (inga utskrivna)", "– (inga svar)", *(msgid for _, msgid in VALUES)]
     out += ["Fall på pilotens version", "Pilotens enheter"]  # the comparison groups' descriptions (see PERIOD)
     out += ["Samma period, fall utanför pilotens enheter (enligt pilotens regel för blandade fall)"]
     return list(dict.fromkeys(out))

@@ -238,7 +238,12 @@ def _swedish_in(text: str, data: list[str], catalogue: dict[str, str]) -> list[s
     for name in PROPER_NAMES:
         text = text.replace(name, " ")
     text = re.sub(r"\b\w+=\w+\b", " ", text)  # the access log's details are the query's codes (vy=enhet)
-    found = sorted(sv for sv in catalogue if re.search(rf"(?<!\w){re.escape(sv)}(?!\w)", text))
+    found = []
+    for sv in sorted(catalogue):
+        match = re.search(rf"(?<!\w){re.escape(sv)}(?!\w)", text)
+        if match:
+            start = max(0, match.start() - 40)
+            found.append(f"{sv!r} in …{' '.join(text[start : match.end() + 40].split())}…")
     words = "|".join(SWEDISH_WORDS)
     for match in re.finditer(rf"(?<!\w)(?:{words})(?!\w)", text, flags=re.I):
         start = max(0, match.start() - 40)
@@ -285,7 +290,9 @@ def test_every_page_of_every_role_in_english_has_no_swedish_ui_text(demo_app, de
     rules = [
         r.rule
         for r in demo_app.url_map.iter_rules()
-        if "GET" in (r.methods or ()) and not r.arguments and not r.rule.startswith(NOT_PAGES)
+        if "GET" in (r.methods or ())
+        and not r.arguments
+        and not r.rule.startswith(NOT_PAGES)
         and not r.rule.endswith((".csv", ".xlsx"))  # downloads, not pages
     ]
     query = "&".join(f"{k}={v}" for k, v in preview.items())

@@ -173,9 +173,10 @@ _WORDS = (
 )
 SWEDISH_WORDS = _WORDS.split()
 SWEDISH_PHRASES = ("per ärende", "per vecka", "per månad", "per kommun", "per roll", "per grupp")
-# Dates: weekday abbreviations before a date, Swedish month names (lower case: "Maj" is also a person's name).
+# Dates: weekday abbreviations before a date, Swedish month names (lower case: "Maj" is also a person's name), the
+# Swedish date pattern (ÅÅÅÅ-MM-DD).
 SWEDISH_DATES = re.compile(
-    r"\b(?:mån|tis|ons|tor|fre|lör|sön) \d{4}-|\b(?:januari|februari|mars|maj|juni|juli|augusti|oktober)\b"
+    r"ÅÅÅÅ|\b(?:mån|tis|ons|tor|fre|lör|sön) \d{4}-|\b(?:januari|februari|mars|maj|juni|juli|augusti|oktober)\b"
     r"|\b\d{1,2} (?:jan|feb|mar|apr|maj|jun|jul|aug|sep|okt|nov|dec)\.?\b"
 )
 # Names that stay as they are in every language: the product, the region's questionnaire, the agreements' codes.
@@ -346,3 +347,32 @@ def test_every_page_of_every_role_in_english_has_no_swedish_ui_text(demo_app, de
                 found[f"{username} {path}"] = swedish
     assert sorted(set(pages) - set(opened)) == ["/"]  # the start page redirects to the worklist
     assert found == {}, "\n".join(f"{where}: {texts}" for where, texts in sorted(found.items()))
+
+
+def test_the_engine_texts_the_pages_show_have_english():
+    """The engine's fixed Swedish texts that pages show through the |t filter (figure titles and definitions, pilot
+    rules and statuses, comparison groups, questions, catalogue headings) are all in the English catalogue, and the
+    figures the pilot comparison writes keep their numbers."""
+    from babel.messages.pofile import read_po
+
+    from webui import create_app
+    from webui.labels import engine_text, engine_texts
+
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="en")
+    assert [t for t in engine_texts() if catalog.get(t) is None or not catalog.get(t).string] == []
+    app = create_app({"TESTING": True})
+    with app.test_request_context("/"):
+        from flask import session
+        from flask_babel import refresh
+
+        assert engine_text("Instämmer helt") == "Instämmer helt"  # Swedish by default
+        session["lang"] = "en"
+        refresh()
+        assert engine_text("Instämmer helt") == "Agree fully"
+        assert engine_text("62 % (23 av 37) ±16") == "62 % (23 of 37) ±16"
+        assert engine_text("4,2 dagar (n=30)") == "4,2 days (n=30)"
+        assert engine_text("Fall på pilotens version, inskrivna 2026-01-12–2026-03-31") == (
+            "Cases on the pilot's version, admitted 2026-01-12–2026-03-31"
+        )
+        assert engine_text("Registrera inskrivning") == "Registrera inskrivning"  # data stays as written

@@ -345,6 +345,21 @@ def test_every_page_of_every_role_in_english_has_no_swedish_ui_text(demo_app, de
                 swedish.append("not marked as English")
             if swedish:
                 found[f"{username} {path}"] = swedish
+    # Forms sent with errors, and the flash message after an action, in English too.
+    irma = sign_in(demo_app, "irma")
+    irma.post("/sprak", data={"csrf_token": page_token(irma), "lang": "en"})
+    posted = {
+        "pilot form": irma.post("/piloter/ny", data={"csrf_token": page_token(irma, "/piloter/ny"), "name": ""}),
+        "simulation form": irma.post("/simuleringar", data={"csrf_token": page_token(irma, "/simuleringar")}),
+    }
+    irma.post("/piloter/1/vardekompass", data={"csrf_token": page_token(irma, "/piloter/1")})
+    posted["pilot flash"] = irma.get("/piloter/1")
+    for where, response in posted.items():
+        assert response.status_code in (200, 400, 422), (where, response.status_code)
+        swedish = _swedish_in(_text(response.get_data(as_text=True)), data, catalogue)
+        if swedish:
+            found[where] = swedish
+    assert "flash" in posted["pilot flash"].get_data(as_text=True)
     assert sorted(set(pages) - set(opened)) == ["/"]  # the start page redirects to the worklist
     assert found == {}, "\n".join(f"{where}: {texts}" for where, texts in sorted(found.items()))
 

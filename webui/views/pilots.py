@@ -112,11 +112,11 @@ def _spec(values: dict[str, Any]) -> PilotSpec:
     errors: dict[str, list[str]] = {}
     process_id, _, version = values["definition"].rpartition(":")
     if not process_id or not version.isdigit():
-        errors["definition"] = [_("välj process och version")]
+        errors["definition"] = ["välj process och version"]  # translated on the page (`_` is taken here)
     start = _date(values["start_date"], "start_date", errors)
     end = _date(values["end_date"], "end_date", errors)
     if errors or start is None or end is None:
-        raise ValidationFailed(_("Piloten kan inte sparas"), {"fields": errors})
+        raise ValidationFailed("Piloten kan inte sparas", {"fields": errors})
     return PilotSpec(
         name=values["name"],
         description=values["description"],

@@ -8,6 +8,13 @@ Catalogues: webui/translations/<lang>/LC_MESSAGES/messages.po is the source (ext
 `pybabel extract -F webui/babel.cfg -o messages.pot .` and `pybabel update -i messages.pot -d webui/translations`).
 The compiled .mo files are built, not committed: `compile_catalogues` writes them to instance/translations whenever a
 .po is newer (at app start, so `make run`, `make test` and a production start all get them).
+
+Texts the engine gives in Swedish (figure titles and definitions, pilot rules and statuses, refusals shown as flashes
+and on error pages) are shown with the `|t` filter (webui/labels.py `engine_text`); their English is in the same
+catalogue, added by hand since extraction reads webui/ only (`engine_texts()` lists the fixed ones and a test checks
+each is translated). tests/webui/test_language.py opens every page of every demo role in English and looks for
+Swedish left over: the catalogue's phrases and common Swedish words, with the data (names from the diagrams, forms,
+agreements and directory) taken out first.
 """
 
 from __future__ import annotations

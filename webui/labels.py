@@ -10,6 +10,7 @@ import re
 
 from flask import Flask
 from flask_babel import gettext
+from markupsafe import Markup
 
 from webui.i18n import N_
 
@@ -109,6 +110,77 @@ def notice_text(text: str) -> str:
     return out
 
 
+PERIOD = re.compile(r"^(.*), inskrivna (\d{4}-\d{2}-\d{2}–\d{4}-\d{2}-\d{2})( \(lika lång period före piloten\))?$")
+
+
+# The figures as the pilot comparison writes them (engine/features/pilot_comparison.py format_value and _summary).
+VALUES = [
+    (
+        re.compile(r"^(?P<p>\d+) % \((?P<a>\d+) av (?P<b>\d+)\)(?P<extra>( ±\d+)?)$"),
+        N_("%(p)s %% (%(a)s av %(b)s)%(extra)s"),
+    ),
+    (re.compile(r"^(?P<v>[\d,]+) dagar \(n=(?P<n>\d+)\)$"), N_("%(v)s dagar (n=%(n)s)")),
+    (re.compile(r"^(?P<v>[\d\s\u00a0]+) \((?P<r>[\d,]+) per fall\)$"), N_("%(v)s (%(r)s per fall)")),
+    (re.compile(r"^färre än (?P<n>\d+) svar$"), N_("färre än %(n)s svar")),
+    (
+        re.compile(r"^(?P<p>\d+) % instämmer helt \((?P<a>\d+) av (?P<b>\d+)\)$"),
+        N_("%(p)s %% instämmer helt (%(a)s av %(b)s)"),
+    ),
+    (re.compile(r"^pilot (?P<id>\d+) (?P<name>.+)$"), N_("pilot %(id)s %(name)s")),
+    (
+        re.compile(r"^spridning till (?P<kind>\w+) (?P<unit>.+?)(?P<pilot> \(pilot \d+\))?$"),
+        N_("spridning till %(kind)s %(unit)s%(pilot)s"),
+    ),
+]
+
+
+def engine_text(value: object) -> str:
+    """A text the engine or a view gives in Swedish (a figure's title and definition, a pilot's rule and status, a
+    comparison group, an error page's title, a flash message) in the reader's language. The English catalogue holds
+    the engine's fixed texts (`engine_texts()` lists them; a test checks each is translated); any other text, such as
+    data from the diagrams, stays as it is. A comparison group's "…, inskrivna <from>–<to>" keeps its dates."""
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return value  # already made (and translated) by a view
+    text = str(value)
+    found = PERIOD.match(text)
+    if found and found.group(3):
+        return gettext(
+            "%(what)s, inskrivna %(period)s (lika lång period före piloten)",
+            what=gettext(found.group(1)),
+            period=found.group(2),
+        )
+    if found:
+        return gettext("%(what)s, inskrivna %(period)s", what=gettext(found.group(1)), period=found.group(2))
+    for pattern, msgid in VALUES:
+        found = pattern.match(text)
+        if found:
+            values = {k: v or "" for k, v in found.groupdict().items()}
+            if "kind" in values:
+                values["kind"] = gettext(values["kind"].capitalize()).lower()
+            return gettext(msgid, **values)
+    return gettext(text) if text else text
+
+
+def engine_texts() -> list[str]:
+    """The engine's fixed Swedish texts that pages show through `engine_text` (their English is in the catalogue,
+    added by hand since `pybabel extract` only reads webui/)."""
+    from engine.features import pilot_comparison, pilots
+    from engine.features.catalogue_doc import FIELDS
+    from engine.reads.figures import FIGURES, GROUPING_LABELS
+
+    out = [f.title for f in FIGURES] + [f.definition for f in FIGURES] + list(GROUPING_LABELS.values())
+    out += list(pilots.MIXED_RULES.values()) + list(pilots.STATUS_TEXT.values()) + list(pilots.ROUTING_TEXT.values())
+    out += list(pilots.KIND_TITLES.values()) + [label for _, label in FIELDS]
+    out += list(pilot_comparison.GROUP_TITLES.values()) + list(pilot_comparison.PERSON_QUESTIONS.values())
+    out += list(pilot_comparison.STAFF_QUESTIONS.values()) + list(pilot_comparison.SCALE)
+    out += ["– (inga fall att räkna)", "– (inga utskrivna)", "– (inga svar)", *(msgid for _, msgid in VALUES)]
+    out += ["Fall på pilotens version", "Pilotens enheter"]  # the comparison groups' descriptions (see PERIOD)
+    out += ["Samma period, fall utanför pilotens enheter (enligt pilotens regel för blandade fall)"]
+    return list(dict.fromkeys(out))
+
+
 def access_labels() -> dict[str, str]:
     """Every access-log action in the reader's language (the loggutdrag's column)."""
     return {code: gettext(text) for code, text in LABELS["access"].items()}
@@ -117,3 +189,4 @@ def access_labels() -> dict[str, str]:
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_filter(notice_text, "notice_text")
+    app.add_template_filter(engine_text, "t")

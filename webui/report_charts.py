@@ -8,6 +8,7 @@ import math
 import zlib
 from collections.abc import Sequence
 
+from flask_babel import gettext
 from markupsafe import Markup, escape
 
 WIDTH = 720
@@ -86,6 +87,8 @@ def line_chart(
     title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], unit: str
 ) -> Markup:
     """One line per series over the labels (months); None is a gap (no cases, or a group too small to show)."""
+    title = gettext(title)  # the page's own titles and the figures' are in the catalogue; data stays as it is
+    series = [(gettext(name), points) for name, points in series]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     values = [v for _, vs in series for v in vs if v is not None]
     scale = _scale_top(values, unit)
@@ -113,7 +116,11 @@ def line_chart(
     legend, height = _legend([name for name, _ in series])
     parts.extend(legend)
     names = ", ".join(name for name, _ in series)
-    description = f"Linjediagram över {len(labels)} perioder: {names}. Samma siffror finns i tabellen under diagrammet."
+    description = gettext(
+        "Linjediagram över %(n)s perioder: %(names)s. Samma siffror finns i tabellen under diagrammet.",
+        n=len(labels),
+        names=names,
+    )
     return _frame(title, description, parts, height)
 
 
@@ -140,6 +147,7 @@ def _legend(names: Sequence[str]) -> tuple[list[str], int]:
 
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str) -> Markup:
     """One bar per label (kommun); None draws no bar (a group too small to show)."""
+    title = gettext(title)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     scale = _scale_top([v for v in values if v is not None], unit)
     top = scale[0]
@@ -160,5 +168,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None],
             f'<text class="value" x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">'
             f"{escape(number_text(value, unit))}</text>"
         )
-    description = f"Stapeldiagram med {len(labels)} staplar. Samma siffror finns i tabellen under diagrammet."
+    description = gettext(
+        "Stapeldiagram med %(n)s staplar. Samma siffror finns i tabellen under diagrammet.", n=len(labels)
+    )
     return _frame(title, description, parts)

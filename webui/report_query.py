@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from flask_babel import gettext
+
 from engine.reads.figures import (
     FIGURES,
     GROUPING_LABELS,
@@ -90,18 +92,19 @@ def parse_request(
         try:
             dates[key] = date.fromisoformat(text)
         except ValueError:
-            errors[key] = ["Ange datumet som ÅÅÅÅ-MM-DD"]
+            errors[key] = [gettext("Ange datumet som ÅÅÅÅ-MM-DD")]
             dates[key] = fallback
     start, until = dates["fran"], dates["till"]
     if until < start:
-        errors.setdefault("till", []).append("Slutdatumet ligger före startdatumet")
+        errors.setdefault("till", []).append(gettext("Slutdatumet ligger före startdatumet"))
         start, until = default_start, default_until
     elif (until - start).days > MAX_DAYS:
-        errors.setdefault("fran", []).append("Perioden får vara högst tre år")
+        errors.setdefault("fran", []).append(gettext("Perioden får vara högst tre år"))
         start = until - timedelta(days=MAX_DAYS)
     group_by = (single.get("gruppering") or "month").strip()
     if group_by not in GROUPINGS:
-        errors["gruppering"] = [f"Välj en av: {', '.join(GROUPING_LABELS.values())}"]
+        choices = ", ".join(gettext(g) for g in GROUPING_LABELS.values())
+        errors["gruppering"] = [gettext("Välj en av: %(choices)s", choices=choices)]
         group_by = "month"
     return (
         ReportRequest(
@@ -171,13 +174,13 @@ def build_report(figures: Figures, request: ReportRequest) -> dict[str, Any]:
         "group_label": GROUPING_LABELS[request.group_by],
         "definitions": FIGURES,
         "months": [(m, monthly.get(m)) for m in months],
-        "kommuner": [(r.key or "Okänd kommun", r) for r in per_kommun],
+        "kommuner": [(r.key or gettext("Okänd kommun"), r) for r in per_kommun],
         "trend": {
             "uk_days": [_value(monthly.get(m), "utskrivningsklara_dagar") for m in months],
             "shares": [(f.title, [_value(monthly.get(m), f.id) for m in months]) for f in FIGURES if f.id in SHARES],
         },
         "per_kommun": {
-            "labels": [r.key or "Okänd" for r in per_kommun],
+            "labels": [r.key or gettext("Okänd") for r in per_kommun],
             "days": [_value(r, "betalningsansvarsdagar") for r in per_kommun],
         },
         "deviations": figures.deviations(scope),

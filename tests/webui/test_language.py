@@ -159,3 +159,235 @@ def test_every_staff_page_in_english_has_no_swedish_ui_text(demo_app, demo):
         for where, html in pages.items()
     }
     assert {w: f for w, f in found.items() if f} == {}
+
+
+# Swedish words of the pages' own text (function words and UI words) that no English sentence has. Matched as whole
+# words, case-insensitively, after the data (below) is taken out of the text.
+_WORDS = (
+    "och eller för inte finns saknas sorterad sorterade visa visas välj spara sparat avbryt avbruten senast senaste "
+    "nyckeltal försenad försenade ärende ärenden ärendet uppgift uppgifter uppgiften inga ingen inget ännu alla med "
+    "som att det den har från på är vid när efter utan över sedan samma varje enligt också bara dagar dag timmar "
+    "vecka månad år antal andel totalt källa kommentar sök ladda förhandsgranska migrering migreringar simulering "
+    "simuleringar piloter startad standardversion enheter enhet åtgärder händelse tidpunkt användare detalj klar "
+    "klara misslyckades"
+)
+SWEDISH_WORDS = _WORDS.split()
+SWEDISH_PHRASES = ("per ärende", "per vecka", "per månad", "per kommun", "per roll", "per grupp")
+# Dates: weekday abbreviations before a date, Swedish month names (lower case: "Maj" is also a person's name), the
+# Swedish date pattern (ÅÅÅÅ-MM-DD).
+SWEDISH_DATES = re.compile(
+    r"ÅÅÅÅ|\b(?:mån|tis|ons|tor|fre|lör|sön) \d{4}-|\b(?:januari|februari|mars|maj|juni|juli|augusti|oktober)\b"
+    r"|\b\d{1,2} (?:jan|feb|mar|apr|maj|jun|jul|aug|sep|okt|nov|dec)\.?\b"
+)
+# Names that stay as they are in every language: the product, the region's questionnaire, the agreements' codes.
+PROPER_NAMES = ("Samflöde", "Värdekompassen", "Värdekompass", "nationell", "jonkoping")
+
+
+def _data_phrases(p) -> list[str]:  # type: ignore[no-untyped-def]
+    """The allow-list of data, which stays as written in every language, gathered from where it comes from rather
+    than listed by hand: the diagrams' names and texts (tasks, events, lanes, processes), the forms' titles, hints and
+    choices, the agreements, lanes and milestones files, and the directory's units and users. Longest first, so that
+    a name is taken out whole before a shorter one inside it."""
+    import json
+
+    from engine.config import PROJECT_ROOT
+    from engine.persistence.models import OrgUnit, Pilot, User
+    from engine.reads.figures import FIGURES
+
+    found: set[str] = set()
+
+    def strings(value) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                found.add(str(key))
+                strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                strings(item)
+
+    processes = PROJECT_ROOT / "processes"
+    for path in [*processes.glob("*.json"), *processes.glob("forms/*.json")]:
+        strings(json.loads(path.read_text(encoding="utf-8")))
+    for path in processes.glob("*.bpmn"):
+        xml = path.read_text(encoding="utf-8")
+        found.update(re.findall(r'\bname="([^"]+)"', xml))
+        found.update(re.findall(r"<bpmn:(?:documentation|text)>([^<]+)<", xml))
+        found.update(re.findall(r'<samflode:property name="\w+" value="([^"]+)"', xml))
+    with p.db.read() as session:
+        found.update(u.name for u in session.query(OrgUnit).all())
+        found.update(u.kommun for u in session.query(OrgUnit).all())
+        found.update(u.name for u in session.query(User).all())
+        found.update(t for pilot in session.query(Pilot).all() for t in (pilot.name, pilot.description or ""))
+    # The figures' sources cite Swedish laws and agreements by their names, as the agreements file does.
+    found.update(f.source for f in FIGURES)
+    import html as html_lib
+
+    found = {html_lib.unescape(s).strip() for s in found if s and s.strip()}
+    # Codes and numbers ("all", "2026", "PT24H") are not names; taking them out would cut words and dates apart.
+    found = {s for s in found if len(s) >= 4 and re.search(r"[^\W\d_]{3}", s) and not re.fullmatch(r"[a-z_0-9]+", s)}
+    return sorted(found, key=len, reverse=True)
+
+
+def _swedish_in(text: str, data: list[str], catalogue: dict[str, str]) -> list[str]:
+    """The Swedish UI text left in a page's visible text: catalogue msgids, Swedish words and phrases, Swedish dates;
+    the data and the proper names are taken out first."""
+    for phrase in data:
+        if phrase in text:
+            text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", text)
+    for name in PROPER_NAMES:
+        text = text.replace(name, " ")
+    text = re.sub(r"\b\w+=\w+\b", " ", text)  # the access log's details are the query's codes (vy=enhet)
+    found = []
+    for sv in sorted(catalogue):
+        match = re.search(rf"(?<!\w){re.escape(sv)}(?!\w)", text)
+        if match:
+            start = max(0, match.start() - 40)
+            found.append(f"{sv!r} in …{' '.join(text[start : match.end() + 40].split())}…")
+    words = "|".join(SWEDISH_WORDS)
+    for match in re.finditer(rf"(?<!\w)(?:{words})(?!\w)", text, flags=re.I):
+        start = max(0, match.start() - 40)
+        found.append(f"{match.group(0)!r} in …{' '.join(text[start : match.end() + 40].split())}…")
+    found += [p for p in SWEDISH_PHRASES if p in text.lower()]
+    found += [m.group(0) for m in SWEDISH_DATES.finditer(text)]
+    return found
+
+
+ROLE_USERS = ("vera", "vilma", "hanna", "cora", "maja", "agnes", "irma", "ida", "admin")
+NOT_PAGES = ("/api/", "/static/", "/vendor/", "/healthz", "/livez", "/readyz", "/metrics")
+
+
+def test_every_page_of_every_role_in_english_has_no_swedish_ui_text(demo_app, demo):
+    """Issue 15, "English complete": each role of the demo (ward, vårdcentral, kommun, coordinator, manager, process
+    owner, implementation team, auditor, admin) signs in, switches to English and opens every page it may open:
+    every GET route without arguments, and the pages with arguments (a task, a case's person page and its monitoring
+    page with an incident, a process's heat map and activity catalogue, a pilot, a simulation and its progress, a
+    migration run, the migration preview, the report grouped each way, the audit log searched, the modeller). No
+    Swedish of the user interface may remain; the data (names from the diagrams, forms, agreements and directory)
+    stays as written."""
+    from engine.directory import SYSTEM_ACTOR
+    from webui.demo import CASES
+    from webui.demo_story import _incident, _pilot_and_simulation
+
+    owner = demo.directory.actor("agnes")
+    esther = CASES[0]["personnummer"]
+    _incident(demo, owner)  # deploys the demo's diagram whose expression divides by zero; its case has no units
+    incident = demo.runtime.start_instance(
+        "demo_berakning",
+        "language-test",
+        {"personnummer": esther, "namn": "Esther Andersson", "planerade_dygn": 10, "antal_besok": 0,
+         "kommun": "Eksjö", "avdelning_hsa_id": "SE2321000057-HSMEDGER"},
+        SYSTEM_ACTOR,
+    )  # fmt: skip
+    _pilot_and_simulation(demo, owner)
+    task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
+
+    irma = sign_in(demo_app, "irma")
+    preview = {"process_id": "in_utskrivning", "from_version": "1", "target_version": "2"}
+    run = irma.post("/migreringar", data={**preview, "comment": "Test", "csrf_token": page_token(irma, "/migreringar")})
+    assert run.status_code in (302, 303), run.get_data(as_text=True)
+
+    rules = [
+        r.rule
+        for r in demo_app.url_map.iter_rules()
+        if "GET" in (r.methods or ())
+        and not r.arguments
+        and not r.rule.startswith(NOT_PAGES)
+        and not r.rule.endswith((".csv", ".xlsx"))  # downloads, not pages
+    ]
+    query = "&".join(f"{k}={v}" for k, v in preview.items())
+    pages = sorted(
+        {
+            *rules,
+            f"/uppgifter/{task['id']}",
+            "/personer/arende/1",
+            "/overvakning/instans/1",
+            f"/overvakning/instans/{incident}",
+            "/overvakning?status=incident",
+            "/overvakning/process/in_utskrivning/varmekarta",
+            "/processer/in_utskrivning/aktiviteter",
+            "/piloter/1",
+            "/piloter/1?utskrift=1",
+            "/simuleringar/1",
+            "/simuleringar/1/forlopp",
+            run.headers["Location"],
+            f"/migreringar/forhandsgranska?{query}",
+            "/rapporter?gruppering=week",
+            "/rapporter?gruppering=kommun",
+            "/rapporter?gruppering=version",
+            "/rapporter?fran=2026-02-01&till=2026-01-01&gruppering=x",
+            f"/logg?personnummer={esther}",
+            "/logg?since=2026-01-01&until=2026-12-31",
+            "/modellera",
+        }
+    )
+    data = _data_phrases(demo)
+    catalogue = _ui_swedish()
+    opened: dict[str, set[str]] = {}
+    found: dict[str, list[str]] = {}
+    for username in ROLE_USERS:
+        client = sign_in(demo_app, username)
+        client.post("/sprak", data={"csrf_token": page_token(client), "lang": "en"})
+        for path in pages:
+            response = client.get(path)
+            if response.status_code in (302, 303, 403, 404):
+                continue  # not this role's page (404: a case outside the user's units), or a redirect to one
+            # The report's form and the migration preview without a choice: their errors explained.
+            expected = 400 if "gruppering=x" in path or path == "/migreringar/forhandsgranska" else 200
+            assert response.status_code == expected, (username, path, response.status_code)
+            if not response.mimetype.startswith("text/html"):
+                continue
+            opened.setdefault(path, set()).add(username)
+            html = response.get_data(as_text=True)
+            swedish = _swedish_in(_text(html), data, catalogue)
+            if html.lstrip().startswith("<!") and '<html lang="en">' not in html:
+                swedish.append("not marked as English")
+            if swedish:
+                found[f"{username} {path}"] = swedish
+    # Forms sent with errors, and the flash message after an action, in English too.
+    irma = sign_in(demo_app, "irma")
+    irma.post("/sprak", data={"csrf_token": page_token(irma), "lang": "en"})
+    posted = {
+        "pilot form": irma.post("/piloter/ny", data={"csrf_token": page_token(irma, "/piloter/ny"), "name": ""}),
+        "simulation form": irma.post("/simuleringar", data={"csrf_token": page_token(irma, "/simuleringar")}),
+    }
+    irma.post("/piloter/1/vardekompass", data={"csrf_token": page_token(irma, "/piloter/1")})
+    posted["pilot flash"] = irma.get("/piloter/1")
+    for where, response in posted.items():
+        assert response.status_code in (200, 400, 422), (where, response.status_code)
+        swedish = _swedish_in(_text(response.get_data(as_text=True)), data, catalogue)
+        if swedish:
+            found[where] = swedish
+    assert "flash" in posted["pilot flash"].get_data(as_text=True)
+    assert sorted(set(pages) - set(opened)) == ["/"]  # the start page redirects to the worklist
+    assert found == {}, "\n".join(f"{where}: {texts}" for where, texts in sorted(found.items()))
+
+
+def test_the_engine_texts_the_pages_show_have_english():
+    """The engine's fixed Swedish texts that pages show through the |t filter (figure titles and definitions, pilot
+    rules and statuses, comparison groups, questions, catalogue headings) are all in the English catalogue, and the
+    figures the pilot comparison writes keep their numbers."""
+    from babel.messages.pofile import read_po
+
+    from webui import create_app
+    from webui.labels import engine_text, engine_texts
+
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="en")
+    assert [t for t in engine_texts() if catalog.get(t) is None or not catalog.get(t).string] == []
+    app = create_app({"TESTING": True})
+    with app.test_request_context("/"):
+        from flask import session
+        from flask_babel import refresh
+
+        assert engine_text("Instämmer helt") == "Instämmer helt"  # Swedish by default
+        session["lang"] = "en"
+        refresh()
+        assert engine_text("Instämmer helt") == "Agree fully"
+        assert engine_text("62 % (23 av 37) ±16") == "62 % (23 of 37) ±16"
+        assert engine_text("4,2 dagar (n=30)") == "4,2 days (n=30)"
+        assert engine_text("Fall på pilotens version, inskrivna 2026-01-12–2026-03-31") == (
+            "Cases on the pilot's version, admitted 2026-01-12–2026-03-31"
+        )
+        assert engine_text("Registrera inskrivning") == "Registrera inskrivning"  # data stays as written

@@ -399,7 +399,7 @@ def cancel(instance_id: int) -> Any:
     return _act(
         instance_id,
         lambda actor: platform().runtime.cancel_instance(instance_id, actor, reason=_reason()),
-        "Instansen är avbruten.",
+        _("Instansen är avbruten."),
     )
 
 
@@ -422,7 +422,7 @@ def fire_timer(instance_id: int, timer_id: int) -> Any:
     return _act(
         instance_id,
         lambda actor: platform().runtime.fire_timer_now(instance_id, timer_id, actor, reason=_reason()),
-        "Timern är utlöst.",
+        _("Timern är utlöst."),
     )
 
 
@@ -433,7 +433,7 @@ def reassign(instance_id: int, task_id: str) -> Any:
     return _act(
         instance_id,
         lambda actor: platform().runtime.reassign_task(task_id, assignee, actor, reason=_reason()),
-        f"Uppgiften är fördelad till {assignee}.",
+        _("Uppgiften är fördelad till %(name)s.", name=assignee),
     )
 
 
@@ -561,7 +561,7 @@ def heatmap(process_id: str) -> Any:
     version_text = (request.args.get("version") or "").strip()
     version = int(version_text) if version_text.isdigit() else None
     if version_text and version is None:
-        errors["version"] = ["Versionen är ett heltal."]
+        errors["version"] = [_("Versionen är ett heltal.")]
     since, until = period_default(platform().clock)
     for key in ("fran", "till"):
         text = (request.args.get(key) or "").strip()
@@ -569,14 +569,14 @@ def heatmap(process_id: str) -> Any:
             try:
                 value = date.fromisoformat(text)
             except ValueError:
-                errors[key] = ["Skriv datumet som ÅÅÅÅ-MM-DD."]
+                errors[key] = [_("Skriv datumet som ÅÅÅÅ-MM-DD.")]
                 continue
             if key == "fran":
                 since = value
             else:
                 until = value
     if since > until:
-        errors["till"] = ["Slutdatumet ligger före startdatumet."]
+        errors["till"] = [_("Slutdatumet ligger före startdatumet.")]
     try:
         definition_id, version, name = monitoring().definition_id(process_id, version)
     except NotFound:

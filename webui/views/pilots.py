@@ -66,7 +66,11 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
         series = data["weeks"]["series"].get(figure_id) or {}
         if figure_id != "cases" and not any(v is not None for vs in series.values() for v in vs):
             continue
-        title = "Fall per vecka" if figure_id == "cases" else f"{titles.get(figure_id, figure_id)} per vecka"
+        title = (
+            _("Fall per vecka")
+            if figure_id == "cases"
+            else _("%(figure)s per vecka", figure=_(titles.get(figure_id, figure_id)))
+        )
         unit = "count" if figure_id == "cases" else "share"
         lines = [(names[k], series.get(k, [])) for k in ("pilot", "elsewhere")]
         out.append({"title": title, "svg": line_chart(title, weeks, lines, unit)})
@@ -100,7 +104,7 @@ def _date(value: str, key: str, errors: dict[str, list[str]]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors[key] = ["ange ett datum (ÅÅÅÅ-MM-DD)"]
+        errors[key] = [_("ange ett datum (ÅÅÅÅ-MM-DD)")]
         return None
 
 
@@ -108,7 +112,7 @@ def _spec(values: dict[str, Any]) -> PilotSpec:
     errors: dict[str, list[str]] = {}
     process_id, _, version = values["definition"].rpartition(":")
     if not process_id or not version.isdigit():
-        errors["definition"] = ["välj process och version"]
+        errors["definition"] = ["välj process och version"]  # translated on the page (`_` is taken here)
     start = _date(values["start_date"], "start_date", errors)
     end = _date(values["end_date"], "end_date", errors)
     if errors or start is None or end is None:
@@ -223,7 +227,7 @@ def create() -> Any:
         return _new_page(values, errors, exc.message, 400)
     except SamflodeError as exc:
         return _new_page(values, {}, exc.message, exc.status)
-    flash("Piloten är skapad. Starta den när allt är klart.", "ok")
+    flash(_("Piloten är skapad. Starta den när allt är klart."), "ok")
     return redirect(url_for("pilots.show", pilot_id=pilot_id), code=303)
 
 
@@ -311,10 +315,10 @@ def extend(pilot_id: int) -> Any:
         errors: dict[str, list[str]] = {}
         end = _date(request.form.get("end_date", ""), "end_date", errors)
         if end is None:
-            raise ValidationFailed("Ange ett nytt slutdatum", {"fields": errors})
+            raise ValidationFailed(_("Ange ett nytt slutdatum"), {"fields": errors})
         pilots().extend(actor, pilot_id, end)
 
-    return _after(pilot_id, run, "Piloten är förlängd.")
+    return _after(pilot_id, run, _("Piloten är förlängd."))
 
 
 @bp.post("/piloter/<int:pilot_id>/sprid")
@@ -326,12 +330,12 @@ def promote(pilot_id: int) -> Any:
     whole = request.form.get("scope") == "hela"
     units = {PILOT_LISTS[kind]: request.form.getlist(PILOT_LISTS[kind]) for kind in UNIT_KINDS}
     if not whole and not any(units.values()):
-        flash("Välj enheter att sprida till, eller sprid till hela processen.", "error")
+        flash(_("Välj enheter att sprida till, eller sprid till hela processen."), "error")
         return redirect(url_for("pilots.show", pilot_id=pilot_id), code=303)
     done = (
-        "Pilotens version är nu standard för alla nya fall; piloten är avslutad."
+        _("Pilotens version är nu standard för alla nya fall; piloten är avslutad.")
         if whole
-        else "De valda enheterna får pilotens version som standard för nya fall."
+        else _("De valda enheterna får pilotens version som standard för nya fall.")
     )
     return _after(pilot_id, lambda: pilots().promote(actor, pilot_id, None if whole else units), done)
 
@@ -346,7 +350,7 @@ def send_questionnaires(pilot_id: int) -> Any:
     def run() -> str:
         sent = questionnaires().send(actor, pilot_id)
         if not sent:
-            return "Inga nya utskrivna ärenden att skicka frågor för."
-        return f"Värdekompassens frågor är skickade för {len(sent)} utskrivna ärenden."
+            return _("Inga nya utskrivna ärenden att skicka frågor för.")
+        return _("Värdekompassens frågor är skickade för %(n)s utskrivna ärenden.", n=len(sent))
 
     return _after(pilot_id, run)

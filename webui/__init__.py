@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request, send_from_directory
+from flask_babel import gettext
 from werkzeug.routing import IntegerConverter, Map
 
 from engine.config import PROJECT_ROOT, Settings
@@ -68,13 +69,13 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     def _not_found(exc: Exception) -> Response | tuple[str, int]:
         if request.path.startswith("/api/"):
             return error_response(404, "not_found", "Det finns ingen sådan adress i API:t")
-        return "Sidan finns inte", 404
+        return gettext("Sidan finns inte"), 404
 
     @app.errorhandler(405)
     def _not_allowed(exc: Exception) -> Response | tuple[str, int]:
         if request.path.startswith("/api/"):
             return error_response(405, "method_not_allowed", "Metoden är inte tillåten här")
-        return "Metoden är inte tillåten", 405
+        return gettext("Metoden är inte tillåten"), 405
 
     @app.errorhandler(413)
     def _too_large(exc: Exception) -> Response | tuple[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from engine.domain.errors import SamflodeError
 from engine.features.migration import Migrations, Selection
@@ -161,7 +162,11 @@ def run() -> Any:
         params: dict[str, Any] = {**values, **{f"map__{k}": v for k, v in mapping.items()}}
         return redirect(url_for("versions.preview", **params))
     result = _migrations().get(run_id, current_actor())
-    flash(f"Migrerade ärenden: {result['migrated']}. Kunde inte migreras: {result['failed']}.", "status")
+    flash(
+        _("Migrerade ärenden: %(migrated)s. Kunde inte migreras: %(failed)s.")
+        % {"migrated": result["migrated"], "failed": result["failed"]},
+        "status",
+    )
     return redirect(url_for("versions.migration", run_id=run_id))
 
 
@@ -189,9 +194,9 @@ def revert(run_id: int) -> Any:
         flash(exc.message, "error")
         return redirect(url_for("versions.migration", run_id=run_id))
     if answer["reverted"]:
-        flash(f"Återställda till sin tidigare version: {len(answer['reverted'])}.", "status")
+        flash(_("Återställda till sin tidigare version: %(n)s.") % {"n": len(answer["reverted"])}, "status")
     for refused in answer["refused"]:
-        flash(f"Instans {refused['instance_id']}: {refused['reason']}", "error")
+        flash(_("Instans %(id)s: %(reason)s") % {"id": refused["instance_id"], "reason": refused["reason"]}, "error")
     if not answer["reverted"] and not answer["refused"]:
         flash("Det fanns inget att återställa.", "status")
     return redirect(url_for("versions.migration", run_id=run_id))

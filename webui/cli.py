@@ -16,7 +16,6 @@ from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
-from engine.features.pilots import Pilots
 from engine.platform import Platform, build
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
@@ -90,7 +89,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     for path, result in zip(paths, results, strict=True):
         state = "ny version" if result.created else "oförändrad"
         print(f"{path}: {result.process_id} version {result.version} ({state})")
-        default = Pilots(p.db, p.clock, p.policy).effective_default(result.process_id)
+        default = p.pilots.effective_default(result.process_id)
         if result.executable and default is not None and default != result.version:
             print(
                 f"  nya fall startar fortfarande på version {default}; "
@@ -302,7 +301,7 @@ def cmd_make_default(args: argparse.Namespace) -> int:
         print("Ange --comment: varför blir versionen standard?", file=sys.stderr)
         return 2
     try:
-        Pilots(p.db, p.clock, p.policy).set_default(who, args.process_id, args.version, comment=args.comment)
+        p.pilots.set_default(who, args.process_id, args.version, comment=args.comment)
     except SamflodeError as exc:
         print(f"{args.process_id}: {exc.message}", file=sys.stderr)
         return 1

@@ -9,12 +9,11 @@ from typing import Any
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from engine.jobs.notifications import for_platform
     from webui.cli import _platform
 
     p = _platform()
     try:
-        notifications = for_platform(p)
+        notifications = p.notifications
         added = notifications.refresh_all(p.directory)
         mailed = notifications.send_email()
     finally:

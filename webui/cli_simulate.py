@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.features.simulation import SimulationParams
-from engine.features.simulations import Simulations
 
 
 def _pairs(text: str, kind: type) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         default_hours=args.default_hours,
     )
     folder = Path(args.out) if args.out else p.settings.simulation_dir
-    service = Simulations(p.db, p.clock, p.catalog, p.policy, folder, args.workers)
+    service = p.simulations_in(folder, args.workers)
     run_id = service.create(params, CLI_ACTOR)
 
     def show(done: int, total: int) -> None:

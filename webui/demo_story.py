@@ -253,9 +253,8 @@ def _incident(p: Platform, owner: Actor) -> str:
 
 
 def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
-    from engine.features.pilots import Pilots, PilotSpec
+    from engine.features.pilots import PilotSpec
     from engine.features.simulation import SimulationParams
-    from engine.features.simulations import Simulations
 
     out = []
     xml = (p.settings.processes_dir / "in_utskrivning.bpmn").read_text(encoding="utf-8")
@@ -265,7 +264,7 @@ def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
         vardekompass = p.settings.processes_dir / "vardekompass.bpmn"
         if vardekompass.is_file():
             p.runtime.deploy(vardekompass.read_bytes(), owner, comment="demo", filename="vardekompass.bpmn")
-        pilots = Pilots(p.db, p.clock, p.policy)
+        pilots = p.pilots
         today = p.clock.now().astimezone(STOCKHOLM).date()
         pilot_id = pilots.create(
             TEAM,
@@ -285,7 +284,7 @@ def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
         )
         pilots.start(TEAM, pilot_id)
         out.append(f"pilot {pilot_id} (version {deployed.version}) pågår")
-        sims = Simulations(p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, 1)
+        sims = p.simulations_in(p.settings.simulation_dir, 1)
         run_id = sims.create(
             SimulationParams(
                 process_id="in_utskrivning",

@@ -10,7 +10,7 @@ from engine.features.pilots import PilotSpec
 from webui.api import actor, documented, load_body, load_query
 from webui.api import pilot_schemas as ps
 from webui.api.routes import _json
-from webui.views.pilots import comparison, pilots, questionnaires
+from webui.shared import comparison, pilots, questionnaires
 
 
 @documented(

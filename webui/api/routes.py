@@ -10,11 +10,13 @@ from flask import Response, jsonify, request
 from engine.commands.runtime import DeployResult
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from engine.features.pilots import Pilots
 from engine.persistence.models import ProcessInstance
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
 from webui.headers import attachment
+from webui.shared import pilots
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
 
@@ -48,9 +50,7 @@ def instance_answer(instance_id: int, who: Actor, detail: str) -> dict[str, Any]
             }
 
 
-def _pilots() -> Any:
-    from webui.views.pilots import pilots
-
+def _pilots() -> Pilots:
     return pilots()
 
 

@@ -7,36 +7,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Response, current_app
+from flask import Response
 
-from engine.directory import Actor
 from engine.features.simulation import SimulationParams
-from engine.features.simulations import Simulations
-from webui.api import actor, documented, load_body, platform
+from webui.api import actor, documented, load_body
 from webui.api.routes import _json
 from webui.api.simulation_schemas import SimulationIn, SimulationOut, SimulationsOut
-
-
-def simulations() -> Simulations:
-    """One per app (the background threads share it); built from the settings on first use."""
-    found = current_app.extensions.get("samflode_simulations")
-    if found is None:
-        p = platform()
-        found = Simulations(
-            p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers
-        )
-        current_app.extensions["samflode_simulations"] = found
-    return found
-
-
-def start(params: SimulationParams, who: Actor) -> int:
-    service = simulations()
-    run_id = service.create(params, who)
-    if current_app.config.get("SAMFLODE_SIMULATE_INLINE"):
-        service.execute(run_id)  # tests: run to the end before answering
-    else:
-        service.start_in_background(run_id)
-    return run_id
+from webui.shared import simulations
+from webui.shared import start_simulation as start
 
 
 @documented(

@@ -11,6 +11,8 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 
 from engine.domain.errors import SamflodeError
 from engine.features.migration import Migrations, Selection
+from engine.features.simulations import Simulations
+from webui.shared import simulations, start_simulation
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
 
@@ -41,7 +43,7 @@ def register(app: Flask) -> None:
 
 
 def _migrations() -> Migrations:
-    return Migrations(platform().runtime)
+    return platform().migrations
 
 
 def _denied() -> Any:
@@ -200,9 +202,7 @@ def revert(run_id: int) -> Any:
 # ------------------------------------------------------------------------------------------------- simulations
 
 
-def _simulations() -> Any:
-    from webui.api.simulations import simulations
-
+def _simulations() -> Simulations:
     return simulations()
 
 
@@ -294,9 +294,7 @@ def simulate() -> Any:
     values, params, errors = _sim_form(request.form)
     if not errors and params is not None:
         try:
-            from webui.api.simulations import start
-
-            run_id = start(params, current_actor())
+            run_id = start_simulation(params, current_actor())
             return redirect(url_for("versions.simulation", run_id=run_id))
         except SamflodeError as exc:
             errors.append(exc.message)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.commands.facts_store import CaseFactsKeeper, RebuildCounts, rebuild_all
 from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
@@ -309,6 +310,29 @@ def cmd_make_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild_facts(args: argparse.Namespace) -> int:
+    """Every case's facts (case_facts, the figures' table) derived again from its history through this version's code:
+    after upgrading from a database before migration 0007, or after a change to the milestones or the derivation.
+    Idempotent (a second run writes nothing), `--batch` cases per transaction."""
+    if args.batch < 1:
+        print("--batch måste vara minst 1", file=sys.stderr)
+        return 2
+    p = _platform()
+    keeper = CaseFactsKeeper(p.catalog)
+    if keeper.milestones is None:
+        print("Ingen milestones.json i processmappen: inga fakta att bygga", file=sys.stderr)
+        return 0
+
+    def show(counts: RebuildCounts) -> None:
+        print(f"\rFall: {counts.cases} (skrivna {counts.written})", end="", file=sys.stderr, flush=True)
+
+    counts = rebuild_all(p.db, keeper, p.clock.now(), batch=args.batch, progress=show)
+    print(file=sys.stderr)
+    out = {"process": keeper.milestones.process_id, "fall": counts.cases, "skrivna": counts.written}
+    print(json.dumps({**out, "oforandrade": counts.unchanged}, ensure_ascii=False))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="samflode", description="Samflöde: körbara vårdprocesser")
     sub = top.add_subparsers(dest="command", required=True)
@@ -375,6 +399,12 @@ def parser() -> argparse.ArgumentParser:
     cat.add_argument("process_ids", nargs="+", metavar="PROCESS_ID")
     cat.add_argument("--out", default=None, help="fil att skriva till (annars standard ut)")
     cat.set_defaults(func=cmd_catalogue)
+
+    facts = sub.add_parser(
+        "rebuild-facts", help="bygg om varje ärendes fakta för nyckeltalen ur dess historik (efter uppgradering)"
+    )
+    facts.add_argument("--batch", type=int, default=500, help="ärenden per transaktion")
+    facts.set_defaults(func=cmd_rebuild_facts)
 
     user = sub.add_parser("create-user", help="skapa en användare")
     user.add_argument("username")

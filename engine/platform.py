@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from engine.bpmn.sandbox import trusted_call
 from engine.commands.accounts import Accounts
 from engine.commands.drafts import Drafts as ModellerDrafts
 from engine.commands.poisoned import PoisonedCases
@@ -97,7 +98,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
             if settings.clock == "simulated"
             else SystemClock()
         )
-    catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None)
+    # The deadline functions a diagram calls run as trusted code: the sandbox's hook is handed in, not imported by the
+    # domain (issue 16).
+    catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None, trusted_call)
     policy = Policy(catalog)
     access = AccessPolicy(catalog)
     runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size, access=access)

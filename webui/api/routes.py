@@ -117,9 +117,8 @@ def deploy_definition() -> Response:
         filename=filename,
         allow_documentation_only=options["documentation_only"],
     )
-    from webui.api.drafts import drafts
-
-    drafts().discard_deployed(who, result.process_id, options["draft"])  # the modeller's draft is done with
+    # The modeller's draft is done with.
+    platform().modeller_drafts.discard_deployed(who, result.process_id, options["draft"])
     return _json(_deploy_out(result), 201 if result.created else 200)
 
 

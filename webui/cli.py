@@ -17,6 +17,11 @@ from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
+from engine.features.catalogue_doc import catalogue, markdown
+from engine.jobs.heartbeat import SchedulerSlots
+from engine.jobs.scheduler import ClockNotSimulated
+from engine.persistence.backup import BackupError, backup, restore
+from engine.persistence.roles import set_up_application_role
 from engine.platform import Platform, build
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
@@ -45,8 +50,6 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 def cmd_db_role(args: argparse.Namespace) -> int:
     """The application's least-privileged role (PostgreSQL), made by the owner after `init-db` and again after each
     upgrade (docs/privacy.md)."""
-    from engine.persistence.roles import set_up_application_role
-
     p = _platform()
     password = None
     if args.password:
@@ -126,7 +129,6 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def _scheduler_for(platform: Platform, settings: Settings, blocking: bool) -> Any:
-    from engine.jobs.heartbeat import SchedulerSlots
     from engine.jobs.scheduler import TimerScheduler
 
     return TimerScheduler(
@@ -190,8 +192,6 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from engine.persistence.backup import BackupError, backup
-
     settings = Settings.from_env()
     try:
         written = backup(settings.database_url, Path(args.file))
@@ -203,8 +203,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from engine.persistence.backup import BackupError, restore
-
     settings = Settings.from_env()
     if not args.yes:
         print("Fel: återställningen ersätter hela databasen; bekräfta med --yes", file=sys.stderr)
@@ -236,8 +234,6 @@ def cmd_clock_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clock_advance(args: argparse.Namespace) -> int:
-    from engine.jobs.scheduler import ClockNotSimulated
-
     try:
         step = parse_step(args.step)
     except ValueError as exc:
@@ -257,8 +253,6 @@ def cmd_clock_advance(args: argparse.Namespace) -> int:
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
     """The activity catalogue of deployed processes as markdown (docs/activities.md is made with this)."""
-    from engine.features.catalogue_doc import catalogue, markdown
-
     p = _platform()
     try:
         catalogues = []

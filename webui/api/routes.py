@@ -11,10 +11,12 @@ from engine.commands.runtime import DeployResult
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from engine.features.pilots import Pilots
+from engine.jobs.scheduler import ClockNotSimulated
 from engine.persistence.models import ProcessInstance
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
+from webui.api.openapi import build_document
 from webui.headers import attachment
 from webui.shared import pilots
 
@@ -294,8 +296,6 @@ def get_clock() -> Response:
     errors=(400, 401, 403, 404, 415, 422),
 )
 def advance_clock() -> Response:
-    from engine.jobs.scheduler import ClockNotSimulated
-
     who = actor()
     p = platform()
     if not getattr(p.clock, "simulated", False):
@@ -316,6 +316,4 @@ def advance_clock() -> Response:
 
 @documented("GET", "/openapi.json", "Detta dokument", errors=())
 def openapi_document() -> Response:
-    from webui.api.openapi import build_document
-
     return _json(build_document())

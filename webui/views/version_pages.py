@@ -11,7 +11,9 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 
 from engine.domain.errors import SamflodeError
 from engine.features.migration import Migrations, Selection
+from engine.features.simulation import SimulationParams
 from engine.features.simulations import Simulations
+from engine.reads.figures import Figures
 from webui.shared import simulations, start_simulation
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
@@ -223,14 +225,10 @@ def _pairs(text: str, kind: type, what: str, errors: list[str]) -> dict[str, Any
 
 
 def _figure_titles() -> dict[str, tuple[str, str]]:
-    from engine.reads.figures import Figures
-
     return {f.id: (f.title, f.unit) for f in Figures.definitions()}
 
 
 def _sim_form(source: Any) -> tuple[dict[str, str], Any, list[str]]:
-    from engine.features.simulation import SimulationParams
-
     keys = (
         "process_id",
         "candidate_version",

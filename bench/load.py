@@ -3,12 +3,15 @@
 demand; not part of the test suite. Prints throughput, p50/p95/p99 per endpoint, errors, lost and doubled timers,
 timer lateness and the scaling ratio.
 
-    .venv/bin/python bench/load.py                                  # 100 000 open cases (set-up takes long)
+    .venv/bin/python bench/load.py                                  # 100 000 open cases (set-up a few minutes)
     .venv/bin/python bench/load.py --cases 2000 --duration 60       # a run that fits a coffee break
     .venv/bin/python bench/load.py --web 1,2 --users 50 --schedulers 2
 
-Set-up: the database is emptied, the demo directory and processes loaded, `--cases` in_utskrivning cases started by
-inskrivning messages (spread over two wards and two vårdcentraler) and the `load_timer` process deployed. Each web
+Set-up: the database is emptied, the demo directory and processes loaded, `--real-cases` in_utskrivning cases started
+by inskrivning messages through the runtime (spread over two wards and two vårdcentraler: the staff below work on
+these) and the `load_timer` process deployed; the rest of `--cases` are written in bulk with SQL as bench/worklist.py
+writes them (instance rows, the open tasks of a case after its inskrivningsmeddelande, correlations; units of a
+county-sized directory, all 13 kommuner), so that every query the staff make runs over tables of the full size. Each web
 count runs against the same database (the cases the previous run completed stay completed; new cases keep coming).
 Timers: every `load_timer` case waits 2 s; after each run the schedulers get 10 s to finish, then the history tells
 how many fired late, not at all (lost) or twice (doubled).
@@ -104,10 +107,18 @@ def staff_accounts(url: str, count: int) -> dict[str, dict[str, str]]:
     return accounts
 
 
-def seed(url: str, cases: int) -> tuple[dict[str, str], dict[str, list[str]]]:
+def seed(url: str, cases: int, real_cases: int) -> tuple[dict[str, str], dict[str, list[str]]]:
+    from bench.worklist import bulk_instances, directory
+
     settings = Settings(database_url=url, clock="real", scheduler=False, processes_dir=ROOT / "processes").checked()
     p = build(settings, clock=SystemClock())
     summary = load_demo(p)
+    bulk = max(0, cases - real_cases)
+    if bulk:
+        t = time.perf_counter()
+        directory(p)
+        bulk_instances(p, bulk)
+        print(f"  {bulk} cases in bulk (SQL) in {time.perf_counter() - t:.0f} s", flush=True)
     with p.db.unit_of_work() as session:
         for username in ("rut", "otto"):
             summary["tokens"][username] = p.directory.create_token(session, username, at=p.clock.now(), label="load")
@@ -115,7 +126,7 @@ def seed(url: str, cases: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     persons: dict[str, list[str]] = {}  # per unit: whom its staff may search (need to know)
     started = time.perf_counter()
     rng = random.Random(17)
-    for n in range(cases):
+    for n in range(min(cases, real_cases)):
         pnr = personnummer(f"19{30 + n % 25}{1 + n % 12:02d}{1 + n % 28:02d}", f"{n % 1000:03d}")
         stay = f"VT-L{n}"
         data = {
@@ -226,6 +237,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/samflode_load")
     parser.add_argument("--cases", type=int, default=100_000, help="open cases made before the runs")
+    parser.add_argument(
+        "--real-cases", type=int, default=3000, help="of those, started through the runtime (the staff's work)"
+    )
     parser.add_argument("--web", default="1,2,4", help="web process counts to run, comma separated")
     parser.add_argument("--threads", type=int, default=4, help="threads per web process")
     parser.add_argument("--schedulers", type=int, default=2)
@@ -243,9 +257,10 @@ def main() -> None:
         tokens, persons = json.loads(tokens_file.read_text())
     else:
         reset(args.database)
-        print(f"seeding {args.cases} open cases ...", flush=True)
+        real = min(args.cases, args.real_cases)
+        print(f"seeding {args.cases} open cases ({real} through the runtime) ...", flush=True)
         t = time.perf_counter()
-        tokens, persons = seed(args.database, args.cases)
+        tokens, persons = seed(args.database, args.cases, args.real_cases)
         tokens_file.write_text(json.dumps([tokens, persons]))
         print(f"  seeded in {time.perf_counter() - t:.0f} s", flush=True)
     # Fresh statistics, as autovacuum would have them in a database that grew over months: without them the planner

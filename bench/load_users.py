@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,11 @@ from pathlib import Path
 from locust import HttpUser, between, task
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.domain.clock import STOCKHOLM  # noqa: E402
+from tests.webui.staff import valid_data  # noqa: E402  (the one way to fill a form with valid data)
+
 TOKENS: dict[str, str] = json.loads(os.environ.get("SAMFLODE_LOAD_TOKENS", "{}"))
 PASSWORD = os.environ.get("SAMFLODE_LOAD_PASSWORD", "samflode-demo")
 PERSONS: dict[str, list[str]] = json.loads(os.environ.get("SAMFLODE_LOAD_PERSONS", "{}"))
@@ -39,32 +45,6 @@ def form_schema(name: str | None) -> dict:
         path = ROOT / "processes" / "forms" / f"{name}.json"
         FORMS[name] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     return FORMS[name]
-
-
-def valid_data(schema: dict) -> dict:
-    """Data that fits a form (as tests/webui/staff.py makes it): required fields, every choice and yes/no."""
-    out: dict = {}
-    for key, prop in (schema.get("properties") or {}).items():
-        kind = prop.get("type")
-        if key not in (schema.get("required") or []) and "enum" not in prop and kind != "boolean":
-            continue
-        if prop.get("format") == "hsa-id":
-            out[key] = "SE2321000057-VCEKSJO"
-        elif kind == "boolean":
-            out[key] = not key.startswith("aterinlaggning")
-        elif "enum" in prop:
-            out[key] = prop["enum"][0]
-        elif prop.get("format") == "date":
-            out[key] = "2026-12-14"
-        elif prop.get("format") == "date-time":
-            out[key] = "2026-12-12T10:00:00+01:00"
-        elif kind == "array":
-            out[key] = [((prop.get("items") or {}).get("enum") or ["x"])[0]]
-        elif kind == "integer":
-            out[key] = 1
-        else:
-            out[key] = "Test"
-    return out
 
 
 class Staff(HttpUser):
@@ -115,7 +95,7 @@ class Staff(HttpUser):
         if not items:
             return
         chosen = random.choice(items)
-        data = valid_data(form_schema(chosen.get("form")))
+        data = valid_data(form_schema(chosen.get("form")), today=datetime.now(STOCKHOLM).date())
         with self.client.post(
             f"/api/v1/tasks/{chosen['id']}/complete",
             json={"data": data},

@@ -49,6 +49,7 @@ class Settings:
     schedulers: int = 1  # scheduler slots: exactly this many scheduler processes fire timers (engine/jobs/heartbeat.py)
     log_format: str = "text"  # text | json (one JSON object a line, with the request id)
     migrate: bool = True  # off where the processes run as the application's role (docs/privacy.md)
+    metrics_token: str = ""  # /metrics asks for it (Bearer); without one, /metrics answers only on this host
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +79,7 @@ class Settings:
             schedulers=_int(env, "SAMFLODE_SCHEDULERS", 1),
             log_format=env.get("SAMFLODE_LOG_FORMAT", "text").lower(),
             migrate=env.get("SAMFLODE_MIGRATE", "on").lower() not in ("off", "0", "false", "no"),
+            metrics_token=env.get("SAMFLODE_METRICS_TOKEN", ""),
         )
         return settings.checked()
 

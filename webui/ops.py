@@ -12,6 +12,7 @@ None of these carries patient data: counts, durations, route templates (never a 
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -107,6 +108,33 @@ class DatabaseCollector:
         yield GaugeMetricFamily(
             "samflode_schedulers_configured", "Scheduler slots configured (SAMFLODE_SCHEDULERS)", p.settings.schedulers
         )
+
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def metrics_refusal(token: str) -> Response | None:
+    """Who may scrape /metrics: with SAMFLODE_METRICS_TOKEN set, whoever sends it as a Bearer token (Prometheus'
+    `authorization` setting), from anywhere; without one, only a scraper on this host. The figures name no person,
+    but route latencies, backlog and incident counts are an attacker's map of the service, so it fails closed."""
+    if token:
+        sent = request.headers.get("Authorization", "")
+        scheme, _, value = sent.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            return None
+        return Response(
+            "metrics: send SAMFLODE_METRICS_TOKEN as a Bearer token\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    if request.remote_addr in LOOPBACK:
+        return None
+    return Response(
+        "metrics: only on this host unless SAMFLODE_METRICS_TOKEN is set (docs/operations.md)\n",
+        status=403,
+        mimetype="text/plain",
+    )
 
 
 def metrics_text(platform: Platform) -> bytes:
@@ -245,4 +273,7 @@ def register_operations(app: Flask, platform: Platform) -> None:
 
     @app.get("/metrics")
     def _metrics() -> Response:
+        refused = metrics_refusal(platform.settings.metrics_token)
+        if refused is not None:
+            return refused
         return Response(metrics_text(platform), mimetype=CONTENT_TYPE_LATEST)

@@ -44,9 +44,9 @@ def _scale_top(values: Sequence[float], unit: str) -> tuple[float, int]:
     return 10 * magnitude, 5
 
 
-def _frame(title: str, description: str, body: list[str]) -> Markup:
+def _frame(title: str, description: str, body: list[str], height: int = HEIGHT) -> Markup:
     head = (
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" xmlns="http://www.w3.org/2000/svg" '
         f'aria-labelledby="{{id}}-t {{id}}-d"><title id="{{id}}-t">{escape(title)}</title>'
         f'<desc id="{{id}}-d">{escape(description)}</desc>'
     )
@@ -110,16 +110,32 @@ def line_chart(
             )
         if path:
             parts.append(_polyline(colour, path))
-    legend_y = HEIGHT - 10
-    x = LEFT
-    for index, (name, _) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
-        parts.append(f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text class="legend" x="{x + 14}" y="{legend_y}">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
+    legend, height = _legend([name for name, _ in series])
+    parts.extend(legend)
     names = ", ".join(name for name, _ in series)
     description = f"Linjediagram över {len(labels)} perioder: {names}. Samma siffror finns i tabellen under diagrammet."
-    return _frame(title, description, parts)
+    return _frame(title, description, parts, height)
+
+
+LEGEND_ROW = 16
+CHAR_WIDTH = 6.5  # the legend's 12 px text, a generous average per character
+
+
+def _legend(names: Sequence[str]) -> tuple[list[str], int]:
+    """The series' names under the axis, wrapped onto more rows (and a taller chart) when they do not fit one, so
+    that no name runs out of the picture or over another."""
+    parts: list[str] = []
+    x, row = float(LEFT), 0
+    for index, name in enumerate(names):
+        width = 24 + CHAR_WIDTH * len(name)
+        if x > LEFT and x + width > WIDTH - RIGHT:
+            x, row = float(LEFT), row + 1
+        y = HEIGHT - 10 + row * LEGEND_ROW
+        colour = COLOURS[index % len(COLOURS)]
+        parts.append(f'<rect x="{x:.0f}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text class="legend" x="{x + 14:.0f}" y="{y}">{escape(name)}</text>')
+        x += width
+    return parts, HEIGHT + row * LEGEND_ROW
 
 
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float | None], unit: str) -> Markup:

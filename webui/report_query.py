@@ -21,7 +21,7 @@ from engine.reads.figures import (
 )
 
 MAX_DAYS = 3 * 366 + 1  # a report covers at most about three years
-SHARES = ("inskrivningsmeddelande_24h", "sip_kallelse_3d", "hem_24h", "svpl_3d")
+SHARES = ("inskrivningsmeddelande_24h", "sip_kallelse_3d", "hem_24h", "svpl_3d", "informationsoverforing_i_tid")
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,16 @@ FIGURES: tuple[FigureDefinition, ...] = (
         "svpl_efter_utskrivning.",
     ),
     FigureDefinition(
+        "informationsoverforing_i_tid",
+        "Information överförd senast på utskrivningsdagen",
+        "share",
+        "Andel av ärenden med överförd information (uppgiften 'Överföra information' slutförd) där överföringen "
+        "skedde före avtalets tidsgräns: slutet av det planerade utskrivningsdatumet (Europe/Stockholm) som det "
+        "var när uppgiften slutfördes.",
+        "Lag (2017:612) 4 kap.: informationen ska överföras senast på utskrivningsdagen; agreements.json "
+        "informationsoverforing (antagande: det planerade datumet är utskrivningsdagen).",
+    ),
+    FigureDefinition(
         "sip_i_hemmet",
         "SIP-möte i hemmet",
         "share",
@@ -278,6 +288,8 @@ def _measures() -> list[tuple[str, ColumnElement[Any]]]:
         ("home_n", func.count(c.home_within_24h)),
         ("svpl_ok", _true(c.svpl_on_time)),
         ("svpl_n", func.count(c.svpl_on_time)),
+        ("info_ok", _true(c.information_on_time)),
+        ("info_n", func.count(c.information_on_time)),
         ("in_home", _true(c.sip_held_in_home)),
         ("in_home_n", func.count(c.sip_held_in_home)),
         ("offered", func.count(c.sip_offered_at)),
@@ -457,6 +469,7 @@ class Figures:
                 "sip_kallelse_3d": _share(m["call_ok"], m["call_n"]),
                 "hem_24h": _share(m["home_ok"], m["home_n"]),
                 "svpl_3d": _share(m["svpl_ok"], m["svpl_n"]),
+                "informationsoverforing_i_tid": _share(m["info_ok"], m["info_n"]),
                 "sip_i_hemmet": _share(m["in_home"], m["in_home_n"]),
                 "sip_erbjudna": _count(m["offered"], cases),
                 "sip_accepterade": _count(m["accepted"], m["offered"]),

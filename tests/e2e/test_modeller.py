@@ -400,3 +400,51 @@ def test_bpmnlint_and_the_server_find_a_disconnected_task_and_a_dead_end(page, o
     assert page.locator('#findings li.lint[data-rule="no-implicit-end"]').count() == 2  # the task and the dead end
     assert page.locator('#findings li.lint[data-rule="no-implicit-split"]').count() == 1
     assert not page.inner_text("#check-summary").startswith("0 fel")
+
+
+# Words of the modeller's own texts (panel, findings, status lines) that only Swedish has; the diagram's names
+# (Planera insatser, Klart) are the process owner's data and stay as drawn.
+SWEDISH_ONLY = re.compile(
+    r"\b(Tidsfrist|Formulär|Körfält\w*|Arbetsbeskrivning|Utkast\w*|varningar|kan köras|Roll \(|Villkor|Standardflöde|"
+    r"Allmänt|Namn|Dokumentation|Skapa|Lägg till|Mål|Syfte|Utförare|Lagrum|inget formulär|ingen tidsfrist)\b"
+)
+
+
+def test_the_modeller_speaks_english_on_an_english_page(page, owner_server, platform):
+    """Issue 15: the modeller's own texts follow the page's language: the panel (bpmn-js's and ours), the check's
+    summary, the lint findings and the status lines; Swedish labels only on a Swedish page."""
+    platform.runtime.deploy(fixture_bytes("with_diagram.bpmn"), OWNER, comment="Första versionen")
+    base = owner_server
+    sign_in(page, base)
+    page.click('button[name="lang"][value="en"]')
+    page.wait_for_url(f"{base}/modellera*")
+    assert page.get_attribute("html", "lang") == "en"
+    page.wait_for_selector('#modeller[data-ready="true"]', state="attached")
+    assert page.get_attribute(".djs-palette .entry.bpmn-icon-start-event-none", "aria-label") == "Create start event"
+    page.select_option("#process-id", "with_diagram")
+    page.click("#open")
+    page.wait_for_selector('#modeller[data-opened="with_diagram:1"]', state="attached")
+
+    page.click('.djs-element[data-element-id="planera"]')
+    panel = page.locator("#properties")
+    expect(panel).to_contain_text("Work description")
+    expect(panel).to_contain_text("Deadline")
+    expect(panel).to_contain_text("The lane Slutenvård gives the roles: vardplanerare")
+    due = page.locator("#bio-properties-panel-samflode-due")
+    expect(due.locator("option:checked")).to_have_text("Own duration (ISO 8601)")
+    expect(due.locator('option[value="svar_nasta_vardag"]')).to_have_text(
+        "svar_nasta_vardag – nationell: P1D working days from att uppgiften skapas, by 12:00 that day"
+    )
+
+    page.click("#check")
+    expect(page.locator("#check-summary")).to_contain_text("0 errors")
+    expect(page.locator("#check-summary")).to_contain_text("bpmnlint (recommended rules)")
+    page.click("#deploy")  # without a comment: asked for one, in English
+    expect(page.locator("#deploy-result")).to_have_text("Write a comment: what changed and why?")
+
+    own_texts = " ".join(
+        page.inner_text(selector)
+        for selector in ("#properties", "#check-summary", "#findings", "#deploy-result", "#draft-status", "#opened")
+    )
+    found = SWEDISH_ONLY.findall(own_texts)
+    assert not found, f"Swedish-only text on the English modeller page: {sorted(set(found))}"

@@ -56,12 +56,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.config import PROJECT_ROOT, Settings
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.domain.personnummer import luhn_digit
-from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
+from engine.persistence.models import CaseFact, Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
 from engine.platform import Platform, build
 from engine.reads.figures import FigureRow, FigureScope
 from tests.conftest import truncate_all
@@ -513,3 +513,21 @@ def test_facts_follow_the_history_when_it_grows(figures_platform: Platform) -> N
     [total] = p.figures.compute(FigureScope(JAN, MAR))
     assert value(total, "sip_hallna")[:2] == (10, 10)  # 9 + M6
     assert value(total, "sip_i_hemmet")[1:] == (6, 10)  # held digitally
+
+
+def test_information_transfer_on_time_is_a_share_of_the_cases_that_transferred(figures_platform: Platform) -> None:
+    """The fact information_on_time (derived and tested in tests/bpmn/test_deadline_anchors.py) as a figure: the
+    cases that transferred on time over those that transferred at all; a case without a transfer counts in neither."""
+    ids = load(figures_platform)
+    verdicts = {"E1": True, "E2": True, "E3": False, "N1": True, "M1": False, "M2": False}
+    with figures_platform.db.unit_of_work() as session:
+        for name, on_time in verdicts.items():
+            session.execute(
+                update(CaseFact).where(CaseFact.instance_id == ids[name]).values(information_on_time=on_time)
+            )
+    [total] = figures_platform.figures.compute(FigureScope(JAN, MAR))
+    assert value(total, "informationsoverforing_i_tid") == (pytest.approx(3 / 6), 3, 6)
+    rows = by_key(figures_platform.figures.compute(FigureScope(JAN, MAR), "kommun"))
+    assert value(rows["Eksjö"], "informationsoverforing_i_tid") == (pytest.approx(2 / 3), 2, 3)
+    assert value(rows["Nässjö"], "informationsoverforing_i_tid") == (1.0, 1, 1)
+    assert value(rows["Mölndal"], "informationsoverforing_i_tid") == (0.0, 0, 2)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from argon2 import PasswordHasher
 
 from engine.commands.accounts import Accounts
 from engine.config import PROJECT_ROOT, Settings
+from engine.domain.clock import STOCKHOLM
 from engine.platform import Platform, build
 from tests.conftest import task_list, truncate_all
 from webui import create_app
@@ -56,8 +58,11 @@ def page_token(client, path: str = "/arbetslista") -> str:  # type: ignore[no-un
     return csrf_of(client.get(path).get_data(as_text=True))
 
 
-def valid_data(schema: dict, vardcentral: str = "SE2321000057-VCEKSJO") -> dict:  # type: ignore[type-arg]
-    """Data that fits a form: required fields, every choice and yes/no (yes, except 'återinläggning')."""
+def valid_data(  # type: ignore[type-arg]
+    schema: dict, vardcentral: str = "SE2321000057-VCEKSJO", today: date = date(2026, 1, 12)
+) -> dict:
+    """Data that fits a form: required fields, every choice and yes/no (yes, except 'återinläggning'); a date two
+    days after `today` (the demo's clock, or the real one in bench/load_users.py) and a time on `today`."""
     out: dict = {}  # type: ignore[type-arg]
     for key, prop in (schema.get("properties") or {}).items():
         kind = prop.get("type")
@@ -70,9 +75,9 @@ def valid_data(schema: dict, vardcentral: str = "SE2321000057-VCEKSJO") -> dict:
         elif "enum" in prop:
             out[key] = prop["enum"][0]
         elif prop.get("format") == "date":
-            out[key] = "2026-01-14"
+            out[key] = (today + timedelta(days=2)).isoformat()
         elif prop.get("format") == "date-time":
-            out[key] = "2026-01-12T10:00:00+01:00"
+            out[key] = datetime.combine(today, time(10, 0), tzinfo=STOCKHOLM).isoformat()
         elif kind == "array":
             out[key] = [((prop.get("items") or {}).get("enum") or ["x"])[0]]
         elif kind == "integer":

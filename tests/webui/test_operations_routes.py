@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +16,7 @@ from engine.persistence.models import SchedulerSlot
 from tests import diagrams
 from tests.conftest import OWNER, SYSTEM, fixture_bytes
 from tests.webui.test_api import CASE
+from webui import create_app
 from webui.ops import JsonFormatter
 
 
@@ -111,3 +113,25 @@ def test_every_answer_has_a_request_id_and_json_logs_carry_it(client, app):
         record = logging.LogRecord("samflode", logging.INFO, __file__, 1, "hej %s", ("där",), None)
         line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "hej där" and line["request_id"] == "req-42" and line["level"] == "INFO"
+
+
+def test_metrics_answer_only_on_this_host_without_a_token(client):
+    """Route latencies, backlog and incidents name no person but map the service: without SAMFLODE_METRICS_TOKEN
+    only a scraper on the same host gets them."""
+    assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    away = client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert away.status_code == 403 and b"SAMFLODE_METRICS_TOKEN" in away.data
+    assert b"samflode_" not in away.data
+
+
+def test_metrics_with_a_token_ask_for_it_from_everyone(platform, monkeypatch):
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, metrics_token="s3cret-scrape"))
+    client = create_app({"TESTING": True}, platform=platform).test_client()
+    for who in ("127.0.0.1", "10.1.2.3"):
+        env = {"REMOTE_ADDR": who}
+        missing = client.get("/metrics", environ_base=env)
+        assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+        wrong = client.get("/metrics", environ_base=env, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = client.get("/metrics", environ_base=env, headers={"Authorization": "Bearer s3cret-scrape"})
+        assert right.status_code == 200 and b"samflode_" in right.data

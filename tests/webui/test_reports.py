@@ -194,7 +194,7 @@ def test_api_deviations_and_definitions(reports_app: Flask) -> None:
         ("Region primärvård", 1),
     ]
     status, body = _get(reports_app, "/api/v1/reports/definitions", "agnes")
-    assert status == 200 and len(body["figures"]) == 16 and "kommun" in body["groupings"]
+    assert status == 200 and len(body["figures"]) == 17 and "kommun" in body["groupings"]
     prices = {(p["agreement"], p["year"]): p for p in body["daily_prices"]}
     assert prices[("jonkoping", 2026)]["amount"] == 9300.0 and prices[("jonkoping", 2026)]["assumption"] is True
 

@@ -15,6 +15,7 @@ import samflodeModdle from "./samflode-moddle.json";
 import SamflodePropertiesProvider from "./provider.js";
 import translateModule from "./translate.js";
 import { lint } from "./lint.js";
+import { LOCALE, t } from "./messages.js";
 
 const AUTOSAVE_MS = 1200;
 const $ = (id) => document.getElementById(id);
@@ -39,7 +40,7 @@ async function api(path, options) {
   const type = response.headers.get("Content-Type") || "";
   const body = type.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
-    const message = body && body.message ? body.message : "Fel " + response.status;
+    const message = body && body.message ? body.message : t("Fel {status}", "Error {status}", { status: response.status });
     throw new ApiError(message, response.status, body);
   }
   return body;
@@ -66,6 +67,10 @@ export function decodeXml(buffer) {
   }
 }
 
+function severityName(severity) {
+  return severity === "error" ? t("Fel", "Error") : t("Varning", "Warning");
+}
+
 function text(el, value) {
   el.textContent = value;
   return el;
@@ -73,7 +78,7 @@ function text(el, value) {
 
 function when(iso) {
   try {
-    return new Date(iso).toLocaleString("sv-SE", { timeZone: "Europe/Stockholm", dateStyle: "short", timeStyle: "short" });
+    return new Date(iso).toLocaleString(LOCALE, { timeZone: "Europe/Stockholm", dateStyle: "short", timeStyle: "short" });
   } catch (err) {
     return iso;
   }
@@ -85,7 +90,8 @@ async function main() {
   try {
     catalog = await api("/catalog");
   } catch (err) {
-    text($("modeller-status"), "Katalogen (formulär, körfält, tidsfrister) kunde inte hämtas: " + err.message);
+    text($("modeller-status"), t("Katalogen (formulär, körfält, tidsfrister) kunde inte hämtas: {error}",
+      "The catalogue (forms, lanes, deadlines) could not be fetched: {error}", { error: err.message }));
   }
   const modeler = new Modeler({
     container: "#canvas",
@@ -176,7 +182,8 @@ async function main() {
       const result = await modeler.importXML(xml);
       fitDiagram();
       if (result.warnings && result.warnings.length) {
-        text($("modeller-status"), "Diagrammet öppnades med " + result.warnings.length + " varningar från bpmn-js");
+        text($("modeller-status"), t("Diagrammet öppnades med {count} varningar från bpmn-js",
+          "The diagram opened with {count} warnings from bpmn-js", { count: result.warnings.length }));
       }
     } finally {
       state.importing = false;
@@ -193,9 +200,9 @@ async function main() {
   }
 
   function describeOpened() {
-    let what = state.processId ? "Process " + state.processId : "Diagram";
-    if (state.baseVersion) what += ", utgår från version " + state.baseVersion;
-    if (state.filename) what += ", fil " + state.filename;
+    let what = state.processId ? t("Process {id}", "Process {id}", { id: state.processId }) : t("Diagram", "Diagram");
+    if (state.baseVersion) what += t(", utgår från version {v}", ", based on version {v}", { v: state.baseVersion });
+    if (state.filename) what += t(", fil {name}", ", file {name}", { name: state.filename });
     text($("opened"), what);
   }
 
@@ -216,17 +223,17 @@ async function main() {
         : await api("/drafts", Object.assign({ method: "POST" }, jsonBody(payload)));
       state.draftId = draft.id;
       root.dataset.draft = String(draft.id);
-      text($("draft-status"), "Utkastet sparat " + when(draft.updated_at));
+      text($("draft-status"), t("Utkastet sparat {when}", "Draft saved {when}", { when: when(draft.updated_at) }));
       await listDrafts();
     } catch (err) {
       state.dirty = true;
-      text($("draft-status"), "Utkastet kunde inte sparas: " + err.message);
+      text($("draft-status"), t("Utkastet kunde inte sparas: {error}", "The draft could not be saved: {error}", { error: err.message }));
     }
   }
 
   function scheduleSave() {
     state.dirty = true;
-    text($("draft-status"), "Ändrat – sparas strax …");
+    text($("draft-status"), t("Ändrat – sparas strax …", "Changed – saving shortly …"));
     clearTimeout(state.saveTimer);
     state.saveTimer = setTimeout(() => {
       state.saving = saveDraft().finally(() => { state.saving = null; });
@@ -254,25 +261,25 @@ async function main() {
     const list = $("drafts");
     list.innerHTML = "";
     if (!body.items.length) {
-      list.appendChild(text(document.createElement("li"), "Inga sparade utkast"));
+      list.appendChild(text(document.createElement("li"), t("Inga sparade utkast", "No saved drafts")));
       return;
     }
     body.items.forEach((draft) => {
       const item = document.createElement("li");
       item.dataset.draftId = draft.id;
       item.dataset.processId = draft.process_id;
-      const label = (draft.name || draft.process_id) + (draft.base_version ? " (från v" + draft.base_version + ")" : " (ny)") +
+      const label = (draft.name || draft.process_id) + (draft.base_version ? t(" (från v{v})", " (from v{v})", { v: draft.base_version }) : t(" (ny)", " (new)")) +
         ", " + when(draft.updated_at);
       item.appendChild(text(document.createElement("span"), label));
-      const openButton = text(document.createElement("button"), "Öppna");
+      const openButton = text(document.createElement("button"), t("Öppna", "Open"));
       openButton.type = "button";
       openButton.className = "open-draft";
       openButton.addEventListener("click", report(() => openDraft(draft.id)));
-      const discardButton = text(document.createElement("button"), "Kasta");
+      const discardButton = text(document.createElement("button"), t("Kasta", "Discard"));
       discardButton.type = "button";
       discardButton.className = "discard-draft";
       discardButton.addEventListener("click", report(async () => {
-        if (!window.confirm("Kasta utkastet för " + (draft.name || draft.process_id) + "?")) return;
+        if (!window.confirm(t("Kasta utkastet för {name}?", "Discard the draft of {name}?", { name: draft.name || draft.process_id }))) return;
         await api("/drafts/" + draft.id, { method: "DELETE" });
         if (state.draftId === draft.id) state.draftId = null;
         await listDrafts();
@@ -286,7 +293,7 @@ async function main() {
   async function openDraft(id) {
     const draft = await api("/drafts/" + id);
     await load(draft.xml, { baseVersion: draft.base_version, draftId: draft.id });
-    text($("draft-status"), "Utkastet öppnat (sparat " + when(draft.updated_at) + ")");
+    text($("draft-status"), t("Utkastet öppnat (sparat {when})", "Draft opened (saved {when})", { when: when(draft.updated_at) }));
     if (draft.base_version) await selectProcess(draft.process_id, draft.base_version);
     await listDrafts();
   }
@@ -313,9 +320,10 @@ async function main() {
     if (!processId) return [];
     const body = await api("/definitions/" + encodeURIComponent(processId) + "/versions");
     body.items.forEach((v) => {
-      const label = "v" + v.version + (v.is_default ? " (standard)" : "") + " – " + (v.comment || "utan kommentar") +
-        " (" + v.deployed_by + ", " + when(v.deployed_at) + ", " + v.running_instances + " pågående" +
-        (v.executable ? "" : ", dokumentation") + ")";
+      const label = "v" + v.version + (v.is_default ? t(" (standard)", " (default)") : "") + " – " +
+        (v.comment || t("utan kommentar", "no comment")) + " (" + v.deployed_by + ", " + when(v.deployed_at) + ", " +
+        t("{n} pågående", "{n} running", { n: v.running_instances }) +
+        (v.executable ? "" : t(", dokumentation", ", documentation")) + ")";
       versionSelects.forEach((s, index) => {
         const option = text(document.createElement("option"), index === 0 ? label : "v" + v.version);
         option.value = v.version;
@@ -339,7 +347,8 @@ async function main() {
     // A draft of this process that the user already has is offered, not overwritten.
     const drafts = await api("/drafts");
     const existing = drafts.items.find((d) => d.process_id === processId);
-    text($("draft-status"), existing ? "Du har ett sparat utkast av processen (se Mina utkast); ändringar här ersätter det" : "");
+    text($("draft-status"), existing ? t("Du har ett sparat utkast av processen (se Mina utkast); ändringar här ersätter det",
+      "You have a saved draft of this process (see My drafts); changes here replace it") : "");
     if (existing) state.draftId = existing.id;
     root.dataset.opened = processId + ":" + version;
   }
@@ -351,10 +360,12 @@ async function main() {
     try {
       await load(xml, { filename: file.name });
     } catch (err) {
-      text($("modeller-status"), "Filen " + file.name + " kunde inte öppnas som BPMN: " + err.message);
+      text($("modeller-status"), t("Filen {name} kunde inte öppnas som BPMN: {error}", "The file {name} could not be opened as BPMN: {error}",
+        { name: file.name, error: err.message }));
       return;
     }
-    text($("modeller-status"), "Filen " + file.name + " är uppladdad; kontrollera och driftsätt den som vanligt");
+    text($("modeller-status"), t("Filen {name} är uppladdad; kontrollera och driftsätt den som vanligt",
+      "The file {name} is uploaded; check and deploy it as usual", { name: file.name }));
     const result = await check();
     $("documentation-only").checked = !result.executable;
     await saveDraft();
@@ -383,17 +394,20 @@ async function main() {
     const input = $("new-process-id");
     const processId = input.value.trim();
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(processId)) {
-      text($("modeller-status"), "Processens id: bokstäver, siffror och _ (börjar inte med en siffra)");
+      text($("modeller-status"), t("Processens id: bokstäver, siffror och _ (börjar inte med en siffra)",
+        "The process id: letters, digits and _ (not starting with a digit)"));
       return;
     }
     const drafts = await api("/drafts");
     const existing = drafts.items.find((d) => d.process_id === processId);
     if (existing) {
-      text($("modeller-status"), "Du har redan ett utkast av " + processId + ": öppna det under Mina utkast");
+      text($("modeller-status"), t("Du har redan ett utkast av {id}: öppna det under Mina utkast",
+        "You already have a draft of {id}: open it under My drafts", { id: processId }));
       return;
     }
     await load(newDiagramXml(processId), {});
-    text($("modeller-status"), "Ny process " + processId + ": rita, kontrollera och driftsätt den som version 1");
+    text($("modeller-status"), t("Ny process {id}: rita, kontrollera och driftsätt den som version 1",
+      "New process {id}: draw, check and deploy it as version 1", { id: processId }));
     input.value = "";
     await saveDraft();
   }
@@ -425,7 +439,7 @@ async function main() {
       item.dataset.elementId = d.element_id || "";
       const element = d.element_id && registry.get(d.element_id);
       const label = element ? getBusinessObject(element).get("name") || d.element_id : d.element_id;
-      text(item, (d.severity === "error" ? "Fel" : "Varning") + (label ? " (" + label + ")" : "") + ": " + d.message);
+      text(item, severityName(d.severity) + (label ? " (" + label + ")" : "") + ": " + d.message);
       if (element) item.addEventListener("click", () => selectElement(d.element_id));
       list.appendChild(item);
       if (element && element.type !== "label") {
@@ -433,17 +447,20 @@ async function main() {
         html.className = "finding-overlay " + d.severity;
         html.dataset.elementId = d.element_id;
         html.title = d.message;
-        html.textContent = d.severity === "error" ? "Fel" : "Varning";
+        html.textContent = severityName(d.severity);
         state.overlays.push(overlays.add(d.element_id, "finding", { position: { top: -12, left: 0 }, html }));
         mark(d.element_id, d.severity === "error" ? "finding-error" : "finding-warning");
       }
     });
-    let summary = result.errors + " fel, " + result.warnings + " varningar" +
-      (result.executable ? " – kan köras" : " – kan inte köras (kan lagras som dokumentation)");
+    let summary = t("{errors} fel, {warnings} varningar", "{errors} errors, {warnings} warnings",
+      { errors: result.errors, warnings: result.warnings }) +
+      (result.executable ? t(" – kan köras", " – can run")
+        : t(" – kan inte köras (kan lagras som dokumentation)", " – cannot run (can be stored as documentation)"));
     if (linted) {
       const lintErrors = lintFindings.filter((d) => d.severity === "error").length;
-      summary += " · bpmnlint (rekommenderade regler): " + lintErrors + " fel, " +
-        (lintFindings.length - lintErrors) + " varningar";
+      summary += t(" · bpmnlint (rekommenderade regler): {errors} fel, {warnings} varningar",
+        " · bpmnlint (recommended rules): {errors} errors, {warnings} warnings",
+        { errors: lintErrors, warnings: lintFindings.length - lintErrors });
     }
     text($("check-summary"), summary);
     root.dataset.lintErrors = String(lintFindings.filter((d) => d.severity === "error").length);
@@ -457,7 +474,7 @@ async function main() {
     try {
       linted = await lint(modeler.get("moddle"), await currentXml());
     } catch (err) {
-      text($("modeller-status"), "bpmnlint kunde inte köras: " + err.message);
+      text($("modeller-status"), t("bpmnlint kunde inte köras: {error}", "bpmnlint could not run: {error}", { error: err.message }));
     }
     showFindings(result, linted);
     return result;
@@ -472,9 +489,12 @@ async function main() {
   }
 
   const FIELD_NAMES = {
-    name: "namn", lane: "körfält", type: "typ", documentation: "beskrivning", timer: "timer", message: "meddelande",
-    attached_to: "fäst vid", cancel_activity: "avbryter", called_element: "anropar", parent: "ligger i",
-    process: "process", source: "från", target: "till", condition: "villkor", default: "standardflöde",
+    name: t("namn", "name"), lane: t("körfält", "lane"), type: t("typ", "type"),
+    documentation: t("beskrivning", "documentation"), timer: t("timer", "timer"), message: t("meddelande", "message"),
+    attached_to: t("fäst vid", "attached to"), cancel_activity: t("avbryter", "interrupting"),
+    called_element: t("anropar", "calls"), parent: t("ligger i", "inside"), process: t("process", "process"),
+    source: t("från", "from"), target: t("till", "to"), condition: t("villkor", "condition"),
+    default: t("standardflöde", "default flow"),
   };
 
   function describe(change) {
@@ -494,10 +514,11 @@ async function main() {
       if (id) item.addEventListener("click", () => selectElement(id));
       list.appendChild(item);
     };
-    diff.added.forEach((e) => { add("Tillagt: " + (e.name || e.id), "added", e.id); mark(e.id, "diff-added"); });
-    diff.removed.forEach((e) => add("Borttaget: " + (e.name || e.id), "removed", e.id));
+    diff.added.forEach((e) => { add(t("Tillagt: {name}", "Added: {name}", { name: e.name || e.id }), "added", e.id); mark(e.id, "diff-added"); });
+    diff.removed.forEach((e) => add(t("Borttaget: {name}", "Removed: {name}", { name: e.name || e.id }), "removed", e.id));
     diff.changed.forEach((e) => {
-      add("Ändrat: " + (e.name || e.id) + " (" + e.changes.map(describe).join("; ") + ")", "changed", e.id);
+      add(t("Ändrat: {name} ({changes})", "Changed: {name} ({changes})",
+        { name: e.name || e.id, changes: e.changes.map(describe).join("; ") }), "changed", e.id);
       mark(e.id, "diff-changed");
     });
     const registry = modeler.get("elementRegistry");
@@ -507,15 +528,17 @@ async function main() {
     };
     const flowName = (f) => (f.name ? f.name + " " : "") + "(" + nameOf(f.source) + " → " + nameOf(f.target) + ")";
     diff.flows_added.forEach((f) => {
-      add("Nytt flöde: " + flowName(f) + (f.condition ? " när " + f.condition : ""), "added flow", f.id);
+      add(t("Nytt flöde: {flow}", "New flow: {flow}", { flow: flowName(f) }) +
+        (f.condition ? t(" när {c}", " when {c}", { c: f.condition }) : ""), "added flow", f.id);
       mark(f.id, "diff-added");
     });
-    diff.flows_removed.forEach((f) => add("Borttaget flöde: " + flowName(f), "removed flow", f.id));
+    diff.flows_removed.forEach((f) => add(t("Borttaget flöde: {flow}", "Removed flow: {flow}", { flow: flowName(f) }), "removed flow", f.id));
     diff.flows_changed.forEach((f) => {
-      add("Ändrat flöde: " + flowName(f) + " (" + f.changes.map(describe).join("; ") + ")", "changed flow", f.id);
+      add(t("Ändrat flöde: {flow} ({changes})", "Changed flow: {flow} ({changes})",
+        { flow: flowName(f), changes: f.changes.map(describe).join("; ") }), "changed flow", f.id);
       mark(f.id, "diff-changed");
     });
-    if (!list.children.length) add("Inga ändringar mellan v" + from + " och v" + to, "none", "");
+    if (!list.children.length) add(t("Inga ändringar mellan v{from} och v{to}", "No changes between v{from} and v{to}", { from, to }), "none", "");
     root.dataset.diff = from + ":" + to;
   }
 
@@ -524,14 +547,17 @@ async function main() {
   async function askDeploy() {
     const comment = $("comment").value.trim();
     if (!comment) {
-      text($("deploy-result"), "Skriv en kommentar: vad ändrades och varför?");
+      text($("deploy-result"), t("Skriv en kommentar: vad ändrades och varför?", "Write a comment: what changed and why?"));
       $("comment").focus();
       return;
     }
     const processId = mainProcessId() || "?";
-    text($("deploy-confirm-text"), "Driftsätta " + processId + " som en ny version med kommentaren \u201d" + comment +
-      "\u201d? Versionen som nya fall startar på ändras inte: gör den nya versionen till standardversion " +
-      "efteråt, eller pröva den i en pilot.");
+    text($("deploy-confirm-text"), t(
+      "Driftsätta {id} som en ny version med kommentaren \u201d{comment}\u201d? Versionen som nya fall startar på " +
+        "ändras inte: gör den nya versionen till standardversion efteråt, eller pröva den i en pilot.",
+      "Deploy {id} as a new version with the comment \u201c{comment}\u201d? The version new cases start on does not " +
+        "change: make the new version the default afterwards, or try it in a pilot.",
+      { id: processId, comment }));
     const dialog = $("deploy-confirm");
     if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
   }
@@ -546,7 +572,7 @@ async function main() {
     const processId = $("make-default").dataset.process;
     const comment = $("default-comment").value.trim();
     if (!comment) {
-      text($("default-result"), "Skriv varför versionen blir standardversion.");
+      text($("default-result"), t("Skriv varför versionen blir standardversion.", "Write why the version becomes the default."));
       $("default-comment").focus();
       return;
     }
@@ -554,8 +580,8 @@ async function main() {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ process_id: processId, version, comment }),
     });
-    text($("default-result"), "Nya fall i " + processId + " startar nu på version " + version +
-      " där ingen pilot eller spridning gäller.");
+    text($("default-result"), t("Nya fall i {id} startar nu på version {v} där ingen pilot eller spridning gäller.",
+      "New cases of {id} now start on version {v} wherever no pilot or roll-out applies.", { id: processId, v: version }));
     root.dataset.defaultVersion = processId + ":" + version;
     $("make-default-box").hidden = true;
     await loadVersions();
@@ -568,10 +594,10 @@ async function main() {
     const button = $("make-default");
     button.dataset.version = String(result.version);
     button.dataset.process = result.process_id;
-    text(button, "Gör version " + result.version + " till standardversion");
+    text(button, t("Gör version {v} till standardversion", "Make version {v} the default", { v: result.version }));
     text($("default-now"), result.default_version
-      ? "Nya fall startar nu på version " + result.default_version + "."
-      : "Processen har ingen standardversion än.");
+      ? t("Nya fall startar nu på version {v}.", "New cases now start on version {v}.", { v: result.default_version })
+      : t("Processen har ingen standardversion än.", "The process has no default version yet."));
   }
 
   async function deploy() {
@@ -587,11 +613,13 @@ async function main() {
         method: "POST", headers: { "Content-Type": "application/xml" }, body: await currentXml(),
       });
       const previous = state.baseVersion;
-      let message = result.created ? "Driftsatt som version " + result.version
-        : "Oförändrat: samma innehåll som version " + result.version;
-      if (!result.executable) message += " (dokumentationsmodell, kan inte köras)";
+      let message = result.created ? t("Driftsatt som version {v}", "Deployed as version {v}", { v: result.version })
+        : t("Oförändrat: samma innehåll som version {v}", "Unchanged: the same content as version {v}",
+          { v: result.version });
+      if (!result.executable) message += t(" (dokumentationsmodell, kan inte köras)", " (documentation model, cannot run)");
       else if (result.default_version && result.default_version !== result.version) {
-        message += ". Nya fall startar fortfarande på version " + result.default_version;
+        message += t(". Nya fall startar fortfarande på version {v}", ". New cases still start on version {v}",
+          { v: result.default_version });
       }
       text($("deploy-result"), message);
       offerDefault(result);
@@ -601,7 +629,7 @@ async function main() {
       state.baseVersion = result.version;
       state.processId = result.process_id;
       delete root.dataset.draft;
-      text($("draft-status"), "Utkastet är kastat: diagrammet är driftsatt");
+      text($("draft-status"), t("Utkastet är kastat: diagrammet är driftsatt", "The draft is discarded: the diagram is deployed"));
       await listDrafts();
       await selectProcess(result.process_id, result.version);
       if (result.created && previous && result.process_id === $("process-id").value) {
@@ -611,7 +639,7 @@ async function main() {
       }
       describeOpened();
     } catch (err) {
-      text($("deploy-result"), "Inte driftsatt: " + err.message);
+      text($("deploy-result"), t("Inte driftsatt: {error}", "Not deployed: {error}", { error: err.message }));
       if (err.body && err.body.details && err.body.details.diagnostics) {
         const diagnostics = err.body.details.diagnostics;
         showFindings({
@@ -704,6 +732,7 @@ main()
   .then(() => { document.getElementById("modeller").dataset.ready = "true"; })
   .catch((err) => {
     const status = document.getElementById("modeller-status");
-    if (status) status.textContent = "Modelleraren kunde inte starta: " + err.message;
+    if (status) status.textContent = t("Modelleraren kunde inte starta: {error}", "The modeller could not start: {error}",
+      { error: err.message });
     throw err;
   });

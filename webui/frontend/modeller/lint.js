@@ -1,6 +1,7 @@
 // bpmnlint (from npm, bundled by esbuild) with its recommended rules, run on the diagram in the browser as Camunda
 // Modeler does (issue 15). The server's check (engine/bpmn/parsing.py) covers the rules that matter for running;
-// these add the modelling conventions. Messages are the rule's meaning in Swedish, with bpmnlint's own text after it.
+// these add the modelling conventions. Messages are the rule's meaning in the page's language, with bpmnlint's own
+// text after it.
 import { Linter } from "bpmnlint";
 import StaticResolver from "bpmnlint/lib/resolver/static-resolver";
 import recommended from "bpmnlint/config/recommended";
@@ -31,6 +32,8 @@ import superfluousGateway from "bpmnlint/rules/superfluous-gateway";
 import superfluousLabel from "bpmnlint/rules/superfluous-label";
 import superfluousTermination from "bpmnlint/rules/superfluous-termination";
 
+import { t } from "./messages.js";
+
 const RULES = {
   "ad-hoc-sub-process": adHocSubProcess,
   "conditional-flows": conditionalFlows,
@@ -60,34 +63,34 @@ const RULES = {
   "superfluous-termination": superfluousTermination,
 };
 
-// What each rule means, in Swedish (the page's language); bpmnlint's English message follows in parentheses.
+// What each rule means, in the page's language; bpmnlint's own (English) message follows in parentheses.
 export const RULE_TEXT = {
-  "ad-hoc-sub-process": "Ad hoc-underprocessen är felaktigt ritad",
-  "conditional-flows": "Flödet ut ur grinden saknar villkor",
-  "end-event-required": "Processen saknar sluthändelse",
-  "event-based-gateway": "Den händelsebaserade grinden är felaktigt ritad",
-  "event-sub-process-typed-start-event": "Händelseunderprocessens start måste ha en typ",
-  "fake-join": "Flera flöden in i en aktivitet: rita en förenande grind",
-  global: "Globalt element används inte",
-  "label-required": "Elementet saknar namn",
-  "link-event": "Länkhändelserna passar inte ihop",
-  "no-bpmndi": "Elementet saknar ritning (BPMN DI)",
-  "no-complex-gateway": "Komplex grind stöds inte",
-  "no-disconnected": "Elementet är inte kopplat till något flöde",
-  "no-duplicate-sequence-flows": "Två flöden mellan samma element",
-  "no-gateway-join-fork": "Grinden både förenar och delar",
-  "no-implicit-split": "Flödet delas utan grind",
-  "no-implicit-end": "Elementet leder ingenstans (implicit slut)",
-  "no-implicit-start": "Elementet har inget flöde in (implicit start)",
-  "no-inclusive-gateway": "Inkluderande grind",
-  "no-overlapping-elements": "Element ligger över varandra",
-  "single-blank-start-event": "Mer än en tom starthändelse",
-  "single-event-definition": "Händelsen har mer än en definition",
-  "start-event-required": "Processen saknar starthändelse",
-  "sub-process-blank-start-event": "Underprocessens start ska vara tom",
-  "superfluous-gateway": "Överflödig grind",
-  "superfluous-label": "Överflödig etikett",
-  "superfluous-termination": "Överflödig avslutande händelse",
+  "ad-hoc-sub-process": t("Ad hoc-underprocessen är felaktigt ritad", "The ad hoc sub-process is drawn wrongly"),
+  "conditional-flows": t("Flödet ut ur grinden saknar villkor", "A flow out of the gateway has no condition"),
+  "end-event-required": t("Processen saknar sluthändelse", "The process has no end event"),
+  "event-based-gateway": t("Den händelsebaserade grinden är felaktigt ritad", "The event-based gateway is drawn wrongly"),
+  "event-sub-process-typed-start-event": t("Händelseunderprocessens start måste ha en typ", "The event sub-process's start must have a type"),
+  "fake-join": t("Flera flöden in i en aktivitet: rita en förenande grind", "Several flows into one activity: draw a joining gateway"),
+  global: t("Globalt element används inte", "A global element is not used"),
+  "label-required": t("Elementet saknar namn", "The element has no name"),
+  "link-event": t("Länkhändelserna passar inte ihop", "The link events do not match"),
+  "no-bpmndi": t("Elementet saknar ritning (BPMN DI)", "The element has no drawing (BPMN DI)"),
+  "no-complex-gateway": t("Komplex grind stöds inte", "Complex gateways are not supported"),
+  "no-disconnected": t("Elementet är inte kopplat till något flöde", "The element is not connected to any flow"),
+  "no-duplicate-sequence-flows": t("Två flöden mellan samma element", "Two flows between the same elements"),
+  "no-gateway-join-fork": t("Grinden både förenar och delar", "The gateway both joins and splits"),
+  "no-implicit-split": t("Flödet delas utan grind", "The flow splits without a gateway"),
+  "no-implicit-end": t("Elementet leder ingenstans (implicit slut)", "The element leads nowhere (implicit end)"),
+  "no-implicit-start": t("Elementet har inget flöde in (implicit start)", "The element has no flow in (implicit start)"),
+  "no-inclusive-gateway": t("Inkluderande grind", "Inclusive gateway"),
+  "no-overlapping-elements": t("Element ligger över varandra", "Elements lie on top of each other"),
+  "single-blank-start-event": t("Mer än en tom starthändelse", "More than one blank start event"),
+  "single-event-definition": t("Händelsen har mer än en definition", "The event has more than one definition"),
+  "start-event-required": t("Processen saknar starthändelse", "The process has no start event"),
+  "sub-process-blank-start-event": t("Underprocessens start ska vara tom", "The sub-process's start must be blank"),
+  "superfluous-gateway": t("Överflödig grind", "Superfluous gateway"),
+  "superfluous-label": t("Överflödig etikett", "Superfluous label"),
+  "superfluous-termination": t("Överflödig avslutande händelse", "Superfluous terminate event"),
 };
 
 const cache = { "config:bpmnlint/recommended": recommended };

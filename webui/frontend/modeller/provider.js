@@ -6,31 +6,35 @@ import { CheckboxEntry, SelectEntry, TextAreaEntry, TextFieldEntry, isCheckboxEn
 import { useService } from "bpmn-js-properties-panel";
 import { getBusinessObject, is } from "bpmn-js/lib/util/ModelUtil";
 
+import { t } from "./messages.js";
+
 export const DOC_FIELDS = [
-  ["mal", "Mål"],
-  ["syfte", "Syfte"],
-  ["utforare", "Utförare"],
-  ["tidpunkt", "Tidpunkt"],
-  ["lagrum", "Lagrum"],
+  ["mal", t("Mål", "Goal")],
+  ["syfte", t("Syfte", "Purpose")],
+  ["utforare", t("Utförare", "Performed by")],
+  ["tidpunkt", t("Tidpunkt", "When")],
+  ["lagrum", t("Lagrum", "Legal basis")],
 ];
 export const CALENDAR_KINDS = {
-  hours: "timmar (klocktid)",
-  calendar: "kalenderdagar",
-  working_days: "vardagar",
+  hours: t("timmar (klocktid)", "hours (clock time)"),
+  calendar: t("kalenderdagar", "calendar days"),
+  working_days: t("vardagar", "working days"),
 };
 const CUSTOM = "__custom__";
 const DEADLINE_CALL = /^\s*deadline\(\s*['"]([A-Za-z0-9_]+)['"]\s*\)\s*$/;
 
 export function calendarText(rule) {
   const kind = CALENDAR_KINDS[rule.calendar] || rule.calendar;
-  const from = rule.anchor_title ? " från " + rule.anchor_title : "";
-  if (rule.before) return rule.duration + " " + kind + from + ", senast kl. " + rule.before + " den dagen";
+  const from = rule.anchor_title ? t(" från {event}", " from {event}", { event: rule.anchor_title }) : "";
+  if (rule.before) {
+    return rule.duration + " " + kind + from + t(", senast kl. {time} den dagen", ", by {time} that day", { time: rule.before });
+  }
   return rule.duration + " " + kind + from;
 }
 
 export function deadlineDescription(catalog, key) {
   const entry = (catalog.deadlines || []).find((d) => d.key === key);
-  if (!entry) return "Tidsfristen finns inte i agreements.json";
+  if (!entry) return t("Tidsfristen finns inte i agreements.json", "The deadline is not in agreements.json");
   return entry.rules.map((r) => r.agreement + ": " + calendarText(r)).join(" · ");
 }
 
@@ -134,12 +138,14 @@ function FormSelect(props) {
   const forms = catalog.forms || [];
   const known = !current || forms.some((f) => f.name === current);
   return SelectEntry({
-    element, id, label: "Formulär",
-    description: known ? "Formulären i processes/forms/" : "Formuläret " + current + " finns inte: välj ett som finns",
+    element, id, label: t("Formulär", "Form"),
+    description: known ? t("Formulären i processes/forms/", "The forms in processes/forms/")
+      : t("Formuläret {name} finns inte: välj ett som finns", "The form {name} does not exist: choose one that does",
+        { name: current }),
     getValue: () => current,
     setValue: (value) => setProperty(element, "form", value, bpmnFactory, commandStack),
-    getOptions: () => [{ value: "", label: "(inget formulär)" }]
-      .concat(known ? [] : [{ value: current, label: current + " (finns inte)" }])
+    getOptions: () => [{ value: "", label: t("(inget formulär)", "(no form)") }]
+      .concat(known ? [] : [{ value: current, label: current + t(" (finns inte)", " (does not exist)") }])
       .concat(forms.map((f) => ({ value: f.name, label: f.title ? f.name + " – " + f.title : f.name }))),
   });
 }
@@ -153,16 +159,19 @@ function RoleSelect(props) {
   const roles = lane ? laneRoles(catalog, lane) : null;
   const current = getProperty(getBusinessObject(element), "role");
   let description;
-  if (!lane) description = "Uppgiften ligger inte i något körfält: välj en roll";
-  else if (!roles) description = "Körfältet " + lane + " finns inte i lanes.json";
-  else description = "Körfältet " + lane + " ger rollerna: " + roles.map((r) => roleName(catalog, r)).join(", ");
+  if (!lane) description = t("Uppgiften ligger inte i något körfält: välj en roll", "The task is in no lane: choose a role");
+  else if (!roles) description = t("Körfältet {lane} finns inte i lanes.json", "The lane {lane} is not in lanes.json", { lane });
+  else {
+    description = t("Körfältet {lane} ger rollerna: {roles}", "The lane {lane} gives the roles: {roles}",
+      { lane, roles: roles.map((r) => roleName(catalog, r)).join(", ") });
+  }
   const all = (catalog.roles || []).map((r) => r.key);
   return SelectEntry({
-    element, id, label: "Roll (i stället för körfältets)", description,
+    element, id, label: t("Roll (i stället för körfältets)", "Role (instead of the lane's)"), description,
     getValue: () => current,
     setValue: (value) => setProperty(element, "role", value, bpmnFactory, commandStack),
-    getOptions: () => [{ value: "", label: "(körfältets roller)" }]
-      .concat(current && !all.includes(current) ? [{ value: current, label: current + " (okänd)" }] : [])
+    getOptions: () => [{ value: "", label: t("(körfältets roller)", "(the lane's roles)") }]
+      .concat(current && !all.includes(current) ? [{ value: current, label: current + t(" (okänd)", " (unknown)") }] : [])
       .concat(all.map((r) => ({ value: r, label: roleName(catalog, r) }))),
   });
 }
@@ -174,21 +183,22 @@ function DueSelect(props) {
   const current = getProperty(getBusinessObject(element), "due");
   const keys = (catalog.deadlines || []).map((d) => d.key);
   const isKey = keys.includes(current);
-  let description =
-    "En tidsfrist ur överenskommelsen räknas från sin händelse (t.ex. utskrivningen); syns i arbetslistan";
+  let description = t(
+    "En tidsfrist ur överenskommelsen räknas från sin händelse (t.ex. utskrivningen); syns i arbetslistan",
+    "A deadline from the agreement counts from its event (e.g. the discharge); shown in the worklist");
   if (isKey) description = deadlineDescription(catalog, current);
-  else if (current) description = "Egen varaktighet, räknas i timmar (klocktid)";
+  else if (current) description = t("Egen varaktighet, räknas i timmar (klocktid)", "Own duration, counted in hours (clock time)");
   return SelectEntry({
-    element, id, label: "Tidsfrist",
+    element, id, label: t("Tidsfrist", "Deadline"),
     description,
     getValue: () => (isKey ? current : current ? CUSTOM : ""),
     setValue: (value) => {
       if (value === CUSTOM) setProperty(element, "due", isKey || !current ? "PT24H" : current, bpmnFactory, commandStack);
       else setProperty(element, "due", value, bpmnFactory, commandStack);
     },
-    getOptions: () => [{ value: "", label: "(ingen tidsfrist)" }]
+    getOptions: () => [{ value: "", label: t("(ingen tidsfrist)", "(no deadline)") }]
       .concat(keys.map((k) => ({ value: k, label: k + " – " + deadlineDescription(catalog, k) })))
-      .concat([{ value: CUSTOM, label: "Egen varaktighet (ISO 8601)" }]),
+      .concat([{ value: CUSTOM, label: t("Egen varaktighet (ISO 8601)", "Own duration (ISO 8601)") }]),
   });
 }
 
@@ -198,12 +208,12 @@ function DueCustom(props) {
   const commandStack = useService("commandStack");
   const debounce = useService("debounceInput");
   return TextFieldEntry({
-    element, id, debounce, label: "Egen varaktighet",
-    description: "ISO 8601, t.ex. PT24H (24 timmar) eller P3D (3 dygn)",
+    element, id, debounce, label: t("Egen varaktighet", "Own duration"),
+    description: t("ISO 8601, t.ex. PT24H (24 timmar) eller P3D (3 dygn)", "ISO 8601, e.g. PT24H (24 hours) or P3D (3 days)"),
     getValue: () => getProperty(getBusinessObject(element), "due"),
     setValue: (value) => setProperty(element, "due", value, bpmnFactory, commandStack),
     validate: (value) => (value && !/^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/i.test(value.trim())
-      ? "Ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)" : null),
+      ? t("Ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)", "Not an ISO 8601 duration (e.g. PT24H, P3D)") : null),
   });
 }
 
@@ -222,9 +232,11 @@ function TimerDeadline(props) {
   const current = match ? match[1] : "";
   const keys = (catalog.deadlines || []).map((d) => d.key);
   return SelectEntry({
-    element, id, label: "Avtalad tidsfrist",
+    element, id, label: t("Avtalad tidsfrist", "Agreed deadline"),
     description: current ? deadlineDescription(catalog, current)
-      : "Välj en tidsfrist ur avtalen, eller skriv ISO 8601 (PT24H, P3D, R/PT12H, 2026-03-01T12:00) eller ett uttryck under Timer",
+      : t("Välj en tidsfrist ur avtalen, eller skriv ISO 8601 (PT24H, P3D, R/PT12H, 2026-03-01T12:00) eller ett uttryck " +
+        "under Timer", "Choose a deadline from the agreements, or write ISO 8601 (PT24H, P3D, R/PT12H, " +
+        "2026-03-01T12:00) or an expression under Timer"),
     getValue: () => current,
     setValue: (value) => {
       if (!value) return;
@@ -235,7 +247,7 @@ function TimerDeadline(props) {
         properties: { timeDuration: expression, timeDate: undefined, timeCycle: undefined },
       });
     },
-    getOptions: () => [{ value: "", label: "(eget uttryck)" }]
+    getOptions: () => [{ value: "", label: t("(eget uttryck)", "(own expression)") }]
       .concat(keys.map((k) => ({ value: k, label: k + " – " + deadlineDescription(catalog, k) }))),
   });
 }
@@ -250,10 +262,13 @@ function FlowCondition(props) {
   const bo = getBusinessObject(element);
   const isDefault = bo.sourceRef && bo.sourceRef.get("default") === bo;
   return TextAreaEntry({
-    element, id, debounce, rows: 2, autoResize: true, label: "Villkor",
+    element, id, debounce, rows: 2, autoResize: true, label: t("Villkor", "Condition"),
     disabled: isDefault,
-    description: isDefault ? "Standardflödet tas när inget annat villkor gäller och har inget eget villkor"
-      : "Python-uttryck över ärendets data, t.ex. behov == 'hemtjänst' eller len(insatser) > 0",
+    description: isDefault
+      ? t("Standardflödet tas när inget annat villkor gäller och har inget eget villkor",
+        "The default flow is taken when no other condition holds, and has no condition of its own")
+      : t("Python-uttryck över ärendets data, t.ex. behov == 'hemtjänst' eller len(insatser) > 0",
+        "A Python expression over the case's data, e.g. behov == 'hemtjänst' or len(insatser) > 0"),
     getValue: () => {
       const expression = bo.get("conditionExpression");
       return expression ? expression.get("body") || "" : "";
@@ -277,8 +292,9 @@ function FlowDefault(props) {
   const bo = getBusinessObject(element);
   const source = bo.sourceRef;
   return CheckboxEntry({
-    element, id, label: "Standardflöde",
-    description: "Tas när inget villkor på de andra flödena gäller (varje delande grind behöver ett)",
+    element, id, label: t("Standardflöde", "Default flow"),
+    description: t("Tas när inget villkor på de andra flödena gäller (varje delande grind behöver ett)",
+      "Taken when no condition on the other flows holds (every splitting gateway needs one)"),
     getValue: () => Boolean(source && source.get("default") === bo),
     setValue: (checked) => {
       const sourceShape = source && elementRegistry.get(source.get("id"));
@@ -294,9 +310,12 @@ function LaneRoles(props) {
   const name = getBusinessObject(element).get("name") || "";
   const roles = laneRoles(catalog, name);
   return TextFieldEntry({
-    element, id, label: "Roller enligt lanes.json", disabled: true, debounce: (fn) => fn,
-    description: roles ? "Uppgifterna i körfältet hamnar hos dessa roller; körfältets namn är nyckeln i lanes.json"
-      : "Namnet finns inte i lanes.json (kända körfält: " + (catalog.lanes || []).map((l) => l.name).join(", ") + ")",
+    element, id, label: t("Roller enligt lanes.json", "Roles from lanes.json"), disabled: true, debounce: (fn) => fn,
+    description: roles
+      ? t("Uppgifterna i körfältet hamnar hos dessa roller; körfältets namn är nyckeln i lanes.json",
+        "The lane's tasks go to these roles; the lane's name is the key in lanes.json")
+      : t("Namnet finns inte i lanes.json (kända körfält: {lanes})", "The name is not in lanes.json (known lanes: {lanes})",
+        { lanes: (catalog.lanes || []).map((l) => l.name).join(", ") }),
     getValue: () => (roles ? roles.map((r) => roleName(catalog, r)).join(", ") : "–"),
     setValue: () => {},
   });
@@ -332,8 +351,9 @@ export function samflodeEntries(element, catalog) {
   if (is(element, "bpmn:Event") && timerDefinition(element)) {
     entries.push({ id: "samflode-timer-deadline", component: TimerDeadline, catalog, isEdited: isSelectEntryEdited });
     if (is(element, "bpmn:BoundaryEvent")) {
-      entries.push({ id: "samflode-avvikelse", component: PropertyText, name: "avvikelse", label: "Avvikelse när timern löper ut",
-        description: "Orsak som registreras som avvikelse i samverkan (med körfältets part)", isEdited: isTextFieldEntryEdited });
+      entries.push({ id: "samflode-avvikelse", component: PropertyText, name: "avvikelse", label: t("Avvikelse när timern löper ut", "Deviation when the timer runs out"),
+        description: t("Orsak som registreras som avvikelse i samverkan (med körfältets part)",
+          "The reason recorded as a deviation in the collaboration (with the lane's party)"), isEdited: isTextFieldEntryEdited });
     }
   }
   return entries;
@@ -358,8 +378,8 @@ export default class SamflodePropertiesProvider {
       const own = samflodeEntries(element, catalog);
       const docs = documentationEntries(element);
       const result = [];
-      if (own.length) result.push({ id: "samflode", label: "Samflöde", entries: own, component: Group });
-      if (docs.length) result.push({ id: "samflode-doc", label: "Arbetsbeskrivning", entries: docs, component: Group });
+      if (own.length) result.push({ id: "samflode", label: t("Samflöde", "Samflöde"), entries: own, component: Group });
+      if (docs.length) result.push({ id: "samflode-doc", label: t("Arbetsbeskrivning", "Work description"), entries: docs, component: Group });
       // Ours first, then bpmn-js' own groups (allmänt, dokumentation, timer, meddelande, ...).
       return result.concat(groups);
     };

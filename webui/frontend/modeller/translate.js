@@ -1,5 +1,7 @@
-// Swedish labels for bpmn-js and its properties panel (the words a process owner meets); other texts stay as
-// bpmn-js writes them. A translate service as diagram-js expects it: template + {placeholders}.
+import { LANG } from "./messages.js";
+
+// Swedish labels for bpmn-js and its properties panel (the words a process owner meets) when the page is Swedish;
+// on an English page, and for other texts, bpmn-js's own English stays. A translate service as diagram-js expects it: template + {placeholders}.
 const SV = {
   General: "Allmänt",
   Name: "Namn",
@@ -71,7 +73,7 @@ const SV = {
 };
 
 function translate(template, replacements) {
-  const text = SV[template] || template;
+  const text = (LANG === "sv" && SV[template]) || template;
   return text.replace(/{([^}]+)}/g, (_, key) => (replacements && key in replacements ? replacements[key] : "{" + key + "}"));
 }
 

@@ -25,14 +25,11 @@ from sqlalchemy.orm import Session
 
 from engine.domain.catalog import Catalog
 from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
+from engine.domain.roles import DIRECTORY_ROLES
+from engine.organisation import unit_keys, units_by_hsa
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
 
-# The roles that are not lane roles (the lanes' roles come from processes/lanes.json). Who of them sees which cases
-# is need to know, decided in one place: engine/reads/policy.py.
-DIRECTORY_ROLES = frozenset(
-    {"admin", "process_owner", "coordinator", "system", "auditor", "implementation_team", "manager"}
-)
 TOKEN_PREFIX = "sfl_"
 
 
@@ -148,8 +145,6 @@ class Directory:
         socialtjänst unit also answers for its kommun's name, as the task index keeps the case's raw field)."""
         units = frozenset(user.units or [])
         if session is not None and units:
-            from engine.organisation import unit_keys, units_by_hsa
-
             units = unit_keys(units, units_by_hsa(session, units))
         return Actor(user.username, frozenset(user.roles or []), units, user.name)
 

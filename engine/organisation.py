@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain.errors import ValidationFailed
 from engine.domain.personnummer import is_hsa_id
+from engine.domain.roles import DIRECTORY_ROLES
 from engine.persistence.models import OrgUnit, User
 
 
@@ -406,8 +407,6 @@ def import_directory(
 
 def known_roles(catalog: Any) -> frozenset[str]:
     """Roles a user may hold: the overseeing roles, the lane roles and the roles named in lanes.json."""
-    from engine.directory import DIRECTORY_ROLES
-
     roles = set(DIRECTORY_ROLES) | set(getattr(catalog, "role_names", {}) or {})
     for rule in (getattr(catalog, "lanes", {}) or {}).values():
         roles.update(rule.roles)

@@ -1,19 +1,31 @@
-"""Wires the core together from Settings: database, clock, catalog, runtime, reports, directory."""
+"""Wires the core together from Settings: database, clock, catalog, runtime, reads, and every service built on them.
+
+The platform builds each service once (`build`); the web app, the CLI and the scheduler use these, never their own."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
+from engine.bpmn.sandbox import trusted_call
+from engine.commands.accounts import Accounts
+from engine.commands.drafts import Drafts as ModellerDrafts
+from engine.commands.poisoned import PoisonedCases
 from engine.commands.runtime import Runtime
+from engine.commands.sessions import SessionRules, WebSessions
 from engine.config import ConfigError, Settings
 from engine.directory import Directory, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock, SystemClock
+from engine.features.migration import Migrations
+from engine.features.pilot_comparison import PilotComparison, Questionnaires
+from engine.features.pilots import Pilots
 from engine.features.simulations import Simulations
+from engine.jobs.mail import SmtpMailer
 from engine.jobs.notifications import JOB_KIND as NOTIFY_JOB
-from engine.jobs.notifications import for_platform
+from engine.jobs.notifications import Notifications
 from engine.jobs.notifications import register as register_notifications
 from engine.jobs.queue import JobQueue
 from engine.jobs.scheduler import TimerLoop
@@ -23,7 +35,10 @@ from engine.persistence.roles import privilege_warnings
 from engine.reads import Reads
 from engine.reads.definitions import Reports
 from engine.reads.figures import Figures
+from engine.reads.monitoring import Monitoring
 from engine.reads.policy import AccessPolicy
+from engine.reads.worklist import Drafts as FormDrafts
+from engine.reads.worklist import Worklist
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +57,26 @@ class Platform:
     figures: Figures  # the figures of issue 6 (engine/reads/figures.py), SQL over case_facts
     reads: Reads  # every read of patient data: need to know applied, the access log written (engine/reads)
     jobs: JobQueue  # durable background jobs (engine/jobs/queue.py), run by the scheduler process
+    # The services on top, each built once here (issue 16): the web app, the CLI and the jobs use these.
+    sessions: WebSessions  # signed-in browser sessions with the configured idle time and lifetime
+    accounts: Accounts
+    worklist: Worklist
+    form_drafts: FormDrafts  # forms saved half-filled on the task page
+    modeller_drafts: ModellerDrafts  # the modeller's unsaved diagrams
+    notifications: Notifications
+    monitoring: Monitoring
+    pilots: Pilots
+    pilot_comparison: PilotComparison
+    questionnaires: Questionnaires
+    migrations: Migrations
+    simulations: Simulations
+    poisoned: PoisonedCases
+
+    def simulations_in(self, folder: Path, workers: int) -> Simulations:
+        """Simulations writing to another folder with another number of workers (`samflode simulate --out`)."""
+        if folder == self.simulations.folder and max(1, workers) == self.simulations.workers:
+            return self.simulations
+        return Simulations(self.db, self.clock, self.catalog, self.policy, folder, workers, jobs=self.jobs)
 
     def close(self) -> None:
         self.db.dispose()
@@ -67,10 +102,20 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
             if settings.clock == "simulated"
             else SystemClock()
         )
-    catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None)
+    # The deadline functions a diagram calls run as trusted code: the sandbox's hook is handed in, not imported by the
+    # domain (issue 16).
+    catalog = Catalog(settings.processes_dir if settings.processes_dir.is_dir() else None, trusted_call)
     policy = Policy(catalog)
     access = AccessPolicy(catalog)
     runtime = Runtime(db, clock, catalog, policy, flow_cache_size=settings.flow_cache_size, access=access)
+    directory = Directory(db)
+    figures = Figures(db, catalog)
+    reads = Reads.build(db, catalog, policy, clock, access)
+    rules = SessionRules(timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_hours))
+    sessions = WebSessions(db, clock, rules)
+    worklist = Worklist(db, catalog, policy, clock, reads.access)
+    comparison = PilotComparison(db, clock, policy, figures)
+    jobs = JobQueue(db, clock)
     platform = Platform(
         settings,
         db,
@@ -79,11 +124,26 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         policy,
         runtime,
         Reports(db, catalog, policy),
-        Directory(db),
+        directory,
         TimerLoop(runtime),
-        Figures(db, catalog),
-        Reads.build(db, catalog, policy, clock, access),
-        JobQueue(db, clock),
+        figures,
+        reads,
+        jobs,
+        sessions=sessions,
+        accounts=Accounts(db, clock, directory, sessions=sessions),
+        worklist=worklist,
+        form_drafts=FormDrafts(db, clock, reads.log),
+        modeller_drafts=ModellerDrafts(db, clock, policy, settings.max_upload_bytes),
+        notifications=Notifications(db, worklist, clock, SmtpMailer.from_settings(settings)),
+        monitoring=Monitoring(db, policy, clock),
+        pilots=Pilots(db, clock, policy),
+        pilot_comparison=comparison,
+        questionnaires=Questionnaires(db, clock, policy, comparison, runtime),
+        migrations=Migrations(runtime),
+        simulations=Simulations(
+            db, clock, catalog, policy, settings.simulation_dir, settings.simulation_workers, jobs=jobs
+        ),
+        poisoned=PoisonedCases(runtime),
     )
     register_jobs(platform)
     return platform
@@ -95,8 +155,6 @@ NOTIFY_EVERY_SECONDS = 60.0
 def register_jobs(p: Platform) -> None:
     """The kinds of background job and what runs them: simulations, and the notifications' sync and e-mail (queued
     every minute while a scheduler runs; `samflode notify` queues and runs one at once)."""
-    Simulations(
-        p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers, jobs=p.jobs
-    ).register(p.jobs)
-    register_notifications(for_platform(p), p.jobs, p.directory)
+    p.simulations.register(p.jobs)
+    register_notifications(p.notifications, p.jobs, p.directory)
     p.jobs.every(NOTIFY_JOB, NOTIFY_EVERY_SECONDS)

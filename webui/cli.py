@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.commands.facts_store import CaseFactsKeeper, RebuildCounts, rebuild_all
 from engine.config import ConfigError, Settings
 from engine.directory import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
-from engine.features.pilots import Pilots
+from engine.features.catalogue_doc import catalogue, markdown
+from engine.jobs.heartbeat import SchedulerSlots
+from engine.jobs.scheduler import ClockNotSimulated
+from engine.persistence.backup import BackupError, backup, restore
+from engine.persistence.roles import set_up_application_role
 from engine.platform import Platform, build
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
@@ -45,8 +50,6 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 def cmd_db_role(args: argparse.Namespace) -> int:
     """The application's least-privileged role (PostgreSQL), made by the owner after `init-db` and again after each
     upgrade (docs/privacy.md)."""
-    from engine.persistence.roles import set_up_application_role
-
     p = _platform()
     password = None
     if args.password:
@@ -90,7 +93,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     for path, result in zip(paths, results, strict=True):
         state = "ny version" if result.created else "oförändrad"
         print(f"{path}: {result.process_id} version {result.version} ({state})")
-        default = Pilots(p.db, p.clock, p.policy).effective_default(result.process_id)
+        default = p.pilots.effective_default(result.process_id)
         if result.executable and default is not None and default != result.version:
             print(
                 f"  nya fall startar fortfarande på version {default}; "
@@ -126,7 +129,6 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def _scheduler_for(platform: Platform, settings: Settings, blocking: bool) -> Any:
-    from engine.jobs.heartbeat import SchedulerSlots
     from engine.jobs.scheduler import TimerScheduler
 
     return TimerScheduler(
@@ -191,8 +193,6 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from engine.persistence.backup import BackupError, backup
-
     settings = Settings.from_env()
     try:
         written = backup(settings.database_url, Path(args.file))
@@ -204,8 +204,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from engine.persistence.backup import BackupError, restore
-
     settings = Settings.from_env()
     if not args.yes:
         print("Fel: återställningen ersätter hela databasen; bekräfta med --yes", file=sys.stderr)
@@ -237,8 +235,6 @@ def cmd_clock_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clock_advance(args: argparse.Namespace) -> int:
-    from engine.jobs.scheduler import ClockNotSimulated
-
     try:
         step = parse_step(args.step)
     except ValueError as exc:
@@ -258,8 +254,6 @@ def cmd_clock_advance(args: argparse.Namespace) -> int:
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
     """The activity catalogue of deployed processes as markdown (docs/activities.md is made with this)."""
-    from engine.features.catalogue_doc import catalogue, markdown
-
     p = _platform()
     try:
         catalogues = []
@@ -303,11 +297,34 @@ def cmd_make_default(args: argparse.Namespace) -> int:
         print("Ange --comment: varför blir versionen standard?", file=sys.stderr)
         return 2
     try:
-        Pilots(p.db, p.clock, p.policy).set_default(who, args.process_id, args.version, comment=args.comment)
+        p.pilots.set_default(who, args.process_id, args.version, comment=args.comment)
     except SamflodeError as exc:
         print(f"{args.process_id}: {exc.message}", file=sys.stderr)
         return 1
     print(f"{args.process_id}: nya fall startar nu på version {args.version} där ingen pilot eller spridning gäller")
+    return 0
+
+
+def cmd_rebuild_facts(args: argparse.Namespace) -> int:
+    """Every case's facts (case_facts, the figures' table) derived again from its history through this version's code:
+    after upgrading from a database before migration 0007, or after a change to the milestones or the derivation.
+    Idempotent (a second run writes nothing), `--batch` cases per transaction."""
+    if args.batch < 1:
+        print("--batch måste vara minst 1", file=sys.stderr)
+        return 2
+    p = _platform()
+    keeper = CaseFactsKeeper(p.catalog)
+    if keeper.milestones is None:
+        print("Ingen milestones.json i processmappen: inga fakta att bygga", file=sys.stderr)
+        return 0
+
+    def show(counts: RebuildCounts) -> None:
+        print(f"\rFall: {counts.cases} (skrivna {counts.written})", end="", file=sys.stderr, flush=True)
+
+    counts = rebuild_all(p.db, keeper, p.clock.now(), batch=args.batch, progress=show)
+    print(file=sys.stderr)
+    out = {"process": keeper.milestones.process_id, "fall": counts.cases, "skrivna": counts.written}
+    print(json.dumps({**out, "oforandrade": counts.unchanged}, ensure_ascii=False))
     return 0
 
 
@@ -377,6 +394,12 @@ def parser() -> argparse.ArgumentParser:
     cat.add_argument("process_ids", nargs="+", metavar="PROCESS_ID")
     cat.add_argument("--out", default=None, help="fil att skriva till (annars standard ut)")
     cat.set_defaults(func=cmd_catalogue)
+
+    facts = sub.add_parser(
+        "rebuild-facts", help="bygg om varje ärendes fakta för nyckeltalen ur dess historik (efter uppgradering)"
+    )
+    facts.add_argument("--batch", type=int, default=500, help="ärenden per transaktion")
+    facts.set_defaults(func=cmd_rebuild_facts)
 
     user = sub.add_parser("create-user", help="skapa en användare")
     user.add_argument("username")

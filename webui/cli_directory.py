@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands.accounts import Accounts
 from engine.domain.errors import SamflodeError, ValidationFailed
 from engine.organisation import import_directory, known_roles
 from webui import cli
@@ -29,7 +28,7 @@ def _read_password(prompt: str = "Lösenord: ") -> str:
 
 def cmd_import_directory(args: argparse.Namespace) -> int:
     p = cli._platform()
-    accounts = Accounts(p.db, p.clock, p.directory)
+    accounts = p.accounts
     path = Path(args.file)
     try:
         content = path.read_bytes()
@@ -52,7 +51,7 @@ def cmd_import_directory(args: argparse.Namespace) -> int:
 
 def cmd_set_password(args: argparse.Namespace) -> int:
     p = cli._platform()
-    Accounts(p.db, p.clock, p.directory).set_password(args.username, _read_password())
+    p.accounts.set_password(args.username, _read_password())
     print(f"Lösenordet för {args.username} är satt")
     return 0
 
@@ -80,11 +79,11 @@ def add_commands(sub: Any) -> None:
             password = _read_password() if args.password else None
             if password is not None:
                 p = cli._platform()
-                Accounts(p.db, p.clock, p.directory).hash_password(password)  # refuse a weak one before creating
+                p.accounts.hash_password(password)  # refuse a weak one before creating
             code = int(plain(args))
             if code == 0 and password is not None:
                 try:
-                    Accounts(p.db, p.clock, p.directory).set_password(args.username, password)
+                    p.accounts.set_password(args.username, password)
                 except SamflodeError as exc:
                     print(f"Fel: {exc.message}", file=sys.stderr)
                     return 1

@@ -10,11 +10,10 @@ from typing import Any
 
 
 def cmd_repair_poisoned(args: argparse.Namespace) -> int:
-    from engine.commands.poisoned import PoisonedCases
     from webui.cli import CLI_ACTOR, _platform
 
     p = _platform()
-    cases = PoisonedCases(p.runtime)
+    cases = p.poisoned
     findings = cases.repair(CLI_ACTOR) if args.fix else list(cases.scan())
     for finding in findings:
         print(json.dumps(finding.as_dict(), ensure_ascii=False))

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.features.simulation import SimulationParams
-from engine.features.simulations import Simulations
 
 
 def _pairs(text: str, kind: type) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     folder = Path(args.out) if args.out else p.settings.simulation_dir
     # queued as a job and run here: if this command is killed, a scheduler takes the run over (docs/simulation.md)
-    service = Simulations(p.db, p.clock, p.catalog, p.policy, folder, args.workers, jobs=p.jobs)
+    service = p.simulations_in(folder, args.workers)
     run_id = service.create(params, CLI_ACTOR)
 
     def show(done: int, total: int) -> None:

@@ -22,12 +22,14 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from engine.directory import SYSTEM_ACTOR, Actor
+from engine.domain.catalog import fill_required
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError
 from engine.domain.personnummer import luhn_digit
+from engine.features.pilots import PilotSpec
 from engine.persistence.models import ProcessInstance, TaskIndex
 from engine.platform import Platform
-from webui.demo import UNITS, load_demo, personnummer
+from webui.demo import DEMO_PASSWORD, UNITS, load_demo, personnummer
 
 DEMO_MONDAY = datetime(2026, 1, 12, 8, 0, tzinfo=STOCKHOLM)  # the demo's "today" (SAMFLODE_SIMULATED_START's default)
 HISTORY_START = DEMO_MONDAY - timedelta(weeks=13)  # `make run` starts the clock here on a new database
@@ -67,8 +69,6 @@ WHAT_TO_TRY = [
 
 
 def _answer(p: Platform, task: _Task, rng: random.Random, case: dict[str, Any]) -> dict[str, Any]:
-    from engine.domain.catalog import fill_required
-
     schema = p.catalog.form(task.form) if task.form else None
     given = dict(PLANNING.get(task.element_id, {}))
     if task.element_id == "bedoma_behov_efter_utskrivning":
@@ -253,9 +253,7 @@ def _incident(p: Platform, owner: Actor) -> str:
 
 
 def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
-    from engine.features.pilots import Pilots, PilotSpec
     from engine.features.simulation import SimulationParams
-    from engine.features.simulations import Simulations
 
     out = []
     xml = (p.settings.processes_dir / "in_utskrivning.bpmn").read_text(encoding="utf-8")
@@ -265,7 +263,7 @@ def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
         vardekompass = p.settings.processes_dir / "vardekompass.bpmn"
         if vardekompass.is_file():
             p.runtime.deploy(vardekompass.read_bytes(), owner, comment="demo", filename="vardekompass.bpmn")
-        pilots = Pilots(p.db, p.clock, p.policy)
+        pilots = p.pilots
         today = p.clock.now().astimezone(STOCKHOLM).date()
         pilot_id = pilots.create(
             TEAM,
@@ -285,7 +283,7 @@ def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
         )
         pilots.start(TEAM, pilot_id)
         out.append(f"pilot {pilot_id} (version {deployed.version}) pågår")
-        sims = Simulations(p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, 1)
+        sims = p.simulations_in(p.settings.simulation_dir, 1)
         run_id = sims.create(
             SimulationParams(
                 process_id="in_utskrivning",
@@ -334,8 +332,6 @@ def _left_undone(p: Platform, number: int, rng: random.Random) -> int:
 
 def users_table(p: Platform) -> str:
     """The demo users, their roles and what to try, as a table for the terminal."""
-    from webui.demo import DEMO_PASSWORD
-
     rows = [("Användare", "Roll", "Prova")] + [(u, r, t) for u, r, t in WHAT_TO_TRY]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]

@@ -43,6 +43,7 @@ from engine.bpmn.workflow import (
     TokenMove,
 )
 from engine.commands.deadline_timers import anchored_rule, anchored_timers, set_moments
+from engine.commands.facts_store import CaseFactsKeeper, parse_moment
 from engine.directory import Actor, Directory, Policy
 from engine.domain import boundary, personnummer
 from engine.domain.catalog import Catalog, CatalogError, validate_form_data
@@ -58,7 +59,6 @@ from engine.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from engine.domain.facts import CaseFactsKeeper, parse_moment
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS, routing_keys_in
 from engine.features import pilots
 from engine.features.validation import CheckResult, catalog_findings

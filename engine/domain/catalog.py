@@ -10,6 +10,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -170,16 +171,27 @@ class CatalogError(ValueError):
     pass
 
 
-def _untraced(func: Callable[..., str]) -> Callable[..., str]:
+TrustedCall = Callable[[], AbstractContextManager[None]]
+
+
+def _sandbox_trusted_call() -> AbstractContextManager[None]:
+    """The sandbox's own hook, for a Catalog not handed one (the simulator's worker processes build theirs in
+    engine/features/simulation.py). Issue 16: once that composition root passes `trusted_call` too, this fallback and
+    its entry in pyproject.toml's import contracts go."""
+    from engine.bpmn.sandbox import trusted_call
+
+    return trusted_call()
+
+
+def _untraced(func: Callable[..., str], trusted: TrustedCall) -> Callable[..., str]:
     """Our own deadline functions run outside the sandbox's step budget: the first working-day deadline of a year
     loads that year's Swedish holidays (tens of thousands of Python steps), which is trusted code, not the
-    diagram's."""
+    diagram's. `trusted` is the sandbox's hook (engine/bpmn/sandbox.py trusted_call: the watchdog holds off too, and
+    the time is not the diagram's), handed in by whoever builds the catalog (engine/platform.py)."""
 
     @functools.wraps(func)
     def call(*args: Any, **kwargs: Any) -> str:
-        from engine.bpmn.sandbox import trusted_call  # the watchdog holds off too, and the time is not the diagram's
-
-        with trusted_call():
+        with trusted():
             return func(*args, **kwargs)
 
     return call
@@ -188,8 +200,9 @@ def _untraced(func: Callable[..., str]) -> Callable[..., str]:
 class Catalog:
     """Forms, lanes and agreements as loaded from a processes folder."""
 
-    def __init__(self, folder: Path | None):
+    def __init__(self, folder: Path | None, trusted_call: TrustedCall | None = None):
         self.folder = folder
+        self.trusted_call: TrustedCall = trusted_call or _sandbox_trusted_call
         self.forms: dict[str, dict[str, Any]] = {}
         self.lanes: dict[str, LaneRule] = {}
         self.role_names: dict[str, str] = {}
@@ -326,14 +339,12 @@ class Catalog:
         def factory(data: Mapping[str, Any]) -> dict[str, Any]:
             agreement_key = data.get("avtal") if isinstance(data.get("avtal"), str) else None
 
-            @_untraced
             def deadline(key: str) -> str:
                 rule = self.deadline_rule(key, agreement_key)
                 start = now()
                 seconds = (rule.due(start) - start).total_seconds()
                 return f"PT{max(0, int(round(seconds)))}S"
 
-            @_untraced
             def deadline_at(key: str, start_iso: str | None = None) -> str:
                 rule = self.deadline_rule(key, agreement_key)
                 start = datetime.fromisoformat(start_iso) if start_iso else now()
@@ -341,6 +352,7 @@ class Catalog:
                     start = start.replace(tzinfo=STOCKHOLM)
                 return rule.due(start).isoformat()
 
-            return {"deadline": deadline, "deadline_at": deadline_at}
+            trusted = self.trusted_call
+            return {"deadline": _untraced(deadline, trusted), "deadline_at": _untraced(deadline_at, trusted)}
 
         return factory

@@ -17,13 +17,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
 from engine.domain.calendar import DeadlineRule
 from engine.domain.catalog import DEFAULT_AGREEMENT, Catalog, CatalogError
@@ -572,9 +569,10 @@ def records_of(rows: Iterable[Any]) -> list[HistoryRecord]:
     return [HistoryRecord(r.at, r.kind, r.element_id, r.data or {}) for r in rows]
 
 
-class CaseFactsKeeper:
-    """Keeps case_facts in step with the history: `refresh` is called by Runtime._save after every step of an
-    instance of the configured process, inside the same unit of work."""
+class CaseFactsDeriver:
+    """The facts of a case from its history, by the configured milestones and the case's agreement. Pure: the
+    case_facts rows are kept in step by engine/commands/facts_store.py (CaseFactsKeeper), the simulator derives
+    through this directly."""
 
     def __init__(self, catalog: Catalog, milestones: Milestones | None = None):
         self.catalog = catalog
@@ -602,52 +600,6 @@ class CaseFactsKeeper:
         assert self.milestones is not None
         avtal = (case.data or {}).get("avtal")
         return derive(case, history, self.milestones, self.terms(avtal if isinstance(avtal, str) else None))
-
-    def anchors(self, session: Session, instance: Any) -> dict[str, datetime | None]:
-        """The recorded moments of the anchor events of a case as flushed so far (what its deadlines count from).
-        A process the milestones do not describe (mobilt_team) knows only its own start as `inskrivning`."""
-        if not self.applies_to(instance.process_id):
-            return anchors_from(None, case_input(instance), [])
-        return anchors_of(self.current(session, instance))
-
-    def refresh(self, session: Session, instance: Any, now: datetime) -> None:
-        """Derive the instance's facts from its history as flushed so far and write its case_facts row."""
-        from engine.persistence.models import CaseFact
-
-        if not self.applies_to(instance.process_id):
-            return
-        facts = self.current(session, instance)
-        row = session.get(CaseFact, instance.id)
-        values = facts.as_dict()
-        if row is None:
-            session.add(CaseFact(**values, updated_at=now))
-            return
-        changed = False
-        for key, value in values.items():
-            if getattr(row, key) != value:
-                setattr(row, key, value)
-                changed = True
-        if changed:
-            row.updated_at = now
-
-    def current(self, session: Session, instance: Any) -> CaseFacts:
-        """The instance's facts from its history as flushed so far (not written)."""
-        from engine.persistence.models import Deviation, HistoryEntry
-
-        assert self.milestones is not None
-        # Only the records a milestone can match (a long case has hundreds of others, with their form data).
-        by_element = {r.element for m in self.milestones.milestones.values() for r in m.events if r.element}
-        any_element = {r.kind for m in self.milestones.milestones.values() for r in m.events if not r.element}
-        rows = session.execute(
-            select(HistoryEntry.at, HistoryEntry.kind, HistoryEntry.element_id, HistoryEntry.data)
-            .where(
-                HistoryEntry.instance_id == instance.id,
-                or_(HistoryEntry.element_id.in_(sorted(by_element)), HistoryEntry.kind.in_(sorted(any_element))),
-            )
-            .order_by(HistoryEntry.id)
-        ).all()
-        deviations = session.scalar(select(func.count(Deviation.id)).where(Deviation.instance_id == instance.id)) or 0
-        return self.derive_for(replace(case_input(instance), deviations=int(deviations)), records_of(rows))
 
 
 def case_input(instance: Any) -> CaseInput:

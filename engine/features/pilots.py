@@ -38,6 +38,7 @@ from engine.domain.personnummer import is_hsa_id
 from engine.organisation import UnitKind, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
+from engine.reads.versions import default_version_now  # also for Runtime: pilots.default_version_now
 
 # The case's unit columns (process_instances) and the pilot's list of each kind; the order is the order of precedence
 # for per-unit defaults (the admitting ward first).
@@ -145,23 +146,6 @@ def route(session: Session, process_id: str, case: Mapping[str, str | None], tod
     if whole is not None:
         return Route(whole.definition_id, "default", None, "standardversion")
     return None
-
-
-def default_version_now(session: Session, process_id: str) -> int | None:
-    """The process-wide default version as routing sees it now (steps 4-5 of the module docstring)."""
-    chosen = session.scalar(
-        select(ProcessDefinition.version)
-        .join(DefaultVersion, DefaultVersion.definition_id == ProcessDefinition.id)
-        .where(DefaultVersion.process_id == process_id, DefaultVersion.unit_kind == "", DefaultVersion.unit == "")
-    )
-    if chosen is not None:
-        return int(chosen)
-    newest = session.scalar(
-        select(func.max(ProcessDefinition.version)).where(
-            ProcessDefinition.process_id == process_id, ProcessDefinition.executable.is_(True)
-        )
-    )
-    return int(newest) if newest is not None else None
 
 
 def default_for_first_version(session: Session, definition: ProcessDefinition, actor: str, now: datetime) -> bool:

@@ -41,10 +41,11 @@ from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.simulated import simulated_flow
 from engine.bpmn.workflow import PENDING, EngineIncident, Flow, FlowFactory, StepLog
 from engine.commands.deadline_timers import anchored_timers, set_moments
+from engine.commands.facts_store import CaseFactsKeeper
 from engine.domain import personnummer as pnr
 from engine.domain.catalog import Catalog, fill_required
 from engine.domain.clock import STOCKHOLM, SimulatedClock
-from engine.domain.facts import CaseFactsKeeper, CaseInput, HistoryRecord, anchors_from
+from engine.domain.facts import CaseInput, HistoryRecord, anchors_from
 from engine.persistence.db import Database
 from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
 

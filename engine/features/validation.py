@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from engine.bpmn.parsing import BPMN_NS, HUMAN_TASK_TAGS, ParsedDocument
 from engine.bpmn.xml_safety import load_xml
-from engine.directory import DIRECTORY_ROLES
 from engine.domain.catalog import Catalog
 from engine.domain.errors import Diagnostic
+from engine.domain.roles import DIRECTORY_ROLES
 
 
 def known_roles(catalog: Catalog) -> set[str]:

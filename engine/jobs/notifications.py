@@ -198,9 +198,3 @@ def register(notifications: Notifications, jobs: JobQueue, directory: Directory)
     handler = NotificationJob(notifications, directory)
     jobs.register(JOB_KIND, handler)
     return handler
-
-
-def for_platform(p: Any) -> Notifications:
-    """Notifications for a built Platform (web app, CLI), with SMTP when SAMFLODE_SMTP_HOST is set."""
-    worklist = Worklist(p.db, p.catalog, p.policy, p.clock, p.reads.access)
-    return Notifications(p.db, worklist, p.clock, SmtpMailer.from_settings(p.settings))

@@ -14,16 +14,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from engine.persistence.db import psycopg_url
+
 log = logging.getLogger(__name__)
 CHANNEL = "samflode_timers"
-
-
-def psycopg_url(url: str) -> str:
-    """A libpq connection string from the SQLAlchemy URL (postgresql+psycopg://... or postgresql://...)."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
 
 
 class TimerListener:

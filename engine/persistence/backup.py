@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from engine.jobs.wakeup import psycopg_url
+from engine.persistence.db import psycopg_url
 
 
 class BackupError(Exception):

@@ -109,3 +109,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def psycopg_url(url: str) -> str:
+    """A libpq connection string from the SQLAlchemy URL (postgresql+psycopg://... or postgresql://...)."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url

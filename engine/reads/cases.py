@@ -19,7 +19,6 @@ from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
 from engine.domain.personnummer import normalise
-from engine.features.pilots import default_version_now
 from engine.persistence.db import Database
 from engine.persistence.models import (
     Deviation,
@@ -37,6 +36,7 @@ from engine.persistence.models import (
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import birth_date, user_names
+from engine.reads.versions import default_version_now
 
 STATUSES = ("running", "waiting", "incident", "completed", "cancelled")
 COUNT_CAP = 1_000  # like the worklist: a count stops here and says "1 000+"

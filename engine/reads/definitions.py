@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from engine.bpmn.flows import sequence_flows
 from engine.directory import Policy
 from engine.domain.catalog import Catalog
+from engine.domain.diff import DefinitionDiff, diff_elements, diff_flows
 from engine.domain.errors import NotFound
-from engine.features.diff import DefinitionDiff, diff_elements, diff_flows
-from engine.features.pilots import default_version_now
 from engine.persistence.db import Database
 from engine.persistence.models import (
     ProcessDefinition,
     ProcessInstance,
     TaskIndex,
 )
+from engine.reads.versions import default_version_now
 
 MAX_LIMIT = 500
 STATUSES = ("running", "waiting", "incident", "completed", "cancelled")
@@ -154,7 +154,7 @@ class Reports:
             ]
 
     def definition_diff(self, process_id: str, from_version: int, to_version: int) -> DefinitionDiff:
-        """Added, removed and changed elements and sequence flows between two versions (engine/features/diff.py)."""
+        """Added, removed and changed elements and sequence flows between two versions (engine/domain/diff.py)."""
         with self.db.read() as session:
             elements = {}
             xml = {}

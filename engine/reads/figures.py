@@ -22,6 +22,8 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.domain.catalog import Catalog, CatalogError
+from engine.domain.facts import AgreementTerms
+from engine.organisation import units_by_hsa
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation
 
@@ -481,8 +483,6 @@ class Figures:
         return rows
 
     def _terms(self, avtal: str | None) -> Any:
-        from engine.domain.facts import AgreementTerms
-
         found = self._terms_cache.get(avtal)
         if found is None:
             try:
@@ -512,8 +512,6 @@ class Figures:
 
     def unit_names(self, hsa_ids: Sequence[str]) -> dict[str, str]:
         """The organisation's names of the given units (vårdcentraler and wards by HSA-id), for labels."""
-        from engine.organisation import units_by_hsa
-
         with self.db.read() as session:
             return {hsa_id: info.name for hsa_id, info in units_by_hsa(session, hsa_ids).items()}
 

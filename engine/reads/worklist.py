@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Policy
+from engine.directory import Actor, Directory, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
 from engine.organisation import UnitInfo, all_units
 from engine.persistence.db import Database
-from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskIndex, User
+from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskDraft, TaskIndex, User
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import COUNT_CAP, VIEWS, WorklistFilter
@@ -137,8 +137,6 @@ class Worklist:
         return self._assignable(task_id, need_unit=False)
 
     def _assignable(self, task_id: str, need_unit: bool) -> list[tuple[str, str]]:
-        from engine.directory import Directory
-
         with self.db.read() as session:
             task = session.get(TaskIndex, task_id)
             if task is None:
@@ -193,8 +191,6 @@ class Drafts:
         self.log = log or AccessLogWriter(db, clock)
 
     def get(self, task_id: str, username: str) -> dict[str, Any] | None:
-        from engine.persistence.models import TaskDraft
-
         with self.db.read() as session:
             row = session.scalar(select(TaskDraft).where(TaskDraft.task_id == task_id, TaskDraft.username == username))
             return {"data": dict(row.data or {}), "saved_at": row.saved_at} if row is not None else None
@@ -203,8 +199,6 @@ class Drafts:
         self, actor: Actor, task_id: str, instance_id: int, personnummer: str | None, data: dict[str, Any]
     ) -> None:
         """The actor's draft of a task's form (the caller has checked the actor may act on it); logged with it."""
-        from engine.persistence.models import TaskDraft
-
         with self.db.unit_of_work() as session:
             row = session.scalar(
                 select(TaskDraft).where(TaskDraft.task_id == task_id, TaskDraft.username == actor.username)
@@ -216,7 +210,5 @@ class Drafts:
             self.log.record_in(session, actor, "utkast", [(personnummer, instance_id)], task_id)
 
     def discard(self, task_id: str) -> None:
-        from engine.persistence.models import TaskDraft
-
         with self.db.unit_of_work() as session:
             session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))

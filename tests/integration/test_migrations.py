@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, make_url, text
 
+from engine.commands.facts_store import CaseFactsKeeper, rebuild_all
+from engine.config import PROJECT_ROOT
+from engine.domain.catalog import Catalog
 from engine.persistence.db import Database
 from engine.persistence.models import Base
 from tests.conftest import require_postgres
@@ -60,9 +64,10 @@ def test_instance_units_are_filled_from_existing_case_data_on_upgrade(tmp_path: 
     assert json.loads(rows[0][4])["x"] == 1  # the data itself is untouched
 
 
-def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_path: Path) -> None:
-    """Migration 0007 derives the facts of the cases that exist from their history (nothing is lost), and
-    0008 counts their deviations."""
+def test_case_facts_are_rebuilt_from_the_existing_history_after_upgrade(tmp_path: Path) -> None:
+    """Migration 0007 makes the table (schema only: a migration runs no engine code), and `samflode rebuild-facts`
+    after the upgrade derives the facts of the cases that exist from their history (nothing is lost), with their
+    deviations counted; a second run writes nothing."""
     db = Database(f"sqlite:///{tmp_path / 'f.db'}")
     command.upgrade(db.alembic_config(), "0005")
     with db.engine.begin() as conn:
@@ -125,6 +130,15 @@ def test_case_facts_are_back_filled_from_the_existing_history_on_upgrade(tmp_pat
             )
         )
     command.upgrade(db.alembic_config(), "0008")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_facts")).scalar() == 0  # 0007 moves no data
+    db.upgrade()
+    keeper = CaseFactsKeeper(Catalog(PROJECT_ROOT / "processes"))
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    first = rebuild_all(db, keeper, now, batch=1)
+    again = rebuild_all(db, keeper, now, batch=1)
+    assert (first.cases, first.written, first.unchanged) == (2, 2, 0)
+    assert (again.cases, again.written, again.unchanged) == (2, 0, 2)
     with db.engine.connect() as conn:
         rows = conn.execute(
             text(

@@ -1,7 +1,7 @@
-"""engine/features/diff.py: what changed between two versions' element metadata."""
+"""engine/domain/diff.py: what changed between two versions' element metadata."""
 
 from engine.bpmn.flows import sequence_flows
-from engine.features.diff import FieldChange, diff_elements, diff_flows
+from engine.domain.diff import FieldChange, diff_elements, diff_flows
 
 BEFORE = {
     "start": {"type": "startEvent", "process": "p"},

@@ -25,7 +25,7 @@ from engine.domain.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from engine.platform import Platform
+from webui.shared import CSRF_HEADER, SAFE_METHODS, current_actor_or_none, platform
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -69,10 +69,6 @@ def documented(
     return wrap
 
 
-def platform() -> Platform:
-    return current_app.extensions["samflode"]
-
-
 def actor() -> Actor:
     """The caller: from `Authorization: Bearer <token>` (outside systems), or else from the signed-in web session
     (the staff pages' own fetch calls, e.g. the modeller), which must send the session's CSRF token in
@@ -94,9 +90,6 @@ def actor() -> Actor:
 def _session_actor() -> Actor:
     """The signed-in user, for same-origin requests only: a state-changing request needs the CSRF header (a form
     field is not accepted: the API takes JSON and XML) and, when the browser names an Origin, this site's."""
-    from webui.views import CSRF_HEADER, SAFE_METHODS
-    from webui.views.auth import current_actor_or_none
-
     if request.headers.get("Sec-Fetch-Site") == "cross-site":  # the browser says another site made this request
         raise Forbidden("Förfrågan kommer från en annan webbplats")
     if request.method not in SAFE_METHODS:

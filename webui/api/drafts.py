@@ -4,7 +4,7 @@ A draft is its owner's alone: another user's draft id answers 404, exactly as on
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 
 from engine.commands.drafts import Drafts
 from webui.api import actor, documented, load_body, platform
@@ -13,12 +13,7 @@ from webui.api.routes import _json
 
 
 def drafts() -> Drafts:
-    found = current_app.extensions.get("samflode_drafts")
-    if found is None:
-        p = platform()
-        found = Drafts(p.db, p.clock, p.policy, p.settings.max_upload_bytes)
-        current_app.extensions["samflode_drafts"] = found
-    return found
+    return platform().modeller_drafts
 
 
 @documented("GET", "/drafts", "Mina utkast i modelleraren, senast sparat först (utan XML)", response=DraftsOut)

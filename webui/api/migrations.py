@@ -24,7 +24,7 @@ from webui.api.routes import _json
 
 
 def _service() -> Migrations:
-    return Migrations(platform().runtime)
+    return platform().migrations
 
 
 def selection_of(body: dict[str, Any]) -> Selection:

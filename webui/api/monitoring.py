@@ -24,8 +24,7 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _monitoring() -> Monitoring:
-    p = platform()
-    return Monitoring(p.db, p.policy, p.clock)
+    return platform().monitoring
 
 
 def _instance(instance_id: int) -> dict[str, Any]:

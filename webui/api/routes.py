@@ -10,11 +10,15 @@ from flask import Response, jsonify, request
 from engine.commands.runtime import DeployResult
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from engine.features.pilots import Pilots
+from engine.jobs.scheduler import ClockNotSimulated
 from engine.persistence.models import ProcessInstance
 from webui.api import actor, documented, load_body, load_query, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
+from webui.api.openapi import build_document
 from webui.headers import attachment
+from webui.shared import pilots
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
 
@@ -48,9 +52,7 @@ def instance_answer(instance_id: int, who: Actor, detail: str) -> dict[str, Any]
             }
 
 
-def _pilots() -> Any:
-    from webui.views.pilots import pilots
-
+def _pilots() -> Pilots:
     return pilots()
 
 
@@ -117,9 +119,8 @@ def deploy_definition() -> Response:
         filename=filename,
         allow_documentation_only=options["documentation_only"],
     )
-    from webui.api.drafts import drafts
-
-    drafts().discard_deployed(who, result.process_id, options["draft"])  # the modeller's draft is done with
+    # The modeller's draft is done with.
+    platform().modeller_drafts.discard_deployed(who, result.process_id, options["draft"])
     return _json(_deploy_out(result), 201 if result.created else 200)
 
 
@@ -295,8 +296,6 @@ def get_clock() -> Response:
     errors=(400, 401, 403, 404, 415, 422),
 )
 def advance_clock() -> Response:
-    from engine.jobs.scheduler import ClockNotSimulated
-
     who = actor()
     p = platform()
     if not getattr(p.clock, "simulated", False):
@@ -317,6 +316,4 @@ def advance_clock() -> Response:
 
 @documented("GET", "/openapi.json", "Detta dokument", errors=())
 def openapi_document() -> Response:
-    from webui.api.openapi import build_document
-
     return _json(build_document())

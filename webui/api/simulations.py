@@ -7,37 +7,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Response, current_app
+from flask import Response
 
-from engine.directory import Actor
 from engine.features.simulation import SimulationParams
-from engine.features.simulations import JOB_KIND, Simulations
-from webui.api import actor, documented, load_body, platform
+from webui.api import actor, documented, load_body
 from webui.api.routes import _json
 from webui.api.simulation_schemas import SimulationIn, SimulationOut, SimulationsOut
-
-
-def simulations() -> Simulations:
-    """One per app, built from the settings on first use; its runs are queued on the platform's job queue."""
-    found = current_app.extensions.get("samflode_simulations")
-    if found is None:
-        p = platform()
-        found = Simulations(
-            p.db, p.clock, p.catalog, p.policy, p.settings.simulation_dir, p.settings.simulation_workers, jobs=p.jobs
-        )
-        current_app.extensions["samflode_simulations"] = found
-    return found
-
-
-def start(params: SimulationParams, who: Actor) -> int:
-    service = simulations()
-    run_id = service.create(params, who)
-    if current_app.config.get("SAMFLODE_SIMULATE_INLINE"):  # tests: run to the end before answering
-        if service.jobs is not None:
-            service.jobs.run_available([JOB_KIND])
-        else:
-            service.execute(run_id)
-    return run_id  # otherwise queued: the scheduler is woken when the job commits
+from webui.shared import simulations
+from webui.shared import start_simulation as start
 
 
 @documented(

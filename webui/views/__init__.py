@@ -12,66 +12,33 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Flask, current_app, render_template, request, session
+from flask import Flask, render_template, request, session
 from flask_babel import gettext
 
-from engine.commands.accounts import Accounts
-from engine.commands.sessions import SessionRules, WebSessions
 from engine.domain.clock import STOCKHOLM
-from engine.jobs.notifications import Notifications, for_platform
-from engine.platform import Platform
+from engine.jobs.notifications import Notifications
 from engine.reads import Reads
 from engine.reads.worklist import COUNT_CAP, Worklist
 from webui.i18n import N_
+from webui.shared import (  # noqa: F401  (the pages' helpers, shared with the API)
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    accounts,
+    current_actor_or_none,
+    platform,
+    platform_of,
+    web_sessions,
+)
 
-T = TypeVar("T")
-
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WEEKDAYS = (N_("mån"), N_("tis"), N_("ons"), N_("tor"), N_("fre"), N_("lör"), N_("sön"))
 
 
-def platform() -> Platform:
-    return current_app.extensions["samflode"]
-
-
-def platform_of(app: Flask) -> Platform:
-    return app.extensions["samflode"]
-
-
-def _service(key: str, make: Callable[[Platform], T]) -> T:
-    """One read/write helper per app, built on first use from the app's platform."""
-    found = current_app.extensions.get(key)
-    if found is None:
-        found = make(platform())
-        current_app.extensions[key] = found
-    return found
-
-
-def web_sessions() -> WebSessions:
-    """Signed-in sessions, kept on the server (engine/commands/sessions.py), with the configured idle time and
-    lifetime."""
-
-    def make(p: Platform) -> WebSessions:
-        rules = SessionRules(
-            timedelta(minutes=p.settings.session_idle_minutes), timedelta(hours=p.settings.session_hours)
-        )
-        return WebSessions(p.db, p.clock, rules)
-
-    return _service("samflode_sessions", make)
-
-
-def accounts() -> Accounts:
-    return _service("samflode_accounts", lambda p: Accounts(p.db, p.clock, p.directory, sessions=web_sessions()))
-
-
 def worklist() -> Worklist:
-    return _service("samflode_worklist", lambda p: Worklist(p.db, p.catalog, p.policy, p.clock, p.reads.access))
+    return platform().worklist
 
 
 def process_names() -> dict[str, str]:
@@ -85,7 +52,7 @@ def reads() -> Reads:
 
 
 def notifications() -> Notifications:
-    return _service("samflode_notifications", for_platform)
+    return platform().notifications
 
 
 NOTICE_INTERVAL = timedelta(seconds=60)
@@ -193,7 +160,7 @@ def register_views(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        user = auth.current_actor_or_none()
+        user = current_actor_or_none()
         unread = 0
         if user is not None and not request.headers.get("HX-Request"):
             # Only a read: page renders never write. The notices are synced by the `notifications` job (queued by

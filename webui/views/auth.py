@@ -11,13 +11,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.commands.accounts import LockedOut
 from engine.directory import Actor
-from engine.domain.errors import NotAuthenticated, NotFound
+from engine.domain.errors import NotAuthenticated
+from webui.shared import current_actor_or_none
 from webui.views import accounts, notifications, platform, refresh_notices, web_sessions
 
 bp = Blueprint("auth", __name__)
@@ -32,31 +33,6 @@ def start_session(actor: Actor) -> None:
     session.permanent = True
     session["sid"] = token
     session["seen"] = platform().clock.now().timestamp()
-
-
-def current_actor_or_none() -> Actor | None:
-    """The signed-in user of this request, if the session is alive on the server (not signed out, not idle longer
-    than allowed, within its lifetime) and the user is active."""
-    if "web_actor" in g:
-        return cast(Actor | None, g.web_actor)
-    found: Actor | None = None
-    token = session.get("sid")
-    if token:
-        seen = session.get("seen")
-        username = web_sessions().check(str(token), float(seen) if isinstance(seen, int | float) else None)
-        if username is not None:
-            try:
-                found = platform().directory.actor(username)
-            except NotFound:
-                web_sessions().end(str(token), "user")
-        if found is None:
-            session.clear()
-        else:
-            session["seen"] = platform().clock.now().timestamp()
-    elif "user" in session:
-        session.clear()  # a cookie from before server-side sessions: sign in again
-    g.web_actor = found
-    return found
 
 
 def current_actor() -> Actor:

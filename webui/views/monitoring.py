@@ -27,7 +27,7 @@ from engine.reads.monitoring import Monitoring, period_default
 from webui.headers import attachment
 from webui.i18n import N_
 from webui.labels import label
-from webui.views import _service, platform, reads
+from webui.views import platform, reads, worklist
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("monitoring", __name__)
@@ -56,7 +56,7 @@ def duration(seconds: float | None) -> str:
 
 
 def monitoring() -> Monitoring:
-    return _service("samflode_monitoring", lambda p: Monitoring(p.db, p.policy, p.clock))
+    return platform().monitoring
 
 
 def _denied(message: str = "Sidan är till för samordnare, processägare och granskare.") -> tuple[str, int]:
@@ -206,8 +206,6 @@ def incident_summary(message: str) -> str:
 
 def _candidates(task_id: str) -> list[tuple[str, str]]:
     """Who a coordinator may give the task to: its role, in its unit unless it has none."""
-    from webui.views import worklist
-
     try:
         return worklist().assignees(task_id)
     except NotFound:

@@ -11,12 +11,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
-from engine.features.pilot_comparison import CHART_FIGURES, PilotComparison, Questionnaires, table_rows
-from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, Pilots, PilotSpec, stockholm_today
+from engine.features.pilot_comparison import CHART_FIGURES, table_rows
+from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, PilotSpec, stockholm_today
 from engine.reads.figures import FIGURES
 from webui.report_charts import line_chart
 from webui.report_export import definition_table, to_csv, to_xlsx
-from webui.views import _service, platform
+from webui.shared import comparison, pilots, questionnaires
+from webui.views import platform
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("pilots", __name__)
@@ -40,20 +41,6 @@ ACTIONS = {
     "ateruppta": ("resume", "Piloten pågår igen."),
     "avsluta": ("end", "Piloten är avslutad. Pågående fall behåller sin version."),
 }
-
-
-def pilots() -> Pilots:
-    return _service("samflode_pilots", lambda p: Pilots(p.db, p.clock, p.policy))
-
-
-def comparison() -> PilotComparison:
-    return _service("samflode_pilot_comparison", lambda p: PilotComparison(p.db, p.clock, p.policy, p.figures))
-
-
-def questionnaires() -> Questionnaires:
-    return _service(
-        "samflode_questionnaires", lambda p: Questionnaires(p.db, p.clock, p.policy, comparison(), p.runtime)
-    )
 
 
 def charts(data: dict[str, Any]) -> list[dict[str, Any]]:

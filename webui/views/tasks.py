@@ -28,8 +28,7 @@ bp = Blueprint("tasks", __name__)
 
 
 def _drafts() -> Drafts:
-    p = platform()
-    return Drafts(p.db, p.clock, p.reads.log)
+    return platform().form_drafts
 
 
 def _not_found(task_id: str | None = None) -> tuple[str, int]:

@@ -12,6 +12,10 @@ from flask_babel import gettext as _
 
 from engine.domain.errors import SamflodeError
 from engine.features.migration import Migrations, Selection
+from engine.features.simulation import SimulationParams
+from engine.features.simulations import Simulations
+from engine.reads.figures import Figures
+from webui.shared import simulations, start_simulation
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
 
@@ -42,7 +46,7 @@ def register(app: Flask) -> None:
 
 
 def _migrations() -> Migrations:
-    return Migrations(platform().runtime)
+    return platform().migrations
 
 
 def _denied() -> Any:
@@ -205,9 +209,7 @@ def revert(run_id: int) -> Any:
 # ------------------------------------------------------------------------------------------------- simulations
 
 
-def _simulations() -> Any:
-    from webui.api.simulations import simulations
-
+def _simulations() -> Simulations:
     return simulations()
 
 
@@ -228,14 +230,10 @@ def _pairs(text: str, kind: type, what: str, errors: list[str]) -> dict[str, Any
 
 
 def _figure_titles() -> dict[str, tuple[str, str]]:
-    from engine.reads.figures import Figures
-
     return {f.id: (f.title, f.unit) for f in Figures.definitions()}
 
 
 def _sim_form(source: Any) -> tuple[dict[str, str], Any, list[str]]:
-    from engine.features.simulation import SimulationParams
-
     keys = (
         "process_id",
         "candidate_version",
@@ -299,9 +297,7 @@ def simulate() -> Any:
     values, params, errors = _sim_form(request.form)
     if not errors and params is not None:
         try:
-            from webui.api.simulations import start
-
-            run_id = start(params, current_actor())
+            run_id = start_simulation(params, current_actor())
             return redirect(url_for("versions.simulation", run_id=run_id))
         except SamflodeError as exc:
             errors.append(exc.message)

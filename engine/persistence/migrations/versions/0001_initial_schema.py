@@ -12,12 +12,14 @@ from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
-import engine.persistence.models
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -25,7 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", TZ, nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("target_type", sa.String(length=40), nullable=False),
@@ -63,7 +65,7 @@ def upgrade() -> None:
         ),
         sa.Column("forms", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
         sa.Column("deployed_by", sa.String(length=100), nullable=False),
-        sa.Column("deployed_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("deployed_at", TZ, nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_process_definitions")),
         sa.UniqueConstraint("process_id", "content_hash", name="uq_process_definitions_process_hash"),
@@ -82,7 +84,7 @@ def upgrade() -> None:
         sa.Column("units", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -92,9 +94,9 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("label", sa.String(length=200), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("last_used_at", TZ, nullable=True),
+        sa.Column("revoked_at", TZ, nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
@@ -110,9 +112,9 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("business_key", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("started_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", TZ, nullable=False),
+        sa.Column("ended_at", TZ, nullable=True),
+        sa.Column("updated_at", TZ, nullable=False),
         sa.Column("started_by", sa.String(length=100), nullable=False),
         sa.Column("data", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
@@ -143,7 +145,7 @@ def upgrade() -> None:
         sa.Column("element_id", sa.String(length=200), nullable=True),
         sa.Column("party", sa.String(length=200), nullable=True),
         sa.Column("cause", sa.Text(), nullable=False),
-        sa.Column("at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["process_instances.id"],
@@ -159,7 +161,7 @@ def upgrade() -> None:
         "history",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("instance_id", sa.Integer(), nullable=False),
-        sa.Column("at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", TZ, nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("element_id", sa.String(length=200), nullable=True),
         sa.Column("task_id", sa.String(length=36), nullable=True),
@@ -182,8 +184,8 @@ def upgrade() -> None:
         sa.Column("instance_id", sa.Integer(), nullable=False),
         sa.Column("element_id", sa.String(length=200), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("resolved_at", TZ, nullable=True),
         sa.Column("resolved_by", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
@@ -237,7 +239,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.Column("received_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["process_instances.id"],
@@ -258,10 +260,10 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=100), nullable=True),
         sa.Column("form", sa.String(length=200), nullable=True),
         sa.Column("unit", sa.String(length=100), nullable=True),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("due_at", TZ, nullable=True),
         sa.Column("claimed_by", sa.String(length=100), nullable=True),
-        sa.Column("claimed_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", TZ, nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["process_instances.id"],
@@ -285,8 +287,8 @@ def upgrade() -> None:
         sa.Column("element_id", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("boundary", sa.Boolean(), nullable=False),
-        sa.Column("due_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", TZ, nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["process_instances.id"],

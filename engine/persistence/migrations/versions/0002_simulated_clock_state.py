@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import engine.persistence.models
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -23,8 +25,8 @@ def upgrade() -> None:
     op.create_table(
         "clock_state",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("now", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("now", TZ, nullable=False),
+        sa.Column("updated_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clock_state")),
     )
     # ### end Alembic commands ###

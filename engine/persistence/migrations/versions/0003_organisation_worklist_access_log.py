@@ -11,12 +11,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import engine.persistence.models
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -24,7 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "access_log",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", TZ, nullable=False),
         sa.Column("username", sa.String(length=100), nullable=False),
         sa.Column("user_name", sa.String(length=200), nullable=False),
         sa.Column("unit", sa.String(length=200), nullable=False),
@@ -47,9 +49,9 @@ def upgrade() -> None:
         sa.Column("task_id", sa.String(length=36), nullable=False),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("text", sa.String(length=400), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("emailed_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("read_at", TZ, nullable=True),
+        sa.Column("emailed_at", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
         sa.UniqueConstraint("username", "task_id", "kind", name="uq_notifications_username_task_kind"),
     )
@@ -64,8 +66,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("kommun", sa.String(length=100), nullable=True),
         sa.Column("parent_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("updated_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["org_units.id"], name=op.f("fk_org_units_parent_id_org_units"), ondelete="SET NULL"
         ),
@@ -84,7 +86,7 @@ def upgrade() -> None:
         sa.Column(
             "params", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_filters")),
         sa.UniqueConstraint("username", "name", name="uq_saved_filters_username_name"),
     )
@@ -95,8 +97,8 @@ def upgrade() -> None:
         "sign_in_state",
         sa.Column("username", sa.String(length=100), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("last_failure_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("locked_until", engine.persistence.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_failure_at", TZ, nullable=True),
+        sa.Column("locked_until", TZ, nullable=True),
         sa.PrimaryKeyConstraint("username", name=op.f("pk_sign_in_state")),
     )
     op.create_table(
@@ -108,7 +110,7 @@ def upgrade() -> None:
         sa.Column(
             "data", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
-        sa.Column("saved_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("saved_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["process_instances.id"],

@@ -13,12 +13,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -28,8 +30,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_history_kind_at", "history", ["kind", "at"], unique=False)
     op.create_index("ix_history_task_id", "history", ["task_id"], unique=False)
-    op.add_column("history", sa.Column("task_created_at", UtcDateTime(timezone=True), nullable=True))
-    op.add_column("history", sa.Column("task_claimed_at", UtcDateTime(timezone=True), nullable=True))
+    op.add_column("history", sa.Column("task_created_at", TZ, nullable=True))
+    op.add_column("history", sa.Column("task_claimed_at", TZ, nullable=True))
     for column, kinds in (("task_created_at", "'task_created'"), ("task_claimed_at", "'claimed', 'reassigned'")):
         op.execute(
             f"UPDATE history SET {column} = (SELECT min(h.at) FROM history h WHERE h.task_id = history.task_id"

@@ -1,5 +1,7 @@
-"""case_facts: one row per in_utskrivning case with its milestones for the figures, back-filled from the history of the
-cases that exist (the same pure derivation, engine/domain/facts.py, that Runtime._save runs after every step)
+"""case_facts: one row per in_utskrivning case with its milestones for the figures. Schema only: a migration does not
+run today's engine, so the facts of cases that existed before this revision are derived by `samflode rebuild-facts`
+after the upgrade (the same derivation, engine/domain/facts.py, that Runtime._save runs after every step;
+docs/operations.md). Until then the figures leave those cases out.
 
 Revision ID: 0007
 Revises: 0006
@@ -7,10 +9,6 @@ Create Date: 2026-11-22 19:20:00
 """
 
 from __future__ import annotations
-
-import json
-import os
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +19,6 @@ branch_labels = None
 depends_on = None
 
 TZ = sa.DateTime(timezone=True)
-CHUNK = 1000  # cases derived per round: their instance rows and history in two queries
 
 
 def upgrade() -> None:
@@ -31,7 +28,6 @@ def upgrade() -> None:
     op.create_index("ix_case_facts_avdelning", "case_facts", ["avdelning"], unique=False)
     op.create_index("ix_case_facts_process_ref_date", "case_facts", ["process_id", "ref_date"], unique=False)
     op.create_index("ix_case_facts_kommun_ref_month", "case_facts", ["kommun", "ref_month"], unique=False)
-    _backfill()
 
 
 def _columns() -> list[sa.Column | sa.Constraint]:
@@ -80,86 +76,6 @@ def _columns() -> list[sa.Column | sa.Constraint]:
         ),
         sa.PrimaryKeyConstraint("instance_id", name="pk_case_facts"),
     ]
-
-
-COLUMNS = frozenset(c.name for c in _columns() if isinstance(c, sa.Column))
-
-
-def _backfill() -> None:
-    """Derive the facts of every existing case from its history, with the milestones and agreements of the
-    installation's processes folder (SAMFLODE_PROCESSES_DIR, else processes/), a thousand cases at a time."""
-    from engine.config import PROJECT_ROOT
-    from engine.domain.catalog import Catalog
-    from engine.domain.facts import MILESTONES_FILE, CaseFactsKeeper, CaseInput, HistoryRecord
-    from engine.persistence.models import CaseFact, HistoryEntry, ProcessInstance
-
-    connection = op.get_bind()
-    folder = Path(os.environ.get("SAMFLODE_PROCESSES_DIR", str(PROJECT_ROOT / "processes")))
-    if not (folder / MILESTONES_FILE).is_file():
-        return
-    keeper = CaseFactsKeeper(Catalog(folder))
-    assert keeper.milestones is not None
-    instances = ProcessInstance.__table__
-    history = HistoryEntry.__table__
-    # The table as this revision has it (later revisions add columns the model already knows), with the model's
-    # column types so that times are written as the application writes them.
-    facts_table = sa.table(
-        "case_facts", *(sa.column(c.name, c.type) for c in CaseFact.__table__.columns if c.name in COLUMNS)
-    )
-    ids = list(
-        connection.scalars(
-            sa.select(instances.c.id)
-            .where(instances.c.process_id == keeper.milestones.process_id)
-            .order_by(instances.c.id)
-        )
-    )
-    for offset in range(0, len(ids), CHUNK):
-        chunk = ids[offset : offset + CHUNK]
-        cases = connection.execute(
-            sa.select(
-                instances.c.id,
-                instances.c.definition_id,
-                instances.c.process_id,
-                instances.c.version,
-                instances.c.status,
-                instances.c.started_at,
-                instances.c.updated_at,
-                instances.c.data,
-                instances.c.kommun,
-                instances.c.vardcentral,
-                instances.c.avdelning,
-            ).where(instances.c.id.in_(chunk))
-        ).all()
-        records: dict[int, list[HistoryRecord]] = {case_id: [] for case_id in chunk}
-        for r in connection.execute(
-            sa.select(history.c.instance_id, history.c.at, history.c.kind, history.c.element_id, history.c.data)
-            .where(history.c.instance_id.in_(chunk))
-            .order_by(history.c.instance_id, history.c.id)
-        ):
-            body = json.loads(r.data) if isinstance(r.data, str) else (r.data or {})
-            records[r.instance_id].append(HistoryRecord(r.at, r.kind, r.element_id, body))
-        batch: list[dict[str, object]] = []
-        for case in cases:
-            data = json.loads(case.data) if isinstance(case.data, str) else (case.data or {})
-            facts = keeper.derive_for(
-                CaseInput(
-                    case.id,
-                    case.definition_id,
-                    case.process_id,
-                    case.version,
-                    case.status,
-                    case.started_at,
-                    data if isinstance(data, dict) else {},
-                    case.kommun,
-                    case.vardcentral,
-                    case.avdelning,
-                ),
-                records[case.id],
-            )
-            values = {k: v for k, v in facts.as_dict().items() if k in COLUMNS}  # the table as this revision has it
-            batch.append({**values, "updated_at": case.updated_at})
-        if batch:
-            connection.execute(sa.insert(facts_table), batch)
 
 
 def downgrade() -> None:

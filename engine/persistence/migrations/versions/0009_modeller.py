@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import engine.persistence.models
-
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -27,8 +29,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=300), nullable=True),
         sa.Column("base_version", sa.Integer(), nullable=True),
         sa.Column("xml", sa.Text(), nullable=False),
-        sa.Column("created_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", engine.persistence.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("updated_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_drafts")),
         sa.UniqueConstraint("username", "process_id", name="uq_model_drafts_username_process_id"),
     )

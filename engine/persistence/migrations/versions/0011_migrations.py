@@ -12,14 +12,16 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from engine.persistence.models import UtcDateTime
-
 JsonType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -33,7 +35,7 @@ def upgrade() -> None:
         sa.Column("selection", JsonType, nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
-        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
         sa.Column("migrated", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("reverted", sa.Integer(), nullable=False),
@@ -58,8 +60,8 @@ def upgrade() -> None:
         sa.Column("state_before", sa.Text(), nullable=True),
         sa.Column("lock_version_after", sa.Integer(), nullable=True),
         sa.Column("history_id_after", sa.Integer(), nullable=True),
-        sa.Column("at", UtcDateTime(timezone=True), nullable=False),
-        sa.Column("reverted_at", UtcDateTime(timezone=True), nullable=True),
+        sa.Column("at", TZ, nullable=False),
+        sa.Column("reverted_at", TZ, nullable=True),
         sa.Column("reverted_by", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],

@@ -12,12 +12,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 JsonType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
@@ -37,9 +39,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("folder", sa.String(length=500), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
-        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", UtcDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("started_at", TZ, nullable=True),
+        sa.Column("finished_at", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_simulation_runs")),
     )
     op.create_index(op.f("ix_simulation_runs_process_id"), "simulation_runs", ["process_id"], unique=False)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 SQLITE_TRIGGERS = {
     "access_log_no_update": "BEFORE UPDATE ON access_log",
@@ -35,9 +37,9 @@ def upgrade() -> None:
         "web_sessions",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("username", sa.String(length=100), nullable=False),
-        sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("expires_at", TZ, nullable=False),
+        sa.Column("ended_at", TZ, nullable=True),
         sa.Column("end_reason", sa.String(length=20), nullable=True),
         sa.Column("address", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),

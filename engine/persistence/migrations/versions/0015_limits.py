@@ -17,12 +17,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 ACTIVE = "status IN ('running', 'waiting', 'incident') AND stay_key IS NOT NULL"
 
@@ -38,7 +40,7 @@ def upgrade() -> None:
         postgresql_where=sa.text(ACTIVE),
     )
     op.add_column("timers", sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
-    op.add_column("timers", sa.Column("next_attempt_at", UtcDateTime(timezone=True), nullable=True))
+    op.add_column("timers", sa.Column("next_attempt_at", TZ, nullable=True))
     op.add_column("timers", sa.Column("last_error", sa.Text(), nullable=True))
     op.create_index("ix_timers_next_attempt_at", "timers", ["next_attempt_at"])
 

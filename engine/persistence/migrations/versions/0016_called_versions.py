@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from engine.persistence.models import JsonType
+from sqlalchemy.dialects import postgresql
 
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
+
+# The models' JsonType as this revision wrote it, frozen here (a migration imports no engine code).
+JsonType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:

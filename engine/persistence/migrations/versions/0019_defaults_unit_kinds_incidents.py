@@ -18,13 +18,17 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
-
-from engine.persistence.models import JsonType, UtcDateTime
+from sqlalchemy.dialects import postgresql
 
 revision = "0019"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
+JsonType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 SPELLINGS = {"vardcentral": "vårdcentral", "hemsjukvard": "hemsjukvård", "socialtjanst": "socialtjänst"}
 
@@ -52,7 +56,7 @@ def upgrade() -> None:
         sa.column("definition_id", sa.Integer),
         sa.column("pilot_id", sa.Integer),
         sa.column("set_by", sa.String),
-        sa.column("set_at", UtcDateTime),
+        sa.column("set_at", TZ),
     )
     having = {
         row.process_id

@@ -16,12 +16,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None
+
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
 
 CHANNEL = "samflode_timers"
 
@@ -31,8 +33,8 @@ def upgrade() -> None:
         "scheduler_slots",
         sa.Column("slot", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("holder", sa.String(100), nullable=True),
-        sa.Column("started_at", UtcDateTime(timezone=True), nullable=True),
-        sa.Column("beat_at", UtcDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", TZ, nullable=True),
+        sa.Column("beat_at", TZ, nullable=True),
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(

@@ -14,18 +14,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from engine.persistence.models import UtcDateTime
-
 revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
 
+# Column types as this revision wrote them, frozen here (a migration imports no engine code): the models'
+# UtcDateTime is DateTime(timezone=True) in the database, their JsonType JSON (JSONB on PostgreSQL).
+TZ = sa.DateTime(timezone=True)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("case_facts") as batch:
-        batch.add_column(sa.Column("payable_from", UtcDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("information_transferred_at", UtcDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("payable_from", TZ, nullable=True))
+        batch.add_column(sa.Column("information_transferred_at", TZ, nullable=True))
         batch.add_column(sa.Column("information_on_time", sa.Boolean(), nullable=True))
 
 

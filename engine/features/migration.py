@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from engine.bpmn import migration as bpmn_migration
+from engine.commands.common import provided_by_form
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.persistence.models import (
@@ -34,7 +35,7 @@ from engine.persistence.models import (
 )
 
 if TYPE_CHECKING:
-    from engine.commands.runtime import Deployed, Runtime
+    from engine.commands.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTIVE_STATUSES = ("running", "waiting", "incident")
@@ -66,18 +67,6 @@ def check_mapping(mapping: Any) -> dict[str, str]:
     if bad:
         raise ValidationFailed("Mappningen har tomma eller ogiltiga element-id", {"fields": {"mapping": bad}})
     return {k.strip(): v.strip() for k, v in mapping.items() if v.strip()}
-
-
-def provided_by_form(definition: Deployed) -> Any:
-    """The fields a user task's form gives (frozen with the definition at deploy), for the data check ahead."""
-
-    def fields_of(element_id: str) -> list[str]:
-        props = (definition.elements.get(element_id, {}).get("properties") or {}) if definition.elements else {}
-        form = props.get("form")
-        schema = (definition.forms or {}).get(form) if form else None
-        return list((schema or {}).get("properties", {}))
-
-    return fields_of
 
 
 class Migrations:

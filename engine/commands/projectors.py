@@ -28,7 +28,7 @@ from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow
 from engine.commands.caches import Projection, TimerRow
 from engine.commands.common import CORRELATION_KEYS, MAX_TIMER_ATTEMPTS, json_safe
 from engine.commands.context import CommandContext, SavedProjection, StepContext
-from engine.commands.deadline_timers import anchored_rule, anchored_timers, set_moments
+from engine.commands.deadline_timers import anchor_deadlines as anchor_deadlines_of
 from engine.commands.recording import (
     Anchors,
     Entry,
@@ -118,24 +118,14 @@ def record(step: StepContext) -> StepRecord:
 
 def anchor_deadlines(step: StepContext) -> Anchors | None:
     """Deadlines count from their anchor events' recorded moments (engine/domain/deadlines.py), not from when a
-    task or timer was created: give every waiting deadline timer its moment, now that this step's events are
-    recorded (engine/commands/deadline_timers.py). The anchors' moments when the case has anything anchored (timers
-    or task due times), else None."""
-    data, elements, flow = step.data, step.elements, step.flow
-    agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
-    timers = anchored_timers(flow, elements, step.catalog, agreement, data)
-    has_anchored_tasks = any(
-        anchored_rule(
-            step.catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement, data
-        )
-        for t in flow.ready_human_tasks()
-    )
-    if not timers and not has_anchored_tasks:
-        return None
-    step.session.flush()  # this step's history rows, so the anchors include what just happened
-    anchors = step.facts.anchors(step.session, step.instance)
-    set_moments(flow, timers, anchors, data)
-    return anchors
+    task or timer was created: every waiting deadline timer gets its moment now that this step's events are
+    recorded (engine/commands/deadline_timers.py)."""
+
+    def recorded() -> Anchors:
+        step.session.flush()  # this step's history rows, so the anchors include what just happened
+        return step.facts.anchors(step.session, step.instance)
+
+    return anchor_deadlines_of(step.flow, step.elements, step.catalog, step.data, recorded)
 
 
 def project_state(step: StepContext) -> None:

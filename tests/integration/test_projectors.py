@@ -185,7 +185,7 @@ def test_timer_projector_writes_a_new_timer_and_tells_the_unit_of_work_its_due_t
     assert (timer.element_id, timer.due_at, timer.created_at) == (
         "vanta",
         platform.clock.now() + 2 * H,
-        timer.created_at,
+        platform.clock.now(),
     )
     assert timer.kind == "duration" and not timer.boundary
 

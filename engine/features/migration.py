@@ -8,8 +8,8 @@ changed, an open incident, data that a new or changed gateway, script or timer o
 does not have, as far as can be seen without running it).
 
 The *run* migrates each instance in its own unit of work through the service layer (`Runtime.migrate_instance`:
-lock, move the workflow, save state + task index + timers + history through `_advance`/`_save`): a failure is
-recorded with its reason and does not touch the others. Each result keeps the state before, so it can be
+lock, move the workflow, save state + task index + timers + history through the one path, engine/commands/core.py):
+a failure is recorded with its reason and does not touch the others. Each result keeps the state before, so it can be
 *reverted* (`Runtime.revert_migration`) while nothing has happened in the instance since. Timers are re-armed by the
 target's definitions, counted from when they started waiting (engine/bpmn/migration.py `migrate`).
 """

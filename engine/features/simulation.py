@@ -4,13 +4,14 @@ time, and predict its figures next to the current version's.
 Why not the service layer: a real case goes through its one path (engine/commands/core.py `advance` and the
 projectors: lock, save state, task index, timers, history, commit), about 5 ms per step on SQLite (bench/engine.py);
 a county-year is 12 644 cases of tens of steps each for every version compared, which that path cannot do in
-minutes. A simulated case is never a real case: nobody claims its tasks, no outside system waits for its messages, no lock is needed, and nothing of it may reach the
-real database. So the simulator is a discrete-event driver that steps the *same* engine objects in memory (the
-deployed diagrams parsed by engine/bpmn, the same sandbox and deadline functions, the same clock bridge for timers)
-under a simulated clock, records each step with the service layer's own pure function (engine/commands/recording.py
-`record_step`: the same entries a real step writes), and writes what happened (instances, history records, case
-facts derived by engine/domain/facts.py, deviations) in bulk to its own SQLite file per run and version. The figures are
-then engine/reads/figures.py over that file: the same derivation and aggregation as for real cases.
+minutes. A simulated case is never a real case: nobody claims its tasks, no outside system waits for its messages,
+no lock is needed, and nothing of it may reach the real database. So the simulator is a discrete-event driver that
+steps the *same* engine objects in memory (the deployed diagrams parsed by engine/bpmn, the same sandbox and deadline
+functions, the same clock bridge for timers) under a simulated clock, records each step with the service layer's own
+pure function (engine/commands/recording.py `record_step`: the same entries a real step writes), and writes what
+happened (instances, history records, case facts derived by engine/domain/facts.py, deviations) in bulk to its own
+SQLite file per run and version. The figures are then engine/reads/figures.py over that file: the same derivation
+and aggregation as for real cases.
 
 The model (docs/simulation.md): admissions arrive as a Poisson stream (cases per year / 365 a day); each is a case
 of the Jönköping kind (an inskrivningsmeddelande means needs after discharge); the share needing SIP and other yes/no

@@ -167,7 +167,7 @@ class DefinitionCommands:
             for key, info in (dep.elements or {}).items():
                 elements.setdefault(key, info)
         for called in doc.unresolved:
-            dependencies[called] = None  # resolved when a case reaches it (Runtime._called_versions)
+            dependencies[called] = None  # resolved when a case reaches it (Core.called_versions)
         for process in doc.processes:
             for key, info in process.elements.items():
                 elements[key] = {**info.as_dict(), "process": process.process_id}

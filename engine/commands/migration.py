@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from engine.bpmn import migration as bpmn_migration
 from engine.bpmn.workflow import EngineIncident, Flow, StepLog
-from engine.commands.common import json_safe, person_of, provided_by_form, restored_row, row_snapshot
+from engine.commands.common import Deployed, json_safe, person_of, provided_by_form, restored_row, row_snapshot
 from engine.commands.core import Core
 from engine.directory import Actor
 from engine.domain.errors import Conflict, NotFound
-from engine.persistence.models import AuditEntry, HistoryEntry, MigrationResult, TaskIndex, Timer
+from engine.persistence.models import AuditEntry, HistoryEntry, MigrationResult, ProcessInstance, TaskIndex, Timer
 
 
 class MigrationCommands:
@@ -28,10 +29,10 @@ class MigrationCommands:
     def migrate_instance(
         self, instance_id: int, target_definition_id: int, mapping: dict[str, str], actor: Actor, run_id: int
     ) -> int:
-        """Move one running instance onto another version of its process (engine/features/migration.py runs the batch).
-        One unit of work: lock, check the plan, keep the state before, move the workflow and re-arm its timers
-        (engine/bpmn/migration.py), save through `_advance`/`_save`, record the result. Raises (nothing changed)
-        when the instance cannot be migrated; returns the id of its MigrationResult."""
+        """Move one running instance onto another version of its process (engine/features/migration.py runs the
+        batch). One unit of work: lock, check the plan, keep the state before, move the workflow and re-arm its
+        timers (engine/bpmn/migration.py), save through the one path (engine/commands/core.py), record the result.
+        Raises (nothing changed) when the instance cannot be migrated; returns the id of its MigrationResult."""
         self.policy.require(self.policy.can_manage_pilots(actor), "Bara implementeringsteamet får migrera ärenden")
         with self.core.unit() as command:
             session = command.session
@@ -46,36 +47,19 @@ class MigrationCommands:
                 raise Conflict(f"Instansen kör redan version {target.version}")
             if not target.executable:
                 raise Conflict(f"Version {target.version} kan inte köras")
-            self.core.flow_cache.take(
-                instance
-            )  # forget any cached workflow: it is restored from the stored state below
+            self.core.flow_cache.take(instance)  # forget any cached workflow: restored from the stored state below
             spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(instance.state, spec, subs)
             target_spec, target_subs = self.specs.get(session, target, instance.called_versions)
-            plan = bpmn_migration.plan(
-                flow, target_spec, target_subs, mapping, instance.data or {}, provided_by_form(target)
+            check_plan(
+                bpmn_migration.plan(
+                    flow, target_spec, target_subs, mapping, instance.data or {}, provided_by_form(target)
+                )
             )
-            if plan.outcome != "ready":
-                reasons = list(plan.problems)
-                reasons += [f"{i.element_id}: {i.reason}" for i in plan.items if i.status != "same_id" and i.reason]
-                reasons += [f"{m.element_id} läser {m.name}, som ärendet saknar" for m in plan.missing_data]
-                raise Conflict("Kan inte migreras: " + "; ".join(reasons), {"outcome": plan.outcome})
-            tasks = list(session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id)))
-            timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id)))
-            before: dict[str, Any] = {
-                "definition_id": source.id,
-                "version": source.version,
-                "status": instance.status,
-                "data": json_safe(instance.data or {}),
-                "serializer_version": instance.serializer_version,
-                "tasks": [
-                    {c.name: row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks
-                ],
-                "timers": [{c.name: row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
-            }
+            before, timers = snapshot(session, instance, source)
             state_before = instance.state
             armed_at = {t.task_id: t.created_at for t in timers}
-            # The timers are written again from the target's definitions (re-armed) by _save.
+            # The timers are written again from the target's definitions (re-armed) by the timer projector.
             session.execute(delete(Timer).where(Timer.instance_id == instance.id))
             instance.definition_id, instance.version = target.id, target.version
             rearmed: list[Any] = []
@@ -91,19 +75,7 @@ class MigrationCommands:
             self.core.advance(command, instance, target, actor, move, flow=flow)
             if instance.status == "incident":
                 raise Conflict("Kan inte migreras: målversionen ger en incident direkt")
-            # Tasks keep their ids (and claims) through the move; a task now on another element takes that
-            # element's name, lane, role, form and unit.
-            elements = target.elements or {}
-            for task in flow.ready_human_tasks():
-                row = session.get(TaskIndex, task.id)
-                if row is None:
-                    continue
-                info = elements.get(task.element_id, {})
-                props = info.get("properties") or {}
-                lane = info.get("lane") or task.lane
-                row.element_id, row.name, row.lane = task.element_id, task.name, lane
-                row.role, row.form = props.get("role"), props.get("form")
-                row.unit = self.catalog.unit_for_lane(lane, instance.data or {})
+            self._retask(session, instance, target, flow)
             now = self.clock.now()
             entry = HistoryEntry(
                 instance_id=instance.id,
@@ -149,6 +121,21 @@ class MigrationCommands:
                 session, actor, "migrering", [person_of(instance)], f"version {source.version} -> {target.version}"
             )
             return result.id
+
+    def _retask(self, session: Session, instance: ProcessInstance, target: Deployed, flow: Flow) -> None:
+        """Tasks keep their ids (and claims) through the move; a task now on another element takes that element's
+        name, lane, role, form and unit."""
+        elements = target.elements or {}
+        for task in flow.ready_human_tasks():
+            row = session.get(TaskIndex, task.id)
+            if row is None:
+                continue
+            info = elements.get(task.element_id, {})
+            props = info.get("properties") or {}
+            lane = info.get("lane") or task.lane
+            row.element_id, row.name, row.lane = task.element_id, task.name, lane
+            row.role, row.form = props.get("role"), props.get("form")
+            row.unit = self.catalog.unit_for_lane(lane, instance.data or {})
 
     def revert_migration(self, result_id: int, actor: Actor) -> None:
         """Put a migrated instance back as it was before (state, definition, data, task index with claims, timers)
@@ -210,3 +197,29 @@ class MigrationCommands:
                     details={"run_id": result.run_id, "to_version": source.version},
                 )
             )
+
+
+def check_plan(plan: Any) -> None:
+    """A plan that is not ready refuses the migration, naming every reason (nothing changed)."""
+    if plan.outcome != "ready":
+        reasons = list(plan.problems)
+        reasons += [f"{i.element_id}: {i.reason}" for i in plan.items if i.status != "same_id" and i.reason]
+        reasons += [f"{m.element_id} läser {m.name}, som ärendet saknar" for m in plan.missing_data]
+        raise Conflict("Kan inte migreras: " + "; ".join(reasons), {"outcome": plan.outcome})
+
+
+def snapshot(session: Session, instance: ProcessInstance, source: Deployed) -> tuple[dict[str, Any], list[Timer]]:
+    """The instance as it was before a migration (kept on its MigrationResult for a revert): definition, status,
+    data, and its task-index and timer rows; and the timer rows themselves."""
+    tasks = list(session.scalars(select(TaskIndex).where(TaskIndex.instance_id == instance.id)))
+    timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id)))
+    before: dict[str, Any] = {
+        "definition_id": source.id,
+        "version": source.version,
+        "status": instance.status,
+        "data": json_safe(instance.data or {}),
+        "serializer_version": instance.serializer_version,
+        "tasks": [{c.name: row_snapshot(getattr(t, c.name)) for c in TaskIndex.__table__.columns} for t in tasks],
+        "timers": [{c.name: row_snapshot(getattr(t, c.name)) for c in Timer.__table__.columns} for t in timers],
+    }
+    return before, timers

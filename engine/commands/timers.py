@@ -96,7 +96,7 @@ class TimerCommands:
 
     def timer_failed(self, timer_id: int, error: BaseException) -> bool:
         """Record that firing a timer raised (the command rolled back: not an incident of the case's own, which
-        `_advance` records as data). The timer is tried again after a back-off (TIMER_RETRY_SECONDS doubling); after
+        `Core.advance` records as data). The timer is tried again after a back-off (TIMER_RETRY_SECONDS doubling); after
         MAX_TIMER_ATTEMPTS it waits for a coordinator: an open incident on the instance naming the timer's element
         and the real error, retried from the incident views (`retry_instance`). Returns True when it became an
         incident. Written in its own unit of work, without restoring the workflow (which may be what fails)."""

@@ -102,50 +102,77 @@ class MessageCommands:
                 )
             )
         matches = sorted(set(session.scalars(query)) - {exclude})
-        now = self.clock.now()
         if len(matches) > 1:
             raise Conflict(
                 f"Meddelandet {name!r} matchar {len(matches)} instanser; korrelationen räcker inte",
                 {"instances": matches},
             )
         if len(matches) == 1:
-            instance = self.core.lock(session, matches[0])
-            definition = self.core.deployed(session, instance.definition_id)
-            changing = [k for k in routing_keys_in(data) if data[k] != (instance.data or {}).get(k)]
-            if changing and not (actor.internal or actor.has("system", "coordinator")):
-                raise ValidationFailed(
-                    "Personen, vårdtillfället och enheterna ändras bara genom journalens meddelanden",
-                    {"fields": {k: ["får inte ändras av detta meddelande"] for k in changing}},
-                )
-            delivered: list[bool] = []
+            return self._deliver(command, matches[0], name, message_id, data, payload, actor)
+        return self._start_case(command, name, message_id, correlation, payload, actor, exclude)
 
-            def deliver(flow: Flow, log: StepLog) -> None:
-                session.add(
-                    HistoryEntry(
-                        instance_id=instance.id,
-                        at=now,
-                        kind="message_received",
-                        actor=actor.username,
-                        data={"name": name, "message_id": message_id, "data": json_safe(payload)},
-                    )
-                )
-                try:
-                    delivered.append(flow.deliver_message(name, payload, self.clock, log))
-                except EngineIncident:
-                    delivered.append(True)  # caught, then an incident: saved as such, not refused
-                    raise
+    def _deliver(
+        self,
+        command: CommandContext,
+        instance_id: int,
+        name: str,
+        message_id: str,
+        data: dict[str, Any],
+        payload: dict[str, Any],
+        actor: Actor,
+    ) -> MessageResult:
+        """The message continues the one instance waiting for it (routing data changes only by the journal)."""
+        session, now = command.session, self.clock.now()
+        instance = self.core.lock(session, instance_id)
+        definition = self.core.deployed(session, instance.definition_id)
+        changing = [k for k in routing_keys_in(data) if data[k] != (instance.data or {}).get(k)]
+        if changing and not (actor.internal or actor.has("system", "coordinator")):
+            raise ValidationFailed(
+                "Personen, vårdtillfället och enheterna ändras bara genom journalens meddelanden",
+                {"fields": {k: ["får inte ändras av detta meddelande"] for k in changing}},
+            )
+        delivered: list[bool] = []
 
-            self.core.advance(command, instance, definition, actor, deliver)
-            if not delivered or not delivered[0]:
-                raise Conflict(f"Instansen {instance.id} väntar inte längre på {name!r}")
+        def deliver(flow: Flow, log: StepLog) -> None:
             session.add(
-                ReceivedMessage(
-                    message_id=message_id, name=name, instance_id=instance.id, outcome="delivered", received_at=now
+                HistoryEntry(
+                    instance_id=instance.id,
+                    at=now,
+                    kind="message_received",
+                    actor=actor.username,
+                    data={"name": name, "message_id": message_id, "data": json_safe(payload)},
                 )
             )
-            session.flush()
-            self.access_log.record_in(session, actor, "meddelande", [person_of(instance)], name)
-            return MessageResult(instance.id, "delivered")
+            try:
+                delivered.append(flow.deliver_message(name, payload, self.clock, log))
+            except EngineIncident:
+                delivered.append(True)  # caught, then an incident: saved as such, not refused
+                raise
+
+        self.core.advance(command, instance, definition, actor, deliver)
+        if not delivered or not delivered[0]:
+            raise Conflict(f"Instansen {instance.id} väntar inte längre på {name!r}")
+        session.add(
+            ReceivedMessage(
+                message_id=message_id, name=name, instance_id=instance.id, outcome="delivered", received_at=now
+            )
+        )
+        session.flush()
+        self.access_log.record_in(session, actor, "meddelande", [person_of(instance)], name)
+        return MessageResult(instance.id, "delivered")
+
+    def _start_case(
+        self,
+        command: CommandContext,
+        name: str,
+        message_id: str,
+        correlation: dict[str, Any],
+        payload: dict[str, Any],
+        actor: Actor,
+        exclude: int | None,
+    ) -> MessageResult:
+        """No instance waits: the message starts the one process it starts, unless a case of that stay goes on."""
+        session, now = command.session, self.clock.now()
         starters = [d for d in self._start_definitions(session, name)]
         if not starters:
             raise NotFound(

@@ -1,5 +1,5 @@
-"""Deadline timers set from their anchor events: shared by the service layer (Runtime._save) and the simulator, so a
-simulated case escalates at the moment a real one would and its figures count the same way.
+"""Deadline timers set from their anchor events: shared by the service layer (engine/commands/projectors.py) and the
+simulator, so a simulated case escalates at the moment a real one would and its figures count the same way.
 
 A timer written `deadline('key')` waits for the agreement deadline `key`; when that deadline names an event of the
 case (engine/domain/deadlines.py), its moment is `due_moment(rule, anchors)`, set on the waiting timer after every
@@ -9,7 +9,7 @@ step (PENDING while the event is not recorded), whatever moment SpiffWorkflow fi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,3 +68,27 @@ def set_moments(
         due_at = due_moment(rule, anchors, data) or PENDING
         if due_at != timer.due_at:
             flow.retime(timer.task_id, due_at)
+
+
+def anchor_deadlines(
+    flow: Flow,
+    elements: Mapping[str, Any],
+    catalog: Catalog,
+    data: Mapping[str, Any],
+    anchors: Callable[[], Mapping[str, datetime | None]],
+) -> dict[str, datetime | None] | None:
+    """Give every waiting deadline timer the moment its deadline falls, counted from its anchor event's recorded
+    time. `anchors()` gives the anchor events' moments as recorded after the step (the service layer reads them from
+    the case's flushed history, the simulator derives them from its own); it is asked only when the case has anything
+    anchored (timers or task due times). Returns those moments, else None."""
+    agreement = data.get("avtal") if isinstance(data.get("avtal"), str) else None
+    timers = anchored_timers(flow, elements, catalog, agreement, data)
+    has_anchored_tasks = any(
+        anchored_rule(catalog, (elements.get(t.element_id, {}).get("properties") or {}).get("due"), agreement, data)
+        for t in flow.ready_human_tasks()
+    )
+    if not timers and not has_anchored_tasks:
+        return None
+    found = dict(anchors())
+    set_moments(flow, timers, found, data)
+    return found

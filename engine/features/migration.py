@@ -8,8 +8,8 @@ changed, an open incident, data that a new or changed gateway, script or timer o
 does not have, as far as can be seen without running it).
 
 The *run* migrates each instance in its own unit of work through the service layer (`Runtime.migrate_instance`:
-lock, move the workflow, save state + task index + timers + history through `_advance`/`_save`): a failure is
-recorded with its reason and does not touch the others. Each result keeps the state before, so it can be
+lock, move the workflow, save state + task index + timers + history through the one path, engine/commands/core.py):
+a failure is recorded with its reason and does not touch the others. Each result keeps the state before, so it can be
 *reverted* (`Runtime.revert_migration`) while nothing has happened in the instance since. Timers are re-armed by the
 target's definitions, counted from when they started waiting (engine/bpmn/migration.py `migrate`).
 """
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from engine.bpmn import migration as bpmn_migration
+from engine.commands.common import provided_by_form
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.persistence.models import (
@@ -34,7 +35,7 @@ from engine.persistence.models import (
 )
 
 if TYPE_CHECKING:
-    from engine.commands.runtime import Deployed, Runtime
+    from engine.commands.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTIVE_STATUSES = ("running", "waiting", "incident")
@@ -66,18 +67,6 @@ def check_mapping(mapping: Any) -> dict[str, str]:
     if bad:
         raise ValidationFailed("Mappningen har tomma eller ogiltiga element-id", {"fields": {"mapping": bad}})
     return {k.strip(): v.strip() for k, v in mapping.items() if v.strip()}
-
-
-def provided_by_form(definition: Deployed) -> Any:
-    """The fields a user task's form gives (frozen with the definition at deploy), for the data check ahead."""
-
-    def fields_of(element_id: str) -> list[str]:
-        props = (definition.elements.get(element_id, {}).get("properties") or {}) if definition.elements else {}
-        form = props.get("form")
-        schema = (definition.forms or {}).get(form) if form else None
-        return list((schema or {}).get("properties", {}))
-
-    return fields_of
 
 
 class Migrations:

@@ -1,15 +1,17 @@
 """Simulation before a pilot (issue 8): run a process version against a synthetic year of cases, faster than real
 time, and predict its figures next to the current version's.
 
-Why not the service layer: a real case goes through `Runtime._advance/_save` (lock, save state, task index,
-timers, history, commit), about 5 ms per step on SQLite (bench/engine.py); a county-year is 12 644 cases of tens of
-steps each for every version compared, which that path cannot do in minutes. A simulated case is never a real case:
-nobody claims its tasks, no outside system waits for its messages, no lock is needed, and nothing of it may reach the
-real database. So the simulator is a discrete-event driver that steps the *same* engine objects in memory (the
-deployed diagrams parsed by engine/bpmn, the same sandbox and deadline functions, the same clock bridge for timers)
-under a simulated clock, and writes what happened (instances, history records in the real history's shape, case
-facts derived by engine/domain/facts.py, deviations) in bulk to its own SQLite file per run and version. The figures are
-then engine/reads/figures.py over that file: the same derivation and aggregation as for real cases.
+Why not the service layer: a real case goes through its one path (engine/commands/core.py `advance` and the
+projectors: lock, save state, task index, timers, history, commit), about 5 ms per step on SQLite (bench/engine.py);
+a county-year is 12 644 cases of tens of steps each for every version compared, which that path cannot do in
+minutes. A simulated case is never a real case: nobody claims its tasks, no outside system waits for its messages,
+no lock is needed, and nothing of it may reach the real database. So the simulator is a discrete-event driver that
+steps the *same* engine objects in memory (the deployed diagrams parsed by engine/bpmn, the same sandbox and deadline
+functions, the same clock bridge for timers) under a simulated clock, records each step with the service layer's own
+pure function (engine/commands/recording.py `record_step`: the same entries a real step writes), and writes what
+happened (instances, history records, case facts derived by engine/domain/facts.py, deviations) in bulk to its own
+SQLite file per run and version. The figures are then engine/reads/figures.py over that file: the same derivation
+and aggregation as for real cases.
 
 The model (docs/simulation.md): admissions arrive as a Poisson stream (cases per year / 365 a day); each is a case
 of the Jönköping kind (an inskrivningsmeddelande means needs after discharge); the share needing SIP and other yes/no
@@ -26,30 +28,36 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import multiprocessing
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.simulated import simulated_flow
-from engine.bpmn.workflow import PENDING, EngineIncident, Flow, FlowFactory, StepLog
-from engine.commands.deadline_timers import anchored_timers, set_moments
+from engine.bpmn.timers import engine_now
+from engine.bpmn.workflow import EngineIncident, Flow, FlowFactory, StepLog
+from engine.commands.deadline_timers import anchor_deadlines
 from engine.commands.facts_store import CaseFactsKeeper
+from engine.commands.recording import Entry, case_data_after, closed_task_entries, record_step
+from engine.commands.recording import timer_fired as timer_fired_record
 from engine.domain import personnummer as pnr
 from engine.domain.catalog import Catalog, fill_required
 from engine.domain.clock import STOCKHOLM, SimulatedClock
+from engine.domain.errors import NotFound
 from engine.domain.facts import CaseInput, HistoryRecord, anchors_from
+from engine.organisation import UnitKind
 from engine.persistence.db import Database
-from engine.persistence.models import Deviation, HistoryEntry, ProcessDefinition, ProcessInstance
+from engine.persistence.models import CaseFact, Deviation, HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
+from engine.reads.figures import Figures, FigureScope
 
-ENGINE_TASK_TYPES_NOT_LOGGED = {"UserTask", "ManualTask", "NoneTask"}
 JONKOPING_KOMMUNER = (
     "Aneby",
     "Eksjö",
@@ -147,7 +155,6 @@ class DefinitionSource:
 
 def load_definition(db: Database, process_id: str, version: int) -> DefinitionSource:
     """Read a version (and what it calls) from the real database. Reading is all the simulator does there."""
-    from engine.domain.errors import NotFound
 
     with db.read() as session:
         row = session.scalar(
@@ -218,8 +225,6 @@ def recorded_durations(db: Database, process_id: str, version: int | None) -> di
 
 def organisation_units(db: Database) -> dict[str, Any]:
     """The county's kommuner, vårdcentraler and wards from the real organisation (read only), for the stream."""
-    from engine.organisation import UnitKind
-    from engine.persistence.models import OrgUnit
 
     units: dict[str, Any] = {"kommun": set(), "vardcentral_kommun": {}, "avdelning_kommun": {}}
     with db.read() as session:
@@ -375,6 +380,7 @@ class _Case:
     rng: random.Random
     data: dict[str, Any]
     tasks: dict[str, tuple[str, str]] = field(default_factory=dict)  # ready task id -> (element, resource)
+    opened: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)  # ready task -> (element, name, lane)
     timers: set[tuple[str, datetime]] = field(default_factory=set)
     history: list[dict[str, Any]] = field(default_factory=list)
     deviations: list[dict[str, Any]] = field(default_factory=list)
@@ -403,7 +409,7 @@ class _Driver:
         self.progress = progress
         self.total = total
         self.clock = SimulatedClock(datetime.combine(params.start_date, datetime.min.time(), tzinfo=STOCKHOLM))
-        self.factory = FlowFactory(catalog.sandbox_functions(self._now))
+        self.factory = FlowFactory(catalog.sandbox_functions(engine_now))
         self.spec, self.subs = parse_for_run(source.xml, source.process_id, source.dependency_xml)
         self.events: list[tuple[datetime, int, str, Any]] = []
         self.seq = 0
@@ -419,11 +425,6 @@ class _Driver:
         self.steps = 0
         self.incidents = 0
         self.stuck = 0
-
-    def _now(self) -> datetime:
-        from engine.bpmn.timers import engine_now
-
-        return engine_now()
 
     def _push(self, at: datetime, kind: str, payload: Any) -> None:
         self.seq += 1
@@ -516,17 +517,10 @@ class _Driver:
         fired = task_id in {t for t, _, _ in log.completed} or all(
             t.task_id != task_id or t.due_at != due for t in case.flow.waiting_timers()
         )
-        if fired:
-            case.history.append(
-                self._h(
-                    case, now, "timer_fired", element, task_id, {"due_at": due.isoformat(), "lateness_seconds": 0.0}
-                )
-            )
-            info = self.source.elements.get(element, {})
-            cause = (info.get("properties") or {}).get("avvikelse")
-            if cause:
-                attached = self.source.elements.get(info.get("attached_to") or "", {})
-                party = attached.get("lane") or info.get("lane")
+        if fired:  # as the service layer records it (engine/commands/recording.py `timer_fired`)
+            entry, parties, cause = timer_fired_record(task_id, element, due, now, self.source.elements, case.flow)
+            self._record(case, now, [entry])
+            for party in parties if cause else []:
                 case.deviations.append(
                     {"instance_id": case.instance_id, "element_id": element, "party": party, "cause": cause, "at": now}
                 )
@@ -561,13 +555,10 @@ class _Driver:
             return
         self._after(case, log)
 
-    # --- after every step: the case's tasks, timers and messages, as _save derives them ---
-    def _anchor_deadlines(self, case: _Case) -> None:
-        """Deadline timers at the moment their anchor event's recorded time gives, as in Runtime._save."""
-        agreement = case.data.get("avtal") if isinstance(case.data.get("avtal"), str) else None
-        timers = anchored_timers(case.flow, self.source.elements, self.catalog, agreement, case.data)
-        if not timers:
-            return
+    # --- after every step: what it records (engine/commands/recording.py, as the service layer's projectors) ---
+    def _anchors(self, case: _Case) -> dict[str, datetime | None]:
+        """The anchor events' moments from the case's history so far (engine/domain/facts.py), as the real case's
+        facts give them."""
         case_in = CaseInput(
             instance_id=case.instance_id,
             definition_id=self.source.id,
@@ -578,20 +569,35 @@ class _Driver:
             data=case.data,
         )
         records = [HistoryRecord(h["at"], h["kind"], h["element_id"], h["data"]) for h in case.history]
-        set_moments(case.flow, timers, anchors_from(self.milestones, case_in, records), case.data)
+        return anchors_from(self.milestones, case_in, records)
+
+    def _record(self, case: _Case, now: datetime, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            case.history.append(self._h(case, now, entry.kind, entry.element_id, entry.task_id, entry.data))
 
     def _after(self, case: _Case, log: StepLog) -> None:
         now = self.clock.now()
         self.steps += 1
         case.steps += 1
         case.flow.take_thrown_messages()
-        for task_id, element, task_type in log.completed:
-            updated, deleted = case.flow.changes(task_id)
-            for key in deleted:
-                case.data.pop(key, None)
-            case.data.update(updated)
-            if task_type not in ENGINE_TASK_TYPES_NOT_LOGGED:
-                case.history.append(self._h(case, now, "element_completed", element, task_id, {"type": task_type}))
+        case.data = case_data_after(case.data, case.flow, log)
+
+        def anchors_after(completed: Sequence[Entry]) -> dict[str, datetime | None] | None:
+            self._record(case, now, completed)  # first, as the real step writes them before counting deadlines
+            return anchor_deadlines(
+                case.flow, self.source.elements, self.catalog, case.data, lambda: self._anchors(case)
+            )
+
+        step = record_step(
+            case.flow,
+            log,
+            known_tasks=list(case.tasks),
+            elements=self.source.elements,
+            data=case.data,
+            catalog=self.catalog,
+            now=now,
+            anchors_after=anchors_after,
+        )
         if case.flow.completed:
             case.status = "completed"
             case.history.append(self._h(case, now, "completed"))
@@ -604,22 +610,25 @@ class _Driver:
             self._drop_tasks(case, set())
             self._finish(case)
             return
-        ready = {t.id: t for t in case.flow.ready_human_tasks()}
-        self._drop_tasks(case, set(ready))
-        for task_id, task in ready.items():
-            if task_id in case.tasks:
-                continue
+        if step.closed:
+            closed = [(t, *case.opened[t]) for t in step.closed if t in case.opened]
+            entries, deviations = closed_task_entries(closed, log.completed, self.source.elements)
+            self._record(case, now, entries)
+            for element, party, cause in deviations:
+                case.deviations.append(
+                    {"instance_id": case.instance_id, "element_id": element, "party": party, "cause": cause, "at": now}
+                )
+        self._drop_tasks(case, set(step.ready_ids))
+        for task in step.opened:
             resource = self._resource(task.element_id, task.lane, case.data)
-            case.tasks[task_id] = (task.element_id, resource)
-            case.history.append(
-                self._h(case, now, "task_created", task.element_id, task_id, {"name": task.name, "lane": task.lane})
-            )
-            self.queues[resource].append((case, task_id, now))
+            case.tasks[task.id] = (task.element_id, resource)
+            case.opened[task.id] = (task.element_id, task.name, task.lane)
+            self._record(case, now, [task.entry])
+            self.queues[resource].append((case, task.id, now))
             stats = self.workload[self._role(resource)]
             stats["max_queue"] = max(stats["max_queue"], len(self.queues[resource]))
             self._dispatch(resource)
-        self._anchor_deadlines(case)
-        waiting = {(t.task_id, t.due_at): t.element_id for t in case.flow.waiting_timers() if t.due_at < PENDING}
+        waiting = {(t.task_id, t.due_at): t.element_id for t in step.timers.values()}
         for (task_id, due), element in waiting.items():
             if (task_id, due) not in case.timers:
                 self._push(max(due, now), "timer", (case, task_id, due, element))
@@ -637,6 +646,7 @@ class _Driver:
     def _drop_tasks(self, case: _Case, keep: set[str]) -> None:
         for task_id in [t for t in case.tasks if t not in keep]:
             _, resource = case.tasks.pop(task_id)
+            case.opened.pop(task_id, None)
             if self.in_progress.pop(task_id, None) is not None:
                 self.busy[resource] -= 1
                 self._dispatch(resource)
@@ -735,7 +745,6 @@ def _writer(
 ) -> Callable[[list[_Case]], None]:
     """Writes finished simulated cases in bulk: instances, history, deviations and their case facts (derived by
     engine/domain/facts.py from the same history records the real cases keep)."""
-    from engine.persistence.models import CaseFact
 
     keeper = CaseFactsKeeper(catalog)
     with_facts = keeper.applies_to(source.process_id)
@@ -875,7 +884,6 @@ def simulate_version(
 ) -> VersionResult:
     """Simulate the stream on one version into a new SQLite file; never touches the real database. The groups of
     kommuner (params.shards) run one after the other, or side by side in `workers` processes: same result."""
-    import multiprocessing
 
     if database_path.exists():
         database_path.unlink()
@@ -940,8 +948,6 @@ def simulate_version(
     if failed:
         raise RuntimeError("Simuleringen misslyckades: " + "; ".join(failed))
     with db.read() as session:
-        from sqlalchemy import func
-
         completed = (
             session.scalar(
                 select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "completed")
@@ -984,7 +990,6 @@ def simulate_version(
 
 def figures_of(database_path: Path, catalog: Catalog, params: SimulationParams) -> dict[str, Any]:
     """The predicted figures of one simulated version: engine/reads/figures.py over its simulation database."""
-    from engine.reads.figures import Figures, FigureScope
 
     db = Database(f"sqlite:///{database_path}")
     try:

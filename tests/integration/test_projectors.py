@@ -1,0 +1,291 @@
+"""Each projector of a step's save (engine/commands/projectors.py) on its own, against the real database: a step is
+run on an instance's workflow by hand inside the service layer's unit of work, then one projector (after those it
+reads from) writes its part, and the test reads back the rows it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from engine.bpmn.workflow import EngineIncident, Flow, StepLog
+from engine.commands import projectors
+from engine.commands.context import StepContext
+from engine.persistence.models import (
+    HistoryEntry,
+    Incident,
+    InstanceCorrelation,
+    MessageSubscription,
+    ProcessInstance,
+    TaskIndex,
+    Timer,
+)
+from engine.platform import Platform
+from tests import diagrams
+from tests.conftest import ENGINE, OWNER, SYSTEM
+
+H = timedelta(hours=1)
+Action = Callable[[Flow, StepLog], None]
+
+
+def waiting_between_tasks(process_id: str) -> str:
+    """start -> user task 'forst' -> timer 'vanta' (PT2H) -> user task 'sedan' -> end."""
+    return diagrams.linear(
+        process_id,
+        """
+  <bpmn:startEvent id="start" />
+  <bpmn:userTask id="forst" name="Först" />
+  <bpmn:intermediateCatchEvent id="vanta" name="Vänta">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:intermediateCatchEvent>
+  <bpmn:userTask id="sedan" name="Sedan" />
+  <bpmn:endEvent id="end" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="forst" />
+  <bpmn:sequenceFlow id="f2" sourceRef="forst" targetRef="vanta" />
+  <bpmn:sequenceFlow id="f3" sourceRef="vanta" targetRef="sedan" />
+  <bpmn:sequenceFlow id="f4" sourceRef="sedan" targetRef="end" />""",
+    )
+
+
+def guarded_task(process_id: str) -> str:
+    """start -> user task 'forst' -> user task 'planera' (boundary timer 'sen' PT24H, not interrupting) -> end."""
+    return diagrams.linear(
+        process_id,
+        """
+  <bpmn:startEvent id="start" />
+  <bpmn:userTask id="forst" name="Först" />
+  <bpmn:userTask id="planera" name="Planera" />
+  <bpmn:boundaryEvent id="sen" attachedToRef="planera" cancelActivity="false">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>PT24H</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:boundaryEvent>
+  <bpmn:endEvent id="end" /><bpmn:endEvent id="end_sen" />
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="forst" />
+  <bpmn:sequenceFlow id="f2" sourceRef="forst" targetRef="planera" />
+  <bpmn:sequenceFlow id="f3" sourceRef="planera" targetRef="end" />
+  <bpmn:sequenceFlow id="f4" sourceRef="sen" targetRef="end_sen" />""",
+    )
+
+
+def task_id(platform: Platform, instance_id: int, element_id: str) -> str:
+    with platform.db.read() as session:
+        return session.scalars(
+            select(TaskIndex.id).where(TaskIndex.instance_id == instance_id, TaskIndex.element_id == element_id)
+        ).one()
+
+
+def complete(platform: Platform, instance_id: int, element_id: str, data: dict[str, Any] | None = None) -> Action:
+    wanted = task_id(platform, instance_id, element_id)
+    return lambda flow, log: flow.complete(wanted, data or {}, platform.clock, log)
+
+
+@contextmanager
+def step_of(platform: Platform, instance_id: int, action: Action) -> Iterator[StepContext]:
+    """A step run by hand in the service layer's unit of work (committed when the block ends), ready for projectors:
+    the workflow restored from the stored state, `action` run on it, the index rows before it as the projection."""
+    core = platform.runtime.core
+    platform.runtime.forget_cached_flows()
+    with core.unit() as command:
+        session = command.session
+        instance = core.lock(session, instance_id)
+        definition = core.deployed(session, instance.definition_id)
+        spec, subs = core.specs.get(session, definition)
+        flow = core.flows.restore(instance.state, spec, subs)
+        log = StepLog()
+        incident = None
+        try:
+            action(flow, log)
+        except EngineIncident as exc:
+            incident = exc
+        with session.no_autoflush:
+            yield StepContext(
+                command=command,
+                instance=instance,
+                definition=definition,
+                flow=flow,
+                log=log,
+                actor=ENGINE,
+                now=platform.clock.now(),
+                catalog=core.catalog,
+                facts=core.case_facts,
+                projection=projectors.load_projection(session, instance_id),
+                incident=incident,
+            )
+
+
+def rows(platform: Platform, model: Any, instance_id: int) -> list[Any]:
+    with platform.db.read() as session:
+        found = list(session.scalars(select(model).where(model.instance_id == instance_id).order_by(model.id)))
+        session.expunge_all()
+        return found
+
+
+def history(platform: Platform, instance_id: int, *kinds: str) -> list[tuple[str, str | None, dict[str, Any]]]:
+    return [(h.kind, h.element_id, h.data) for h in rows(platform, HistoryEntry, instance_id) if h.kind in kinds]
+
+
+# ------------------------------------------------------------------------------------------------ case data
+def test_case_projector_merges_what_the_step_changed_and_keeps_the_unit_columns(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "kommun = 'Eksjö'\nsteg = 2"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {"steg": 1, "namn": "Esther"}, SYSTEM)
+    with step_of(platform, iid, complete(platform, iid, "forbered", {"anteckning": "klar"})) as step:
+        projectors.project_case(step)
+        assert step.data == {"steg": 2, "namn": "Esther", "anteckning": "klar", "kommun": "Eksjö"}
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None
+        assert instance.data == {"steg": 2, "namn": "Esther", "anteckning": "klar", "kommun": "Eksjö"}
+        assert instance.kommun == "Eksjö" and instance.updated_at == platform.clock.now()
+
+
+# ------------------------------------------------------------------------------------------------ history
+def test_history_projector_records_what_the_engine_did_and_not_the_user_task(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    before = len(rows(platform, HistoryEntry, iid))
+    with step_of(platform, iid, complete(platform, iid, "forbered")) as step:
+        projectors.project_history(step)
+    written = rows(platform, HistoryEntry, iid)[before:]
+    assert [(h.kind, h.element_id, h.data) for h in written] == [
+        ("element_completed", "skript", {"type": "ScriptTask"})
+    ]
+    assert written[0].at == platform.clock.now()
+
+
+# ------------------------------------------------------------------------------------------------ state
+def test_state_projector_stores_a_workflow_that_restores_to_the_same_step(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    with step_of(platform, iid, complete(platform, iid, "forbered")) as step:
+        projectors.project_state(step)
+        expected = [t.element_id for t in step.flow.ready_human_tasks()]
+    core = platform.runtime.core
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None
+        spec, subs = core.specs.get(session, core.deployed(session, instance.definition_id))
+        restored = core.flows.restore(instance.state, spec, subs)
+    assert expected == ["efter"] and [t.element_id for t in restored.ready_human_tasks()] == expected
+
+
+# ------------------------------------------------------------------------------------------------ timers
+def test_timer_projector_writes_a_new_timer_and_tells_the_unit_of_work_its_due_time(platform):
+    platform.runtime.deploy(waiting_between_tasks("vanta"), OWNER)
+    iid = platform.runtime.start_instance("vanta", "bk", {}, SYSTEM)
+    assert rows(platform, Timer, iid) == []
+    with step_of(platform, iid, complete(platform, iid, "forst")) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        kept, added = projectors.project_timers(step)
+        assert kept == {} and [t.element_id for t in added] == ["vanta"]
+        assert step.command.earliest_new_timer == platform.clock.now() + 2 * H
+    [timer] = rows(platform, Timer, iid)
+    assert (timer.element_id, timer.due_at, timer.created_at) == (
+        "vanta",
+        platform.clock.now() + 2 * H,
+        platform.clock.now(),
+    )
+    assert timer.kind == "duration" and not timer.boundary
+
+
+def test_timer_projector_deletes_a_fired_timer_and_records_it_in_history(platform):
+    platform.runtime.deploy(waiting_between_tasks("vanta"), OWNER)
+    iid = platform.runtime.start_instance("vanta", "bk", {}, SYSTEM)
+    platform.runtime.complete_task(task_id(platform, iid, "forst"), {}, ENGINE)
+    [timer] = rows(platform, Timer, iid)
+    platform.clock.advance(3 * H)  # an hour late
+    due = timer.due_at
+    with step_of(platform, iid, lambda flow, log: flow.run(platform.clock, log, fire_due=due)) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        kept, added = projectors.project_timers(step)
+        assert kept == {} and added == []
+    assert rows(platform, Timer, iid) == []
+    assert history(platform, iid, "timer_fired") == [
+        ("timer_fired", "vanta", {"due_at": due.isoformat(), "lateness_seconds": 3600.0})
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ task index
+def test_task_index_projector_removes_the_done_task_and_opens_the_next_with_its_due_time(platform):
+    platform.runtime.deploy(guarded_task("frist"), OWNER)
+    iid = platform.runtime.start_instance("frist", "bk", {}, SYSTEM)
+    done = task_id(platform, iid, "forst")
+    with step_of(platform, iid, complete(platform, iid, "forst")) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        projectors.project_task_index(step)
+        assert step.record.removed == (done,) and step.record.closed == ()
+    [task] = rows(platform, TaskIndex, iid)
+    due = platform.clock.now() + 24 * H
+    assert (task.element_id, task.name, task.created_at, task.due_at) == (
+        "planera",
+        "Planera",
+        platform.clock.now(),
+        due,
+    )
+    assert history(platform, iid, "task_created")[-1] == (
+        "task_created",
+        "planera",
+        {"name": "Planera", "lane": None, "due_at": due.isoformat()},
+    )
+    assert history(platform, iid, "task_closed") == []  # completed, not closed
+
+
+# ------------------------------------------------------------------------------------------------ subscriptions
+def test_subscription_projector_writes_the_awaited_message_and_the_correlation_keys(platform):
+    platform.runtime.deploy(diagrams.message_start_process("meddelande", "start_m", "nasta_m"), OWNER)
+    correlation = {"personnummer": "19121212-1212", "vardtillfalle_id": "VT-1"}
+    iid = platform.runtime.send_message("start_m", "m-1", correlation, {}, SYSTEM).instance_id
+    assert rows(platform, MessageSubscription, iid) == []
+    with platform.db.unit_of_work() as session:  # as if never written: the projector writes what the flow awaits
+        session.execute(delete(InstanceCorrelation).where(InstanceCorrelation.instance_id == iid))
+    with step_of(platform, iid, complete(platform, iid, "registrera")) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        projectors.project_subscriptions(step, {}, [])
+        saved = step.command.saved[iid]
+    assert [s.message_name for s in rows(platform, MessageSubscription, iid)] == ["nasta_m"]
+    assert sorted((c.name, c.value) for c in rows(platform, InstanceCorrelation, iid)) == sorted(correlation.items())
+    assert saved.subscriptions == frozenset({"nasta_m"}) and saved.task_ids == frozenset()
+    assert saved.correlations == frozenset(correlation.items())
+
+
+# ------------------------------------------------------------------------------------------------ status
+def test_status_projector_records_an_incident_with_its_element(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1 / 0"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    with step_of(platform, iid, complete(platform, iid, "forbered")) as step:
+        assert step.incident is not None
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        projectors.project_status(step)
+        assert step.instance.status == "incident" and step.command.failed(iid) == {"skript"}
+    [incident] = rows(platform, Incident, iid)
+    assert incident.element_id == "skript" and incident.resolved_at is None and incident.failures == 1
+    assert [(k, e) for k, e, _ in history(platform, iid, "incident")] == [("incident", "skript")]
+
+
+def test_status_projector_completes_a_finished_case(platform):
+    platform.runtime.deploy(diagrams.single_task("enkel"), OWNER)
+    iid = platform.runtime.start_instance("enkel", "bk", {}, SYSTEM)
+    with step_of(platform, iid, complete(platform, iid, "uppgift")) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        projectors.project_status(step)
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None and (instance.status, instance.ended_at) == ("completed", platform.clock.now())
+    assert [k for k, _, _ in history(platform, iid, "completed")] == ["completed"]
+
+
+def test_status_projector_leaves_a_case_with_an_open_task_running_and_one_that_waits_waiting(platform):
+    platform.runtime.deploy(waiting_between_tasks("vanta"), OWNER)
+    iid = platform.runtime.start_instance("vanta", "bk", {}, SYSTEM)
+    with step_of(platform, iid, complete(platform, iid, "forst")) as step:
+        step.data = dict(step.instance.data or {})
+        step.record = projectors.record(step)
+        projectors.project_status(step)
+        assert step.instance.status == "waiting"  # only a timer: nobody has anything to do

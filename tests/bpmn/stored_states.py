@@ -91,7 +91,8 @@ def generate() -> None:  # pragma: no cover - run by hand, once
     from tests.bpmn.conftest import DEPLOY_ORDER, ESTHER, PROCESSES, Walker
     from tests.bpmn.test_in_utskrivning import PLANNING, until_uk_decision
     from tests.bpmn.test_sip_and_mobilt_team import ENROL, MOBILT_TEAM_CASE
-    from tests.conftest import OWNER, SYSTEM, clock as make_clock
+    from tests.conftest import OWNER, SYSTEM
+    from tests.conftest import clock as make_clock
 
     if FOLDER.exists():
         shutil.rmtree(FOLDER)
@@ -118,7 +119,7 @@ def generate() -> None:  # pragma: no cover - run by hand, once
                         definitions[key] = {"id": row.id, "process_id": row.process_id, "xml": f"{key}.bpmn"}
                 by_id = {v["id"]: k for k, v in definitions.items()}
                 with platform.db.read() as s2:
-                    for key, entry in definitions.items():
+                    for entry in definitions.values():
                         row = s2.get(ProcessDefinition, entry["id"])
                         entry["dependencies"] = {c: by_id.get(d) for c, d in (row.dependencies or {}).items()}
                 instance = session.get(ProcessInstance, instance_id)

@@ -143,8 +143,8 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             _validated(my_task, "duration", expression)
             parsed = TimerEventDefinition.parse_iso_duration(expression)
-            now = _utc_now()
-            event_value = (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).isoformat()
+            # written in the clock's own offset, as before: the stored value reads the same
+            event_value = (engine_now() + TimerEventDefinition.get_timedelta_from_start(parsed, _utc_now())).isoformat()
             spiff_api.set_internal(my_task, event_value=event_value)
         return _fired(my_task, due_moment(event_value))
 

@@ -52,6 +52,8 @@ _REIMPLEMENTED_OR_CALLED = (
     "SpiffWorkflow.bpmn.serializer.default.task_spec.ParallelGatewayConverter",
     # engine/bpmn/parsing.py: the parser's registration hooks and the node index our process parser builds
     "SpiffWorkflow.bpmn.parser.BpmnParser.BpmnParser.__init__",
+    "SpiffWorkflow.bpmn.parser.BpmnParser.BpmnParser.PARSER_CLASSES",  # every parser gets our mixins
+    "SpiffWorkflow.bpmn.serializer.config.DEFAULT_CONFIG",  # the converters ours join
     "SpiffWorkflow.bpmn.parser.BpmnParser.BpmnParser._get_parser_class",
     "SpiffWorkflow.bpmn.parser.ProcessParser.ProcessParser.__init__",
     # engine/bpmn/workflow.py: the state-only workflow converter re-does SpiffWorkflow's restore without the spec
@@ -87,7 +89,15 @@ def _source(dotted: str) -> str:
         obj = obj.__func__
     if isinstance(obj, property):
         return "".join(inspect.getsource(f) for f in (obj.fget, obj.fset) if f is not None)
+    if isinstance(obj, dict):  # a registration table: which classes it names
+        return "\n".join(sorted(f"{k}: {_names(v)}" for k, v in obj.items()))
     return inspect.getsource(obj)
+
+
+def _names(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ", ".join(_names(v) for v in value)
+    return f"{value.__module__}.{value.__qualname__}" if isinstance(value, type) else repr(value)
 
 
 def current() -> dict[str, Any]:

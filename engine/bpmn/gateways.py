@@ -4,14 +4,21 @@ SpiffWorkflow's inclusive join looks only at the task tree up to its first pass 
 inputs for every later one: in SIP's revise loop (`gw_revidera` back to `merge_kallelse`) the second pass through
 `join_deltagande` fires as soon as the first invited party confirms, and the next confirmation runs the join again on
 a finished branch (an incident). This join looks only at the current pass, like SpiffWorkflow's parallel join does.
+
+Both classes are task specs of SpiffWorkflow's own kinds, registered through its parser (engine/bpmn/parsing.py's
+`_Parser.OVERRIDE_PARSER_CLASSES`) and its serializer (`SERIALIZER_CONFIG`, under SpiffWorkflow's type names).
+They override SpiffWorkflow's `_check_threshold_unstructured` pinned in tests/bpmn/test_spiff_pins.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.serializer.default.task_spec import ConditionalGatewayConverter, ParallelGatewayConverter
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn import spiff_api
 
 
 class LoopSafeInclusiveGateway(InclusiveGateway):
@@ -83,3 +90,11 @@ def _ancestor_ids(task: Any) -> set[Any]:
         ids.add(node.id)
         node = node.parent
     return ids
+
+
+# The serializer's converters for our gateways: SpiffWorkflow's, under its type names (a spec serialized or compared,
+# e.g. by a migration's SpecDiff, reads as the element it is).
+SERIALIZER_CONFIG: dict[type, Any] = {
+    LoopSafeInclusiveGateway: spiff_api.converter_named(ConditionalGatewayConverter, "InclusiveGateway"),
+    ScanningParallelGateway: spiff_api.converter_named(ParallelGatewayConverter, "ParallelGateway"),
+}

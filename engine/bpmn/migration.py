@@ -31,6 +31,7 @@ from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflo
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn import spiff_api
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import _BUILTINS
 from engine.bpmn.workflow import _SERIALIZER, EngineIncident, Flow, StepLog, _element_id, _friendly
@@ -89,27 +90,6 @@ class FlowPlan:
         if self.needs_mapping:
             return NEEDS_MAPPING
         return "ready"
-
-
-class _SpecDiff(SpecDiff):
-    """SpecDiff whose comparison also knows our own task spec classes (engine/bpmn/gateways.py): SpiffWorkflow's
-    serializer registry knows only its own classes, so such a spec is compared as its nearest registered base."""
-
-    def _compare_task_specs(self, spec: Any, candidate: Any) -> list[str]:
-        s1, s2 = _spec_dict(self._registry, spec), _spec_dict(self._registry, candidate)
-        if s1.get("typename") != s2.get("typename"):
-            return ["typename"]
-        return [key for key, value in s1.items() if s2.get(key) != value]
-
-
-def _spec_dict(registry: Any, spec: Any) -> dict[str, Any]:
-    for cls in type(spec).__mro__:
-        typename = registry.typenames.get(cls)
-        if typename in registry.convert_to_dict:
-            converted = registry.convert_to_dict[typename](spec)
-            if isinstance(converted, dict):
-                return {**converted, "typename": type(spec).__name__}
-    return {"typename": type(spec).__name__, "name": getattr(spec, "name", None)}
 
 
 def _kind(task: Task) -> str:
@@ -174,7 +154,7 @@ def plan(
         if new_spec is None:
             result.problems.append(f"Delprocessen {workflow.spec.name} finns inte i målversionen")
             continue
-        diff = _SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
+        diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
         for task in _active_tasks(workflow):
             result.items.append(_plan_item(task, workflow, new_spec, diff, mapping))
     # Data that new or changed expressions ahead read and the case does not have.
@@ -376,7 +356,7 @@ def migrate(
                 new_spec = _target_spec_for(workflow, flow, target, target_subs)
                 if new_spec is None:
                     raise EngineIncident(None, f"Delprocessen {workflow.spec.name} finns inte i målversionen")
-                spec_diff = _SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
+                spec_diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
                 workflow_diff = WorkflowDiff(workflow, spec_diff)
                 by_name = _with_bookkeeping(mapping)
                 for task in list(workflow.tasks.values()):
@@ -418,16 +398,9 @@ def _drop_unknown(workflow: Any, spec: Any) -> None:
         if known is task.task_spec:
             continue
         if task.state & PREDICTED:
-            workflow._remove_task(task.id)
+            spiff_api.remove_task(workflow, task)
         elif task.state & FINISHED and task.parent is not None:
-            parent = task.parent
-            position = parent._children.index(task.id)
-            for child in task.children:
-                child._parent = parent.id
-            parent._children[position : position + 1] = list(task._children)
-            task._children = []
-            parent._children = list(dict.fromkeys(parent._children))
-            workflow.tasks.pop(task.id)
+            spiff_api.splice_out(workflow, task)
         elif known is not None:
             task.task_spec = known
         else:
@@ -444,6 +417,6 @@ def rearm(flow: Flow, clock: Clock, armed_at: Mapping[str, datetime]) -> list[Re
             continue
         due = started + (timer.due_at - now)
         task = flow._task(timer.task_id)
-        task._set_internal_data(event_value=due.isoformat())
+        spiff_api.set_internal(task, event_value=due.isoformat())
         result.append(Rearmed(timer.task_id, timer.element_id, due))
     return result

@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -29,6 +30,7 @@ from engine.bpmn import timers as timer_bridge
 from engine.bpmn.gateways import LoopSafeInclusiveGateway, ScanningParallelGateway
 from engine.bpmn.normalise import normalise_idioms
 from engine.bpmn.sandbox import check_source
+from engine.bpmn.timers import ClockTimerParsing
 from engine.bpmn.vocabulary import (
     BPMN_NS,
     FLOW_NODE_TAGS,
@@ -116,12 +118,16 @@ class _ProcessParser(_FastXPath, ProcessParser):
 
 
 def _fast_parser_classes(overrides: dict[str, tuple[type, type]]) -> dict[str, tuple[type, type]]:
-    """Every task parser SpiffWorkflow registers, with compiled XPath mixed in (registered through the parser's
-    own OVERRIDE_PARSER_CLASSES, no patching); our task spec fixes (`overrides`) kept."""
+    """Every task parser SpiffWorkflow registers, with compiled XPath mixed in and, in the event parsers, our timer
+    event definitions (engine/bpmn/timers.py), registered through the parser's own OVERRIDE_PARSER_CLASSES, no
+    patching; our task spec fixes (`overrides`) kept."""
     classes = {**BpmnParser.PARSER_CLASSES, **overrides}
-    return {
-        tag: (type(f"Fast{parser.__name__}", (_FastXPath, parser), {}), spec) for tag, (parser, spec) in classes.items()
-    }
+
+    def mixins(parser: type) -> tuple[type, ...]:
+        timers = (ClockTimerParsing,) if issubclass(parser, EventDefinitionParser) else ()
+        return (_FastXPath, *timers, parser)
+
+    return {tag: (type(f"Fast{parser.__name__}", mixins(parser), {}), spec) for tag, (parser, spec) in classes.items()}
 
 
 class _Parser(BpmnParser):

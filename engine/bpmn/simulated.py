@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn import spiff_api
 from engine.bpmn.workflow import Flow, FlowFactory
 
 
@@ -49,7 +50,7 @@ def _update_waiting(workflow: Any) -> None:
             if checked.get(task.id) == version:
                 continue
             checked[task.id] = version
-        task.task_spec._update(task)
+        spiff_api.update(task)
 
 
 def _note_completion(workflow: Any, task: Task) -> None:

@@ -1,8 +1,15 @@
 """The one bridge between SpiffWorkflow's timers and our injected Clock, plus timer expression normalisation.
 
-SpiffWorkflow's timer module reads `datetime.now` itself and treats naive dates as the machine's local zone. We give
-that module a `datetime` whose `now()` asks the clock that the current engine step runs under (a context variable),
-and we make naive timer dates Europe/Stockholm.
+SpiffWorkflow's own timer event definitions read `datetime.now` and treat naive dates as the machine's local zone.
+Ours (`ClockTimeDateEventDefinition`, `ClockDurationTimerEventDefinition`, `ClockCycleTimerEventDefinition`) are
+subclasses that ask the clock the current engine step runs under and read naive dates as Europe/Stockholm. They are
+registered, not patched in: the parser makes them (`ClockTimerParsing`, mixed into every event parser of
+engine/bpmn/parsing.py's `_Parser`) and the serializer knows them under SpiffWorkflow's own type names
+(`SERIALIZER_CONFIG`, used by engine/bpmn/workflow.py), so a stored state or spec reads the same either way.
+
+How the clock reaches them: `Flow` wraps every engine step in `running_under(clock)`, which sets a context variable
+(per thread and per async task, never shared between requests); `engine_now()` reads it. The sandbox's deadline
+functions read the same `engine_now()`, so a timer and an expression of one step agree on what now is.
 """
 
 from __future__ import annotations
@@ -11,11 +18,18 @@ import contextvars
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
 
+from engine.bpmn import spiff_api
 from engine.domain.calendar import parse_duration
 from engine.domain.clock import STOCKHOLM, Clock, SystemClock
 
@@ -34,19 +48,54 @@ def engine_now() -> datetime:
     return now
 
 
-class _ClockDatetime(datetime):
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _ClockDatetime:
-        moment = engine_now()
-        moment = moment.astimezone(tz) if tz is not None else moment.astimezone(STOCKHOLM).replace(tzinfo=None)
-        return cls.fromtimestamp(moment.timestamp(), tz) if tz is not None else cls.fromisoformat(moment.isoformat())
+def _utc_now() -> datetime:
+    return engine_now().astimezone(UTC)
 
 
-def _get_datetime(expression: str) -> datetime:
+# --- reading timer values: SpiffWorkflow's rules, with naive moments in Europe/Stockholm ------------------------------
+def due_moment(expression: str) -> datetime:
+    """An ISO 8601 date-time as an aware UTC moment; without a zone, Swedish time (SpiffWorkflow: the machine's)."""
     moment = datetime.fromisoformat(expression)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=STOCKHOLM)
     return moment.astimezone(UTC)
+
+
+def iso_week_moment(expression: str) -> datetime:
+    """An ISO week date (2026W031, 2026-W03-1T08:00) as a moment, Swedish time when it has no zone."""
+    found = re.match(r"(\d{4})W(\d{2})(\d)(T.+)?", expression.upper().replace("-", ""))
+    if found is None:
+        raise ValueError(f"{expression!r} är inget ISO 8601-veckodatum")
+    year, week, day, time_part = found.groups()
+    day_text = datetime.fromisocalendar(int(year), int(week), int(day)).strftime("%Y-%m-%d")
+    return due_moment(day_text + (time_part or ""))
+
+
+def time_or_duration(expression: str) -> datetime | dict[str, Any]:
+    """A moment, or a duration as SpiffWorkflow's parsed parts (its month arithmetic needs a start)."""
+    if expression.upper().startswith("P"):
+        return dict(TimerEventDefinition.parse_iso_duration(expression))
+    if "W" in expression.upper():
+        return iso_week_moment(expression)
+    return due_moment(expression)
+
+
+def recurring_interval(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
+    """(cycles, first moment, period) of R[n]/[start/]period or R[n]/period/end: SpiffWorkflow's reading, counted
+    from `now` when no start is given."""
+    parts = expression.upper().replace("--", "/").strip("R").split("/")
+    cycles = int(parts[0]) if parts[0] else -1
+    first = time_or_duration(parts[1])
+    second = time_or_duration(parts[2]) if len(parts) == 3 else None
+    if isinstance(first, datetime) and isinstance(second, dict):
+        return cycles, first, TimerEventDefinition.get_timedelta_from_start(second, first)
+    if isinstance(first, dict) and isinstance(second, datetime):
+        period = TimerEventDefinition.get_timedelta_from_end(first, second)
+        return cycles, second - period, period
+    if isinstance(first, dict) and second is None:
+        period = TimerEventDefinition.get_timedelta_from_start(first, now)
+        return cycles, now + period, period
+    raise ValueError("Invalid recurring interval")
 
 
 def _validated(my_task: Any, kind: str, value: Any) -> None:
@@ -57,59 +106,105 @@ def _validated(my_task: Any, kind: str, value: Any) -> None:
         raise TimerRefused(f"Timern i {element!r} kan inte användas: {exc}", my_task) from None
 
 
-# A timer is due AT its due moment: SpiffWorkflow asks `due < now`, we ask `due <= now`, so that a clock standing
-# exactly on the due time fires it (lateness 0) and timers made in that step count from the due moment itself.
-# These are SpiffWorkflow 3.2's own methods with that one comparison changed.
-def _date_has_fired(self: Any, my_task: Any) -> bool:
-    event_value = my_task._get_internal_data("event_value")
-    if event_value is None:
-        event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-        _validated(my_task, "date", event_value)
-        my_task._set_internal_data(event_value=event_value)
-    if spiff_timer.TimerEventDefinition.parse_time_or_duration(event_value) <= engine_now():
-        my_task._set_internal_data(event_fired=True)
-    return bool(my_task._get_internal_data("event_fired", False))
+def _fired(my_task: Any, due: datetime) -> bool:
+    # A timer is due AT its due moment: SpiffWorkflow asks `due < now`, we ask `due <= now`, so that a clock standing
+    # exactly on the due time fires it (lateness 0) and timers made in that step count from the due moment itself.
+    if due <= engine_now():
+        spiff_api.set_internal(my_task, event_fired=True)
+    return bool(spiff_api.internal(my_task, "event_fired", False))
 
 
-def _duration_has_fired(self: Any, my_task: Any) -> bool:
-    event_value = my_task._get_internal_data("event_value")
-    if event_value is None:
-        expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-        _validated(my_task, "duration", expression)
-        parsed = spiff_timer.TimerEventDefinition.parse_iso_duration(expression)
-        event_value = (engine_now() + spiff_timer.TimerEventDefinition.get_timedelta_from_start(parsed)).isoformat()
-        my_task._set_internal_data(event_value=event_value)
-    if spiff_timer.TimerEventDefinition.get_datetime(event_value) <= engine_now():
-        my_task._set_internal_data(event_fired=True)
-    return bool(my_task._get_internal_data("event_fired", False))
+# --- our timer event definitions --------------------------------------------------------------------------------------
+class ClockTimeDateEventDefinition(TimeDateEventDefinition):
+    """timeDate: the moment the expression gives (a duration is read from now), validated before it is used."""
+
+    get_datetime = staticmethod(due_moment)
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = spiff_api.internal(my_task, "event_value")
+        if event_value is None:
+            event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            _validated(my_task, "date", event_value)
+            spiff_api.set_internal(my_task, event_value=event_value)
+        # A duration here is accepted by the validation (as SpiffWorkflow parses one) and then fails to compare with
+        # now, as it does in SpiffWorkflow: an incident on the element.
+        moment: Any = time_or_duration(event_value)
+        return _fired(my_task, moment)
 
 
-def _cycle_complete(self: Any, my_task: Any) -> bool:
-    event_value = my_task._get_internal_data("event_value")
-    if event_value is None:
-        expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-        _validated(my_task, "cycle", expression)
-        cycles, start, duration = spiff_timer.TimerEventDefinition.parse_iso_recurring_interval(expression)
-        event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
-    ready = False
-    if event_value["cycles"] != 0:
-        next_event = datetime.fromisoformat(event_value["next"])
-        if next_event <= engine_now():
-            event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
-            event_value["cycles"] -= 1
-            ready = True
-    else:
-        my_task.internal_data.pop("event_value", None)
-        my_task.internal_data["event_fired"] = True
-    my_task._set_internal_data(event_value=event_value)
-    return ready
+class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
+    """timeDuration: due the duration after the moment the timer started waiting (stored as its event value)."""
+
+    get_datetime = staticmethod(due_moment)
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = spiff_api.internal(my_task, "event_value")
+        if event_value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            _validated(my_task, "duration", expression)
+            parsed = TimerEventDefinition.parse_iso_duration(expression)
+            # written in the clock's own offset, as before: the stored value reads the same
+            event_value = (engine_now() + TimerEventDefinition.get_timedelta_from_start(parsed, _utc_now())).isoformat()
+            spiff_api.set_internal(my_task, event_value=event_value)
+        return _fired(my_task, due_moment(event_value))
 
 
-spiff_timer.datetime = _ClockDatetime
-spiff_timer.TimerEventDefinition.get_datetime = staticmethod(_get_datetime)
-spiff_timer.TimeDateEventDefinition.has_fired = _date_has_fired
-spiff_timer.DurationTimerEventDefinition.has_fired = _duration_has_fired
-spiff_timer.CycleTimerEventDefinition.cycle_complete = _cycle_complete
+class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
+    """timeCycle: {"cycles", "next", "duration"} as SpiffWorkflow keeps it; each due `next` fires once."""
+
+    get_datetime = staticmethod(due_moment)
+
+    def cycle_complete(self, my_task: Any) -> bool:
+        event_value = spiff_api.internal(my_task, "event_value")
+        if event_value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            _validated(my_task, "cycle", expression)
+            cycles, start, duration = recurring_interval(expression, _utc_now())
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= engine_now():
+                event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            spiff_api.set_internal(my_task, event_fired=True)
+        spiff_api.set_internal(my_task, event_value=event_value)
+        return ready
+
+
+OUR_TIMERS: dict[type[TimerEventDefinition], type[TimerEventDefinition]] = {
+    TimeDateEventDefinition: ClockTimeDateEventDefinition,
+    DurationTimerEventDefinition: ClockDurationTimerEventDefinition,
+    CycleTimerEventDefinition: ClockCycleTimerEventDefinition,
+}
+
+
+def ours(definition: TimerEventDefinition) -> TimerEventDefinition:
+    """The same timer as our class (the parser made SpiffWorkflow's)."""
+    cls = OUR_TIMERS.get(type(definition))
+    if cls is None:
+        return definition
+    return cls(definition.name, definition.expression, description=definition.description)
+
+
+class ClockTimerParsing:
+    """Mixed into SpiffWorkflow's event parsers (engine/bpmn/parsing.py): every timer it parses is one of ours.
+    `parse_timer_event` is the parser's own method for a timerEventDefinition (also inside an event-based gateway's
+    or a multiple event's definitions)."""
+
+    def parse_timer_event(self, event: Any) -> TimerEventDefinition:
+        return ours(super().parse_timer_event(event))  # type: ignore[misc]
+
+
+# What the serializer needs to know about our timers: SpiffWorkflow's converter, under SpiffWorkflow's type name (a
+# state or spec serialized before these classes existed restores into them; one serialized now reads as before).
+SERIALIZER_CONFIG: dict[type, Any] = {
+    ours_cls: spiff_api.converter_named(TimerConditionalEventDefinitionConverter, spiff_cls.__name__)
+    for spiff_cls, ours_cls in OUR_TIMERS.items()
+}
 
 
 @contextmanager
@@ -203,7 +298,7 @@ def _duration_bounds(text: str) -> tuple[float, float]:
 
 def _moment(text: str) -> datetime:
     if "W" in text.upper() and not text.upper().startswith("P"):
-        moment = spiff_timer.TimerEventDefinition.parse_iso_week(text)
+        moment = iso_week_moment(text)
     else:
         moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=STOCKHOLM) if moment.tzinfo is None else moment

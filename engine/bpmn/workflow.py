@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
+    TimeDateEventDefinition,
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -35,6 +36,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn import gateways, spiff_api
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import (
     BudgetExceeded,
@@ -77,8 +79,12 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
 
 
 def _make_serializer() -> BpmnWorkflowSerializer:
+    """SpiffWorkflow's serializer with our classes registered: the state-only workflow converter, our timer event
+    definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py)."""
     config = dict(DEFAULT_CONFIG)
     config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    config.update(timer_bridge.SERIALIZER_CONFIG)
+    config.update(gateways.SERIALIZER_CONFIG)
     registry = BpmnWorkflowSerializer.configure(config)
     return BpmnWorkflowSerializer(registry)
 
@@ -368,7 +374,7 @@ class Flow:
             definition = getattr(spec, "event_definition", None)
             if not isinstance(definition, TimerEventDefinition):
                 continue
-            value = task._get_internal_data("event_value")
+            value = spiff_api.internal(task, "event_value")
             if value is None:
                 continue
             if isinstance(definition, CycleTimerEventDefinition):
@@ -377,8 +383,8 @@ class Flow:
                 due = datetime.fromisoformat(value["next"])
                 kind = "cycle"
             else:
-                due = TimerEventDefinition.get_datetime(value)
-                kind = "date" if definition.__class__.__name__ == "TimeDateEventDefinition" else "duration"
+                due = timer_bridge.due_moment(value)
+                kind = "date" if isinstance(definition, TimeDateEventDefinition) else "duration"
             boundary = task.parent is not None and task.parent.task_spec.__class__.__name__ == "BoundaryEventSplit"
             result.append(WaitingTimer(str(task.id), _element_id(task), kind, due, boundary))
         return result
@@ -493,14 +499,14 @@ class Flow:
         """After an incident: put failed tasks back to READY with the corrected data and run again."""
         for task in self.workflow.get_tasks(state=TaskState.ERROR):
             task.data.update(data)
-            task._set_state(TaskState.READY)
+            spiff_api.force_state(task, TaskState.READY)
         # A task whose preparation failed (a call activity whose process was missing) stays FUTURE after a completed
         # predecessor: let it be prepared again.
         for task in self._live(TaskState.FUTURE):
             if task.parent is not None and task.parent.state == TaskState.COMPLETED:
                 with timer_bridge.running_under(clock):
                     try:
-                        task.task_spec._update(task)
+                        spiff_api.update(task)
                     except (Exception, BudgetExceeded) as exc:  # noqa: BLE001
                         raise EngineIncident(_element_id(task), _friendly(exc)) from exc
         self.run(clock, log)
@@ -530,7 +536,7 @@ class Flow:
             return
         if isinstance(definition, CycleTimerEventDefinition):
             return
-        task._set_internal_data(event_value=due_at.isoformat())
+        spiff_api.set_internal(task, event_value=due_at.isoformat())
 
     def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
         """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken
@@ -539,13 +545,13 @@ class Flow:
         definition = getattr(task.task_spec, "event_definition", None)
         if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
             raise MoveRefused("Timern väntar inte längre")
-        value = task._get_internal_data("event_value")
+        value = spiff_api.internal(task, "event_value")
         moment = now.isoformat()
         if isinstance(definition, CycleTimerEventDefinition):
             if isinstance(value, dict) and datetime.fromisoformat(value["next"]) > now:
-                task._set_internal_data(event_value={**value, "next": moment})
-        elif value is None or TimerEventDefinition.get_datetime(value) > now:
-            task._set_internal_data(event_value=moment)
+                spiff_api.set_internal(task, event_value={**value, "next": moment})
+        elif value is None or timer_bridge.due_moment(value) > now:
+            spiff_api.set_internal(task, event_value=moment)
         self.run(clock, log)
 
     # --- repair: moving a token ------------------------------------------------------------------------------------
@@ -664,17 +670,17 @@ class Flow:
             for child in list(current.children):
                 if child is following:
                     if child.has_state(TaskState.PREDICTED_MASK):
-                        child._set_state(TaskState.FUTURE)
+                        spiff_api.force_state(child, TaskState.FUTURE)
                 elif child.has_state(TaskState.PREDICTED_MASK):
-                    current.workflow._remove_task(child.id)
+                    spiff_api.remove_task(current.workflow, child)
             if current.state != TaskState.READY:
                 # READY through SpiffWorkflow's own path: a waiting event leaves the event manager there, or the
                 # next timer refresh would make the completed event wait again.
-                current._ready()
+                spiff_api.make_ready(current)
             current.complete()
         if not target.has_state(TaskState.READY | TaskState.WAITING):
-            target._set_state(TaskState.FUTURE)
-            target.task_spec._update(target)
+            spiff_api.force_state(target, TaskState.FUTURE)
+            spiff_api.update(target)
 
     def _move_back(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
         top = (
@@ -720,11 +726,7 @@ class Flow:
         """SpiffWorkflow's event manager is not told when a task leaves the tree: a boundary timer dropped by a
         reset stayed registered and the next timer refresh failed on it ('NoneType' object has no attribute
         'data'). Forget every registered task that is no longer in a live (sub)workflow."""
-        manager = self.workflow.event_manager
-        live = {id(self.workflow)} | {id(w) for w in self.workflow.subprocesses.values()}
-        for key, task in list(manager.tasks.items()):
-            if id(task.workflow) not in live or task.workflow.tasks.get(task.id) is not task:
-                manager.tasks.pop(key, None)
+        spiff_api.forget_removed_events(self.workflow)
 
     # --- persistence -------------------------------------------------------------------------------------------
     def dump(self) -> str:

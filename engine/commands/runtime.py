@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine.bpmn.parsing import (
     ParsedDocument,
@@ -915,6 +915,7 @@ class Runtime:
         instance = session.execute(
             select(ProcessInstance)
             .where(ProcessInstance.id == owner)
+            .options(defer(ProcessInstance.state))  # read only when the workflow is not cached (issue 16, speed)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
@@ -947,6 +948,7 @@ class Runtime:
         instance = session.execute(
             select(ProcessInstance)
             .where(ProcessInstance.id == instance_id)
+            .options(defer(ProcessInstance.state))  # read only when the workflow is not cached (issue 16, speed)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()

@@ -93,6 +93,9 @@ _SERIALIZER = _make_serializer()
 # Tasks whose stored JSON is kept between dumps (StateWriter): finished tasks, and predicted ones without data.
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 _PREDICTED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
+_TASK_KEYS = frozenset(
+    ("id", "parent", "children", "last_state_change", "state", "task_spec", "triggered", "internal_data", "data")
+) | {"delta", "typename"}
 # Tests set this: every dump is compared with SpiffWorkflow's own full serialization (tests/conftest.py).
 VERIFY_DUMPS = False
 
@@ -177,6 +180,17 @@ class StateWriter:
         )
 
     @staticmethod
+    def _canonical(dct: dict[str, Any]) -> bool:
+        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
+        repaired poisoned case): only then is it reused as the task's JSON after a restore."""
+        if dct.keys() != _TASK_KEYS:
+            return False
+        if dct["parent"] is None:
+            return not dct["delta"]
+        delta = dct["delta"]
+        return not dct["data"] and isinstance(delta, dict) and delta.keys() == {"updates", "deletions"}
+
+    @staticmethod
     def _keepable(dct: dict[str, Any]) -> bool:
         return (
             _flat(dct.get("data"))
@@ -256,7 +270,7 @@ class StateWriter:
                 if dct is None:
                     continue
                 fingerprint = self._fingerprint(task)
-                if fingerprint is not None and self._keepable(dct):
+                if fingerprint is not None and self._canonical(dct) and self._keepable(dct):
                     self._kept[task_id] = (fingerprint, f'"{task_id}":{self._encode(dct)}')
 
 

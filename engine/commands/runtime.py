@@ -826,6 +826,8 @@ class Runtime:
     def _require_task(self, session: Session, actor: Actor, task: TaskIndex) -> None:
         """The actor may act on the task (need to know, engine/reads/policy.py); refused as 404 like a task that
         does not exist, so that nothing about another unit's task leaks."""
+        if actor.internal:  # the policy lets the platform's own actors act on every task: no query (issue 16)
+            return
         if not self.access.may_act_on_task(session, actor, task.id):
             raise NotFound("Uppgiften finns inte eller hör inte till din roll och enhet")
 
@@ -869,10 +871,11 @@ class Runtime:
                     raise Conflict("Uppgiften är redan utförd")
                 # When the task was created and first taken, on the completion row itself: the heat map reads one
                 # row per task instead of pairing three (engine/reads/monitoring.py).
-                first_taken = session.scalar(
-                    select(func.min(HistoryEntry.at)).where(
-                        HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned"))
-                    )
+                # (a subquery evaluated by the INSERT itself: one statement less per completion; issue 16)
+                first_taken = (
+                    select(func.min(HistoryEntry.at))
+                    .where(HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned")))
+                    .scalar_subquery()
                 )
                 session.add(
                     HistoryEntry(

@@ -120,7 +120,7 @@ def _fast_encoder() -> Callable[[Any], str]:
     encoder = _SERIALIZER._encoder_cls()
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return encoder.encode  # type: ignore[no-any-return]
+        return encoder.encode
 
     def build() -> Any:
         return make({}, encoder.default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
@@ -129,7 +129,7 @@ def _fast_encoder() -> Callable[[Any], str]:
 
     def encode(obj: Any) -> str:
         if isinstance(obj, str):
-            return encoder.encode(obj)  # type: ignore[no-any-return]
+            return encoder.encode(obj)
         try:
             return "".join(current[0](obj, 0))
         except BaseException:

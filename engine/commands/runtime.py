@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from engine.bpmn.parsing import (
     ParsedDocument,
@@ -918,7 +918,6 @@ class Runtime:
         instance = session.execute(
             select(ProcessInstance)
             .where(ProcessInstance.id == owner)
-            .options(defer(ProcessInstance.state))  # read only when the workflow is not cached (issue 16, speed)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
@@ -951,7 +950,6 @@ class Runtime:
         instance = session.execute(
             select(ProcessInstance)
             .where(ProcessInstance.id == instance_id)
-            .options(defer(ProcessInstance.state))  # read only when the workflow is not cached (issue 16, speed)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()

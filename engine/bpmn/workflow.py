@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import json.encoder
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +21,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -55,9 +57,11 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Serializes a workflow without its spec; the spec comes back from the spec cache on restore (convention 7)."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = super().to_dict(workflow)
-        dct.pop("spec", None)
-        dct.pop("subprocess_specs", None)
+        # BpmnWorkflowConverter.to_dict without "spec" and "subprocess_specs" (converting the spec only to drop it
+        # cost a fifth of a dump)
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
     def from_dict(
@@ -90,6 +94,190 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 
 
 _SERIALIZER = _make_serializer()
+
+
+# Tasks whose stored JSON is kept between dumps (StateWriter): finished tasks, and predicted ones without data.
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+_PREDICTED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
+_TASK_KEYS = frozenset(
+    ("id", "parent", "children", "last_state_change", "state", "task_spec", "triggered", "internal_data", "data")
+) | {"delta", "typename"}
+# Tests set this: every dump is compared with SpiffWorkflow's own full serialization (tests/conftest.py).
+VERIFY_DUMPS = False
+
+
+def _flat(value: Any) -> bool:
+    """No container inside a container. SpiffWorkflow copies a parent's data into a child one level deep
+    (DeepMerge.merge), so only what is nested deeper is shared between tasks and could change after a task has
+    finished; a task's JSON is kept only when it holds nothing nested that deep."""
+    if isinstance(value, dict):
+        return not any(isinstance(v, dict | list | set | tuple) and _has_container(v) for v in value.values())
+    return True
+
+
+def _has_container(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(v, dict | list | set | tuple) for v in items)
+
+
+def _fast_encoder() -> Callable[[Any], str]:
+    """json.dumps(obj, cls=the serializer's encoder), without building an encoder per call (a dump encodes a few
+    small task dicts; the per-call set-up was a third of it)."""
+    encoder = _SERIALIZER._encoder_cls()
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+
+    def build() -> Any:
+        return make({}, encoder.default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+    current = [build()]
+
+    def encode(obj: Any) -> str:
+        if isinstance(obj, str):
+            return encoder.encode(obj)
+        try:
+            return "".join(current[0](obj, 0))
+        except BaseException:
+            current[0] = build()  # a failed encode leaves its circular-reference markers behind
+            raise
+
+    return encode
+
+
+class StateWriter:
+    """Writes a workflow's state (the format of `_SERIALIZER`, without the spec) reusing the JSON of every task
+    that has not changed since the previous dump of the same Flow, so that a step re-serializes only the tasks it
+    touched instead of the whole workflow.
+
+    A task's JSON is kept (keyed by its id) when the task is finished (completed or cancelled) or predicted without
+    data of its own, together with a fingerprint of what its JSON depends on: state, moment of the last state
+    change, parent, children, size of its data (and for a predicted task the names in its parent's data, from which
+    its delta is computed). Live tasks (ready, waiting, started, failed) are always serialized afresh. Flow's own
+    methods that change data outside the engine's steps (set_data, retime, fire_timer_now, moves, retry) forget all
+    kept JSON (`forget`)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[UUID, tuple[tuple[Any, ...], str]] = {}  # task id: (fingerprint, '"id":{...}')
+        self._encode = _fast_encoder()
+
+    def forget(self) -> None:
+        self._kept.clear()
+
+    @staticmethod
+    def _fingerprint(task: Task) -> tuple[Any, ...] | None:
+        state = task._state
+        if state & _FINISHED:
+            parent_keys: tuple[Any, ...] = ()
+        elif state & _PREDICTED and not task.data and not task.internal_data:
+            parent = task.workflow.tasks.get(task._parent) if task._parent is not None else None
+            parent_keys = tuple(parent.data) if parent is not None else ()
+        else:
+            return None
+        return (
+            state,
+            task.last_state_change,
+            task.triggered,
+            task._parent,
+            tuple(task._children),
+            len(task.data),
+            len(task.internal_data),
+            parent_keys,
+        )
+
+    @staticmethod
+    def _canonical(dct: dict[str, Any]) -> bool:
+        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
+        repaired poisoned case): only then is it reused as the task's JSON after a restore."""
+        if dct.keys() != _TASK_KEYS:
+            return False
+        if dct["parent"] is None:
+            return not dct["delta"]
+        delta = dct["delta"]
+        return not dct["data"] and isinstance(delta, dict) and delta.keys() == {"updates", "deletions"}
+
+    @staticmethod
+    def _keepable(dct: dict[str, Any]) -> bool:
+        return (
+            _flat(dct.get("data"))
+            and _flat((dct.get("delta") or {}).get("updates"))
+            and _flat(dct.get("internal_data"))
+        )
+
+    def _tasks_json(self, workflow: Any, registry: Any) -> str:
+        """The workflow's "tasks" object; each member ("id":{...}) reused when the task's fingerprint is unchanged."""
+        kept = self._kept
+        fingerprint_of = self._fingerprint
+        members = []
+        for task_id, task in workflow.tasks.items():
+            fingerprint = fingerprint_of(task)
+            if fingerprint is not None:
+                hit = kept.get(task_id)
+                if hit is not None and hit[0] == fingerprint:
+                    members.append(hit[1])
+                    continue
+            dct = registry.convert(task)
+            member = f'"{task_id}":{self._encode(dct)}'
+            if fingerprint is not None and self._keepable(dct):
+                kept[task_id] = (fingerprint, member)
+            else:
+                kept.pop(task_id, None)
+            members.append(member)
+        return "{" + ",".join(members) + "}"
+
+    def _common(self, workflow: Any, registry: Any) -> dict[str, Any]:
+        # WorkflowConverter.to_dict without "tasks"
+        return {
+            "data": registry.convert(registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "root": str(workflow.task_tree.id),
+        }
+
+    def _with_tasks(self, head: dict[str, Any], tasks: str) -> str:
+        text: str = self._encode(head)
+        return f'{text[:-1]},"tasks":{tasks}}}'
+
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        registry = _SERIALIZER.registry
+        registry._encoder_mode = True  # as BpmnWorkflowSerializer.serialize_json does
+        try:
+            subs = []
+            for sub_id, sub in workflow.subprocesses.items():
+                head = self._common(sub, registry)
+                head["parent_task_id"] = str(sub.parent_task_id)
+                head["spec"] = sub.spec.name
+                head["typename"] = registry.typenames[sub.__class__]
+                subs.append(f'"{sub_id}":{self._with_tasks(head, self._tasks_json(sub, registry))}')
+            head = self._common(workflow, registry)
+            head["bpmn_events"] = registry.convert(workflow.bpmn_events)
+            head["typename"] = registry.typenames[workflow.__class__]
+            head[_SERIALIZER.VERSION_KEY] = _SERIALIZER.VERSION
+            tasks = self._tasks_json(workflow, registry)
+        finally:
+            registry._encoder_mode = False
+        text = self._with_tasks(head, tasks)
+        text = f'{text[:-1]},"subprocesses":{{{",".join(subs)}}}}}'
+        live = len(workflow.tasks) + sum(len(sub.tasks) for sub in workflow.subprocesses.values())
+        if len(self._kept) > live:  # tasks that left the workflow
+            workflows = (workflow, *workflow.subprocesses.values())
+            for key in [k for k in self._kept if not any(k in wf.tasks for wf in workflows)]:
+                del self._kept[key]
+        return text
+
+    def keep_restored(self, workflow: BpmnWorkflow, task_dicts: dict[UUID, dict[str, Any]]) -> None:
+        """After a restore: keep the JSON of the restored tasks that qualify, from the dicts they were read from
+        (as stored, before restoring), so that the first dump after a restore is incremental too."""
+        for wf in (workflow, *workflow.subprocesses.values()):
+            for task_id, task in wf.tasks.items():
+                dct = task_dicts.get(task_id)
+                if dct is None:
+                    continue
+                fingerprint = self._fingerprint(task)
+                if fingerprint is not None and self._canonical(dct) and self._keepable(dct):
+                    self._kept[task_id] = (fingerprint, f'"{task_id}":{self._encode(dct)}')
 
 
 class EngineIncident(Exception):
@@ -261,6 +449,7 @@ class Flow:
         self.workflow = workflow
         self._script_engine = script_engine
         self._apply_script_engine()
+        self._writer = StateWriter()
 
     def _apply_script_engine(self) -> None:
         # deserialize gives the workflow a default, unrestricted engine: set ours again after every load.
@@ -497,6 +686,7 @@ class Flow:
 
     def retry(self, data: dict[str, Any], clock: Clock, log: StepLog) -> None:
         """After an incident: put failed tasks back to READY with the corrected data and run again."""
+        self._writer.forget()  # changes data outside the engine's steps
         for task in self.workflow.get_tasks(state=TaskState.ERROR):
             task.data.update(data)
             spiff_api.force_state(task, TaskState.READY)
@@ -512,11 +702,13 @@ class Flow:
         self.run(clock, log)
 
     def cancel(self) -> None:
+        self._writer.forget()  # changes data outside the engine's steps
         self.workflow.cancel()
 
     def set_data(self, values: dict[str, Any]) -> None:
         """Values every open path of the workflow sees from now on (a coordinator's correction of the case's units):
         set on each task that has not finished, so that what runs next reads them."""
+        self._writer.forget()  # changes data outside the engine's steps
         for task in self._live(
             TaskState.READY
             | TaskState.WAITING
@@ -530,6 +722,7 @@ class Flow:
     def retime(self, task_id: str, due_at: datetime) -> None:
         """Set a waiting (non-cycle) timer's moment: a deadline counted from its anchor event, known or newly recorded
         (engine/domain/deadlines.py); PENDING while the anchor event has not happened."""
+        self._writer.forget()  # changes data outside the engine's steps
         task = self._task(task_id)
         definition = getattr(task.task_spec, "event_definition", None)
         if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
@@ -541,6 +734,7 @@ class Flow:
     def fire_timer_now(self, task_id: str, now: datetime, clock: Clock, log: StepLog) -> None:
         """A waiting timer fires now instead of at its due time (a coordinator's repair of a stuck or mistaken
         wait): its stored due moment is set to `now`, then the engine runs as after any timer."""
+        self._writer.forget()  # changes data outside the engine's steps
         task = self._task(task_id)
         definition = getattr(task.task_spec, "event_definition", None)
         if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
@@ -605,6 +799,7 @@ class Flow:
         came after it is gone. Refused (MoveRefused, nothing changed): a target in another (sub)process, on another
         branch, behind a parallel/inclusive/event-based gateway, a sub-process or multi-instance activity, and a
         move back that would also remove other active tasks."""
+        self._writer.forget()  # changes data outside the engine's steps
         if from_element == to_element:
             raise MoveRefused("Välj ett annat mål än elementet där token står")
         target_name, source_name = self._label(to_element), self._label(from_element)
@@ -730,7 +925,14 @@ class Flow:
 
     # --- persistence -------------------------------------------------------------------------------------------
     def dump(self) -> str:
-        return _SERIALIZER.serialize_json(self.workflow)
+        """The workflow's state to store: only the tasks changed since the previous dump are serialized again
+        (StateWriter); the same JSON as SpiffWorkflow's serializer gives, up to the order of keys."""
+        text = self._writer.dump(self.workflow)
+        if VERIFY_DUMPS:
+            full = json.loads(_SERIALIZER.serialize_json(self.workflow))
+            if json.loads(text) != full:
+                raise AssertionError("incremental dump differs from the full serialization")
+        return text
 
 
 class FlowFactory:
@@ -750,8 +952,15 @@ class FlowFactory:
     def restore(self, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Flow:
         dct = json.loads(state)
         _SERIALIZER.migrate(dct)
+        task_dicts = {
+            UUID(task_id): task
+            for wf in (dct, *(dct.get("subprocesses") or {}).values())
+            for task_id, task in (wf.get("tasks") or {}).items()
+        }
         workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
-        return Flow(workflow, self.script_engine)
+        flow = Flow(workflow, self.script_engine)
+        flow._writer.keep_restored(workflow, task_dicts)
+        return flow
 
 
 class MissingCalledProcess(Exception):

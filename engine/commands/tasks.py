@@ -42,10 +42,11 @@ class TaskCommands:
                     raise Conflict("Uppgiften är redan utförd")
                 # When the task was created and first taken, on the completion row itself: the heat map reads one
                 # row per task instead of pairing three (engine/reads/monitoring.py).
-                first_taken = session.scalar(
-                    select(func.min(HistoryEntry.at)).where(
-                        HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned"))
-                    )
+                # (a subquery the INSERT evaluates itself: one statement less per completion)
+                first_taken = (
+                    select(func.min(HistoryEntry.at))
+                    .where(HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned")))
+                    .scalar_subquery()
                 )
                 session.add(
                     HistoryEntry(

@@ -8,7 +8,7 @@ the engine: instance rows spread over 13 kommuner, 46 vårdcentraler (each in on
 vårdcentral mostly is), 12 wards (taking patients from every kommun) and two process versions, admitted over
 the last two years (running ones in the last month), each with a case_facts row of varied milestones (UK days drawn
 from an exponential distribution, shares in time around what the sources report, SIPs offered / accepted / held,
-readmissions, ages) and about 0.3 deviations per case (counted into case_facts.deviations as Runtime._save does).
+readmissions, ages) and about 0.3 deviations per case (counted into case_facts.deviations as the facts projector does).
 The figures read case_facts and deviations only, so that is all the reports need. Then each report is timed
 `--repeats` times (median and p95, ms): the total, each grouping, the deviations, and the whole report page
 (/rapporter through the Flask test client, signed in as a manager: its queries, the charts and the template) and the

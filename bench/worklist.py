@@ -126,7 +126,7 @@ def real_cases(p: Platform) -> None:
 
 def bulk_instances(p: Platform, count: int) -> None:
     """`count` instances in SQL, each with the open tasks of Esther's case after her inskrivningsmeddelande, and
-    the case's units in their columns as Runtime._save keeps them (the coordinator's need to know reads them: without
+    the case's units in their columns as the projectors keep them (the coordinator's need to know reads them: without
     them the coordinator oversaw 123 cases of 100 000 and the page scanned every task to find them)."""
     from tests.webui.staff import advance_ward, valid_data
 

@@ -1,4 +1,4 @@
-"""The sequence flows of a BPMN document as plain data, for the diff of two versions (engine/features/diff.py).
+"""The sequence flows of a BPMN document as plain data, for the diff of two versions (engine/domain/diff.py).
 
 Read from the stored XML (as uploaded, so the ids are the modeller's), not from SpiffWorkflow's specs: a flow's
 condition is compared as the text the process owner wrote.

@@ -1,6 +1,7 @@
 """case_facts kept in step with the history (issue 6): the derivation is engine/domain/facts.py's, pure; this reads
 the records a milestone can match and writes the case's row, inside the unit of work of the step that changed the
-case (Runtime._save), and rebuilds every case's row for `samflode rebuild-facts`."""
+case (the facts projector, engine/commands/projectors.py), and rebuilds every case's row for
+`samflode rebuild-facts`."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ __all__ = ["CaseFactsKeeper", "RebuildCounts", "parse_moment", "rebuild_all"]
 
 
 class CaseFactsKeeper(CaseFactsDeriver):
-    """Keeps case_facts in step with the history: `refresh` is called by Runtime._save after every step of an
+    """Keeps case_facts in step with the history: `refresh` is called by the facts projector after every step of an
     instance of the configured process, inside the same unit of work."""
 
     def anchors(self, session: Session, instance: Any) -> dict[str, datetime | None]:

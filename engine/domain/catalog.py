@@ -175,9 +175,9 @@ TrustedCall = Callable[[], AbstractContextManager[None]]
 
 
 def _sandbox_trusted_call() -> AbstractContextManager[None]:
-    """The sandbox's own hook, for a Catalog not handed one (the simulator's worker processes build theirs in
-    engine/features/simulation.py). Issue 16: once that composition root passes `trusted_call` too, this fallback and
-    its entry in pyproject.toml's import contracts go."""
+    """The sandbox's own hook, for a Catalog not handed one: both composition roots (engine/platform.py and the
+    simulator's worker processes, engine/features/simulation.py) hand it in; tests and tools that build a Catalog
+    by hand get the same behaviour through this fallback (listed in pyproject.toml's import contracts)."""
     from engine.bpmn.sandbox import trusted_call
 
     return trusted_call()

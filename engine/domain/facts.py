@@ -7,9 +7,10 @@ dates, discharge, home, SIP offered / accepted / called / held and where, readmi
 deadlines and payment rule make of them. Which element, message or form field is which milestone is configuration
 (processes/milestones.json), not code; the deadlines and the payment rule come from processes/agreements.json.
 
-The derivation knows no session and no clock: the service layer (`CaseFactsKeeper.refresh`, called by
-`Runtime._save` after every step), the migration that back-fills existing cases, and the simulator all feed it the
-same records. Figures are then SQL aggregations over the `case_facts` rows (engine/reads/figures.py).
+The derivation knows no session and no clock: the service layer (`CaseFactsKeeper.refresh`, called by the facts
+projector, engine/commands/projectors.py, after every step), `samflode rebuild-facts` for existing cases, and the
+simulator all feed it the same records. Figures are then SQL aggregations over the `case_facts` rows
+(engine/reads/figures.py).
 """
 
 from __future__ import annotations

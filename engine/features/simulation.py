@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from engine.bpmn.parsing import parse_for_run
+from engine.bpmn.sandbox import trusted_call
 from engine.bpmn.simulated import simulated_flow
 from engine.bpmn.timers import engine_now
 from engine.bpmn.workflow import EngineIncident, Flow, FlowFactory, StepLog
@@ -821,7 +822,7 @@ def _run_shard(
     counter: Any = None,
 ) -> dict[str, Any]:
     """One group of kommuner on one version (in this process or a worker process)."""
-    catalog = Catalog(Path(processes_dir) if processes_dir else None)
+    catalog = Catalog(Path(processes_dir) if processes_dir else None, trusted_call)
     db = Database(database_url)
     written_at = datetime.combine(params.start_date, datetime.min.time(), tzinfo=STOCKHOLM)
 

@@ -467,9 +467,9 @@ class Notification(Base):
 
 class CaseFact(Base):
     """One row per in_utskrivning case: the milestones and figures-to-be of the case, derived from its history by
-    engine/domain/facts.py (a pure function, driven by processes/milestones.json) and rewritten by Runtime._save after
-    each
-    step. The figures (engine/reads/figures.py) are SQL aggregations over this table, never over loaded workflows."""
+    engine/domain/facts.py (a pure function, driven by processes/milestones.json) and rewritten by the facts projector
+    after each step. The figures (engine/reads/figures.py) are SQL aggregations over this table, never over loaded
+    workflows."""
 
     __tablename__ = "case_facts"
     __table_args__ = (

@@ -1,6 +1,6 @@
 """case_facts: one row per in_utskrivning case with its milestones for the figures. Schema only: a migration does not
 run today's engine, so the facts of cases that existed before this revision are derived by `samflode rebuild-facts`
-after the upgrade (the same derivation, engine/domain/facts.py, that Runtime._save runs after every step;
+after the upgrade (the same derivation, engine/domain/facts.py, that the facts projector runs after every step;
 docs/operations.md). Until then the figures leave those cases out.
 
 Revision ID: 0007

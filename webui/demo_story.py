@@ -295,7 +295,7 @@ def _pilot_and_simulation(p: Platform, owner: Actor) -> list[str]:
             ),
             TEAM,
         )
-        sims.execute(run_id)
+        sims.run_here(run_id)  # as its job (claimed here), so no queued copy is left for the scheduler
         out.append(f"simulering {run_id}: {sims.get(run_id, TEAM)['status']}")
     except SamflodeError as exc:
         out.append(f"pilot/simulering: {exc.message}")

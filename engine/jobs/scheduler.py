@@ -359,7 +359,7 @@ class TimerScheduler:
         try:
             ran = self.jobs.run_available()
             if ran:
-                log.info("ran %d background jobs", ran)
+                log.debug("ran %d background jobs", ran)  # every minute at least: quiet logs
             retry_at = self.jobs.next_run_after()
         except Exception:  # noqa: BLE001 - the database was away: the safety interval tries again
             log.exception("background jobs could not be run")
@@ -397,6 +397,7 @@ class TimerScheduler:
             id=f"{self.JOB_ID}-jobs-safety",
             replace_existing=True,
             coalesce=True,
+            misfire_grace_time=None,
             max_instances=3,  # a long simulation running in one round does not hold up the others
         )
         for periodic in self.jobs.periodic:
@@ -408,6 +409,7 @@ class TimerScheduler:
                 id=f"{self.JOB_ID}-every-{periodic.kind}",
                 replace_existing=True,
                 coalesce=True,
+                misfire_grace_time=None,
                 max_instances=1,
             )
         self._arm_jobs()  # what was queued before the start, and what a process that died left behind
@@ -455,6 +457,7 @@ class TimerScheduler:
             id=f"{self.JOB_ID}-safety",
             replace_existing=True,
             coalesce=True,
+            misfire_grace_time=None,  # late (a busy start, a simulated clock behind the real one): run, not warn
             max_instances=1,
             next_run_time=self.loop.runtime.clock.now(),
         )

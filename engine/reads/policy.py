@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from engine.directory import Actor
@@ -60,6 +60,10 @@ class Scope:
     @property
     def sees_nothing(self) -> bool:
         return not self.internal and not self.units
+
+
+# Marks a lane in `_role_match`'s one expression; no role name begins with it.
+_LANE_KEY = "lane:"
 
 
 class AccessPolicy:
@@ -99,10 +103,13 @@ class AccessPolicy:
     # --- tasks ---
     @staticmethod
     def _role_match(scope: Scope, task: Any = TaskIndex) -> ColumnElement[bool]:
-        return or_(
-            and_(task.role.is_not(None), task.role.in_(sorted(scope.roles))),
-            and_(task.role.is_(None), task.lane.in_(sorted(scope.lanes))),
-        )
+        """The task's own role is one of the actor's or, a task without a role, its lane is one of the actor's
+        lanes: one expression, `coalesce(role, LANE || lane) IN (roles, LANE || lanes)`, not an OR of two indexed
+        columns. The unit (or the claimant) is what narrows a worklist; given `role IN ... OR lane IN ...`,
+        PostgreSQL combined the lane index's bitmap (every open task of the lane: 197 000 rows at 100 000 cases)
+        with the unit's 1 500 rows, 14 ms of each worklist query and of each count."""
+        wanted = sorted(scope.roles) + [_LANE_KEY + lane for lane in sorted(scope.lanes)]
+        return func.coalesce(task.role, literal(_LANE_KEY) + task.lane).in_(wanted)
 
     def actionable_tasks(self, actor: Actor, task: Any = TaskIndex, case: Any = None) -> ColumnElement[bool]:
         """The tasks the actor may claim, hand over and complete: the actor's role (the lane's, or the task's own)

@@ -144,11 +144,17 @@ class Worklist:
             if need_unit and task.unit is None:
                 return []
             roles = set(self.policy.task_roles(task))
-            users = session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
+            # Only the columns an actor is made of (a region has thousands of users; no ORM objects for each).
+            users = session.execute(
+                select(User.username, User.name, User.roles, User.units)
+                .where(User.active.is_(True))
+                .order_by(User.name)
+            ).all()
+            candidates = [user for user in users if roles & set(user.roles or [])]
             return [
-                (user.username, user.name)
-                for user in users
-                if roles & set(user.roles or []) and self.access.assignable(Directory._actor(user, session), task)
+                (actor.username, actor.name)
+                for actor in Directory.actors_of(candidates, session)
+                if self.access.assignable(actor, task)
             ]
 
     # --- saved filters ---

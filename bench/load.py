@@ -7,12 +7,13 @@ timer lateness and the scaling ratio.
     .venv/bin/python bench/load.py --cases 2000 --duration 60       # a run that fits a coffee break
     .venv/bin/python bench/load.py --web 1,2 --users 50 --schedulers 2
 
-Set-up: the database is emptied, the demo directory and processes loaded, `--real-cases` in_utskrivning cases started
-by inskrivning messages through the runtime (spread over two wards and two vårdcentraler: the staff below work on
-these) and the `load_timer` process deployed; the rest of `--cases` are written in bulk with SQL as bench/worklist.py
-writes them (instance rows, the open tasks of a case after its inskrivningsmeddelande, correlations; units of a
-county-sized directory, all 13 kommuner), so that every query the staff make runs over tables of the full size. Each web
-count runs against the same database (the cases the previous run completed stay completed; new cases keep coming).
+Set-up: the database is emptied, the demo directory and processes loaded, `--real-cases` in_utskrivning cases started by
+inskrivning messages through the runtime (spread evenly over `--units` wards and as many vårdcentraler, 25 of each by
+default: the staff below work on these, two staff members to a unit at 50 staff) and the `load_timer` process deployed;
+the rest of `--cases` are written in bulk with SQL as bench/worklist.py writes them (instance rows, the open tasks of a
+case after its inskrivningsmeddelande, correlations; units of a county-sized directory, all 13 kommuner), so that every
+query the staff make runs over tables of the full size. Each web count runs against the same database (the cases the
+previous run completed stay completed; new cases keep coming).
 Timers: every `load_timer` case waits 2 s; after each run the schedulers get 10 s to finish, then the history tells
 how many fired late, not at all (lost) or twice (doubled).
 """
@@ -22,8 +23,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -66,18 +67,40 @@ def reset(url: str) -> None:
     db.dispose()
 
 
-# Staff accounts like the demo's four, one per simulated staff member (a shared account would be throttled at sign-in).
-STAFF_TEMPLATES = {
-    "vera": (["vardplanerare", "lakare_slutenvard"], UNITS["hs_medger"]),
-    "rut": (["vardplanerare"], UNITS["ryhov_med"]),
-    "vilma": (["vardsamordnare", "lakare_primarvard"], UNITS["vc_eksjo"]),
-    "otto": (["vardsamordnare"], UNITS["vc_raslatt"]),
-}
+# The staff's units: `--units` wards and as many vårdcentraler (the demo's two of each first, then more), each staff
+# member in one of them, and the real cases spread evenly over them. With two of each (the first version of this
+# bench) a ward held 1 500 open cases and every worklist query sorted and counted them; a ward has 20-30 beds.
+WARD_ROLES = (["vardplanerare", "lakare_slutenvard"], ["vardplanerare"])
+VC_ROLES = (["vardsamordnare", "lakare_primarvard"], ["vardsamordnare"])
 
 
-def staff_accounts(url: str, count: int) -> dict[str, dict[str, str]]:
-    """`count` staff accounts (made if missing) with the demo password and an API token each: {username: {token,
-    unit}}."""
+def staff_units(count: int) -> tuple[list[str], list[str]]:
+    wards = [UNITS["hs_medger"], UNITS["ryhov_med"]] + [f"SE2321000057-LAVD{n}" for n in range(1, count - 1)]
+    centres = [UNITS["vc_eksjo"], UNITS["vc_raslatt"]] + [f"SE2321000057-LVC{n}" for n in range(1, count - 1)]
+    return wards[:count], centres[:count]
+
+
+def add_units(p, count: int) -> None:  # type: ignore[no-untyped-def]
+    """The wards and vårdcentraler beyond the demo's, in the directory (idempotent)."""
+    wards, centres = staff_units(count)
+    now = p.clock.now()
+    with p.db.unit_of_work() as session:
+        for hsa_id, name, kind, kommun in [
+            *((w, f"Avdelning L{w.rsplit('LAVD', 1)[-1]}", "avdelning", None) for w in wards if "LAVD" in w),
+            *((c, f"Vårdcentral L{c.rsplit('LVC', 1)[-1]}", "vardcentral", "Eksjö") for c in centres if "LVC" in c),
+        ]:
+            session.execute(
+                text(
+                    "INSERT INTO org_units (hsa_id, name, kind, kommun, created_at, updated_at) "
+                    "VALUES (:hsa_id, :name, :kind, :kommun, :now, :now) ON CONFLICT (hsa_id) DO NOTHING"
+                ),
+                {"hsa_id": hsa_id, "name": name, "kind": kind, "kommun": kommun, "now": now},
+            )
+
+
+def staff_accounts(url: str, count: int, units: int) -> dict[str, dict[str, str]]:
+    """`count` staff accounts (made if missing) with the demo password and an API token each, alternately on a ward
+    and at a vårdcentral, spread over `units` of each: {username: {token, unit}}."""
     from argon2 import PasswordHasher
 
     from engine.persistence.models import User
@@ -85,17 +108,19 @@ def staff_accounts(url: str, count: int) -> dict[str, dict[str, str]]:
     settings = Settings(database_url=url, clock="real", scheduler=False, processes_dir=ROOT / "processes").checked()
     p = build(settings, clock=SystemClock(), migrate=False)
     password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    wards, centres = staff_units(units)
     accounts: dict[str, dict[str, str]] = {}
-    templates = list(STAFF_TEMPLATES.items())
     with p.db.unit_of_work() as session:
         for n in range(count):
-            template, (roles, unit) = templates[n % len(templates)]
-            username = f"{template}{n}"
+            on_ward = n % 2 == 0
+            roles = (WARD_ROLES if on_ward else VC_ROLES)[(n // 2) % 2]
+            unit = (wards if on_ward else centres)[(n // 2) % units]
+            username = f"{'ward' if on_ward else 'vc'}{n}"
             if session.scalar(select(User).where(User.username == username)) is None:
                 p.directory.create_user(
                     session,
                     username,
-                    f"{template.title()} {n}",
+                    f"{'Vårdplanerare' if on_ward else 'Vårdsamordnare'} {n}",
                     roles,
                     [unit],
                     at=p.clock.now(),
@@ -107,7 +132,7 @@ def staff_accounts(url: str, count: int) -> dict[str, dict[str, str]]:
     return accounts
 
 
-def seed(url: str, cases: int, real_cases: int) -> tuple[dict[str, str], dict[str, list[str]]]:
+def seed(url: str, cases: int, real_cases: int, units: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     from bench.worklist import bulk_instances, directory
 
     settings = Settings(database_url=url, clock="real", scheduler=False, processes_dir=ROOT / "processes").checked()
@@ -122,10 +147,11 @@ def seed(url: str, cases: int, real_cases: int) -> tuple[dict[str, str], dict[st
     with p.db.unit_of_work() as session:
         for username in ("rut", "otto"):
             summary["tokens"][username] = p.directory.create_token(session, username, at=p.clock.now(), label="load")
+    add_units(p, units)
+    wards, centres = staff_units(units)
     p.runtime.deploy(TIMER_PROCESS, SYSTEM_ACTOR, comment="load bench")
     persons: dict[str, list[str]] = {}  # per unit: whom its staff may search (need to know)
     started = time.perf_counter()
-    rng = random.Random(17)
     for n in range(min(cases, real_cases)):
         pnr = personnummer(f"19{30 + n % 25}{1 + n % 12:02d}{1 + n % 28:02d}", f"{n % 1000:03d}")
         stay = f"VT-L{n}"
@@ -133,9 +159,9 @@ def seed(url: str, cases: int, real_cases: int) -> tuple[dict[str, str], dict[st
             "personnummer": pnr,
             "namn": f"Testperson {n}",
             "vardtillfalle_id": stay,
-            "avdelning_hsa_id": UNITS[rng.choice(("hs_medger", "ryhov_med"))],
+            "avdelning_hsa_id": wards[n % len(wards)],
             "kommun": "Eksjö",
-            "vardcentral_hsa_id": UNITS[rng.choice(("vc_eksjo", "vc_raslatt"))],
+            "vardcentral_hsa_id": centres[(n // len(wards)) % len(centres)],
             "inskrivningstid": p.clock.now().isoformat(),
             "avtal": "jonkoping",
         }
@@ -174,7 +200,10 @@ def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> sub
     return subprocess.Popen(command, env=web_env, cwd=ROOT, stdout=log, stderr=log)
 
 
-def locust(host: str, env: dict[str, str], users: int, duration: int, prefix: str) -> list[dict[str, str]]:
+def locust(host: str, env: dict[str, str], users: int, duration: int, warmup: int, prefix: str) -> list[dict[str, str]]:
+    """Locust for `warmup + duration` seconds; the figures are those of the last `duration` (load_users.py resets
+    them `warmup` seconds after the last user started, i.e. after the sign-ins)."""
+    spawn_rate = max(5, users // 5)
     command = [
         sys.executable,
         "-m",
@@ -185,9 +214,9 @@ def locust(host: str, env: dict[str, str], users: int, duration: int, prefix: st
         "--users",
         str(users + 1),  # the staff and one journal system
         "--spawn-rate",
-        str(max(5, users // 5)),
+        str(spawn_rate),
         "--run-time",
-        f"{duration}s",
+        f"{math.ceil((users + 1) / spawn_rate) + warmup + duration}s",
         "--host",
         host,
         "--csv",
@@ -196,6 +225,7 @@ def locust(host: str, env: dict[str, str], users: int, duration: int, prefix: st
         "--loglevel",
         "WARNING",
     ]
+    env = {**env, "SAMFLODE_LOAD_WARMUP": str(warmup)}
     subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     with open(f"{prefix}_stats.csv", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -240,14 +270,21 @@ def main() -> None:
     parser.add_argument(
         "--real-cases", type=int, default=3000, help="of those, started through the runtime (the staff's work)"
     )
+    parser.add_argument(
+        "--units", type=int, default=25, help="wards and vårdcentraler (of each) the staff and the real cases are on"
+    )
     parser.add_argument("--web", default="1,2,4", help="web process counts to run, comma separated")
     parser.add_argument("--threads", type=int, default=4, help="threads per web process")
     parser.add_argument("--schedulers", type=int, default=2)
     parser.add_argument("--users", type=int, default=50, help="concurrent staff")
-    parser.add_argument("--duration", type=int, default=60, help="seconds per run")
+    parser.add_argument("--duration", type=int, default=60, help="seconds per run that count")
+    parser.add_argument(
+        "--warmup", type=int, default=15, help="seconds after all staff started (and signed in) before counting"
+    )
     parser.add_argument("--wait", default="1,3", help="staff think time in seconds: min,max")
     parser.add_argument("--port", type=int, default=5077)
     parser.add_argument("--keep", action="store_true", help="use the database as it is (no reset, no seeding)")
+    parser.add_argument("--seed-only", action="store_true", help="seed the database and stop (run later with --keep)")
     args = parser.parse_args()
     if not args.database.startswith("postgresql"):
         raise SystemExit("the load test runs on PostgreSQL (--database postgresql://...)")
@@ -260,17 +297,19 @@ def main() -> None:
         real = min(args.cases, args.real_cases)
         print(f"seeding {args.cases} open cases ({real} through the runtime) ...", flush=True)
         t = time.perf_counter()
-        tokens, persons = seed(args.database, args.cases, args.real_cases)
+        tokens, persons = seed(args.database, args.cases, args.real_cases, args.units)
         tokens_file.write_text(json.dumps([tokens, persons]))
         print(f"  seeded in {time.perf_counter() - t:.0f} s", flush=True)
     # Fresh statistics, as autovacuum would have them in a database that grew over months: without them the planner
     # takes the seeded tables for empty (the worklist's notification query took 1.7 s instead of milliseconds).
-    accounts = staff_accounts(args.database, args.users)
+    accounts = staff_accounts(args.database, args.users, args.units)
     db = Database(args.database)
     with db.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     db.dispose()
 
+    if args.seed_only:
+        return
     wait_min, wait_max = args.wait.split(",")
     env = {
         **os.environ,
@@ -309,7 +348,7 @@ def main() -> None:
                     f"\n{workers} web process(es), {args.schedulers} schedulers, {args.users} staff, {args.duration} s",
                     flush=True,
                 )
-                rows = locust(host, env, args.users, args.duration, prefix)
+                rows = locust(host, env, args.users, args.duration, args.warmup, prefix)
                 time.sleep(10)  # the last 2-second timers fall due and fire
                 timers = timer_figures(args.database, since - timedelta(seconds=1))
             finally:

@@ -82,6 +82,20 @@ def index() -> Any:
     )
 
 
+@bp.get("/arbetslista/antal")
+@login_required
+def counts() -> str:
+    """The four views' counts with the list's filters, as spans swapped out of band into the tabs (htmx): the page
+    renders its list first and asks for these after it. Counts name nobody, so nothing is logged; they are counted
+    within the user's need to know like the list (engine.reads.tasks)."""
+    try:
+        filters = WorklistFilter.of(request.args.to_dict())
+    except SamflodeError:
+        filters = WorklistFilter()
+    found = reads().tasks.counts(current_actor(), filters)
+    return render_template("_worklist_counts.html", views=VIEWS, counts=found, oob=True)
+
+
 @bp.post("/arbetslista/sok")
 @login_required
 def search() -> WerkzeugResponse:

@@ -111,3 +111,29 @@ def test_the_page_does_not_count_the_other_views(demo_app, demo):
     finally:
         event.remove(demo.db.engine, "before_cursor_execute", record)
     assert max(s.count("count(") for s in seen) <= 1
+
+
+def test_the_rows_texts_are_looked_up_once_per_list_and_a_claimed_row_alone_still_has_them(demo_app, demo):
+    """A page of 50 rows looked up its column labels, buttons and form token 1 000 times; now once per list."""
+    calls: list[int] = []
+    original = demo_app.jinja_env.globals["worklist_row_texts"]
+
+    def counted() -> dict[str, str]:
+        calls.append(1)
+        return original()  # type: ignore[no-any-return]
+
+    demo_app.jinja_env.globals["worklist_row_texts"] = counted
+    vera = sign_in(demo_app, "vera")
+    html = vera.get("/arbetslista?vy=enhet").get_data(as_text=True)
+    rows = html.count('<tr id="task-')
+    assert rows > 1 and len(calls) == 1
+    assert html.count('data-label="Tidsfrist"') == rows and html.count(">Ta uppgiften</button>") == rows
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    task_id = re.search(r'<tr id="task-([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    answer = vera.post(
+        f"/uppgifter/{task_id}/ta",
+        data={"csrf_token": token, "next": "/arbetslista?vy=enhet"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert f'<tr id="task-{task_id}"' in answer and ">Släpp</button>" in answer and 'data-label="Person"' in answer
+    assert f'name="csrf_token" value="{token}"' in answer

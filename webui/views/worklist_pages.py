@@ -14,7 +14,7 @@ from engine.domain.errors import SamflodeError
 from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
 from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
-from webui.views import reads, worklist
+from webui.views import csrf_token, reads, worklist
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("worklist", __name__)
@@ -31,6 +31,29 @@ COLUMNS = (
     ("part", N_("Part")),
     ("tagen", N_("Tagen av")),
 )
+
+
+@bp.app_template_global()
+def worklist_row_texts() -> dict[str, str]:
+    """What every worklist row shows alike, looked up once per list (_worklist_table.html) instead of once per row:
+    the column labels and buttons in the reader's language, the form token and the address to come back to."""
+    return {
+        "due": _("Tidsfrist"),
+        "flag": _("Ärendet har gått vidare medan uppgiften var öppen"),
+        "late": _("Försenad"),
+        "no_due": _("Ingen frist"),
+        "person": _("Person"),
+        "unknown": _("Okänd"),
+        "task": _("Uppgift"),
+        "case": _("Ärende"),
+        "party": _("Part"),
+        "taken": _("Tagen av"),
+        "nobody": _("Ingen"),
+        "take": _("Ta uppgiften"),
+        "release": _("Släpp"),
+        "token": csrf_token(),
+        "next": request.full_path,
+    }
 
 
 @bp.get("/")

@@ -110,6 +110,9 @@ class EndedTask:
 
 @dataclass(frozen=True)
 class WorklistPage:
+    """One page of a view. `counts` holds what the page knows without counting the other views: its own view's
+    count (its total), none after a search; the four views' counts are TaskReads.counts."""
+
     view: str
     items: tuple[TaskItem, ...]
     total: int
@@ -345,6 +348,7 @@ class TaskReads:
     # --- the worklist -------------------------------------------------------------------------------------------
     def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:
         """The four counts, each stopping at COUNT_CAP + 1 (shown as "1 000+"). Counts name nobody: not logged.
+        Read apart from the page (the worklist's counts fragment, and again after a claim or a release).
         One statement of four bounded subqueries (one round trip and one compilation instead of four: a third of
         the coordinator's page at 100 000 cases went to the four)."""
         filters = filters or WorklistFilter()
@@ -365,6 +369,11 @@ class TaskReads:
         inner = select(TaskIndex.id)
         if self._needs_instance(actor, filters):
             inner = inner.join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+            if view in ("forsenade", "idag"):
+                # In due order: PostgreSQL then walks the due_at index's range and looks each case up, instead of
+                # merging every task in case order and dropping the ones out of range (a coordinator's overdue and
+                # today's counts at 100 000 cases: 24 000 and 38 000 rows dropped to find 1 001).
+                inner = inner.order_by(TaskIndex.due_at)
         inner = inner.where(self._view_clause(actor, view, day), *self._filter_clauses(filters)).limit(COUNT_CAP + 1)
         return select(func.count()).select_from(inner.subquery()).scalar_subquery()
 
@@ -381,7 +390,11 @@ class TaskReads:
     ) -> WorklistPage:
         """One page of a view. `sort` is one of SORT_KEYS (the due time by default, overdue first); `search` finds
         the view's tasks of a person by name (part of it) or personnummer (with or without the dash). A search is
-        logged as `sok` for every person it shows, like any list."""
+        logged as `sok` for every person it shows, like any list.
+
+        Only the view's own count is read here (its total, for the summary and the pager; none when the rows end on
+        this page): the other views' counts are `counts`, which the web page asks for after the list (an htmx
+        request), so that a coordinator's list does not wait for four counts over the whole region."""
         if view not in VIEWS:
             raise NotFound("Det finns ingen sådan vy")
         if sort not in SORT_KEYS:
@@ -389,13 +402,16 @@ class TaskReads:
         filters = filters or WorklistFilter()
         limit = max(1, min(limit, MAX_PAGE))
         offset = max(0, offset)
-        where = [self._view_clause(actor, view, self._day()), *self._filter_clauses(filters)]
+        day = self._day()
+        where = [self._view_clause(actor, view, day), *self._filter_clauses(filters)]
         term = (search or "").strip()[:100]
         if term:
             where.append(_search_clause(term))
         with self.db.read() as session:
             items = self._rows(session, actor, where, limit, offset, sort, descending)
-            if term:
+            if (items and len(items) < limit) or (not items and not offset):
+                total = offset + len(items)  # the last page: its rows tell the total, no count needed
+            elif term:
                 total = int(
                     session.scalar(
                         select(func.count())
@@ -405,12 +421,12 @@ class TaskReads:
                     )
                     or 0
                 )
-        counts = self.counts(actor, filters)  # the view's count, with the same filters, is its total
-        if not term:
-            total = counts[view]
+            else:  # the view's own count, stopping at COUNT_CAP + 1 like the tabs' counts
+                total = int(session.scalar(select(self._bounded_count(actor, view, day, filters))) or 0)
         self.log.record(
             actor, "sok" if term else "lista", [(i.personnummer, i.instance_id) for i in items], f"vy={view}"
         )
+        counts = {} if term else {view: total}
         return WorklistPage(view, tuple(items), total, counts, filters, offset, limit, sort, descending, term)
 
     def api_list(

@@ -76,6 +76,7 @@ NO_PATIENT_DATA = {
     "worklist.home",
     "worklist.save_filter",
     "worklist.search",  # keeps the search in the session and redirects; the worklist page shows (and logs) it
+    "worklist.counts",  # the tabs' four counts, within need to know (tests/webui/test_worklist_counts.py)
     "worklist.delete_filter",
     "auth.sign_in",
     "auth.sign_out",

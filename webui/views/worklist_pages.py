@@ -14,7 +14,7 @@ from engine.domain.errors import SamflodeError
 from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
 from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
-from webui.views import reads, worklist
+from webui.views import csrf_token, reads, worklist
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("worklist", __name__)
@@ -31,6 +31,29 @@ COLUMNS = (
     ("part", N_("Part")),
     ("tagen", N_("Tagen av")),
 )
+
+
+@bp.app_template_global()
+def worklist_row_texts() -> dict[str, str]:
+    """What every worklist row shows alike, looked up once per list (_worklist_table.html) instead of once per row:
+    the column labels and buttons in the reader's language, the form token and the address to come back to."""
+    return {
+        "due": _("Tidsfrist"),
+        "flag": _("Ärendet har gått vidare medan uppgiften var öppen"),
+        "late": _("Försenad"),
+        "no_due": _("Ingen frist"),
+        "person": _("Person"),
+        "unknown": _("Okänd"),
+        "task": _("Uppgift"),
+        "case": _("Ärende"),
+        "party": _("Part"),
+        "taken": _("Tagen av"),
+        "nobody": _("Ingen"),
+        "take": _("Ta uppgiften"),
+        "release": _("Släpp"),
+        "token": csrf_token(),
+        "next": request.full_path,
+    }
 
 
 @bp.get("/")
@@ -80,6 +103,20 @@ def index() -> Any:
         columns=COLUMNS,
         process_names=dict(options["process"]),
     )
+
+
+@bp.get("/arbetslista/antal")
+@login_required
+def counts() -> str:
+    """The four views' counts with the list's filters, as spans swapped out of band into the tabs (htmx): the page
+    renders its list first and asks for these after it. Counts name nobody, so nothing is logged; they are counted
+    within the user's need to know like the list (engine.reads.tasks)."""
+    try:
+        filters = WorklistFilter.of(request.args.to_dict())
+    except SamflodeError:
+        filters = WorklistFilter()
+    found = reads().tasks.counts(current_actor(), filters)
+    return render_template("_worklist_counts.html", views=VIEWS, counts=found, oob=True)
 
 
 @bp.post("/arbetslista/sok")

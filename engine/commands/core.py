@@ -102,7 +102,19 @@ class Core:
 
     def task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
         """A task and its instance, the instance locked first (by subquery), then the task read under that lock: a
-        concurrent completion may have removed it meanwhile."""
+        concurrent completion may have removed it meanwhile. On SQLite one statement reads both: a writing unit of
+        work holds the database's write lock from its BEGIN IMMEDIATE, so nothing can change between the two."""
+        if self.db.dialect == "sqlite":
+            found = session.execute(
+                select(TaskIndex, ProcessInstance)
+                .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+                .where(TaskIndex.id == task_id)
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            if found is None:
+                raise_gone(session, task_id)
+            task, instance = found
+            return task, instance, self.deployed(session, instance.definition_id)
         owner = select(TaskIndex.instance_id).where(TaskIndex.id == task_id).scalar_subquery()
         instance = session.execute(
             select(ProcessInstance)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from engine.bpmn.workflow import Flow, StepLog
 from engine.commands.common import Deployed, check_data, comment_text, json_safe, person_of, reason_text
 from engine.commands.core import Core
+from engine.commands.projectors import insert_history
 from engine.directory import Actor, Directory
 from engine.domain.catalog import validate_form_data
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
@@ -48,18 +49,21 @@ class TaskCommands:
                     .where(HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned")))
                     .scalar_subquery()
                 )
-                session.add(
-                    HistoryEntry(
-                        instance_id=instance.id,
-                        at=self.clock.now(),
-                        kind="task_completed",
-                        element_id=task.element_id,
-                        task_id=task_id,
-                        actor=actor.username,
-                        data={"submitted": submitted, "name": task.name, "lane": task.lane},
-                        task_created_at=task.created_at,
-                        task_claimed_at=first_taken,
-                    )
+                insert_history(
+                    session,
+                    [
+                        {
+                            "instance_id": instance.id,
+                            "at": self.clock.now(),
+                            "kind": "task_completed",
+                            "element_id": task.element_id,
+                            "task_id": task_id,
+                            "actor": actor.username,
+                            "data": {"submitted": submitted, "name": task.name, "lane": task.lane},
+                            "task_created_at": task.created_at,
+                        }
+                    ],
+                    task_claimed_at=first_taken,
                 )
                 flow.complete(task_id, data, self.clock, log)
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, literal, null, select, union_all, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow
@@ -52,6 +52,20 @@ from engine.persistence.models import (
     TaskIndex,
     Timer,
 )
+
+# Statements of every completion built once (building a statement costs more than running it on SQLite); plain
+# table statements, no ORM objects to flush or to synchronise (nothing in a step reads a removed task's row object).
+_HISTORY = cast(Table, HistoryEntry.__table__)
+_TASKS = cast(Table, TaskIndex.__table__)
+INSERT_HISTORY = insert(_HISTORY)
+# A completion's row with the moment its task was first taken, a subquery the INSERT evaluates itself.
+INSERT_COMPLETION = insert(_HISTORY).values(
+    task_claimed_at=select(func.min(_HISTORY.c.at))
+    .where(_HISTORY.c.task_id == bindparam("first_taken_of"), _HISTORY.c.kind.in_(("claimed", "reassigned")))
+    .scalar_subquery()
+)
+INSERT_TASKS = insert(_TASKS)
+DELETE_TASKS = delete(_TASKS).where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def save(step: StepContext) -> None:
@@ -109,23 +123,36 @@ _HISTORY_COLUMNS = (
 )  # fmt: skip
 
 
-def insert_history(session: Session, rows: list[dict[str, Any]], **expressions: Any) -> None:
+def insert_history(session: Session, rows: list[dict[str, Any]], first_taken_of: str | None = None) -> None:
     """History rows written at once as one INSERT (an executemany of plain rows, no ORM objects to flush: the
-    flush was most of a completion's database time). `expressions`: SQL the INSERT evaluates itself, the same for
-    every row (a subquery). The rows keep the order they were recorded in: while a history row added as an ORM
-    object is still waiting for the flush, these are added as ORM objects behind it."""
+    flush was a third of a completion's time). `first_taken_of`: a task id; the rows' `task_claimed_at` is when that
+    task was first claimed or given to someone, evaluated by the INSERT itself. The rows keep the order they were
+    recorded in: while a history row added as an ORM object is still waiting for the flush, these are added as ORM
+    objects behind it."""
     if not rows:
         return
     if any(isinstance(pending, HistoryEntry) for pending in session.new):
-        session.add_all(HistoryEntry(**row, **expressions) for row in rows)
+        first_taken = {} if first_taken_of is None else {"task_claimed_at": _first_taken(first_taken_of)}
+        session.add_all(HistoryEntry(**row, **first_taken) for row in rows)
         return
+    columns = [c for c in _HISTORY_COLUMNS if first_taken_of is None or c != "task_claimed_at"]
     # every row with every column (one statement); a row without data gets the column's default, as an ORM object
-    columns = [column for column in _HISTORY_COLUMNS if column not in expressions]
-    params = [{column: row.get(column) for column in columns} | {"data": row.get("data", {})} for row in rows]
-    statement = insert(HistoryEntry.__table__)
-    if expressions:
-        statement = statement.values(**expressions)
-    session.execute(statement, params if len(params) > 1 else params[0])
+    params = [{c: row.get(c) for c in columns} | {"data": row.get("data", {})} for row in rows]
+    if first_taken_of is not None:
+        for values in params:
+            values["first_taken_of"] = first_taken_of
+    session.execute(
+        INSERT_HISTORY if first_taken_of is None else INSERT_COMPLETION,
+        params if len(params) > 1 else params[0],
+    )
+
+
+def _first_taken(task_id: str) -> Any:
+    return (
+        select(func.min(HistoryEntry.at))
+        .where(HistoryEntry.task_id == task_id, HistoryEntry.kind.in_(("claimed", "reassigned")))
+        .scalar_subquery()
+    )
 
 
 def record(step: StepContext) -> StepRecord:
@@ -238,7 +265,7 @@ def project_task_index(step: StepContext) -> None:
             write_history(session, instance.id, now, entries)
             for element_id, party, cause in deviations:
                 session.add(Deviation(instance_id=instance.id, element_id=element_id, party=party, cause=cause, at=now))
-        session.execute(delete(TaskIndex).where(TaskIndex.id.in_(rec.removed)))
+        session.execute(DELETE_TASKS, {"ids": list(rec.removed)})
     for flag, ids in rec.flagged_before.items():
         session.execute(update(TaskIndex).where(TaskIndex.id.in_(ids), TaskIndex.flag.is_(None)).values(flag=flag))
     for task_id, due_at in rec.due_changes.items():
@@ -249,7 +276,7 @@ def project_task_index(step: StepContext) -> None:
         )
     if rec.opened:  # one INSERT of plain rows for the opened tasks, one for their history
         session.execute(
-            insert(TaskIndex.__table__),
+            INSERT_TASKS,
             [
                 {
                     "id": task.id,
@@ -401,7 +428,7 @@ def has_failed_timer(session: Session, instance_id: int) -> bool:
 def load_projection(session: Session, instance_id: int) -> Projection:
     """What the index tables hold for an instance (when no cached workflow carries it): one statement over the four
     tables (a cold completion read them with four)."""
-    rows = session.execute(
+    rows: list[Any] = session.execute(  # type: ignore[assignment]
         union_all(
             select(
                 literal("timer").label("part"),

@@ -339,3 +339,23 @@ def test_the_index_projection_is_read_from_the_four_tables_in_one_statement(plat
         frozenset({("personnummer", "19121212-1212")}),
     )
     assert projection.timers["t-1"].due_at.tzinfo is not None
+
+
+def test_a_completion_row_takes_the_first_claim_of_its_task_written_at_once_or_behind_a_waiting_row(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    now = platform.clock.now()
+    with platform.db.unit_of_work() as session:
+        for at, kind in ((now - 2 * H, "claimed"), (now - H, "reassigned"), (now - 3 * H, "comment")):
+            session.add(HistoryEntry(instance_id=iid, at=at, kind=kind, task_id="t1", data={}))
+    row = {"instance_id": iid, "at": now, "kind": "task_completed", "task_id": "t1", "task_created_at": now - 4 * H}
+    with platform.db.unit_of_work() as session, session.no_autoflush:
+        projectors.insert_history(session, [row], first_taken_of="t1")  # at once
+        session.add(HistoryEntry(instance_id=iid, at=now, kind="comment", data={}))
+        projectors.insert_history(session, [row], first_taken_of="t1")  # behind the waiting comment
+    written = [(h.kind, h.task_created_at, h.task_claimed_at) for h in rows(platform, HistoryEntry, iid)[-3:]]
+    assert written == [
+        ("task_completed", now - 4 * H, now - 2 * H),
+        ("comment", None, None),
+        ("task_completed", now - 4 * H, now - 2 * H),
+    ]

@@ -125,7 +125,7 @@ _HISTORY_COLUMNS = (
 
 def insert_history(session: Session, rows: list[dict[str, Any]], first_taken_of: str | None = None) -> None:
     """History rows written at once as one INSERT (an executemany of plain rows, no ORM objects to flush: the
-    flush was a third of a completion's time). `first_taken_of`: a task id; the rows' `task_claimed_at` is when that
+    flush was a quarter of a completion's time). `first_taken_of`: a task id; the rows' `task_claimed_at` is when that
     task was first claimed or given to someone, evaluated by the INSERT itself. The rows keep the order they were
     recorded in: while a history row added as an ORM object is still waiting for the flush, these are added as ORM
     objects behind it."""

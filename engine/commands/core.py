@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.parsing import pinned_version
@@ -37,6 +37,14 @@ from engine.reads.versions import default_version_now
 Action = Callable[[Flow, StepLog], None]
 # Routes a message thrown in an instance (engine/commands/messages.py): (context, sender, name, payload, actor).
 Router = Callable[[CommandContext, ProcessInstance, str, dict[str, Any], Actor], None]
+
+# A task and its instance in one statement (SQLite, Core.task_for_action), built once.
+_TASK_AND_INSTANCE = (
+    select(TaskIndex, ProcessInstance)
+    .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
+    .where(TaskIndex.id == bindparam("task_id"))
+    .execution_options(populate_existing=True)
+)
 
 
 class Core:
@@ -102,7 +110,14 @@ class Core:
 
     def task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
         """A task and its instance, the instance locked first (by subquery), then the task read under that lock: a
-        concurrent completion may have removed it meanwhile."""
+        concurrent completion may have removed it meanwhile. On SQLite one statement reads both: a writing unit of
+        work holds the database's write lock from its BEGIN IMMEDIATE, so nothing can change between the two."""
+        if self.db.dialect == "sqlite":
+            found = session.execute(_TASK_AND_INSTANCE, {"task_id": task_id}).one_or_none()
+            if found is None:
+                raise_gone(session, task_id)
+            row_task, row_instance = found
+            return row_task, row_instance, self.deployed(session, row_instance.definition_id)
         owner = select(TaskIndex.instance_id).where(TaskIndex.id == task_id).scalar_subquery()
         instance = session.execute(
             select(ProcessInstance)

@@ -13,7 +13,9 @@ from sqlalchemy import delete, select
 
 from engine.bpmn.workflow import EngineIncident, Flow, StepLog
 from engine.commands import projectors
+from engine.commands.caches import Projection, TimerRow
 from engine.commands.context import StepContext
+from engine.commands.recording import Entry
 from engine.persistence.models import (
     HistoryEntry,
     Incident,
@@ -289,3 +291,71 @@ def test_status_projector_leaves_a_case_with_an_open_task_running_and_one_that_w
         step.record = projectors.record(step)
         projectors.project_status(step)
         assert step.instance.status == "waiting"  # only a timer: nobody has anything to do
+
+
+# ------------------------------------------------------------------------------------------------ written at once
+def test_history_rows_are_written_at_once_and_in_order_behind_one_still_waiting_for_the_flush(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    before = len(rows(platform, HistoryEntry, iid))
+    now = platform.clock.now()
+    with platform.db.unit_of_work() as session, session.no_autoflush:
+        projectors.write_history(session, iid, now, [Entry("element_completed", "a", None, {"type": "ScriptTask"})])
+        assert not session.new  # no ORM object left for the flush: the row is in the table already
+        assert session.scalar(select(HistoryEntry.element_id).order_by(HistoryEntry.id.desc()).limit(1)) == "a"
+        session.add(HistoryEntry(instance_id=iid, at=now, kind="comment", element_id="b", data={}))
+        projectors.write_history(session, iid, now, [Entry("element_completed", "c"), Entry("task_created", "d")])
+        projectors.insert_history(session, [{"instance_id": iid, "at": now, "kind": "cancelled", "element_id": "e"}])
+    written = rows(platform, HistoryEntry, iid)[before:]
+    assert [(h.kind, h.element_id, h.data) for h in written] == [
+        ("element_completed", "a", {"type": "ScriptTask"}),
+        ("comment", "b", {}),
+        ("element_completed", "c", {}),
+        ("task_created", "d", {}),
+        ("cancelled", "e", {}),  # a row without data gets the column's default, as an ORM object does
+    ]
+
+
+def test_the_index_projection_is_read_from_the_four_tables_in_one_statement(platform):
+    platform.runtime.deploy(waiting_between_tasks("vanta"), OWNER)
+    iid = platform.runtime.start_instance("vanta", "bk", {}, SYSTEM)
+    other = platform.runtime.start_instance("vanta", "bk2", {}, SYSTEM)
+    open_task = task_id(platform, iid, "forst")
+    platform.runtime.complete_task(task_id(platform, other, "forst"), {}, ENGINE)  # a timer of another case
+    due = platform.clock.now() + 2 * H
+    with platform.db.unit_of_work() as session:
+        session.add(Timer(instance_id=iid, task_id="t-1", element_id="vanta", kind="duration", due_at=due,
+                          created_at=platform.clock.now()))  # fmt: skip
+        session.add_all([MessageSubscription(instance_id=iid, message_name=m) for m in ("m1", "m2")])
+        session.add(InstanceCorrelation(instance_id=iid, name="personnummer", value="19121212-1212"))
+    with platform.db.read() as session:
+        [timer_id] = session.scalars(select(Timer.id).where(Timer.instance_id == iid))
+        projection = projectors.load_projection(session, iid)
+        assert projectors.load_projection(session, other).task_ids == frozenset()
+    assert projection == Projection(
+        {"t-1": TimerRow(timer_id, "t-1", "vanta", due)},
+        frozenset({open_task}),
+        frozenset({"m1", "m2"}),
+        frozenset({("personnummer", "19121212-1212")}),
+    )
+    assert projection.timers["t-1"].due_at.tzinfo is not None
+
+
+def test_a_completion_row_takes_the_first_claim_of_its_task_written_at_once_or_behind_a_waiting_row(platform):
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    now = platform.clock.now()
+    with platform.db.unit_of_work() as session:
+        for at, kind in ((now - 2 * H, "claimed"), (now - H, "reassigned"), (now - 3 * H, "comment")):
+            session.add(HistoryEntry(instance_id=iid, at=at, kind=kind, task_id="t1", data={}))
+    row = {"instance_id": iid, "at": now, "kind": "task_completed", "task_id": "t1", "task_created_at": now - 4 * H}
+    with platform.db.unit_of_work() as session, session.no_autoflush:
+        projectors.insert_history(session, [row], first_taken_of="t1")  # at once
+        session.add(HistoryEntry(instance_id=iid, at=now, kind="comment", data={}))
+        projectors.insert_history(session, [row], first_taken_of="t1")  # behind the waiting comment
+    written = [(h.kind, h.task_created_at, h.task_claimed_at) for h in rows(platform, HistoryEntry, iid)[-3:]]
+    assert written == [
+        ("task_completed", now - 4 * H, now - 2 * H),
+        ("comment", None, None),
+        ("task_completed", now - 4 * H, now - 2 * H),
+    ]

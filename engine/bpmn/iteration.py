@@ -68,10 +68,29 @@ class StackTaskIterator(BpmnTaskIterator):
         self._stack = [task]  # SpiffWorkflow's task_list, reversed: its first item is our last
         self._subprocesses = subprocesses
         self._mask = _states_only(self.task_filter)
+        self._scanned = False
+
+    def _none_in_reach(self, mask: int) -> bool:
+        """No task in a state of `mask` anywhere the walk could go: the dicts of its workflow and (descending into
+        sub-processes) of every sub-process hold every task it can visit. A dict scan is much cheaper than the walk,
+        and the last round of every `do_engine_steps` finds nothing ready."""
+        start = self._stack[-1]
+        if any(t._state & mask for t in start.workflow.tasks.values()):
+            return False
+        if self._subprocesses:
+            for sub in list(start.workflow.top_workflow.subprocesses.values()):
+                if any(t._state & mask for t in sub.tasks.values()):
+                    return False
+        return True
 
     def __next__(self) -> Task:
         mask = self._mask
         if mask is not None:
+            if not self._scanned:
+                # Before the first task: nothing has been handed out, so nothing has changed the tree since.
+                self._scanned = True
+                if self._stack and self._none_in_reach(mask):
+                    self._stack.clear()
             while True:
                 task = self._next()
                 # TaskFilter.matches with only a state asked for (the other tests pass for any task)

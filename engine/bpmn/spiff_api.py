@@ -120,6 +120,11 @@ OVERRIDDEN: tuple[tuple[str, str, str], ...] = (
         "compiled XPath expressions, cached per namespace map",
     ),
     (
+        "SpiffWorkflow.bpmn.util.task.BpmnTaskIterator._next",
+        "engine.bpmn.iteration.StackTaskIterator",
+        "the same depth-first walk with a stack instead of a list popped from the front",
+    ),
+    (
         "SpiffWorkflow.workflow.Workflow._task_completed_notify",
         "engine.bpmn.simulated._Scanning",
         "the simulator notes a completion that leads into a parallel join (then calls SpiffWorkflow's)",

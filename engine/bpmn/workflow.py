@@ -21,7 +21,11 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnSubWorkflowConverter,
+    BpmnWorkflowConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -38,7 +42,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn import gateways, spiff_api
+from engine.bpmn import gateways, iteration, spiff_api
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import (
     BudgetExceeded,
@@ -87,6 +91,10 @@ def _make_serializer() -> BpmnWorkflowSerializer:
     definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py)."""
     config = dict(DEFAULT_CONFIG)
     config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    # Our workflow classes (engine/bpmn/iteration.py) under SpiffWorkflow's names, registered after SpiffWorkflow's
+    # own so that a stored state restores into them.
+    config[iteration.Workflow] = spiff_api.converter_named(_StateOnlyWorkflowConverter, "BpmnWorkflow")
+    config[iteration.SubWorkflow] = spiff_api.converter_named(BpmnSubWorkflowConverter, "BpmnSubWorkflow")
     config.update(timer_bridge.SERIALIZER_CONFIG)
     config.update(gateways.SERIALIZER_CONFIG)
     registry = BpmnWorkflowSerializer.configure(config)
@@ -942,7 +950,7 @@ class FlowFactory:
         self.script_engine = PythonScriptEngine(environment=SandboxEnvironment(functions))
 
     def new(self, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], data: dict[str, Any]) -> Flow:
-        workflow = BpmnWorkflow(spec, _with_missing(subprocess_specs), script_engine=self.script_engine)
+        workflow = iteration.Workflow(spec, _with_missing(subprocess_specs), script_engine=self.script_engine)
         workflow.data.update(data)
         workflow.task_tree.data.update(data)
         for task in workflow.get_tasks(state=TaskState.READY):

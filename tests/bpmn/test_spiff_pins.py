@@ -61,6 +61,15 @@ _REIMPLEMENTED_OR_CALLED = (
     "SpiffWorkflow.bpmn.serializer.helpers.bpmn_converter.BpmnConverter.mapping_from_dict",
     # engine/bpmn/migration.py: SpecDiff compares specs through the serializer registry (our classes registered)
     "SpiffWorkflow.bpmn.util.diff.SpecDiff._compare_task_specs",
+    # engine/bpmn/iteration.py: the iterators and filters the stack iterator re-implements, and what our workflow
+    # classes replace (get_tasks_iterator; update_waiting_tasks and create_subprocess are pinned below)
+    "SpiffWorkflow.util.task.TaskIterator",
+    "SpiffWorkflow.util.task.TaskFilter",
+    "SpiffWorkflow.bpmn.util.task.BpmnTaskIterator",
+    "SpiffWorkflow.bpmn.util.task.BpmnTaskFilter",
+    "SpiffWorkflow.bpmn.util.subworkflow.BpmnBaseWorkflow.get_tasks_iterator",
+    "SpiffWorkflow.bpmn.util.subworkflow.BpmnSubWorkflow",
+    "SpiffWorkflow.bpmn.serializer.default.workflow.BpmnSubWorkflowConverter",
     # engine/bpmn/simulated.py: the workflow methods the simulator's scanning classes replace
     "SpiffWorkflow.workflow.Workflow.get_tasks",
     "SpiffWorkflow.workflow.Workflow.update_waiting_tasks",

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from engine.domain.catalog import Catalog
 from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
 from engine.domain.roles import DIRECTORY_ROLES
+from engine.domain.text import Text
 from engine.organisation import unit_keys, units_by_hsa
 from engine.persistence.db import Database
 from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
@@ -194,7 +195,7 @@ class Directory:
         if not username or len(username) > 100:
             raise BadRequest("Användarnamnet måste vara 1-100 tecken")
         if session.scalar(select(User).where(User.username == username)) is not None:
-            raise Conflict(f"Användaren {username!r} finns redan")
+            raise Conflict(Text("Användaren %(username)r finns redan", username=username))
         user = User(
             username=username,
             name=name or username,
@@ -212,7 +213,7 @@ class Directory:
     def create_token(self, session: Session, username: str, at: datetime, label: str = "") -> str:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise NotFound(f"Användaren {username!r} finns inte")
+            raise NotFound(Text("Användaren %(username)r finns inte", username=username))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, created_at=at))
         session.add(
@@ -244,5 +245,5 @@ class Directory:
         with self.db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None or not user.active:
-                raise NotFound(f"Användaren {username!r} finns inte")
+                raise NotFound(Text("Användaren %(username)r finns inte", username=username))
             return self._actor(user, session)

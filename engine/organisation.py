@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from engine.domain.errors import ValidationFailed
 from engine.domain.personnummer import is_hsa_id
 from engine.domain.roles import DIRECTORY_ROLES
+from engine.domain.text import Text
 from engine.persistence.models import OrgUnit, User
 
 
@@ -144,26 +145,30 @@ def _json_rows(text: str) -> tuple[list[_Row], list[_Row], list[str]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        return [], [], [f"rad {exc.lineno}: ogiltig JSON ({exc.msg})"]
+        return [], [], [Text("rad %(lineno)s: ogiltig JSON (%(msg)s)", lineno=exc.lineno, msg=exc.msg)]
     if isinstance(doc, list):
         doc = {"units": doc}
     if not isinstance(doc, dict):
         return [], [], ["rad 1: filen ska vara ett JSON-objekt med listorna 'units' och/eller 'users'"]
     unknown = sorted(k for k in set(doc) - {"units", "users"} if not str(k).startswith("$"))
     if unknown:
-        problems.append(f"rad 1: okända nycklar {', '.join(unknown)} (bara 'units' och 'users')")
+        problems.append(Text("rad 1: okända nycklar %(items)s (bara 'units' och 'users')", items=", ".join(unknown)))
     lines = _element_lines(text)
     out: dict[str, list[_Row]] = {"units": [], "users": []}
     for key in ("units", "users"):
         items = doc.get(key) or []
         if not isinstance(items, list):
-            problems.append(f"'{key}' ska vara en lista")
+            problems.append(Text("'%(key)s' ska vara en lista", key=key))
             continue
         for index, item in enumerate(items):
             line = lines.get((key, index))
-            where = f"{key}[{index}]" + (f" (rad {line})" if line else "")
+            where = (
+                Text("%(key)s[%(index)s] (rad %(line)s)", key=key, index=index, line=line)
+                if line
+                else f"{key}[{index}]"
+            )
             if not isinstance(item, dict):
-                problems.append(f"{where}: ska vara ett objekt")
+                problems.append(Text("%(where)s: ska vara ett objekt", where=where))
                 continue
             out[key].append(_Row(where, item))
     return out["units"], out["users"], problems
@@ -235,7 +240,7 @@ def _csv_rows(text: str) -> tuple[list[_Row], list[_Row], list[str]]:
         )
     missing = [c for c in required if c not in header]
     if missing:
-        return [], [], [f"rad 1: kolumnerna {', '.join(missing)} saknas"]
+        return [], [], [Text("rad 1: kolumnerna %(items)s saknas", items=", ".join(missing))]
     rows: list[_Row] = []
     problems: list[str] = []
     for values in reader:
@@ -243,19 +248,26 @@ def _csv_rows(text: str) -> tuple[list[_Row], list[_Row], list[str]]:
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            problems.append(f"rad {line}: {len(values)} kolumner, rubrikraden har {len(header)}")
+            problems.append(
+                Text(
+                    "rad %(line)s: %(count)s kolumner, rubrikraden har %(count2)s",
+                    line=line,
+                    count=len(values),
+                    count2=len(header),
+                )
+            )
             continue
         row: dict[str, Any] = {h: v.strip() for h, v in zip(header, values, strict=True)}
         if kind == "users":
             for listed in ("roles", "units"):
                 row[listed] = [v.strip() for v in re.split(r"[;|]", row.get(listed, "")) if v.strip()]
-        rows.append(_Row(f"rad {line}", row))
+        rows.append(_Row(Text("rad %(line)s", line=line), row))
     return (rows, [], problems) if kind == "units" else ([], rows, problems)
 
 
 def parse_import(content: bytes, filename: str) -> tuple[list[_Row], list[_Row], list[str]]:
     if len(content) > MAX_IMPORT_BYTES:
-        return [], [], [f"filen är för stor (högst {MAX_IMPORT_BYTES} byte)"]
+        return [], [], [Text("filen är för stor (högst %(max_import_bytes)s byte)", max_import_bytes=MAX_IMPORT_BYTES)]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -269,14 +281,16 @@ def _text(row: _Row, key: str, problems: list[str], required: bool, max_len: int
     value = row.values.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            problems.append(f"{row.where}: '{key}' saknas")
+            problems.append(Text("%(where)s: '%(key)s' saknas", where=row.where, key=key))
         return None
     if not isinstance(value, str):
-        problems.append(f"{row.where}: '{key}' ska vara text")
+        problems.append(Text("%(where)s: '%(key)s' ska vara text", where=row.where, key=key))
         return None
     value = value.strip()
     if len(value) > max_len:
-        problems.append(f"{row.where}: '{key}' är längre än {max_len} tecken")
+        problems.append(
+            Text("%(where)s: '%(key)s' är längre än %(max_len)s tecken", where=row.where, key=key, max_len=max_len)
+        )
         return None
     return value
 
@@ -302,24 +316,47 @@ def import_directory(
         kommun = _text(row, "kommun", problems, False, 100)
         parent = _text(row, "parent_hsa_id", problems, False, 31)
         if hsa is not None and not is_hsa_id(hsa):
-            problems.append(f"{row.where}: HSA-id {hsa!r} har fel form (SE + 10 siffror + - + bokstäver/siffror)")
+            problems.append(
+                Text(
+                    "%(where)s: HSA-id %(hsa)r har fel form (SE + 10 siffror + - + bokstäver/siffror)",
+                    where=row.where,
+                    hsa=hsa,
+                )
+            )
             hsa = None
         if hsa is not None and hsa in seen:
-            problems.append(f"{row.where}: HSA-id {hsa} finns redan på {seen[hsa]}")
+            problems.append(
+                Text("%(where)s: HSA-id %(hsa)s finns redan på %(seen)s", where=row.where, hsa=hsa, seen=seen[hsa])
+            )
         unit_kind = UnitKind.parse(kind) if kind is not None else None
         if kind is not None and unit_kind is None:
-            problems.append(f"{row.where}: typen {kind!r} finns inte (en av {', '.join(UNIT_KINDS)})")
+            problems.append(
+                Text(
+                    "%(where)s: typen %(kind)r finns inte (en av %(items)s)",
+                    where=row.where,
+                    kind=kind,
+                    items=", ".join(UNIT_KINDS),
+                )
+            )
         if unit_kind is not None and unit_kind.value in KOMMUN_KINDS and not kommun:
-            problems.append(f"{row.where}: en enhet av typen {unit_kind.value} måste ange kommun")
+            problems.append(
+                Text("%(where)s: en enhet av typen %(value)s måste ange kommun", where=row.where, value=unit_kind.value)
+            )
         if hsa and name and unit_kind:
             seen[hsa] = row.where
             units.append(UnitInfo(hsa, name, unit_kind.value, kommun, parent))
     known_hsa = set(existing) | {u.hsa_id for u in units}
     for unit in units:
         if unit.parent_hsa_id and unit.parent_hsa_id not in known_hsa:
-            problems.append(f"{seen[unit.hsa_id]}: överordnad enhet {unit.parent_hsa_id} finns inte")
+            problems.append(
+                Text(
+                    "%(seen)s: överordnad enhet %(parent_hsa_id)s finns inte",
+                    seen=seen[unit.hsa_id],
+                    parent_hsa_id=unit.parent_hsa_id,
+                )
+            )
         if unit.parent_hsa_id == unit.hsa_id:
-            problems.append(f"{seen[unit.hsa_id]}: en enhet kan inte vara sin egen överordnade")
+            problems.append(Text("%(seen)s: en enhet kan inte vara sin egen överordnade", seen=seen[unit.hsa_id]))
     roles_ok = set(known_roles)
     users: list[tuple[_Row, dict[str, Any]]] = []
     seen_users: dict[str, str] = {}
@@ -330,28 +367,47 @@ def import_directory(
         email = _text(row, "email", problems, False, 200)
         password = _text(row, "password", problems, False, 200)
         if username is not None and not _USERNAME.match(username):
-            problems.append(f"{row.where}: användarnamnet {username!r} får bara ha a-z, 0-9, punkt, - och _")
+            problems.append(
+                Text(
+                    "%(where)s: användarnamnet %(username)r får bara ha a-z, 0-9, punkt, - och _",
+                    where=row.where,
+                    username=username,
+                )
+            )
             username = None
         if username is not None and username in seen_users:
-            problems.append(f"{row.where}: användaren {username} finns redan på {seen_users[username]}")
+            problems.append(
+                Text(
+                    "%(where)s: användaren %(username)s finns redan på %(seen_users)s",
+                    where=row.where,
+                    username=username,
+                    seen_users=seen_users[username],
+                )
+            )
         if hsa is not None and not is_hsa_id(hsa):
-            problems.append(f"{row.where}: HSA-id {hsa!r} har fel form")
+            problems.append(Text("%(where)s: HSA-id %(hsa)r har fel form", where=row.where, hsa=hsa))
         if email is not None and not _EMAIL.match(email):
-            problems.append(f"{row.where}: e-postadressen {email!r} har fel form")
+            problems.append(Text("%(where)s: e-postadressen %(email)r har fel form", where=row.where, email=email))
         roles = row.values.get("roles") or []
         user_units = row.values.get("units") or []
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            problems.append(f"{row.where}: 'roles' ska vara en lista av text")
+            problems.append(Text("%(where)s: 'roles' ska vara en lista av text", where=row.where))
             roles = []
         if not isinstance(user_units, list) or not all(isinstance(u, str) for u in user_units):
-            problems.append(f"{row.where}: 'units' ska vara en lista av text")
+            problems.append(Text("%(where)s: 'units' ska vara en lista av text", where=row.where))
             user_units = []
         for role in roles:
             if role not in roles_ok:
-                problems.append(f"{row.where}: rollen {role!r} finns inte")
+                problems.append(Text("%(where)s: rollen %(role)r finns inte", where=row.where, role=role))
         for unit_ref in user_units:
             if unit_ref not in known_hsa:
-                problems.append(f"{row.where}: enheten {unit_ref!r} finns inte (ange enhetens HSA-id)")
+                problems.append(
+                    Text(
+                        "%(where)s: enheten %(unit_ref)r finns inte (ange enhetens HSA-id)",
+                        where=row.where,
+                        unit_ref=unit_ref,
+                    )
+                )
         if username and name:
             seen_users[username] = row.where
             users.append(
@@ -371,7 +427,9 @@ def import_directory(
     if not unit_rows and not user_rows and not problems:
         problems.append("filen innehåller inga enheter eller användare")
     if problems:
-        raise ValidationFailed(f"Importen avbröts: {len(problems)} fel, inget har sparats", {"problems": problems})
+        raise ValidationFailed(
+            Text("Importen avbröts: %(count)s fel, inget har sparats", count=len(problems)), {"problems": problems}
+        )
     report = ImportReport()
     rows_by_hsa = {u.hsa_id: u for u in session.scalars(select(OrgUnit))}
     for unit in units:

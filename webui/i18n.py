@@ -86,6 +86,29 @@ def current_language() -> str:
     return lang if lang in LANGUAGES else DEFAULT
 
 
+def _english() -> bool:
+    return has_request_context() and current_language() == "en"
+
+
+def decimal_text(value: float, digits: int = 1) -> str:
+    """A decimal number in the reader's language: 12,5 in Swedish, 12.5 in English (outside a request: Swedish)."""
+    text = f"{value:.{digits}f}"
+    return text if _english() else text.replace(".", ",")
+
+
+def grouped_text(value: float) -> str:
+    """A whole number with its thousands grouped: 1 200 (a no-break space) in Swedish, 1,200 in English."""
+    text = f"{value:,.0f}"
+    return text if _english() else text.replace(",", "\u00a0")
+
+
+def localized_number(text: str) -> str:
+    """A number the engine wrote in Swedish ("4,2", "1 200") as the reader's language writes it."""
+    if not _english():
+        return text
+    return text.replace(",", ".").replace("\u00a0", ",").replace(" ", ",")
+
+
 def init_app(app: Flask) -> None:
     compile_catalogues()
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)

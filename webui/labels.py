@@ -7,12 +7,14 @@ the pages show them with `{{ code|label('status') }}`, translated into the reade
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from flask import Flask
 from flask_babel import gettext
 from markupsafe import Markup
 
-from webui.i18n import N_
+from engine.domain.text import Text
+from webui.i18n import N_, localized_number
 
 LABELS: dict[str, dict[str, str]] = {
     "status": {
@@ -143,6 +145,8 @@ def engine_text(value: object) -> str:
         return ""
     if isinstance(value, Markup):
         return value  # already made (and translated) by a view
+    if isinstance(value, Text):
+        return _translate(value.msgid, value.params)
     text = str(value)
     found = PERIOD.match(text)
     if found and found.group(3):
@@ -159,13 +163,113 @@ def engine_text(value: object) -> str:
             values = {k: v or "" for k, v in found.groupdict().items()}
             if "kind" in values:
                 values["kind"] = gettext(values["kind"].capitalize()).lower()
+            for number in ("v", "r"):  # 4,2 and 1 200 as the reader's language writes them
+                if number in values:
+                    values[number] = localized_number(values[number])
             return gettext(msgid, **values)
-    return gettext(text) if text else text
+    if not text:
+        return text
+    translated = gettext(text)
+    if translated != text:
+        return translated
+    made = stored_text(text)
+    return _translate(made[0], made[1], stored=True) if made else text
+
+
+def _translate(msgid: str, params: dict[str, object], depth: int = 0, stored: bool = False) -> str:
+    """A template in the reader's language, filled in with its parameters: a parameter that is itself an engine text
+    (a `Text`, or a stored Swedish text that one of the templates makes) is translated in turn; data stays. The
+    parameters of a `stored` text were read back as they were written ('x' with its quotes, 1e+06), so each fills
+    its place as text."""
+    if not params:
+        return gettext(msgid)
+    values = {k: _parameter(v, depth) for k, v in params.items()}
+    for number in ("v", "r"):  # the figures' numbers as the engine writes them (4,2 · 1 200): as the reader writes
+        if isinstance(values.get(number), str):
+            values[number] = localized_number(str(values[number]))
+    template = gettext(msgid)
+    if stored:
+        template = _AS_WRITTEN.sub(r"%(\1)s", template)
+    try:
+        return template % values
+    except (KeyError, TypeError, ValueError):  # a translation whose placeholders went wrong: the Swedish, not a 500
+        return _AS_WRITTEN.sub(r"%(\1)s", msgid) % params if stored else msgid % params
+
+
+def _parameter(value: object, depth: int) -> object:
+    if isinstance(value, Text):
+        return _translate(value.msgid, value.params, depth + 1) if depth < 3 else str(value)
+    if not isinstance(value, str) or not value or depth >= 3:
+        return value
+    translated = gettext(value)
+    if translated != value:
+        return translated
+    if value[:1].islower() and " " not in value:  # a lower-case word from a title ("avdelning"): as its title says
+        title = value[:1].upper() + value[1:]
+        translated = gettext(title)
+        if translated != title:
+            return translated[:1].lower() + translated[1:]
+    made = stored_text(value)
+    return _translate(made[0], made[1], depth + 1, stored=True) if made else value
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[srdgefa]|%%")
+_AS_WRITTEN = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[srdgefa]")
+
+
+@lru_cache(maxsize=1)
+def _templates() -> list[tuple[str, re.Pattern[str], str]]:
+    """The catalogue's templates with parameters as patterns that read a stored Swedish text back into its template
+    and parameters: (its longest fixed part, the pattern, the msgid); the most specific first."""
+    from babel.messages.pofile import read_po
+
+    from webui.i18n import TRANSLATIONS
+
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="en")
+    out = []
+    for message in catalog:
+        msgid = message.id
+        if not isinstance(msgid, str) or "%(" not in msgid:
+            continue
+        pattern, fixed, seen, at = "", [], set(), 0
+        for found in _PLACEHOLDER.finditer(msgid):
+            literal = msgid[at : found.start()]
+            pattern += re.escape(literal)
+            fixed.append(literal)
+            at = found.end()
+            if found.group(0) == "%%":
+                pattern += "%"
+                continue
+            name = found.group(1)
+            pattern += f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+            seen.add(name)
+        pattern += re.escape(msgid[at:])
+        fixed.append(msgid[at:])
+        longest = max(fixed, key=len)
+        if len(longest.strip(" :,.()%")) < 4:
+            continue  # "%(a)s: %(b)s" would read any text with a colon as itself
+        out.append((sum(len(f) for f in fixed), longest, re.compile(pattern, re.S), msgid))
+    out.sort(key=lambda t: -t[0])
+    return [(longest, pattern, msgid) for _, longest, pattern, msgid in out]
+
+
+@lru_cache(maxsize=4096)
+def stored_text(text: str) -> tuple[str, dict[str, object]] | None:
+    """A Swedish text the engine made from a template and that was stored as text (an incident's message, a job's
+    error, a flash message kept in the session) read back into (msgid, parameters); None when no template makes it."""
+    for fixed, pattern, msgid in _templates():
+        if fixed in text:
+            found = pattern.fullmatch(text)
+            if found:
+                return msgid, dict(found.groupdict())
+    return None
 
 
 def engine_texts() -> list[str]:
     """The engine's fixed Swedish texts that pages show through `engine_text` (their English is in the catalogue,
     added by hand since `pybabel extract` only reads webui/)."""
+    from engine.domain.deadlines import ANCHOR_TITLES
     from engine.features import pilot_comparison, pilots
     from engine.features.catalogue_doc import FIELDS
     from engine.reads.figures import FIGURES, GROUPING_LABELS
@@ -178,6 +282,7 @@ def engine_texts() -> list[str]:
     out += ["– (inga fall att räkna)", "– (inga utskrivna)", "– (inga svar)", *(msgid for _, msgid in VALUES)]
     out += ["Fall på pilotens version", "Pilotens enheter"]  # the comparison groups' descriptions (see PERIOD)
     out += ["Samma period, fall utanför pilotens enheter (enligt pilotens regel för blandade fall)"]
+    out += list(ANCHOR_TITLES.values())  # what a deadline counts from (engine/domain/deadlines.py anchor_title)
     return list(dict.fromkeys(out))
 
 

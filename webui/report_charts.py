@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
+from webui.i18n import decimal_text, grouped_text
+
 WIDTH = 720
 HEIGHT = 260
 LEFT = 56
@@ -21,14 +23,15 @@ COLOURS = ("#1f5f99", "#b35900", "#2e7d32", "#7b1fa2", "#c62828")
 
 
 def number_text(value: float, unit: str) -> str:
-    """A value as Swedish text: 12,5 · 83 % · 1 200 kr."""
+    """A value as the reader's language writes it: 12,5 · 83 % · 1 200 kr in Swedish, 12.5 · 83 % · 1,200 kr in
+    English (the charts' tick labels, the report's tables)."""
     if unit == "share":
         return f"{value * 100:.0f} %"
     if unit == "kronor":
-        return f"{value:,.0f} kr".replace(",", "\u00a0")
+        return f"{grouped_text(value)} kr"
     if float(value).is_integer():
-        return f"{value:,.0f}".replace(",", "\u00a0")
-    return f"{value:.1f}".replace(".", ",")
+        return grouped_text(value)
+    return decimal_text(value)
 
 
 def _scale_top(values: Sequence[float], unit: str) -> tuple[float, int]:

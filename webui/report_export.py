@@ -1,7 +1,9 @@
 """The figures as files: CSV (semicolon-separated with decimal comma and a byte-order mark, as Swedish Excel opens
-it) and Excel (.xlsx, Office Open XML written with zipfile: one sheet per table, numbers as numbers, shares with a
-percent format). The same suppression of small groups applies as on the page, to the total too; text that could start
-a formula is neutralised in both (engine/domain/cells.py)."""
+it; in English comma-separated with a decimal point, as English Excel opens it) and Excel (.xlsx, Office Open XML
+written with zipfile: one sheet per table, numbers as numbers, shares with a percent format). Headers, labels and the
+engine's texts are in the reader's language (the names of units and parties are data and stay). The same suppression
+of small groups applies as on the page, to the total too; text that could start a formula is neutralised in both
+(engine/domain/cells.py)."""
 
 from __future__ import annotations
 
@@ -11,23 +13,29 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
+from flask import has_request_context
+from flask_babel import gettext as _
+
 from engine.domain.cells import neutralise
 from engine.reads.figures import FIGURES, DeviationRow, FigureRow, suppress_small
+from webui.i18n import current_language
+from webui.labels import engine_text
 
 Cell = str | int | float | None
 
 
 def _label(key: str | None, group_label: str) -> str:
-    return key if key is not None else ("Totalt" if group_label else "Alla")
+    return key if key is not None else (_("Totalt") if group_label else _("Alla"))
 
 
 def figure_table(
     rows: Sequence[FigureRow], total: FigureRow, group_label: str, labels: Mapping[str, str] | None = None
 ) -> list[list[Cell]]:
     """Header and one row per group plus the total: cases, and per figure its value, numerator and denominator."""
-    header: list[Cell] = [group_label or "Urval", "Ärenden"]
+    header: list[Cell] = [engine_text(group_label) if group_label else _("Urval"), _("Ärenden")]
     for figure in FIGURES:
-        header += [figure.title, f"{figure.title}: täljare", f"{figure.title}: nämnare"]
+        title = engine_text(figure.title)
+        header += [title, _("%(title)s: täljare", title=title), _("%(title)s: nämnare", title=title)]
     table: list[list[Cell]] = [header]
     labels = labels or {}
     shown = (
@@ -35,11 +43,11 @@ def figure_table(
         if group_label
         else []
     )
-    shown.append(("Totalt", suppress_small([total])[0]))
+    shown.append((_("Totalt"), suppress_small([total])[0]))
     for label, item in shown:
         line: list[Cell] = [label]
         if item["suppressed"]:
-            line.append("färre än 5")
+            line.append(_("färre än 5"))
             line += [None] * (3 * len(FIGURES))
         else:
             line.append(item["cases"])
@@ -51,33 +59,45 @@ def figure_table(
 
 
 def deviation_table(rows: Sequence[DeviationRow]) -> list[list[Cell]]:
-    table: list[list[Cell]] = [["Part", "Orsak", "Antal"]]
-    table += [[r.party or "Okänd part", r.cause, r.count] for r in rows]
+    table: list[list[Cell]] = [[_("Part"), _("Orsak"), _("Antal")]]
+    table += [[r.party or _("Okänd part"), engine_text(r.cause), r.count] for r in rows]
     return table
 
 
 def definition_table() -> list[list[Cell]]:
-    table: list[list[Cell]] = [["Nyckeltal", "Definition", "Källa"]]
-    table += [[f.title, f.definition, f.source] for f in FIGURES]
+    table: list[list[Cell]] = [[_("Nyckeltal"), _("Definition"), _("Källa")]]
+    table += [[engine_text(f.title), engine_text(f.definition), f.source] for f in FIGURES]
     return table
 
 
-def _csv_cell(value: Cell) -> str:
+def localized(table: Sequence[Sequence[Cell]]) -> list[list[Cell]]:
+    """A table the engine made (the pilot comparison's rows) with its texts in the reader's language: each text
+    through `engine_text` (its templates and fixed texts; data such as a unit's name stays); numbers stay numbers."""
+    return [[engine_text(v) if isinstance(v, str) else v for v in line] for line in table]
+
+
+def _english() -> bool:
+    return has_request_context() and current_language() == "en"
+
+
+def _csv_cell(value: Cell, decimal_comma: bool = True) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         text = f"{value:.6f}".rstrip("0").rstrip(".")
-        return text.replace(".", ",")
+        return text.replace(".", ",") if decimal_comma else text
     if isinstance(value, int):
         return str(value)
     return neutralise(str(value))
 
 
 def to_csv(table: Sequence[Sequence[Cell]]) -> str:
+    """Swedish: semicolons and decimal comma; English (the reader's language): commas and decimal point."""
+    english = _english()
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer = csv.writer(out, delimiter="," if english else ";", lineterminator="\r\n")
     for line in table:
-        writer.writerow([_csv_cell(v) for v in line])
+        writer.writerow([_csv_cell(v, decimal_comma=not english) for v in line])
     return "\ufeff" + out.getvalue()
 
 

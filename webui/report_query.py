@@ -122,7 +122,7 @@ def parse_request(
 def group_label(group_by: str, key: str, names: Mapping[str, str]) -> str:
     """A group's key as people read it: a unit's name with its HSA-id, "version 2"."""
     if group_by == "version":
-        return f"version {key}"
+        return gettext("version %(v)s", v=key)
     if key in names:
         return f"{names[key]} ({key})"
     return key

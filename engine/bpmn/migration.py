@@ -36,6 +36,7 @@ from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import _BUILTINS
 from engine.bpmn.workflow import _SERIALIZER, EngineIncident, Flow, StepLog, _element_id, _friendly
 from engine.domain.clock import Clock
+from engine.domain.text import Text
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
@@ -148,11 +149,13 @@ def plan(
     """How this workflow maps onto the target version (nothing is changed)."""
     result = FlowPlan()
     for task in flow.error_tasks():
-        result.problems.append(f"Elementet {task[1]} har ett fel (incident); åtgärda det innan migreringen")
+        result.problems.append(
+            Text("Elementet %(task)s har ett fel (incident); åtgärda det innan migreringen", task=task[1])
+        )
     for workflow, _owner in _workflows(flow):
         new_spec = _target_spec_for(workflow, flow, target, target_subs)
         if new_spec is None:
-            result.problems.append(f"Delprocessen {workflow.spec.name} finns inte i målversionen")
+            result.problems.append(Text("Delprocessen %(name)s finns inte i målversionen", name=workflow.spec.name))
             continue
         diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
         for task in _active_tasks(workflow):
@@ -203,13 +206,22 @@ def _plan_item(task: Task, workflow: Any, new_spec: Any, diff: SpecDiff, mapping
     if wanted:
         candidate = new_spec.task_specs.get(wanted)
         if candidate is None:
-            return ActiveItem(**common, status=BLOCKED, reason=f"Mappningen pekar på {wanted}, som inte finns i målet")
+            return ActiveItem(
+                **common,
+                status=BLOCKED,
+                reason=Text("Mappningen pekar på %(wanted)s, som inte finns i målet", wanted=wanted),
+            )
         if not _compatible(spec, candidate):
             return ActiveItem(
                 **common,
                 status=BLOCKED,
                 target=wanted,
-                reason=f"{wanted} är av en annan sort ({candidate.__class__.__name__}) än {element}",
+                reason=Text(
+                    "%(wanted)s är av en annan sort (%(kind)s) än %(element)s",
+                    wanted=wanted,
+                    kind=candidate.__class__.__name__,
+                    element=element,
+                ),
             )
         return ActiveItem(**common, status=MAPPED, target=wanted)
     same = new_spec.task_specs.get(spec.name)
@@ -218,8 +230,11 @@ def _plan_item(task: Task, workflow: Any, new_spec: Any, diff: SpecDiff, mapping
             return ActiveItem(
                 **common,
                 status=BLOCKED,
-                reason=f"Elementet har bytt sort ({spec.__class__.__name__} -> {same.__class__.__name__}); ange en "
-                "mappning till ett element av samma sort",
+                reason=Text(
+                    "Elementet har bytt sort (%(kind)s -> %(kind2)s); ange en mappning till ett element av samma sort",
+                    kind=spec.__class__.__name__,
+                    kind2=same.__class__.__name__,
+                ),
             )
         return ActiveItem(**common, status=SAME_ID, target=spec.name)
     suggestion = _suggest(spec, new_spec, diff)
@@ -228,9 +243,17 @@ def _plan_item(task: Task, workflow: Any, new_spec: Any, diff: SpecDiff, mapping
             **common,
             status=NEEDS_MAPPING,
             suggestion=suggestion,
-            reason=f"{element} finns inte i målversionen; troligen ersatt av {suggestion}",
+            reason=Text(
+                "%(element)s finns inte i målversionen; troligen ersatt av %(suggestion)s",
+                element=element,
+                suggestion=suggestion,
+            ),
         )
-    return ActiveItem(**common, status=BLOCKED, reason=f"{element} är borttaget i målversionen och har ingen mappning")
+    return ActiveItem(
+        **common,
+        status=BLOCKED,
+        reason=Text("%(element)s är borttaget i målversionen och har ingen mappning", element=element),
+    )
 
 
 def _suggest(spec: Any, new_spec: Any, diff: SpecDiff) -> str | None:
@@ -355,7 +378,9 @@ def migrate(
             for workflow, _owner in _workflows(flow):
                 new_spec = _target_spec_for(workflow, flow, target, target_subs)
                 if new_spec is None:
-                    raise EngineIncident(None, f"Delprocessen {workflow.spec.name} finns inte i målversionen")
+                    raise EngineIncident(
+                        None, Text("Delprocessen %(name)s finns inte i målversionen", name=workflow.spec.name)
+                    )
                 spec_diff = SpecDiff(_SERIALIZER.registry, workflow.spec, new_spec)
                 workflow_diff = WorkflowDiff(workflow, spec_diff)
                 by_name = _with_bookkeeping(mapping)
@@ -374,7 +399,7 @@ def migrate(
         except EngineIncident:
             raise
         except Exception as exc:  # noqa: BLE001 - reported per instance, never a crash of the batch
-            raise EngineIncident(None, f"Migreringen misslyckades: {_friendly(exc)}") from exc
+            raise EngineIncident(None, Text("Migreringen misslyckades: %(reason)s", reason=_friendly(exc))) from exc
     return rearm(flow, clock, armed_at)
 
 
@@ -404,7 +429,9 @@ def _drop_unknown(workflow: Any, spec: Any) -> None:
         elif known is not None:
             task.task_spec = known
         else:
-            raise EngineIncident(_element_id(task), f"{_element_id(task)} är aktivt men saknas i målversionen")
+            raise EngineIncident(
+                _element_id(task), Text("%(task)s är aktivt men saknas i målversionen", task=_element_id(task))
+            )
 
 
 def rearm(flow: Flow, clock: Clock, armed_at: Mapping[str, datetime]) -> list[Rearmed]:

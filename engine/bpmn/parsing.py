@@ -41,6 +41,7 @@ from engine.bpmn.vocabulary import (
 )
 from engine.bpmn.xml_safety import DEFAULT_MAX_BYTES, load_xml, to_bytes
 from engine.domain.errors import DeployRejected, Diagnostic
+from engine.domain.text import Text
 
 EXPRESSION_TAGS = {
     "conditionExpression": "villkor",
@@ -362,7 +363,11 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], no
         text = (el.text or "").strip()
         if tag == "script" and text:
             for problem in check_source(text, "exec"):
-                diagnostics.append(Diagnostic(_owner_id(el), "error", f"Skriptet stoppas av sandlådan: {problem}"))
+                diagnostics.append(
+                    Diagnostic(
+                        _owner_id(el), "error", Text("Skriptet stoppas av sandlådan: %(problem)s", problem=problem)
+                    )
+                )
         elif tag in EXPRESSION_TAGS and text:
             for problem in check_source(text, "eval"):
                 what = EXPRESSION_TAGS[tag]
@@ -373,14 +378,20 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], no
             elif timer_bridge.is_plain_iso(text):
                 refused = timer_bridge.timer_problem(TIMER_TAGS[tag], text, now)
                 if refused:
-                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
+                    diagnostics.append(
+                        Diagnostic(
+                            _owner_id(el), "error", Text("Timern kan inte användas: %(refused)s", refused=refused)
+                        )
+                    )
             else:
                 if _ISO_ATTEMPT.match(text):
                     diagnostics.append(
                         Diagnostic(
                             _owner_id(el),
                             "error",
-                            f"Timern {text!r} är varken giltig ISO 8601 (t.ex. PT24H) eller ett uttryck",
+                            Text(
+                                "Timern %(text)r är varken giltig ISO 8601 (t.ex. PT24H) eller ett uttryck", text=text
+                            ),
                         )
                     )
                     continue
@@ -390,7 +401,11 @@ def _lint_expressions(process: etree._Element, diagnostics: list[Diagnostic], no
                 literal = _string_literal(text) if not problems else None
                 refused = timer_bridge.timer_problem(TIMER_TAGS[tag], literal, now) if literal is not None else None
                 if refused:
-                    diagnostics.append(Diagnostic(_owner_id(el), "error", f"Timern kan inte användas: {refused}"))
+                    diagnostics.append(
+                        Diagnostic(
+                            _owner_id(el), "error", Text("Timern kan inte användas: %(refused)s", refused=refused)
+                        )
+                    )
 
 
 def _string_literal(text: str) -> str | None:
@@ -427,7 +442,7 @@ def _lint_structure(
                 diagnostics.append(Diagnostic(info.id, "warning", "Uppgiften ligger inte i någon lane (part)"))
             form = info.properties.get("form")
             if form and form_exists is not None and not form_exists(form):
-                diagnostics.append(Diagnostic(info.id, "error", f"Formuläret {form!r} finns inte"))
+                diagnostics.append(Diagnostic(info.id, "error", Text("Formuläret %(form)r finns inte", form=form)))
     # Splitting exclusive/inclusive gateways need a default flow or they raise when no condition holds.
     outgoing: dict[str, int] = {}
     for flow in process_el.iter(f"{{{BPMN_NS}}}sequenceFlow"):
@@ -496,16 +511,24 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
             incoming[dst] = incoming.get(dst, 0) + 1
             if (src, dst) in pairs:
                 diagnostics.append(
-                    Diagnostic(flow.get("id"), "error", f"Flödet {flow.get('id')!r} dubblerar {pairs[(src, dst)]!r}")
+                    Diagnostic(
+                        flow.get("id"),
+                        "error",
+                        Text("Flödet %(flow)r dubblerar %(pairs)r", flow=flow.get("id"), pairs=pairs[(src, dst)]),
+                    )
                 )
             pairs.setdefault((src, dst), flow.get("id", ""))
         if not nodes:
             return
         kinds = [_local(el.tag) for el in nodes]
         if "startEvent" not in kinds:
-            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar starthändelse"))
+            diagnostics.append(
+                Diagnostic(container.get("id"), "error", Text("%(what)s saknar starthändelse", what=what))
+            )
         if "endEvent" not in kinds:
-            diagnostics.append(Diagnostic(container.get("id"), "error", f"{what} saknar sluthändelse"))
+            diagnostics.append(
+                Diagnostic(container.get("id"), "error", Text("%(what)s saknar sluthändelse", what=what))
+            )
         for el in nodes:
             tag, el_id = _local(el.tag), el.get("id", "")
             event_sub = tag == "subProcess" and el.get("triggeredByEvent", "false").lower() == "true"
@@ -515,15 +538,21 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
             link = "linkEventDefinition" in definitions(el)
             n_in, out = incoming.get(el_id, 0), outgoing.get(el_id, [])
             if n_in == 0 and not out and not link:
-                diagnostics.append(Diagnostic(el_id, "error", f"{label(el)} är inte kopplat till något flöde"))
+                diagnostics.append(
+                    Diagnostic(el_id, "error", Text("%(el)s är inte kopplat till något flöde", el=label(el)))
+                )
                 continue
             if not out and tag != "endEvent" and not link:
-                dead_end = f"{label(el)} leder ingenstans: lägg till ett flöde eller en sluthändelse"
+                dead_end = Text("%(el)s leder ingenstans: lägg till ett flöde eller en sluthändelse", el=label(el))
                 diagnostics.append(Diagnostic(el_id, "error", dead_end))
             if tag in GATEWAY_TAGS:
                 if n_in > 1 and len(out) > 1:
                     diagnostics.append(
-                        Diagnostic(el_id, "warning", f"Grinden {label(el)} både förenar och delar: rita två grindar")
+                        Diagnostic(
+                            el_id,
+                            "warning",
+                            Text("Grinden %(el)s både förenar och delar: rita två grindar", el=label(el)),
+                        )
                     )
                 if tag in ("exclusiveGateway", "inclusiveGateway") and len(out) > 1:
                     for flow in out:
@@ -533,8 +562,11 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
                                 Diagnostic(
                                     flow.get("id"),
                                     "warning",
-                                    f"Flödet {flow.get('id')!r} ut ur grinden {label(el)} saknar villkor "
-                                    "och är inte standardflöde",
+                                    Text(
+                                        "Flödet %(flow)r ut ur grinden %(el)s saknar villkor och är inte standardflöde",
+                                        flow=flow.get("id"),
+                                        el=label(el),
+                                    ),
                                 )
                             )
             elif len(out) > 1:
@@ -543,13 +575,16 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
                     Diagnostic(
                         el_id,
                         "warning",
-                        f"{label(el)} delar flödet utan grind ("
-                        + ("villkorade flöden" if conditional else "alla vägar tas parallellt")
-                        + "): rita en grind",
+                        Text(
+                            "%(el)s delar flödet utan grind (villkorade flöden): rita en grind"
+                            if conditional
+                            else "%(el)s delar flödet utan grind (alla vägar tas parallellt): rita en grind",
+                            el=label(el),
+                        ),
                     )
                 )
             if tag in _CONTAINERS:
-                check(el, f"Underprocessen {label(el)}")
+                check(el, Text("Underprocessen %(el)s", el=label(el)))
         for el in container:
             if _is_bpmn(el) and _local(el.tag) == "subProcess" and el.get("triggeredByEvent", "").lower() == "true":
                 check_event_sub(el)
@@ -557,11 +592,13 @@ def _lint_flows(process_el: etree._Element, diagnostics: list[Diagnostic]) -> No
     def check_event_sub(el: etree._Element) -> None:
         if not any(_is_bpmn(c) and _local(c.tag) == "startEvent" for c in el):
             diagnostics.append(
-                Diagnostic(el.get("id"), "error", f"Händelseunderprocessen {label(el)} saknar starthändelse")
+                Diagnostic(
+                    el.get("id"), "error", Text("Händelseunderprocessen %(el)s saknar starthändelse", el=label(el))
+                )
             )
 
     name = (process_el.get("name") or "").strip()
-    check(process_el, f"Processen «{name or process_el.get('id')}»")
+    check(process_el, Text("Processen «%(name)s»", name=name or process_el.get("id")))
 
 
 def parse_document(
@@ -674,8 +711,11 @@ def _parse_document(
                     Diagnostic(
                         _called_by(main, called_id),
                         "warning",
-                        f"Anropad process {called_id!r} är inte driftsatt ännu: den hämtas när ett ärende når "
-                        "anropet; saknas den då blir ärendet en incident",
+                        Text(
+                            "Anropad process %(called_id)r är inte driftsatt ännu: den hämtas när ett ärende når "
+                            "anropet; saknas den då blir ärendet en incident",
+                            called_id=called_id,
+                        ),
                     )
                 )
                 doc.unresolved.append(called_id)
@@ -692,10 +732,12 @@ def _parse_document(
         doc.subprocess_specs = parser.get_subprocess_specs(main.process_id, require_call_activity_specs=False)
     except ValidationException as exc:
         element = getattr(exc, "id", None) or getattr(exc, "name", None)
-        diagnostics.append(Diagnostic(element, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc}"))
+        diagnostics.append(
+            Diagnostic(element, "error", Text("SpiffWorkflow kan inte tolka diagrammet: %(exc)s", exc=exc))
+        )
         doc.spec = None
     except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        diagnostics.append(Diagnostic(None, "error", f"SpiffWorkflow kan inte tolka diagrammet: {exc!r}"))
+        diagnostics.append(Diagnostic(None, "error", Text("SpiffWorkflow kan inte tolka diagrammet: %(exc)r", exc=exc)))
         doc.spec = None
     return doc
 

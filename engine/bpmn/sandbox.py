@@ -51,6 +51,7 @@ from RestrictedPython.Guards import (
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from engine.domain import boundary
+from engine.domain.text import Text
 
 # One expression or script.
 MAX_SECONDS = 1.0
@@ -134,13 +135,13 @@ class _Checker(ast.NodeVisitor):
 
     def _bad(self, node: ast.AST, message: str) -> None:
         line = getattr(node, "lineno", None)
-        self.problems.append(f"{message} (rad {line})" if line else message)
+        self.problems.append(Text("%(message)s (rad %(line)s)", message=message, line=line) if line else message)
 
     def _bound_name(self, node: ast.AST, name: str | None) -> None:
         """A name the code binds (assignment, loop variable, argument, `except ... as`) may not hide a builtin: an
         `except ValueError` must mean the real ValueError."""
         if name is not None and name in _BUILTINS:
-            self._bad(node, f"namnet {name!r} är reserverat och kan inte ges ett nytt värde")
+            self._bad(node, Text("namnet %(name)r är reserverat och kan inte ges ett nytt värde", name=name))
 
     def visit_Import(self, node: ast.Import) -> None:
         self._bad(node, "import är inte tillåtet")
@@ -150,9 +151,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id.startswith("_"):
-            self._bad(node, f"namnet {node.id!r} är inte tillåtet (börjar med _)")
+            self._bad(node, Text("namnet %(id)r är inte tillåtet (börjar med _)", id=node.id))
         elif node.id in FORBIDDEN_NAMES:
-            self._bad(node, f"{node.id!r} är inte tillåtet")
+            self._bad(node, Text("%(id)r är inte tillåtet", id=node.id))
         elif not isinstance(node.ctx, ast.Load):
             self._bound_name(node, node.id)
         self.generic_visit(node)
@@ -163,9 +164,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr.startswith("_"):
-            self._bad(node, f"attributet {node.attr!r} är inte tillåtet (börjar med _)")
+            self._bad(node, Text("attributet %(attr)r är inte tillåtet (börjar med _)", attr=node.attr))
         elif node.attr in {"format", "format_map", "mro", "gi_frame", "f_globals"}:
-            self._bad(node, f"attributet {node.attr!r} är inte tillåtet")
+            self._bad(node, Text("attributet %(attr)r är inte tillåtet", attr=node.attr))
         self.generic_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
@@ -176,7 +177,7 @@ class _Checker(ast.NodeVisitor):
         for name in names:
             if not (isinstance(name, ast.Name) and name.id in CATCHABLE_EXCEPTIONS):
                 allowed = ", ".join(sorted(CATCHABLE_EXCEPTIONS))
-                self._bad(node, f"except får bara fånga {allowed}")
+                self._bad(node, Text("except får bara fånga %(allowed)s", allowed=allowed))
         self._bound_name(node, node.name)
         self.generic_visit(node)
 
@@ -264,9 +265,9 @@ def check_source(source: str, mode: str) -> list[str]:
     try:
         tree = ast.parse(source, mode=mode)
     except SyntaxError as exc:
-        return [f"syntaxfel: {exc.msg} (rad {exc.lineno})"]
+        return [Text("syntaxfel: %(msg)s (rad %(lineno)s)", msg=exc.msg, lineno=exc.lineno)]
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes; nesting too deep for the parser
-        return [f"koden kan inte tolkas: {exc.__class__.__name__}"]
+        return [Text("koden kan inte tolkas: %(kind)s", kind=exc.__class__.__name__)]
     checker = _Checker()
     try:
         checker.visit(tree)
@@ -345,9 +346,14 @@ def charge_engine_step(task: Any) -> None:
     if budget.exhausted is None:
         budget.engine_steps_left -= 1
         if budget.engine_steps_left < 0:
-            budget.exhausted = f"processen tog för många steg i ett kommando (högst {MAX_ENGINE_STEPS})"
+            budget.exhausted = Text(
+                "processen tog för många steg i ett kommando (högst %(max_engine_steps)s)",
+                max_engine_steps=MAX_ENGINE_STEPS,
+            )
         elif time.monotonic() > budget.deadline:
-            budget.exhausted = f"kommandot tog för lång tid (högst {MAX_COMMAND_SECONDS:g} s)"
+            budget.exhausted = Text(
+                "kommandot tog för lång tid (högst %(max_command_seconds)g s)", max_command_seconds=MAX_COMMAND_SECONDS
+            )
     if budget.exhausted is not None:
         raise LimitReached(budget.exhausted, task)
 
@@ -382,7 +388,12 @@ class _Evaluation:
             raise BudgetExceeded(command.exhausted)
         command.allocation_left -= amount
         if command.allocation_left < 0:
-            raise self.fail(f"koden skapade för mycket data (högst {MAX_COMMAND_ALLOCATION} tecken/element)")
+            raise self.fail(
+                Text(
+                    "koden skapade för mycket data (högst %(max_command_allocation)s tecken/element)",
+                    max_command_allocation=MAX_COMMAND_ALLOCATION,
+                )
+            )
 
     def close(self) -> None:
         self.command.steps_left -= self.max_steps - max(self.steps_left, 0)
@@ -551,13 +562,25 @@ def _size_of(value: Any, cap: int) -> int:
 
 def _check_text(length: int) -> None:
     if length > MAX_STRING:
-        raise _refuse(f"texten skulle bli för lång ({length} tecken, högst {MAX_STRING})")
+        raise _refuse(
+            Text(
+                "texten skulle bli för lång (%(length)s tecken, högst %(max_string)s)",
+                length=length,
+                max_string=MAX_STRING,
+            )
+        )
     _charge(length)
 
 
 def _check_sequence(length: int) -> None:
     if length > MAX_SEQUENCE:
-        raise _refuse(f"listan skulle bli för lång ({length} element, högst {MAX_SEQUENCE})")
+        raise _refuse(
+            Text(
+                "listan skulle bli för lång (%(length)s element, högst %(max_sequence)s)",
+                length=length,
+                max_sequence=MAX_SEQUENCE,
+            )
+        )
     _charge(length)
 
 
@@ -567,7 +590,7 @@ def _is_int(value: Any) -> bool:
 
 def _check_int_bits(bits: int) -> None:
     if bits > MAX_INT_BITS:
-        raise _refuse(f"talet skulle bli för stort (mer än {MAX_INT_BITS} bitar)")
+        raise _refuse(Text("talet skulle bli för stort (mer än %(max_int_bits)s bitar)", max_int_bits=MAX_INT_BITS))
 
 
 def _repeat_length(a: Any, b: Any) -> tuple[Any, int] | None:
@@ -607,7 +630,7 @@ def _binop(symbol: str, a: Any, b: Any) -> Any:
                 raise _refuse("formatet med % har för stor bredd eller precision")
             _check_text(len(a) + _size_of(b, MAX_STRING + 1))
         return a % b
-    raise SandboxViolation(f"operatorn {symbol} är inte tillåten")
+    raise SandboxViolation(Text("operatorn %(symbol)s är inte tillåten", symbol=symbol))
 
 
 def _fmt(value: Any) -> Any:
@@ -621,7 +644,9 @@ def _fmt(value: Any) -> Any:
 def _bounded_range(*args: int) -> range:
     r = range(*args)
     if len(r) > MAX_RANGE:
-        raise _refuse(f"range med {len(r)} element är för stort (högst {MAX_RANGE})")
+        raise _refuse(
+            Text("range med %(count)s element är för stort (högst %(max_range)s)", count=len(r), max_range=MAX_RANGE)
+        )
     return r
 
 
@@ -726,7 +751,7 @@ _INPLACE = {
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
     func = _INPLACE.get(op)
     if func is None:
-        raise SandboxViolation(f"operatorn {op} är inte tillåten")
+        raise SandboxViolation(Text("operatorn %(op)s är inte tillåten", op=op))
     if op in ("+=", "*=", "**=", "<<=", "%="):
         symbol = op[:-1]
         if isinstance(x, list) and symbol == "+":  # list += stays in place (another name may hold the list)
@@ -850,7 +875,9 @@ class SandboxEnvironment:
             checked = {key: boundary.check_value(value, f"{key}", normalise=True) for key, value in results.items()}
             boundary.check_data({**context, **checked}, "data")
         except boundary.DataRefused as exc:
-            raise SandboxViolation(f"skriptets resultat kan inte lagras: {exc.path}: {exc.reason}") from None
+            raise SandboxViolation(
+                Text("skriptets resultat kan inte lagras: %(path)s: %(reason)s", path=exc.path, reason=exc.reason)
+            ) from None
         for key in list(context):
             if key in before and key not in namespace and not key.startswith("_"):
                 del context[key]

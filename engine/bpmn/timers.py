@@ -32,6 +32,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from engine.bpmn import spiff_api
 from engine.domain.calendar import parse_duration
 from engine.domain.clock import STOCKHOLM, Clock, SystemClock
+from engine.domain.text import Text
 
 _current_clock: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("samflode_clock", default=None)
 _current_floor: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("samflode_floor", default=None)
@@ -65,7 +66,7 @@ def iso_week_moment(expression: str) -> datetime:
     """An ISO week date (2026W031, 2026-W03-1T08:00) as a moment, Swedish time when it has no zone."""
     found = re.match(r"(\d{4})W(\d{2})(\d)(T.+)?", expression.upper().replace("-", ""))
     if found is None:
-        raise ValueError(f"{expression!r} är inget ISO 8601-veckodatum")
+        raise ValueError(Text("%(expression)r är inget ISO 8601-veckodatum", expression=expression))
     year, week, day, time_part = found.groups()
     day_text = datetime.fromisocalendar(int(year), int(week), int(day)).strftime("%Y-%m-%d")
     return due_moment(day_text + (time_part or ""))
@@ -103,7 +104,9 @@ def _validated(my_task: Any, kind: str, value: Any) -> None:
         validate_timer_value(kind, value, engine_now())
     except TimerRefused as exc:
         element = getattr(my_task.task_spec, "bpmn_id", None) or my_task.task_spec.name
-        raise TimerRefused(f"Timern i {element!r} kan inte användas: {exc}", my_task) from None
+        raise TimerRefused(
+            Text("Timern i %(element)r kan inte användas: %(exc)s", element=element, exc=exc), my_task
+        ) from None
 
 
 def _fired(my_task: Any, due: datetime) -> bool:
@@ -308,24 +311,24 @@ def _check_moment(text: str, now: datetime | None) -> None:
     try:
         moment = _moment(text)
     except (ValueError, AttributeError, TypeError) as exc:
-        raise TimerRefused(f"{text!r} är ingen ISO 8601-tidpunkt") from exc
+        raise TimerRefused(Text("%(text)r är ingen ISO 8601-tidpunkt", text=text)) from exc
     if moment < _EARLIEST:
-        raise TimerRefused(f"tidpunkten {text!r} ligger före år 1900")
+        raise TimerRefused(Text("tidpunkten %(text)r ligger före år 1900", text=text))
     if now is not None and moment - now > MAX_HORIZON:
-        raise TimerRefused(f"tidpunkten {text!r} ligger mer än 100 år fram")
+        raise TimerRefused(Text("tidpunkten %(text)r ligger mer än 100 år fram", text=text))
     if now is None and moment.year > 2200:
-        raise TimerRefused(f"tidpunkten {text!r} ligger för långt fram")
+        raise TimerRefused(Text("tidpunkten %(text)r ligger för långt fram", text=text))
 
 
 def _check_duration(text: str, *, cycle: bool) -> None:
     try:
         shortest, longest = _duration_bounds(text)
     except ValueError as exc:
-        raise TimerRefused(f"{text!r} är ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)") from exc
+        raise TimerRefused(Text("%(text)r är ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)", text=text)) from exc
     if longest > MAX_HORIZON.total_seconds():
-        raise TimerRefused(f"varaktigheten {text!r} är längre än 100 år")
+        raise TimerRefused(Text("varaktigheten %(text)r är längre än 100 år", text=text))
     if cycle and shortest < MIN_CYCLE.total_seconds():
-        raise TimerRefused(f"cykelns intervall {text!r} är kortare än en sekund")
+        raise TimerRefused(Text("cykelns intervall %(text)r är kortare än en sekund", text=text))
 
 
 def validate_timer_value(kind: str, value: Any, now: datetime | None = None) -> None:
@@ -335,7 +338,7 @@ def validate_timer_value(kind: str, value: Any, now: datetime | None = None) -> 
     what is written as ISO text and again at run time for every evaluated value, before SpiffWorkflow computes
     anything from it (its month arithmetic loops once per month: a duration of a billion years would never end)."""
     if not isinstance(value, str):
-        raise TimerRefused(f"timern gav {type(value).__name__}, inte ISO 8601-text")
+        raise TimerRefused(Text("timern gav %(kind)s, inte ISO 8601-text", kind=type(value).__name__))
     text = value.strip()
     if not text or len(text) > _MAX_TIMER_TEXT:
         raise TimerRefused("timerns värde är tomt eller för långt")
@@ -348,22 +351,22 @@ def validate_timer_value(kind: str, value: Any, now: datetime | None = None) -> 
             _check_moment(text, now)
     elif kind == "cycle":
         if not _RECURRING.match(text):
-            raise TimerRefused(f"cykeln {text!r} ska börja med R eller Rn/ (t.ex. R/P1D)")
+            raise TimerRefused(Text("cykeln %(text)r ska börja med R eller Rn/ (t.ex. R/P1D)", text=text))
         count = text.upper().split("/", 1)[0][1:]
         if count and int(count) == 0:
-            raise TimerRefused(f"cykeln {text!r} upprepas noll gånger")
+            raise TimerRefused(Text("cykeln %(text)r upprepas noll gånger", text=text))
         parts = text.split("/")[1:]
         if not 1 <= len(parts) <= 2:
-            raise TimerRefused(f"cykeln {text!r} ska vara R[n]/[start/]intervall")
+            raise TimerRefused(Text("cykeln %(text)r ska vara R[n]/[start/]intervall", text=text))
         durations = [p for p in parts if p.upper().startswith("P")]
         if len(durations) != 1:
-            raise TimerRefused(f"cykeln {text!r} ska ha precis ett intervall (t.ex. P1D)")
+            raise TimerRefused(Text("cykeln %(text)r ska ha precis ett intervall (t.ex. P1D)", text=text))
         _check_duration(durations[0], cycle=True)
         for part in parts:
             if part not in durations:
                 _check_moment(part, now)
     else:
-        raise TimerRefused(f"okänd timertyp {kind}")
+        raise TimerRefused(Text("okänd timertyp %(kind)s", kind=kind))
 
 
 def timer_problem(kind: str, value: Any, now: datetime | None = None) -> str | None:

@@ -52,6 +52,7 @@ from engine.bpmn.sandbox import (
     charge_engine_step,
 )
 from engine.domain.clock import Clock
+from engine.domain.text import Text
 
 SERIALIZER_VERSION = f"samflode-1/spiff-{SPIFF_SERIALIZER_VERSION}"
 HUMAN_TASK_CLASSES = ("UserTask", "ManualTask", "NoneTask")
@@ -448,7 +449,7 @@ def _friendly(exc: BaseException) -> str:
     if inner is not None and str(inner) and str(inner) not in message:
         message = f"{message}: {inner.__class__.__name__}: {inner}"
     if base:
-        message = f"{message} (rad: {base!r})"
+        message = Text("%(message)s (rad: %(base)r)", message=message, base=base)
     return message
 
 
@@ -762,11 +763,15 @@ class Flow:
             t for t in self._live(_ACTIVE) if _element_id(t) == element_id and getattr(t.task_spec, "bpmn_id", None)
         ]
         if not found:
-            raise MoveRefused(f"Det finns ingen aktiv token i {self._label(element_id)}")
+            raise MoveRefused(Text("Det finns ingen aktiv token i %(label)s", label=self._label(element_id)))
         if len(found) > 1:
             raise MoveRefused(
-                f"{self._label(element_id)} är aktiv {len(found)} gånger (fleran instanser eller parallella grenar); "
-                "flytta inte härifrån"
+                Text(
+                    "%(label)s är aktiv %(count)s gånger (fleran instanser eller parallella grenar); flytta inte "
+                    "härifrån",
+                    label=self._label(element_id),
+                    count=len(found),
+                )
             )
         return found[0]
 
@@ -778,11 +783,13 @@ class Flow:
         if any(kind in name for kind in _NOT_CROSSABLE) or any(
             kind in c.__name__ for c in type(spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            return f"vägen går genom grinden {element} som väntar på eller startar parallella grenar"
+            return Text(
+                "vägen går genom grinden %(element)s som väntar på eller startar parallella grenar", element=element
+            )
         if isinstance(spec, SubWorkflowTask):
-            return f"vägen går genom underprocessen {element}"
+            return Text("vägen går genom underprocessen %(element)s", element=element)
         if isinstance(spec, MultiInstanceTask):
-            return f"vägen går genom flerinstansaktiviteten {element}"
+            return Text("vägen går genom flerinstansaktiviteten %(element)s", element=element)
         return None
 
     def _label(self, element_id: str) -> str:
@@ -829,10 +836,27 @@ class Flow:
                 if wf is not source.workflow
             )
             if elsewhere or to_element not in source.workflow.spec.task_specs:
-                raise MoveRefused(f"{target_name} ligger i en annan (under)process än {source_name}")
-            raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren")
+                raise MoveRefused(
+                    Text(
+                        "%(target_name)s ligger i en annan (under)process än %(source_name)s",
+                        target_name=target_name,
+                        source_name=source_name,
+                    )
+                )
+            raise MoveRefused(
+                Text(
+                    "%(target_name)s nås inte från %(source_name)s på samma gren",
+                    target_name=target_name,
+                    source_name=source_name,
+                )
+            )
         if any(t.task_spec.__class__.__name__ == "BoundaryEvent" for t in candidates):
-            raise MoveRefused(f"{target_name} är en gränshändelse; flytta till aktiviteten den sitter på")
+            raise MoveRefused(
+                Text(
+                    "%(target_name)s är en gränshändelse; flytta till aktiviteten den sitter på",
+                    target_name=target_name,
+                )
+            )
         ahead = [
             t
             for t in candidates
@@ -843,7 +867,13 @@ class Flow:
         behind = [t for t in candidates if t.state == TaskState.COMPLETED and source.is_descendant_of(t)]
         if behind:
             return self._move_back(source, max(behind, key=lambda t: t.last_state_change), clock, log)
-        raise MoveRefused(f"{target_name} nås inte från {source_name} på samma gren (en annan parallell gren?)")
+        raise MoveRefused(
+            Text(
+                "%(target_name)s nås inte från %(source_name)s på samma gren (en annan parallell gren?)",
+                target_name=target_name,
+                source_name=source_name,
+            )
+        )
 
     def _move_forward(self, source: Task, target: Task, clock: Clock, log: StepLog) -> TokenMove:
         path: list[Task] = []
@@ -855,11 +885,13 @@ class Flow:
         for task in path:
             why = self._crossing_refused(task)
             if why:
-                raise MoveRefused(f"Token kan inte flyttas säkert: {why}")
+                raise MoveRefused(Text("Token kan inte flyttas säkert: %(why)s", why=why))
         if isinstance(source.task_spec, MultiInstanceTask) or any(
             kind in c.__name__ for c in type(source.task_spec).__mro__ for kind in _NOT_CROSSABLE
         ):
-            raise MoveRefused(f"Token i {self._label(_element_id(source))} kan inte flyttas säkert härifrån")
+            raise MoveRefused(
+                Text("Token i %(label)s kan inte flyttas säkert härifrån", label=self._label(_element_id(source)))
+            )
         skipped = [_element_id(t) for t in path if getattr(t.task_spec, "bpmn_id", None)]
         chain = [source, *path, target]
         with timer_bridge.running_under(clock):
@@ -975,7 +1007,11 @@ class MissingCalledProcess(Exception):
     """A call activity reached a process that is not deployed (a call its definition left to run time)."""
 
     def __init__(self, process_id: str):
-        super().__init__(f"Anropad process {process_id!r} är inte driftsatt: driftsätt den och försök igen")
+        super().__init__(
+            Text(
+                "Anropad process %(process_id)r är inte driftsatt: driftsätt den och försök igen", process_id=process_id
+            )
+        )
         self.process_id = process_id
 
 

@@ -10,6 +10,7 @@ import re
 from lxml import etree
 
 from engine.domain.errors import DeployRejected, Diagnostic, TooLarge
+from engine.domain.text import Text
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -64,7 +65,14 @@ def _repaired(data: bytes) -> tuple[bytes, list[str]] | None:
             except UnicodeDecodeError:
                 continue
             if declared:
-                done.append(f"Filen anger kodningen {declared} men är skriven som {codec.upper()}; läst som {codec}")
+                done.append(
+                    Text(
+                        "Filen anger kodningen %(declared)s men är skriven som %(codec)s; läst som %(codec2)s",
+                        declared=declared,
+                        codec=codec.upper(),
+                        codec2=codec,
+                    )
+                )
             break
     if text is None:
         return None
@@ -73,7 +81,7 @@ def _repaired(data: bytes) -> tuple[bytes, list[str]] | None:
         text = _DECLARATION.sub(lambda m: f"{m.group(1)}{m.group(2)}UTF-8{m.group(2)}", text, count=1)
 
     def quote(m: re.Match[str]) -> str:
-        done.append(f"Namnrymden {m.group(3)!r} innehåller mellanslag; läst med %20")
+        done.append(Text("Namnrymden %(group)r innehåller mellanslag; läst med %%20", group=m.group(3)))
         quoted = re.sub(r"\s", "%20", m.group(3))
         return f"{m.group(1)}{m.group(2)}{quoted}{m.group(2)}"
 
@@ -90,7 +98,9 @@ def load_xml(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES, repairs: lis
     if isinstance(data, str):
         data = data.encode("utf-8")
     if len(data) > max_bytes:
-        raise TooLarge(f"Filen är {len(data)} byte; högst {max_bytes} byte tas emot")
+        raise TooLarge(
+            Text("Filen är %(count)s byte; högst %(max_bytes)s byte tas emot", count=len(data), max_bytes=max_bytes)
+        )
     if not data.strip():
         raise DeployRejected([Diagnostic(None, "error", "Filen är tom")])
     probe = _decoded_probe(data)

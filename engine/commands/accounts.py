@@ -20,6 +20,7 @@ from engine.commands.sessions import WebSessions
 from engine.directory import Actor, Directory
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotAuthenticated, NotFound, SamflodeError
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, SignInState, User
 
@@ -73,7 +74,11 @@ class Accounts:
 
     def hash_password(self, password: str) -> str:
         if len(password) < MIN_PASSWORD_LENGTH:
-            raise BadRequest(f"Lösenordet måste ha minst {MIN_PASSWORD_LENGTH} tecken")
+            raise BadRequest(
+                Text(
+                    "Lösenordet måste ha minst %(min_password_length)s tecken", min_password_length=MIN_PASSWORD_LENGTH
+                )
+            )
         return self.hasher.hash(password)
 
     def set_password(self, username: str, password: str) -> None:
@@ -82,7 +87,7 @@ class Accounts:
         with self.db.unit_of_work() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
-                raise NotFound(f"Användaren {username!r} finns inte")
+                raise NotFound(Text("Användaren %(username)r finns inte", username=username))
             user.password_hash = hashed
             session.add(
                 AuditEntry(
@@ -134,8 +139,10 @@ class Accounts:
             if locked:
                 until = max(locked)
                 raise LockedOut(
-                    "För många misslyckade inloggningar. Försök igen om "
-                    f"{max(1, int((until - now).total_seconds() // 60) + 1)} minuter.",
+                    Text(
+                        "För många misslyckade inloggningar. Försök igen om %(minutes)s minuter.",
+                        minutes=max(1, int((until - now).total_seconds() // 60) + 1),
+                    ),
                     {"locked_until": until.isoformat()},
                 )
             for row in rows:

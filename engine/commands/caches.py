@@ -17,6 +17,7 @@ from engine.bpmn.parsing import parse_for_run
 from engine.bpmn.workflow import Flow
 from engine.commands.common import ENDED, Deployed
 from engine.domain.errors import NotFound
+from engine.domain.text import Text
 from engine.persistence.models import ProcessDefinition, ProcessInstance
 
 
@@ -71,12 +72,12 @@ class SpecCache:
                 continue
             dep = session.get(ProcessDefinition, dep_id)
             if dep is None:
-                raise NotFound(f"Anropad processversion {dep_id} saknas")
+                raise NotFound(Text("Anropad processversion %(dep_id)s saknas", dep_id=dep_id))
             deps[called] = dep.xml
             wanted.extend((c, d) for c, d in (dep.dependencies or {}).items() if d is not None)
         row = session.get(ProcessDefinition, definition.id)
         if row is None:
-            raise NotFound(f"Processversion {definition.id} saknas")
+            raise NotFound(Text("Processversion %(definition_id)s saknas", definition_id=definition.id))
         specs = parse_for_run(row.xml, definition.process_id, deps)
         with self._lock:
             self._items[key] = specs
@@ -99,7 +100,7 @@ class DefinitionCache:
             return hit
         row = session.get(ProcessDefinition, definition_id)
         if row is None:
-            raise NotFound(f"Processversion {definition_id} saknas")
+            raise NotFound(Text("Processversion %(definition_id)s saknas", definition_id=definition_id))
         deployed = Deployed.of(row)
         with self._lock:
             self._items[definition_id] = deployed

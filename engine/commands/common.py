@@ -13,6 +13,7 @@ from engine.bpmn.parsing import ParsedDocument, ParsedProcess
 from engine.domain import boundary, personnummer
 from engine.domain.errors import Diagnostic, InvalidData, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS
+from engine.domain.text import Text
 from engine.persistence.models import ProcessDefinition, ProcessInstance, UtcDateTime
 
 CORRELATION_KEYS = ("personnummer", "vardtillfalle_id")
@@ -100,7 +101,8 @@ def json_safe(value: Any) -> Any:
         return boundary.check_value(value, "data", normalise=True)
     except boundary.DataRefused as exc:
         raise ValidationFailed(
-            f"Uppgifterna kan inte lagras: {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}
+            Text("Uppgifterna kan inte lagras: %(path)s: %(reason)s", path=exc.path, reason=exc.reason),
+            {"fields": {exc.path: [exc.reason]}},
         ) from exc
 
 
@@ -111,7 +113,8 @@ def check_data(data: Any, what: str = "data") -> dict[str, Any]:
         data = boundary.check_data(data, what, normalise=True)
     except boundary.DataRefused as exc:
         raise InvalidData(
-            f"Ogiltiga uppgifter i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}
+            Text("Ogiltiga uppgifter i %(path)s: %(reason)s", path=exc.path, reason=exc.reason),
+            {"fields": {exc.path: [exc.reason]}},
         ) from exc
     if "personnummer" in data:
         try:
@@ -153,8 +156,14 @@ def comment_text(text: Any) -> str:
         raise ValidationFailed("Skriv en kommentar", {"fields": {"comment": ["Fyll i fältet."]}})
     if len(note) > MAX_REASON_CHARS:
         raise ValidationFailed(
-            f"Kommentaren är för lång (högst {MAX_REASON_CHARS} tecken)",
-            {"fields": {"comment": [f"Korta texten till högst {MAX_REASON_CHARS} tecken."]}},
+            Text("Kommentaren är för lång (högst %(max_reason_chars)s tecken)", max_reason_chars=MAX_REASON_CHARS),
+            {
+                "fields": {
+                    "comment": [
+                        Text("Korta texten till högst %(max_reason_chars)s tecken.", max_reason_chars=MAX_REASON_CHARS)
+                    ]
+                }
+            },
         )
     return note
 
@@ -166,7 +175,8 @@ def reason_text(reason: Any) -> str:
         raise ValidationFailed("Ange ett skäl", {"fields": {"reason": ["Skälet måste fyllas i"]}})
     if len(text) > MAX_REASON_CHARS:
         raise ValidationFailed(
-            f"Skälet är för långt (högst {MAX_REASON_CHARS} tecken)", {"fields": {"reason": ["för långt"]}}
+            Text("Skälet är för långt (högst %(max_reason_chars)s tecken)", max_reason_chars=MAX_REASON_CHARS),
+            {"fields": {"reason": ["för långt"]}},
         )
     return text
 

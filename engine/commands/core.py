@@ -28,6 +28,7 @@ from engine.directory import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
+from engine.domain.text import Text, status_word
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident, ProcessDefinition, ProcessInstance, TaskIndex
 from engine.reads.log import AccessLogWriter
@@ -105,7 +106,7 @@ class Core:
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if instance is None:
-            raise NotFound(f"Instansen {instance_id} finns inte")
+            raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=instance_id))
         return instance
 
     def task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
@@ -192,7 +193,7 @@ class Core:
         """Run `action` on the instance's workflow (cached, restored, or the `flow` handed in) and save the step."""
         session = command.session
         if instance.status in ENDED:
-            raise Conflict(f"Instansen är {instance.status}")
+            raise Conflict(Text("Instansen är %(status)s", status=status_word(instance.status)))
         called_versions = self.called_versions(session, instance, definition)
         if flow is None and not definition.unresolved:  # (a call resolved now needs its spec: restore afresh)
             cached = self.flow_cache.take(instance)
@@ -204,8 +205,12 @@ class Core:
                 flow = self.flows.restore(instance.state, spec, subprocess_specs)
             except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
                 raise Conflict(
-                    f"Ärendets sparade tillstånd kan inte läsas in ({exc.__class__.__name__}: {str(exc)[:200]}); "
-                    "en administratör kan laga det med `samflode repair-poisoned`",
+                    Text(
+                        "Ärendets sparade tillstånd kan inte läsas in (%(kind)s: %(exc)s); en administratör kan laga "
+                        "det med `samflode repair-poisoned`",
+                        kind=exc.__class__.__name__,
+                        exc=str(exc)[:200],
+                    ),
                     {"instance_id": instance.id},
                 ) from exc
         command.flows[instance.id] = (instance, flow)
@@ -222,7 +227,11 @@ class Core:
                 missing = called in definition.unresolved and (called_versions or {}).get(called) is None
                 if missing and flow.reached(element_id):
                     incident = EngineIncident(
-                        element_id, f"Anropad process {called!r} är inte driftsatt: driftsätt den och försök igen"
+                        element_id,
+                        Text(
+                            "Anropad process %(process_id)r är inte driftsatt: driftsätt den och försök igen",
+                            process_id=called,
+                        ),
                     )
                     break
         thrown = flow.take_thrown_messages()  # before saving, so the stored state does not keep them
@@ -259,7 +268,7 @@ class Core:
         """A repair is a coordinator's, on a case of their own organisation (engine/reads/policy.py); another
         organisation's case answers as one that does not exist. The repair is in the access log with what it did."""
         if not self.access.may_repair_instance(session, actor, instance.id):
-            raise NotFound(f"Instansen {instance.id} finns inte")
+            raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=instance.id))
         self.access_log.record_in(session, actor, "instans_atgard", [person_of(instance)], what)
 
     def audit(
@@ -307,7 +316,7 @@ def raise_gone(session: Session, task_id: str) -> NoReturn:
     )
     if done is not None:
         raise Conflict(
-            f"Uppgiften är redan utförd av {done.actor}",
+            Text("Uppgiften är redan utförd av %(actor)s", actor=done.actor),
             {"completed_by": done.actor, "completed_at": done.at.isoformat()},
         )
     raise NotFound("Uppgiften finns inte")

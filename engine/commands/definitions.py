@@ -13,6 +13,7 @@ from engine.commands.common import Deployed, DeployResult, case_units, collabora
 from engine.commands.core import Core
 from engine.directory import Actor
 from engine.domain.errors import Conflict, DeployRejected, Diagnostic, NotFound
+from engine.domain.text import Text
 from engine.features import pilots
 from engine.features.validation import CheckResult, catalog_findings
 from engine.persistence.models import AuditEntry, ProcessDefinition
@@ -45,7 +46,9 @@ class DefinitionCommands:
             for info in doc.main.elements.values():
                 due = info.properties.get("due")
                 if due and self.catalog.agreements and not self.catalog.known_deadline(due):
-                    doc.diagnostics.append(Diagnostic(info.id, "error", f"Tidsfristen {due!r} finns inte i avtalen"))
+                    doc.diagnostics.append(
+                        Diagnostic(info.id, "error", Text("Tidsfristen %(due)r finns inte i avtalen", due=due))
+                    )
         doc.diagnostics.extend(catalog_findings(doc, self.catalog))
         return doc
 
@@ -233,12 +236,27 @@ class DefinitionCommands:
                 )
             )
         if definition is None:
-            raise NotFound(f"Processen {process_id!r}" + (f" version {version}" if version else "") + " finns inte")
+            raise NotFound(
+                Text("Processen %(process_id)r version %(version)s finns inte", process_id=process_id, version=version)
+                if version
+                else Text("Processen %(process_id)r finns inte", process_id=process_id)
+            )
         if not definition.executable:
-            raise Conflict(f"{process_id} version {definition.version} är bara dokumentation och kan inte startas")
+            raise Conflict(
+                Text(
+                    "%(process_id)s version %(version)s är bara dokumentation och kan inte startas",
+                    process_id=process_id,
+                    version=definition.version,
+                )
+            )
         if route is None:
             route = (
-                pilots.Route(definition.id, "explicit", None, f"uttryckligen begärd version {definition.version}")
+                pilots.Route(
+                    definition.id,
+                    "explicit",
+                    None,
+                    Text("uttryckligen begärd version %(version)s", version=definition.version),
+                )
                 if version is not None
                 else pilots.Route(definition.id, "default", None, "standardversion")
             )

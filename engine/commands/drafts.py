@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine.directory import Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound, TooLarge
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import ModelDraft
 
@@ -47,12 +48,12 @@ class Drafts:
     def _own(self, session: Session, actor: Actor, draft_id: int) -> ModelDraft:
         draft = session.get(ModelDraft, draft_id)
         if draft is None or draft.username != actor.username:
-            raise NotFound(f"Utkast {draft_id} finns inte")
+            raise NotFound(Text("Utkast %(draft_id)s finns inte", draft_id=draft_id))
         return draft
 
     def _check_size(self, xml: str) -> None:
         if len(xml.encode("utf-8")) > self.max_bytes:
-            raise TooLarge(f"Utkastet är för stort (högst {self.max_bytes} byte)")
+            raise TooLarge(Text("Utkastet är för stort (högst %(max_bytes)s byte)", max_bytes=self.max_bytes))
 
     def list(self, actor: Actor) -> list[dict[str, Any]]:
         """The caller's drafts, most recently saved first (without their XML)."""
@@ -119,7 +120,12 @@ class Drafts:
                 )
                 if other is not None:
                     raise Conflict(
-                        f"Du har redan ett utkast av processen {process_id!r} (utkast {other}): öppna eller kasta det"
+                        Text(
+                            "Du har redan ett utkast av processen %(process_id)r (utkast %(other)s): öppna eller kasta "
+                            "det",
+                            process_id=process_id,
+                            other=other,
+                        )
                     )
             draft.process_id, draft.name, draft.base_version, draft.xml = process_id, name, base_version, xml
             draft.updated_at = self.clock.now()

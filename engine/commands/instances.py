@@ -20,6 +20,7 @@ from engine.domain import personnummer
 from engine.domain.deadlines import parse_moment
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS
+from engine.domain.text import Text, status_word
 from engine.features import pilots
 from engine.persistence.models import HistoryEntry, ProcessInstance, TaskIndex
 from engine.reads.persons import previous_discharge
@@ -54,7 +55,7 @@ class InstanceCommands:
             session = command.session
             definition, route = self.definitions.for_start(session, process_id, version, data)
             if parent_id is not None and session.get(ProcessInstance, parent_id) is None:
-                raise NotFound(f"Instansen {parent_id} finns inte")
+                raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=parent_id))
             instance_id = self.start(
                 command, definition, business_key.strip(), data, actor, None, parent_id=parent_id, route=route
             )
@@ -172,7 +173,7 @@ class InstanceCommands:
             instance = self.core.lock(session, instance_id)
             self.core.require_repair(session, actor, instance, "avbröt ärendet")
             if instance.status in ("completed", "cancelled"):
-                raise Conflict(f"Instansen är redan {instance.status}")
+                raise Conflict(Text("Instansen är redan %(status)s", status=status_word(instance.status)))
             definition = self.core.deployed(session, instance.definition_id)
 
             def cancel(flow: Flow, log: StepLog) -> None:
@@ -216,7 +217,7 @@ class InstanceCommands:
             instance = self.core.lock(session, instance_id)
             self.core.require_repair(session, actor, instance, "ändrade ärendets enheter")
             if instance.status in ("completed", "cancelled"):
-                raise Conflict(f"Instansen är {instance.status}")
+                raise Conflict(Text("Instansen är %(status)s", status=status_word(instance.status)))
             definition = self.core.deployed(session, instance.definition_id)
             was = {k: (instance.data or {}).get(k) for k in clean}
             if all(was[k] == v for k, v in clean.items()):

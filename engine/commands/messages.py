@@ -26,6 +26,7 @@ from engine.commands.instances import InstanceCommands
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, routing_keys_in
+from engine.domain.text import Text
 from engine.features import pilots
 from engine.persistence.models import (
     HistoryEntry,
@@ -89,7 +90,13 @@ class MessageCommands:
         seen = session.get(ReceivedMessage, message_id)
         if seen is not None:
             if seen.name != name:
-                raise Conflict(f"message_id {message_id!r} användes redan för meddelandet {seen.name!r}")
+                raise Conflict(
+                    Text(
+                        "message_id %(message_id)r användes redan för meddelandet %(name)r",
+                        message_id=message_id,
+                        name=seen.name,
+                    )
+                )
             return MessageResult(seen.instance_id or 0, seen.outcome, duplicate=True)
         payload = {**data, **correlation}
         query = select(MessageSubscription.instance_id).where(MessageSubscription.message_name == name)
@@ -104,7 +111,11 @@ class MessageCommands:
         matches = sorted(set(session.scalars(query)) - {exclude})
         if len(matches) > 1:
             raise Conflict(
-                f"Meddelandet {name!r} matchar {len(matches)} instanser; korrelationen räcker inte",
+                Text(
+                    "Meddelandet %(name)r matchar %(count)s instanser; korrelationen räcker inte",
+                    name=name,
+                    count=len(matches),
+                ),
                 {"instances": matches},
             )
         if len(matches) == 1:
@@ -151,7 +162,9 @@ class MessageCommands:
 
         self.core.advance(command, instance, definition, actor, deliver)
         if not delivered or not delivered[0]:
-            raise Conflict(f"Instansen {instance.id} väntar inte längre på {name!r}")
+            raise Conflict(
+                Text("Instansen %(instance_id)s väntar inte längre på %(name)r", instance_id=instance.id, name=name)
+            )
         session.add(
             ReceivedMessage(
                 message_id=message_id, name=name, instance_id=instance.id, outcome="delivered", received_at=now
@@ -176,15 +189,28 @@ class MessageCommands:
         starters = [d for d in self._start_definitions(session, name)]
         if not starters:
             raise NotFound(
-                f"Ingen instans väntar på {name!r} med denna korrelation, och ingen process startar av det",
+                Text(
+                    "Ingen instans väntar på %(name)r med denna korrelation, och ingen process startar av det",
+                    name=name,
+                ),
                 {"correlation": json_safe(correlation)},
             )
         if len(starters) > 1:
-            raise Conflict(f"Flera processer startar av {name!r}: {', '.join(d.process_id for d in starters)}")
+            raise Conflict(
+                Text(
+                    "Flera processer startar av %(name)r: %(items)s",
+                    name=name,
+                    items=", ".join(d.process_id for d in starters),
+                )
+            )
         existing = self._instances_with(session, correlation, starters[0].process_id, active_only=True)
         if existing:
             raise Conflict(
-                f"Det finns redan en pågående {starters[0].process_id} för denna korrelation", {"instances": existing}
+                Text(
+                    "Det finns redan en pågående %(process_id)s för denna korrelation",
+                    process_id=starters[0].process_id,
+                ),
+                {"instances": existing},
             )
         business_key = "/".join(str(correlation[k]) for k in sorted(correlation))[:200]
         # The version by the same rules as start_instance (pilots, defaults), judged on the units in the message or,
@@ -201,7 +227,9 @@ class MessageCommands:
                 definition.id,
                 "default",
                 None,
-                f"nyaste versionen som startar av {name!r} ({route.reason} gör det inte)",
+                Text(
+                    "nyaste versionen som startar av %(name)r (%(reason)s gör det inte)", name=name, reason=route.reason
+                ),
             )
         instance_id = self.instances.start(
             command,

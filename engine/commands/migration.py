@@ -14,6 +14,7 @@ from engine.commands.common import Deployed, json_safe, person_of, provided_by_f
 from engine.commands.core import Core
 from engine.directory import Actor
 from engine.domain.errors import Conflict, NotFound
+from engine.domain.text import Text, status_word
 from engine.persistence.models import AuditEntry, HistoryEntry, MigrationResult, ProcessInstance, TaskIndex, Timer
 
 
@@ -38,15 +39,22 @@ class MigrationCommands:
             session = command.session
             instance = self.core.lock(session, instance_id)
             if instance.status not in ("running", "waiting", "incident"):
-                raise Conflict(f"Instansen är {instance.status}")
+                raise Conflict(Text("Instansen är %(status)s", status=status_word(instance.status)))
             source = self.core.deployed(session, instance.definition_id)
             target = self.core.deployed(session, target_definition_id)
             if target.process_id != source.process_id:
-                raise Conflict(f"Version {target.version} hör till {target.process_id}, inte {source.process_id}")
+                raise Conflict(
+                    Text(
+                        "Version %(version)s hör till %(process_id)s, inte %(process_id2)s",
+                        version=target.version,
+                        process_id=target.process_id,
+                        process_id2=source.process_id,
+                    )
+                )
             if target.id == source.id:
-                raise Conflict(f"Instansen kör redan version {target.version}")
+                raise Conflict(Text("Instansen kör redan version %(version)s", version=target.version))
             if not target.executable:
-                raise Conflict(f"Version {target.version} kan inte köras")
+                raise Conflict(Text("Version %(version)s kan inte köras", version=target.version))
             self.core.flow_cache.take(instance)  # forget any cached workflow: restored from the stored state below
             spec, subs = self.specs.get(session, source, instance.called_versions)
             flow = self.flows.restore(instance.state, spec, subs)
@@ -70,7 +78,7 @@ class MigrationCommands:
                         bpmn_migration.migrate(flow, target_spec, target_subs, mapping, self.clock, log, armed_at)
                     )
                 except EngineIncident as exc:
-                    raise Conflict(f"Kan inte migreras: {exc.message}") from exc
+                    raise Conflict(Text("Kan inte migreras: %(message)s", message=exc.message)) from exc
 
             self.core.advance(command, instance, target, actor, move, flow=flow)
             if instance.status == "incident":
@@ -118,7 +126,11 @@ class MigrationCommands:
             session.add(result)
             session.flush()
             self.access_log.record_in(
-                session, actor, "migrering", [person_of(instance)], f"version {source.version} -> {target.version}"
+                session,
+                actor,
+                "migrering",
+                [person_of(instance)],
+                Text("version %(version)s -> %(version2)s", version=source.version, version2=target.version),
             )
             return result.id
 
@@ -145,7 +157,7 @@ class MigrationCommands:
             session = command.session
             result = session.get(MigrationResult, result_id)
             if result is None:
-                raise NotFound(f"Migreringsresultatet {result_id} finns inte")
+                raise NotFound(Text("Migreringsresultatet %(result_id)s finns inte", result_id=result_id))
             if result.outcome != "migrated" or not result.state_before:
                 raise Conflict("Instansen migrerades inte i den här körningen (eller är redan återställd)")
             instance = self.core.lock(session, result.instance_id)
@@ -204,7 +216,10 @@ def check_plan(plan: Any) -> None:
     if plan.outcome != "ready":
         reasons = list(plan.problems)
         reasons += [f"{i.element_id}: {i.reason}" for i in plan.items if i.status != "same_id" and i.reason]
-        reasons += [f"{m.element_id} läser {m.name}, som ärendet saknar" for m in plan.missing_data]
+        reasons += [
+            Text("%(element_id)s läser %(name)s, som ärendet saknar", element_id=m.element_id, name=m.name)
+            for m in plan.missing_data
+        ]
         raise Conflict("Kan inte migreras: " + "; ".join(reasons), {"outcome": plan.outcome})
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.directory import Actor
 from engine.domain import boundary
+from engine.domain.text import Text
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident, ProcessInstance
 
 GOING = ("running", "waiting", "incident")
@@ -75,7 +76,9 @@ def _state_data_problems(state: dict[str, Any]) -> list[str]:
         found += _data_problems(workflow.get("data") or {}, "tillståndets data")
         for task_id, task in (workflow.get("tasks") or {}).items():
             if isinstance(task, dict):
-                found += _data_problems(task.get("data") or {}, f"tillståndets uppgift {task_id}")
+                found += _data_problems(
+                    task.get("data") or {}, Text("tillståndets uppgift %(task_id)s", task_id=task_id)
+                )
     return found
 
 

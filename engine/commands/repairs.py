@@ -11,6 +11,7 @@ from engine.commands.common import check_data, json_safe, reason_text
 from engine.commands.core import Core
 from engine.directory import Actor
 from engine.domain.errors import Conflict, ValidationFailed
+from engine.domain.text import Text, status_word
 from engine.persistence.models import HistoryEntry, Incident, Timer
 
 
@@ -74,13 +75,18 @@ class RepairCommands:
             instance = self.core.lock(session, instance_id)
             self.core.require_repair(session, actor, instance, "flyttade en token")
             if instance.status in ("completed", "cancelled"):
-                raise Conflict(f"Instansen är {instance.status}")
+                raise Conflict(Text("Instansen är %(status)s", status=status_word(instance.status)))
             definition = self.core.deployed(session, instance.definition_id)
             names = definition.elements or {}
             for key, element in (("from_element", from_element), ("to_element", to_element)):
                 if element not in names:
                     raise ValidationFailed(
-                        f"Elementet {element!r} finns inte i {definition.process_id} version {definition.version}",
+                        Text(
+                            "Elementet %(element)r finns inte i %(process_id)s version %(version)s",
+                            element=element,
+                            process_id=definition.process_id,
+                            version=definition.version,
+                        ),
                         {"fields": {key: ["finns inte i diagrammet"]}},
                     )
             now = self.clock.now()

@@ -14,6 +14,7 @@ from engine.directory import Actor, Directory
 from engine.domain.catalog import validate_form_data
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.domain.routing import ROUTING_KEYS, routing_keys_in
+from engine.domain.text import Text
 from engine.persistence.models import HistoryEntry, TaskIndex, User
 
 
@@ -33,7 +34,10 @@ class TaskCommands:
             task, instance, definition = self.core.task_for_action(session, task_id)
             self.core.require_task(session, actor, task)
             if task.claimed_by and task.claimed_by != actor.username:
-                raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+                raise Conflict(
+                    Text("Uppgiften är tagen av %(claimed_by)s", claimed_by=task.claimed_by),
+                    {"claimed_by": task.claimed_by},
+                )
             self._task_data(definition, task, data)
             submitted = json_safe(data)
             before_units = {key: (instance.data or {}).get(key) for key in ROUTING_KEYS}
@@ -114,7 +118,10 @@ class TaskCommands:
                 if user is None or not self.access.assignable(Directory._actor(user, session), task) or not task.unit:
                     raise Forbidden("Välj en kollega med rätt roll i samma enhet")
             if task.claimed_by and task.claimed_by != actor.username:
-                raise Conflict(f"Uppgiften är redan tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+                raise Conflict(
+                    Text("Uppgiften är redan tagen av %(claimed_by)s", claimed_by=task.claimed_by),
+                    {"claimed_by": task.claimed_by},
+                )
             now = self.clock.now()
             task.claimed_by, task.claimed_at = target, now
             session.add(
@@ -165,7 +172,10 @@ class TaskCommands:
             if task.claimed_by is None:
                 return
             if task.claimed_by != actor.username and not repairing:
-                raise Conflict(f"Uppgiften är tagen av {task.claimed_by}", {"claimed_by": task.claimed_by})
+                raise Conflict(
+                    Text("Uppgiften är tagen av %(claimed_by)s", claimed_by=task.claimed_by),
+                    {"claimed_by": task.claimed_by},
+                )
             now = self.clock.now()
             session.add(
                 HistoryEntry(
@@ -194,11 +204,14 @@ class TaskCommands:
             self.core.require_repair(session, actor, instance, "fördelade om en uppgift")
             user = session.scalar(select(User).where(User.username == assignee, User.active.is_(True)))
             if user is None:
-                raise ValidationFailed(f"Användaren {assignee!r} finns inte", {"fields": {"assignee": ["finns inte"]}})
+                raise ValidationFailed(
+                    Text("Användaren %(assignee)r finns inte", assignee=assignee),
+                    {"fields": {"assignee": ["finns inte"]}},
+                )
             target = Directory._actor(user, session)
             if not self.access.assignable(target, task):
                 raise ValidationFailed(
-                    f"{user.name or assignee} har inte uppgiftens roll och enhet",
+                    Text("%(name)s har inte uppgiftens roll och enhet", name=user.name or assignee),
                     {"fields": {"assignee": ["kan inte ta uppgiften"]}},
                 )
             now = self.clock.now()

@@ -17,6 +17,7 @@ from engine.commands.core import Core
 from engine.commands.projectors import record_timer_fired, refresh_facts
 from engine.directory import Actor
 from engine.domain.errors import Conflict, NotFound
+from engine.domain.text import Text, status_word
 from engine.persistence.models import HistoryEntry, Incident, ProcessInstance, Timer
 
 # The scheduler's statements, built once: building a statement cost about as much as running it on SQLite (profiled,
@@ -136,7 +137,11 @@ class TimerCommands:
                 timer.next_attempt_at = now + timedelta(seconds=delay)
                 return False
             timer.next_attempt_at = None
-            text = f"Timern kunde inte utlösas efter {timer.attempts} försök: {message}"
+            text = Text(
+                "Timern kunde inte utlösas efter %(attempts)s försök: %(message)s",
+                attempts=timer.attempts,
+                message=message,
+            )
             session.add(Incident(instance_id=instance.id, element_id=timer.element_id, message=text, created_at=now))
             session.add(
                 HistoryEntry(
@@ -161,7 +166,7 @@ class TimerCommands:
             instance = self.core.lock(session, instance_id)
             self.core.require_repair(session, actor, instance, "utlöste en timer i förtid")
             if instance.status in ("completed", "cancelled"):
-                raise Conflict(f"Instansen är {instance.status}")
+                raise Conflict(Text("Instansen är %(status)s", status=status_word(instance.status)))
             if instance.status == "incident":
                 raise Conflict("Instansen har en öppen incident: försök igen eller flytta token först")
             timer = session.execute(

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.domain.text import Text
+
 MAX_DEPTH = 32  # nesting of lists and objects (the top object is depth 1)
 MAX_TOTAL_BYTES = 256 * 1024  # the value as compact JSON (UTF-8)
 MAX_STRING_CHARS = 100_000  # one string value
@@ -75,7 +77,7 @@ def _key_path(path: str, key: str) -> str:
 
 def _string_problem(text: str, limit: int) -> str | None:
     if len(text) > limit:
-        return f"texten är för lång ({len(text)} tecken, högst {limit})"
+        return Text("texten är för lång (%(count)s tecken, högst %(limit)s)", count=len(text), limit=limit)
     if "\x00" in text:
         return "texten innehåller ett NUL-tecken"
     try:
@@ -93,21 +95,25 @@ def _check(value: Any, path: str, depth: int, walk: _Walk, normalise: bool) -> A
     limits = walk.limits
     walk.items += 1
     if walk.items > limits.max_items:
-        raise DataRefused(path or "$", f"för många värden (högst {limits.max_items})")
+        raise DataRefused(path or "$", Text("för många värden (högst %(max_items)s)", max_items=limits.max_items))
     if value is None or value is True or value is False:
         walk.size += 5
         return value
     kind = type(value)
     if kind is int:
         if not -_INT_LIMIT < value < _INT_LIMIT:
-            raise DataRefused(path, f"heltalet har för många siffror (högst {MAX_INT_DIGITS})")
+            raise DataRefused(
+                path, Text("heltalet har för många siffror (högst %(max_int_digits)s)", max_int_digits=MAX_INT_DIGITS)
+            )
         walk.size += 20
         return value
     if kind is float:
         if not math.isfinite(value):
             raise DataRefused(path, "talet är inte ändligt (NaN eller oändligt)")
         if abs(value) > MAX_FLOAT_ABS:
-            raise DataRefused(path, f"talet är för stort (högst {MAX_FLOAT_ABS:.0e} i belopp)")
+            raise DataRefused(
+                path, Text("talet är för stort (högst %(max_float_abs).0e i belopp)", max_float_abs=MAX_FLOAT_ABS)
+            )
         walk.size += 24
         return value
     if kind is str:
@@ -119,35 +125,45 @@ def _check(value: Any, path: str, depth: int, walk: _Walk, normalise: bool) -> A
         return value
     if kind is list or (normalise and kind is tuple):
         if depth > limits.max_depth:
-            raise DataRefused(path or "$", f"för djupt nästlat (högst {limits.max_depth} nivåer)")
+            raise DataRefused(
+                path or "$", Text("för djupt nästlat (högst %(max_depth)s nivåer)", max_depth=limits.max_depth)
+            )
         walk.size += 2
         result = [_check(item, f"{path}[{i}]", depth + 1, walk, normalise) for i, item in enumerate(value)]
         _check_size(path, walk)
         return result if normalise else value
     if kind is dict:
         if depth > limits.max_depth:
-            raise DataRefused(path or "$", f"för djupt nästlat (högst {limits.max_depth} nivåer)")
+            raise DataRefused(
+                path or "$", Text("för djupt nästlat (högst %(max_depth)s nivåer)", max_depth=limits.max_depth)
+            )
         walk.size += 2
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise DataRefused(path, f"nyckeln {key!r} är inte en text")
+                raise DataRefused(path, Text("nyckeln %(key)r är inte en text", key=key))
             where = _key_path(path, key)
             problem = _string_problem(key, MAX_KEY_CHARS)
             if problem:
                 raise DataRefused(where, f"nyckeln: {problem}")
             if key in RESERVED_KEYS:
-                raise DataRefused(where, f"nyckeln {key!r} är reserverad för plattformens lagring")
+                raise DataRefused(where, Text("nyckeln %(key)r är reserverad för plattformens lagring", key=key))
             walk.size += _utf8_len(key) + 4
             out[key] = _check(item, where, depth + 1, walk, normalise)
         _check_size(path, walk)
         return out if normalise else value
-    raise DataRefused(path, f"värdet är inte JSON ({_kind_name(value)})")
+    raise DataRefused(path, Text("värdet är inte JSON (%(kind)s)", kind=_kind_name(value)))
 
 
 def _check_size(path: str, walk: _Walk) -> None:
     if walk.size > walk.limits.max_total_bytes:
-        raise DataRefused(path or "$", f"uppgifterna är för stora (högst {walk.limits.max_total_bytes} byte som JSON)")
+        raise DataRefused(
+            path or "$",
+            Text(
+                "uppgifterna är för stora (högst %(max_total_bytes)s byte som JSON)",
+                max_total_bytes=walk.limits.max_total_bytes,
+            ),
+        )
 
 
 def _kind_name(value: Any) -> str:
@@ -174,7 +190,9 @@ def check_value(value: Any, path: str = "", *, normalise: bool = False, limits: 
     try:
         return _check(value, path, 1, _Walk(limits), normalise)
     except RecursionError:  # a host Python with a very low recursion limit; the depth bound normally stops first
-        raise DataRefused(path or "$", f"för djupt nästlat (högst {limits.max_depth} nivåer)") from None
+        raise DataRefused(
+            path or "$", Text("för djupt nästlat (högst %(max_depth)s nivåer)", max_depth=limits.max_depth)
+        ) from None
 
 
 def is_data_key(key: Any) -> bool:
@@ -192,7 +210,9 @@ def check_data(data: Any, path: str = "data", *, normalise: bool = False) -> dic
     for key in data:
         if not is_data_key(key):
             where = _key_path(path, key) if isinstance(key, str) else path
-            raise DataRefused(where, f"ogiltigt fältnamn {key!r} (ett namn som a-ö, 0-9 och _, inte börja med _)")
+            raise DataRefused(
+                where, Text("ogiltigt fältnamn %(key)r (ett namn som a-ö, 0-9 och _, inte börja med _)", key=key)
+            )
     return check_value(data, path, normalise=normalise)
 
 
@@ -202,7 +222,7 @@ def problems(value: Any, path: str = "") -> Iterator[DataRefused]:
         for key, item in value.items():
             try:
                 if not isinstance(key, str) or key in RESERVED_KEYS:
-                    raise DataRefused(_key_path(path, str(key)), f"nyckeln {key!r} är inte tillåten")
+                    raise DataRefused(_key_path(path, str(key)), Text("nyckeln %(key)r är inte tillåten", key=key))
                 check_value(item, _key_path(path, key))
             except DataRefused as exc:
                 yield exc

@@ -14,6 +14,7 @@ from functools import lru_cache
 import holidays
 
 from engine.domain.clock import STOCKHOLM
+from engine.domain.text import Text
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -42,7 +43,7 @@ def is_working_day(day: date) -> bool:
 def parse_duration(text: str) -> dict[str, float]:
     match = _DURATION.match(text.strip().upper())
     if not match:
-        raise ValueError(f"{text!r} är ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)")
+        raise ValueError(Text("%(text)r är ingen ISO 8601-varaktighet (t.ex. PT24H, P3D)", text=text))
     return {k: float(v) for k, v in match.groupdict().items() if v is not None}
 
 
@@ -57,7 +58,11 @@ class DeadlineRule:
 
     def __post_init__(self) -> None:
         if self.calendar not in KINDS:
-            raise ValueError(f"okänd kalender {self.calendar!r}; välj en av {', '.join(KINDS)}")
+            raise ValueError(
+                Text(
+                    "okänd kalender %(calendar)r; välj en av %(items)s", calendar=self.calendar, items=", ".join(KINDS)
+                )
+            )
         parse_duration(self.duration)
         if self.before is not None:
             time.fromisoformat(self.before)

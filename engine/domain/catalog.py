@@ -24,6 +24,7 @@ from engine.domain.calendar import DeadlineRule, parse_duration
 from engine.domain.clock import STOCKHOLM
 from engine.domain.deadlines import PAYMENT_DEADLINE, anchor_title, check_anchor, tvangsvard_rule, under_tvangsvard
 from engine.domain.errors import ValidationFailed
+from engine.domain.text import Text
 
 DEFAULT_AGREEMENT = "nationell"
 _FORM_NAME = re.compile(r"^[A-Za-z0-9_\-/]+$")
@@ -142,13 +143,13 @@ def _swedish(kind: Any, message: str, label: str | None, node: Mapping[str, Any]
             "email": "ange en e-postadress",
         }.get(str(fmt), "har fel format"),
         "enum": "välj ett av de tillåtna värdena" + (f" ({', '.join(map(str, allowed))})" if allowed else ""),
-        "minLength": f"skriv minst {node.get('minLength')} tecken",
-        "maxLength": f"korta texten till högst {node.get('maxLength')} tecken",
-        "minimum": f"ange {node.get('minimum')} eller mer",
-        "maximum": f"ange {node.get('maximum')} eller mindre",
+        "minLength": Text("skriv minst %(n)s tecken", n=node.get("minLength")),
+        "maxLength": Text("korta texten till högst %(n)s tecken", n=node.get("maxLength")),
+        "minimum": Text("ange %(n)s eller mer", n=node.get("minimum")),
+        "maximum": Text("ange %(n)s eller mindre", n=node.get("maximum")),
         "pattern": "har fel form",
         "additionalProperties": "innehåller okända fält",
-        "minItems": f"välj minst {node.get('minItems')}",
+        "minItems": Text("välj minst %(n)s", n=node.get("minItems")),
     }
     return prefix + texts.get(str(kind), message)
 
@@ -291,7 +292,7 @@ class Catalog:
             return self.agreements[wanted]
         if DEFAULT_AGREEMENT in self.agreements:
             return self.agreements[DEFAULT_AGREEMENT]
-        raise CatalogError(f"avtalet {wanted!r} finns inte i agreements.json")
+        raise CatalogError(Text("avtalet %(wanted)r finns inte i agreements.json", wanted=wanted))
 
     def deadline_rule(
         self, key_or_duration: str, agreement_key: str | None, data: Mapping[str, Any] | None = None
@@ -304,7 +305,7 @@ class Catalog:
             return DeadlineRule(text.upper(), "hours")
         agreement = self.agreement(agreement_key)
         if text not in agreement.deadlines:
-            raise CatalogError(f"tidsfristen {text!r} finns inte i avtalet {agreement.key!r}")
+            raise CatalogError(Text("tidsfristen %(text)r finns inte i avtalet %(key)r", text=text, key=agreement.key))
         rule = agreement.deadlines[text]
         if text == PAYMENT_DEADLINE and under_tvangsvard(data):
             return tvangsvard_rule(agreement.raw.get("psykiatrisk_tvangsvard"), rule) or rule

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from engine.domain.text import Text
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
@@ -75,5 +77,5 @@ def parse_step(text: str) -> timedelta:
     """How far to move a simulated clock, as an operator types it: `3d`, `12h`, `90m`, `30s` or plain seconds."""
     match = _STEP.match(text or "")
     if not match:
-        raise ValueError(f"{text!r}: ange t.ex. 3d, 12h, 90m eller ett antal sekunder")
+        raise ValueError(Text("%(text)r: ange t.ex. 3d, 12h, 90m eller ett antal sekunder", text=text))
     return timedelta(seconds=float(match.group(1)) * _STEP_SECONDS[match.group(2).lower()])

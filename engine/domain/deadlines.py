@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.domain.calendar import DeadlineRule
 from engine.domain.clock import STOCKHOLM
+from engine.domain.text import Text
 
 # Anchor name (as written in agreements.json) -> the recorded moment it reads (a CaseFacts field derived from the
 # case's history by processes/milestones.json).
@@ -70,7 +71,13 @@ def check_anchor(anchor: Any) -> str:
         if anchor.startswith(PLAN_PREFIX) and anchor[len(PLAN_PREFIX) :].strip():
             return anchor
     choices = ", ".join([*ANCHORS, PLAN_PREFIX + "<fält>", TASK_ANCHOR])
-    raise ValueError(f"okänd ankarhändelse {anchor!r}: tidsfristen måste räknas från en av {choices}")
+    raise ValueError(
+        Text(
+            "okänd ankarhändelse %(anchor)r: tidsfristen måste räknas från en av %(choices)s",
+            anchor=anchor,
+            choices=choices,
+        )
+    )
 
 
 def counts_from_event(rule: DeadlineRule) -> bool:
@@ -80,10 +87,11 @@ def counts_from_event(rule: DeadlineRule) -> bool:
 
 def anchor_title(anchor: str | None) -> str:
     if anchor is None or anchor == TASK_ANCHOR:
-        return "att uppgiften skapas"
+        return Text("att uppgiften skapas")
     if anchor.startswith(PLAN_PREFIX):
-        return f"datumet {anchor[len(PLAN_PREFIX) :]} i planen"
-    return ANCHOR_TITLES.get(anchor, anchor)
+        return Text("datumet %(field)s i planen", field=anchor[len(PLAN_PREFIX) :])
+    title = ANCHOR_TITLES.get(anchor)
+    return Text(title) if title else anchor
 
 
 def parse_moment(value: Any) -> datetime | None:

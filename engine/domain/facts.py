@@ -35,6 +35,7 @@ from engine.domain.deadlines import (
     under_tvangsvard,
 )
 from engine.domain.personnummer import birth_date
+from engine.domain.text import Text
 
 KINDS = ("started", "task_completed", "element_completed", "message_received", "timer_fired", "cancelled", "completed")
 PICKS = ("first", "last", "all", "count", "value")
@@ -170,11 +171,20 @@ class Milestones:
             for name, body in (raw.get("milestones") or {}).items():
                 pick = body.get("pick", "first")
                 if pick not in PICKS:
-                    raise CatalogError(f"{where}: {name}: okänt val pick={pick!r}")
+                    raise CatalogError(
+                        Text("%(where)s: %(name)s: okänt val pick=%(pick)r", where=where, name=name, pick=pick)
+                    )
                 rules = []
                 for event in body.get("events") or []:
                     if event.get("kind") not in KINDS:
-                        raise CatalogError(f"{where}: {name}: okänd händelsetyp {event.get('kind')!r}")
+                        raise CatalogError(
+                            Text(
+                                "%(where)s: %(name)s: okänd händelsetyp %(event)r",
+                                where=where,
+                                name=name,
+                                event=event.get("kind"),
+                            )
+                        )
                     rules.append(
                         EventRule(
                             kind=event["kind"],
@@ -187,24 +197,32 @@ class Milestones:
                         )
                     )
                 if not rules:
-                    raise CatalogError(f"{where}: {name}: inga händelser")
+                    raise CatalogError(Text("%(where)s: %(name)s: inga händelser", where=where, name=name))
                 items[name] = Milestone(name, body.get("title", name), pick, tuple(rules))
             missing = set(REQUIRED_MILESTONES) - set(items)
             if missing:
-                raise CatalogError(f"{where}: milstolpar saknas: {', '.join(sorted(missing))}")
+                raise CatalogError(
+                    Text("%(where)s: milstolpar saknas: %(items)s", where=where, items=", ".join(sorted(missing)))
+                )
             checks = {}
             for name, body in (raw.get("deadlines") or {}).items():
                 if name.startswith("$"):
                     continue
                 if "from" in body:
                     raise CatalogError(
-                        f"{where}: {name}: 'from' används inte längre; tidsfristen räknas från sin ankarhändelse "
-                        "(anchor) i agreements.json"
+                        Text(
+                            "%(where)s: %(name)s: 'from' används inte längre; tidsfristen räknas från sin "
+                            "ankarhändelse (anchor) i agreements.json",
+                            where=where,
+                            name=name,
+                        )
                     )
                 checks[name] = DeadlineCheck(body["deadline"], body["to"])
             missing = set(REQUIRED_CHECKS) - set(checks)
             if missing:
-                raise CatalogError(f"{where}: tidsgränser saknas: {', '.join(sorted(missing))}")
+                raise CatalogError(
+                    Text("%(where)s: tidsgränser saknas: %(items)s", where=where, items=", ".join(sorted(missing)))
+                )
             return cls(
                 str(raw.get("process_id") or "in_utskrivning"),
                 items,

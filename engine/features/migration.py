@@ -26,6 +26,7 @@ from engine.bpmn import migration as bpmn_migration
 from engine.commands.common import provided_by_form
 from engine.directory import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, SamflodeError, ValidationFailed
+from engine.domain.text import Text
 from engine.persistence.models import (
     AuditEntry,
     MigrationResult,
@@ -89,9 +90,17 @@ class Migrations:
             )
         )
         if target is None:
-            raise NotFound(f"{selection.process_id} version {selection.target_version} finns inte")
+            raise NotFound(
+                Text(
+                    "%(process_id)s version %(target_version)s finns inte",
+                    process_id=selection.process_id,
+                    target_version=selection.target_version,
+                )
+            )
         if not target.executable:
-            raise BadRequest(f"Version {target.version} är bara dokumentation och kan inte köras")
+            raise BadRequest(
+                Text("Version %(version)s är bara dokumentation och kan inte köras", version=target.version)
+            )
         return target
 
     def _instances(self, session: Any, selection: Selection, target_id: int) -> list[ProcessInstance]:
@@ -112,7 +121,13 @@ class Migrations:
             raise BadRequest("Välj instanser: ange instans-id eller vilken version de kör (from_version)")
         count = session.scalar(select(func.count()).select_from(query.subquery()))
         if count > MAX_INSTANCES:
-            raise BadRequest(f"Urvalet har {count} instanser; migrera högst {MAX_INSTANCES} åt gången")
+            raise BadRequest(
+                Text(
+                    "Urvalet har %(count)s instanser; migrera högst %(max_instances)s åt gången",
+                    count=count,
+                    max_instances=MAX_INSTANCES,
+                )
+            )
         return list(session.scalars(query.order_by(ProcessInstance.id)))
 
     # ----------------------------------------------------------------------------------------------- preview
@@ -140,7 +155,7 @@ class Migrations:
                     plan = bpmn_migration.plan(flow, target_spec, target_subs, mapping, instance.data or {}, fields_of)
                 except Exception as exc:  # noqa: BLE001 - a broken state is a finding, not a failed page
                     log.exception("preview of instance %s", instance.id)
-                    plan = bpmn_migration.FlowPlan(problems=[f"Instansen kunde inte läsas: {exc}"])
+                    plan = bpmn_migration.FlowPlan(problems=[Text("Instansen kunde inte läsas: %(exc)s", exc=exc)])
                 items.append(
                     {
                         "instance_id": instance.id,
@@ -234,7 +249,9 @@ class Migrations:
             except Exception as exc:  # noqa: BLE001 - one instance never stops the batch
                 log.exception("migration of instance %s", instance_id)
                 failed += 1
-                self._record_failure(run_id, instance_id, f"Oväntat fel: {exc.__class__.__name__}: {exc}")
+                self._record_failure(
+                    run_id, instance_id, Text("Oväntat fel: %(kind)s: %(exc)s", kind=exc.__class__.__name__, exc=exc)
+                )
         with self.db.unit_of_work() as session:
             row = session.get(MigrationRun, run_id)
             assert row is not None
@@ -264,7 +281,7 @@ class Migrations:
         self._require(actor)
         with self.db.read() as session:
             if session.get(MigrationRun, run_id) is None:
-                raise NotFound(f"Migreringen {run_id} finns inte")
+                raise NotFound(Text("Migreringen %(run_id)s finns inte", run_id=run_id))
             query = select(MigrationResult.id, MigrationResult.instance_id).where(
                 MigrationResult.run_id == run_id, MigrationResult.outcome == "migrated"
             )
@@ -310,7 +327,7 @@ class Migrations:
         with self.db.read() as session:
             run = session.get(MigrationRun, run_id)
             if run is None:
-                raise NotFound(f"Migreringen {run_id} finns inte")
+                raise NotFound(Text("Migreringen %(run_id)s finns inte", run_id=run_id))
             results = session.scalars(
                 select(MigrationResult).where(MigrationResult.run_id == run_id).order_by(MigrationResult.id)
             )

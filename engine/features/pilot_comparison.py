@@ -25,6 +25,7 @@ from sqlalchemy import Select, not_, or_, select, union
 from engine.directory import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
+from engine.domain.text import Text
 from engine.features.pilots import rule_clause, stockholm_today
 from engine.persistence.db import Database
 from engine.persistence.models import (
@@ -100,15 +101,24 @@ def format_value(unit: str, value: FigureValue | None) -> str:
             return "– (inga fall att räkna)"
         margin = share_margin(value)
         extra = f" ±{round(margin * 100)}" if margin is not None else ""
-        return f"{round(value.value * 100)} % ({int(value.numerator)} av {int(value.denominator)}){extra}"
+        return Text(
+            "%(p)s %% (%(a)s av %(b)s)%(extra)s",
+            p=round(value.value * 100),
+            a=int(value.numerator),
+            b=int(value.denominator),
+            extra=extra,
+        )
     if unit == "mean_days":
         if value.value is None:
             return "– (inga utskrivna)"
-        return f"{_number(value.value)} dagar (n={int(value.denominator)})"
+        return Text("%(v)s dagar (n=%(n)s)", v=_number(value.value), n=int(value.denominator))
     if unit == "kronor":
         return "–" if value.value is None else f"{_number(value.value, 0)} kr"
-    per_case = f" ({_number(value.numerator / value.denominator, 2)} per fall)" if value.denominator else ""
-    return f"{_number(value.numerator, 0)}{per_case}"
+    if not value.denominator:
+        return _number(value.numerator, 0)
+    return Text(
+        "%(v)s (%(r)s per fall)", v=_number(value.numerator, 0), r=_number(value.numerator / value.denominator, 2)
+    )
 
 
 class PilotComparison:
@@ -130,7 +140,11 @@ class PilotComparison:
             GroupScope(
                 "pilot",
                 GROUP_TITLES["pilot"],
-                f"Fall på pilotens version, inskrivna {start.isoformat()}–{(end - timedelta(days=1)).isoformat()}",
+                Text(
+                    "%(what)s, inskrivna %(period)s",
+                    what=Text("Fall på pilotens version"),
+                    period=f"{start.isoformat()}–{(end - timedelta(days=1)).isoformat()}",
+                ),
                 start,
                 end,
                 select(ProcessInstance.id).where(ProcessInstance.pilot_id == pilot.id),
@@ -150,8 +164,11 @@ class PilotComparison:
             GroupScope(
                 "before",
                 GROUP_TITLES["before"],
-                f"Pilotens enheter, inskrivna {(start - length).isoformat()}–{(start - timedelta(days=1)).isoformat()}"
-                " (lika lång period före piloten)",
+                Text(
+                    "%(what)s, inskrivna %(period)s (lika lång period före piloten)",
+                    what=Text("Pilotens enheter"),
+                    period=f"{(start - length).isoformat()}–{(start - timedelta(days=1)).isoformat()}",
+                ),
                 start - length,
                 start,
                 select(ProcessInstance.id).where(same_process, takes),
@@ -165,7 +182,7 @@ class PilotComparison:
         with self.db.read() as session:
             pilot = session.get(Pilot, pilot_id)
             if pilot is None:
-                raise NotFound(f"Piloten {pilot_id} finns inte")
+                raise NotFound(Text("Piloten %(pilot_id)s finns inte", pilot_id=pilot_id))
             session.expunge(pilot)
         groups = self.groups(pilot)
         totals = {}
@@ -189,7 +206,7 @@ class PilotComparison:
                             "numerator": v.numerator if v is not None else None,
                             "denominator": v.denominator if v is not None else None,
                             "margin": share_margin(v) if v is not None and definition.unit == "share" else None,
-                            "text": f"färre än {SMALL_GROUP} fall"
+                            "text": Text("färre än %(n)s fall", n=SMALL_GROUP)
                             if g.key in hidden
                             else format_value(definition.unit, v),
                         }
@@ -352,33 +369,47 @@ def _summary(answers: list[str]) -> dict[str, Any]:
     n = len(answers)
     agree = sum(1 for a in answers if a == AGREE_FULLY)
     if 0 < n < SMALL_GROUP:
-        return {"answers": None, "agree_fully": None, "share": None, "text": f"färre än {SMALL_GROUP} svar"}
+        return {"answers": None, "agree_fully": None, "share": None, "text": Text("färre än %(n)s svar", n=SMALL_GROUP)}
     return {
         "answers": n,
         "agree_fully": agree,
         "share": agree / n if n else None,
-        "text": f"{round(agree / n * 100)} % instämmer helt ({agree} av {n})" if n else "– (inga svar)",
+        "text": Text("%(p)s %% instämmer helt (%(a)s av %(b)s)", p=round(agree / n * 100), a=agree, b=n)
+        if n
+        else "– (inga svar)",
     }
 
 
 def table_rows(comparison: dict[str, Any]) -> list[list[Any]]:
     """The comparison as rows of a table (CSV and Excel): groups with their counts, figures, Värdekompass."""
     groups = comparison["groups"]
-    rows: list[list[Any]] = [["Nyckeltal", *[g["title"] for g in groups]]]
-    rows.append(["Period", *[f"{g['start']}–{g['end']}" for g in groups]])
-    rows.append(["Antal fall", *[g["cases"] if not g["suppressed"] else f"färre än {SMALL_GROUP}" for g in groups]])
+    rows: list[list[Any]] = [[Text("Nyckeltal"), *[g["title"] for g in groups]]]
+    rows.append([Text("Period"), *[f"{g['start']}–{g['end']}" for g in groups]])
     rows.append(
         [
-            f"För få fall (under {comparison['threshold']}) för slutsatser",
-            *["ja" if g["too_small"] else "nej" for g in groups],
+            Text("Antal fall"),
+            *[g["cases"] if not g["suppressed"] else Text("färre än %(n)s", n=SMALL_GROUP) for g in groups],
+        ]
+    )
+    rows.append(
+        [
+            Text("För få fall (under %(threshold)s) för slutsatser", threshold=comparison["threshold"]),
+            *[Text("ja") if g["too_small"] else Text("nej") for g in groups],
         ]
     )
     for row in comparison["rows"]:
         rows.append([row["title"], *[v["text"] for v in row["values"]]])
     for row in comparison["questionnaires"]["person"]:
-        rows.append([f"Värdekompass, den enskilde: {row['title']}", *[v["text"] for v in row["values"]]])
+        rows.append(
+            [Text("Värdekompass, den enskilde: %(title)s", title=row["title"]), *[v["text"] for v in row["values"]]]
+        )
     for row in comparison["questionnaires"]["staff"]:
-        rows.append([f"Värdekompass, {row['party']}: {row['title']}", *[v["text"] for v in row["values"]]])
+        rows.append(
+            [
+                Text("Värdekompass, %(party)s: %(title)s", party=row["party"], title=row["title"]),
+                *[v["text"] for v in row["values"]],
+            ]
+        )
     return rows
 
 
@@ -402,7 +433,7 @@ class Questionnaires:
         with self.db.read() as session:
             pilot = session.get(Pilot, pilot_id)
             if pilot is None:
-                raise NotFound(f"Piloten {pilot_id} finns inte")
+                raise NotFound(Text("Piloten %(pilot_id)s finns inte", pilot_id=pilot_id))
             session.expunge(pilot)
             if not (pilot.person_questionnaire or pilot.staff_questionnaire):
                 raise Conflict("Piloten ställer inga frågor (Värdekompass): välj frågor när piloten skapas")
@@ -412,7 +443,12 @@ class Questionnaires:
                 )
                 is None
             ):
-                raise Conflict(f"Processen {QUESTIONNAIRE_PROCESS} är inte driftsatt (processes/vardekompass.bpmn)")
+                raise Conflict(
+                    Text(
+                        "Processen %(questionnaire_process)s är inte driftsatt (processes/vardekompass.bpmn)",
+                        questionnaire_process=QUESTIONNAIRE_PROCESS,
+                    )
+                )
             asked = select(ProcessInstance.parent_instance_id).where(
                 ProcessInstance.process_id == QUESTIONNAIRE_PROCESS, ProcessInstance.parent_instance_id.is_not(None)
             )

@@ -35,6 +35,7 @@ from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.personnummer import is_hsa_id
+from engine.domain.text import Text
 from engine.organisation import UnitKind, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
@@ -140,7 +141,9 @@ def route(session: Session, process_id: str, case: Mapping[str, str | None], tod
         row = by_unit.get((kind, value)) if value else None
         if row is not None:
             source = f" (pilot {row.pilot_id})" if row.pilot_id else ""
-            reason = f"spridning till {KIND_TITLES[kind].lower()} {value}{source}"
+            reason = Text(
+                "spridning till %(kind)s %(unit)s%(pilot)s", kind=KIND_TITLES[kind].lower(), unit=value, pilot=source
+            )
             return Route(row.definition_id, "promotion", None, reason)
     whole = by_unit.get(("", ""))
     if whole is not None:
@@ -252,7 +255,7 @@ class Pilots:
         with self.db.read() as session:
             pilot = session.get(Pilot, pilot_id)
             if pilot is None:
-                raise NotFound(f"Piloten {pilot_id} finns inte")
+                raise NotFound(Text("Piloten %(pilot_id)s finns inte", pilot_id=pilot_id))
             return self._dict(
                 session, pilot, self._case_counts(session, [pilot.id]).get(pilot.id, {}), self._unit_names(session)
             )
@@ -383,7 +386,7 @@ class Pilots:
     def _load(self, session: Session, pilot_id: int) -> Pilot:
         pilot = session.get(Pilot, pilot_id)
         if pilot is None:
-            raise NotFound(f"Piloten {pilot_id} finns inte")
+            raise NotFound(Text("Piloten %(pilot_id)s finns inte", pilot_id=pilot_id))
         self._lock_process(session, pilot.process_id)
         session.refresh(pilot)
         return pilot
@@ -401,9 +404,15 @@ class Pilots:
         other = session.scalars(query.order_by(Pilot.start_date)).first()
         if other is not None:
             raise Conflict(
-                f"Perioden överlappar piloten ”{other.name}” (nr {other.id}, {other.start_date.isoformat()}–"
-                f"{other.end_date.isoformat()}) för samma process. Två piloter för samma process får inte pågå "
-                "samtidigt: avsluta eller flytta den andra piloten först.",
+                Text(
+                    "Perioden överlappar piloten ”%(name)s” (nr %(id)s, %(start_date)s–%(end_date)s) för samma "
+                    "process. Två piloter för samma process får inte pågå samtidigt: avsluta eller flytta den andra "
+                    "piloten först.",
+                    name=other.name,
+                    id=other.id,
+                    start_date=other.start_date.isoformat(),
+                    end_date=other.end_date.isoformat(),
+                ),
                 {"pilot_id": other.id, "name": other.name},
             )
 
@@ -416,7 +425,7 @@ class Pilots:
             key = PILOT_LISTS[kind]
             values = sorted({str(v).strip() for v in getattr(spec, key) if str(v).strip()})
             if len(values) > MAX_UNITS:
-                fields[key] = [f"högst {MAX_UNITS} enheter"]
+                fields[key] = [Text("högst %(max_units)s enheter", max_units=MAX_UNITS)]
             bad: list[str] = []
             for value in values:
                 if kind == "kommun":
@@ -430,14 +439,18 @@ class Pilots:
                     bad.append(value)
             if bad:
                 what = {"avdelning": "avdelning", "vardcentral": "vårdcentral", "kommun": "kommun"}[kind]
-                fields[key] = [f"okänd {what}: {', '.join(bad)}"]
+                fields[key] = [Text("okänd %(what)s: %(items)s", what=what, items=", ".join(bad))]
             cleaned[key] = values
         if not fields and not any(cleaned.values()):
             fields["enheter"] = ["välj minst en avdelning, vårdcentral eller kommun"]
         rule = spec.mixed_rule
         if rule in UNIT_KINDS and not cleaned.get(PILOT_LISTS[rule]) and "enheter" not in fields:
             fields["mixed_rule"] = [
-                f"regeln ”{MIXED_RULES[rule]}” kräver minst en {KIND_TITLES[rule].lower()} i piloten"
+                Text(
+                    "regeln ”%(mixed_rules)s” kräver minst en %(kind_titles)s i piloten",
+                    mixed_rules=MIXED_RULES[rule],
+                    kind_titles=KIND_TITLES[rule].lower(),
+                )
             ]
         if fields:
             raise ValidationFailed("Piloten kan inte sparas: kontrollera enheterna", {"fields": fields})
@@ -465,12 +478,20 @@ class Pilots:
             )
             if definition is None:
                 raise ValidationFailed(
-                    f"{spec.process_id} version {spec.version} finns inte",
+                    Text(
+                        "%(process_id)s version %(version)s finns inte",
+                        process_id=spec.process_id,
+                        version=spec.version,
+                    ),
                     {"fields": {"version": ["okänd version"]}},
                 )
             if not definition.executable:
                 raise ValidationFailed(
-                    f"{spec.process_id} version {spec.version} är bara dokumentation och kan inte pilotas",
+                    Text(
+                        "%(process_id)s version %(version)s är bara dokumentation och kan inte pilotas",
+                        process_id=spec.process_id,
+                        version=spec.version,
+                    ),
                     {"fields": {"version": ["kan inte köras"]}},
                 )
             units = self._check_units(session, spec)
@@ -550,7 +571,10 @@ class Pilots:
             pilot = self._load(session, pilot_id)
             if pilot.status not in allowed:
                 raise Conflict(
-                    f"Piloten är {STATUS_TEXT.get(pilot.status, pilot.status).lower()}; det går inte nu",
+                    Text(
+                        "Piloten är %(status_text)s; det går inte nu",
+                        status_text=STATUS_TEXT.get(pilot.status, pilot.status).lower(),
+                    ),
                     {"status": pilot.status},
                 )
             now = self.clock.now()
@@ -583,7 +607,7 @@ class Pilots:
                 raise Conflict("Piloten är avslutad och kan inte förlängas")
             if end_date <= pilot.end_date:
                 raise ValidationFailed(
-                    f"Det nya slutdatumet måste vara efter {pilot.end_date.isoformat()}",
+                    Text("Det nya slutdatumet måste vara efter %(end_date)s", end_date=pilot.end_date.isoformat()),
                     {"fields": {"end_date": ["måste vara senare än nuvarande slutdatum"]}},
                 )
             self._refuse_overlap(session, pilot.process_id, pilot.start_date, end_date, exclude=pilot.id)
@@ -677,7 +701,8 @@ class Pilots:
                 )
                 if version is None:
                     raise ValidationFailed(
-                        f"{process_id} har ingen körbar version", {"fields": {"version": ["välj en körbar version"]}}
+                        Text("%(process_id)s har ingen körbar version", process_id=process_id),
+                        {"fields": {"version": ["välj en körbar version"]}},
                     )
             self._lock_process(session, process_id)
             row = session.scalar(
@@ -697,7 +722,11 @@ class Pilots:
             )
             if definition is None or not definition.executable:
                 raise ValidationFailed(
-                    f"{process_id} version {version} finns inte eller kan inte köras",
+                    Text(
+                        "%(process_id)s version %(version)s finns inte eller kan inte köras",
+                        process_id=process_id,
+                        version=version,
+                    ),
                     {"fields": {"version": ["välj en körbar version"]}},
                 )
             if row is None:

@@ -54,6 +54,7 @@ from engine.domain.catalog import Catalog, fill_required
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.domain.errors import NotFound
 from engine.domain.facts import CaseInput, HistoryRecord, anchors_from
+from engine.domain.text import Text
 from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation, HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
@@ -164,7 +165,9 @@ def load_definition(db: Database, process_id: str, version: int) -> DefinitionSo
             )
         )
         if row is None:
-            raise NotFound(f"{process_id} version {version} finns inte")
+            raise NotFound(
+                Text("%(process_id)s version %(version)s finns inte", process_id=process_id, version=version)
+            )
         deps = {
             # a call left to run time: the newest executable version, as a case would resolve it now
             name: session.get(ProcessDefinition, dep_id)
@@ -942,7 +945,9 @@ def simulate_version(
                     shard, outcome = results.get(timeout=5.0)
                     outcomes[shard] = outcome
                 except Exception:  # noqa: BLE001
-                    raise RuntimeError(f"Simuleringen av grupp {sorted(shard_ids)} avbröts") from None
+                    raise RuntimeError(
+                        Text("Simuleringen av grupp %(shard_ids)s avbröts", shard_ids=sorted(shard_ids))
+                    ) from None
         for process in processes:
             process.join(timeout=5)
     failed = [o["error"] for o in outcomes.values() if "error" in o]

@@ -24,6 +24,7 @@ from engine.directory import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, Forbidden, NotFound
+from engine.domain.text import Text
 from engine.features.simulation import SimulationParams, run_simulation
 from engine.jobs.queue import ClaimedJob, JobQueue, PermanentJobError
 from engine.persistence.db import Database
@@ -67,9 +68,11 @@ class Simulations:
     def check(self, params: SimulationParams) -> None:
         problems: dict[str, list[str]] = {}
         if not 0 < params.cases_per_year <= MAX_CASES_PER_YEAR:
-            problems["cases_per_year"] = [f"ange 1–{MAX_CASES_PER_YEAR} fall per år"]
+            problems["cases_per_year"] = [
+                Text("ange 1–%(max_cases_per_year)s fall per år", max_cases_per_year=MAX_CASES_PER_YEAR)
+            ]
         if not 1 <= params.days <= MAX_DAYS:
-            problems["days"] = [f"ange 1–{MAX_DAYS} dagar"]
+            problems["days"] = [Text("ange 1–%(max_days)s dagar", max_days=MAX_DAYS)]
         if not 0 <= params.sip_share <= 1:
             problems["sip_share"] = ["en andel mellan 0 och 1"]
         if any(not 0 <= p <= 1 for p in params.decisions.values()):
@@ -90,9 +93,17 @@ class Simulations:
                     )
                 )
                 if found is None:
-                    raise NotFound(f"{params.process_id} version {version} finns inte")
+                    raise NotFound(
+                        Text(
+                            "%(process_id)s version %(version)s finns inte",
+                            process_id=params.process_id,
+                            version=version,
+                        )
+                    )
                 if not found:
-                    raise BadRequest(f"Version {version} är bara dokumentation och kan inte köras")
+                    raise BadRequest(
+                        Text("Version %(version)s är bara dokumentation och kan inte köras", version=version)
+                    )
 
     def create(self, params: SimulationParams, actor: Actor) -> int:
         self._require(actor)
@@ -212,7 +223,7 @@ class Simulations:
         with self.db.read() as session:
             row = session.get(SimulationRun, run_id)
             if row is None:
-                raise NotFound(f"Simuleringen {run_id} finns inte")
+                raise NotFound(Text("Simuleringen %(run_id)s finns inte", run_id=run_id))
             return self._dict(row, with_result=True)
 
     @staticmethod

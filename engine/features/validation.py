@@ -19,6 +19,7 @@ from engine.bpmn.xml_safety import load_xml
 from engine.domain.catalog import Catalog
 from engine.domain.errors import Diagnostic
 from engine.domain.roles import DIRECTORY_ROLES
+from engine.domain.text import Text
 
 
 def known_roles(catalog: Catalog) -> set[str]:
@@ -46,7 +47,11 @@ def catalog_findings(doc: ParsedDocument, catalog: Catalog) -> list[Diagnostic]:
                     Diagnostic(
                         info.id,
                         "error",
-                        f"Rollen {role!r} finns inte i lanes.json (kända roller: {', '.join(sorted(roles))})",
+                        Text(
+                            "Rollen %(role)r finns inte i lanes.json (kända roller: %(items)s)",
+                            role=role,
+                            items=", ".join(sorted(roles)),
+                        ),
                     )
                 )
             if info.type not in HUMAN_TASK_TAGS or info.lane is None:
@@ -57,8 +62,12 @@ def catalog_findings(doc: ParsedDocument, catalog: Catalog) -> list[Diagnostic]:
                     Diagnostic(
                         info.id,
                         "error",
-                        f"Körfältet {info.lane!r} finns inte i lanes.json och uppgiften har ingen känd roll: "
-                        f"ingen får uppgiften (kända körfält: {', '.join(sorted(catalog.lanes))})",
+                        Text(
+                            "Körfältet %(lane)r finns inte i lanes.json och uppgiften har ingen känd roll: ingen får "
+                            "uppgiften (kända körfält: %(items)s)",
+                            lane=info.lane,
+                            items=", ".join(sorted(catalog.lanes)),
+                        ),
                     )
                 )
         for lane in process.lanes:
@@ -67,8 +76,11 @@ def catalog_findings(doc: ParsedDocument, catalog: Catalog) -> list[Diagnostic]:
                     Diagnostic(
                         lane_ids.get(lane),
                         "warning",
-                        f"Körfältet {lane!r} finns inte i lanes.json: uppgifterna i det saknar enhet och "
-                        "standardroller",
+                        Text(
+                            "Körfältet %(lane)r finns inte i lanes.json: uppgifterna i det saknar enhet och "
+                            "standardroller",
+                            lane=lane,
+                        ),
                     )
                 )
     return findings

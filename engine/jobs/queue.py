@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain.boundary import check_value
 from engine.domain.clock import Clock, SystemClock
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import Job
 
@@ -204,9 +205,17 @@ class JobQueue:
                 resumed = job.status == "running"
                 if resumed:
                     log.warning("job %s (%s) of %s was interrupted; claimed again", job.id, job.kind, job.claimed_by)
-                    job.last_error = f"avbrutet: processen {job.claimed_by} slutade under försök {job.attempts}"
+                    job.last_error = Text(
+                        "avbrutet: processen %(claimed_by)s slutade under försök %(attempts)s",
+                        claimed_by=job.claimed_by,
+                        attempts=job.attempts,
+                    )
                 if job.attempts >= job.max_attempts:
-                    reason = f"{job.last_error} (alla {job.max_attempts} försök använda)"
+                    reason = Text(
+                        "%(last_error)s (alla %(max_attempts)s försök använda)",
+                        last_error=job.last_error,
+                        max_attempts=job.max_attempts,
+                    )
                     self._end(job, "failed", reason)
                     failed = (self._claimed(job, resumed), reason)
                 else:
@@ -318,7 +327,7 @@ class JobQueue:
         `handler` instead of the kind's own: the same work with a caller's extras (the command line's progress)."""
         kind = self.kinds.get(job.kind)
         if kind is None:
-            self.fail(job, f"okänd jobbtyp {job.kind!r}", permanent=True)
+            self.fail(job, Text("okänd jobbtyp %(kind)r", kind=job.kind), permanent=True)
             return
         if handler is not None:
             kind = JobKind(handler, kind.on_failed, kind.max_attempts)

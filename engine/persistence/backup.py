@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from engine.domain.text import Text
 from engine.persistence.db import psycopg_url
 
 
@@ -29,19 +30,19 @@ def _sqlite_path(url: str) -> Path:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise BackupError(f"{name} saknas: installera PostgreSQL:s klientprogram (postgresql-client)")
+        raise BackupError(Text("%(name)s saknas: installera PostgreSQL:s klientprogram (postgresql-client)", name=name))
     return found
 
 
 def backup(database_url: str, target: Path) -> Path:
     """Write a backup of the database to `target` (refuses to overwrite an existing file)."""
     if target.exists():
-        raise BackupError(f"{target} finns redan; välj ett nytt filnamn")
+        raise BackupError(Text("%(target)s finns redan; välj ett nytt filnamn", target=target))
     target.parent.mkdir(parents=True, exist_ok=True)
     if database_url.startswith("sqlite"):
         source = _sqlite_path(database_url)
         if not source.exists():
-            raise BackupError(f"Databasen {source} finns inte")
+            raise BackupError(Text("Databasen %(source)s finns inte", source=source))
         with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
             src.backup(dst)
         src.close()
@@ -55,7 +56,7 @@ def backup(database_url: str, target: Path) -> Path:
         )
         if done.returncode != 0:
             target.unlink(missing_ok=True)
-            raise BackupError(f"pg_dump misslyckades: {done.stderr.strip()}")
+            raise BackupError(Text("pg_dump misslyckades: %(error)s", error=done.stderr.strip()))
         return target
     raise BackupError("Okänd databastyp (sqlite eller postgresql)")
 
@@ -63,14 +64,16 @@ def backup(database_url: str, target: Path) -> Path:
 def restore(database_url: str, source: Path) -> None:
     """Replace the database's content with the backup in `source`. Stop the web and scheduler processes first."""
     if not source.is_file():
-        raise BackupError(f"Säkerhetskopian {source} finns inte")
+        raise BackupError(Text("Säkerhetskopian %(source)s finns inte", source=source))
     if database_url.startswith("sqlite"):
         target = _sqlite_path(database_url)
         with sqlite3.connect(source) as src:
             try:
                 src.execute("SELECT count(*) FROM alembic_version").fetchone()
             except sqlite3.DatabaseError as exc:
-                raise BackupError(f"{source} är ingen säkerhetskopia av en Samflöde-databas: {exc}") from exc
+                raise BackupError(
+                    Text("%(source)s är ingen säkerhetskopia av en Samflöde-databas: %(exc)s", source=source, exc=exc)
+                ) from exc
             target.parent.mkdir(parents=True, exist_ok=True)
             with sqlite3.connect(target) as dst:
                 src.backup(dst)
@@ -94,6 +97,6 @@ def restore(database_url: str, source: Path) -> None:
             text=True,
         )
         if done.returncode != 0:
-            raise BackupError(f"pg_restore misslyckades: {done.stderr.strip()}")
+            raise BackupError(Text("pg_restore misslyckades: %(error)s", error=done.stderr.strip()))
         return
     raise BackupError("Okänd databastyp (sqlite eller postgresql)")

@@ -21,6 +21,7 @@ from engine.domain.cells import neutralise
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, ValidationFailed
 from engine.domain.personnummer import normalise
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import AccessLogEntry, AuditEntry
 from engine.reads.log import AccessLogWriter
@@ -60,13 +61,13 @@ class LogQuery:
             if len(text) > 200:
                 errors[key] = ["Högst 200 tecken."]
             found[key] = text or None
-        for key, label in (("since", "från"), ("until", "till")):
+        for key, label in (("since", Text("från")), ("until", Text("till"))):
             text = str(values.get(key) or "").strip()
             if text:
                 try:
                     found[key] = date.fromisoformat(text)
                 except ValueError:
-                    errors[key] = [f"Skriv datumet {label} som ÅÅÅÅ-MM-DD."]
+                    errors[key] = [Text("Skriv datumet %(label)s som ÅÅÅÅ-MM-DD.", label=label)]
         if not errors and found.get("since") and found.get("until") and found["since"] > found["until"]:
             errors["until"] = ["Slutdatumet ligger före startdatumet."]
         if errors:

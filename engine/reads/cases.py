@@ -19,6 +19,7 @@ from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
 from engine.domain.personnummer import normalise
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import (
     Deviation,
@@ -60,7 +61,7 @@ def _date_field(values: Mapping[str, Any], key: str, label: str, errors: dict[st
     try:
         return date.fromisoformat(text)
     except ValueError:
-        errors[key] = [f"Skriv datumet {label} som ÅÅÅÅ-MM-DD."]
+        errors[key] = [Text("Skriv datumet %(label)s som ÅÅÅÅ-MM-DD.", label=label)]
         return None
 
 
@@ -119,8 +120,8 @@ class InstanceFilter:
             else:
                 errors["status"] = ["Välj en av statusarna i listan."]
         found["overdue"] = str(get("overdue") or "").strip().lower() in ("1", "true", "ja", "on", "yes")
-        found["since"] = _date_field(values, "fran" if "fran" in values else "started_from", "från", errors)
-        found["until"] = _date_field(values, "till" if "till" in values else "started_to", "till", errors)
+        found["since"] = _date_field(values, "fran" if "fran" in values else "started_from", Text("från"), errors)
+        found["until"] = _date_field(values, "till" if "till" in values else "started_to", Text("till"), errors)
         if found["since"] and found["until"] and found["since"] > found["until"]:
             errors["till"] = ["Slutdatumet ligger före startdatumet."]
         pnr = str(get("personnummer") or "").strip()
@@ -526,7 +527,7 @@ class CaseReads:
         """One case the actor may see (NotFound otherwise, whether or not it exists), logged as `action`."""
         found = self._view(actor, instance_id)
         if found is None:
-            raise NotFound(f"Instansen {instance_id} finns inte")
+            raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=instance_id))
         self.log.record(actor, action, [(found.personnummer, found.id)], detail)
         return found
 

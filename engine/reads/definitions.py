@@ -12,6 +12,7 @@ from engine.directory import Policy
 from engine.domain.catalog import Catalog
 from engine.domain.diff import DefinitionDiff, diff_elements, diff_flows
 from engine.domain.errors import NotFound
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import (
     ProcessDefinition,
@@ -101,7 +102,9 @@ class Reports:
                 )
             )
             if d is None:
-                raise NotFound(f"{process_id} version {version} finns inte")
+                raise NotFound(
+                    Text("%(process_id)s version %(version)s finns inte", process_id=process_id, version=version)
+                )
             return d.xml
 
     def definition(self, process_id: str, version: int | None = None) -> dict[str, Any]:
@@ -111,7 +114,7 @@ class Reports:
                 query = query.where(ProcessDefinition.version == version)
             d = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
             if d is None:
-                raise NotFound(f"{process_id} finns inte")
+                raise NotFound(Text("%(process_id)s finns inte", process_id=process_id))
             return {**definition_dict(d), "elements": d.elements, "dependencies": d.dependencies}
 
     def versions(self, process_id: str) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ class Reports:
                 )
             )
             if not rows:
-                raise NotFound(f"{process_id} finns inte")
+                raise NotFound(Text("%(process_id)s finns inte", process_id=process_id))
             counts = dict(
                 session.execute(
                     select(ProcessInstance.definition_id, func.count())
@@ -165,7 +168,9 @@ class Reports:
                     )
                 )
                 if d is None:
-                    raise NotFound(f"{process_id} version {version} finns inte")
+                    raise NotFound(
+                        Text("%(process_id)s version %(version)s finns inte", process_id=process_id, version=version)
+                    )
                 elements[version] = d.elements or {}
                 xml[version] = d.xml
         result = diff_elements(elements[from_version], elements[to_version])

@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.domain.catalog import Catalog, CatalogError
 from engine.domain.facts import AgreementTerms
+from engine.domain.text import Text
 from engine.organisation import units_by_hsa
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation
@@ -360,7 +361,11 @@ class Figures:
         if group_by is None:
             return None
         if group_by not in GROUPINGS:
-            raise ValueError(f"okänd gruppering {group_by!r}; välj en av {', '.join(GROUPINGS)}")
+            raise ValueError(
+                Text(
+                    "okänd gruppering %(group_by)r; välj en av %(items)s", group_by=group_by, items=", ".join(GROUPINGS)
+                )
+            )
         return {
             "month": CaseFact.ref_month,
             "week": CaseFact.ref_week,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.directory import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
+from engine.domain.text import Text
 from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
@@ -142,7 +143,11 @@ class Monitoring:
                 query = query.where(ProcessDefinition.version == version)
             d = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
             if d is None:
-                raise NotFound(f"{process_id}" + (f" version {version}" if version else "") + " finns inte")
+                raise NotFound(
+                    Text("%(process_id)s version %(version)s finns inte", process_id=process_id, version=version)
+                    if version
+                    else Text("%(process_id)s finns inte", process_id=process_id)
+                )
             return d.id, d.version, d.name or d.process_id
 
     # --- the heat map --------------------------------------------------------------------------------------------

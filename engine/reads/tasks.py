@@ -23,6 +23,7 @@ from engine.domain.catalog import Catalog
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import BadRequest, NotFound
 from engine.domain.routing import ROUTING_KEYS
+from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import (
     HistoryEntry,
@@ -61,7 +62,7 @@ class WorklistFilter:
             value = values.get(key)
             if isinstance(value, str) and value.strip():
                 if len(value) > 200:
-                    raise BadRequest(f"Filtret {key} är för långt")
+                    raise BadRequest(Text("Filtret %(key)s är för långt", key=key))
                 clean[key] = value.strip()
         return cls(**clean)
 

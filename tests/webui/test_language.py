@@ -386,8 +386,62 @@ def test_the_engine_texts_the_pages_show_have_english():
         refresh()
         assert engine_text("Instämmer helt") == "Agree fully"
         assert engine_text("62 % (23 av 37) ±16") == "62 % (23 of 37) ±16"
-        assert engine_text("4,2 dagar (n=30)") == "4,2 days (n=30)"
+        assert engine_text("4,2 dagar (n=30)") == "4.2 days (n=30)"  # English writes a decimal point
         assert engine_text("Fall på pilotens version, inskrivna 2026-01-12–2026-03-31") == (
             "Cases on the pilot's version, admitted 2026-01-12–2026-03-31"
         )
         assert engine_text("Registrera inskrivning") == "Registrera inskrivning"  # data stays as written
+
+
+def test_the_engines_messages_made_from_templates_follow_the_language():
+    """Issue 15: a refusal, an incident or a validation error is a template with parameters (engine/domain/text.py):
+    the page translates the template and fills it in, parameters that are texts of the engine too; a message that
+    was stored as text (an incident, a job's error, a flash kept over a redirect) is read back into its template.
+    Swedish stays exactly as the engine wrote it."""
+    from flask import session
+    from flask_babel import refresh
+
+    from engine.domain.text import Text, status_word
+    from webui import create_app
+    from webui.labels import engine_text
+
+    done = Text("Uppgiften är redan utförd av %(actor)s", actor="vera")
+    nested = Text("Timern kan inte användas: %(refused)s", refused=Text("tidpunkten %(text)r ligger före år 1900",
+                  text="1800-01-01"))  # fmt: skip
+    app = create_app({"TESTING": True})
+    with app.test_request_context("/"):
+        assert engine_text(done) == "Uppgiften är redan utförd av vera"
+        assert engine_text(nested) == "Timern kan inte användas: tidpunkten '1800-01-01' ligger före år 1900"
+        session["lang"] = "en"
+        refresh()
+        assert engine_text(done) == "The task has already been completed by vera"
+        assert engine_text(str(done)) == "The task has already been completed by vera"  # stored, read back
+        english = "The timer cannot be used: the time '1800-01-01' is before the year 1900"
+        assert engine_text(nested) == english and engine_text(str(nested)) == english
+        assert engine_text(Text("Instansen är redan %(status)s", status=status_word("cancelled"))) == (
+            "The instance is already cancelled"
+        )
+        regel = Text("regeln ”%(mixed_rules)s” kräver minst en %(kind_titles)s i piloten", mixed_rules="x",
+                     kind_titles="avdelning")  # fmt: skip
+        assert engine_text(regel) == "the rule “x” needs at least one ward in the pilot"
+        assert engine_text("Registrera inskrivning") == "Registrera inskrivning"  # data stays as written
+        assert engine_text("1 200 (3,5 per fall)") == "1,200 (3.5 per case)"
+
+
+def test_a_refusal_of_a_repair_reaches_an_english_reader_in_english(demo_app, demo):
+    """A real error path: a coordinator in English cancels a case twice; the second refusal (the engine's
+    `Instansen är redan avbruten`) comes back in English beside the form (htmx) and as the page's flash."""
+    client = sign_in(demo_app, "cora")
+    client.post("/sprak", data={"csrf_token": page_token(client), "lang": "en"})
+    token = page_token(client, "/overvakning/instans/1")
+    first = client.post("/overvakning/instans/1/avbryt", data={"reason": "Dubblett", "csrf_token": token})
+    assert first.status_code == 303
+    again = client.post(
+        "/overvakning/instans/1/avbryt",
+        data={"reason": "Dubblett", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert "The instance is already cancelled" in again.get_data(as_text=True)
+    client.post("/overvakning/instans/1/avbryt", data={"reason": "Dubblett", "csrf_token": token})
+    page = client.get("/overvakning/instans/1").get_data(as_text=True)
+    assert "The instance is already cancelled" in page and "Instansen är" not in page

@@ -274,3 +274,33 @@ def test_the_new_routes_are_in_the_openapi_document(client):
     assert "session" in document["components"]["securitySchemes"]
     diff = document["components"]["schemas"]["DiffOut"]["properties"]
     assert {"flows_added", "flows_removed", "flows_changed"} <= set(diff)
+
+
+def test_the_catalogues_titles_follow_accept_language_or_the_pages_language(app, client, users):
+    """Issue 15: an API caller gets the titles for people (what a deadline counts from) in the best of its
+    Accept-Language among Swedish and English, Swedish by default; the modeller's own calls follow the language
+    chosen on the pages (docs/api.md, Language)."""
+
+    def titles(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        rules = [r for d in response.get_json()["deadlines"] for r in d["rules"]]
+        return {r["anchor"]: r["anchor_title"] for r in rules}
+
+    swedish = titles(client.get("/api/v1/catalog", headers=users["agnes"]))
+    assert swedish["inskrivning"] == "inskrivningen" and swedish["uppgift"] == "att uppgiften skapas"
+    english = titles(client.get("/api/v1/catalog", headers={**users["agnes"], "Accept-Language": "en-GB,en;q=0.8"}))
+    assert english["inskrivning"] == "the admission" and english["uppgift"] == "the task being created"
+    other = titles(client.get("/api/v1/catalog", headers={**users["agnes"], "Accept-Language": "de, fr;q=0.5"}))
+    assert other == swedish
+    pages = signed_in(app, "agnes")
+    with pages.session_transaction() as session:
+        session["lang"] = "en"
+    assert titles(pages.get("/api/v1/catalog", headers={"Accept-Language": "sv"})) == english
+
+
+def test_an_engine_error_gives_its_template_as_a_stable_key(client, users):
+    """The Swedish message stays; a message the engine made from a template also gives the template and its
+    parameters, which a client can translate (the English catalogue has each)."""
+    body = client.get("/api/v1/instances/987654", headers={**users["agnes"], "Accept-Language": "en"}).get_json()
+    assert body["error"] == "not_found" and body["message"] == "Instansen 987654 finns inte"
+    assert body["message_template"] == "Instansen %(instance_id)s finns inte"
+    assert body["message_params"] == {"instance_id": 987654}

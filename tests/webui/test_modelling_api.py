@@ -126,7 +126,7 @@ def test_diff_errors_are_json(client, tokens):
     ]:
         response = client.get(url, headers=tokens["vera"])
         assert response.status_code == status, url
-        assert set(response.get_json()) == {"error", "message", "details"}
+        assert set(response.get_json()) - {"message_template", "message_params"} == {"error", "message", "details"}
 
 
 def test_the_modelling_routes_are_in_the_openapi_document(client):
@@ -136,3 +136,19 @@ def test_the_modelling_routes_are_in_the_openapi_document(client):
     assert "get" in paths["/api/v1/definitions/{process_id}/diff"]
     params = {p["name"] for p in paths["/api/v1/definitions"]["post"]["parameters"]}
     assert {"comment", "filename", "documentation_only"} <= params
+
+
+def test_a_caller_in_english_gets_the_findings_and_errors_in_english_too(client, tokens):
+    """Issue 15: `message` stays Swedish; a caller that prefers English also gets `text`, the same in English (the
+    modeller shows it), for a diagram's findings and for an error."""
+    bad = TWO_LANES.replace('name="Region primärvård"'.encode(), b'name="Kommunen"')
+    english = {**tokens["agnes"], "Accept-Language": "en"}
+    body = xml_post(client, "/api/v1/definitions/check", bad, english).get_json()
+    errors = [d for d in body["diagnostics"] if d["severity"] == "error"]
+    assert errors and all(d["text"] and d["text"] != d["message"] for d in errors)
+    assert all("lanes.json" in d["text"] and "finns" not in d["text"] for d in errors)
+    swedish = xml_post(client, "/api/v1/definitions/check", bad, tokens["agnes"]).get_json()
+    assert all("text" not in d for d in swedish["diagnostics"])
+    missing = client.get("/api/v1/definitions/p/diff?from=1&to=9", headers={**tokens["vera"], "Accept-Language": "en"})
+    assert missing.status_code == 404 and "finns inte" in missing.get_json()["message"]
+    assert "does not exist" in missing.get_json()["text"]

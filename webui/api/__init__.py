@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, session
+from flask import Blueprint, Response, current_app, g, has_request_context, jsonify, request, session
+from flask_babel import force_locale
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -25,6 +26,9 @@ from engine.domain.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from engine.domain.text import Text
+from webui.i18n import DEFAULT, LANGUAGES
+from webui.labels import engine_text
 from webui.shared import CSRF_HEADER, SAFE_METHODS, current_actor_or_none, platform
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -144,8 +148,48 @@ def load_query(schema: type[Schema], values: dict[str, Any] | None = None) -> di
         raise BadRequest("Ogiltiga parametrar", {"fields": exc.messages}) from exc
 
 
+def api_language() -> str:
+    """The language of the API's texts for people (titles such as `anchor_title`; docs/api.md *Language*): a call from
+    the staff pages (the signed-in web session, no bearer token) follows the language chosen on the pages; any other
+    caller gets the best of its Accept-Language among Swedish and English, Swedish when it names neither."""
+    chosen = session.get("lang") if "Authorization" not in request.headers else None
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT
+
+
+def localized(value: object) -> str:
+    """An engine text (Swedish, or a `Text`) in the API caller's language (`api_language`)."""
+    if value is None:
+        return ""
+    language = api_language()
+    if language == DEFAULT:
+        return str(value)
+    with force_locale(language):
+        return engine_text(value)
+
+
+def localized_diagnostics(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A diagram's findings (`{element_id, severity, message}`), each with its `text` in the caller's language when
+    that is not Swedish (the modeller shows `text`)."""
+    if api_language() == DEFAULT:
+        return items
+    return [{**d, "text": localized(d.get("message"))} if isinstance(d, dict) else d for d in items]
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
-    response = jsonify({"error": code, "message": message, "details": details or {}})
+    """The error body: a stable `error` code, the Swedish `message` and its `details`; a message the engine made from
+    a template (engine/domain/text.py) also gives `message_template` and `message_params`, a stable key a client can
+    translate (the English is in webui/translations/en/LC_MESSAGES/messages.po). A caller in English
+    (`api_language`) also gets `text`, the message in English (the modeller shows it)."""
+    body: dict[str, Any] = {"error": code, "message": str(message), "details": details or {}}
+    if isinstance(message, Text):
+        body.update(message.key())
+    if has_request_context() and api_language() != DEFAULT:
+        body["text"] = localized(message)
+        if isinstance(body["details"].get("diagnostics"), list):
+            body["details"] = {**body["details"], "diagnostics": localized_diagnostics(body["details"]["diagnostics"])}
+    response = jsonify(body)
     response.status_code = status
     return response
 

@@ -13,7 +13,7 @@ from flask import Response
 from engine.domain.deadlines import anchor_title
 from engine.domain.errors import BadRequest
 from engine.features.validation import known_roles
-from webui.api import actor, documented, load_query, platform
+from webui.api import actor, documented, load_query, localized, localized_diagnostics, platform
 from webui.api.modelling_schemas import CatalogOut, CheckOut, DeployQueryIn, DiffIn, DiffOut, VersionsOut
 from webui.api.routes import _json, _uploaded_bpmn
 
@@ -41,7 +41,7 @@ def check_definition() -> Response:
                 "executable": result.executable,
                 "errors": result.errors,
                 "warnings": result.warnings,
-                "diagnostics": [d.as_dict() for d in result.diagnostics],
+                "diagnostics": localized_diagnostics([d.as_dict() for d in result.diagnostics]),
             }
         )
     )
@@ -108,7 +108,7 @@ def catalog_for_modelling() -> Response:
                     "calendar": rule.calendar,
                     "before": rule.before,
                     "anchor": rule.anchor,
-                    "anchor_title": anchor_title(rule.anchor),
+                    "anchor_title": localized(anchor_title(rule.anchor)),
                 }
             )
     payload = {

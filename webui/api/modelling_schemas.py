@@ -142,7 +142,10 @@ class DeadlineRuleOut(Schema):
     anchor = fields.String(
         allow_none=True, metadata={"description": "the event it counts from (agreements.json anchor), e.g. utskrivning"}
     )
-    anchor_title = fields.String(allow_none=True, metadata={"description": "what it counts from, in Swedish"})
+    anchor_title = fields.String(
+        allow_none=True,
+        metadata={"description": "what it counts from, in the caller's language (Accept-Language; Swedish by default)"},
+    )
 
 
 class DeadlineInfoOut(Schema):

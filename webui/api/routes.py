@@ -13,7 +13,7 @@ from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMed
 from engine.features.pilots import Pilots
 from engine.jobs.scheduler import ClockNotSimulated
 from engine.persistence.models import ProcessInstance
-from webui.api import actor, documented, load_body, load_query, platform
+from webui.api import actor, documented, load_body, load_query, localized_diagnostics, platform
 from webui.api import schemas as s
 from webui.api.modelling_schemas import DeployQueryIn
 from webui.api.openapi import build_document
@@ -64,7 +64,7 @@ def _deploy_out(result: DeployResult) -> dict[str, Any]:
             "version": result.version,
             "executable": result.executable,
             "created": result.created,
-            "diagnostics": [d.as_dict() for d in result.diagnostics],
+            "diagnostics": localized_diagnostics([d.as_dict() for d in result.diagnostics]),
             "default_version": _pilots().effective_default(result.process_id),
         }
     )

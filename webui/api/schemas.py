@@ -112,7 +112,8 @@ class DefinitionFilterIn(PageIn):
 class DiagnosticOut(Schema):
     element_id = fields.String(allow_none=True)
     severity = fields.String()
-    message = fields.String()
+    message = fields.String(metadata={"description": "in Swedish"})
+    text = fields.String(metadata={"description": "the message in the caller's language, when that is not Swedish"})
 
 
 class DeployOut(Schema):

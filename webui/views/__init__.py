@@ -22,7 +22,7 @@ from engine.domain.clock import STOCKHOLM
 from engine.jobs.notifications import Notifications
 from engine.reads import Reads
 from engine.reads.worklist import COUNT_CAP, Worklist
-from webui.i18n import N_
+from webui.i18n import N_, grouped_text
 from webui.shared import (  # noqa: F401  (the pages' helpers, shared with the API)
     CSRF_FIELD,
     CSRF_HEADER,
@@ -124,8 +124,8 @@ def relative_due(value: datetime | None) -> str:
 def count_text(value: int) -> str:
     """A count as shown: '1 234'; above the worklist's counting cap, '1 000+'."""
     if value > COUNT_CAP:
-        return f"{COUNT_CAP:,}+".replace(",", "\u00a0")
-    return f"{value:,}".replace(",", "\u00a0")
+        return f"{grouped_text(COUNT_CAP)}+"
+    return grouped_text(value)
 
 
 def register_views(app: Flask) -> None:

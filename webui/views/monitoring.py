@@ -25,9 +25,9 @@ from engine.domain.routing import ROUTING_KEYS
 from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
 from engine.reads.monitoring import Monitoring, period_default
 from webui.headers import attachment
-from webui.i18n import N_
-from webui.labels import label
-from webui.views import platform, reads, worklist
+from webui.i18n import N_, decimal_text
+from webui.labels import engine_text, label
+from webui.views import platform, process_names, reads, worklist
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("monitoring", __name__)
@@ -49,10 +49,10 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     if seconds < 3600:
-        return f"{round(seconds / 60)} min"
+        return _("%(n)s min", n=round(seconds / 60))
     if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} tim".replace(".", ",")
-    return f"{seconds / 86400:.1f} d".replace(".", ",")
+        return _("%(n)s tim", n=decimal_text(seconds / 3600))
+    return _("%(n)s d", n=decimal_text(seconds / 86400))
 
 
 def monitoring() -> Monitoring:
@@ -84,6 +84,7 @@ def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]
         labels=FILTER_LABELS,
         options=monitoring().options(filters.process),
         total_text=_count_text(page.total),
+        process_names=process_names(),
         errors=errors or {},
         may_search=platform().policy.can_search_instances_by_person(actor),
         may_batch=platform().policy.can_retry_incident(actor) or platform().policy.can_cancel_instance(actor),
@@ -180,6 +181,7 @@ def instance_page(instance_id: int) -> Any:
         open=view.status not in ("completed", "cancelled"),
         retry_fields=retry_fields(dict(view.data), view.incidents) if view.status == "incident" else [],
         unit_options=monitoring().options() if policy.can_manage_instances(actor) else {},
+        process_names=process_names(),
     )
 
 
@@ -220,7 +222,7 @@ def diagram(definition_id: int) -> Any:
     except Forbidden:
         return _denied()
     except NotFound:
-        return Response("Finns inte", status=404)
+        return Response(_("Finns inte"), status=404)
     return attachment(xml, f"diagram-{definition_id}.bpmn", "application/xml")
 
 
@@ -231,11 +233,11 @@ def _done(instance_id: int, ok: str | None, error: str | None) -> Any:
     target = url_for("monitoring.instance_page", instance_id=instance_id)
     if request.headers.get("HX-Request"):
         if error is None:
-            flash(ok or "Klart.", "ok")
+            flash(ok or _("Klart."), "ok")
             return Response("", status=204, headers={"HX-Redirect": target})
-        return f'<p class="flash error" role="alert">{escape(error)}</p>'
+        return f'<p class="flash error" role="alert">{escape(engine_text(error))}</p>'
     if error is None:
-        flash(ok or "Klart.", "ok")
+        flash(ok or _("Klart."), "ok")
     else:
         flash(error, "error")
     return redirect(target, code=303)
@@ -246,8 +248,9 @@ def _explain(exc: SamflodeError) -> str:
     if fields:
         first = next(iter(fields.values()))
         detail = first[0] if isinstance(first, list) and first else first
-        return f"{exc.message}: {detail}" if detail and str(detail) not in exc.message else exc.message
-    return exc.message
+        if detail and str(detail) not in exc.message:
+            return f"{engine_text(exc.message)}: {engine_text(detail)}"
+    return engine_text(exc.message)
 
 
 def _act(instance_id: int, run: Any, ok: str) -> Any:

@@ -14,10 +14,11 @@ from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationF
 from engine.features.pilot_comparison import CHART_FIGURES, table_rows
 from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, PilotSpec, stockholm_today
 from engine.reads.figures import FIGURES
+from webui.labels import engine_text
 from webui.report_charts import line_chart
-from webui.report_export import definition_table, to_csv, to_xlsx
+from webui.report_export import definition_table, localized, to_csv, to_xlsx
 from webui.shared import comparison, pilots, questionnaires
-from webui.views import platform
+from webui.views import platform, process_names
 from webui.views.auth import current_actor, login_required
 
 bp = Blueprint("pilots", __name__)
@@ -135,6 +136,7 @@ def index() -> Any:
         can_set_default=platform().policy.can_manage_pilots(actor) or platform().policy.can_deploy(actor),
         rules=MIXED_RULES,
         defaults=pilots().default_overview(actor),
+        process_names=process_names(),
     )
 
 
@@ -258,12 +260,12 @@ def export(pilot_id: int, kind: str) -> Any:
     name = f"pilot-{pilot_id}-jamforelse-{platform().clock.now():%Y%m%d}"
     if kind == "csv":
         return Response(
-            to_csv(table_rows(data)),
+            to_csv(localized(table_rows(data))),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"', "Cache-Control": "no-store"},
         )
     return Response(
-        to_xlsx([("Jämförelse", table_rows(data)), ("Definitioner", definition_table())]),
+        to_xlsx([(_("Jämförelse"), localized(table_rows(data))), (_("Definitioner"), definition_table())]),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"', "Cache-Control": "no-store"},
     )
@@ -276,8 +278,8 @@ def _after(pilot_id: int, run: Any, done: str | None = None) -> WerkzeugResponse
         flash(done or str(text), "ok")
     except SamflodeError as exc:
         fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
-        detail = "; ".join(f"{', '.join(v)}" for v in fields.values()) if fields else ""
-        flash(f"{exc.message}{': ' + detail if detail else ''}", "error")
+        detail = "; ".join(", ".join(engine_text(t) for t in v) for v in fields.values()) if fields else ""
+        flash(f"{engine_text(exc.message)}{': ' + detail if detail else ''}", "error")
     return redirect(url_for("pilots.show", pilot_id=pilot_id), code=303)
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from engine.domain.clock import STOCKHOLM
 from engine.reads.figures import GROUPING_LABELS
+from webui.i18n import grouped_text
 from webui.report_charts import bar_chart, line_chart, number_text
 from webui.report_export import definition_table, deviation_table, figure_table, to_csv, to_xlsx
 from webui.report_query import ReportRequest, build_report, parse_request
@@ -86,9 +88,13 @@ def _cell(got: Any, unit: str) -> Markup:
         return Markup("–")
     text = escape(number_text(got.value, unit))
     if got.denominator and unit == "share":
-        text += Markup(' <small class="meta">(%d av %d)</small>') % (got.numerator, got.denominator)
+        text += Markup(' <small class="meta">(%s)</small>') % _(
+            "%(a)s av %(b)s", a=grouped_text(got.numerator), b=grouped_text(got.denominator)
+        )
     elif got.denominator and unit == "mean_days":
-        text += Markup(' <small class="meta">(%d dagar, %d utskrivna)</small>') % (got.numerator, got.denominator)
+        text += Markup(' <small class="meta">(%s)</small>') % _(
+            "%(days)s dagar, %(n)s utskrivna", days=grouped_text(got.numerator), n=grouped_text(got.denominator)
+        )
     return text
 
 
@@ -109,12 +115,12 @@ def _all_figures(report: dict[str, Any]) -> list[tuple[Any, list[Markup]]]:
 
 
 def _tables() -> tuple[ReportRequest, list[tuple[str, Any]]]:
-    wanted, _ = _request()
+    wanted, _errors = _request()
     report = build_report(platform().figures, wanted)
     return wanted, [
-        ("Nyckeltal", figure_table(report["raw_rows"], report["total"], report["group_label"], report["labels"])),
-        ("Avvikelser", deviation_table(report["deviations"])),
-        ("Definitioner", definition_table()),
+        (_("Nyckeltal"), figure_table(report["raw_rows"], report["total"], report["group_label"], report["labels"])),
+        (_("Avvikelser"), deviation_table(report["deviations"])),
+        (_("Definitioner"), definition_table()),
     ]
 
 

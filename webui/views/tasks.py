@@ -18,7 +18,7 @@ from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError, ValidationFailed
 from engine.reads.tasks import TaskView, WorklistFilter
 from engine.reads.worklist import VIEWS, Drafts
-from webui.labels import label
+from webui.labels import engine_text, label
 from webui.views import local_time, platform, reads, worklist
 from webui.views.auth import _safe_next as safe_next
 from webui.views.auth import current_actor, login_required
@@ -111,12 +111,12 @@ def _explain(exc: SamflodeError) -> str:
                 + " "
                 + _("Någon annan hann före; uppgiften har inte ändrats av dig.")
             )
-        return f"{_(exc.message)}."
+        return f"{engine_text(exc.message)}."
     if exc.status in (403, 404) and not exc.details.get("fields"):
         if exc.message == "Välj en kollega med rätt roll i samma enhet":
             return _("Välj en kollega med rätt roll i samma enhet.")
         return _("Uppgiften finns inte eller hör inte till din roll och enhet.")
-    return _(exc.message)
+    return engine_text(exc.message)
 
 
 @bp.post("/uppgifter/<task_id>/ta")
@@ -237,7 +237,9 @@ def task_submit(task_id: str) -> Any:
         platform().runtime.complete_task(task_id, data, actor)
     except ValidationFailed as exc:
         problems = {k: list(v) for k, v in (exc.details.get("fields") or {}).items()}
-        return _render(view, data, problems, drafts.get(task_id, actor.username), status=422, message=_(exc.message))
+        return _render(
+            view, data, problems, drafts.get(task_id, actor.username), status=422, message=engine_text(exc.message)
+        )
     except SamflodeError as exc:
         return _render(view, data, {}, None, status=exc.status if exc.status < 500 else 409, message=_explain(exc))
     drafts.discard(task_id)

@@ -15,6 +15,7 @@ from engine.features.migration import Migrations, Selection
 from engine.features.simulation import SimulationParams
 from engine.features.simulations import Simulations
 from engine.reads.figures import Figures
+from webui.labels import engine_text
 from webui.shared import simulations, start_simulation
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
@@ -157,7 +158,7 @@ def run() -> Any:
         return _denied()
     values, selection, mapping, errors = _choice(request.form)
     if selection is None or errors:
-        flash("; ".join(errors or ["Välj process och målversion"]), "error")
+        flash("; ".join(engine_text(e) for e in errors) if errors else _("Välj process och målversion"), "error")
         return redirect(url_for("versions.migrations"))
     try:
         run_id = _migrations().run(selection, mapping, current_actor(), comment=request.form.get("comment", ""))
@@ -200,9 +201,12 @@ def revert(run_id: int) -> Any:
     if answer["reverted"]:
         flash(_("Återställda till sin tidigare version: %(n)s.") % {"n": len(answer["reverted"])}, "status")
     for refused in answer["refused"]:
-        flash(_("Instans %(id)s: %(reason)s") % {"id": refused["instance_id"], "reason": refused["reason"]}, "error")
+        flash(
+            _("Instans %(id)s: %(reason)s") % {"id": refused["instance_id"], "reason": engine_text(refused["reason"])},
+            "error",
+        )
     if not answer["reverted"] and not answer["refused"]:
-        flash("Det fanns inget att återställa.", "status")
+        flash(_("Det fanns inget att återställa."), "status")
     return redirect(url_for("versions.migration", run_id=run_id))
 
 

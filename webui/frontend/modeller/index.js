@@ -40,7 +40,7 @@ async function api(path, options) {
   const type = response.headers.get("Content-Type") || "";
   const body = type.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
-    const message = body && body.message ? body.message : t("Fel {status}", "Error {status}", { status: response.status });
+    const message = body && (body.text || body.message) ? body.text || body.message : t("Fel {status}", "Error {status}", { status: response.status });
     throw new ApiError(message, response.status, body);
   }
   return body;
@@ -439,14 +439,14 @@ async function main() {
       item.dataset.elementId = d.element_id || "";
       const element = d.element_id && registry.get(d.element_id);
       const label = element ? getBusinessObject(element).get("name") || d.element_id : d.element_id;
-      text(item, severityName(d.severity) + (label ? " (" + label + ")" : "") + ": " + d.message);
+      text(item, severityName(d.severity) + (label ? " (" + label + ")" : "") + ": " + (d.text || d.message));
       if (element) item.addEventListener("click", () => selectElement(d.element_id));
       list.appendChild(item);
       if (element && element.type !== "label") {
         const html = document.createElement("div");
         html.className = "finding-overlay " + d.severity;
         html.dataset.elementId = d.element_id;
-        html.title = d.message;
+        html.title = d.text || d.message;
         html.textContent = severityName(d.severity);
         state.overlays.push(overlays.add(d.element_id, "finding", { position: { top: -12, left: 0 }, html }));
         mark(d.element_id, d.severity === "error" ? "finding-error" : "finding-warning");

@@ -433,7 +433,7 @@ def test_the_modeller_speaks_english_on_an_english_page(page, owner_server, plat
     due = page.locator("#bio-properties-panel-samflode-due")
     expect(due.locator("option:checked")).to_have_text("Own duration (ISO 8601)")
     expect(due.locator('option[value="svar_nasta_vardag"]')).to_have_text(
-        "svar_nasta_vardag – nationell: P1D working days from att uppgiften skapas, by 12:00 that day"
+        "svar_nasta_vardag – nationell: P1D working days from the task being created, by 12:00 that day"
     )
 
     page.click("#check")

@@ -24,6 +24,16 @@ class _DatabaseIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def use_catalogue_for_mail(platform: Platform) -> None:
+    """The notices' e-mail in each user's language: the engine gets the pages' catalogue handed in (it imports no
+    webui), unless a translator was handed in already."""
+    from engine.jobs.notifications import as_written
+    from webui.labels import mail_translator
+
+    if platform.notifications.translate is as_written:
+        platform.notifications.translate = mail_translator()
+
+
 def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:
     """Build the app. `platform` may be handed in (tests); otherwise it is built from the environment."""
     overrides = overrides or {}
@@ -42,6 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     app.config.update(overrides)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["samflode"] = platform
+    use_catalogue_for_mail(platform)
     # Ids in paths are database integers: a number beyond what the column holds is "not found", not an overflow
     # in the database driver (a 500, found by the API fuzz test, issue 13). Set before any route is registered.
     app.url_map.converters["int"] = _DatabaseIntConverter

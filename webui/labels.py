@@ -6,15 +6,17 @@ the pages show them with `{{ code|label('status') }}`, translated into the reade
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from flask import Flask
-from flask_babel import gettext
+from flask_babel import Babel, force_locale, gettext
 from markupsafe import Markup
 
 from engine.domain.text import Text
-from webui.i18n import N_, localized_number
+from webui.i18n import COMPILED, DEFAULT, LANGUAGES, N_, compile_catalogues, localized_number
 
 LABELS: dict[str, dict[str, str]] = {
     "status": {
@@ -295,3 +297,28 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_filter(notice_text, "notice_text")
     app.add_template_filter(engine_text, "t")
+
+
+@functools.cache
+def mail_translator() -> Callable[[str, str], str]:
+    """The engine's texts (a `Text`, or a Swedish text stored from one) in a given language, outside any request:
+    the notices' e-mail is written in the language each user chose (engine/jobs/notifications.py). The same catalogue
+    and the same reading of templates as the pages (`engine_text` above), through an app of its own that
+    only holds the catalogue, so that the scheduler and the CLI, which have no web app, translate alike. Handed to the
+    engine by the composition roots (webui.create_app, webui/cli.py): the engine imports nothing of webui."""
+    compile_catalogues()
+    texts = Flask("samflode-texts")
+    texts.config.update(
+        BABEL_DEFAULT_LOCALE=DEFAULT,
+        BABEL_DEFAULT_TIMEZONE="Europe/Stockholm",
+        BABEL_TRANSLATION_DIRECTORIES=str(COMPILED),
+    )
+    Babel(texts)
+
+    def translate(text: str, language: str) -> str:
+        if language == DEFAULT or language not in LANGUAGES:
+            return str(text)
+        with texts.app_context(), force_locale(language):
+            return engine_text(text)
+
+    return translate

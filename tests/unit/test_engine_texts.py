@@ -32,8 +32,6 @@ ALLOWED = {
     # The activity catalogue as a Swedish Markdown document (its page is rendered from the same data in the
     # reader's language: webui/templates/catalogue.html).
     "engine/features/catalogue_doc.py": None,
-    # A notice as stored (and e-mailed) in Swedish; the pages read it back with webui/labels.py notice_text.
-    "engine/jobs/notifications.py": None,
     # A setting that is not a whole number, said when the server starts (engine.config sits beside engine.domain and
     # may not import it; the operator reads it in the log).
     "engine/config.py": {" ska vara ett heltal"},

@@ -4,16 +4,20 @@ through engine.reads.tasks (need to know applied, each person shown written to t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from markupsafe import escape
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.domain.errors import SamflodeError
+from engine.domain.errors import BadRequest, SamflodeError
+from engine.domain.text import Text
 from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
 from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
+from webui.labels import engine_text
 from webui.views import csrf_token, reads, worklist
 from webui.views.auth import current_actor, login_required
 
@@ -56,6 +60,30 @@ def worklist_row_texts() -> dict[str, str]:
     }
 
 
+def _query(args: Mapping[str, str]) -> tuple[str, WorklistFilter, int, str]:
+    """The list's view, filters, page and sort from the address, each checked: a value the list cannot show is a
+    refusal (BadRequest), never quietly another list (an unfiltered one, another view), nor counts of one."""
+    view = args.get("vy") or "enhet"
+    if view not in VIEWS:
+        raise BadRequest(Text("Okänd vy %(view)r", view=view[:40]))
+    filters = WorklistFilter.of(dict(args))
+    page = args.get("sida") or "1"
+    if not page.isdigit() or not 0 < int(page) < 1_000_000:
+        raise BadRequest(Text("Sidan %(page)r finns inte: ange ett heltal från 1", page=page[:40]))
+    sort = args.get("sortera") or DEFAULT_SORT
+    if sort not in SORT_KEYS:
+        raise BadRequest(Text("Listan kan inte sorteras på %(sort)r", sort=sort[:40]))
+    return view, filters, int(page), sort
+
+
+def _refused(exc: SamflodeError) -> tuple[str, int]:
+    """A refused address in the reader's language: the page's error page, or for htmx (the tabs' counts) the text
+    alone, which htmx leaves unswapped (a 400), so the tabs keep waiting rather than show another list's counts."""
+    if request.headers.get("HX-Request"):
+        return str(escape(engine_text(exc.message))), exc.status
+    return render_template("error.html", title=N_("Arbetslistan kan inte visas"), message=exc.message), exc.status
+
+
 @bp.get("/")
 @login_required
 def home() -> WerkzeugResponse:
@@ -66,17 +94,10 @@ def home() -> WerkzeugResponse:
 @login_required
 def index() -> Any:
     actor = current_actor()
-    view = request.args.get("vy", "enhet")
-    if view not in VIEWS:
-        view = "enhet"
     try:
-        filters = WorklistFilter.of(request.args.to_dict())
-        page_number = max(1, int(request.args.get("sida", "1")))
-    except (SamflodeError, ValueError):
-        filters, page_number = WorklistFilter(), 1
-    sort = request.args.get("sortera", DEFAULT_SORT)
-    if sort not in SORT_KEYS:
-        sort = DEFAULT_SORT
+        view, filters, page_number, sort = _query(request.args)
+    except SamflodeError as exc:
+        return _refused(exc)
     page = reads().tasks.page(
         actor,
         view,
@@ -107,14 +128,14 @@ def index() -> Any:
 
 @bp.get("/arbetslista/antal")
 @login_required
-def counts() -> str:
+def counts() -> Any:
     """The four views' counts with the list's filters, as spans swapped out of band into the tabs (htmx): the page
     renders its list first and asks for these after it. Counts name nobody, so nothing is logged; they are counted
     within the user's need to know like the list (engine.reads.tasks)."""
     try:
-        filters = WorklistFilter.of(request.args.to_dict())
-    except SamflodeError:
-        filters = WorklistFilter()
+        filters = _query(request.args)[1]
+    except SamflodeError as exc:
+        return _refused(exc)
     found = reads().tasks.counts(current_actor(), filters)
     return render_template("_worklist_counts.html", views=VIEWS, counts=found, oob=True)
 

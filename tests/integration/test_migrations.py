@@ -323,7 +323,7 @@ def _0024_keeps_users_and_gives_them_swedish(db: Database) -> None:
     command.downgrade(db.alembic_config(), "0023")
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT username, email FROM users")).one() == ("vera", "vera@example.se")
-        assert "language" not in conn.execute(text("SELECT * FROM users")).keys()
+        assert "language" not in list(conn.execute(text("SELECT * FROM users")).keys())
     command.upgrade(db.alembic_config(), "head")
 
 

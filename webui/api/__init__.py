@@ -124,7 +124,7 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
         payload = json.loads(raw)
     except RecursionError:
         raise BadRequest(
-            f"Kroppen är för djupt nästlad (högst {boundary.MAX_DEPTH} nivåer)", {"fields": {"$": ["för djup"]}}
+            f"Kroppen är för djupt nästlad (högst {boundary.MAX_DEPTH} nivåer)", {"fields": {"$": [Text("för djup")]}}
         ) from None
     except ValueError:
         raise BadRequest("Kroppen är inte giltig JSON") from None
@@ -177,16 +177,29 @@ def localized_diagnostics(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**d, "text": localized(d.get("message"))} if isinstance(d, dict) else d for d in items]
 
 
+def _localized_fields(value: Any) -> Any:
+    """The messages per field (`details.fields`: lists of texts, nested per field of a nested object) in the caller's
+    language, the fields' names as they are."""
+    if isinstance(value, dict):
+        return {key: _localized_fields(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_localized_fields(item) for item in value]
+    return localized(value) if isinstance(value, str) else value
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     """The error body: a stable `error` code, the Swedish `message` and its `details`; a message the engine made from
     a template (engine/domain/text.py) also gives `message_template` and `message_params`, a stable key a client can
     translate (the English is in webui/translations/en/LC_MESSAGES/messages.po). A caller in English
-    (`api_language`) also gets `text`, the message in English (the modeller shows it)."""
+    (`api_language`) also gets `text`, the message in English (the modeller shows it), and `fields_text`, the
+    messages per field of `details.fields` in English."""
     body: dict[str, Any] = {"error": code, "message": str(message), "details": details or {}}
     if isinstance(message, Text):
         body.update(message.key())
     if has_request_context() and api_language() != DEFAULT:
         body["text"] = localized(message)
+        if isinstance(body["details"].get("fields"), dict):
+            body["fields_text"] = _localized_fields(body["details"]["fields"])
         if isinstance(body["details"].get("diagnostics"), list):
             body["details"] = {**body["details"], "diagnostics": localized_diagnostics(body["details"]["diagnostics"])}
     response = jsonify(body)

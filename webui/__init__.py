@@ -10,6 +10,7 @@ from flask_babel import gettext
 from werkzeug.routing import IntegerConverter, Map
 
 from engine.config import PROJECT_ROOT, Settings
+from engine.domain.text import Text
 from engine.platform import Platform, build
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     @app.errorhandler(413)
     def _too_large(exc: Exception) -> Response | tuple[str, int]:
         return error_response(
-            413, "too_large", f"Förfrågan är för stor (högst {app.config['MAX_CONTENT_LENGTH']} byte)"
+            413,
+            "too_large",
+            Text("Förfrågan är för stor (högst %(limit)s byte)", limit=app.config["MAX_CONTENT_LENGTH"]),
         )
 
     @app.errorhandler(Exception)

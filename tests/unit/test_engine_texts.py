@@ -44,9 +44,15 @@ def _engine_files() -> list[Path]:
     return [p for p in sorted(ENGINE.rglob("*.py")) if "migrations" not in p.parts]
 
 
-def _untranslatable() -> list[str]:
+def _web_files() -> list[Path]:
+    """The web layer's pages and API; not the console commands (Swedish for the operator), the demo's data, or the
+    server's start-up line."""
+    return [p for p in sorted((ROOT / "webui").rglob("*.py")) if not p.name.startswith(("cli", "demo", "gunicorn"))]
+
+
+def _untranslatable(files: list[Path] | None = None) -> list[str]:
     found = []
-    for path in _engine_files():
+    for path in _engine_files() if files is None else files:
         where = str(path.relative_to(ROOT))
         allowed = ALLOWED.get(where, set())
         if allowed is None:
@@ -60,9 +66,9 @@ def _untranslatable() -> list[str]:
 
 
 def _templates() -> dict[str, list[str]]:
-    """Every `Text("...")` template in the engine, with where it is made."""
+    """Every `Text("...")` template in the engine and the web layer, with where it is made."""
     out: dict[str, list[str]] = {}
-    for path in _engine_files():
+    for path in _engine_files() + _web_files():
         source = path.read_text(encoding="utf-8")
         if "from engine.domain.text import" not in source:
             continue
@@ -78,6 +84,14 @@ def test_no_message_in_the_engine_is_an_f_string():
     """The class stays closed: a message for people with Swedish in it is a `Text`, never an f-string (issue 15
     found 105 that reached English readers in Swedish)."""
     assert _untranslatable() == []
+
+
+def test_no_message_of_the_web_layer_is_an_f_string():
+    """The same for the pages' and the API's own messages (an error body's `message`, a form's errors): a `Text` or a
+    gettext call, so that an English reader or caller gets them in English."""
+    files = _web_files()
+    assert any(p.name == "__init__.py" and p.parent.name == "api" for p in files)
+    assert _untranslatable(files) == []
 
 
 def test_every_template_of_the_engine_has_english_with_the_same_placeholders():

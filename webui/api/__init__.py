@@ -104,8 +104,11 @@ def _session_actor() -> Actor:
         given = request.headers.get(CSRF_HEADER, "")
         if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
             raise Forbidden(
-                f"CSRF-token saknas eller stämmer inte: skicka sidans token i {CSRF_HEADER} "
-                "(eller använd en API-nyckel)"
+                Text(
+                    "CSRF-token saknas eller stämmer inte: skicka sidans token i %(header)s "
+                    "(eller använd en API-nyckel)",
+                    header=CSRF_HEADER,
+                )
             )
     found = current_actor_or_none()
     if found is None:
@@ -124,7 +127,8 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
         payload = json.loads(raw)
     except RecursionError:
         raise BadRequest(
-            f"Kroppen är för djupt nästlad (högst {boundary.MAX_DEPTH} nivåer)", {"fields": {"$": [Text("för djup")]}}
+            Text("Kroppen är för djupt nästlad (högst %(max_depth)s nivåer)", max_depth=boundary.MAX_DEPTH),
+            {"fields": {"$": [Text("för djup")]}},
         ) from None
     except ValueError:
         raise BadRequest("Kroppen är inte giltig JSON") from None
@@ -133,7 +137,10 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
     try:
         boundary.check_value(payload, limits=boundary.REQUEST_BODY)
     except boundary.DataRefused as exc:
-        raise InvalidData(f"Ogiltigt värde i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
+        raise InvalidData(
+            Text("Ogiltigt värde i %(path)s: %(reason)s", path=exc.path, reason=exc.reason),
+            {"fields": {exc.path: [exc.reason]}},
+        ) from exc
     try:
         return schema().load(payload)
     except ValidationError as exc:
@@ -218,7 +225,7 @@ def _samflode_error(exc: SamflodeError) -> Response:
 @api.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    return error_response(413, "too_large", f"Förfrågan är för stor (högst {limit} byte)")
+    return error_response(413, "too_large", Text("Förfrågan är för stor (högst %(limit)s byte)", limit=limit))
 
 
 @api.errorhandler(HTTPException)

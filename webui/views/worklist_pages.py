@@ -3,7 +3,6 @@ through engine.reads.tasks (need to know applied, each person shown written to t
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import BadRequest, SamflodeError
 from engine.domain.text import Text
-from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
+from engine.reads.tasks import DEFAULT_SORT, FILTER_KEYS, SORT_KEYS
 from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
 from webui.labels import engine_text
@@ -142,35 +141,55 @@ def counts() -> Any:
 
 @bp.post("/arbetslista/sok")
 @login_required
-def search() -> WerkzeugResponse:
+def search() -> Any:
     """A search of the worklist by name or personnummer. POST, and kept in the session: a personnummer never stands
-    in an address (server logs, history, Referer). An empty search, or `rensa`, shows the whole view again."""
+    in an address (server logs, history, Referer). An empty search, or `rensa`, shows the whole view again. A view or
+    filter the list cannot show is refused like the page refuses it (`_form_refused`), the search still kept."""
     term = (request.form.get("sok") or "").strip()[:100]
     if term and not request.form.get("rensa"):
         session[SEARCH_KEY] = term
     else:
         session.pop(SEARCH_KEY, None)
-    view = request.form.get("vy", "enhet")
-    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet"}
-    with contextlib.suppress(SamflodeError):
-        params.update(WorklistFilter.of(request.form.to_dict()).as_dict())
-    return redirect(url_for("worklist.index", **params), code=303)
+    try:
+        view, filters = _form_query()
+    except SamflodeError as exc:
+        return _form_refused(exc)
+    return redirect(url_for("worklist.index", vy=view, **filters.as_dict()), code=303)
 
 
 @bp.post("/arbetslista/filter")
 @login_required
-def save_filter() -> WerkzeugResponse:
+def save_filter() -> Any:
+    """Saves the list's view and filters under a name. A view or filter the list cannot show is refused like the
+    page refuses it (`_form_refused`), nothing saved; a missing name keeps the list as it was."""
     actor = current_actor()
-    view = request.form.get("vy", "enhet")
     try:
-        filters = WorklistFilter.of(request.form.to_dict())
+        view, filters = _form_query()
+    except SamflodeError as exc:
+        return _form_refused(exc)
+    try:
         worklist().save_filter(actor.username, request.form.get("name", ""), view, filters)
         flash(_("Filtret är sparat."), "ok")
     except SamflodeError as exc:
         flash(exc.message, "error")
-        filters = WorklistFilter()
-    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet", **filters.as_dict()}
-    return redirect(url_for("worklist.index", **params), code=303)
+    return redirect(url_for("worklist.index", vy=view, **filters.as_dict()), code=303)
+
+
+def _form_query() -> tuple[str, WorklistFilter]:
+    """The view and filters a worklist form sends, checked as the page checks its address (`_query`)."""
+    view, filters, _page, _sort = _query({k: v for k, v in request.form.items() if k in ("vy", *FILTER_KEYS)})
+    return view, filters
+
+
+def _form_refused(exc: SamflodeError) -> Any:
+    """A worklist form's view or filter refused: for htmx the text alone with its 400 (like `_refused`); otherwise
+    back to the list with the refusal as a flash message, in the reader's language: the list shown is the view (or
+    the default view) without filters, and the flash says why, so it is never quietly another list."""
+    if request.headers.get("HX-Request"):
+        return _refused(exc)
+    flash(engine_text(exc.message), "error")  # translated here: the session keeps a flash as plain text
+    view = request.form.get("vy") or "enhet"
+    return redirect(url_for("worklist.index", vy=view if view in VIEWS else "enhet"), code=303)
 
 
 @bp.post("/arbetslista/filter/<int:filter_id>/ta-bort")

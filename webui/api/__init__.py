@@ -158,11 +158,27 @@ def load_query(schema: type[Schema], values: dict[str, Any] | None = None) -> di
 def api_language() -> str:
     """The language of the API's texts for people (titles such as `anchor_title`; docs/api.md *Language*): a call from
     the staff pages (the signed-in web session, no bearer token) follows the language chosen on the pages; any other
-    caller gets the best of its Accept-Language among Swedish and English, Swedish when it names neither."""
+    caller gets the best of its Accept-Language among Swedish and English, Swedish when it names neither. A caller
+    with a bearer token that sends no Accept-Language gets its user's language (users.language, chosen on the pages)
+    once the token has been read (`actor`); before that, or for a token refused, Swedish."""
     chosen = session.get("lang") if "Authorization" not in request.headers else None
     if chosen in LANGUAGES:
         return str(chosen)
+    if "Accept-Language" not in request.headers:
+        return _token_user_language()
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT
+
+
+def _token_user_language() -> str:
+    """The stored language of the user whose token this request carries (looked up once per request), or Swedish when
+    no token has been accepted yet: an answer refusing a token is in the default language."""
+    found = g.get("api_actor")
+    if found is None or not request.headers.get("Authorization", "").startswith("Bearer "):
+        return DEFAULT
+    language = g.get("api_user_language")
+    if language is None:
+        language = g.api_user_language = platform().accounts.language(found.username)
+    return str(language) if language in LANGUAGES else DEFAULT
 
 
 def localized(value: object) -> str:

@@ -74,6 +74,14 @@ LABELS: dict[str, dict[str, str]] = {
         "loggutdrag": N_("Tog ut loggutdrag"),
     },
     "direction": {"received": N_("Mottaget"), "thrown": N_("Skickat")},
+    # What became of a message (engine/commands/messages.py): the codes of one delivered, and the Swedish notes kept
+    # for a thrown message that reached no case (its history holds them as written).
+    "outcome": {
+        "delivered": N_("levererat till ett väntande ärende"),
+        "started": N_("startade ett ärende"),
+        "ingen korrelation": N_("ingen mottagare: personnummer eller vårdtillfälle saknas"),
+        "för djup kedja av meddelanden": N_("inte skickat: för lång kedja av meddelanden"),
+    },
     "route": {
         "standardversion": N_("standardversion"),
         "standardversion (nyaste)": N_("standardversion (nyaste)"),
@@ -96,6 +104,14 @@ def label(code: str | None, kind: str) -> str:
         return ""
     text = LABELS.get(kind, {}).get(code)
     return gettext(text) if text else code
+
+
+def outcome_text(outcome: str | None) -> str:
+    """What became of a message, in words in the reader's language; an engine refusal kept as the outcome of a thrown
+    message (Swedish) is shown as the engine's other texts are (`engine_text`)."""
+    if outcome in LABELS["outcome"]:
+        return label(outcome, "outcome")
+    return engine_text(outcome)
 
 
 NOTICE = re.compile(r"^(Ny uppgift|Försenad uppgift): (.*) \(ärende #(\d+)\)(?:, frist (.+))?$")
@@ -297,6 +313,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_filter(notice_text, "notice_text")
     app.add_template_filter(engine_text, "t")
+    app.add_template_filter(outcome_text, "outcome")
 
 
 @functools.cache

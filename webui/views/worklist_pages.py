@@ -154,7 +154,8 @@ def search() -> Any:
         view, filters = _form_query()
     except SamflodeError as exc:
         return _form_refused(exc)
-    return redirect(url_for("worklist.index", vy=view, **filters.as_dict()), code=303)
+    params: dict[str, Any] = {"vy": view, **filters.as_dict()}
+    return redirect(url_for("worklist.index", **params), code=303)
 
 
 @bp.post("/arbetslista/filter")
@@ -172,7 +173,8 @@ def save_filter() -> Any:
         flash(_("Filtret är sparat."), "ok")
     except SamflodeError as exc:
         flash(exc.message, "error")
-    return redirect(url_for("worklist.index", vy=view, **filters.as_dict()), code=303)
+    params: dict[str, Any] = {"vy": view, **filters.as_dict()}
+    return redirect(url_for("worklist.index", **params), code=303)
 
 
 def _form_query() -> tuple[str, WorklistFilter]:

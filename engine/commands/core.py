@@ -84,6 +84,7 @@ class Core:
             with self.db.unit_of_work() as session:
                 command = CommandContext(session)
                 yield command
+                projectors.write_queued_history(command)  # (each save writes its own: none should be left)
                 session.flush()
                 earliest = command.earliest_new_timer
                 advanced = command.flows

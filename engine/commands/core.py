@@ -39,13 +39,31 @@ Action = Callable[[Flow, StepLog], None]
 # Routes a message thrown in an instance (engine/commands/messages.py): (context, sender, name, payload, actor).
 Router = Callable[[CommandContext, ProcessInstance, str, dict[str, Any], Actor], None]
 
-# A task and its instance in one statement (SQLite, Core.task_for_action), built once.
+# A task and its instance in one statement (SQLite, Core.task_for_action), built once (building a statement costs
+# more than running it).
 _TASK_AND_INSTANCE = (
     select(TaskIndex, ProcessInstance)
     .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
     .where(TaskIndex.id == bindparam("task_id"))
     .execution_options(populate_existing=True)
 )
+# Elsewhere (PostgreSQL): the task's instance locked (by subquery), then the task read under that lock; built once.
+_LOCK_TASK_OWNER = (
+    select(ProcessInstance)
+    .where(
+        ProcessInstance.id
+        == select(TaskIndex.instance_id).where(TaskIndex.id == bindparam("task_id")).scalar_subquery()
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LOCK_INSTANCE = (
+    select(ProcessInstance)
+    .where(ProcessInstance.id == bindparam("instance_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_TASK = select(TaskIndex).where(TaskIndex.id == bindparam("task_id")).execution_options(populate_existing=True)
 
 
 class Core:
@@ -100,12 +118,7 @@ class Core:
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """The instance row, locked for this unit of work (the per-instance lock), read afresh."""
-        instance = session.execute(
-            select(ProcessInstance)
-            .where(ProcessInstance.id == instance_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        instance = session.execute(_LOCK_INSTANCE, {"instance_id": instance_id}).scalar_one_or_none()
         if instance is None:
             raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=instance_id))
         return instance
@@ -120,18 +133,10 @@ class Core:
                 raise_gone(session, task_id)
             row_task, row_instance = found
             return row_task, row_instance, self.deployed(session, row_instance.definition_id)
-        owner = select(TaskIndex.instance_id).where(TaskIndex.id == task_id).scalar_subquery()
-        instance = session.execute(
-            select(ProcessInstance)
-            .where(ProcessInstance.id == owner)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        instance = session.execute(_LOCK_TASK_OWNER, {"task_id": task_id}).scalar_one_or_none()
         if instance is None:
             raise_gone(session, task_id)
-        task = session.execute(
-            select(TaskIndex).where(TaskIndex.id == task_id).execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        task = session.execute(_TASK, {"task_id": task_id}).scalar_one_or_none()
         if task is None or task.instance_id != instance.id:
             raise_gone(session, task_id)
         return task, instance, self.deployed(session, instance.definition_id)

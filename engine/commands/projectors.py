@@ -21,7 +21,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, inspect, literal, null, or_, select, union_all, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,7 +68,7 @@ from engine.persistence.models import (
     TaskIndex,
     Timer,
 )
-from engine.persistence.statements import Prepared
+from engine.persistence.statements import Prepared, PreparedInsert
 
 # The writes of every step compiled once per dialect and run as driver SQL (engine/persistence/statements.py: building
 # and compiling a statement costs more than running it on SQLite): plain table statements, no ORM objects to flush or
@@ -65,17 +79,24 @@ _HISTORY = cast(Table, HistoryEntry.__table__)
 _TASKS = cast(Table, TaskIndex.__table__)
 _INSTANCES = cast(Table, ProcessInstance.__table__)
 _HISTORY_COLUMNS = ("instance_id", "at", "kind", "element_id", "task_id", "actor", "data", "task_created_at")
-WRITE_HISTORY = Prepared(
-    insert(_HISTORY).values(
-        task_claimed_at=select(func.min(_HISTORY.c.at))
+
+
+def _history_values(suffix: str) -> dict[str, Any]:
+    """A history row's values; `task_claimed_at` is when the task `first_taken_of` (a task id, or none) was first
+    claimed or given to someone, evaluated by the INSERT itself."""
+    first_claim = (
+        select(func.min(_HISTORY.c.at))
         .where(
-            _HISTORY.c.task_id == bindparam("first_taken_of"),
-            or_(_HISTORY.c.kind == "claimed", _HISTORY.c.kind == "reassigned"),
+            _HISTORY.c.task_id == bindparam(f"first_taken_of{suffix}", type_=_HISTORY.c.task_id.type),
+            or_(_HISTORY.c.kind == literal_column("'claimed'"), _HISTORY.c.kind == literal_column("'reassigned'")),
         )
         .scalar_subquery()
-    ),
-    _HISTORY_COLUMNS,
-)
+    )
+    columns = {c: bindparam(f"{c}{suffix}", type_=_HISTORY.c[c].type) for c in _HISTORY_COLUMNS}
+    return columns | {"task_claimed_at": first_claim}
+
+
+WRITE_HISTORY = PreparedInsert(_HISTORY, _history_values)
 _TASK_COLUMNS = (
     "id", "instance_id", "process_id", "business_key", "element_id", "name", "lane", "role", "form", "unit",
     "created_at", "due_at", "flag",
@@ -185,7 +206,7 @@ def write_history_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         | {"data": row.get("data", {}), "first_taken_of": row.get("first_taken_of")}
         for row in rows
     ]
-    WRITE_HISTORY.execute(session.connection(), params if len(params) > 1 else params[0])
+    WRITE_HISTORY.execute(session.connection(), params)
 
 
 def _first_taken(task_id: str) -> Any:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -89,3 +89,42 @@ class Prepared:
             processor = processors.get(name)
             values.append(processor(value) if processor is not None else value)
         return tuple(values) if c.positional else dict(zip(c.names, values, strict=True))
+
+
+class PreparedInsert:
+    """An INSERT of rows into `table`: as an executemany of one row's statement where that is cheap (SQLite, in
+    process), and on PostgreSQL as ONE statement with a VALUES row per row (one round trip; the driver's executemany
+    sends a statement per row), compiled once per number of rows (up to `per_statement` rows a statement).
+
+    `values(suffix)`: one row's values, column -> expression, whose bind parameters are named `<name><suffix>`
+    (`suffix` "" for the one-row statement, "_0", "_1", ... for the rows of a many-row one); the rows given to
+    `execute` are keyed by the names without suffix."""
+
+    def __init__(self, table: Table, values: Callable[[str], dict[str, Any]], per_statement: int = 50):
+        self.table = table
+        self.values = values
+        self.per_statement = per_statement
+        self.one = Prepared(insert(table).values(values("")))
+        self._many: dict[int, Prepared] = {}
+        self._lock = threading.Lock()
+
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if len(rows) == 1 or connection.dialect.name == "sqlite":
+            self.one.execute(connection, rows[0] if len(rows) == 1 else rows)
+            return
+        for start in range(0, len(rows), self.per_statement):
+            chunk = rows[start : start + self.per_statement]
+            flat: dict[str, Any] = {}
+            for i, row in enumerate(chunk):
+                flat.update({f"{name}_{i}": value for name, value in row.items()})
+            self._prepared(len(chunk)).execute(connection, flat)
+
+    def _prepared(self, count: int) -> Prepared:
+        hit = self._many.get(count)
+        if hit is None:
+            hit = Prepared(insert(self.table).values([self.values(f"_{i}") for i in range(count)]))
+            with self._lock:
+                self._many[count] = hit
+        return hit

@@ -12,6 +12,13 @@
 8. `project_status`: status, incidents, the cancellation's history and audit.
 9. `project_facts`: the case's facts for the figures (engine/domain/facts.py), after one flush.
 
+The writes are plain statements compiled once per dialect and run as driver SQL on the unit of work's connection
+(engine/persistence/statements.py; issue 16 point 7): the step's history rows are queued as the projectors (and a
+completed task, engine/commands/tasks.py) record them and written in ONE statement (`write_queued_history`: before
+the anchors are read, before a fired timer's row, and before the status projector's rows); the instance row the
+projectors set is written by `write_instance` as one UPDATE with the row version check, no ORM flush. A warm
+completion thus sends: its read, the task index row removed and the next inserted, the history rows, the instance row.
+
 The unit of work commits once, after the command (convention 1).
 """
 
@@ -26,7 +33,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     inspect,
     literal,
     literal_column,
@@ -101,7 +107,9 @@ _TASK_COLUMNS = (
     "id", "instance_id", "process_id", "business_key", "element_id", "name", "lane", "role", "form", "unit",
     "created_at", "due_at", "flag",
 )  # fmt: skip
-WRITE_TASKS = Prepared(insert(_TASKS), _TASK_COLUMNS)
+WRITE_TASKS = PreparedInsert(
+    _TASKS, lambda suffix: {c: bindparam(f"{c}{suffix}", type_=_TASKS.c[c].type) for c in _TASK_COLUMNS}
+)
 REMOVE_TASK = Prepared(delete(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
 _INSTANCE_UPDATES: dict[tuple[str, ...], Prepared] = {}
 _INSTANCE_COLUMNS = frozenset(c.key for c in _INSTANCES.columns) - {"id"}
@@ -358,7 +366,7 @@ def project_task_index(step: StepContext) -> None:
             }
             for task in rec.opened
         ]
-        WRITE_TASKS.execute(step.connection, opened if len(opened) > 1 else opened[0])
+        WRITE_TASKS.execute(step.connection, opened)
         queue_history(step.command, instance.id, now, [task.entry for task in rec.opened])
 
 

@@ -486,9 +486,9 @@ class Flow:
     def _live(self, mask: int) -> list[Task]:
         """Tasks in the given states, over the workflow and its subprocesses; a scan of the task dicts, which is
         much cheaper than SpiffWorkflow's tree iterator on a long process."""
-        found = [t for t in self.workflow.tasks.values() if t.state & mask]
+        found = [t for t in self.workflow.tasks.values() if t._state & mask]  # (`state` is a property around it)
         for sub in self.workflow.subprocesses.values():
-            found.extend(t for t in sub.tasks.values() if t.state & mask)
+            found.extend(t for t in sub.tasks.values() if t._state & mask)
         return found
 
     def ready_human_tasks(self) -> list[HumanTask]:

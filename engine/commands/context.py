@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import EngineIncident, Flow, StepLog
@@ -50,6 +52,9 @@ class CommandContext:
     failed_elements: dict[int, set[str | None]] = field(default_factory=dict)  # incidents recorded, per instance
     earliest_new_timer: datetime | None = None
     route_depth: int = 0  # messages thrown by instances that a thrown message started or continued
+    # History rows recorded by the step being saved and not written yet: written at once, in the order recorded, by
+    # the projectors (engine/commands/projectors.py `write_queued_history`), one statement per step.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def failed(self, instance_id: int) -> set[str | None]:
         return self.failed_elements.setdefault(instance_id, set())
@@ -82,6 +87,11 @@ class StepContext:
     @property
     def session(self) -> Session:
         return self.command.session
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The unit of work's connection (its one transaction), for the statements the projectors run directly."""
+        return self.command.session.connection()
 
     @property
     def elements(self) -> dict[str, Any]:

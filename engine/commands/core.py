@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.parsing import pinned_version
@@ -31,6 +31,7 @@ from engine.domain.errors import Conflict, NotFound
 from engine.domain.text import Text, status_word
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident, ProcessDefinition, ProcessInstance, TaskIndex
+from engine.persistence.statements import Prepared
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.versions import default_version_now
@@ -39,11 +40,27 @@ Action = Callable[[Flow, StepLog], None]
 # Routes a message thrown in an instance (engine/commands/messages.py): (context, sender, name, payload, actor).
 Router = Callable[[CommandContext, ProcessInstance, str, dict[str, Any], Actor], None]
 
-# A task and its instance in one statement (SQLite, Core.task_for_action), built once.
+# A task and its instance in one statement (Core.task_for_action), built once (building a statement costs
+# more than running it).
 _TASK_AND_INSTANCE = (
     select(TaskIndex, ProcessInstance)
     .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
     .where(TaskIndex.id == bindparam("task_id"))
+    .execution_options(populate_existing=True)
+)
+# Elsewhere (PostgreSQL): the task's instance row locked first (by subquery; only its id read, as driver SQL compiled
+# once), then the task and its instance read under that lock with the statement above.
+_TASKS = cast(Table, TaskIndex.__table__)
+_INSTANCES = cast(Table, ProcessInstance.__table__)
+_LOCK_TASK_OWNER = Prepared(
+    select(_INSTANCES.c.id)
+    .where(_INSTANCES.c.id == select(_TASKS.c.instance_id).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery())
+    .with_for_update()
+)
+_LOCK_INSTANCE = (
+    select(ProcessInstance)
+    .where(ProcessInstance.id == bindparam("instance_id"))
+    .with_for_update()
     .execution_options(populate_existing=True)
 )
 
@@ -84,6 +101,7 @@ class Core:
             with self.db.unit_of_work() as session:
                 command = CommandContext(session)
                 yield command
+                projectors.write_queued_history(command)  # (each save writes its own: none should be left)
                 session.flush()
                 earliest = command.earliest_new_timer
                 advanced = command.flows
@@ -99,40 +117,29 @@ class Core:
 
     def lock(self, session: Session, instance_id: int) -> ProcessInstance:
         """The instance row, locked for this unit of work (the per-instance lock), read afresh."""
-        instance = session.execute(
-            select(ProcessInstance)
-            .where(ProcessInstance.id == instance_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        instance = session.execute(_LOCK_INSTANCE, {"instance_id": instance_id}).scalar_one_or_none()
         if instance is None:
             raise NotFound(Text("Instansen %(instance_id)s finns inte", instance_id=instance_id))
         return instance
 
     def task_for_action(self, session: Session, task_id: str) -> tuple[TaskIndex, ProcessInstance, Deployed]:
         """A task and its instance, the instance locked first (by subquery), then the task read under that lock: a
-        concurrent completion may have removed it meanwhile. On SQLite one statement reads both: a writing unit of
-        work holds the database's write lock from its BEGIN IMMEDIATE, so nothing can change between the two."""
+        concurrent completion may have removed it meanwhile (one statement reading both could see the task as it was
+        before a lock wait). On SQLite one statement locks and reads both: a writing unit of work holds the database's
+        write lock from its BEGIN IMMEDIATE, so nothing can change between the two."""
         if self.db.dialect == "sqlite":
             found = session.execute(_TASK_AND_INSTANCE, {"task_id": task_id}).one_or_none()
             if found is None:
                 raise_gone(session, task_id)
             row_task, row_instance = found
             return row_task, row_instance, self.deployed(session, row_instance.definition_id)
-        owner = select(TaskIndex.instance_id).where(TaskIndex.id == task_id).scalar_subquery()
-        instance = session.execute(
-            select(ProcessInstance)
-            .where(ProcessInstance.id == owner)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if instance is None:
+        locked = _LOCK_TASK_OWNER.execute(session.connection(), {"task_id": task_id}).scalar()
+        if locked is None:
             raise_gone(session, task_id)
-        task = session.execute(
-            select(TaskIndex).where(TaskIndex.id == task_id).execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if task is None or task.instance_id != instance.id:
+        found = session.execute(_TASK_AND_INSTANCE, {"task_id": task_id}).one_or_none()
+        if found is None or found[1].id != locked:
             raise_gone(session, task_id)
+        task, instance = found
         return task, instance, self.deployed(session, instance.definition_id)
 
     # ------------------------------------------------------------------------------------------- definitions

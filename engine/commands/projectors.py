@@ -12,6 +12,13 @@
 8. `project_status`: status, incidents, the cancellation's history and audit.
 9. `project_facts`: the case's facts for the figures (engine/domain/facts.py), after one flush.
 
+The writes are plain statements compiled once per dialect and run as driver SQL on the unit of work's connection
+(engine/persistence/statements.py; issue 16 point 7): the step's history rows are queued as the projectors (and a
+completed task, engine/commands/tasks.py) record them and written in ONE statement (`write_queued_history`: before
+the anchors are read, before a fired timer's row, and before the status projector's rows); the instance row the
+projectors set is written by `write_instance` as one UPDATE with the row version check, no ORM flush. A warm
+completion thus sends: its read, the task index row removed and the next inserted, the history rows, the instance row.
+
 The unit of work commits once, after the command (convention 1).
 """
 
@@ -21,8 +28,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, literal, null, select, union_all, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow
 from engine.commands.caches import Projection, TimerRow
@@ -52,20 +74,45 @@ from engine.persistence.models import (
     TaskIndex,
     Timer,
 )
+from engine.persistence.statements import Prepared, PreparedInsert
 
-# Statements of every completion built once (building a statement costs more than running it on SQLite); plain
-# table statements, no ORM objects to flush or to synchronise (nothing in a step reads a removed task's row object).
+# The writes of every step compiled once per dialect and run as driver SQL (engine/persistence/statements.py: building
+# and compiling a statement costs more than running it on SQLite): plain table statements, no ORM objects to flush or
+# to synchronise (nothing in a step reads a removed task's row object). A step's history rows go in one executemany
+# (every row may name the task whose first claim it takes: a completion row); the task index rows gone and opened;
+# the instance row (`write_instance`, one statement per set of changed columns).
 _HISTORY = cast(Table, HistoryEntry.__table__)
 _TASKS = cast(Table, TaskIndex.__table__)
-INSERT_HISTORY = insert(_HISTORY)
-# A completion's row with the moment its task was first taken, a subquery the INSERT evaluates itself.
-INSERT_COMPLETION = insert(_HISTORY).values(
-    task_claimed_at=select(func.min(_HISTORY.c.at))
-    .where(_HISTORY.c.task_id == bindparam("first_taken_of"), _HISTORY.c.kind.in_(("claimed", "reassigned")))
-    .scalar_subquery()
+_INSTANCES = cast(Table, ProcessInstance.__table__)
+_HISTORY_COLUMNS = ("instance_id", "at", "kind", "element_id", "task_id", "actor", "data", "task_created_at")
+
+
+def _history_values(suffix: str) -> dict[str, Any]:
+    """A history row's values; `task_claimed_at` is when the task `first_taken_of` (a task id, or none) was first
+    claimed or given to someone, evaluated by the INSERT itself."""
+    first_claim = (
+        select(func.min(_HISTORY.c.at))
+        .where(
+            _HISTORY.c.task_id == bindparam(f"first_taken_of{suffix}", type_=_HISTORY.c.task_id.type),
+            or_(_HISTORY.c.kind == literal_column("'claimed'"), _HISTORY.c.kind == literal_column("'reassigned'")),
+        )
+        .scalar_subquery()
+    )
+    columns = {c: bindparam(f"{c}{suffix}", type_=_HISTORY.c[c].type) for c in _HISTORY_COLUMNS}
+    return columns | {"task_claimed_at": first_claim}
+
+
+WRITE_HISTORY = PreparedInsert(_HISTORY, _history_values)
+_TASK_COLUMNS = (
+    "id", "instance_id", "process_id", "business_key", "element_id", "name", "lane", "role", "form", "unit",
+    "created_at", "due_at", "flag",
+)  # fmt: skip
+WRITE_TASKS = PreparedInsert(
+    _TASKS, lambda suffix: {c: bindparam(f"{c}{suffix}", type_=_TASKS.c[c].type) for c in _TASK_COLUMNS}
 )
-INSERT_TASKS = insert(_TASKS)
-DELETE_TASKS = delete(_TASKS).where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
+REMOVE_TASK = Prepared(delete(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
+_INSTANCE_UPDATES: dict[tuple[str, ...], Prepared] = {}
+_INSTANCE_COLUMNS = frozenset(c.key for c in _INSTANCES.columns) - {"id"}
 
 
 def save(step: StepContext) -> None:
@@ -76,7 +123,9 @@ def save(step: StepContext) -> None:
     kept, added = project_timers(step)
     project_task_index(step)
     project_subscriptions(step, kept, added)
+    write_queued_history(step.command)
     project_status(step)
+    write_instance(step)
     step.session.flush()
     project_facts(step)
 
@@ -98,53 +147,74 @@ def project_case(step: StepContext) -> None:
 def project_history(step: StepContext) -> None:
     """History of what the engine did by itself in the step (the elements it completed), written before the
     deadlines are counted, which may count from them."""
-    write_history(step.session, step.instance.id, step.now, completed_entries(step.log.completed))
+    queue_history(step.command, step.instance.id, step.now, completed_entries(step.log.completed))
 
 
 def write_history(session: Session, instance_id: int, now: datetime, entries: Iterable[Entry]) -> None:
-    insert_history(
-        session,
-        [
-            {
-                "instance_id": instance_id,
-                "at": now,
-                "kind": entry.kind,
-                "element_id": entry.element_id,
-                "task_id": entry.task_id,
-                "data": entry.data,
-            }
-            for entry in entries
-        ],
-    )
+    insert_history(session, _entry_rows(instance_id, now, entries))
 
 
-_HISTORY_COLUMNS = (
-    "instance_id", "at", "kind", "element_id", "task_id", "actor", "data", "task_created_at", "task_claimed_at"
-)  # fmt: skip
+def _entry_rows(instance_id: int, now: datetime, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "instance_id": instance_id,
+            "at": now,
+            "kind": entry.kind,
+            "element_id": entry.element_id,
+            "task_id": entry.task_id,
+            "data": entry.data,
+        }
+        for entry in entries
+    ]
+
+
+def queue_history(command: CommandContext, instance_id: int, now: datetime, entries: Iterable[Entry]) -> None:
+    """History entries of the step being saved, written with the step's other rows (`write_queued_history`)."""
+    command.history.extend(_entry_rows(instance_id, now, entries))
+
+
+def queue_completion(command: CommandContext, row: dict[str, Any], first_taken_of: str) -> None:
+    """A task's completion row, written with the rows of the step it starts; its `task_claimed_at` is when the task
+    `first_taken_of` was first claimed or given to someone, evaluated by the INSERT itself."""
+    command.history.append({**row, "first_taken_of": first_taken_of})
+
+
+def write_queued_history(command: CommandContext) -> None:
+    """The history rows the step queued so far, in the order they were recorded, in one statement."""
+    rows, command.history = command.history, []
+    write_history_rows(command.session, rows)
 
 
 def insert_history(session: Session, rows: list[dict[str, Any]], first_taken_of: str | None = None) -> None:
-    """History rows written at once as one INSERT (an executemany of plain rows, no ORM objects to flush: the
-    flush was a quarter of a completion's time). `first_taken_of`: a task id; the rows' `task_claimed_at` is when that
-    task was first claimed or given to someone, evaluated by the INSERT itself. The rows keep the order they were
-    recorded in: while a history row added as an ORM object is still waiting for the flush, these are added as ORM
-    objects behind it."""
+    """History rows written at once (`write_history_rows`). `first_taken_of`: a task id; the rows' `task_claimed_at`
+    is when that task was first claimed or given to someone, evaluated by the INSERT itself."""
+    if first_taken_of is not None:
+        rows = [{**row, "first_taken_of": first_taken_of} for row in rows]
+    write_history_rows(session, rows)
+
+
+def write_history_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """History rows as one INSERT: an executemany of plain rows through the statement prepared once (no ORM objects
+    to flush: the flush was a quarter of a completion's time; no statement built per call). A row's `first_taken_of`
+    (a task id, or none) gives its `task_claimed_at`: when that task was first claimed or given to someone, evaluated
+    by the INSERT itself. The rows keep the order they were recorded in: while a history row added as an ORM object
+    is still waiting for the flush, these are added as ORM objects behind it."""
     if not rows:
         return
     if any(isinstance(pending, HistoryEntry) for pending in session.new):
-        first_taken = {} if first_taken_of is None else {"task_claimed_at": _first_taken(first_taken_of)}
-        session.add_all(HistoryEntry(**row, **first_taken) for row in rows)
+        for row in rows:
+            values = dict(row)
+            first_taken_of = values.pop("first_taken_of", None)
+            first_taken = {} if first_taken_of is None else {"task_claimed_at": _first_taken(first_taken_of)}
+            session.add(HistoryEntry(**values, **first_taken))
         return
-    columns = [c for c in _HISTORY_COLUMNS if first_taken_of is None or c != "task_claimed_at"]
     # every row with every column (one statement); a row without data gets the column's default, as an ORM object
-    params = [{c: row.get(c) for c in columns} | {"data": row.get("data", {})} for row in rows]
-    if first_taken_of is not None:
-        for values in params:
-            values["first_taken_of"] = first_taken_of
-    session.execute(
-        INSERT_HISTORY if first_taken_of is None else INSERT_COMPLETION,
-        params if len(params) > 1 else params[0],
-    )
+    params = [
+        {c: row.get(c) for c in _HISTORY_COLUMNS}
+        | {"data": row.get("data", {}), "first_taken_of": row.get("first_taken_of")}
+        for row in rows
+    ]
+    WRITE_HISTORY.execute(session.connection(), params)
 
 
 def _first_taken(task_id: str) -> Any:
@@ -176,7 +246,8 @@ def anchor_deadlines(step: StepContext) -> Anchors | None:
     recorded (engine/commands/deadline_timers.py)."""
 
     def recorded() -> Anchors:
-        step.session.flush()  # this step's history rows, so the anchors include what just happened
+        write_queued_history(step.command)  # this step's history rows, so the anchors include what just happened
+        step.session.flush()
         return step.facts.anchors(step.session, step.instance)
 
     return anchor_deadlines_of(step.flow, step.elements, step.catalog, step.data, recorded)
@@ -203,6 +274,7 @@ def project_timers(step: StepContext) -> tuple[dict[str, TimerRow], list[Timer]]
             current is not None and current.kind == "cycle" and current.due_at != row.due_at and row.due_at <= now
         )
         if fired:
+            write_queued_history(step.command)  # the rows recorded before it come first
             record_timer_fired(session, instance, row, step.elements, now, step.flow)
         if current is None:
             gone.append(row.id)
@@ -262,10 +334,11 @@ def project_task_index(step: StepContext) -> None:
             entries, deviations = closed_task_entries(
                 [(r.id, r.element_id, r.name, r.lane) for r in rows], step.log.completed, step.elements
             )
-            write_history(session, instance.id, now, entries)
+            queue_history(step.command, instance.id, now, entries)
             for element_id, party, cause in deviations:
                 session.add(Deviation(instance_id=instance.id, element_id=element_id, party=party, cause=cause, at=now))
-        session.execute(DELETE_TASKS, {"ids": list(rec.removed)})
+        removed = [{"task_id": task_id} for task_id in rec.removed]
+        REMOVE_TASK.execute(step.connection, removed if len(removed) > 1 else removed[0])
     for flag, ids in rec.flagged_before.items():
         session.execute(update(TaskIndex).where(TaskIndex.id.in_(ids), TaskIndex.flag.is_(None)).values(flag=flag))
     for task_id, due_at in rec.due_changes.items():
@@ -274,29 +347,27 @@ def project_task_index(step: StepContext) -> None:
             .where(TaskIndex.id == task_id, TaskIndex.due_at.is_distinct_from(due_at))
             .values(due_at=due_at)
         )
-    if rec.opened:  # one INSERT of plain rows for the opened tasks, one for their history
-        session.execute(
-            INSERT_TASKS,
-            [
-                {
-                    "id": task.id,
-                    "instance_id": instance.id,
-                    "process_id": instance.process_id,
-                    "business_key": instance.business_key,
-                    "element_id": task.element_id,
-                    "name": task.name,
-                    "lane": task.lane,
-                    "role": task.role,
-                    "form": task.form,
-                    "unit": task.unit,
-                    "created_at": now,
-                    "due_at": task.due_at,
-                    "flag": task.flag,
-                }
-                for task in rec.opened
-            ],
-        )
-        write_history(session, instance.id, now, [task.entry for task in rec.opened])
+    if rec.opened:  # one INSERT of plain rows for the opened tasks; their history goes with the step's
+        opened = [
+            {
+                "id": task.id,
+                "instance_id": instance.id,
+                "process_id": instance.process_id,
+                "business_key": instance.business_key,
+                "element_id": task.element_id,
+                "name": task.name,
+                "lane": task.lane,
+                "role": task.role,
+                "form": task.form,
+                "unit": task.unit,
+                "created_at": now,
+                "due_at": task.due_at,
+                "flag": task.flag,
+            }
+            for task in rec.opened
+        ]
+        WRITE_TASKS.execute(step.connection, opened)
+        queue_history(step.command, instance.id, now, [task.entry for task in rec.opened])
 
 
 def project_subscriptions(step: StepContext, kept: dict[str, TimerRow], added: list[Timer]) -> None:
@@ -359,6 +430,47 @@ def project_status(step: StepContext) -> None:
         pass  # a timer that failed MAX_TIMER_ATTEMPTS times still waits for a coordinator's retry
     else:
         instance.status = "running" if step.record.ready else "waiting"
+
+
+def write_instance(step: StepContext) -> None:
+    """The instance row as the projectors above set it (case data, units, state, status), written as one plain
+    UPDATE of the columns that changed, with the row version check and bump the ORM's flush would do (the
+    per-instance lock: a row another unit of work changed meanwhile fails with StaleDataError); the object is then
+    as if flushed. Anything else changed on it is left to the unit of work's flush."""
+    instance = step.instance
+    state = inspect(instance)
+    if state.key is None or state.deleted or not state.modified:
+        return
+    dict_ = state.dict
+    committed = state.committed_state
+    if "lock_version" in committed or "lock_version" not in dict_ or any(k not in _INSTANCE_COLUMNS for k in committed):
+        return  # anything unusual: the ORM's flush writes it
+    changed = tuple(sorted(k for k, old in committed.items() if k not in dict_ or old is NO_VALUE or old != dict_[k]))
+    if any(k not in dict_ for k in changed):
+        return
+    if changed:
+        version = dict_["lock_version"]
+        values = {k: dict_[k] for k in changed} | {"_id": instance.id, "_version": version, "_next": version + 1}
+        result = _instance_update(changed).execute(step.connection, values)
+        if result.rowcount != 1:
+            raise StaleDataError(
+                f"UPDATE statement on table 'process_instances' expected to update 1 row(s); {result.rowcount} were "
+                "matched."
+            )
+        dict_["lock_version"] = version + 1
+    state._commit_all(dict_, step.session.identity_map)
+
+
+def _instance_update(columns: tuple[str, ...]) -> Prepared:
+    prepared = _INSTANCE_UPDATES.get(columns)
+    if prepared is None:
+        prepared = Prepared(
+            update(_INSTANCES)
+            .where(_INSTANCES.c.id == bindparam("_id"), _INSTANCES.c.lock_version == bindparam("_version"))
+            .values({_INSTANCES.c[k]: bindparam(k) for k in columns} | {_INSTANCES.c.lock_version: bindparam("_next")})
+        )
+        _INSTANCE_UPDATES[columns] = prepared
+    return prepared
 
 
 def project_facts(step: StepContext) -> None:

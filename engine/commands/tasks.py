@@ -9,7 +9,7 @@ from sqlalchemy import select
 from engine.bpmn.workflow import Flow, StepLog
 from engine.commands.common import Deployed, check_data, comment_text, json_safe, person_of, reason_text
 from engine.commands.core import Core
-from engine.commands.projectors import insert_history
+from engine.commands.projectors import queue_completion
 from engine.directory import Actor, Directory
 from engine.domain.catalog import validate_form_data
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
@@ -47,21 +47,20 @@ class TaskCommands:
                     raise Conflict("Uppgiften är redan utförd")
                 # When the task was created and first taken, on the completion row itself: the heat map reads one
                 # row per task instead of pairing three (engine/reads/monitoring.py); the first claim is a subquery
-                # the INSERT evaluates itself (one statement less per completion).
-                insert_history(
-                    session,
-                    [
-                        {
-                            "instance_id": instance.id,
-                            "at": self.clock.now(),
-                            "kind": "task_completed",
-                            "element_id": task.element_id,
-                            "task_id": task_id,
-                            "actor": actor.username,
-                            "data": {"submitted": submitted, "name": task.name, "lane": task.lane},
-                            "task_created_at": task.created_at,
-                        }
-                    ],
+                # the INSERT evaluates itself (one statement less per completion). Written with the step's other
+                # history rows, in one statement.
+                queue_completion(
+                    command,
+                    {
+                        "instance_id": instance.id,
+                        "at": self.clock.now(),
+                        "kind": "task_completed",
+                        "element_id": task.element_id,
+                        "task_id": task_id,
+                        "actor": actor.username,
+                        "data": {"submitted": submitted, "name": task.name, "lane": task.lane},
+                        "task_created_at": task.created_at,
+                    },
                     first_taken_of=task_id,
                 )
                 flow.complete(task_id, data, self.clock, log)

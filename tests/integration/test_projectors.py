@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+import pytest
+from sqlalchemy import delete, event, select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.bpmn.workflow import EngineIncident, Flow, StepLog
 from engine.commands import projectors
@@ -359,3 +361,126 @@ def test_a_completion_row_takes_the_first_claim_of_its_task_written_at_once_or_b
         ("comment", None, None),
         ("task_completed", now - 4 * H, now - 2 * H),
     ]
+
+
+# ------------------------------------------------------------------------------------------------ the warm save
+def statements_of(platform: Platform, run: Callable[[], Any]) -> list[tuple[str, bool]]:
+    """The statements `run` sends to the database, each with whether it was an executemany."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        seen.append((" ".join(statement.split()), executemany))
+
+    event.listen(platform.db.engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(platform.db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_warm_completion_sends_one_statement_per_table_it_writes(platform):
+    """A completion whose workflow is cached: the task and its instance read (with the lock), the task index row
+    removed and the next one inserted, the step's history rows (the completion, what the engine did, the task
+    created) in ONE executemany, the instance row in one UPDATE with the version check; nothing else."""
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    assert platform.runtime.is_flow_cached(iid)
+    with platform.db.read() as session:
+        version = session.scalar(select(ProcessInstance.lock_version).where(ProcessInstance.id == iid))
+    first = task_id(platform, iid, "forbered")
+    seen = statements_of(platform, lambda: platform.runtime.complete_task(first, {}, ENGINE))
+    writes = [
+        (s.split(" (")[0].split(" SET ")[0].split(" WHERE ")[0], many)
+        for s, many in seen
+        if not s.startswith(("SELECT", "BEGIN"))
+    ]
+    assert writes == [
+        ("DELETE FROM task_index", False),
+        ("INSERT INTO task_index", False),
+        ("INSERT INTO history", platform.db.dialect == "sqlite"),  # one executemany; on PostgreSQL one VALUES list
+        ("UPDATE process_instances", False),
+    ]
+    reads = [s for s, _ in seen if s.startswith("SELECT")]
+    assert len(reads) == (1 if platform.db.dialect == "sqlite" else 2)
+    assert [(h.kind, h.element_id) for h in rows(platform, HistoryEntry, iid)[-3:]] == [
+        ("task_completed", "forbered"),
+        ("element_completed", "skript"),
+        ("task_created", "efter"),
+    ]
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None and instance.lock_version == version + 1
+    assert platform.runtime.is_flow_cached(iid)  # kept with the version it was saved as: the next one is warm too
+    second = task_id(platform, iid, "efter")
+    seen = statements_of(platform, lambda: platform.runtime.complete_task(second, {}, ENGINE))
+    assert not any("load" in s.lower() or "from timers" in s.lower() for s, _ in seen)  # no projection read
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None and instance.status == "completed" and instance.lock_version == version + 2
+
+
+def test_the_instance_row_is_written_as_one_update_with_the_version_check(platform):
+    """`write_instance`: the columns the projectors changed in one UPDATE, the row version bumped as the ORM's flush
+    does, the object left as if flushed (nothing for the flush to write); a row another unit of work changed
+    meanwhile fails like the ORM's version check."""
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    with platform.db.read() as session:
+        version = session.scalar(select(ProcessInstance.lock_version).where(ProcessInstance.id == iid))
+    with step_of(platform, iid, complete(platform, iid, "forbered", {"anteckning": "klar"})) as step:
+        projectors.project_case(step)
+        projectors.project_state(step)
+        seen = statements_of(platform, lambda: projectors.write_instance(step))
+        assert len(seen) == 1 and seen[0][0].startswith("UPDATE process_instances SET data=")
+        assert step.instance.lock_version == version + 1 and not step.session.dirty
+        assert statements_of(platform, step.session.flush) == []
+    with platform.db.read() as session:
+        instance = session.get(ProcessInstance, iid)
+        assert instance is not None and instance.lock_version == version + 1
+        assert instance.data == {"anteckning": "klar", "x": 1} and instance.updated_at == platform.clock.now()
+    with pytest.raises(StaleDataError), step_of(platform, iid, lambda flow, log: None) as step:
+        step.instance.data = {"anteckning": "ändrad"}
+        table = ProcessInstance.__table__
+        step.connection.execute(  # another unit of work's change, which the session's object does not see
+            update(table).where(table.c.id == iid).values(lock_version=table.c.lock_version + 5)
+        )
+        projectors.write_instance(step)
+
+
+def test_queued_history_rows_are_written_in_one_statement_in_the_order_recorded(platform):
+    """A step's history rows (a completion, with the first claim of its task, then what followed) wait for the
+    step's save and are written as one executemany; behind a history row still waiting for the flush they are
+    added as ORM objects, in order."""
+    platform.runtime.deploy(diagrams.script_process("skript", "x = 1"), OWNER)
+    iid = platform.runtime.start_instance("skript", "bk", {}, SYSTEM)
+    now = platform.clock.now()
+    with platform.db.unit_of_work() as session:
+        session.add(HistoryEntry(instance_id=iid, at=now - H, kind="claimed", task_id="t1", data={}))
+    row = {"instance_id": iid, "at": now, "kind": "task_completed", "task_id": "t1", "data": {"name": "Förbered"}}
+    for waiting in (False, True):
+        with platform.runtime.core.unit() as command:
+            if waiting:
+                command.session.add(HistoryEntry(instance_id=iid, at=now, kind="comment", data={}))
+            projectors.queue_completion(command, row, first_taken_of="t1")
+            projectors.queue_history(
+                command, iid, now, [Entry("element_completed", "skript"), Entry("task_created", "efter")]
+            )
+            assert statements_of(platform, lambda: None) == []  # nothing written yet
+            seen = statements_of(platform, lambda: projectors.write_queued_history(command))
+            many = platform.db.dialect == "sqlite"  # (on PostgreSQL one INSERT with a VALUES row per row)
+            assert seen == ([] if waiting else [(seen[0][0], many)]) and command.history == []
+    written = [(h.kind, h.element_id, h.task_claimed_at) for h in rows(platform, HistoryEntry, iid)[-7:]]
+    assert (
+        written
+        == [
+            ("claimed", None, None),
+            ("task_completed", None, now - H),
+            ("element_completed", "skript", None),
+            ("task_created", "efter", None),
+            ("comment", None, None),
+            ("task_completed", None, now - H),
+            ("element_completed", "skript", None),
+            ("task_created", "efter", None),
+        ][-7:]
+    )

@@ -42,7 +42,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn import gateways, iteration, spiff_api
+from engine.bpmn import gateways, iteration, restoring, spiff_api
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import (
     BudgetExceeded,
@@ -79,12 +79,25 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
             return super().from_dict(dct)
         dct = dict(dct)
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.tasks = restoring.restore_tasks(self.registry, dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dict(dct["subprocesses"]), workflow)
         workflow.bpmn_events = self.registry.restore(dct.get("bpmn_events", []))
         return workflow
+
+
+class _SubWorkflowConverter(BpmnSubWorkflowConverter):
+    """SpiffWorkflow's converter of a sub-process, its tasks restored by engine/bpmn/restoring.py."""
+
+    def from_dict(self, dct: dict[str, Any], task: Task, top_workflow: BpmnWorkflow) -> Any:
+        # BpmnSubWorkflowConverter.from_dict (pinned) with restore_tasks for mapping_from_dict
+        spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
+        subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
+        subprocess.tasks = restoring.restore_tasks(self.registry, dct["tasks"], subprocess)
+        subprocess.task_tree = subprocess.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(subprocess, dct)
+        return subprocess
 
 
 def _make_serializer() -> BpmnWorkflowSerializer:
@@ -95,10 +108,14 @@ def _make_serializer() -> BpmnWorkflowSerializer:
     # Our workflow classes (engine/bpmn/iteration.py) under SpiffWorkflow's names, registered after SpiffWorkflow's
     # own so that a stored state restores into them.
     config[iteration.Workflow] = spiff_api.converter_named(_StateOnlyWorkflowConverter, "BpmnWorkflow")
-    config[iteration.SubWorkflow] = spiff_api.converter_named(BpmnSubWorkflowConverter, "BpmnSubWorkflow")
+    config[iteration.SubWorkflow] = spiff_api.converter_named(_SubWorkflowConverter, "BpmnSubWorkflow")
+    # Tasks restored faster (engine/bpmn/restoring.py), stored as SpiffWorkflow stores them.
+    config[Task] = restoring.TaskConverter
     config.update(timer_bridge.SERIALIZER_CONFIG)
     config.update(gateways.SERIALIZER_CONFIG)
     registry = BpmnWorkflowSerializer.configure(config)
+    # restore_tasks hands a task dict straight to the converter the registry would pick for its typename
+    assert registry.typenames[Task] == restoring.TASK_TYPENAME
     return BpmnWorkflowSerializer(registry)
 
 
@@ -276,17 +293,29 @@ class StateWriter:
                 del self._kept[key]
         return text
 
-    def keep_restored(self, workflow: BpmnWorkflow, task_dicts: dict[UUID, dict[str, Any]]) -> None:
+    def keep_restored(
+        self,
+        workflow: BpmnWorkflow,
+        restored: dict[int, tuple[Task, dict[str, Any], str]],
+        stored: dict[str, str] | None,
+    ) -> None:
         """After a restore: keep the JSON of the restored tasks that qualify, from the dicts they were read from
-        (as stored, before restoring), so that the first dump after a restore is incremental too."""
+        (as stored, before restoring), so that the first dump after a restore is incremental too. `restored`: each
+        task's dict and key by id(task) (engine/bpmn/restoring.py); `stored`: each task's text as stored, by key
+        (restoring.read_state; None after a migration of the format), reused instead of encoding the dict again."""
+        kept = self._kept
         for wf in (workflow, *workflow.subprocesses.values()):
             for task_id, task in wf.tasks.items():
-                dct = task_dicts.get(task_id)
-                if dct is None:
+                found = restored.get(id(task))
+                if found is None or found[0] is not task:
                     continue
+                dct, key = found[1], found[2]
                 fingerprint = self._fingerprint(task)
                 if fingerprint is not None and self._canonical(dct) and self._keepable(dct):
-                    self._kept[task_id] = (fingerprint, f'"{task_id}":{self._encode(dct)}')
+                    member = stored.get(key) if stored is not None else None
+                    if member is None or key != str(task_id):
+                        member = f'"{task_id}":{self._encode(dct)}'
+                    kept[task_id] = (fingerprint, member)
 
 
 class EngineIncident(Exception):
@@ -990,16 +1019,18 @@ class FlowFactory:
         return Flow(workflow, self.script_engine)
 
     def restore(self, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Flow:
-        dct = json.loads(state)
+        dct, stored = restoring.read_state(state)
+        if dct.get(_SERIALIZER.VERSION_KEY) != _SERIALIZER.VERSION:
+            stored = None  # an older format is migrated: the stored text is not what the dicts say now
         _SERIALIZER.migrate(dct)
-        task_dicts = {
-            UUID(task_id): task
-            for wf in (dct, *(dct.get("subprocesses") or {}).values())
-            for task_id, task in (wf.get("tasks") or {}).items()
-        }
-        workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+        context = restoring.Restoring()
+        token = restoring.RESTORING.set(context)
+        try:
+            workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+        finally:
+            restoring.RESTORING.reset(token)
         flow = Flow(workflow, self.script_engine)
-        flow._writer.keep_restored(workflow, task_dicts)
+        flow._writer.keep_restored(workflow, context.tasks, stored)
         return flow
 
 

@@ -1,0 +1,205 @@
+"""Restoring a stored workflow state: SpiffWorkflow's restore, the same workflow, at a fraction of the cost.
+
+A cold step (a case not in the flow cache, most timer firings) restores the whole task tree. SpiffWorkflow's
+serializer restores each task through its generic registry (a copy of every task dict, a dispatch on its typename)
+and parses each task id from its string four or five times (as the task's key and id, as its parent's child, as its
+children's parent): `uuid.UUID` alone was an eighth of a cold completion (profiled, bench/engine.py).
+
+Here, registered through SpiffWorkflow's serializer registry (engine/bpmn/workflow.py `_make_serializer`):
+
+- `TaskConverter`: SpiffWorkflow's converter of a task, whose `from_dict` does what SpiffWorkflow's does without
+  the generic restore of data that holds nothing to restore (a flat dict of JSON values is copied);
+- `restore_tasks`: what our workflow converters call for a workflow's `tasks` instead of SpiffWorkflow's
+  `mapping_from_dict`: the task dicts restored in order straight through that converter (any other typename goes
+  through the registry as before), each id string parsed once per restore (`Restoring.uuid`);
+- `read_state`: `json.loads` of the stored text, which also hands back each task's JSON text as stored, so that the
+  first dump after a restore reuses it (StateWriter.keep_restored) instead of encoding every task dict again.
+
+tests/bpmn/test_restoring.py restores the stored states of real cases and a case of every real process, step by
+step, both ways (ours and SpiffWorkflow's own serializer) and compares every task (id, state, parent, children, data,
+internal data, last state change, spec, triggered) and what the workflow holds besides; tests/bpmn/test_spiff_pins.py
+pins the SpiffWorkflow code this re-does (TaskConverter.from_dict, Task.__init__, DeepMerge.merge, the registry's
+restore, mapping_from_dict).
+"""
+
+from __future__ import annotations
+
+import json
+import json.scanner
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter as SpiffTaskConverter
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
+
+TASK_TYPENAME = "Task"
+_PRIMITIVE = frozenset((str, int, float, bool, type(None)))  # SpiffWorkflow's _JSON_PRIMITIVE_TYPES
+_WAITING = TaskState.WAITING
+
+
+class Restoring:
+    """One restore's memory: the UUID of every id string parsed so far, and the dict each task was restored from
+    (with its key) for StateWriter.keep_restored."""
+
+    __slots__ = ("uuids", "tasks")
+
+    def __init__(self) -> None:
+        self.uuids: dict[str, UUID] = {}
+        self.tasks: dict[int, tuple[Task, dict[str, Any], str]] = {}  # id(task): (task, its dict, its key)
+
+    def uuid(self, text: str) -> UUID:
+        found = self.uuids.get(text)
+        if found is None:
+            found = self.uuids[text] = UUID(text)
+        return found
+
+
+# The restore under way in this thread (FlowFactory.restore sets it around the registry's restore).
+RESTORING: ContextVar[Restoring | None] = ContextVar("samflode_restoring", default=None)
+
+
+def _data(registry: Any, value: Any) -> Any:
+    """registry.restore(value): a flat dict of JSON values (what task data and internal data nearly always are) is
+    copied, as SpiffWorkflow's restore of it would rebuild it; anything else goes through the registry."""
+    if type(value) is dict and "typename" not in value:
+        for item in value.values():
+            if type(item) not in _PRIMITIVE:
+                return registry.restore(value)
+        return dict(value)
+    return registry.restore(value)
+
+
+def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuid: Callable[[str], UUID]) -> Task:
+    """SpiffWorkflow's TaskConverter.from_dict (pinned), with `uuid` making the ids."""
+    task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+    task = Task(workflow, task_spec, state=dct["state"], id=uuid(dct["id"]))
+    parent = dct["parent"]
+    task._parent = uuid(parent) if parent is not None else None
+    task._children = [uuid(child) for child in dct["children"]]
+    task.last_state_change = dct["last_state_change"]
+    task.triggered = dct["triggered"]
+    task.internal_data = _data(registry, dct["internal_data"])
+    if isinstance(task_spec, CatchingEvent) and task._state & _WAITING != 0:
+        task.workflow.top_workflow.event_manager.add_task(task)
+    delta = dct.get("delta")
+    parent_task = workflow.tasks.get(task._parent) if delta else None  # task.parent
+    if parent_task is not None:
+        data = DeepMerge.merge({}, parent_task.data)
+        data.update(_data(registry, delta.get("updates", {})))
+        for key in delta.get("deletions", {}):
+            if key in data:
+                del data[key]
+    else:
+        data = _data(registry, dct["data"])
+    task.data = data
+    return task
+
+
+class TaskConverter(SpiffTaskConverter):
+    """SpiffWorkflow's converter of a task (registered for SpiffWorkflow's Task under its own name): the same dict
+    out, the same task back, restored by `restore_task`."""
+
+    def from_dict(self, dct: dict[str, Any], workflow: Any) -> Task:
+        restoring = RESTORING.get()
+        return restore_task(self.registry, dct, workflow, restoring.uuid if restoring is not None else UUID)
+
+
+def restore_tasks(registry: Any, mapping: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
+    """SpiffWorkflow's `mapping_from_dict(mapping, UUID, workflow=workflow)` for a workflow's tasks (pinned):
+    {UUID(key): registry.restore(task dict, workflow=workflow)} in the stored order, a task dict going straight to
+    `restore_task` (what the registry would call for its typename) and each id string parsed once."""
+    restoring = RESTORING.get()
+    if restoring is None:
+        restoring = Restoring()
+    uuid = restoring.uuid
+    kept = restoring.tasks
+    tasks: dict[UUID, Task] = {}
+    for key, dct in mapping.items():
+        task_id = uuid(key)
+        if type(dct) is dict and dct.get("typename") == TASK_TYPENAME:
+            task = restore_task(registry, dct, workflow, uuid)
+        else:
+            task = registry.restore(dct, workflow=workflow)
+        tasks[task_id] = task
+        kept[id(task)] = (task, dct, key)
+    return tasks
+
+
+# --- the stored text ------------------------------------------------------------------------------------------------
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads scans values with
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SPACE = " \t\n\r"
+
+Member = Callable[[str, int, int], tuple[Any, int]]
+
+
+def _skip(text: str, pos: int) -> int:
+    if pos < len(text) and text[pos] in _SPACE:
+        return _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+    return pos
+
+
+def _object(text: str, pos: int, member: Member) -> tuple[dict[str, Any], int]:
+    """The JSON object at text[pos] ('{') and the position after it, as json's decoder reads one; `member(key,
+    key_start, value_start)` reads each member's value and returns it with the position after it."""
+    result: dict[str, Any] = {}
+    pos = _skip(text, pos + 1)
+    if text[pos] == "}":
+        return result, pos + 1
+    while True:
+        if text[pos] != '"':
+            raise ValueError(pos)
+        key, end = _scanstring(text, pos + 1)
+        end = _skip(text, end)
+        if text[end] != ":":
+            raise ValueError(end)
+        value, end = member(key, pos, _skip(text, end + 1))
+        result[key] = value
+        end = _skip(text, end)
+        if text[end] == "}":
+            return result, end + 1
+        if text[end] != ",":
+            raise ValueError(end)
+        pos = _skip(text, end + 1)
+
+
+def read_state(text: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """json.loads(text), and the text of every task as stored ('"id":{...}' by its key, the top workflow's and its
+    sub-processes'; None when the text is not read this way, then json.loads decides)."""
+    raw: dict[str, str] = {}
+
+    def task_member(key: str, key_start: int, start: int) -> tuple[Any, int]:
+        value, end = _SCAN(text, start)
+        raw[key] = text[key_start:end]
+        return value, end
+
+    def workflow_member(key: str, key_start: int, start: int) -> tuple[Any, int]:
+        if text[start] == "{":
+            if key == "tasks":
+                return _object(text, start, task_member)
+            if key == "subprocesses":
+                return _object(text, start, subprocess_member)
+        return _SCAN(text, start)
+
+    def subprocess_member(key: str, key_start: int, start: int) -> tuple[Any, int]:
+        if text[start] == "{":
+            return _object(text, start, workflow_member)
+        return _SCAN(text, start)
+
+    try:
+        start = _skip(text, 0)
+        if text[start] != "{":
+            raise ValueError(start)
+        dct, end = _object(text, start, workflow_member)
+        if _skip(text, end) != len(text):
+            raise ValueError(end)
+    except Exception:  # noqa: BLE001 - not read this way: json.loads reads it (or says why it cannot)
+        return json.loads(text), None
+    return dct, raw

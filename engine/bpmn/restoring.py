@@ -87,7 +87,7 @@ def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuid: Callab
     task.internal_data = _data(registry, dct["internal_data"])
     if isinstance(task_spec, CatchingEvent) and task._state & _WAITING != 0:
         task.workflow.top_workflow.event_manager.add_task(task)
-    delta = dct.get("delta")
+    delta: Any = dct.get("delta")
     parent_task = workflow.tasks.get(task._parent) if delta else None  # task.parent
     if parent_task is not None:
         data = DeepMerge.merge({}, parent_task.data)
@@ -131,8 +131,88 @@ def restore_tasks(registry: Any, mapping: dict[str, Any], workflow: Any) -> dict
     return tasks
 
 
+# --- comparing restores -------------------------------------------------------------------------------------------
+def _typed(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """A value with the type of every part of it, in order (1, 1.0 and True are not the same datum here); an object
+    the serializer converts (a BPMN event in a task's internal data, a datetime) as its conversion."""
+    if isinstance(value, dict):
+        return (type(value).__name__, [(_typed(k, convert), _typed(v, convert)) for k, v in value.items()])
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [_typed(v, convert) for v in value])
+    if isinstance(value, set | frozenset):
+        return (type(value).__name__, sorted(repr(_typed(v, convert)) for v in value))
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if type(value) in _PRIMITIVE:
+        return (type(value).__name__, value)
+    converted = convert(value)
+    return (type(value).__name__, value if converted is value else _typed(converted, convert))
+
+
+def _value(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """`_typed(value)`, cheaply where repr says it all: the repr of JSON values in dicts and lists tells 1, 1.0 and
+    True apart and keeps the order; one that shows an object's address is not enough."""
+    text = repr(value)
+    return text if " at 0x" not in text else _typed(value, convert)
+
+
+def snapshot(workflow: Any, convert: Callable[[Any], Any], same_specs: bool = True) -> list[Any]:
+    """Everything a restore sets on a workflow, its sub-processes and their tasks, comparable with ==: for each
+    (sub)workflow its class, spec, parent task, root, last task, success, completed, correlations and data, and
+    per task (in order, with its key) its class, id, workflow, spec (the same object when `same_specs`), state,
+    parent, children, last state change, triggered, thread id, data and internal data; then the sub-processes'
+    order, the event manager's tasks and the workflow's BPMN events (through `convert`)."""
+    parts: list[Any] = []
+    for wf in (workflow, *workflow.subprocesses.values()):
+        parts.append(
+            (
+                type(wf).__name__,
+                vars(wf.spec).get("name"),
+                id(wf.spec) if same_specs else None,
+                getattr(wf, "parent_task_id", None),
+                wf.task_tree.id if wf.task_tree is not None else None,
+                wf.last_task.id if wf.last_task is not None else None,
+                wf.top_workflow is workflow,
+                _typed(wf.success, convert),
+                _typed(wf.completed, convert),
+                _typed(wf.correlations, convert),
+                _value(wf.data, convert),
+            )
+        )
+        parts.append(
+            [
+                (
+                    key,
+                    type(task).__name__,
+                    task.id,
+                    task.workflow is wf,
+                    task.task_spec.name,
+                    type(task.task_spec).__name__,
+                    id(task.task_spec) if same_specs else None,
+                    task._state,
+                    task._parent,
+                    list(task._children),
+                    _typed(task.last_state_change, convert),
+                    _typed(task.triggered, convert),
+                    task.thread_id,
+                    _value(task.data, convert),
+                    _value(task.internal_data, convert),
+                    sorted(vars(task)),
+                )
+                for key, task in wf.tasks.items()
+            ]
+        )
+    parts.append(list(workflow.subprocesses))
+    parts.append(
+        [(key, task.id, task.workflow.tasks.get(task.id) is task) for key, task in workflow.event_manager.tasks.items()]
+    )
+    parts.append(_typed(convert(workflow.bpmn_events), convert))
+    return parts
+
+
 # --- the stored text ------------------------------------------------------------------------------------------------
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads scans values with
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# (what json.loads scans values with)
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SPACE = " \t\n\r"

@@ -79,12 +79,22 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
             return super().from_dict(dct)
         dct = dict(dct)
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = restoring.restore_tasks(self.registry, dct["tasks"], workflow)
+        workflow.tasks = self.tasks_from_dict(dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dict(dct["subprocesses"]), workflow)
         workflow.bpmn_events = self.registry.restore(dct.get("bpmn_events", []))
         return workflow
+
+    def tasks_from_dict(self, tasks: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
+        return restoring.restore_tasks(self.registry, tasks, workflow)
+
+
+class _ReferenceStateOnlyWorkflowConverter(_StateOnlyWorkflowConverter):
+    """The state-only converter restoring tasks with SpiffWorkflow's own mapping_from_dict (VERIFY_RESTORES)."""
+
+    def tasks_from_dict(self, tasks: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
+        return self.mapping_from_dict(tasks, UUID, workflow=workflow)
 
 
 class _SubWorkflowConverter(BpmnSubWorkflowConverter):
@@ -100,17 +110,22 @@ class _SubWorkflowConverter(BpmnSubWorkflowConverter):
         return subprocess
 
 
-def _make_serializer() -> BpmnWorkflowSerializer:
+def _make_serializer(reference: bool = False) -> BpmnWorkflowSerializer:
     """SpiffWorkflow's serializer with our classes registered: the state-only workflow converter, our timer event
-    definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py)."""
+    definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py), and
+    our task converter (engine/bpmn/restoring.py). `reference`: with SpiffWorkflow's own restore of the tasks instead
+    (VERIFY_RESTORES compares the two)."""
     config = dict(DEFAULT_CONFIG)
-    config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    workflow_converter = _ReferenceStateOnlyWorkflowConverter if reference else _StateOnlyWorkflowConverter
+    config[BpmnWorkflow] = workflow_converter
     # Our workflow classes (engine/bpmn/iteration.py) under SpiffWorkflow's names, registered after SpiffWorkflow's
     # own so that a stored state restores into them.
-    config[iteration.Workflow] = spiff_api.converter_named(_StateOnlyWorkflowConverter, "BpmnWorkflow")
-    config[iteration.SubWorkflow] = spiff_api.converter_named(_SubWorkflowConverter, "BpmnSubWorkflow")
-    # Tasks restored faster (engine/bpmn/restoring.py), stored as SpiffWorkflow stores them.
-    config[Task] = restoring.TaskConverter
+    config[iteration.Workflow] = spiff_api.converter_named(workflow_converter, "BpmnWorkflow")
+    sub_converter = BpmnSubWorkflowConverter if reference else _SubWorkflowConverter
+    config[iteration.SubWorkflow] = spiff_api.converter_named(sub_converter, "BpmnSubWorkflow")
+    if not reference:
+        # Tasks restored faster (engine/bpmn/restoring.py), stored as SpiffWorkflow stores them.
+        config[Task] = restoring.TaskConverter
     config.update(timer_bridge.SERIALIZER_CONFIG)
     config.update(gateways.SERIALIZER_CONFIG)
     registry = BpmnWorkflowSerializer.configure(config)
@@ -120,6 +135,7 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 
 
 _SERIALIZER = _make_serializer()
+_REFERENCE: list[BpmnWorkflowSerializer] = []  # made when first used (VERIFY_RESTORES)
 
 
 # Tasks whose stored JSON is kept between dumps (StateWriter): finished tasks, and predicted ones without data.
@@ -128,8 +144,10 @@ _PREDICTED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 _TASK_KEYS = frozenset(
     ("id", "parent", "children", "last_state_change", "state", "task_spec", "triggered", "internal_data", "data")
 ) | {"delta", "typename"}
-# Tests set this: every dump is compared with SpiffWorkflow's own full serialization (tests/conftest.py).
+# Tests set these: every dump is compared with SpiffWorkflow's own full serialization, every restore with
+# SpiffWorkflow's own restore of the tasks (tests/conftest.py).
 VERIFY_DUMPS = False
+VERIFY_RESTORES = False
 
 
 def _flat(value: Any) -> bool:
@@ -1029,9 +1047,31 @@ class FlowFactory:
             workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
         finally:
             restoring.RESTORING.reset(token)
+        if VERIFY_RESTORES:
+            _verify_restore(workflow, state, spec, subprocess_specs)
         flow = Flow(workflow, self.script_engine)
         flow._writer.keep_restored(workflow, context.tasks, stored)
         return flow
+
+
+def reference_restore(state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Any:
+    """The workflow as SpiffWorkflow's own restore of the tasks makes it (the state-only workflow converter,
+    SpiffWorkflow's TaskConverter and sub-process converter, json.loads): what FlowFactory.restore must equal."""
+    if not _REFERENCE:
+        _REFERENCE.append(_make_serializer(reference=True))
+    reference = _REFERENCE[0]
+    dct = json.loads(state)
+    reference.migrate(dct)
+    return reference.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+
+
+def _verify_restore(
+    workflow: BpmnWorkflow, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]
+) -> None:
+    theirs = reference_restore(state, spec, subprocess_specs)
+    ours = restoring.snapshot(workflow, _SERIALIZER.registry.convert)
+    if ours != restoring.snapshot(theirs, _SERIALIZER.registry.convert):
+        raise AssertionError("the restored workflow differs from SpiffWorkflow's own restore")
 
 
 class MissingCalledProcess(Exception):

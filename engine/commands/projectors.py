@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, literal, null, select, union_all, update
+from sqlalchemy import CompoundSelect, Table, bindparam, delete, func, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.bpmn.workflow import SERIALIZER_VERSION, EngineIncident, Flow
@@ -427,7 +427,7 @@ def has_failed_timer(session: Session, instance_id: int) -> bool:
 
 # What the index tables hold for an instance: one statement over the four tables, built once (building and keying
 # it was most of what reading a projection cost).
-_PROJECTION = union_all(
+_PROJECTION: CompoundSelect = union_all(
     select(
         literal("timer").label("part"),
         Timer.task_id.label("a"),

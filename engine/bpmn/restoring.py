@@ -11,7 +11,7 @@ Here, registered through SpiffWorkflow's serializer registry (engine/bpmn/workfl
   the generic restore of data that holds nothing to restore (a flat dict of JSON values is copied);
 - `restore_tasks`: what our workflow converters call for a workflow's `tasks` instead of SpiffWorkflow's
   `mapping_from_dict`: the task dicts restored in order straight through that converter (any other typename goes
-  through the registry as before), each id string parsed once per restore (`Restoring.uuid`);
+  through the registry as before), each id string parsed once per restore (`uuid`);
 - `read_state`: `json.loads` of the stored text, which also hands back each task's JSON text as stored, so that the
   first dump after a restore reuses it (StateWriter.keep_restored) instead of encoding every task dict again.
 
@@ -44,8 +44,8 @@ _WAITING = TaskState.WAITING
 
 
 class Restoring:
-    """One restore's memory: the UUID of every id string parsed so far, and the dict each task was restored from
-    (with its key) for StateWriter.keep_restored."""
+    """One restore's memory: the UUID of every id string parsed so far (`uuids`, filled by `uuid`), and the dict each
+    task was restored from (with its key) for StateWriter.keep_restored."""
 
     __slots__ = ("uuids", "tasks")
 
@@ -53,11 +53,11 @@ class Restoring:
         self.uuids: dict[str, UUID] = {}
         self.tasks: dict[int, tuple[Task, dict[str, Any], str]] = {}  # id(task): (task, its dict, its key)
 
-    def uuid(self, text: str) -> UUID:
-        found = self.uuids.get(text)
-        if found is None:
-            found = self.uuids[text] = UUID(text)
-        return found
+
+def uuid(uuids: dict[str, UUID], text: str) -> UUID:
+    """UUID(text), parsed once per restore (callers look in `uuids` first: `uuids.get(text) or uuid(uuids, text)`)."""
+    found = uuids[text] = UUID(text)
+    return found
 
 
 # The restore under way in this thread (FlowFactory.restore sets it around the registry's restore).
@@ -75,13 +75,15 @@ def _data(registry: Any, value: Any) -> Any:
     return registry.restore(value)
 
 
-def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuid: Callable[[str], UUID]) -> Task:
-    """SpiffWorkflow's TaskConverter.from_dict (pinned), with `uuid` making the ids."""
+def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuids: dict[str, UUID]) -> Task:
+    """SpiffWorkflow's TaskConverter.from_dict (pinned), each id parsed once per restore (`uuids`)."""
+    get = uuids.get
     task_spec = workflow.spec.task_specs.get(dct["task_spec"])
-    task = Task(workflow, task_spec, state=dct["state"], id=uuid(dct["id"]))
-    parent = dct["parent"]
-    task._parent = uuid(parent) if parent is not None else None
-    task._children = [uuid(child) for child in dct["children"]]
+    text = dct["id"]
+    task = Task(workflow, task_spec, state=dct["state"], id=get(text) or uuid(uuids, text))
+    text = dct["parent"]
+    task._parent = (get(text) or uuid(uuids, text)) if text is not None else None
+    task._children = [get(text) or uuid(uuids, text) for text in dct["children"]]
     task.last_state_change = dct["last_state_change"]
     task.triggered = dct["triggered"]
     task.internal_data = _data(registry, dct["internal_data"])
@@ -107,7 +109,7 @@ class TaskConverter(SpiffTaskConverter):
 
     def from_dict(self, dct: dict[str, Any], workflow: Any) -> Task:
         restoring = RESTORING.get()
-        return restore_task(self.registry, dct, workflow, restoring.uuid if restoring is not None else UUID)
+        return restore_task(self.registry, dct, workflow, restoring.uuids if restoring is not None else {})
 
 
 def restore_tasks(registry: Any, mapping: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
@@ -117,13 +119,14 @@ def restore_tasks(registry: Any, mapping: dict[str, Any], workflow: Any) -> dict
     restoring = RESTORING.get()
     if restoring is None:
         restoring = Restoring()
-    uuid = restoring.uuid
+    uuids = restoring.uuids
+    get = uuids.get
     kept = restoring.tasks
     tasks: dict[UUID, Task] = {}
     for key, dct in mapping.items():
-        task_id = uuid(key)
+        task_id = get(key) or uuid(uuids, key)
         if type(dct) is dict and dct.get("typename") == TASK_TYPENAME:
-            task = restore_task(registry, dct, workflow, uuid)
+            task = restore_task(registry, dct, workflow, uuids)
         else:
             task = registry.restore(dct, workflow=workflow)
         tasks[task_id] = task
@@ -221,33 +224,41 @@ Member = Callable[[str, int, int], tuple[Any, int]]
 
 
 def _skip(text: str, pos: int) -> int:
-    if pos < len(text) and text[pos] in _SPACE:
-        return _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
-    return pos
+    return _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
 
 
 def _object(text: str, pos: int, member: Member) -> tuple[dict[str, Any], int]:
     """The JSON object at text[pos] ('{') and the position after it, as json's decoder reads one; `member(key,
-    key_start, value_start)` reads each member's value and returns it with the position after it."""
+    key_start, value_start)` reads each member's value and returns it with the position after it. (Whitespace is
+    looked at before it is skipped: the stored text has little.)"""
     result: dict[str, Any] = {}
-    pos = _skip(text, pos + 1)
+    pos += 1
+    if text[pos] in _SPACE:
+        pos = _skip(text, pos)
     if text[pos] == "}":
         return result, pos + 1
     while True:
         if text[pos] != '"':
             raise ValueError(pos)
         key, end = _scanstring(text, pos + 1)
-        end = _skip(text, end)
+        if text[end] in _SPACE:
+            end = _skip(text, end)
         if text[end] != ":":
             raise ValueError(end)
-        value, end = member(key, pos, _skip(text, end + 1))
+        end += 1
+        if text[end] in _SPACE:
+            end = _skip(text, end)
+        value, end = member(key, pos, end)
         result[key] = value
-        end = _skip(text, end)
+        if text[end] in _SPACE:
+            end = _skip(text, end)
         if text[end] == "}":
             return result, end + 1
         if text[end] != ",":
             raise ValueError(end)
-        pos = _skip(text, end + 1)
+        pos = end + 1
+        if text[pos] in _SPACE:
+            pos = _skip(text, pos)
 
 
 def read_state(text: str) -> tuple[dict[str, Any], dict[str, str] | None]:

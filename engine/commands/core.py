@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, select
+from sqlalchemy import inspect as inspect_row
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bpmn.parsing import pinned_version
 from engine.bpmn.sandbox import command_budget
@@ -46,6 +48,8 @@ _TASK_AND_INSTANCE = (
     .where(TaskIndex.id == bindparam("task_id"))
     .execution_options(populate_existing=True)
 )
+# An instance's stored state (a deferred column), read when its workflow is not cached.
+_STATE = select(ProcessInstance.state).where(ProcessInstance.id == bindparam("instance_id"))
 
 
 class Core:
@@ -202,7 +206,7 @@ class Core:
         if flow is None:
             spec, subprocess_specs = self.specs.get(session, definition, called_versions)
             try:
-                flow = self.flows.restore(instance.state, spec, subprocess_specs)
+                flow = self.flows.restore(stored_state(session, instance), spec, subprocess_specs)
             except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
                 raise Conflict(
                     Text(
@@ -320,3 +324,14 @@ def raise_gone(session: Session, task_id: str) -> NoReturn:
             {"completed_by": done.actor, "completed_at": done.at.isoformat()},
         )
     raise NotFound("Uppgiften finns inte")
+
+
+def stored_state(session: Session, instance: ProcessInstance) -> str:
+    """`instance.state`: the deferred column read with a statement built once on the session's connection, as the
+    ORM's load of it would read it (its own load of one deferred column cost twice as much), and set on the row as
+    loaded. What the session already holds (set or loaded in this unit of work) is read from the row."""
+    if "state" not in inspect_row(instance).unloaded:
+        return instance.state
+    state: str = session.connection().execute(_STATE, {"instance_id": instance.id}).scalar_one()
+    set_committed_value(instance, "state", state)
+    return state

@@ -29,6 +29,7 @@ import json.scanner
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
+from copy import copy
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,7 @@ from SpiffWorkflow.util.task import TaskState
 TASK_TYPENAME = "Task"
 _PRIMITIVE = frozenset((str, int, float, bool, type(None)))  # SpiffWorkflow's _JSON_PRIMITIVE_TYPES
 _WAITING = TaskState.WAITING
+_MUTABLE = (dict, list, set)  # what DeepMerge.merge copies
 
 
 class Restoring:
@@ -75,6 +77,15 @@ def _data(registry: Any, value: Any) -> Any:
     return registry.restore(value)
 
 
+def _inherited(parent_data: Any) -> Any:
+    """DeepMerge.merge({}, parent_data) (pinned): merged into an empty dict, every value is put as it is, except a
+    dict, list or set, which is copied (copy.copy), in the parent's order. A comprehension does that at a third of
+    the cost of the merge's loop, which matters in a case whose data has tens of keys in each of hundreds of tasks."""
+    if type(parent_data) is not dict:
+        return DeepMerge.merge({}, parent_data)
+    return {key: copy(value) if isinstance(value, _MUTABLE) else value for key, value in parent_data.items()}
+
+
 def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuids: dict[str, UUID]) -> Task:
     """SpiffWorkflow's TaskConverter.from_dict (pinned), each id parsed once per restore (`uuids`)."""
     get = uuids.get
@@ -92,7 +103,7 @@ def restore_task(registry: Any, dct: dict[str, Any], workflow: Any, uuids: dict[
     delta: Any = dct.get("delta")
     parent_task = workflow.tasks.get(task._parent) if delta else None  # task.parent
     if parent_task is not None:
-        data = DeepMerge.merge({}, parent_task.data)
+        data = _inherited(parent_task.data)
         data.update(_data(registry, delta.get("updates", {})))
         for key in delta.get("deletions", {}):
             if key in data:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from copy import copy
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter as SpiffTaskConverter
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -56,9 +56,27 @@ class Restoring:
         self.tasks: dict[int, tuple[Task, dict[str, Any], str]] = {}  # id(task): (task, its dict, its key)
 
 
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = SafeUUID.unknown
+
+
 def uuid(uuids: dict[str, UUID], text: str) -> UUID:
-    """UUID(text), parsed once per restore (callers look in `uuids` first: `uuids.get(text) or uuid(uuids, text)`)."""
-    found = uuids[text] = UUID(text)
+    """UUID(text), parsed once per restore (callers look in `uuids` first: `uuids.get(text) or uuid(uuids, text)`).
+    An id as stored (32 hex digits and dashes) is made as UUID.__init__ makes it from that string (its int, and
+    is_safe unknown) without its checks of other forms, a third of its cost; any other text goes to UUID(text)."""
+    digits = text.replace("-", "")
+    try:
+        value = int(digits, 16) if len(digits) == 32 else None
+    except ValueError:  # not hex digits: UUID says what it makes of it
+        value = None
+    if value is None:
+        found = UUID(text)
+    else:
+        found = _new(UUID)
+        _set(found, "int", value)
+        _set(found, "is_safe", _UNKNOWN)
+    uuids[text] = found
     return found
 
 

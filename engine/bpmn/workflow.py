@@ -144,6 +144,7 @@ _PREDICTED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 _TASK_KEYS = frozenset(
     ("id", "parent", "children", "last_state_change", "state", "task_spec", "triggered", "internal_data", "data")
 ) | {"delta", "typename"}
+_DELTA_KEYS = frozenset(("updates", "deletions"))
 # Tests set these: every dump is compared with SpiffWorkflow's own full serialization, every restore with
 # SpiffWorkflow's own restore of the tasks (tests/conftest.py).
 VERIFY_DUMPS = False
@@ -235,23 +236,24 @@ class StateWriter:
         )
 
     @staticmethod
-    def _canonical(dct: dict[str, Any]) -> bool:
-        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
-        repaired poisoned case): only then is it reused as the task's JSON after a restore."""
-        if dct.keys() != _TASK_KEYS:
-            return False
-        if dct["parent"] is None:
-            return not dct["delta"]
-        delta = dct["delta"]
-        return not dct["data"] and isinstance(delta, dict) and delta.keys() == {"updates", "deletions"}
-
-    @staticmethod
     def _keepable(dct: dict[str, Any]) -> bool:
         return (
             _flat(dct.get("data"))
             and _flat((dct.get("delta") or {}).get("updates"))
             and _flat(dct.get("internal_data"))
         )
+
+    @staticmethod
+    def _reusable(dct: dict[str, Any]) -> bool:
+        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
+        repaired poisoned case) whose JSON may be kept (`_keepable`): only then is it reused as the task's JSON after
+        a restore. (A canonical dict leaves little to check: no data but the root's, no delta but a child's.)"""
+        if dct.keys() != _TASK_KEYS or not _flat(dct["internal_data"]):
+            return False
+        delta = dct["delta"]
+        if dct["parent"] is None:
+            return not delta and _flat(dct["data"])
+        return not dct["data"] and isinstance(delta, dict) and delta.keys() == _DELTA_KEYS and _flat(delta["updates"])
 
     def _tasks_json(self, workflow: Any, registry: Any) -> str:
         """The workflow's "tasks" object; each member ("id":{...}) reused when the task's fingerprint is unchanged."""
@@ -334,7 +336,7 @@ class StateWriter:
                     continue
                 dct, key = found[1], found[2]
                 fingerprint = self._fingerprint(task)
-                if fingerprint is not None and self._canonical(dct) and self._keepable(dct):
+                if fingerprint is not None and self._reusable(dct):
                     member = stored.get(key) if stored is not None else None
                     if member is None or key != str(task_id):
                         member = f'"{task_id}":{self._encode(dct)}'

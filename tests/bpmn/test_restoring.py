@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from engine.bpmn import gateways, iteration, restoring, spiff_api, timers
 from engine.bpmn import workflow as workflow_module
-from engine.bpmn.workflow import _SERIALIZER, FlowFactory
+from engine.bpmn.workflow import _SERIALIZER, FlowFactory, StateWriter
 from engine.persistence.models import ProcessInstance
 from tests.bpmn.conftest import ESTHER, Walker
 from tests.bpmn.stored_states import FOLDER, definition_specs, fire_earliest, flow_factory
@@ -220,3 +221,80 @@ def test_cases_of_every_process_restore_step_by_step_as_spiffworkflow_restores_t
     assert processes == {"in_utskrivning", "mobilt_team"}  # sip runs as in_utskrivning's call activity
     assert walk.compared > 40
     assert walk.with_subprocesses > 10
+
+
+# --- the pieces -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2b01ed53-b92a-4954-b1b7-7f197cfa6c58",
+        "2B01ED53-B92A-4954-B1B7-7F197CFA6C58",
+        "2b01ed53b92a4954b1b77f197cfa6c58",
+        "{2b01ed53-b92a-4954-b1b7-7f197cfa6c58}",
+        "urn:uuid:2b01ed53-b92a-4954-b1b7-7f197cfa6c58",
+        "2b01ed53-b92a-4954-b1b7-7f197cfa6c5",
+        "2b01ed53-b92a-4954-b1b7-7f197cfa6c58-",
+        "2b01ed53-b92a-4954-b1b7-7f197cfa6cx8",
+        "2b01ed53--92a-4954-b1b7-7f197cfa6c58a",
+        "+b01ed53-b92a-4954-b1b7-7f197cfa6c58",
+        "2b01_d53-b92a-4954-b1b7-7f197cfa6c58",
+        "",
+    ],
+)
+def test_an_id_is_parsed_as_uuid_parses_it(text):
+    try:
+        expected: Any = UUID(text)
+    except ValueError as exc:
+        expected = exc
+    uuids: dict[str, UUID] = {}
+    try:
+        found: Any = restoring.uuid(uuids, text)
+    except ValueError as exc:
+        assert isinstance(expected, ValueError) and str(exc) == str(expected)
+        return
+    assert not isinstance(expected, ValueError)
+    assert found == expected and hash(found) == hash(expected) and str(found) == str(expected)
+    assert found.is_safe == expected.is_safe and found.version == expected.version
+    assert uuids == {text: found}
+
+
+def _task_dict(**changes: Any) -> dict[str, Any]:
+    dct = {
+        "id": "2b01ed53-b92a-4954-b1b7-7f197cfa6c58",
+        "parent": "3b01ed53-b92a-4954-b1b7-7f197cfa6c58",
+        "children": [],
+        "last_state_change": 1.0,
+        "state": 64,
+        "task_spec": "x",
+        "triggered": False,
+        "internal_data": {},
+        "data": {},
+        "delta": {"updates": {"a": 1}, "deletions": []},
+        "typename": "Task",
+    }
+    dct.update(changes)
+    return {k: v for k, v in dct.items() if v != "-"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reusable"),
+    [
+        ({}, True),
+        ({"delta": {"updates": {"a": [1]}, "deletions": []}}, True),
+        ({"delta": {"updates": {"a": [[1]]}, "deletions": []}}, False),  # nested: shared with other tasks
+        ({"delta": {"updates": {"a": {"b": {}}}, "deletions": []}}, False),
+        ({"internal_data": {"a": [1]}}, True),
+        ({"internal_data": {"a": [{"b": 1}]}}, False),
+        ({"data": {"a": 1}}, False),  # data on a child: not as this serializer writes it
+        ({"delta": {"updates": {}}}, False),
+        ({"delta": []}, False),
+        ({"delta": {}}, False),
+        ({"typename": "-"}, False),
+        ({"extra": 1}, False),
+        ({"parent": None, "delta": {}, "data": {"a": [1]}}, True),
+        ({"parent": None, "delta": {}, "data": {"a": [[1]]}}, False),
+        ({"parent": None, "delta": {"updates": {}, "deletions": []}, "data": {}}, False),
+    ],
+)
+def test_a_stored_task_is_reused_only_as_this_serializer_writes_it_and_flat(changes, reusable):
+    assert StateWriter._reusable(_task_dict(**changes)) is reusable

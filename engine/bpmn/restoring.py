@@ -253,6 +253,10 @@ Member = Callable[[str, int, int], tuple[Any, int]]
 
 
 def _skip(text: str, pos: int) -> int:
+    """The position after the whitespace at text[pos]: most often one space (what json's encoder writes after ','
+    and ':'), else what the decoder's pattern of whitespace matches."""
+    if text[pos] == " " and text[pos + 1] not in _SPACE:
+        return pos + 1
     return _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
 
 
@@ -314,11 +318,11 @@ def read_state(text: str) -> tuple[dict[str, Any], dict[str, str] | None]:
         return _SCAN(text, start)
 
     try:
-        start = _skip(text, 0)
+        start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]
         if text[start] != "{":
             raise ValueError(start)
         dct, end = _object(text, start, workflow_member)
-        if _skip(text, end) != len(text):
+        if _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
             raise ValueError(end)
     except Exception:  # noqa: BLE001 - not read this way: json.loads reads it (or says why it cannot)
         return json.loads(text), None

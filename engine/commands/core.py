@@ -48,8 +48,6 @@ _TASK_AND_INSTANCE = (
     .where(TaskIndex.id == bindparam("task_id"))
     .execution_options(populate_existing=True)
 )
-# An instance's stored state (a deferred column), read when its workflow is not cached.
-_STATE = select(ProcessInstance.state).where(ProcessInstance.id == bindparam("instance_id"))
 
 
 class Core:
@@ -203,10 +201,15 @@ class Core:
             cached = self.flow_cache.take(instance)
             if cached is not None:
                 flow, command.projections[instance.id] = cached
+        projection = command.projections.get(instance.id)
         if flow is None:
             spec, subprocess_specs = self.specs.get(session, definition, called_versions)
+            if projection is None and "state" in inspect_row(instance).unloaded:
+                # a cold step: the state and the index projection in one statement (nothing in between writes them)
+                state, projection = projectors.load_state_and_projection(session, instance.id)
+                set_committed_value(instance, "state", state)
             try:
-                flow = self.flows.restore(stored_state(session, instance), spec, subprocess_specs)
+                flow = self.flows.restore(instance.state, spec, subprocess_specs)
             except Exception as exc:  # noqa: BLE001 - a state that cannot be restored: say so, never a 500
                 raise Conflict(
                     Text(
@@ -250,7 +253,9 @@ class Core:
                 now=self.clock.now(),
                 catalog=self.catalog,
                 facts=self.case_facts,
-                projection=command.projections.get(instance.id) or projectors.load_projection(session, instance.id),
+                projection=command.projections.get(instance.id)
+                or projection
+                or projectors.load_projection(session, instance.id),
                 incident=incident,
                 cancelled_reason=cancelled_reason,
             )
@@ -324,14 +329,3 @@ def raise_gone(session: Session, task_id: str) -> NoReturn:
             {"completed_by": done.actor, "completed_at": done.at.isoformat()},
         )
     raise NotFound("Uppgiften finns inte")
-
-
-def stored_state(session: Session, instance: ProcessInstance) -> str:
-    """`instance.state`: the deferred column read with a statement built once on the session's connection, as the
-    ORM's load of it would read it (its own load of one deferred column cost twice as much), and set on the row as
-    loaded. What the session already holds (set or loaded in this unit of work) is read from the row."""
-    if "state" not in inspect_row(instance).unloaded:
-        return instance.state
-    state: str = session.connection().execute(_STATE, {"instance_id": instance.id}).scalar_one()
-    set_committed_value(instance, "state", state)
-    return state

@@ -427,7 +427,7 @@ def has_failed_timer(session: Session, instance_id: int) -> bool:
 
 # What the index tables hold for an instance: one statement over the four tables, built once (building and keying
 # it was most of what reading a projection cost).
-_PROJECTION: CompoundSelect = union_all(
+_PROJECTION_PARTS = (
     select(
         literal("timer").label("part"),
         Timer.task_id.label("a"),
@@ -445,13 +445,30 @@ _PROJECTION: CompoundSelect = union_all(
         InstanceCorrelation.instance_id == bindparam("instance_id")
     ),
 )
+_PROJECTION: CompoundSelect = union_all(*_PROJECTION_PARTS)
+# ... and the instance's stored state (a deferred column) with it, for a cold step (core.Core.advance).
+_STATE_AND_PROJECTION: CompoundSelect = union_all(
+    *_PROJECTION_PARTS,
+    select(literal("state"), ProcessInstance.state, null(), null(), null()).where(
+        ProcessInstance.id == bindparam("instance_id")
+    ),
+)
 
 
 def load_projection(session: Session, instance_id: int) -> Projection:
     """What the index tables hold for an instance (when no cached workflow carries it): one statement over the four
     tables (a cold completion read them with four), run on the session's connection (a Core statement: nothing of
     the ORM's to do)."""
-    rows = session.connection().execute(_PROJECTION, {"instance_id": instance_id}).all()
+    return _projection(session.connection().execute(_PROJECTION, {"instance_id": instance_id}).all())[1]
+
+
+def load_state_and_projection(session: Session, instance_id: int) -> tuple[str | None, Projection]:
+    """The instance's stored state (None without its row) and `load_projection`, in one statement."""
+    return _projection(session.connection().execute(_STATE_AND_PROJECTION, {"instance_id": instance_id}).all())
+
+
+def _projection(rows: Any) -> tuple[str | None, Projection]:
+    state: str | None = None
     timers: dict[str, TimerRow] = {}
     task_ids: list[str] = []
     subscriptions: list[str] = []
@@ -465,4 +482,6 @@ def load_projection(session: Session, instance_id: int) -> Projection:
             subscriptions.append(a)
         elif part == "correlation":
             correlations.append((a, b))
-    return Projection(timers, frozenset(task_ids), frozenset(subscriptions), frozenset(correlations))
+        elif part == "state":
+            state = a
+    return state, Projection(timers, frozenset(task_ids), frozenset(subscriptions), frozenset(correlations))

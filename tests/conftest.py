@@ -40,11 +40,13 @@ hypothesis_settings.load_profile("samflode")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Every stored workflow state is checked against SpiffWorkflow's own full serialization (issue 16: a step writes
-# only the tasks it changed; engine/bpmn/workflow.py StateWriter). SAMFLODE_VERIFY_DUMPS=0 turns it off.
+# only the tasks it changed; engine/bpmn/workflow.py StateWriter), and every restored workflow against SpiffWorkflow's
+# own restore of its tasks (engine/bpmn/restoring.py). SAMFLODE_VERIFY_DUMPS=0 turns both off.
 if os.environ.get("SAMFLODE_VERIFY_DUMPS", "1") != "0":
     import engine.bpmn.workflow as _workflow
 
     _workflow.VERIFY_DUMPS = True
+    _workflow.VERIFY_RESTORES = True
 
 
 def _reset_postgres(url: str) -> None:

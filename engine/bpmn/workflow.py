@@ -42,7 +42,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn import gateways, iteration, spiff_api
+from engine.bpmn import gateways, iteration, restoring, spiff_api
 from engine.bpmn import timers as timer_bridge
 from engine.bpmn.sandbox import (
     BudgetExceeded,
@@ -79,30 +79,63 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
             return super().from_dict(dct)
         dct = dict(dct)
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.tasks = self.tasks_from_dict(dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dict(dct["subprocesses"]), workflow)
         workflow.bpmn_events = self.registry.restore(dct.get("bpmn_events", []))
         return workflow
 
+    def tasks_from_dict(self, tasks: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
+        return restoring.restore_tasks(self.registry, tasks, workflow)
 
-def _make_serializer() -> BpmnWorkflowSerializer:
+
+class _ReferenceStateOnlyWorkflowConverter(_StateOnlyWorkflowConverter):
+    """The state-only converter restoring tasks with SpiffWorkflow's own mapping_from_dict (VERIFY_RESTORES)."""
+
+    def tasks_from_dict(self, tasks: dict[str, Any], workflow: Any) -> dict[UUID, Task]:
+        return self.mapping_from_dict(tasks, UUID, workflow=workflow)
+
+
+class _SubWorkflowConverter(BpmnSubWorkflowConverter):
+    """SpiffWorkflow's converter of a sub-process, its tasks restored by engine/bpmn/restoring.py."""
+
+    def from_dict(self, dct: dict[str, Any], task: Task, top_workflow: BpmnWorkflow) -> Any:
+        # BpmnSubWorkflowConverter.from_dict (pinned) with restore_tasks for mapping_from_dict
+        spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
+        subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
+        subprocess.tasks = restoring.restore_tasks(self.registry, dct["tasks"], subprocess)
+        subprocess.task_tree = subprocess.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(subprocess, dct)
+        return subprocess
+
+
+def _make_serializer(reference: bool = False) -> BpmnWorkflowSerializer:
     """SpiffWorkflow's serializer with our classes registered: the state-only workflow converter, our timer event
-    definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py)."""
+    definitions and gateways (under SpiffWorkflow's type names; engine/bpmn/timers.py, engine/bpmn/gateways.py), and
+    our task converter (engine/bpmn/restoring.py). `reference`: with SpiffWorkflow's own restore of the tasks instead
+    (VERIFY_RESTORES compares the two)."""
     config = dict(DEFAULT_CONFIG)
-    config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    workflow_converter = _ReferenceStateOnlyWorkflowConverter if reference else _StateOnlyWorkflowConverter
+    config[BpmnWorkflow] = workflow_converter
     # Our workflow classes (engine/bpmn/iteration.py) under SpiffWorkflow's names, registered after SpiffWorkflow's
     # own so that a stored state restores into them.
-    config[iteration.Workflow] = spiff_api.converter_named(_StateOnlyWorkflowConverter, "BpmnWorkflow")
-    config[iteration.SubWorkflow] = spiff_api.converter_named(BpmnSubWorkflowConverter, "BpmnSubWorkflow")
+    config[iteration.Workflow] = spiff_api.converter_named(workflow_converter, "BpmnWorkflow")
+    sub_converter = BpmnSubWorkflowConverter if reference else _SubWorkflowConverter
+    config[iteration.SubWorkflow] = spiff_api.converter_named(sub_converter, "BpmnSubWorkflow")
+    if not reference:
+        # Tasks restored faster (engine/bpmn/restoring.py), stored as SpiffWorkflow stores them.
+        config[Task] = restoring.TaskConverter
     config.update(timer_bridge.SERIALIZER_CONFIG)
     config.update(gateways.SERIALIZER_CONFIG)
     registry = BpmnWorkflowSerializer.configure(config)
+    # restore_tasks hands a task dict straight to the converter the registry would pick for its typename
+    assert registry.typenames[Task] == restoring.TASK_TYPENAME
     return BpmnWorkflowSerializer(registry)
 
 
 _SERIALIZER = _make_serializer()
+_REFERENCE: list[BpmnWorkflowSerializer] = []  # made when first used (VERIFY_RESTORES)
 
 
 # Tasks whose stored JSON is kept between dumps (StateWriter): finished tasks, and predicted ones without data.
@@ -111,8 +144,11 @@ _PREDICTED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 _TASK_KEYS = frozenset(
     ("id", "parent", "children", "last_state_change", "state", "task_spec", "triggered", "internal_data", "data")
 ) | {"delta", "typename"}
-# Tests set this: every dump is compared with SpiffWorkflow's own full serialization (tests/conftest.py).
+_DELTA_KEYS = frozenset(("updates", "deletions"))
+# Tests set these: every dump is compared with SpiffWorkflow's own full serialization, every restore with
+# SpiffWorkflow's own restore of the tasks (tests/conftest.py).
 VERIFY_DUMPS = False
+VERIFY_RESTORES = False
 
 
 def _flat(value: Any) -> bool:
@@ -120,13 +156,18 @@ def _flat(value: Any) -> bool:
     (DeepMerge.merge), so only what is nested deeper is shared between tasks and could change after a task has
     finished; a task's JSON is kept only when it holds nothing nested that deep."""
     if isinstance(value, dict):
-        return not any(isinstance(v, dict | list | set | tuple) and _has_container(v) for v in value.values())
+        for v in value.values():  # (a loop: any() over a generator cost a restore a tenth more)
+            if isinstance(v, _CONTAINERS) and _has_container(v):
+                return False
     return True
+
+
+_CONTAINERS = (dict, list, set, tuple)
 
 
 def _has_container(value: Any) -> bool:
     items = value.values() if isinstance(value, dict) else value
-    return any(isinstance(v, dict | list | set | tuple) for v in items)
+    return any(isinstance(v, _CONTAINERS) for v in items)
 
 
 def _fast_encoder() -> Callable[[Any], str]:
@@ -195,23 +236,24 @@ class StateWriter:
         )
 
     @staticmethod
-    def _canonical(dct: dict[str, Any]) -> bool:
-        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
-        repaired poisoned case): only then is it reused as the task's JSON after a restore."""
-        if dct.keys() != _TASK_KEYS:
-            return False
-        if dct["parent"] is None:
-            return not dct["delta"]
-        delta = dct["delta"]
-        return not dct["data"] and isinstance(delta, dict) and delta.keys() == {"updates", "deletions"}
-
-    @staticmethod
     def _keepable(dct: dict[str, Any]) -> bool:
         return (
             _flat(dct.get("data"))
             and _flat((dct.get("delta") or {}).get("updates"))
             and _flat(dct.get("internal_data"))
         )
+
+    @staticmethod
+    def _reusable(dct: dict[str, Any]) -> bool:
+        """A stored task dict as this serializer writes it (not an older format, not edited by hand such as a
+        repaired poisoned case) whose JSON may be kept (`_keepable`): only then is it reused as the task's JSON after
+        a restore. (A canonical dict leaves little to check: no data but the root's, no delta but a child's.)"""
+        if dct.keys() != _TASK_KEYS or not _flat(dct["internal_data"]):
+            return False
+        delta = dct["delta"]
+        if dct["parent"] is None:
+            return not delta and _flat(dct["data"])
+        return not dct["data"] and isinstance(delta, dict) and delta.keys() == _DELTA_KEYS and _flat(delta["updates"])
 
     def _tasks_json(self, workflow: Any, registry: Any) -> str:
         """The workflow's "tasks" object; each member ("id":{...}) reused when the task's fingerprint is unchanged."""
@@ -276,17 +318,29 @@ class StateWriter:
                 del self._kept[key]
         return text
 
-    def keep_restored(self, workflow: BpmnWorkflow, task_dicts: dict[UUID, dict[str, Any]]) -> None:
+    def keep_restored(
+        self,
+        workflow: BpmnWorkflow,
+        restored: dict[int, tuple[Task, dict[str, Any], str]],
+        stored: dict[str, str] | None,
+    ) -> None:
         """After a restore: keep the JSON of the restored tasks that qualify, from the dicts they were read from
-        (as stored, before restoring), so that the first dump after a restore is incremental too."""
+        (as stored, before restoring), so that the first dump after a restore is incremental too. `restored`: each
+        task's dict and key by id(task) (engine/bpmn/restoring.py); `stored`: each task's text as stored, by key
+        (restoring.read_state; None after a migration of the format), reused instead of encoding the dict again."""
+        kept = self._kept
         for wf in (workflow, *workflow.subprocesses.values()):
             for task_id, task in wf.tasks.items():
-                dct = task_dicts.get(task_id)
-                if dct is None:
+                found = restored.get(id(task))
+                if found is None or found[0] is not task:
                     continue
+                dct, key = found[1], found[2]
                 fingerprint = self._fingerprint(task)
-                if fingerprint is not None and self._canonical(dct) and self._keepable(dct):
-                    self._kept[task_id] = (fingerprint, f'"{task_id}":{self._encode(dct)}')
+                if fingerprint is not None and self._reusable(dct):
+                    member = stored.get(key) if stored is not None else None
+                    if member is None or key != str(task_id):
+                        member = f'"{task_id}":{self._encode(dct)}'
+                    kept[task_id] = (fingerprint, member)
 
 
 class EngineIncident(Exception):
@@ -990,17 +1044,41 @@ class FlowFactory:
         return Flow(workflow, self.script_engine)
 
     def restore(self, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Flow:
-        dct = json.loads(state)
+        dct, stored = restoring.read_state(state)
+        if dct.get(_SERIALIZER.VERSION_KEY) != _SERIALIZER.VERSION:
+            stored = None  # an older format is migrated: the stored text is not what the dicts say now
         _SERIALIZER.migrate(dct)
-        task_dicts = {
-            UUID(task_id): task
-            for wf in (dct, *(dct.get("subprocesses") or {}).values())
-            for task_id, task in (wf.get("tasks") or {}).items()
-        }
-        workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+        context = restoring.Restoring()
+        token = restoring.RESTORING.set(context)
+        try:
+            workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+        finally:
+            restoring.RESTORING.reset(token)
+        if VERIFY_RESTORES:
+            _verify_restore(workflow, state, spec, subprocess_specs)
         flow = Flow(workflow, self.script_engine)
-        flow._writer.keep_restored(workflow, task_dicts)
+        flow._writer.keep_restored(workflow, context.tasks, stored)
         return flow
+
+
+def reference_restore(state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> Any:
+    """The workflow as SpiffWorkflow's own restore of the tasks makes it (the state-only workflow converter,
+    SpiffWorkflow's TaskConverter and sub-process converter, json.loads): what FlowFactory.restore must equal."""
+    if not _REFERENCE:
+        _REFERENCE.append(_make_serializer(reference=True))
+    reference = _REFERENCE[0]
+    dct = json.loads(state)
+    reference.migrate(dct)
+    return reference.registry.restore(dct, spec=spec, subprocess_specs=_with_missing(subprocess_specs))
+
+
+def _verify_restore(
+    workflow: BpmnWorkflow, state: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]
+) -> None:
+    theirs = reference_restore(state, spec, subprocess_specs)
+    ours = restoring.snapshot(workflow, _SERIALIZER.registry.convert)
+    if ours != restoring.snapshot(theirs, _SERIALIZER.registry.convert):
+        raise AssertionError("the restored workflow differs from SpiffWorkflow's own restore")
 
 
 class MissingCalledProcess(Exception):

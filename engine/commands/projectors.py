@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    CompoundSelect,
     Table,
     bindparam,
     delete,
@@ -537,29 +538,63 @@ def has_failed_timer(session: Session, instance_id: int) -> bool:
     )
 
 
+# What the index tables hold for an instance: one statement over the four tables, built once (building and keying
+# it was most of what reading a projection cost).
+_PROJECTION_PARTS = (
+    select(
+        literal("timer").label("part"),
+        Timer.task_id.label("a"),
+        Timer.element_id.label("b"),
+        Timer.id.label("timer_id"),
+        Timer.due_at.label("due_at"),
+    ).where(Timer.instance_id == bindparam("instance_id")),
+    select(literal("task"), TaskIndex.id, null(), null(), null()).where(
+        TaskIndex.instance_id == bindparam("instance_id")
+    ),
+    select(literal("message"), MessageSubscription.message_name, null(), null(), null()).where(
+        MessageSubscription.instance_id == bindparam("instance_id")
+    ),
+    select(literal("correlation"), InstanceCorrelation.name, InstanceCorrelation.value, null(), null()).where(
+        InstanceCorrelation.instance_id == bindparam("instance_id")
+    ),
+)
+_PROJECTION: CompoundSelect = union_all(*_PROJECTION_PARTS)
+# ... and the instance's stored state (a deferred column) with it, for a cold step (core.Core.advance).
+_STATE_AND_PROJECTION: CompoundSelect = union_all(
+    *_PROJECTION_PARTS,
+    select(literal("state"), ProcessInstance.state, null(), null(), null()).where(
+        ProcessInstance.id == bindparam("instance_id")
+    ),
+)
+
+
 def load_projection(session: Session, instance_id: int) -> Projection:
     """What the index tables hold for an instance (when no cached workflow carries it): one statement over the four
-    tables (a cold completion read them with four)."""
-    rows: list[Any] = session.execute(  # type: ignore[assignment]
-        union_all(
-            select(
-                literal("timer").label("part"),
-                Timer.task_id.label("a"),
-                Timer.element_id.label("b"),
-                Timer.id.label("timer_id"),
-                Timer.due_at.label("due_at"),
-            ).where(Timer.instance_id == instance_id),
-            select(literal("task"), TaskIndex.id, null(), null(), null()).where(TaskIndex.instance_id == instance_id),
-            select(literal("message"), MessageSubscription.message_name, null(), null(), null()).where(
-                MessageSubscription.instance_id == instance_id
-            ),
-            select(literal("correlation"), InstanceCorrelation.name, InstanceCorrelation.value, null(), null()).where(
-                InstanceCorrelation.instance_id == instance_id
-            ),
-        )
-    ).all()
-    timers = {r.a: TimerRow(r.timer_id, r.a, r.b, r.due_at) for r in rows if r.part == "timer"}
-    task_ids = frozenset(r.a for r in rows if r.part == "task")
-    subscriptions = frozenset(r.a for r in rows if r.part == "message")
-    correlations = frozenset((r.a, r.b) for r in rows if r.part == "correlation")
-    return Projection(timers, task_ids, subscriptions, correlations)
+    tables (a cold completion read them with four), run on the session's connection (a Core statement: nothing of
+    the ORM's to do)."""
+    return _projection(session.connection().execute(_PROJECTION, {"instance_id": instance_id}).all())[1]
+
+
+def load_state_and_projection(session: Session, instance_id: int) -> tuple[str | None, Projection]:
+    """The instance's stored state (None without its row) and `load_projection`, in one statement."""
+    return _projection(session.connection().execute(_STATE_AND_PROJECTION, {"instance_id": instance_id}).all())
+
+
+def _projection(rows: Any) -> tuple[str | None, Projection]:
+    state: str | None = None
+    timers: dict[str, TimerRow] = {}
+    task_ids: list[str] = []
+    subscriptions: list[str] = []
+    correlations: list[tuple[str, str]] = []
+    for part, a, b, timer_id, due_at in rows:
+        if part == "task":
+            task_ids.append(a)
+        elif part == "timer":
+            timers[a] = TimerRow(timer_id, a, b, due_at)
+        elif part == "message":
+            subscriptions.append(a)
+        elif part == "correlation":
+            correlations.append((a, b))
+        elif part == "state":
+            state = a
+    return state, Projection(timers, frozenset(task_ids), frozenset(subscriptions), frozenset(correlations))

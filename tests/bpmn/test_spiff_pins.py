@@ -59,6 +59,15 @@ _REIMPLEMENTED_OR_CALLED = (
     # engine/bpmn/workflow.py: the state-only workflow converter re-does SpiffWorkflow's restore without the spec
     "SpiffWorkflow.bpmn.serializer.default.workflow.BpmnWorkflowConverter",
     "SpiffWorkflow.bpmn.serializer.helpers.bpmn_converter.BpmnConverter.mapping_from_dict",
+    # engine/bpmn/restoring.py: the restore of tasks it re-does (our TaskConverter, restore_tasks, read_state)
+    "SpiffWorkflow.bpmn.serializer.default.workflow.TaskConverter",
+    "SpiffWorkflow.bpmn.serializer.helpers.dictionary.DictionaryConverter",
+    "SpiffWorkflow.bpmn.serializer.helpers.dictionary._JSON_PRIMITIVE_TYPES",
+    "SpiffWorkflow.bpmn.serializer.helpers.registry.DefaultRegistry",
+    "SpiffWorkflow.bpmn.serializer.workflow.BpmnWorkflowSerializer.migrate",
+    "SpiffWorkflow.bpmn.serializer.workflow.BpmnWorkflowSerializer.deserialize_json",
+    "SpiffWorkflow.util.deep_merge.DeepMerge.merge",
+    "SpiffWorkflow.task.Task.has_state",
     # engine/bpmn/migration.py: SpecDiff compares specs through the serializer registry (our classes registered)
     "SpiffWorkflow.bpmn.util.diff.SpecDiff._compare_task_specs",
     # engine/bpmn/iteration.py: the iterators and filters the stack iterator re-implements, and what our workflow
@@ -100,6 +109,8 @@ def _source(dotted: str) -> str:
         return "".join(inspect.getsource(f) for f in (obj.fget, obj.fset) if f is not None)
     if isinstance(obj, dict):  # a registration table: which classes it names
         return "\n".join(sorted(f"{k}: {_names(v)}" for k, v in obj.items()))
+    if isinstance(obj, set | frozenset):  # a set of types
+        return "\n".join(sorted(_names(v) for v in obj))
     return inspect.getsource(obj)
 
 

@@ -10,11 +10,10 @@ import re
 from functools import lru_cache
 
 from flask import Flask
-from flask_babel import gettext
 from markupsafe import Markup
 
 from engine.domain.text import Text
-from webui.i18n import N_, localized_number
+from webui.i18n import N_, gettext, localized_number
 
 LABELS: dict[str, dict[str, str]] = {
     "status": {

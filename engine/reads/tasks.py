@@ -327,8 +327,10 @@ class TaskReads:
     def _needs_instance(self, actor: Actor, filters: WorklistFilter) -> bool:
         return bool(filters.kommun or filters.avdelning) or self.access.is_overseer(actor)
 
-    def _item(self, session: Session, row: Any, now: datetime, names: dict[str, str], actor: Actor) -> TaskItem:
-        task: TaskIndex = row[0]
+    def _item(self, row: Any, now: datetime, names: dict[str, str]) -> TaskItem:
+        """A row of `_rows`: the task's columns (not an ORM object: a page of 50 tasks needs no identity map), the
+        case's person and units, and whether the actor may act on it."""
+        task = row
         return TaskItem(
             id=task.id,
             instance_id=task.instance_id,
@@ -374,15 +376,15 @@ class TaskReads:
             order = [TaskIndex.due_at.desc().nulls_last(), TaskIndex.created_at.desc(), TaskIndex.id]
         may_act = self.access.actionable_tasks(actor, TaskIndex, ProcessInstance).label("may_act")
         rows = session.execute(
-            select(TaskIndex, *_person_columns(), may_act)
+            select(*TaskIndex.__table__.columns, *_person_columns(), may_act)
             .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
             .where(*where)
             .order_by(*order)
             .limit(limit)
             .offset(offset)
         ).all()
-        names = user_names(session, {r[0].claimed_by for r in rows})
-        return [self._item(session, r, now, names, actor) for r in rows]
+        names = user_names(session, {r.claimed_by for r in rows})
+        return [self._item(r, now, names) for r in rows]
 
     # --- the worklist -------------------------------------------------------------------------------------------
     def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:

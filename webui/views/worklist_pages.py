@@ -50,6 +50,7 @@ def worklist_row_texts() -> dict[str, str]:
         "late": _("Försenad"),
         "no_due": _("Ingen frist"),
         "person": _("Person"),
+        "born": _("f. %(date)s"),
         "unknown": _("Okänd"),
         "task": _("Uppgift"),
         "case": _("Ärende"),

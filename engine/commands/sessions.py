@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -69,20 +70,15 @@ class WebSessions:
         now = self.clock.now()
         actor: Actor | None = None
         with self.db.read() as session:
-            if directory is None:
-                row = session.execute(
-                    select(WebSession.username, WebSession.ended_at, WebSession.expires_at).where(
-                        WebSession.id == _key(token)
-                    )
-                ).first()
-                user = None
-            else:
-                found = session.execute(
-                    select(WebSession.username, WebSession.ended_at, WebSession.expires_at, User)
-                    .outerjoin(User, User.username == WebSession.username)
-                    .where(WebSession.id == _key(token))
-                ).first()
-                row, user = found, (found[3] if found is not None else None)
+            columns = (WebSession.username, WebSession.ended_at, WebSession.expires_at)
+            found: Any = session.execute(
+                select(*columns).where(WebSession.id == _key(token))
+                if directory is None
+                else select(*columns, User)
+                .outerjoin(User, User.username == WebSession.username)
+                .where(WebSession.id == _key(token))
+            ).first()
+            row, user = found, (found[3] if found is not None and directory is not None else None)
             if row is None or row.ended_at is not None:
                 return None, None
             username, expires_at = row.username, row.expires_at

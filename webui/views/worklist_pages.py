@@ -37,7 +37,7 @@ _ID = "TASK-ID"  # stands for a task's id in the addresses worklist_row_texts bu
 
 
 @bp.app_template_global()
-def worklist_row_texts() -> dict[str, str]:
+def worklist_row_texts() -> dict[str, Any]:
     """What every worklist row shows alike, looked up once per list (_worklist_table.html) instead of once per row:
     the column labels and buttons in the reader's language, the form token, the address to come back to, the common
     parts of a task's addresses (a row adds its quoted id: no address built from the routes 100 times a page), the

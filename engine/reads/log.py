@@ -9,8 +9,11 @@ database refuse anything else).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, String, Table, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine.directory import Actor
@@ -80,6 +83,30 @@ def entries(
     return [AccessLogEntry(**row) for row in rows(actor, action, persons, detail, now)]
 
 
+SHARED = ("at", "username", "user_name", "unit", "action", "detail")  # the same in every row of one record()
+
+
+@cache
+def _insert_unnested() -> Insert:
+    """PostgreSQL: the rows of one record() as one INSERT ... SELECT over unnest() of the persons and case ids, the
+    columns they share as single parameters: one statement of fixed text (not 50 executions of one, nor a VALUES
+    list of 400 parameters whose text depends on the number of rows): a third of the CPU of a page's log write."""
+    table = AccessLogEntry.__table__
+    persons = (
+        func.unnest(
+            bindparam("personnummer", type_=ARRAY(String())),  # no length: too long fails, as a plain INSERT does
+            bindparam("instance_id", type_=ARRAY(table.c.instance_id.type)),
+        )
+        .table_valued("personnummer", "instance_id")
+        .render_derived()
+    )
+    shared = {name: bindparam(name, type_=table.c[name].type) for name in SHARED}
+    columns = [*SHARED, "personnummer", "instance_id"]
+    return insert(cast(Table, table)).from_select(  # the table's: not the ORM's bulk insert of parameter rows
+        columns, select(*(shared[n] for n in SHARED), persons.c.personnummer, persons.c.instance_id)
+    )
+
+
 class AccessLogWriter:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
@@ -93,9 +120,15 @@ class AccessLogWriter:
         if actor.internal:
             return
         found = rows(actor, action, persons, detail, self.clock.now())
-        if found:
-            # One executemany of plain rows (no ORM flush): a page of 50 persons is one statement on every database.
-            with self.db.unit_of_work() as session:
+        if not found:
+            return
+        with self.db.unit_of_work() as session:
+            if self.db.dialect == "postgresql":
+                params: dict[str, Any] = {name: found[0][name] for name in SHARED}
+                params["personnummer"] = [r["personnummer"] for r in found]
+                params["instance_id"] = [r["instance_id"] for r in found]
+                session.execute(_insert_unnested(), params)
+            else:  # one executemany of plain rows (no ORM flush)
                 session.execute(insert(AccessLogEntry), found)
 
     def record_in(

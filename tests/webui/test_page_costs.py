@@ -120,3 +120,28 @@ def test_the_rows_links_are_the_routes(demo_app):
         for task_id in rows:
             assert f'href="{url_for("tasks.task_page", task_id=task_id)}"' in html
             assert f'action="{url_for("tasks.claim", task_id=task_id)}"' in html
+
+
+def test_a_pages_access_log_rows_name_each_person_shown(demo_app):
+    from sqlalchemy import select
+
+    from engine.persistence.models import AccessLogEntry
+
+    client = sign_in(demo_app, "cora")
+    with demo_app.app_context():
+        p = platform()
+    _start_cases(p, 3)
+    with p.db.read() as session:
+        before = session.scalar(select(AccessLogEntry.id).order_by(AccessLogEntry.id.desc()).limit(1)) or 0
+    html = client.get("/arbetslista?vy=enhet").get_data(as_text=True)
+    cora = p.directory.actor("cora")
+    found = [p.reads.tasks.find(cora, t) for t in re.findall(r'<tr id="task-([^"]+)"', html)]  # not logged
+    expected = {(i.personnummer, i.instance_id) for i in found if i is not None}
+    with p.db.read() as session:
+        logged = session.execute(
+            select(AccessLogEntry).where(AccessLogEntry.id > before, AccessLogEntry.action == "lista")
+        ).scalars()
+        entries = [(e.personnummer, e.instance_id, e.username, e.unit, e.detail, e.at) for e in logged]
+    assert {(pnr, iid) for pnr, iid, *_ in entries} == expected and len(entries) == len(expected) > 3
+    assert {(u, unit, d) for _, _, u, unit, d, _ in entries} == {("cora", "SE2321000057-REGION", "vy=enhet")}
+    assert len({at for *_, at in entries}) == 1 and entries[0][5] is not None

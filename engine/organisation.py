@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from engine.domain.errors import ValidationFailed
 from engine.domain.personnummer import is_hsa_id
 from engine.domain.roles import DIRECTORY_ROLES
-from engine.domain.text import Text
+from engine.domain.text import LANGUAGE_CODES, Text
 from engine.persistence.models import OrgUnit, User
 
 
@@ -219,7 +219,8 @@ def _element_lines(text: str) -> dict[tuple[str, int], int]:
 
 def _csv_rows(text: str) -> tuple[list[_Row], list[_Row], list[str]]:
     """A CSV of units (header hsa_id,name,kind,kommun,parent_hsa_id) or of users (header
-    username,name,hsa_id,roles,units,email; roles and units separated by ';'). ',' or ';' between columns."""
+    username,name,hsa_id,roles,units,email, optionally language: sv or en; roles and units separated by ';'). ',' or ';'
+    between columns."""
     sample = text[:2048]
     delimiter = ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -366,6 +367,16 @@ def import_directory(
         hsa = _text(row, "hsa_id", problems, False, 31)
         email = _text(row, "email", problems, False, 200)
         password = _text(row, "password", problems, False, 200)
+        language = _text(row, "language", problems, False, 5)
+        if language is not None and language not in LANGUAGE_CODES:
+            problems.append(
+                Text(
+                    "%(where)s: språket %(language)r finns inte (%(languages)s)",
+                    where=row.where,
+                    language=language,
+                    languages=", ".join(LANGUAGE_CODES),
+                )
+            )
         if username is not None and not _USERNAME.match(username):
             problems.append(
                 Text(
@@ -421,6 +432,7 @@ def import_directory(
                         "roles": sorted(set(roles)),
                         "units": sorted(set(user_units)),
                         "password": password,
+                        "language": language,
                     },
                 )
             )
@@ -457,6 +469,8 @@ def import_directory(
         user.name, user.hsa_id, user.roles, user.units = spec["name"], spec["hsa_id"], spec["roles"], spec["units"]
         if spec["email"]:
             user.email = spec["email"]
+        if spec["language"] in LANGUAGE_CODES:
+            user.language = spec["language"]
         if spec["password"] and hash_password is not None:
             user.password_hash = hash_password(spec["password"])
     session.flush()

@@ -9,6 +9,7 @@ from flask import Flask, Response, request, send_from_directory
 from werkzeug.routing import IntegerConverter, Map
 
 from engine.config import PROJECT_ROOT, Settings
+from engine.domain.text import Text
 from engine.platform import Platform, build
 from webui.i18n import gettext
 
@@ -22,6 +23,16 @@ class _DatabaseIntConverter(IntegerConverter):
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
+
+
+def use_catalogue_for_mail(platform: Platform) -> None:
+    """The notices' e-mail in each user's language: the engine gets the pages' catalogue handed in (it imports no
+    webui), unless a translator was handed in already."""
+    from engine.jobs.notifications import as_written
+    from webui.labels import mail_translator
+
+    if platform.notifications.translate is as_written:
+        platform.notifications.translate = mail_translator()
 
 
 def create_app(overrides: dict[str, Any] | None = None, platform: Platform | None = None) -> Flask:
@@ -42,6 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     app.config.update(overrides)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["samflode"] = platform
+    use_catalogue_for_mail(platform)
     # Ids in paths are database integers: a number beyond what the column holds is "not found", not an overflow
     # in the database driver (a 500, found by the API fuzz test, issue 13). Set before any route is registered.
     app.url_map.converters["int"] = _DatabaseIntConverter
@@ -80,7 +92,9 @@ def create_app(overrides: dict[str, Any] | None = None, platform: Platform | Non
     @app.errorhandler(413)
     def _too_large(exc: Exception) -> Response | tuple[str, int]:
         return error_response(
-            413, "too_large", f"Förfrågan är för stor (högst {app.config['MAX_CONTENT_LENGTH']} byte)"
+            413,
+            "too_large",
+            Text("Förfrågan är för stor (högst %(limit)s byte)", limit=app.config["MAX_CONTENT_LENGTH"]),
         )
 
     @app.errorhandler(Exception)

@@ -23,6 +23,7 @@ from engine.jobs.scheduler import ClockNotSimulated
 from engine.persistence.backup import BackupError, backup, restore
 from engine.persistence.roles import set_up_application_role
 from engine.platform import Platform, build
+from webui import use_catalogue_for_mail
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), name="Kommandoraden")
 
@@ -33,6 +34,7 @@ _OPENED: list[Platform] = []
 def _platform(settings: Settings | None = None) -> Platform:
     """The platform for one command; `main` closes it when the command ends (a connection left open is a leak)."""
     platform = build(settings or Settings.from_env())
+    use_catalogue_for_mail(platform)  # `samflode notify` and the scheduler e-mail in each user's language
     _OPENED.append(platform)
     return platform
 

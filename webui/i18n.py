@@ -1,8 +1,10 @@
 """Languages of the staff pages: Swedish by default, English on request (Flask-Babel).
 
-The user picks the language with the switch in the header (POST /sprak, kept in the session); nothing follows the
-browser's Accept-Language, since staff in Swedish care work in Swedish unless they ask otherwise. Domain words that
-come from the diagrams (task names, lanes) stay as the process owner wrote them.
+The user picks the language with the switch in the header (POST /sprak, kept in the session and, for a signed-in user,
+as the user's language, users.language: the next sign-in opens in it and the notices' e-mail is written in it; a choice
+made on the sign-in page becomes the user's at sign-in); nothing follows the browser's Accept-Language on the pages,
+since staff in Swedish care work in Swedish unless they ask otherwise (the API follows it: webui/api `api_language`).
+Domain words that come from the diagrams (task names, lanes) stay as the process owner wrote them.
 
 Catalogues: webui/translations/<lang>/LC_MESSAGES/messages.po is the source (extract new strings with
 `pybabel extract -F webui/babel.cfg -o messages.pot .` and `pybabel update -i messages.pot -d webui/translations`).

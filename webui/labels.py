@@ -6,14 +6,17 @@ the pages show them with `{{ code|label('status') }}`, translated into the reade
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from flask import Flask
+from flask_babel import Babel, force_locale, gettext
 from markupsafe import Markup
 
 from engine.domain.text import Text
-from webui.i18n import N_, gettext, localized_number
+from webui.i18n import COMPILED, DEFAULT, LANGUAGES, N_, compile_catalogues, localized_number
 
 LABELS: dict[str, dict[str, str]] = {
     "status": {
@@ -71,6 +74,14 @@ LABELS: dict[str, dict[str, str]] = {
         "loggutdrag": N_("Tog ut loggutdrag"),
     },
     "direction": {"received": N_("Mottaget"), "thrown": N_("Skickat")},
+    # What became of a message (engine/commands/messages.py): the codes of one delivered, and the Swedish notes kept
+    # for a thrown message that reached no case (its history holds them as written).
+    "outcome": {
+        "delivered": N_("levererat till ett väntande ärende"),
+        "started": N_("startade ett ärende"),
+        "ingen korrelation": N_("ingen mottagare: personnummer eller vårdtillfälle saknas"),
+        "för djup kedja av meddelanden": N_("inte skickat: för lång kedja av meddelanden"),
+    },
     "route": {
         "standardversion": N_("standardversion"),
         "standardversion (nyaste)": N_("standardversion (nyaste)"),
@@ -93,6 +104,14 @@ def label(code: str | None, kind: str) -> str:
         return ""
     text = LABELS.get(kind, {}).get(code)
     return gettext(text) if text else code
+
+
+def outcome_text(outcome: str | None) -> str:
+    """What became of a message, in words in the reader's language; an engine refusal kept as the outcome of a thrown
+    message (Swedish) is shown as the engine's other texts are (`engine_text`)."""
+    if outcome in LABELS["outcome"]:
+        return label(outcome, "outcome")
+    return engine_text(outcome)
 
 
 NOTICE = re.compile(r"^(Ny uppgift|Försenad uppgift): (.*) \(ärende #(\d+)\)(?:, frist (.+))?$")
@@ -294,3 +313,29 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
     app.add_template_filter(notice_text, "notice_text")
     app.add_template_filter(engine_text, "t")
+    app.add_template_filter(outcome_text, "outcome")
+
+
+@functools.cache
+def mail_translator() -> Callable[[str, str], str]:
+    """The engine's texts (a `Text`, or a Swedish text stored from one) in a given language, outside any request:
+    the notices' e-mail is written in the language each user chose (engine/jobs/notifications.py). The same catalogue
+    and the same reading of templates as the pages (`engine_text` above), through an app of its own that
+    only holds the catalogue, so that the scheduler and the CLI, which have no web app, translate alike. Handed to the
+    engine by the composition roots (webui.create_app, webui/cli.py): the engine imports nothing of webui."""
+    compile_catalogues()
+    texts = Flask("samflode-texts")
+    texts.config.update(
+        BABEL_DEFAULT_LOCALE=DEFAULT,
+        BABEL_DEFAULT_TIMEZONE="Europe/Stockholm",
+        BABEL_TRANSLATION_DIRECTORIES=str(COMPILED),
+    )
+    Babel(texts)
+
+    def translate(text: str, language: str) -> str:
+        if language == DEFAULT or language not in LANGUAGES:
+            return str(text)
+        with texts.app_context(), force_locale(language):
+            return engine_text(text)
+
+    return translate

@@ -20,7 +20,7 @@ from engine.commands.sessions import WebSessions
 from engine.directory import Actor, Directory
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotAuthenticated, NotFound, SamflodeError
-from engine.domain.text import Text
+from engine.domain.text import DEFAULT_LANGUAGE, LANGUAGE_CODES, Text
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, SignInState, User
 
@@ -204,3 +204,22 @@ class Accounts:
                     at=self.clock.now(), actor=username, action="signed_out", target_type="user", target_id=username
                 )
             )
+
+    def set_language(self, username: str, language: str) -> bool:
+        """The language the user chose for the pages, kept for the next sign-in and for what reaches the user outside
+        a page (the notices' e-mail). False when there is no such user or the language is not one Samflöde speaks."""
+        if language not in LANGUAGE_CODES:
+            return False
+        with self.db.unit_of_work() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                return False
+            if user.language != language:
+                user.language = language
+        return True
+
+    def language(self, username: str) -> str:
+        """The user's chosen language; Swedish for a user who never chose or does not exist."""
+        with self.db.read() as session:
+            found = session.scalar(select(User.language).where(User.username == username))
+        return found if found in LANGUAGE_CODES else DEFAULT_LANGUAGE

@@ -172,11 +172,11 @@ def reason_text(reason: Any) -> str:
     """Every repair of an instance says why (audit_log and history keep it): 1-2000 characters, not only blanks."""
     text = reason.strip() if isinstance(reason, str) else ""
     if not text:
-        raise ValidationFailed("Ange ett skäl", {"fields": {"reason": ["Skälet måste fyllas i"]}})
+        raise ValidationFailed("Ange ett skäl", {"fields": {"reason": [Text("Skälet måste fyllas i")]}})
     if len(text) > MAX_REASON_CHARS:
         raise ValidationFailed(
             Text("Skälet är för långt (högst %(max_reason_chars)s tecken)", max_reason_chars=MAX_REASON_CHARS),
-            {"fields": {"reason": ["för långt"]}},
+            {"fields": {"reason": [Text("för långt")]}},
         )
     return text
 

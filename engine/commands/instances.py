@@ -196,18 +196,18 @@ class InstanceCommands:
         for key, value in changes.items():
             if key not in allowed:
                 problems[str(key)] = [
-                    "Kan inte ändras här"
+                    Text("Kan inte ändras här")
                     if key in ROUTING_KEYS
-                    else "Bara kommun, vårdcentral, avdelning, avtal och namn ändras här"
+                    else Text("Bara kommun, vårdcentral, avdelning, avtal och namn ändras här")
                 ]
                 continue
             text = value.strip() if isinstance(value, str) else ""
             if not text or len(text) > 100:
-                problems[key] = ["Ange 1-100 tecken"]
+                problems[key] = [Text("Ange 1-100 tecken")]
             elif key.endswith("_hsa_id") and not personnummer.is_hsa_id(text):
-                problems[key] = ["HSA-id har formen SE + 10 siffror + - + bokstäver/siffror"]
+                problems[key] = [Text("HSA-id har formen SE + 10 siffror + - + bokstäver/siffror")]
             elif key == "avtal" and text not in self.catalog.agreements:
-                problems[key] = ["Avtalet finns inte i agreements.json"]
+                problems[key] = [Text("Avtalet finns inte i agreements.json")]
             else:
                 clean[key] = text
         if problems:

@@ -87,7 +87,7 @@ class RepairCommands:
                             process_id=definition.process_id,
                             version=definition.version,
                         ),
-                        {"fields": {key: ["finns inte i diagrammet"]}},
+                        {"fields": {key: [Text("finns inte i diagrammet")]}},
                     )
             now = self.clock.now()
             open_incidents = list(

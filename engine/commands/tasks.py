@@ -91,12 +91,14 @@ class TaskCommands:
         if schema is not None:
             known = set((schema.get("properties") or {}).keys())
             for key in sorted(set(data) - known):
-                problems[key] = ["Fältet finns inte i uppgiftens formulär"]
+                problems[key] = [Text("Fältet finns inte i uppgiftens formulär")]
         for key in routing_keys_in(data):
             if key not in allowed_routing:
                 problems.setdefault(key, []).append(
-                    "Personen, vårdtillfället, enheterna och avtalet ändras bara genom journalens meddelanden "
-                    "eller av en samordnare"
+                    Text(
+                        "Personen, vårdtillfället, enheterna och avtalet ändras bara genom journalens meddelanden "
+                        "eller av en samordnare"
+                    )
                 )
         if problems:
             raise ValidationFailed("Uppgifterna stämmer inte med formuläret", {"fields": problems})
@@ -206,13 +208,13 @@ class TaskCommands:
             if user is None:
                 raise ValidationFailed(
                     Text("Användaren %(assignee)r finns inte", assignee=assignee),
-                    {"fields": {"assignee": ["finns inte"]}},
+                    {"fields": {"assignee": [Text("finns inte")]}},
                 )
             target = Directory._actor(user, session)
             if not self.access.assignable(target, task):
                 raise ValidationFailed(
                     Text("%(name)s har inte uppgiftens roll och enhet", name=user.name or assignee),
-                    {"fields": {"assignee": ["kan inte ta uppgiften"]}},
+                    {"fields": {"assignee": [Text("kan inte ta uppgiften")]}},
                 )
             now = self.clock.now()
             previous = task.claimed_by

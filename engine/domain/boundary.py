@@ -79,11 +79,11 @@ def _string_problem(text: str, limit: int) -> str | None:
     if len(text) > limit:
         return Text("texten är för lång (%(count)s tecken, högst %(limit)s)", count=len(text), limit=limit)
     if "\x00" in text:
-        return "texten innehåller ett NUL-tecken"
+        return Text("texten innehåller ett NUL-tecken")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "texten innehåller ogiltig Unicode (ensamt surrogattecken)"
+        return Text("texten innehåller ogiltig Unicode (ensamt surrogattecken)")
     return None
 
 
@@ -145,7 +145,7 @@ def _check(value: Any, path: str, depth: int, walk: _Walk, normalise: bool) -> A
             where = _key_path(path, key)
             problem = _string_problem(key, MAX_KEY_CHARS)
             if problem:
-                raise DataRefused(where, f"nyckeln: {problem}")
+                raise DataRefused(where, Text("nyckeln: %(problem)s", problem=problem))
             if key in RESERVED_KEYS:
                 raise DataRefused(where, Text("nyckeln %(key)r är reserverad för plattformens lagring", key=key))
             walk.size += _utf8_len(key) + 4
@@ -167,19 +167,19 @@ def _check_size(path: str, walk: _Walk) -> None:
 
 
 def _kind_name(value: Any) -> str:
-    names = {
+    names: dict[str, str] = {
         "range": "range",
         "bytes": "bytes",
         "bytearray": "bytes",
         "generator": "generator",
-        "set": "mängd (set)",
-        "frozenset": "mängd (frozenset)",
-        "tuple": "tupel",
-        "function": "funktion",
-        "builtin_function_or_method": "funktion",
-        "datetime": "datum/tid-objekt; spara det som text (isoformat)",
-        "date": "datumobjekt; spara det som text (isoformat)",
-        "complex": "komplext tal",
+        "set": Text("mängd (set)"),
+        "frozenset": Text("mängd (frozenset)"),
+        "tuple": Text("tupel"),
+        "function": Text("funktion"),
+        "builtin_function_or_method": Text("funktion"),
+        "datetime": Text("datum/tid-objekt; spara det som text (isoformat)"),
+        "date": Text("datumobjekt; spara det som text (isoformat)"),
+        "complex": Text("komplext tal"),
     }
     return names.get(type(value).__name__, type(value).__name__)
 

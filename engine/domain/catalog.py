@@ -68,7 +68,7 @@ def validate_form_data(schema: Mapping[str, Any], data: Mapping[str, Any]) -> No
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else path
             key = f"{path}.{missing}" if path else missing
-            problems.setdefault(key, []).append("Fältet måste fyllas i")
+            problems.setdefault(key, []).append(Text("Fältet måste fyllas i"))
             continue
         label = _label(schema, list(error.absolute_path))
         node = _node(schema, list(error.absolute_path))
@@ -121,37 +121,42 @@ def _label(schema: Mapping[str, Any], path: list[Any]) -> str | None:
 
 def _swedish(kind: Any, message: str, label: str | None, node: Mapping[str, Any] | None = None) -> str:
     """What is wrong and what to do, in Swedish ("Antal besök: ange ett heltal"), for the API's answer; the staff's
-    form says the same in the reader's language (webui/views/forms.py)."""
-    prefix = f"{label}: " if label else ""
+    form says the same in the reader's language (webui/views/forms.py). A `Text`, so that an English caller reads it
+    in English too (webui/api `fields_text`); the form's own label is data and stays as written."""
     node = node or {}
     wanted = node.get("type")
     fmt = node.get("format")
     allowed = node.get("enum") or []
-    texts = {
+    texts: dict[str, str] = {
         "type": {
-            "integer": "ange ett heltal",
-            "number": "ange ett tal",
-            "boolean": "ange ja eller nej (true/false)",
-            "array": "ange en lista",
-            "object": "ange ett objekt",
-        }.get(str(wanted), "har fel typ"),
+            "integer": Text("ange ett heltal"),
+            "number": Text("ange ett tal"),
+            "boolean": Text("ange ja eller nej (true/false)"),
+            "array": Text("ange en lista"),
+            "object": Text("ange ett objekt"),
+        }.get(str(wanted), Text("har fel typ")),
         "format": {
-            "date": "ange ett datum som ÅÅÅÅ-MM-DD",
-            "date-time": "ange datum och tid med tidszon (ISO 8601)",
-            "hsa-id": "ange ett HSA-id, till exempel SE2321000057-1234",
-            "personnummer": "ange ett personnummer som ÅÅÅÅMMDD-NNNN",
-            "email": "ange en e-postadress",
-        }.get(str(fmt), "har fel format"),
-        "enum": "välj ett av de tillåtna värdena" + (f" ({', '.join(map(str, allowed))})" if allowed else ""),
+            "date": Text("ange ett datum som ÅÅÅÅ-MM-DD"),
+            "date-time": Text("ange datum och tid med tidszon (ISO 8601)"),
+            "hsa-id": Text("ange ett HSA-id, till exempel SE2321000057-1234"),
+            "personnummer": Text("ange ett personnummer som ÅÅÅÅMMDD-NNNN"),
+            "email": Text("ange en e-postadress"),
+        }.get(str(fmt), Text("har fel format")),
+        "enum": (
+            Text("välj ett av de tillåtna värdena (%(allowed)s)", allowed=", ".join(map(str, allowed)))
+            if allowed
+            else Text("välj ett av de tillåtna värdena")
+        ),
         "minLength": Text("skriv minst %(n)s tecken", n=node.get("minLength")),
         "maxLength": Text("korta texten till högst %(n)s tecken", n=node.get("maxLength")),
         "minimum": Text("ange %(n)s eller mer", n=node.get("minimum")),
         "maximum": Text("ange %(n)s eller mindre", n=node.get("maximum")),
-        "pattern": "har fel form",
-        "additionalProperties": "innehåller okända fält",
+        "pattern": Text("har fel form"),
+        "additionalProperties": Text("innehåller okända fält"),
         "minItems": Text("välj minst %(n)s", n=node.get("minItems")),
     }
-    return prefix + texts.get(str(kind), message)
+    problem = texts.get(str(kind), message)
+    return Text("%(label)s: %(problem)s", label=label, problem=problem) if label else problem
 
 
 @dataclass(frozen=True)

@@ -59,3 +59,8 @@ def status_word(status: str) -> str:
     """The status's word for a sentence (a `Text`, so translated with it); an unknown code stays as it is."""
     word = STATUS_WORDS.get(status)
     return Text(word) if word else status
+
+
+# The languages a person may read Samflöde in (the pages' switch, the notices' e-mail): Swedish unless chosen.
+LANGUAGE_CODES = ("sv", "en")
+DEFAULT_LANGUAGE = "sv"

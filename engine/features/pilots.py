@@ -442,7 +442,7 @@ class Pilots:
                 fields[key] = [Text("okänd %(what)s: %(items)s", what=what, items=", ".join(bad))]
             cleaned[key] = values
         if not fields and not any(cleaned.values()):
-            fields["enheter"] = ["välj minst en avdelning, vårdcentral eller kommun"]
+            fields["enheter"] = [Text("välj minst en avdelning, vårdcentral eller kommun")]
         rule = spec.mixed_rule
         if rule in UNIT_KINDS and not cleaned.get(PILOT_LISTS[rule]) and "enheter" not in fields:
             fields["mixed_rule"] = [
@@ -461,13 +461,13 @@ class Pilots:
         fields: dict[str, list[str]] = {}
         name = (spec.name or "").strip()
         if not name or len(name) > 200:
-            fields["name"] = ["ange ett namn (1-200 tecken)"]
+            fields["name"] = [Text("ange ett namn (1-200 tecken)")]
         if spec.mixed_rule not in MIXED_RULES:
-            fields["mixed_rule"] = ["välj en regel för blandade fall"]
+            fields["mixed_rule"] = [Text("välj en regel för blandade fall")]
         if spec.end_date < spec.start_date:
-            fields["end_date"] = ["slutdatum före startdatum"]
+            fields["end_date"] = [Text("slutdatum före startdatum")]
         if len(spec.description or "") > 4000:
-            fields["description"] = ["högst 4000 tecken"]
+            fields["description"] = [Text("högst 4000 tecken")]
         if fields:
             raise ValidationFailed("Piloten kan inte sparas", {"fields": fields})
         with self.db.unit_of_work() as session:
@@ -483,7 +483,7 @@ class Pilots:
                         process_id=spec.process_id,
                         version=spec.version,
                     ),
-                    {"fields": {"version": ["okänd version"]}},
+                    {"fields": {"version": [Text("okänd version")]}},
                 )
             if not definition.executable:
                 raise ValidationFailed(
@@ -492,7 +492,7 @@ class Pilots:
                         process_id=spec.process_id,
                         version=spec.version,
                     ),
-                    {"fields": {"version": ["kan inte köras"]}},
+                    {"fields": {"version": [Text("kan inte köras")]}},
                 )
             units = self._check_units(session, spec)
             self._lock_process(session, spec.process_id)
@@ -608,7 +608,7 @@ class Pilots:
             if end_date <= pilot.end_date:
                 raise ValidationFailed(
                     Text("Det nya slutdatumet måste vara efter %(end_date)s", end_date=pilot.end_date.isoformat()),
-                    {"fields": {"end_date": ["måste vara senare än nuvarande slutdatum"]}},
+                    {"fields": {"end_date": [Text("måste vara senare än nuvarande slutdatum")]}},
                 )
             self._refuse_overlap(session, pilot.process_id, pilot.start_date, end_date, exclude=pilot.id)
             before = pilot.end_date
@@ -691,7 +691,7 @@ class Pilots:
             "Bara implementeringsteamet och processägare får välja standardversion",
         )
         if len(comment or "") > 2000:
-            raise ValidationFailed("Kommentaren är för lång", {"fields": {"comment": ["högst 2000 tecken"]}})
+            raise ValidationFailed("Kommentaren är för lång", {"fields": {"comment": [Text("högst 2000 tecken")]}})
         with self.db.unit_of_work() as session:
             if version is None:
                 version = session.scalar(
@@ -702,7 +702,7 @@ class Pilots:
                 if version is None:
                     raise ValidationFailed(
                         Text("%(process_id)s har ingen körbar version", process_id=process_id),
-                        {"fields": {"version": ["välj en körbar version"]}},
+                        {"fields": {"version": [Text("välj en körbar version")]}},
                     )
             self._lock_process(session, process_id)
             row = session.scalar(
@@ -727,7 +727,7 @@ class Pilots:
                         process_id=process_id,
                         version=version,
                     ),
-                    {"fields": {"version": ["välj en körbar version"]}},
+                    {"fields": {"version": [Text("välj en körbar version")]}},
                 )
             if row is None:
                 row = DefaultVersion(process_id=process_id, unit_kind="", unit="")

@@ -74,13 +74,13 @@ class Simulations:
         if not 1 <= params.days <= MAX_DAYS:
             problems["days"] = [Text("ange 1–%(max_days)s dagar", max_days=MAX_DAYS)]
         if not 0 <= params.sip_share <= 1:
-            problems["sip_share"] = ["en andel mellan 0 och 1"]
+            problems["sip_share"] = [Text("en andel mellan 0 och 1")]
         if any(not 0 <= p <= 1 for p in params.decisions.values()):
-            problems["decisions"] = ["sannolikheter mellan 0 och 1"]
+            problems["decisions"] = [Text("sannolikheter mellan 0 och 1")]
         if any(h < 0 or h > 24 * 365 for h in params.durations_hours.values()) or params.default_hours <= 0:
-            problems["durations_hours"] = ["timmar mellan 0 och ett år"]
+            problems["durations_hours"] = [Text("timmar mellan 0 och ett år")]
         if any(c < 0 for c in params.capacity.values()):
-            problems["capacity"] = ["antal personal kan inte vara negativt"]
+            problems["capacity"] = [Text("antal personal kan inte vara negativt")]
         if problems:
             from engine.domain.errors import ValidationFailed
 

@@ -14,11 +14,18 @@ own notices at once (a POST), so the first page's count is true; `samflode notif
 
 Notices and e-mails name the task and the case number, never the person: e-mail is not a channel for patient data,
 and the person is one click away on the task page, where need to know and the access log apply.
+
+A notice is stored as its Swedish text, made from a template (engine/domain/text.py `Text`), and the pages show it in
+the reader's language. An e-mail is written in the language its user chose (users.language, set by the pages'
+language switch): its fixed texts are `Text`s and the stored notices are read back into their templates, both through
+the `translate` the composition root hands in (webui/labels.py `mail_translator`, the pages' own catalogue: the engine
+knows no Flask and no catalogue). Without one every e-mail is Swedish, as written.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from engine.directory import Actor, Directory
 from engine.domain.clock import STOCKHOLM, Clock
+from engine.domain.text import DEFAULT_LANGUAGE, Text
 from engine.jobs.mail import Mail, SmtpMailer
 from engine.jobs.queue import ClaimedJob, JobQueue
 from engine.persistence.db import Database
@@ -40,19 +48,44 @@ KINDS = {"new": "Ny uppgift", "overdue": "Försenad uppgift"}
 PAGE = 100
 JOB_KIND = "notifications"
 
+# A text of the engine (a `Text`, or a Swedish text stored from one) in a language ('sv', 'en').
+Translate = Callable[[str, str], str]
+
+
+def as_written(text: str, language: str) -> str:
+    """No catalogue at hand: the Swedish as the engine wrote it."""
+    return str(text)
+
 
 class Notifications:
-    def __init__(self, db: Database, worklist: Worklist, clock: Clock, mailer: SmtpMailer | None = None):
+    def __init__(
+        self,
+        db: Database,
+        worklist: Worklist,
+        clock: Clock,
+        mailer: SmtpMailer | None = None,
+        translate: Translate | None = None,
+    ):
         self.db = db
         self.worklist = worklist
         self.clock = clock
         self.mailer = mailer
+        self.translate: Translate = translate or as_written
 
     def _text(self, kind: str, task: TaskIndex) -> str:
-        text = f"{KINDS[kind]}: {task.name} (ärende #{task.instance_id})"
-        if task.due_at is not None:
-            text += f", frist {task.due_at.astimezone(STOCKHOLM):%Y-%m-%d %H:%M}"
-        return text[:400]
+        if task.due_at is None:
+            text = Text(
+                "%(kind)s: %(task)s (ärende #%(id)s)", kind=Text(KINDS[kind]), task=task.name, id=task.instance_id
+            )
+        else:
+            text = Text(
+                "%(kind)s: %(task)s (ärende #%(id)s), frist %(at)s",
+                kind=Text(KINDS[kind]),
+                task=task.name,
+                id=task.instance_id,
+                at=f"{task.due_at.astimezone(STOCKHOLM):%Y-%m-%d %H:%M}",
+            )
+        return str(text)[:400]
 
     def _sync(self, session: Session, actor: Actor, now: datetime) -> int:
         scope = self.worklist.access.actionable_tasks(actor)
@@ -144,7 +177,7 @@ class Notifications:
             return 0
         with self.db.read() as session:
             rows = session.execute(
-                select(Notification.id, Notification.text, User.username, User.email)
+                select(Notification.id, Notification.text, User.username, User.email, User.language)
                 .join(User, User.username == Notification.username)
                 .where(
                     Notification.emailed_at.is_(None),
@@ -155,27 +188,46 @@ class Notifications:
                 )
                 .order_by(User.username, Notification.id)
             ).all()
-        by_user: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+        by_user: dict[str, tuple[str, str, list[tuple[int, str]]]] = {}
         for row in rows:
-            by_user.setdefault(row.username, (row.email, []))[1].append((row.id, row.text))
+            language = row.language or DEFAULT_LANGUAGE
+            by_user.setdefault(row.username, (row.email, language, []))[2].append((row.id, row.text))
         mails = [
-            Mail(
-                to=email,
-                subject=f"Samflöde: {len(items)} {'ny notis' if len(items) == 1 else 'nya notiser'}",
-                body="Hej!\n\nDu har nya notiser i Samflöde:\n\n"
-                + "\n".join(f"- {text}" for _, text in items)
-                + "\n\nLogga in i Samflöde för att se uppgifterna. Det här meddelandet innehåller inga"
-                " personuppgifter.\n",
-            )
-            for email, items in by_user.values()
+            self._mail(email, language, [text for _, text in items]) for email, language, items in by_user.values()
         ]
         if not mails:
             return 0
         self.mailer.send(mails)
-        ids = [i for _, items in by_user.values() for i, _ in items]
+        ids = [i for _, _, items in by_user.values() for i, _ in items]
         with self.db.unit_of_work() as session:
             session.execute(update(Notification).where(Notification.id.in_(ids)).values(emailed_at=self.clock.now()))
         return len(mails)
+
+    def _mail(self, to: str, language: str, notices: list[str]) -> Mail:
+        """One user's e-mail in the user's language: the fixed texts and each stored notice translated."""
+
+        def say(text: str) -> str:
+            return text if language == DEFAULT_LANGUAGE else self.translate(text, language)
+
+        count = len(notices)
+        subject = (
+            Text("Samflöde: %(count)s ny notis", count=count)
+            if count == 1
+            else Text("Samflöde: %(count)s nya notiser", count=count)
+        )
+        lines = [
+            say(Text("Hej!")),
+            "",
+            say(Text("Du har nya notiser i Samflöde:")),
+            "",
+            *(f"- {say(text)}" for text in notices),
+            "",
+            say(
+                Text("Logga in i Samflöde för att se uppgifterna. Det här meddelandet innehåller inga personuppgifter.")
+            ),
+            "",
+        ]
+        return Mail(to=to, subject=say(subject), body="\n".join(lines))
 
 
 class NotificationJob:

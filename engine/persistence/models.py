@@ -79,6 +79,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     email: Mapped[str | None] = mapped_column(String(200))
+    # The language the user chose for the pages ('sv', 'en'); the notices' e-mail is written in it (migration 0024).
+    language: Mapped[str] = mapped_column(String(5), default="sv", server_default="sv")
 
 
 class ApiToken(Base):

@@ -59,7 +59,7 @@ class LogQuery:
         for key in ("username", "unit"):
             text = str(values.get(key) or "").strip()
             if len(text) > 200:
-                errors[key] = ["Högst 200 tecken."]
+                errors[key] = [Text("Högst 200 tecken.")]
             found[key] = text or None
         for key, label in (("since", Text("från")), ("until", Text("till"))):
             text = str(values.get(key) or "").strip()

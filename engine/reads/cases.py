@@ -105,20 +105,20 @@ class InstanceFilter:
         for key in ("process", "kommun", "vardcentral", "avdelning", "business_key", "element"):
             text = str(get(key) or "").strip()
             if len(text) > 200:
-                errors[key] = ["Högst 200 tecken."]
+                errors[key] = [Text("Högst 200 tecken.")]
             found[key] = text or None
         version = str(get("version") or "").strip()
         if version:
             if version.isdigit() and 0 < int(version) < 1_000_000:
                 found["version"] = int(version)
             else:
-                errors["version"] = ["Versionen är ett heltal från 1."]
+                errors["version"] = [Text("Versionen är ett heltal från 1.")]
         status = str(get("status") or "").strip()
         if status:
             if status in STATUSES:
                 found["status"] = status
             else:
-                errors["status"] = ["Välj en av statusarna i listan."]
+                errors["status"] = [Text("Välj en av statusarna i listan.")]
         found["overdue"] = str(get("overdue") or "").strip().lower() in ("1", "true", "ja", "on", "yes")
         found["since"] = _date_field(values, "fran" if "fran" in values else "started_from", Text("från"), errors)
         found["until"] = _date_field(values, "till" if "till" in values else "started_to", Text("till"), errors)
@@ -407,7 +407,7 @@ class CaseReads:
         if filters.personnummer:
             raise ValidationFailed(
                 "En massåtgärd väljer ärenden med filtret, inte på personnummer",
-                {"fields": {"personnummer": ["inte här"]}},
+                {"fields": {"personnummer": [Text("inte här")]}},
             )
         now = self.clock.now()
         where = [*self._where(actor, filters, now), ProcessInstance.status.in_(statuses)]

@@ -160,7 +160,7 @@ class Monitoring:
         if not self.policy.can_view_heatmap(actor):
             raise Forbidden("Du får inte se värmekartan")
         if since > until:
-            raise ValidationFailed("Slutdatumet ligger före startdatumet", {"fields": {"till": ["före från"]}})
+            raise ValidationFailed("Slutdatumet ligger före startdatumet", {"fields": {"till": [Text("före från")]}})
         start, end = _day_bounds(since, until)
         assert start is not None and end is not None
         with self.db.read() as session:

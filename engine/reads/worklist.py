@@ -15,6 +15,7 @@ from engine.directory import Actor, Directory, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
+from engine.domain.text import Text
 from engine.organisation import UnitInfo, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskDraft, TaskIndex, User
@@ -173,7 +174,7 @@ class Worklist:
         name = (name or "").strip()
         if not name or len(name) > 100:
             raise ValidationFailed(
-                "Ge filtret ett namn (1–100 tecken)", {"fields": {"name": ["Fältet måste fyllas i"]}}
+                "Ge filtret ett namn (1–100 tecken)", {"fields": {"name": [Text("Fältet måste fyllas i")]}}
             )
         if view not in VIEWS:
             raise BadRequest("Okänd vy")

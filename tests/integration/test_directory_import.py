@@ -99,3 +99,25 @@ def test_the_demo_directory_covers_the_thirteen_kommuner_of_jonkoping_county(pla
         "Nässjö", "Sävsjö", "Tranås", "Vaggeryd", "Vetlanda", "Värnamo",
     }  # fmt: skip
     assert any("Höglandssjukhuset" in w for w in wards) and any("Ryhov" in w for w in wards)
+
+
+def test_an_import_may_give_a_users_language_and_otherwise_keeps_it(platform):
+    """Issue 15: the optional column `language` (sv, en) sets the language of the user's e-mail and pages; a file
+    without it keeps what the user chose; an unknown language is a problem of its row and nothing is imported."""
+    run_import(platform, UNITS_CSV, "enheter.csv")
+    header = "username,name,hsa_id,roles,units,email,language\n"
+    run_import(platform, header + "hanna,Hanna,,sjukskoterska_hemsjukvard,SE2120000002-HSV,,en\n", "a.csv")
+    run_import(platform, header + "bosse,Bosse,,sjukskoterska_hemsjukvard,SE2120000002-HSV,,\n", "b.csv")
+
+    def languages() -> dict[str, str]:
+        with platform.db.read() as session:
+            return {name: language for name, language in session.execute(select(User.username, User.language))}
+
+    assert languages() == {"hanna": "en", "bosse": "sv"}
+    plain = "username,name,hsa_id,roles,units,email\nhanna,Hanna H,,sjukskoterska_hemsjukvard,SE2120000002-HSV,\n"
+    run_import(platform, plain, "c.csv")
+    assert languages()["hanna"] == "en"
+    with pytest.raises(ValidationFailed) as caught:
+        run_import(platform, header + "otto,Otto,,sjukskoterska_hemsjukvard,SE2120000002-HSV,,de\n", "d.csv")
+    assert any(p.startswith("rad 2:") and "'de'" in p for p in caught.value.details["problems"])
+    assert "otto" not in languages()

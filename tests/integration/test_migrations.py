@@ -301,3 +301,57 @@ def test_0019_pins_each_process_to_the_version_it_starts_on_and_spells_unit_kind
     assert [tuple(r) for r in defaults] == [("p", 2, "migration-0019"), ("q", 4, "irma")]
     assert kinds == ["vårdcentral", "hemsjukvård"]
     assert {"expression", "seen_values", "failures"} <= columns
+
+
+def _0024_keeps_users_and_gives_them_swedish(db: Database) -> None:
+    command.upgrade(db.alembic_config(), "0023")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, name, roles, units, active, created_at, email)"
+                " VALUES (1, 'vera', 'Vera', '[]', '[]', true, '2026-01-12 08:00:00', 'vera@example.se')"
+            )
+        )
+    command.upgrade(db.alembic_config(), "0024")
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT username, email, language FROM users")).one() == (
+            "vera",
+            "vera@example.se",
+            "sv",
+        )
+        conn.execute(text("UPDATE users SET language = 'en'"))
+    command.downgrade(db.alembic_config(), "0023")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT username, email FROM users")).one() == ("vera", "vera@example.se")
+        assert "language" not in list(conn.execute(text("SELECT * FROM users")).keys())
+    command.upgrade(db.alembic_config(), "head")
+
+
+def test_0024_gives_every_user_swedish_and_downgrades_without_losing_a_user_on_sqlite(tmp_path: Path) -> None:
+    """Issue 15: users.language (the language the user chose; the notices' e-mail is written in it) is 'sv' for
+    every user there was; the downgrade drops only the column."""
+    db = Database(f"sqlite:///{tmp_path / 'lang.db'}")
+    try:
+        _0024_keeps_users_and_gives_them_swedish(db)
+    finally:
+        db.dispose()
+
+
+def test_0024_gives_every_user_swedish_and_downgrades_without_losing_a_user_on_postgresql() -> None:
+    base = require_postgres()
+    name = f"samflode_migrate_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        db = Database(make_url(base).set(database=name).render_as_string(hide_password=False))
+        try:
+            _0024_keeps_users_and_gives_them_swedish(db)
+        finally:
+            db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()

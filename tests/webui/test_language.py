@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from babel.messages.mofile import read_mo
 
@@ -445,3 +446,64 @@ def test_a_refusal_of_a_repair_reaches_an_english_reader_in_english(demo_app, de
     client.post("/overvakning/instans/1/avbryt", data={"reason": "Dubblett", "csrf_token": token})
     page = client.get("/overvakning/instans/1").get_data(as_text=True)
     assert "The instance is already cancelled" in page and "Instansen är" not in page
+
+
+def test_pages_reached_only_with_data_in_english_have_no_swedish_ui_text(demo_app, demo):
+    """Issue 15: pages and states that only data brings about, in English: a cancelled case (its monitoring page, the
+    person's page, the list of cancelled cases), the notices page with new and overdue notices, a pilot paused, its
+    refused extension (a field error) and the pilot ended, and the simulation and migration forms sent with values
+    that cannot be read (their messages per field)."""
+    from datetime import timedelta
+
+    from engine.directory import SYSTEM_ACTOR
+    from tests.webui.staff import advance_ward, valid_data
+    from webui.demo_story import _pilot_and_simulation
+
+    _pilot_and_simulation(demo, demo.directory.actor("agnes"))
+    task = advance_ward(demo, 1)
+    demo.runtime.complete_task(task["id"], valid_data(demo.catalog.form(task["form"]) or {}), SYSTEM_ACTOR)
+    data = _data_phrases(demo)
+    catalogue = _ui_swedish()
+    pages: dict[str, str] = {}
+
+    vilma = sign_in(demo_app, "vilma")  # signing in syncs her notices: the case's new task for her health centre
+    vilma.post("/sprak", data={"csrf_token": page_token(vilma), "lang": "en"})
+    pages["notices, new"] = vilma.get("/notiser").get_data(as_text=True)
+    demo.clock.advance(timedelta(days=3))
+    vilma = sign_in(demo_app, "vilma")
+    pages["notices, overdue"] = vilma.get("/notiser").get_data(as_text=True)
+    assert "New task:" in pages["notices, new"] and "Overdue task:" in pages["notices, overdue"]
+
+    irma = sign_in(demo_app, "irma")
+    irma.post("/sprak", data={"csrf_token": page_token(irma), "lang": "en"})
+    token = page_token(irma, "/piloter/1")
+    irma.post("/piloter/1/pausa", data={"csrf_token": token})
+    pages["pilot paused"] = irma.get("/piloter/1").get_data(as_text=True)
+    irma.post("/piloter/1/forlang", data={"csrf_token": token, "end_date": "2026-01-02"})
+    pages["pilot extension refused"] = irma.get("/piloter/1").get_data(as_text=True)
+    assert "must be later than the current end date" in pages["pilot extension refused"]
+    irma.post("/piloter/1/avsluta", data={"csrf_token": token})
+    pages["pilot ended"] = irma.get("/piloter/1").get_data(as_text=True)
+    simulation = irma.post(
+        "/simuleringar",
+        data={"csrf_token": page_token(irma, "/simuleringar"), "process_id": "in_utskrivning",
+              "candidate_version": "2", "days": "tre", "capacity": "vardplanerare"},
+    )  # fmt: skip
+    pages["simulation form with errors"] = simulation.get_data(as_text=True)
+    assert "write 'name = number' on each line" in unescape(pages["simulation form with errors"])
+    preview = irma.get("/migreringar/forhandsgranska?process_id=in_utskrivning&target_version=2&instance_ids=1,x")
+    pages["migration preview with errors"] = preview.get_data(as_text=True)
+    assert "is not a number" in unescape(pages["migration preview with errors"])
+
+    cora = sign_in(demo_app, "cora")
+    cora.post("/sprak", data={"csrf_token": page_token(cora), "lang": "en"})
+    token = page_token(cora, "/overvakning/instans/1")
+    cora.post("/overvakning/instans/1/avbryt", data={"reason": "Dubblett", "csrf_token": token})
+    for path in ("/overvakning/instans/1", "/personer/arende/1", "/overvakning?status=cancelled"):
+        response = cora.get(path)
+        assert response.status_code == 200, path
+        pages[path] = response.get_data(as_text=True)
+    assert "Cancelled" in pages["/overvakning/instans/1"]
+
+    found = {where: _swedish_in(_text(html), data, catalogue) for where, html in pages.items()}
+    assert {where: texts for where, texts in found.items() if texts} == {}

@@ -304,3 +304,19 @@ def test_an_engine_error_gives_its_template_as_a_stable_key(client, users):
     assert body["error"] == "not_found" and body["message"] == "Instansen 987654 finns inte"
     assert body["message_template"] == "Instansen %(instance_id)s finns inte"
     assert body["message_params"] == {"instance_id": 987654}
+
+
+def test_a_version_or_draft_the_page_cannot_read_is_refused_not_replaced(app, users):
+    """`?version=x` opened the newest version and `?utkast=x` no draft, silently: now a 400 that says why, in the
+    reader's language."""
+    client = signed_in(app, "agnes")
+    for query in ("version=x", "version=0", "utkast=abc", "utkast=-1"):
+        response = client.get(f"/modellera?process=with_diagram&{query}")
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400 and "ska vara ett heltal från 1" in html, query
+        assert "/static/build/modeller.js" not in html
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+    html = client.get("/modellera?version=x").get_data(as_text=True)
+    assert "The modeller cannot be opened" in html and "must be a whole number from 1" in html
+    assert client.get("/modellera?process=with_diagram&version=1&utkast=").status_code == 200

@@ -306,3 +306,18 @@ def test_the_units_of_a_case_are_changed_by_choosing_from_the_directory(demo_app
     )
     assert response.status_code == 303
     assert instance_view(demo, ESTHER, SYSTEM_ACTOR)["vardcentral"] == UNITS["vc_raslatt"]
+
+
+def test_a_filter_or_page_the_list_cannot_read_shows_the_error_and_no_other_list(demo_app, demo):
+    """A bad filter or page number answers 400 with the error, and no list: not every instance in place of the ones
+    asked for (the list, and the htmx partial, used to fall back to the unfiltered list)."""
+    client = sign_in(demo_app, "cora")
+    assert 'href="/overvakning/instans/1"' in client.get("/overvakning").get_data(as_text=True)
+    for query in ("?fran=igår", "?status=okand", "?version=x", "?sida=abc", "?sida=0", "?kommun=Eksjö&sida=-1"):
+        for headers in ({}, {"HX-Request": "true"}):
+            answer = client.get(f"/overvakning{query}", headers=headers)
+            html = answer.get_data(as_text=True)
+            assert answer.status_code == 400, query
+            assert 'href="/overvakning/instans/' not in html and "Esther Andersson" not in html, (query, headers)
+    assert "Sidan &#39;abc&#39; finns inte" in client.get("/overvakning?sida=abc").get_data(as_text=True)
+    assert client.get("/overvakning?sida=1&kommun=Eksjö").status_code == 200

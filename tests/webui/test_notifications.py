@@ -156,3 +156,85 @@ def test_the_notify_command_syncs_everyone_and_sends_the_emails(esther_notified,
     assert '"skickade_epost": ' in capsys.readouterr().out
     vilma = [m for m in received if m["To"] == "vilma@example.invalid"]
     assert len(vilma) == 1 and "Kvittera inskrivningsmeddelande (vårdcentral)" in vilma[0].get_content()  # type: ignore[attr-defined]
+
+
+def test_the_email_is_in_the_language_each_user_chose(esther_notified, smtp_sink):
+    """Issue 15: a user who chose English gets the e-mail in English, with no Swedish of the user interface left (the
+    task's name comes from the diagram and stays as written); a user who never chose gets it in Swedish as before."""
+    from tests.webui.test_language import _data_phrases, _swedish_in, _ui_swedish
+    from webui.labels import mail_translator
+
+    port, received = smtp_sink
+    p = esther_notified
+    with p.db.unit_of_work() as session:
+        session.execute(update(User).values(email=None))
+        session.execute(update(User).where(User.username == "vilma").values(email="vilma@example.se", language="en"))
+        session.execute(update(User).where(User.username == "viktor").values(email="viktor@example.se"))
+    worklist = Worklist(p.db, p.catalog, p.policy, p.clock)
+    mailer = SmtpMailer("127.0.0.1", port, "samflode@example.se")
+    notifications = Notifications(p.db, worklist, p.clock, mailer, translate=mail_translator())
+    assert notifications.refresh_all(p.directory) > 0
+    p.clock.advance(timedelta(days=3))  # overdue notices too: "Försenad uppgift ..., frist ..."
+    assert notifications.refresh_all(p.directory) > 0
+    assert notifications.send_email() == 2
+    mails = {m["To"]: m for m in received}
+    english = mails["vilma@example.se"]
+    body = english.get_content().replace("\r\n", "\n")  # type: ignore[attr-defined]
+    assert re.fullmatch(r"Samflöde: \d+ new notices?", english["Subject"]), english["Subject"]
+    assert body.startswith("Hello!\n\nYou have new notices in Samflöde:\n\n- ")
+    assert "New task: Kvittera inskrivningsmeddelande (vårdcentral) (case #1)" in body
+    assert re.search(r"Overdue task: .+ \(case #1\), due \d{4}-\d{2}-\d{2} \d{2}:\d{2}", body), body
+    assert "Sign in to Samflöde to see the tasks. This message contains no personal data." in body
+    assert _swedish_in(english["Subject"] + "\n" + body, _data_phrases(p), _ui_swedish()) == []
+    swedish = mails["viktor@example.se"]
+    text = swedish.get_content().replace("\r\n", "\n")  # type: ignore[attr-defined]
+    assert re.fullmatch(r"Samflöde: (1 ny notis|\d+ nya notiser)", swedish["Subject"]), swedish["Subject"]
+    assert text.startswith("Hej!\n\nDu har nya notiser i Samflöde:\n\n- ")
+    assert "(ärende #1)" in text and "case #" not in text
+    assert text.endswith("\n\nLogga in i Samflöde för att se uppgifterna. Det här meddelandet innehåller inga"
+                         " personuppgifter.\n")  # fmt: skip
+
+
+def test_the_language_chosen_on_the_pages_is_kept_for_the_next_sign_in_and_the_email(
+    esther_notified, demo_app, smtp_sink, monkeypatch, capsys
+):
+    """The switch in the header stores a signed-in user's choice (users.language): the next sign-in opens in it, and
+    `samflode notify` (the scheduler's job, from the CLI without a web app) writes the user's e-mail in it."""
+    from webui.cli import main
+
+    port, received = smtp_sink
+    vilma = sign_in(demo_app, "vilma")
+    vilma.post("/sprak", data={"csrf_token": page_token(vilma), "lang": "en"})
+    with esther_notified.db.read() as session:
+        assert session.scalar(select(User.language).where(User.username == "vilma")) == "en"
+        assert session.scalar(select(User.language).where(User.username == "vera")) == "sv"  # never chose
+    again = sign_in(demo_app, "vilma").get("/arbetslista").get_data(as_text=True)
+    assert '<html lang="en">' in again
+    assert '<html lang="sv">' in sign_in(demo_app, "vera").get("/arbetslista").get_data(as_text=True)
+    monkeypatch.setenv("DATABASE_URL", esther_notified.settings.database_url)
+    monkeypatch.setenv("SAMFLODE_SCHEDULER", "off")
+    monkeypatch.setenv("SAMFLODE_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SAMFLODE_SMTP_PORT", str(port))
+    monkeypatch.setenv("SAMFLODE_SMTP_FROM", "samflode@example.se")
+    assert main(["notify"]) == 0
+    capsys.readouterr()
+    (mail,) = [m for m in received if m["To"] == "vilma@example.invalid"]
+    body = mail.get_content()  # type: ignore[attr-defined]
+    assert "new notice" in mail["Subject"] and body.startswith("Hello!") and "(case #1)" in body
+    # Back to Swedish on the pages: the next e-mail is Swedish again.
+    vilma.post("/sprak", data={"csrf_token": page_token(vilma), "lang": "sv"})
+    with esther_notified.db.read() as session:
+        assert session.scalar(select(User.language).where(User.username == "vilma")) == "sv"
+
+
+def test_a_language_chosen_on_the_sign_in_page_is_the_users_choice(esther_notified, demo_app):
+    from tests.webui.staff import DEMO_PASSWORD, csrf_of
+
+    client = demo_app.test_client()
+    token = csrf_of(client.get("/logga-in").get_data(as_text=True))
+    client.post("/sprak", data={"csrf_token": token, "lang": "en"})
+    signed = client.post("/logga-in", data={"csrf_token": token, "username": "hanna", "password": DEMO_PASSWORD})
+    assert signed.status_code == 303
+    assert '<html lang="en">' in client.get("/arbetslista").get_data(as_text=True)
+    with esther_notified.db.read() as session:
+        assert session.scalar(select(User.language).where(User.username == "hanna")) == "en"

@@ -122,3 +122,21 @@ def test_openapi_documents_the_pilot_routes(client):
         Draft202012Validator.check_schema(schema), name
     instance = doc["components"]["schemas"]["InstanceOut"]["properties"]
     assert {"routing", "pilot_id", "route_reason"} <= set(instance)
+
+
+def test_a_caller_in_english_gets_the_messages_per_field_in_english_too(client, tokens, team):
+    """Issue 15: `details.fields` stays Swedish (a stable answer); a caller that prefers English also gets
+    `fields_text`, the same messages per field in English, for the service layer's errors and the API's own."""
+    english = {**team, "Accept-Language": "en"}
+    body = {**BODY, "name": "   ", "end_date": "2026-01-01"}
+    swedish = client.post("/api/v1/pilots", json=body, headers=team).get_json()
+    assert swedish["details"]["fields"]["name"] == ["ange ett namn (1-200 tecken)"] and "fields_text" not in swedish
+    answer = client.post("/api/v1/pilots", json=body, headers=english).get_json()
+    assert answer["details"] == swedish["details"]
+    assert answer["fields_text"] == {
+        "name": ["enter a name (1-200 characters)"],
+        "end_date": ["end date before start date"],
+    }
+    created = client.post("/api/v1/pilots", json=BODY, headers=team).get_json()
+    units = client.post(f"/api/v1/pilots/{created['id']}/promote", json={"scope": "units"}, headers=english)
+    assert units.status_code == 422 and units.get_json()["fields_text"] == {"kommuner": ["at least one unit"]}

@@ -6,6 +6,7 @@ list's filters; it names nobody, so it writes nothing, not even an access-log ro
 from __future__ import annotations
 
 import re
+from html import unescape
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -137,3 +138,60 @@ def test_the_rows_texts_are_looked_up_once_per_list_and_a_claimed_row_alone_stil
     ).get_data(as_text=True)
     assert f'<tr id="task-{task_id}"' in answer and ">Släpp</button>" in answer and 'data-label="Person"' in answer
     assert f'name="csrf_token" value="{token}"' in answer
+
+
+BAD_ADDRESSES = (
+    ("?kommun=" + "x" * 201, "The filter municipality is too long"),
+    ("?sida=abc", "There is no page 'abc'"),
+    ("?sida=0", "There is no page '0'"),
+    ("?vy=xyz", "Unknown view 'xyz'"),
+    ("?sortera=xyz", "The list cannot be sorted by 'xyz'"),
+)
+
+
+def test_a_bad_address_is_refused_alike_by_the_list_and_its_counts(demo_app, demo):
+    """A filter, page, view or sort the list cannot show is refused with a clear error, by the page and by the counts'
+    fragment alike (the same check): never quietly the unfiltered list, another view, or counts of another list. In
+    the reader's language; htmx leaves a 400 unswapped, so the tabs keep waiting instead of showing wrong counts."""
+    from tests.webui.staff import page_token
+
+    advance_ward(demo, 1)
+    cora = sign_in(demo_app, "cora")
+    for query, _english in BAD_ADDRESSES:
+        page = cora.get(f"/arbetslista{query}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 400 and "Arbetslistan kan inte visas" in html, query
+        assert '<tr id="task-' not in html, query
+        counts = cora.get(f"/arbetslista/antal{query}", headers={"HX-Request": "true"})
+        assert counts.status_code == 400 and "count-" not in counts.get_data(as_text=True), query
+    cora.post("/sprak", data={"csrf_token": page_token(cora), "lang": "en"})
+    for query, english in BAD_ADDRESSES:
+        html = unescape(cora.get(f"/arbetslista{query}").get_data(as_text=True))
+        assert "The worklist cannot be shown" in html and english in html, query
+        fragment = cora.get(f"/arbetslista/antal{query}", headers={"HX-Request": "true"}).get_data(as_text=True)
+        assert english in unescape(fragment), query
+    # What the list can show still shows: an empty value is the default, a filter that matches nothing lists nothing.
+    assert cora.get("/arbetslista?vy=&sida=&sortera=&ordning=&kommun=").status_code == 200
+    assert _fragment(cora, "?kommun=Ingenstans")["enhet"] == 0
+
+
+def test_an_action_from_a_list_with_a_bad_filter_sends_no_counts_of_another_list(demo_app, demo):
+    """After a claim (htmx) the tabs' counts come again for the list the action came from (`next`); when its filters
+    cannot be read the answer carries no counts rather than those of the unfiltered list."""
+    advance_ward(demo, 1)
+    vera = sign_in(demo_app, "vera")
+    html = vera.get("/arbetslista?vy=enhet").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    task_id = re.search(r'<tr id="task-([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    answer = vera.post(
+        f"/uppgifter/{task_id}/ta",
+        data={"csrf_token": token, "next": "/arbetslista?vy=enhet&kommun=" + "x" * 201},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert f'<tr id="task-{task_id}"' in answer and "count-" not in answer
+    again = vera.post(
+        f"/uppgifter/{task_id}/slapp",
+        data={"csrf_token": token, "next": "/arbetslista?vy=enhet"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert COUNT.search(again)  # a list that can be read: its counts as before

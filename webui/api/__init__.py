@@ -104,8 +104,11 @@ def _session_actor() -> Actor:
         given = request.headers.get(CSRF_HEADER, "")
         if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
             raise Forbidden(
-                f"CSRF-token saknas eller stämmer inte: skicka sidans token i {CSRF_HEADER} "
-                "(eller använd en API-nyckel)"
+                Text(
+                    "CSRF-token saknas eller stämmer inte: skicka sidans token i %(header)s "
+                    "(eller använd en API-nyckel)",
+                    header=CSRF_HEADER,
+                )
             )
     found = current_actor_or_none()
     if found is None:
@@ -124,7 +127,8 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
         payload = json.loads(raw)
     except RecursionError:
         raise BadRequest(
-            f"Kroppen är för djupt nästlad (högst {boundary.MAX_DEPTH} nivåer)", {"fields": {"$": ["för djup"]}}
+            Text("Kroppen är för djupt nästlad (högst %(max_depth)s nivåer)", max_depth=boundary.MAX_DEPTH),
+            {"fields": {"$": [Text("för djup")]}},
         ) from None
     except ValueError:
         raise BadRequest("Kroppen är inte giltig JSON") from None
@@ -133,7 +137,10 @@ def load_body(schema: type[Schema]) -> dict[str, Any]:
     try:
         boundary.check_value(payload, limits=boundary.REQUEST_BODY)
     except boundary.DataRefused as exc:
-        raise InvalidData(f"Ogiltigt värde i {exc.path}: {exc.reason}", {"fields": {exc.path: [exc.reason]}}) from exc
+        raise InvalidData(
+            Text("Ogiltigt värde i %(path)s: %(reason)s", path=exc.path, reason=exc.reason),
+            {"fields": {exc.path: [exc.reason]}},
+        ) from exc
     try:
         return schema().load(payload)
     except ValidationError as exc:
@@ -151,11 +158,27 @@ def load_query(schema: type[Schema], values: dict[str, Any] | None = None) -> di
 def api_language() -> str:
     """The language of the API's texts for people (titles such as `anchor_title`; docs/api.md *Language*): a call from
     the staff pages (the signed-in web session, no bearer token) follows the language chosen on the pages; any other
-    caller gets the best of its Accept-Language among Swedish and English, Swedish when it names neither."""
+    caller gets the best of its Accept-Language among Swedish and English, Swedish when it names neither. A caller
+    with a bearer token that sends no Accept-Language gets its user's language (users.language, chosen on the pages)
+    once the token has been read (`actor`); before that, or for a token refused, Swedish."""
     chosen = session.get("lang") if "Authorization" not in request.headers else None
     if chosen in LANGUAGES:
         return str(chosen)
+    if "Accept-Language" not in request.headers:
+        return _token_user_language()
     return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT) or DEFAULT
+
+
+def _token_user_language() -> str:
+    """The stored language of the user whose token this request carries (looked up once per request), or Swedish when
+    no token has been accepted yet: an answer refusing a token is in the default language."""
+    found = g.get("api_actor")
+    if found is None or not request.headers.get("Authorization", "").startswith("Bearer "):
+        return DEFAULT
+    language = g.get("api_user_language")
+    if language is None:
+        language = g.api_user_language = platform().accounts.language(found.username)
+    return str(language) if language in LANGUAGES else DEFAULT
 
 
 def localized(value: object) -> str:
@@ -177,16 +200,29 @@ def localized_diagnostics(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**d, "text": localized(d.get("message"))} if isinstance(d, dict) else d for d in items]
 
 
+def _localized_fields(value: Any) -> Any:
+    """The messages per field (`details.fields`: lists of texts, nested per field of a nested object) in the caller's
+    language, the fields' names as they are."""
+    if isinstance(value, dict):
+        return {key: _localized_fields(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_localized_fields(item) for item in value]
+    return localized(value) if isinstance(value, str) else value
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     """The error body: a stable `error` code, the Swedish `message` and its `details`; a message the engine made from
     a template (engine/domain/text.py) also gives `message_template` and `message_params`, a stable key a client can
     translate (the English is in webui/translations/en/LC_MESSAGES/messages.po). A caller in English
-    (`api_language`) also gets `text`, the message in English (the modeller shows it)."""
+    (`api_language`) also gets `text`, the message in English (the modeller shows it), and `fields_text`, the
+    messages per field of `details.fields` in English."""
     body: dict[str, Any] = {"error": code, "message": str(message), "details": details or {}}
     if isinstance(message, Text):
         body.update(message.key())
     if has_request_context() and api_language() != DEFAULT:
         body["text"] = localized(message)
+        if isinstance(body["details"].get("fields"), dict):
+            body["fields_text"] = _localized_fields(body["details"]["fields"])
         if isinstance(body["details"].get("diagnostics"), list):
             body["details"] = {**body["details"], "diagnostics": localized_diagnostics(body["details"]["diagnostics"])}
     response = jsonify(body)
@@ -205,7 +241,7 @@ def _samflode_error(exc: SamflodeError) -> Response:
 @api.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    return error_response(413, "too_large", f"Förfrågan är för stor (högst {limit} byte)")
+    return error_response(413, "too_large", Text("Förfrågan är för stor (högst %(limit)s byte)", limit=limit))
 
 
 @api.errorhandler(HTTPException)

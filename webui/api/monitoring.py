@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from engine.domain.errors import NotFound, ValidationFailed
+from engine.domain.text import Text
 from engine.reads.cases import InstanceFilter
 from engine.reads.monitoring import Monitoring, period_default
 from webui.api import actor, documented, load_body, load_query, platform
@@ -143,7 +144,7 @@ def heatmap(process_id: str, n: int) -> Response:
     until = q["started_to"] or until
     since = q["started_from"] or (until - timedelta(days=29))
     if since > until:
-        raise ValidationFailed("Slutdatumet ligger före startdatumet", {"fields": {"started_to": ["före från"]}})
+        raise ValidationFailed("Slutdatumet ligger före startdatumet", {"fields": {"started_to": [Text("före från")]}})
     monitoring = _monitoring()
     monitoring.definition_id(process_id, n)  # 404 for an unknown version
     return _json(s.HeatmapOut().dump(monitoring.heatmap(who, process_id, n, since, until)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Response
 
 from engine.domain.errors import ValidationFailed
+from engine.domain.text import Text
 from engine.features.pilots import PilotSpec
 from webui.api import actor, documented, load_body, load_query
 from webui.api import pilot_schemas as ps
@@ -120,7 +121,7 @@ def pilot_promote(id: int) -> Response:  # noqa: A002
     body = load_body(ps.PilotPromoteIn)
     units = {k: body[k] for k in ("avdelningar", "vardcentraler", "kommuner")}
     if body["scope"] == "units" and not any(units.values()):
-        raise ValidationFailed("Ange enheter att sprida till", {"fields": {"kommuner": ["minst en enhet"]}})
+        raise ValidationFailed("Ange enheter att sprida till", {"fields": {"kommuner": [Text("minst en enhet")]}})
     pilots().promote(who, id, None if body["scope"] == "whole" else units)
     return _json(ps.PilotOut().dump(pilots().get(who, id)))
 

@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import BadRequest, Forbidden
+from engine.domain.text import Text
 from engine.reads.figures import FIGURES, GROUPINGS, SMALL_GROUP, FigureRow, suppress_small
 from webui.api import actor, documented, load_query, platform
 from webui.report_query import MAX_DAYS, ReportRequest, default_period
@@ -100,9 +101,9 @@ def _query() -> tuple[ReportRequest, str | None]:
     default_from, default_to = default_period(platform().clock.now().astimezone(STOCKHOLM).date())
     start, until = q["period_from"] or default_from, q["period_to"] or default_to
     if until < start:
-        raise BadRequest("period_to ligger före period_from", {"fields": {"period_to": ["före period_from"]}})
+        raise BadRequest("period_to ligger före period_from", {"fields": {"period_to": [Text("före period_from")]}})
     if (until - start).days > MAX_DAYS:
-        raise BadRequest("Perioden får vara högst tre år", {"fields": {"period_from": ["för lång period"]}})
+        raise BadRequest("Perioden får vara högst tre år", {"fields": {"period_from": [Text("för lång period")]}})
 
     def units(text: str | None) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p.strip()[:100] for p in (text or "").split(",") if p.strip()))

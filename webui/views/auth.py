@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from engine.commands.accounts import LockedOut
 from engine.directory import Actor
 from engine.domain.errors import NotAuthenticated
+from webui.i18n import DEFAULT, LANGUAGES
 from webui.i18n import gettext as _
 from webui.shared import current_actor_or_none
 from webui.views import accounts, notifications, platform, refresh_notices, web_sessions
@@ -27,12 +28,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def start_session(actor: Actor) -> None:
     """The one place a web session begins, whichever way the user proved who they are: a row on the server
-    (engine/commands/sessions.py) and its token in the signed cookie, with a new CSRF token."""
+    (engine/commands/sessions.py) and its token in the signed cookie, with a new CSRF token. The pages' language: one
+    chosen on the sign-in page is the user's choice (kept for the next time and the e-mail); otherwise the language
+    the user chose before (users.language), Swedish when never chosen."""
     token = web_sessions().start(actor.username, request.remote_addr)
+    chosen = session.get("lang")
     session.clear()
     session.permanent = True
     session["sid"] = token
     session["seen"] = platform().clock.now().timestamp()
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+        accounts().set_language(actor.username, chosen)
+    else:
+        stored = accounts().language(actor.username)
+        if stored != DEFAULT:
+            session["lang"] = stored
 
 
 def current_actor() -> Actor:

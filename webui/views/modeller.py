@@ -13,6 +13,8 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from engine.domain.text import Text
+from webui.i18n import N_
 from webui.views import platform
 from webui.views.auth import current_actor, current_actor_or_none, login_required
 
@@ -39,6 +41,11 @@ def page() -> Any:
             ),
             403,
         )
+    for key in ("version", "utkast"):  # a number the page cannot read opens nothing else (the newest, no draft)
+        raw = request.args.get(key, "")
+        if raw and not (raw.isdigit() and 0 < int(raw) < 2**31):
+            message = Text("%(key)s ska vara ett heltal från 1, inte %(value)r", key=key, value=raw[:40])
+            return render_template("error.html", title=N_("Modelleraren kan inte öppnas"), message=message), 400
     missing = bundle_missing()
     if missing:
         return render_template("modeller.html", missing=missing), 503

@@ -21,7 +21,8 @@ from markupsafe import escape
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.domain.routing import ROUTING_KEYS
-from engine.reads.cases import COUNT_CAP, STATUSES, InstanceFilter
+from engine.domain.text import Text
+from engine.reads.cases import COUNT_CAP, STATUSES, CaseList, InstanceFilter
 from engine.reads.monitoring import Monitoring, period_default
 from webui.headers import attachment
 from webui.i18n import N_, decimal_text
@@ -70,9 +71,14 @@ def _count_text(value: int) -> str:
 
 
 def _list(filters: InstanceFilter, page_number: int, errors: dict[str, list[str]] | None = None) -> Any:
+    """The list with its filters; with `errors` (filters or a page that cannot be read) the errors and no list: never
+    the unfiltered list in place of the one asked for."""
     actor = current_actor()
     offset = (page_number - 1) * PAGE_SIZE
-    page = reads().cases.page(actor, filters, limit=PAGE_SIZE, offset=offset)
+    if errors:
+        page = CaseList((), 0, False, PAGE_SIZE, 0)
+    else:
+        page = reads().cases.page(actor, filters, limit=PAGE_SIZE, offset=offset)
     template = "_instances_table.html" if request.headers.get("HX-Request") else "monitoring.html"
     return render_template(
         template,
@@ -101,12 +107,13 @@ def index() -> Any:
     values.pop("personnummer", None)  # never from an address: the search is a POST
     try:
         filters = InstanceFilter.of(values)
-        page_number = max(1, int(request.args.get("sida", "1") or 1))
     except ValidationFailed as exc:
         return _list(InstanceFilter(), 1, exc.details.get("fields")), 400
-    except ValueError:
-        filters, page_number = InstanceFilter.of(values), 1
-    return _list(filters, page_number)
+    page = (request.args.get("sida") or "1").strip()
+    if not page.isdigit() or not 0 < int(page) < 1_000_000:
+        sida = Text("Sidan %(page)r finns inte: ange ett heltal från 1", page=page[:40])
+        return _list(filters, 1, {"sida": [sida]}), 400
+    return _list(filters, int(page))
 
 
 @bp.post("/overvakning/sok")

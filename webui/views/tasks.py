@@ -64,12 +64,13 @@ def _not_found(task_id: str | None = None) -> tuple[str, int]:
 
 
 def _counts_oob() -> str:
-    """The views' counts again, out of band (htmx), with the filters of the list the action came from."""
+    """The views' counts again, out of band (htmx), with the filters of the list the action came from; none when
+    those filters cannot be read (the list itself refuses them), rather than the counts of an unfiltered list."""
     query = parse_qs(urlsplit(request.form.get("next") or "").query)
     try:
         filters = WorklistFilter.of({k: v[0] for k, v in query.items() if v})
     except SamflodeError:
-        filters = WorklistFilter()
+        return ""
     counts = reads().tasks.counts(current_actor(), filters)
     return render_template("_worklist_counts.html", views=VIEWS, counts=counts, oob=True)
 

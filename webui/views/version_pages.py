@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 
 from engine.domain.errors import SamflodeError
+from engine.domain.text import Text
 from engine.features.migration import Migrations, Selection
 from engine.features.simulation import SimulationParams
 from engine.features.simulations import Simulations
@@ -86,7 +87,7 @@ def _choice(source: Any) -> tuple[dict[str, Any], Selection | None, dict[str, st
             if part.strip().isdigit():
                 ids.append(int(part.strip()))
             else:
-                errors.append(f"Instans-id {part.strip()!r} är inte ett nummer")
+                errors.append(Text("Instans-id %(id)r är inte ett nummer", id=part.strip()))
     mapping = {k[len("map__") :]: v.strip() for k, v in source.items() if k.startswith("map__") and v.strip()}
     target = _int(values["target_version"])
     if not values["process_id"] or target is None:
@@ -229,7 +230,7 @@ def _pairs(text: str, kind: type, what: str, errors: list[str]) -> dict[str, Any
                 raise ValueError
             found[key.strip()] = kind(value.strip().replace(",", "."))
         except ValueError:
-            errors.append(f"{what}: skriv 'namn = tal' per rad ({part.strip()!r})")
+            errors.append(Text("%(what)s: skriv 'namn = tal' per rad (%(part)r)", what=Text(what), part=part.strip()))
     return found
 
 
@@ -260,7 +261,7 @@ def _sim_form(source: Any) -> tuple[dict[str, str], Any, list[str]]:
         try:
             return kind(raw)
         except ValueError:
-            errors.append(f"{key}: ange ett tal")
+            errors.append(Text("%(label)s: %(problem)s", label=key, problem=Text("ange ett tal")))
             return default
 
     candidate = _int(values["candidate_version"])

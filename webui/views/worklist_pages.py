@@ -3,17 +3,20 @@ through engine.reads.tasks (need to know applied, each person shown written to t
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from markupsafe import escape
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine.domain.errors import SamflodeError
-from engine.reads.tasks import DEFAULT_SORT, SORT_KEYS
+from engine.domain.errors import BadRequest, SamflodeError
+from engine.domain.text import Text
+from engine.reads.tasks import DEFAULT_SORT, FILTER_KEYS, SORT_KEYS
 from engine.reads.worklist import VIEWS, WorklistFilter
 from webui.i18n import N_
 from webui.i18n import gettext as _
+from webui.labels import engine_text
 from webui.views import csrf_token, platform, reads, worklist
 from webui.views.auth import current_actor, login_required
 
@@ -69,6 +72,30 @@ def worklist_row_texts() -> dict[str, Any]:
     }
 
 
+def _query(args: Mapping[str, str]) -> tuple[str, WorklistFilter, int, str]:
+    """The list's view, filters, page and sort from the address, each checked: a value the list cannot show is a
+    refusal (BadRequest), never quietly another list (an unfiltered one, another view), nor counts of one."""
+    view = args.get("vy") or "enhet"
+    if view not in VIEWS:
+        raise BadRequest(Text("Okänd vy %(view)r", view=view[:40]))
+    filters = WorklistFilter.of(dict(args))
+    page = args.get("sida") or "1"
+    if not page.isdigit() or not 0 < int(page) < 1_000_000:
+        raise BadRequest(Text("Sidan %(page)r finns inte: ange ett heltal från 1", page=page[:40]))
+    sort = args.get("sortera") or DEFAULT_SORT
+    if sort not in SORT_KEYS:
+        raise BadRequest(Text("Listan kan inte sorteras på %(sort)r", sort=sort[:40]))
+    return view, filters, int(page), sort
+
+
+def _refused(exc: SamflodeError) -> tuple[str, int]:
+    """A refused address in the reader's language: the page's error page, or for htmx (the tabs' counts) the text
+    alone, which htmx leaves unswapped (a 400), so the tabs keep waiting rather than show another list's counts."""
+    if request.headers.get("HX-Request"):
+        return str(escape(engine_text(exc.message))), exc.status
+    return render_template("error.html", title=N_("Arbetslistan kan inte visas"), message=exc.message), exc.status
+
+
 @bp.get("/")
 @login_required
 def home() -> WerkzeugResponse:
@@ -79,17 +106,10 @@ def home() -> WerkzeugResponse:
 @login_required
 def index() -> Any:
     actor = current_actor()
-    view = request.args.get("vy", "enhet")
-    if view not in VIEWS:
-        view = "enhet"
     try:
-        filters = WorklistFilter.of(request.args.to_dict())
-        page_number = max(1, int(request.args.get("sida", "1")))
-    except (SamflodeError, ValueError):
-        filters, page_number = WorklistFilter(), 1
-    sort = request.args.get("sortera", DEFAULT_SORT)
-    if sort not in SORT_KEYS:
-        sort = DEFAULT_SORT
+        view, filters, page_number, sort = _query(request.args)
+    except SamflodeError as exc:
+        return _refused(exc)
     page = reads().tasks.page(
         actor,
         view,
@@ -120,49 +140,71 @@ def index() -> Any:
 
 @bp.get("/arbetslista/antal")
 @login_required
-def counts() -> str:
+def counts() -> Any:
     """The four views' counts with the list's filters, as spans swapped out of band into the tabs (htmx): the page
     renders its list first and asks for these after it. Counts name nobody, so nothing is logged; they are counted
     within the user's need to know like the list (engine.reads.tasks)."""
     try:
-        filters = WorklistFilter.of(request.args.to_dict())
-    except SamflodeError:
-        filters = WorklistFilter()
+        filters = _query(request.args)[1]
+    except SamflodeError as exc:
+        return _refused(exc)
     found = reads().tasks.counts(current_actor(), filters)
     return render_template("_worklist_counts.html", views=VIEWS, counts=found, oob=True)
 
 
 @bp.post("/arbetslista/sok")
 @login_required
-def search() -> WerkzeugResponse:
+def search() -> Any:
     """A search of the worklist by name or personnummer. POST, and kept in the session: a personnummer never stands
-    in an address (server logs, history, Referer). An empty search, or `rensa`, shows the whole view again."""
+    in an address (server logs, history, Referer). An empty search, or `rensa`, shows the whole view again. A view or
+    filter the list cannot show is refused like the page refuses it (`_form_refused`), the search still kept."""
     term = (request.form.get("sok") or "").strip()[:100]
     if term and not request.form.get("rensa"):
         session[SEARCH_KEY] = term
     else:
         session.pop(SEARCH_KEY, None)
-    view = request.form.get("vy", "enhet")
-    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet"}
-    with contextlib.suppress(SamflodeError):
-        params.update(WorklistFilter.of(request.form.to_dict()).as_dict())
+    try:
+        view, filters = _form_query()
+    except SamflodeError as exc:
+        return _form_refused(exc)
+    params: dict[str, Any] = {"vy": view, **filters.as_dict()}
     return redirect(url_for("worklist.index", **params), code=303)
 
 
 @bp.post("/arbetslista/filter")
 @login_required
-def save_filter() -> WerkzeugResponse:
+def save_filter() -> Any:
+    """Saves the list's view and filters under a name. A view or filter the list cannot show is refused like the
+    page refuses it (`_form_refused`), nothing saved; a missing name keeps the list as it was."""
     actor = current_actor()
-    view = request.form.get("vy", "enhet")
     try:
-        filters = WorklistFilter.of(request.form.to_dict())
+        view, filters = _form_query()
+    except SamflodeError as exc:
+        return _form_refused(exc)
+    try:
         worklist().save_filter(actor.username, request.form.get("name", ""), view, filters)
         flash(_("Filtret är sparat."), "ok")
     except SamflodeError as exc:
         flash(exc.message, "error")
-        filters = WorklistFilter()
-    params: dict[str, Any] = {"vy": view if view in VIEWS else "enhet", **filters.as_dict()}
+    params: dict[str, Any] = {"vy": view, **filters.as_dict()}
     return redirect(url_for("worklist.index", **params), code=303)
+
+
+def _form_query() -> tuple[str, WorklistFilter]:
+    """The view and filters a worklist form sends, checked as the page checks its address (`_query`)."""
+    view, filters, _page, _sort = _query({k: v for k, v in request.form.items() if k in ("vy", *FILTER_KEYS)})
+    return view, filters
+
+
+def _form_refused(exc: SamflodeError) -> Any:
+    """A worklist form's view or filter refused: for htmx the text alone with its 400 (like `_refused`); otherwise
+    back to the list with the refusal as a flash message, in the reader's language: the list shown is the view (or
+    the default view) without filters, and the flash says why, so it is never quietly another list."""
+    if request.headers.get("HX-Request"):
+        return _refused(exc)
+    flash(engine_text(exc.message), "error")  # translated here: the session keeps a flash as plain text
+    view = request.form.get("vy") or "enhet"
+    return redirect(url_for("worklist.index", vy=view if view in VIEWS else "enhet"), code=303)
 
 
 @bp.post("/arbetslista/filter/<int:filter_id>/ta-bort")

@@ -241,6 +241,11 @@ class Directory:
                 raise NotAuthenticated("Ogiltig eller återkallad API-nyckel")
             return self._actor(row[1], session)
 
+    @classmethod
+    def actor_of(cls, user: User, session: Session) -> Actor:
+        """A user row read in `session` (with a caller's own query) as an actor, its units resolved there."""
+        return cls._actor(user, session)
+
     def actor(self, username: str) -> Actor:
         with self.db.read() as session:
             user = session.scalar(select(User).where(User.username == username))

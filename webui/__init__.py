@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request, send_from_directory
-from flask_babel import gettext
 from werkzeug.routing import IntegerConverter, Map
 
 from engine.config import PROJECT_ROOT, Settings
 from engine.domain.text import Text
 from engine.platform import Platform, build
+from webui.i18n import gettext
 
 log = logging.getLogger(__name__)
 VENDOR = {"bpmn-js": "bpmn-js/dist", "htmx.org": "htmx.org/dist"}

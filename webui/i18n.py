@@ -130,10 +130,30 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(languages=LANGUAGES, current_language=current_language)
 
 
+def gettext(string: str, **variables: Any) -> str:
+    """Flask-Babel's `gettext` with the request's catalogue looked up once (`_translations`): the same text, without a
+    lookup of domain, locale and cache key for every string (a worklist row asks for several). Every Python-side
+    translation of the pages and the API goes through here or `ngettext`."""
+    text: str = _translations().ugettext(string)
+    return text if not variables else text % variables
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """Flask-Babel's `ngettext` (with `num` among the variables, as there) through the request's catalogue."""
+    variables.setdefault("num", num)
+    text: str = _translations().ungettext(singular, plural, num)
+    return text % variables
+
+
 def _translations() -> Any:
+    """The request's catalogue, looked up once and kept on `g` with the locale it is for: under Flask-Babel's
+    `force_locale` (the API's answers in the caller's language) the locale object changes, and so is looked up again."""
     if not has_request_context():
         return get_translations()
+    state = g.get("_flask_babel")
+    locale = getattr(state, "babel_locale", None)
     found = g.get("_samflode_translations")
-    if found is None:
-        found = g._samflode_translations = get_translations()
-    return found
+    if found is None or locale is None or found[0] is not locale:
+        translations = get_translations()
+        found = g._samflode_translations = (getattr(g.get("_flask_babel"), "babel_locale", None), translations)
+    return found[1]

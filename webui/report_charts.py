@@ -8,10 +8,9 @@ import math
 import zlib
 from collections.abc import Sequence
 
-from flask_babel import gettext
 from markupsafe import Markup, escape
 
-from webui.i18n import decimal_text, grouped_text
+from webui.i18n import decimal_text, gettext, grouped_text
 
 WIDTH = 720
 HEIGHT = 260

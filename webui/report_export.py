@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from flask import has_request_context
-from flask_babel import gettext as _
 
 from engine.domain.cells import neutralise
 from engine.reads.figures import FIGURES, DeviationRow, FigureRow, suppress_small
 from webui.i18n import current_language
+from webui.i18n import gettext as _
 from webui.labels import engine_text
 
 Cell = str | int | float | None

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from flask_babel import gettext
-
 from engine.reads.figures import (
     FIGURES,
     GROUPING_LABELS,
@@ -21,6 +19,7 @@ from engine.reads.figures import (
     suppress_small,
     with_suppression,
 )
+from webui.i18n import gettext
 
 MAX_DAYS = 3 * 366 + 1  # a report covers at most about three years
 SHARES = ("inskrivningsmeddelande_24h", "sip_kallelse_3d", "hem_24h", "svpl_3d", "informationsoverforing_i_tid")

@@ -14,7 +14,6 @@ from flask import Flask, current_app, g, session
 from engine.commands.accounts import Accounts
 from engine.commands.sessions import WebSessions
 from engine.directory import Actor
-from engine.domain.errors import NotFound
 from engine.features.pilot_comparison import PilotComparison, Questionnaires
 from engine.features.pilots import Pilots
 from engine.features.simulation import SimulationParams
@@ -90,12 +89,11 @@ def current_actor_or_none() -> Actor | None:
     token = session.get("sid")
     if token:
         seen = session.get("seen")
-        username = web_sessions().check(str(token), float(seen) if isinstance(seen, int | float) else None)
-        if username is not None:
-            try:
-                found = platform().directory.actor(username)
-            except NotFound:
-                web_sessions().end(str(token), "user")
+        username, found = web_sessions().signed_in(
+            str(token), float(seen) if isinstance(seen, int | float) else None, platform().directory
+        )
+        if username is not None and found is None:  # the user is gone or no longer active
+            web_sessions().end(str(token), "user")
         if found is None:
             session.clear()
         else:

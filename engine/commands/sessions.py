@@ -12,12 +12,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
+from engine.directory import Actor, Directory
 from engine.domain.clock import Clock
 from engine.persistence.db import Database
-from engine.persistence.models import WebSession
+from engine.persistence.models import User, WebSession
 
 
 def _key(token: str) -> str:
@@ -55,21 +57,43 @@ class WebSessions:
     def check(self, token: str | None, last_seen: float | None) -> str | None:
         """The username of a live session, or None (ended, expired, idle, unknown). An idle or expired session is
         ended on the server too, so that its cookie never works again."""
+        return self.signed_in(token, last_seen)[0]
+
+    def signed_in(
+        self, token: str | None, last_seen: float | None, directory: Directory | None = None
+    ) -> tuple[str | None, Actor | None]:
+        """`check`, and with a directory the session's user as an actor read with it: one read for both, the
+        session row joined to its user (a page asked for them in two, three statements). The actor is None when
+        the user is gone or no longer active (the caller then ends the session)."""
         if not token or len(token) > 200:
-            return None
+            return None, None
         now = self.clock.now()
+        actor: Actor | None = None
         with self.db.read() as session:
-            row = session.get(WebSession, _key(token))
+            columns = (WebSession.username, WebSession.ended_at, WebSession.expires_at)
+            found: Any = session.execute(
+                select(*columns).where(WebSession.id == _key(token))
+                if directory is None
+                else select(*columns, User)
+                .outerjoin(User, User.username == WebSession.username)
+                .where(WebSession.id == _key(token))
+            ).first()
+            row, user = found, (found[3] if found is not None and directory is not None else None)
             if row is None or row.ended_at is not None:
-                return None
+                return None, None
             username, expires_at = row.username, row.expires_at
+            live = now < expires_at and not (
+                last_seen is not None and now - datetime.fromtimestamp(last_seen, tz=now.tzinfo) > self.rules.idle
+            )
+            if live and directory is not None and user is not None and user.active:
+                actor = directory.actor_of(user, session)
         if now >= expires_at:
             self.end(token, "expired")
-            return None
-        if last_seen is not None and now - datetime.fromtimestamp(last_seen, tz=now.tzinfo) > self.rules.idle:
+            return None, None
+        if not live:
             self.end(token, "idle")
-            return None
-        return username
+            return None, None
+        return username, actor
 
     def end(self, token: str | None, reason: str = "signed_out") -> None:
         if not token:

@@ -9,8 +9,11 @@ database refuse anything else).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, String, Table, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine.directory import Actor
@@ -49,28 +52,59 @@ def unit_of(actor: Actor) -> str:
     return ", ".join(sorted(u for u in actor.units if u.startswith("SE"))) or ", ".join(sorted(actor.units))
 
 
-def entries(
+def rows(
     actor: Actor, action: str, persons: Iterable[tuple[str | None, int | None]], detail: str, now: object
-) -> list[AccessLogEntry]:
-    """One row per (personnummer, instance id); entries without a personnummer are not patient data."""
+) -> list[dict[str, object]]:
+    """One row (the table's columns) per (personnummer, instance id); entries without a personnummer are not patient
+    data. Plain dicts: a page's 50 rows are inserted as they are, without an ORM object each."""
     assert action in ACTIONS, action
+    username, user_name, unit = actor.username, (actor.name or actor.username)[:200], unit_of(actor)[:200]
+    detail = detail[:300]
     return [
-        AccessLogEntry(
-            at=now,
-            username=actor.username,
-            user_name=(actor.name or actor.username)[:200],
-            unit=unit_of(actor)[:200],
-            action=action,
-            personnummer=pnr,
-            instance_id=instance_id,
-            detail=detail[:300],
-        )
+        {
+            "at": now,
+            "username": username,
+            "user_name": user_name,
+            "unit": unit,
+            "action": action,
+            "personnummer": pnr,
+            "instance_id": instance_id,
+            "detail": detail,
+        }
         for pnr, instance_id in dict.fromkeys(persons)
         if pnr
     ]
 
 
-COLUMNS = ("at", "username", "user_name", "unit", "action", "personnummer", "instance_id", "detail")
+def entries(
+    actor: Actor, action: str, persons: Iterable[tuple[str | None, int | None]], detail: str, now: object
+) -> list[AccessLogEntry]:
+    """The same rows as ORM objects, for a command's unit of work."""
+    return [AccessLogEntry(**row) for row in rows(actor, action, persons, detail, now)]
+
+
+SHARED = ("at", "username", "user_name", "unit", "action", "detail")  # the same in every row of one record()
+
+
+@cache
+def _insert_unnested() -> Insert:
+    """PostgreSQL: the rows of one record() as one INSERT ... SELECT over unnest() of the persons and case ids, the
+    columns they share as single parameters: one statement of fixed text (not 50 executions of one, nor a VALUES
+    list of 400 parameters whose text depends on the number of rows): a third of the CPU of a page's log write."""
+    table = AccessLogEntry.__table__
+    persons = (
+        func.unnest(
+            bindparam("personnummer", type_=ARRAY(String())),  # no length: too long fails, as a plain INSERT does
+            bindparam("instance_id", type_=ARRAY(table.c.instance_id.type)),
+        )
+        .table_valued("personnummer", "instance_id")
+        .render_derived()
+    )
+    shared = {name: bindparam(name, type_=table.c[name].type) for name in SHARED}
+    columns = [*SHARED, "personnummer", "instance_id"]
+    return insert(cast(Table, table)).from_select(  # the table's: not the ORM's bulk insert of parameter rows
+        columns, select(*(shared[n] for n in SHARED), persons.c.personnummer, persons.c.instance_id)
+    )
 
 
 class AccessLogWriter:
@@ -85,11 +119,17 @@ class AccessLogWriter:
         reads are not accesses."""
         if actor.internal:
             return
-        rows = entries(actor, action, persons, detail, self.clock.now())
-        if rows:
-            # One executemany of plain rows (no ORM flush): a page of 50 persons is one statement on every database.
-            with self.db.unit_of_work() as session:
-                session.execute(insert(AccessLogEntry), [{c: getattr(r, c) for c in COLUMNS} for r in rows])
+        found = rows(actor, action, persons, detail, self.clock.now())
+        if not found:
+            return
+        with self.db.unit_of_work() as session:
+            if self.db.dialect == "postgresql":
+                params: dict[str, Any] = {name: found[0][name] for name in SHARED}
+                params["personnummer"] = [r["personnummer"] for r in found]
+                params["instance_id"] = [r["instance_id"] for r in found]
+                session.execute(_insert_unnested(), params)
+            else:  # one executemany of plain rows (no ORM flush)
+                session.execute(insert(AccessLogEntry), found)
 
     def record_in(
         self,

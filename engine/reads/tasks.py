@@ -9,6 +9,7 @@ tasks without a due time last.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -241,6 +242,42 @@ def _person_columns() -> tuple[Any, ...]:
     )
 
 
+@dataclass(frozen=True)
+class DefinitionParts:
+    """What a page shows of a deployed definition: its name, elements, lanes and frozen forms (not its XML)."""
+
+    name: str | None
+    elements: Mapping[str, Any]
+    lanes: list[Any]
+    forms: Mapping[str, Any]
+
+
+class FrozenDefinitions:
+    """The parts of each definition a page needs, read once per process: a stored definition never changes (a new
+    diagram is a new version, a new row). The task page read the whole row for every view, XML and all: 460 kB and
+    170 kB of JSON to parse for in_utskrivning."""
+
+    def __init__(self) -> None:
+        self._found: dict[int, DefinitionParts] = {}
+
+    def get(self, session: Session, definition_id: int) -> DefinitionParts | None:
+        found = self._found.get(definition_id)
+        if found is None:
+            row = session.execute(
+                select(
+                    ProcessDefinition.name,
+                    ProcessDefinition.elements,
+                    ProcessDefinition.lanes,
+                    ProcessDefinition.forms,
+                ).where(ProcessDefinition.id == definition_id)
+            ).first()
+            if row is None:
+                return None
+            found = DefinitionParts(row.name, row.elements or {}, list(row.lanes or []), row.forms or {})
+            self._found[definition_id] = found
+        return found
+
+
 def user_names(session: Session, usernames: set[str | None]) -> dict[str, str]:
     wanted = sorted(u for u in usernames if u)
     if not wanted:
@@ -255,6 +292,7 @@ class TaskReads:
         self.access = access
         self.clock = clock
         self.log = log
+        self.definitions = FrozenDefinitions()
 
     # --- clauses ------------------------------------------------------------------------------------------------
     def _day(self) -> tuple[datetime, datetime, datetime]:
@@ -289,8 +327,10 @@ class TaskReads:
     def _needs_instance(self, actor: Actor, filters: WorklistFilter) -> bool:
         return bool(filters.kommun or filters.avdelning) or self.access.is_overseer(actor)
 
-    def _item(self, session: Session, row: Any, now: datetime, names: dict[str, str], actor: Actor) -> TaskItem:
-        task: TaskIndex = row[0]
+    def _item(self, row: Any, now: datetime, names: dict[str, str]) -> TaskItem:
+        """A row of `_rows`: the task's columns (not an ORM object: a page of 50 tasks needs no identity map), the
+        case's person and units, and whether the actor may act on it."""
+        task = row
         return TaskItem(
             id=task.id,
             instance_id=task.instance_id,
@@ -336,15 +376,15 @@ class TaskReads:
             order = [TaskIndex.due_at.desc().nulls_last(), TaskIndex.created_at.desc(), TaskIndex.id]
         may_act = self.access.actionable_tasks(actor, TaskIndex, ProcessInstance).label("may_act")
         rows = session.execute(
-            select(TaskIndex, *_person_columns(), may_act)
+            select(*TaskIndex.__table__.columns, *_person_columns(), may_act)
             .join(ProcessInstance, ProcessInstance.id == TaskIndex.instance_id)
             .where(*where)
             .order_by(*order)
             .limit(limit)
             .offset(offset)
         ).all()
-        names = user_names(session, {r[0].claimed_by for r in rows})
-        return [self._item(session, r, now, names, actor) for r in rows]
+        names = user_names(session, {r.claimed_by for r in rows})
+        return [self._item(r, now, names) for r in rows]
 
     # --- the worklist -------------------------------------------------------------------------------------------
     def counts(self, actor: Actor, filters: WorklistFilter | None = None) -> dict[str, int]:
@@ -532,13 +572,15 @@ class TaskReads:
                 raise NotFound("Uppgiften finns inte")
             item = items[0]
             instance = session.get(ProcessInstance, item.instance_id)
-            definition = session.get(ProcessDefinition, instance.definition_id) if instance is not None else None
+            definition = self.definitions.get(session, instance.definition_id) if instance is not None else None
             if instance is None or definition is None:
                 raise NotFound("Uppgiften finns inte")
             elements = definition.elements or {}
             element = elements.get(item.element_id, {})
             form_name = item.form or ((element.get("properties") or {}).get("form"))
-            schema = (definition.forms or {}).get(form_name) if form_name else None
+            # A copy of the form: the cached definition is shared by every request, and the caller may change its
+            # schema (a form's defaults, its pickers).
+            schema = copy.deepcopy((definition.forms or {}).get(form_name)) if form_name else None
             if schema is None and form_name:
                 schema = self.catalog.form(form_name)
             open_tasks = session.scalars(

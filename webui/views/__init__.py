@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, render_template, request, session
-from flask_babel import gettext
 
 from engine.domain.clock import STOCKHOLM
 from engine.jobs.notifications import Notifications
 from engine.reads import Reads
 from engine.reads.worklist import COUNT_CAP, Worklist
-from webui.i18n import N_, grouped_text
+from webui.i18n import N_, gettext, grouped_text
 from webui.shared import (  # noqa: F401  (the pages' helpers, shared with the API)
     CSRF_FIELD,
     CSRF_HEADER,
@@ -104,11 +103,12 @@ def local_time(value: datetime | None, with_day: bool = True) -> str:
     return f"{gettext(WEEKDAYS[local.weekday()])} {text}" if with_day else text
 
 
-def relative_due(value: datetime | None) -> str:
-    """'om 3 tim', 'försenad 2 dagar': beside the time, so that nobody has to count."""
+def relative_due(value: datetime | None, now: datetime | None = None) -> str:
+    """'om 3 tim', 'försenad 2 dagar': beside the time, so that nobody has to count. `now`: the platform's time, when
+    the caller has it already (a list reads it once, not once per row)."""
     if value is None:
         return ""
-    delta = value - platform().clock.now()
+    delta = value - (now if now is not None else platform().clock.now())
     seconds = abs(delta.total_seconds())
     if seconds < 3600:
         amount = gettext("%(n)s min", n=max(1, int(seconds // 60)))

@@ -12,13 +12,13 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.commands.accounts import LockedOut
 from engine.directory import Actor
 from engine.domain.errors import NotAuthenticated
 from webui.i18n import DEFAULT, LANGUAGES
+from webui.i18n import gettext as _
 from webui.shared import current_actor_or_none
 from webui.views import accounts, notifications, platform, refresh_notices, web_sessions
 

@@ -12,12 +12,12 @@ import contextlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import MultiDict
 
 from engine.domain.catalog import FORMAT_CHECKER
 from engine.domain.clock import STOCKHOLM
+from webui.i18n import gettext as _
 
 OBJECT_ROWS = 3  # rows offered for a list of objects (e.g. insatser per huvudman)
 WHO_FIELDS = frozenset({"kvitterad_av", "framfort_av"})  # filled with the signed-in user's name

@@ -17,7 +17,6 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from markupsafe import escape
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
@@ -27,6 +26,7 @@ from engine.reads.cases import COUNT_CAP, STATUSES, CaseList, InstanceFilter
 from engine.reads.monitoring import Monitoring, period_default
 from webui.headers import attachment
 from webui.i18n import N_, decimal_text
+from webui.i18n import gettext as _
 from webui.labels import engine_text, label
 from webui.views import platform, process_names, reads, worklist
 from webui.views.auth import current_actor, login_required

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from webui.i18n import gettext as _
 from webui.views import notifications
 from webui.views.auth import current_actor, login_required
 

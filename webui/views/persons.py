@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
 from engine.domain.errors import NotFound, ValidationFailed
 from engine.reads.access_log import personnummer_field
 from engine.reads.persons import NOT_FOUND
+from webui.i18n import gettext as _
 from webui.views import reads
 from webui.views.auth import current_actor, login_required
 

@@ -7,13 +7,13 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.features.pilot_comparison import CHART_FIGURES, table_rows
 from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, PilotSpec, stockholm_today
 from engine.reads.figures import FIGURES
+from webui.i18n import gettext as _
 from webui.labels import engine_text
 from webui.report_charts import line_chart
 from webui.report_export import definition_table, localized, to_csv, to_xlsx

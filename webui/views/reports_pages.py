@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from engine.domain.clock import STOCKHOLM
 from engine.reads.figures import GROUPING_LABELS
+from webui.i18n import gettext as _
 from webui.i18n import grouped_text
 from webui.report_charts import bar_chart, line_chart, number_text
 from webui.report_export import definition_table, deviation_table, figure_table, to_csv, to_xlsx

@@ -10,14 +10,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from markupsafe import escape
 
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError, ValidationFailed
 from engine.reads.tasks import TaskView, WorklistFilter
 from engine.reads.worklist import VIEWS, Drafts
+from webui.i18n import gettext as _
+from webui.i18n import ngettext
 from webui.labels import engine_text, label
 from webui.views import local_time, platform, reads, worklist
 from webui.views.auth import _safe_next as safe_next

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
 from engine.domain.errors import SamflodeError
 from engine.domain.text import Text
@@ -16,6 +15,7 @@ from engine.features.migration import Migrations, Selection
 from engine.features.simulation import SimulationParams
 from engine.features.simulations import Simulations
 from engine.reads.figures import Figures
+from webui.i18n import gettext as _
 from webui.labels import engine_text
 from webui.shared import simulations, start_simulation
 from webui.views import platform

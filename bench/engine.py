@@ -39,7 +39,7 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from engine.config import Settings  # noqa: E402
-from engine.directory import Actor  # noqa: E402
+from engine.domain.actors import Actor  # noqa: E402
 from engine.domain.clock import SimulatedClock  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
 from engine.persistence.models import Base, ProcessInstance, TaskIndex  # noqa: E402

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config import Settings  # noqa: E402
-from engine.directory import SYSTEM_ACTOR  # noqa: E402
+from engine.domain.actors import SYSTEM_ACTOR  # noqa: E402
 from engine.domain.clock import SystemClock  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
 from engine.persistence.models import HistoryEntry, ProcessInstance  # noqa: E402

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.bpmn.flows import sequence_flows  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.directory import Actor  # noqa: E402
+from engine.domain.actors import Actor  # noqa: E402
 from engine.domain.clock import SimulatedClock  # noqa: E402
 from engine.platform import build  # noqa: E402
 from tests.conftest import truncate_all  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from argon2 import PasswordHasher  # noqa: E402
 
 from engine.config import Settings  # noqa: E402
-from engine.directory import Actor  # noqa: E402
+from engine.domain.actors import Actor  # noqa: E402
 from engine.domain.clock import STOCKHOLM, SimulatedClock  # noqa: E402
 from engine.platform import build  # noqa: E402
 from engine.reads.monitoring import InstanceFilter, Monitoring  # noqa: E402

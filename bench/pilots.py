@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from engine.config import PROJECT_ROOT, Settings  # noqa: E402
-from engine.directory import SYSTEM_ACTOR, Actor  # noqa: E402
+from engine.domain.actors import SYSTEM_ACTOR, Actor  # noqa: E402
 from engine.domain.clock import STOCKHOLM, SimulatedClock  # noqa: E402
 from engine.features.pilot_comparison import PilotComparison  # noqa: E402
 from engine.features.pilots import Pilots, PilotSpec  # noqa: E402

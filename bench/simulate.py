@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config import PROJECT_ROOT, Settings  # noqa: E402
-from engine.directory import Actor  # noqa: E402
+from engine.domain.actors import Actor  # noqa: E402
 from engine.features.simulation import SimulationParams, run_simulation  # noqa: E402
 from engine.platform import build  # noqa: E402
 

@@ -42,7 +42,7 @@ def measure(root: Path, instances: int, profile: int) -> dict[str, float]:
     from sqlalchemy import func, select
 
     from engine.config import Settings
-    from engine.directory import Actor
+    from engine.domain.actors import Actor
     from engine.domain.clock import SimulatedClock
     from engine.persistence.models import HistoryEntry, Timer
     from engine.platform import build

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config import Settings  # noqa: E402
-from engine.directory import Actor  # noqa: E402
+from engine.domain.actors import Actor  # noqa: E402
 from engine.domain.clock import SystemClock  # noqa: E402
 from engine.persistence.models import HistoryEntry, Timer  # noqa: E402
 from engine.platform import build  # noqa: E402

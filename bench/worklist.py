@@ -42,7 +42,7 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from engine.commands.accounts import Accounts  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.directory import SYSTEM_ACTOR  # noqa: E402
+from engine.domain.actors import SYSTEM_ACTOR  # noqa: E402
 from engine.domain.clock import SimulatedClock  # noqa: E402
 from engine.platform import Platform, build  # noqa: E402
 from webui import create_app  # noqa: E402

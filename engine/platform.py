@@ -11,12 +11,13 @@ from pathlib import Path
 
 from engine.bpmn.sandbox import trusted_call
 from engine.commands.accounts import Accounts
+from engine.commands.directory import Directory
 from engine.commands.drafts import Drafts as ModellerDrafts
 from engine.commands.poisoned import PoisonedCases
 from engine.commands.runtime import Runtime
 from engine.commands.sessions import SessionRules, WebSessions
 from engine.config import ConfigError, Settings
-from engine.directory import Directory, Policy
+from engine.domain.actors import Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock, SystemClock
 from engine.features.migration import Migrations

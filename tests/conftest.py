@@ -18,7 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from engine.config import Settings
-from engine.directory import SYSTEM_ACTOR, Actor
+from engine.domain.actors import SYSTEM_ACTOR, Actor
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.persistence.db import Database
 from engine.persistence.models import Base

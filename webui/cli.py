@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.commands.facts_store import CaseFactsKeeper, RebuildCounts, rebuild_all
 from engine.config import ConfigError, Settings
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import local, parse_step
 from engine.domain.errors import DeployRejected, SamflodeError
 from engine.features.catalogue_doc import catalogue, markdown

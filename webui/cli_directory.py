@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.commands.directory import import_directory
 from engine.domain.errors import SamflodeError, ValidationFailed
-from engine.organisation import import_directory, known_roles
+from engine.domain.organisation import known_roles
 from webui import cli
 
 

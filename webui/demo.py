@@ -12,10 +12,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from engine.directory import SYSTEM_ACTOR, Actor
+from engine.commands.directory import import_directory
+from engine.domain.actors import SYSTEM_ACTOR, Actor
 from engine.domain.errors import Conflict, DeployRejected, SamflodeError
+from engine.domain.organisation import known_roles
 from engine.domain.personnummer import luhn_digit
-from engine.organisation import import_directory, known_roles
 from engine.persistence.models import ProcessInstance, User
 from engine.platform import Platform
 

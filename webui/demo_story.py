@@ -21,7 +21,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from engine.directory import SYSTEM_ACTOR, Actor
+from engine.domain.actors import SYSTEM_ACTOR, Actor
 from engine.domain.catalog import fill_required
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import NotFound, SamflodeError

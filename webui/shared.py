@@ -13,7 +13,7 @@ from flask import Flask, current_app, g, session
 
 from engine.commands.accounts import Accounts
 from engine.commands.sessions import WebSessions
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.features.pilot_comparison import PilotComparison, Questionnaires
 from engine.features.pilots import Pilots
 from engine.features.simulation import SimulationParams

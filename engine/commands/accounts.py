@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.commands.directory import Directory
 from engine.commands.sessions import WebSessions
-from engine.directory import Actor, Directory
+from engine.domain.actors import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotAuthenticated, NotFound, SamflodeError
 from engine.domain.text import DEFAULT_LANGUAGE, LANGUAGE_CODES, Text
@@ -25,7 +26,7 @@ from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, SignInState, User
 
 MIN_PASSWORD_LENGTH = 10
-ADDRESS_PREFIX = "@"  # sign_in_state rows of an address; a username never starts with @ (engine/organisation.py)
+ADDRESS_PREFIX = "@"  # sign_in_state rows of an address; a username never starts with @ (engine/domain/organisation.py)
 # A hash to verify against when the user does not exist, so that answering takes as long either way.
 _DUMMY_PASSWORD = "samflode-ingen-sådan-användare"
 

@@ -21,7 +21,7 @@ from engine.commands.caches import Projection, TimerRow
 from engine.commands.common import Deployed
 from engine.commands.facts_store import CaseFactsKeeper
 from engine.commands.recording import StepRecord
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.catalog import Catalog
 from engine.persistence.models import ProcessInstance, Timer
 

@@ -26,7 +26,7 @@ from engine.commands.caches import DefinitionCache, FlowCache, SpecCache
 from engine.commands.common import ENDED, Deployed, json_safe, person_of
 from engine.commands.context import CommandContext, StepContext
 from engine.commands.facts_store import CaseFactsKeeper
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound

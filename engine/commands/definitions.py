@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine.bpmn.parsing import ParsedDocument, deploy_order, document_meaning, parse_document, pinned_version
 from engine.commands.common import Deployed, DeployResult, case_units, collaboration_only
 from engine.commands.core import Core
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, DeployRejected, Diagnostic, NotFound
 from engine.domain.text import Text
 from engine.features import pilots

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound, TooLarge
 from engine.domain.text import Text

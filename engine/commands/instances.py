@@ -15,8 +15,8 @@ from engine.commands.context import CommandContext
 from engine.commands.core import Core
 from engine.commands.definitions import DefinitionCommands
 from engine.commands.projectors import refresh_facts
-from engine.directory import Actor
 from engine.domain import personnummer
+from engine.domain.actors import Actor
 from engine.domain.deadlines import parse_moment
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS

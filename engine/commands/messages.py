@@ -23,7 +23,7 @@ from engine.commands.context import CommandContext
 from engine.commands.core import Core
 from engine.commands.definitions import DefinitionCommands
 from engine.commands.instances import InstanceCommands
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, routing_keys_in
 from engine.domain.text import Text

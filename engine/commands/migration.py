@@ -12,7 +12,7 @@ from engine.bpmn import migration as bpmn_migration
 from engine.bpmn.workflow import EngineIncident, Flow, StepLog
 from engine.commands.common import Deployed, json_safe, person_of, provided_by_form, restored_row, row_snapshot
 from engine.commands.core import Core
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, NotFound
 from engine.domain.text import Text, status_word
 from engine.persistence.models import AuditEntry, HistoryEntry, MigrationResult, ProcessInstance, TaskIndex, Timer

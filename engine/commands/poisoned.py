@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor
 from engine.domain import boundary
+from engine.domain.actors import Actor
 from engine.domain.text import Text
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident, ProcessInstance
 

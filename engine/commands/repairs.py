@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from engine.bpmn.workflow import Flow, MoveRefused, StepLog, TokenMove
 from engine.commands.common import check_data, json_safe, reason_text
 from engine.commands.core import Core
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, ValidationFailed
 from engine.domain.text import Text, status_word
 from engine.persistence.models import HistoryEntry, Incident, Timer

@@ -49,7 +49,7 @@ from engine.commands.projectors import load_projection
 from engine.commands.repairs import RepairCommands
 from engine.commands.tasks import TaskCommands
 from engine.commands.timers import TimerCommands
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.features.validation import CheckResult

@@ -16,10 +16,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from engine.directory import Actor, Directory
+from engine.commands.directory import Directory
+from engine.domain.actors import Actor
 from engine.domain.clock import Clock
 from engine.persistence.db import Database
 from engine.persistence.models import User, WebSession
+from engine.reads.units import actor_of
 
 
 def _key(token: str) -> str:
@@ -86,7 +88,7 @@ class WebSessions:
                 last_seen is not None and now - datetime.fromtimestamp(last_seen, tz=now.tzinfo) > self.rules.idle
             )
             if live and directory is not None and user is not None and user.active:
-                actor = directory.actor_of(user, session)
+                actor = actor_of(user, session)
         if now >= expires_at:
             self.end(token, "expired")
             return None, None

@@ -10,12 +10,13 @@ from engine.bpmn.workflow import Flow, StepLog
 from engine.commands.common import Deployed, check_data, comment_text, json_safe, person_of, reason_text
 from engine.commands.core import Core
 from engine.commands.projectors import queue_completion
-from engine.directory import Actor, Directory
+from engine.domain.actors import Actor
 from engine.domain.catalog import validate_form_data
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.domain.routing import ROUTING_KEYS, routing_keys_in
 from engine.domain.text import Text
 from engine.persistence.models import HistoryEntry, TaskIndex, User
+from engine.reads.units import actor_of
 
 
 class TaskCommands:
@@ -116,7 +117,7 @@ class TaskCommands:
             target = assignee or actor.username
             if target != actor.username:
                 user = session.scalar(select(User).where(User.username == target, User.active.is_(True)))
-                if user is None or not self.access.assignable(Directory._actor(user, session), task) or not task.unit:
+                if user is None or not self.access.assignable(actor_of(user, session), task) or not task.unit:
                     raise Forbidden("Välj en kollega med rätt roll i samma enhet")
             if task.claimed_by and task.claimed_by != actor.username:
                 raise Conflict(
@@ -209,7 +210,7 @@ class TaskCommands:
                     Text("Användaren %(assignee)r finns inte", assignee=assignee),
                     {"fields": {"assignee": [Text("finns inte")]}},
                 )
-            target = Directory._actor(user, session)
+            target = actor_of(user, session)
             if not self.access.assignable(target, task):
                 raise ValidationFailed(
                     Text("%(name)s har inte uppgiftens roll och enhet", name=user.name or assignee),

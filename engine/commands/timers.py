@@ -15,7 +15,7 @@ from engine.commands.common import (
 )
 from engine.commands.core import Core
 from engine.commands.projectors import record_timer_fired, refresh_facts
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, NotFound
 from engine.domain.text import Text, status_word
 from engine.persistence.models import HistoryEntry, Incident, ProcessInstance, Timer

@@ -1,6 +1,6 @@
 """The roles that are not lane roles (the lanes' roles come from processes/lanes.json). Who of them sees which cases
-is need to know, decided in one place: engine/reads/policy.py. Pure data: engine/directory.py (actors, Policy) and
-engine/organisation.py (the directory import) both read it, so neither imports the other for it."""
+is need to know, decided in one place: engine/reads/policy.py. Pure data: engine/domain/actors.py (actors, Policy) and
+engine/domain/organisation.py (the directory import) both read it, so neither imports the other for it."""
 
 from __future__ import annotations
 

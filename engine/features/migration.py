@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from engine.bpmn import migration as bpmn_migration
 from engine.commands.common import provided_by_form
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.domain.text import Text
 from engine.persistence.models import (

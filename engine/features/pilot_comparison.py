@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Select, not_, or_, select, union
 
-from engine.directory import SYSTEM_ACTOR, Actor, Policy
+from engine.domain.actors import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
 from engine.domain.text import Text

@@ -31,14 +31,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
+from engine.domain.organisation import UnitKind
 from engine.domain.personnummer import is_hsa_id
 from engine.domain.text import Text
-from engine.organisation import UnitKind, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
+from engine.reads.units import all_units
 from engine.reads.versions import default_version_now  # also for Runtime: pilots.default_version_now
 
 # The case's unit columns (process_instances) and the pilot's list of each kind; the order is the order of precedence

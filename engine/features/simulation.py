@@ -54,8 +54,8 @@ from engine.domain.catalog import Catalog, fill_required
 from engine.domain.clock import STOCKHOLM, SimulatedClock
 from engine.domain.errors import NotFound
 from engine.domain.facts import CaseInput, HistoryRecord, anchors_from
+from engine.domain.organisation import UnitKind
 from engine.domain.text import Text
-from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation, HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
 from engine.reads.figures import Figures, FigureScope

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, Forbidden, NotFound

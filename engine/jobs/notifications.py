@@ -33,7 +33,8 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Directory
+from engine.commands.directory import Directory
+from engine.domain.actors import Actor
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.text import DEFAULT_LANGUAGE, Text
 from engine.jobs.mail import Mail, SmtpMailer

@@ -26,7 +26,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select
 
 from engine.commands.runtime import MAX_TIMER_ATTEMPTS, Runtime
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import SettableClock
 from engine.jobs.heartbeat import SchedulerSlots
 from engine.jobs.queue import JobQueue

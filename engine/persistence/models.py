@@ -375,7 +375,7 @@ class OrgUnit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hsa_id: Mapped[str] = mapped_column(String(31), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(20))  # one of engine.organisation.UNIT_KINDS
+    kind: Mapped[str] = mapped_column(String(20))  # one of engine.domain.organisation.UNIT_KINDS
     kommun: Mapped[str | None] = mapped_column(String(100), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime]

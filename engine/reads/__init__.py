@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.directory import Policy
+from engine.domain.actors import Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.persistence.db import Database

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.cells import neutralise
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, ValidationFailed

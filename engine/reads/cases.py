@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, union
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
 from engine.domain.personnummer import normalise

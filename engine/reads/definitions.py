@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.bpmn.flows import sequence_flows
-from engine.directory import Policy
+from engine.domain.actors import Policy
 from engine.domain.catalog import Catalog
 from engine.domain.diff import DefinitionDiff, diff_elements, diff_flows
 from engine.domain.errors import NotFound

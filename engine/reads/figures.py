@@ -24,9 +24,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.domain.catalog import Catalog, CatalogError
 from engine.domain.facts import AgreementTerms
 from engine.domain.text import Text
-from engine.organisation import units_by_hsa
 from engine.persistence.db import Database
 from engine.persistence.models import CaseFact, Deviation
+from engine.reads.units import units_by_hsa
 
 GROUPINGS = ("month", "week", "kommun", "vardcentral", "avdelning", "version")
 GROUPING_LABELS = {

@@ -16,7 +16,7 @@ from sqlalchemy import Insert, String, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import Clock
 from engine.persistence.db import Database
 from engine.persistence.models import AccessLogEntry

@@ -3,7 +3,7 @@ names, and the heat map of a process version. The instance list and the instance
 engine/reads/cases.py (need to know, the access log). SQL over the definitions and history; no workflow is loaded.
 
 Commands that repair an instance (retry, cancel, move a token, fire a timer now, reassign, change units) are in
-engine/commands/runtime.py. Who may read what is Policy (engine/directory.py): `can_monitor`, `can_view_heatmap`.
+engine/commands/runtime.py. Who may read what is Policy (engine/domain/actors.py): `can_monitor`, `can_view_heatmap`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
+from engine.domain.organisation import UnitKind
 from engine.domain.text import Text
-from engine.organisation import UnitKind
 from engine.persistence.db import Database
 from engine.persistence.models import HistoryEntry, OrgUnit, ProcessDefinition, ProcessInstance
 from engine.reads.cases import COMPLETIONS, STATUSES

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import Clock
 from engine.domain.errors import NotFound
 from engine.persistence.db import Database

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.catalog import Catalog
 from engine.domain.personnummer import is_hsa_id
 from engine.domain.routing import UNIT_COLUMN_OF_KEY
@@ -49,7 +49,7 @@ class Scope:
 
     username: str
     roles: frozenset[str]
-    units: frozenset[str]  # unit keys: HSA-ids, and kommun names for kommun units (engine.organisation.unit_keys)
+    units: frozenset[str]  # unit keys: HSA-ids, and kommun names for kommun units (domain.organisation.unit_keys)
     lanes: frozenset[str]  # lanes whose roles the actor holds
     unit_columns: frozenset[str]  # process_instances columns that name a unit of those lanes
     overseer: bool

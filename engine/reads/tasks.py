@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor
 from engine.domain import personnummer as pnr
+from engine.domain.actors import Actor
 from engine.domain.catalog import Catalog
 from engine.domain.clock import STOCKHOLM, Clock
 from engine.domain.errors import BadRequest, NotFound

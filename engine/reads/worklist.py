@@ -11,17 +11,18 @@ from sqlalchemy import and_, delete, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from engine.directory import Actor, Directory, Policy
+from engine.domain.actors import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
 from engine.domain.errors import BadRequest, NotFound, ValidationFailed
+from engine.domain.organisation import UnitInfo
 from engine.domain.text import Text
-from engine.organisation import UnitInfo, all_units
 from engine.persistence.db import Database
 from engine.persistence.models import OrgUnit, ProcessDefinition, SavedFilter, TaskDraft, TaskIndex, User
 from engine.reads.log import AccessLogWriter
 from engine.reads.policy import AccessPolicy
 from engine.reads.tasks import COUNT_CAP, VIEWS, WorklistFilter
+from engine.reads.units import actors_of, all_units
 
 __all__ = ["COUNT_CAP", "VIEWS", "Drafts", "Worklist", "WorklistFilter"]
 
@@ -158,7 +159,7 @@ class Worklist:
             candidates = [user for user in users if roles & set(user.roles or [])]
             return [
                 (actor.username, actor.name)
-                for actor in Directory.actors_of(candidates, session)
+                for actor in actors_of(candidates, session)
                 if self.access.assignable(actor, task)
             ]
 

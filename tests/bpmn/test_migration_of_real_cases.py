@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.features.migration import Migrations, Selection
 from tests.bpmn.conftest import PROCESSES, Walker
 from tests.bpmn.test_in_utskrivning import PLANNING, finish, until_uk_decision

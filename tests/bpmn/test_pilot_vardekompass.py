@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden
 from engine.features.pilot_comparison import PilotComparison, Questionnaires

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.persistence.models import AccessLogEntry, CaseFact
 from tests.bpmn.conftest import ESTHER, Walker
 from tests.bpmn.test_deadlines import at_uk

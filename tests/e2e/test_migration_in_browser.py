@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.commands.accounts import Accounts
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.platform import Platform
 from tests.e2e.conftest import serving, sign_in
 from tests.integration.test_case_migration import V1, V2, task_of

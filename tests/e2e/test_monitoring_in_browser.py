@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from playwright.sync_api import expect
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from tests import diagrams
 from tests.conftest import OWNER, instance_view
 from tests.e2e.conftest import sign_in

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.config import PROJECT_ROOT
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.platform import Platform
 from tests.e2e.conftest import sign_in
 

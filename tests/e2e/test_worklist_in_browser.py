@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from tests.conftest import instance_view, task_list
 from tests.e2e.conftest import sign_in
 from tests.webui.staff import INSKRIVNINGSMEDDELANDE, advance_ward

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, Forbidden
 from engine.features.migration import Migrations, Selection
 from engine.persistence.models import AuditEntry, HistoryEntry, ProcessInstance, TaskIndex, Timer

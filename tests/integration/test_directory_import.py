@@ -7,10 +7,11 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from engine.commands.directory import import_directory
 from engine.config import PROJECT_ROOT
 from engine.domain.catalog import Catalog
 from engine.domain.errors import ValidationFailed
-from engine.organisation import import_directory, known_roles
+from engine.domain.organisation import known_roles
 from engine.persistence.models import OrgUnit, User
 from webui.demo import DEMO_DIRECTORY
 

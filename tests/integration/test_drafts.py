@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from engine.commands.drafts import Drafts
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, Forbidden, NotFound, TooLarge
 from engine.platform import Platform
 from tests.conftest import OWNER

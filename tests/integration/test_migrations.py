@@ -260,7 +260,7 @@ def test_upgrading_from_the_last_release_keeps_every_row_on_postgresql() -> None
 def test_0019_pins_each_process_to_the_version_it_starts_on_and_spells_unit_kinds_one_way(tmp_path: Path) -> None:
     """Issue 15: after the upgrade a deploy no longer changes the version new cases start on, so every process
     gets the default it had (its newest executable version; a chosen default stays); unit kinds spelled without
-    å/ä become the directory's spelling (engine.organisation.UnitKind); incidents gain what failed."""
+    å/ä become the directory's spelling (engine.domain.organisation.UnitKind); incidents gain what failed."""
     db = Database(f"sqlite:///{tmp_path / 'd.db'}")
     command.upgrade(db.alembic_config(), "0015")
     now = "2026-01-12 08:00:00.000000"

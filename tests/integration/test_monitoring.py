@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.persistence.models import AuditEntry, HistoryEntry, Incident
 from engine.reads.cases import InstanceFilter

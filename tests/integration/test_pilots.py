@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.clock import STOCKHOLM
 from engine.domain.errors import Conflict, Forbidden, ValidationFailed
 from engine.features.pilots import Pilots, PilotSpec

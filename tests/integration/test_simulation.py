@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.config import PROJECT_ROOT, Settings
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import Forbidden, NotFound, ValidationFailed
 from engine.features.simulation import SimulationParams, arrivals, run_simulation
 from engine.features.simulations import Simulations

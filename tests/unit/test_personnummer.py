@@ -37,7 +37,7 @@ def test_hsa_id_shape():
 
 def test_a_unit_kind_has_one_spelling_whichever_way_it_is_written() -> None:
     """Issue 15: "vardcentral" (the case columns, pilots, filters) and "vårdcentral" (the directory) are one kind."""
-    from engine.organisation import UNIT_KINDS, UnitKind
+    from engine.domain.organisation import UNIT_KINDS, UnitKind
 
     assert UnitKind.parse("vardcentral") is UnitKind.parse("Vårdcentral") is UnitKind.VARDCENTRAL
     assert UnitKind.parse("socialtjanst") is UnitKind.SOCIALTJANST and UnitKind.parse("ward") is None

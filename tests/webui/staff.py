@@ -93,7 +93,7 @@ INSKRIVNINGSMEDDELANDE = "Skicka inskrivningsmeddelande"
 
 def advance_ward(p: Platform, instance_id: int, until: str = INSKRIVNINGSMEDDELANDE) -> dict:  # type: ignore[type-arg]
     """Complete the ward's tasks of a case (as the system) until the task named `until` is ready; return it."""
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
 
     for _ in range(10):
         tasks = [t for t in task_list(p, SYSTEM_ACTOR, limit=500)["items"] if t["instance_id"] == instance_id]

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.persistence.models import ProcessDefinition, ProcessInstance
 from tests import diagrams
 from tests.conftest import fixture_bytes

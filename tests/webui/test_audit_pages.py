@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, AuditEntry
 from tests.conftest import task_list
 from tests.webui.staff import demo, demo_app, sign_in  # noqa: F401  (fixtures)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from engine.config import PROJECT_ROOT
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from tests.conftest import task_list
 from tests.webui.staff import csrf_of, demo, demo_app, sign_in  # noqa: F401  (fixtures)
 

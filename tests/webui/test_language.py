@@ -50,7 +50,7 @@ def test_catalogues_compile_from_po_and_only_when_changed(tmp_path):
 
 
 def test_the_task_and_person_pages_follow_the_language(demo_app, demo):
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
 
     task = next(t for t in task_list(demo, SYSTEM_ACTOR)["items"] if t["instance_id"] == 1)
     vera = sign_in(demo_app, "vera")
@@ -101,7 +101,7 @@ def test_every_staff_page_in_english_has_no_swedish_ui_text(demo_app, demo):
     errors, a finished task, the person's case page, the person search and the notices, all in English. Text that
     comes from the diagrams and the data (task names, lanes, names) stays as written; none of the catalogue's
     Swedish may remain."""
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
 
     swedish = _ui_swedish()
     client = demo_app.test_client()
@@ -267,7 +267,7 @@ def test_every_page_of_every_role_in_english_has_no_swedish_ui_text(demo_app, de
     migration run, the migration preview, the report grouped each way, the audit log searched, the modeller). No
     Swedish of the user interface may remain; the data (names from the diagrams, forms, agreements and directory)
     stays as written."""
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
     from webui.demo import CASES
     from webui.demo_story import _incident, _pilot_and_simulation
 
@@ -455,7 +455,7 @@ def test_pages_reached_only_with_data_in_english_have_no_swedish_ui_text(demo_ap
     that cannot be read (their messages per field)."""
     from datetime import timedelta
 
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
     from tests.webui.staff import advance_ward, valid_data
     from webui.demo_story import _pilot_and_simulation
 

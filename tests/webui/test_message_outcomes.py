@@ -10,7 +10,7 @@ from html import unescape
 
 from flask_babel import force_locale
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from tests.webui.staff import advance_ward, demo, demo_app, page_token, sign_in, valid_data  # noqa: F401
 from webui.labels import LABELS, outcome_text
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, AuditEntry, HistoryEntry
 from tests.conftest import instance_view
 from tests.webui.staff import FAST_HASHER, advance_ward, demo, demo_app, page_token, sign_in  # noqa: F401

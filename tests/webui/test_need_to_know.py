@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from engine.commands.accounts import Accounts, LockedOut, LockoutPolicy
-from engine.directory import SYSTEM_ACTOR, Actor
+from engine.domain.actors import SYSTEM_ACTOR, Actor
 from engine.domain.errors import NotAuthenticated, NotFound, ValidationFailed
 from engine.persistence.models import AccessLogEntry, ProcessInstance
 from engine.reads.figures import FigureRow, FigureValue

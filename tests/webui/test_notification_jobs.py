@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.domain.clock import SimulatedClock
 from engine.jobs.mail import SmtpMailer
 from engine.jobs.notifications import JOB_KIND, Notifications, register

@@ -14,7 +14,7 @@ from email.message import Message
 import pytest
 from sqlalchemy import select, update
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.jobs.mail import SmtpMailer
 from engine.jobs.notifications import Notifications
 from engine.persistence.models import Notification, User

@@ -36,7 +36,7 @@ def statements(engine) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
 
 
 def _start_cases(p, count: int) -> None:  # type: ignore[no-untyped-def]
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
     from webui.demo import personnummer
 
     for i in range(count):

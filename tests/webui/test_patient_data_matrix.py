@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry
 from tests.conftest import task_list
 from tests.webui.staff import FAST_HASHER, page_token, sign_in

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry
 from tests.webui.staff import advance_ward, demo, demo_app, page_token, sign_in, valid_data  # noqa: F401
 

@@ -10,7 +10,7 @@ import zipfile
 from sqlalchemy import select
 
 from engine.config import PROJECT_ROOT
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AuditEntry
 from tests.conftest import instance_view
 from tests.webui.staff import demo, demo_app, page_token, sign_in  # noqa: F401  (fixtures)

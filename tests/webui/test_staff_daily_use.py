@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import func, select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, HistoryEntry, Notification
 from tests.conftest import task_list
 from tests.webui.staff import advance_ward, demo, demo_app, page_token, sign_in  # noqa: F401

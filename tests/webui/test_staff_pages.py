@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.directory import SYSTEM_ACTOR
+from engine.domain.actors import SYSTEM_ACTOR
 from engine.persistence.models import AccessLogEntry, TaskIndex
 from tests.conftest import instance_view, task_list, task_view
 from tests.webui.staff import (  # noqa: F401  (fixtures)

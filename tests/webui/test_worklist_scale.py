@@ -65,7 +65,7 @@ def test_the_page_reads_as_many_statements_for_many_rows_as_for_few(demo_app):
     """No query per row (labels, units, names): the statements of a page do not grow with its rows."""
     from sqlalchemy import event
 
-    from engine.directory import SYSTEM_ACTOR
+    from engine.domain.actors import SYSTEM_ACTOR
     from webui.demo import personnummer
     from webui.views import platform
 

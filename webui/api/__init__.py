@@ -14,8 +14,8 @@ from flask_babel import force_locale
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine.directory import Actor
 from engine.domain import boundary
+from engine.domain.actors import Actor
 from engine.domain.errors import (
     BadRequest,
     Forbidden,

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from engine.commands.runtime import DeployResult
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from engine.features.pilots import Pilots
 from engine.jobs.scheduler import ClockNotSimulated

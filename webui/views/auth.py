@@ -15,7 +15,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.commands.accounts import LockedOut
-from engine.directory import Actor
+from engine.domain.actors import Actor
 from engine.domain.errors import NotAuthenticated
 from webui.i18n import DEFAULT, LANGUAGES
 from webui.i18n import gettext as _

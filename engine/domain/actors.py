@@ -1,4 +1,4 @@
-"""Users, roles, units and API tokens, and the rules of who may do what.
+"""Who is acting and what they may do: the actor (a user, a system or the platform itself) and the role rules.
 
 Roles that are not lane roles:
 - `admin`: everything;
@@ -11,42 +11,26 @@ Roles that are not lane roles:
   (`Policy.can_manage_pilots`, engine/features/pilots.py) and reads their comparison figures;
 - `manager` (verksamhetschef / verksamhetsledning): reads the figures (`Policy.can_read_figures`, /rapporter).
 Lane roles (vardplanerare, vardsamordnare, ...) come from processes/lanes.json and own the tasks of their lanes.
+Who may see which case (need to know) is the one access policy of engine/reads/policy.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from engine.domain.catalog import Catalog
-from engine.domain.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
+from engine.domain.errors import Forbidden
 from engine.domain.roles import DIRECTORY_ROLES
-from engine.domain.text import Text
-from engine.organisation import unit_keys, units_by_hsa
-from engine.persistence.db import Database
-from engine.persistence.models import ApiToken, AuditEntry, TaskIndex, User
-
-TOKEN_PREFIX = "sfl_"
 
 
-class UserColumns(Protocol):
-    """What an actor is made of: a `User` row, or a row of just these columns."""
+class RoutedTask(Protocol):
+    """What the role rules read of a task: its own role, or its lane's."""
 
     @property
-    def username(self) -> str: ...
+    def role(self) -> str | None: ...
     @property
-    def name(self) -> str: ...
-    @property
-    def roles(self) -> list[str] | None: ...
-    @property
-    def units(self) -> list[str] | None: ...
+    def lane(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -141,114 +125,7 @@ class Policy:
         """Pilot pages and their comparison figures (counts, no patient data)."""
         return actor.has("implementation_team", "process_owner", "coordinator")
 
-    def task_roles(self, task: TaskIndex) -> tuple[str, ...]:
+    def task_roles(self, task: RoutedTask) -> tuple[str, ...]:
         if task.role:
             return (task.role,)
         return self.catalog.roles_for_lane(task.lane)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class Directory:
-    def __init__(self, db: Database):
-        self.db = db
-
-    @staticmethod
-    def _actor(user: User, session: Session | None = None) -> Actor:
-        """The user as an actor; with a session, units are resolved through the organisation (a hemsjukvård or
-        socialtjänst unit also answers for its kommun's name, as the task index keeps the case's raw field)."""
-        units = frozenset(user.units or [])
-        if session is not None and units:
-            units = unit_keys(units, units_by_hsa(session, units))
-        return Actor(user.username, frozenset(user.roles or []), units, user.name)
-
-    @staticmethod
-    def actors_of(users: Iterable[UserColumns], session: Session) -> list[Actor]:
-        """The users as actors, their units resolved with one query for all of them (as `_actor` does for one): a
-        list of colleagues costs one query, not one per colleague."""
-        users = list(users)
-        known = units_by_hsa(session, {unit for user in users for unit in user.units or []})
-        return [
-            Actor(
-                user.username,
-                frozenset(user.roles or []),
-                unit_keys(frozenset(user.units or []), known) if user.units else frozenset(),
-                user.name,
-            )
-            for user in users
-        ]
-
-    def create_user(
-        self,
-        session: Session,
-        username: str,
-        name: str,
-        roles: list[str],
-        units: list[str],
-        at: datetime,
-        hsa_id: str | None = None,
-        password_hash: str | None = None,
-    ) -> User:
-        username = username.strip()
-        if not username or len(username) > 100:
-            raise BadRequest("Användarnamnet måste vara 1-100 tecken")
-        if session.scalar(select(User).where(User.username == username)) is not None:
-            raise Conflict(Text("Användaren %(username)r finns redan", username=username))
-        user = User(
-            username=username,
-            name=name or username,
-            roles=sorted(set(roles)),
-            units=sorted(set(units)),
-            hsa_id=hsa_id,
-            password_hash=password_hash,
-            active=True,
-            created_at=at,
-        )
-        session.add(user)
-        session.flush()
-        return user
-
-    def create_token(self, session: Session, username: str, at: datetime, label: str = "") -> str:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise NotFound(Text("Användaren %(username)r finns inte", username=username))
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, created_at=at))
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=username,
-                action="token_created",
-                target_type="user",
-                target_id=username,
-                details={"label": label},
-            )
-        )
-        return token
-
-    def actor_for_token(self, token: str) -> Actor:
-        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            raise NotAuthenticated("Ogiltig API-nyckel")
-        with self.db.read() as session:
-            row = session.execute(
-                select(ApiToken, User)
-                .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.token_hash == hash_token(token))
-            ).first()
-            if row is None or row[0].revoked_at is not None or not row[1].active:
-                raise NotAuthenticated("Ogiltig eller återkallad API-nyckel")
-            return self._actor(row[1], session)
-
-    @classmethod
-    def actor_of(cls, user: User, session: Session) -> Actor:
-        """A user row read in `session` (with a caller's own query) as an actor, its units resolved there."""
-        return cls._actor(user, session)
-
-    def actor(self, username: str) -> Actor:
-        with self.db.read() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None or not user.active:
-                raise NotFound(Text("Användaren %(username)r finns inte", username=username))
-            return self._actor(user, session)

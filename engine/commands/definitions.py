@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.bpmn.catalog_check import CheckResult, catalog_findings
 from engine.bpmn.parsing import ParsedDocument, deploy_order, document_meaning, parse_document, pinned_version
 from engine.commands.common import Deployed, DeployResult, case_units, collaboration_only
 from engine.commands.core import Core
 from engine.domain.actors import Actor
 from engine.domain.errors import Conflict, DeployRejected, Diagnostic, NotFound
 from engine.domain.text import Text
-from engine.features import pilots
-from engine.features.validation import CheckResult, catalog_findings
-from engine.persistence.models import AuditEntry, ProcessDefinition
+from engine.persistence.models import AuditEntry, DefaultVersion, ProcessDefinition
+from engine.reads import versions
 
 
 class DefinitionCommands:
@@ -200,7 +201,7 @@ class DefinitionCommands:
         session.add(definition)
         session.flush()
         if doc.executable:
-            pilots.default_for_first_version(session, definition, actor.username, now)
+            default_for_first_version(session, definition, actor.username, now)
         session.add(
             AuditEntry(
                 at=now,
@@ -217,13 +218,13 @@ class DefinitionCommands:
 
     def for_start(
         self, session: Session, process_id: str, version: int | None, data: dict[str, Any] | None = None
-    ) -> tuple[Deployed, pilots.Route]:
-        """The version a new case starts on and why (engine/features/pilots.py): the version asked for; else a running
-        pilot
-        that takes the case's units (as `data` says), a per-unit or process-wide default, or the newest."""
-        route: pilots.Route | None = None
+    ) -> tuple[Deployed, versions.Route]:
+        """The version a new case starts on and why (engine/reads/versions.py, the routing that
+        engine/features/pilots.py's docstring tells): the version asked for; else a running pilot that takes the
+        case's units (as `data` says), a per-unit or process-wide default, or the newest."""
+        route: versions.Route | None = None
         if version is None:
-            route = pilots.route(session, process_id, case_units(data or {}), pilots.stockholm_today(self.clock))
+            route = versions.route(session, process_id, case_units(data or {}), versions.stockholm_today(self.clock))
             definition = (
                 session.get(ProcessDefinition, route.definition_id)
                 if route is not None
@@ -251,13 +252,67 @@ class DefinitionCommands:
             )
         if route is None:
             route = (
-                pilots.Route(
+                versions.Route(
                     definition.id,
                     "explicit",
                     None,
                     Text("uttryckligen begärd version %(version)s", version=definition.version),
                 )
                 if version is not None
-                else pilots.Route(definition.id, "default", None, "standardversion")
+                else versions.Route(definition.id, "default", None, "standardversion")
             )
         return self.core.deployed(session, definition.id), route
+
+
+def default_for_first_version(session: Session, definition: ProcessDefinition, actor: str, now: datetime) -> bool:
+    """At deploy: the first executable version of a process becomes its default, since new cases
+    need one; any later version does not (issue 15: deploying never changes the version new cases start on). A
+    database without a row (from before migration 0019) gets one for the version that was everyone's before this
+    deploy. True when the row was written (audited as `default_version_set`)."""
+    exists = session.scalar(
+        select(DefaultVersion.id).where(
+            DefaultVersion.process_id == definition.process_id,
+            DefaultVersion.unit_kind == "",
+            DefaultVersion.unit == "",
+        )
+    )
+    if exists is not None:
+        return False
+    # Without a row, the newest executable version before this one was everyone's (step 5): it stays so.
+    previous = session.scalar(
+        select(ProcessDefinition)
+        .where(
+            ProcessDefinition.process_id == definition.process_id,
+            ProcessDefinition.executable.is_(True),
+            ProcessDefinition.id != definition.id,
+        )
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+    chosen = previous or definition
+    session.add(
+        DefaultVersion(
+            process_id=definition.process_id,
+            unit_kind="",
+            unit="",
+            definition_id=chosen.id,
+            pilot_id=None,
+            set_by=actor,
+            set_at=now,
+        )
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="default_version_set",
+            target_type="process",
+            target_id=definition.process_id,
+            details={
+                "from": None,
+                "to": chosen.version,
+                "comment": "första körbara versionen" if previous is None else "standardversionen före driftsättningen",
+            },
+        )
+    )
+    return True

@@ -21,8 +21,8 @@ from engine.domain.deadlines import parse_moment
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, ROUTING_KEYS
 from engine.domain.text import Text, status_word
-from engine.features import pilots
 from engine.persistence.models import HistoryEntry, ProcessInstance, TaskIndex
+from engine.reads import versions
 from engine.reads.persons import previous_discharge
 
 
@@ -71,12 +71,12 @@ class InstanceCommands:
         actor: Actor,
         start_message: str | None,
         parent_id: int | None = None,
-        route: pilots.Route | None = None,
+        route: versions.Route | None = None,
         stay_key: str | None = None,
     ) -> int:
         session = command.session
         now = self.clock.now()
-        route = route or pilots.Route(definition.id, "default", None, "standardversion")
+        route = route or versions.Route(definition.id, "default", None, "standardversion")
         data = self._known_readmission(session, definition.process_id, data, actor, now)
         instance = ProcessInstance(
             definition_id=definition.id,

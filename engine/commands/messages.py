@@ -27,7 +27,6 @@ from engine.domain.actors import Actor
 from engine.domain.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from engine.domain.routing import CASE_UNIT_KEYS, routing_keys_in
 from engine.domain.text import Text
-from engine.features import pilots
 from engine.persistence.models import (
     HistoryEntry,
     InstanceCorrelation,
@@ -36,6 +35,7 @@ from engine.persistence.models import (
     ProcessInstance,
     ReceivedMessage,
 )
+from engine.reads import versions
 
 
 class MessageCommands:
@@ -223,7 +223,7 @@ class MessageCommands:
         definition, route = self.definitions.for_start(session, starters[0].process_id, None, routed_on)
         if name not in definition.start_messages:
             definition = self.core.deployed(session, starters[0].id)
-            route = pilots.Route(
+            route = versions.Route(
                 definition.id,
                 "default",
                 None,

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.bpmn.catalog_check import CheckResult
 from engine.bpmn.parsing import ParsedDocument
 from engine.bpmn.workflow import TokenMove
 from engine.commands.caches import Projection, SpecCache, TimerRow
@@ -52,7 +53,6 @@ from engine.commands.timers import TimerCommands
 from engine.domain.actors import Actor, Policy
 from engine.domain.catalog import Catalog
 from engine.domain.clock import Clock
-from engine.features.validation import CheckResult
 from engine.persistence.db import Database
 from engine.persistence.models import ProcessInstance
 from engine.reads.policy import AccessPolicy

@@ -26,7 +26,6 @@ from engine.domain.actors import SYSTEM_ACTOR, Actor, Policy
 from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound
 from engine.domain.text import Text
-from engine.features.pilots import rule_clause, stockholm_today
 from engine.persistence.db import Database
 from engine.persistence.models import (
     AuditEntry,
@@ -37,6 +36,7 @@ from engine.persistence.models import (
     ProcessInstance,
 )
 from engine.reads.figures import FIGURES, SMALL_GROUP, Figures, FigureScope, FigureValue
+from engine.reads.versions import rule_clause, stockholm_today
 
 MIN_CASES = 30
 GROUP_TITLES = {

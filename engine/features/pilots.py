@@ -5,7 +5,8 @@ has them), a period (first and last day, Europe/Stockholm) and a **mixed-case ru
 when they disagree (the ward is in the pilot, the kommun is not). Lifecycle: planned -> running <-> paused -> ended;
 extend; promote the version to the default (spridning) for the whole process or, in steps, for named units.
 
-Routing (`route`, called by `Runtime._definition_for_start` for every new case, also those started by a message):
+Routing (`route` in engine/reads/versions.py, read by the commands for every new case, also those started by a
+message):
 1. an explicitly requested version (the API's `version`) wins; the runtime handles that before asking here;
 2. a running pilot of the process whose period includes today and whose rule takes the case's units;
 3. a per-unit default (stepwise promotion), the admitting ward first, then the vårdcentral, then the kommun;
@@ -25,14 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from engine.domain.actors import Actor, Policy
-from engine.domain.clock import STOCKHOLM, Clock
+from engine.domain.clock import Clock
 from engine.domain.errors import Conflict, NotFound, ValidationFailed
 from engine.domain.organisation import UnitKind
 from engine.domain.personnummer import is_hsa_id
@@ -40,13 +41,15 @@ from engine.domain.text import Text
 from engine.persistence.db import Database
 from engine.persistence.models import AuditEntry, DefaultVersion, Pilot, ProcessDefinition, ProcessInstance
 from engine.reads.units import all_units
-from engine.reads.versions import default_version_now  # also for Runtime: pilots.default_version_now
+from engine.reads.versions import (
+    KIND_TITLES,
+    PILOT_LISTS,
+    UNIT_KINDS,
+    day_start,
+    default_version_now,
+    stockholm_today,
+)
 
-# The case's unit columns (process_instances) and the pilot's list of each kind; the order is the order of precedence
-# for per-unit defaults (the admitting ward first).
-UNIT_KINDS = ("avdelning", "vardcentral", "kommun")
-PILOT_LISTS = {"avdelning": "avdelningar", "vardcentral": "vardcentraler", "kommun": "kommuner"}
-KIND_TITLES = {"avdelning": "Avdelning", "vardcentral": "Vårdcentral", "kommun": "Kommun"}
 ORG_KINDS = {"avdelning": UnitKind.AVDELNING, "vardcentral": UnitKind.VARDCENTRAL}  # the kinds with HSA-ids
 
 MIXED_RULES = {
@@ -65,145 +68,6 @@ ROUTING_TEXT = {
 }
 OPEN_STATUSES = ("planned", "running", "paused")
 MAX_UNITS = 500
-
-
-@dataclass(frozen=True)
-class Route:
-    """Which version a new case starts on and why (kept on the instance: routing, pilot_id, route_reason)."""
-
-    definition_id: int
-    routing: str  # default | pilot | explicit | promotion
-    pilot_id: int | None
-    reason: str
-
-
-def stockholm_today(clock: Clock) -> date:
-    return clock.now().astimezone(STOCKHOLM).date()
-
-
-def day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in Stockholm, as an aware datetime."""
-    return datetime.combine(day, time(0), tzinfo=STOCKHOLM)
-
-
-def pilot_units(pilot: Pilot) -> dict[str, frozenset[str]]:
-    return {kind: frozenset(getattr(pilot, PILOT_LISTS[kind]) or ()) for kind in UNIT_KINDS}
-
-
-def takes_case(rule: str, units: Mapping[str, frozenset[str]], case: Mapping[str, str | None]) -> bool:
-    """Whether a pilot with `units` and mixed-case `rule` takes a case whose units are `case` (column -> value).
-    `all` needs every kind the pilot names; a case without a unit of a named kind is then outside the pilot."""
-    named = [kind for kind in UNIT_KINDS if units.get(kind)]
-    if rule == "any":
-        return any(case.get(kind) in units[kind] for kind in named)
-    if rule == "all":
-        return bool(named) and all(case.get(kind) in units[kind] for kind in named)
-    if rule in UNIT_KINDS:
-        return case.get(rule) in units.get(rule, frozenset())
-    return False
-
-
-def rule_clause(pilot: Pilot) -> ColumnElement[bool]:
-    """`takes_case` as SQL over process_instances' unit columns: the cases the pilot's rule would take."""
-    units = pilot_units(pilot)
-    named = [kind for kind in UNIT_KINDS if units[kind]]
-
-    def member(kind: str) -> ColumnElement[bool]:
-        return getattr(ProcessInstance, kind).in_(sorted(units[kind]))
-
-    if pilot.mixed_rule == "any" and named:
-        return or_(*(member(kind) for kind in named))
-    if pilot.mixed_rule == "all" and named:
-        return and_(*(member(kind) for kind in named))
-    if pilot.mixed_rule in UNIT_KINDS and units[pilot.mixed_rule]:
-        return member(pilot.mixed_rule)
-    return false()
-
-
-def route(session: Session, process_id: str, case: Mapping[str, str | None], today: date) -> Route | None:
-    """Steps 2-4 of the routing (module docstring); None when nothing is configured (the caller takes the newest)."""
-    pilots = session.scalars(
-        select(Pilot)
-        .where(
-            Pilot.process_id == process_id,
-            Pilot.status == "running",
-            Pilot.start_date <= today,
-            Pilot.end_date >= today,
-        )
-        .order_by(Pilot.id)
-    ).all()
-    for pilot in pilots:
-        if takes_case(pilot.mixed_rule, pilot_units(pilot), case):
-            return Route(pilot.definition_id, "pilot", pilot.id, f"pilot {pilot.id} {pilot.name}")
-    rows = session.scalars(select(DefaultVersion).where(DefaultVersion.process_id == process_id)).all()
-    by_unit = {(r.unit_kind, r.unit): r for r in rows}
-    for kind in UNIT_KINDS:
-        value = case.get(kind)
-        row = by_unit.get((kind, value)) if value else None
-        if row is not None:
-            source = f" (pilot {row.pilot_id})" if row.pilot_id else ""
-            reason = Text(
-                "spridning till %(kind)s %(unit)s%(pilot)s", kind=KIND_TITLES[kind].lower(), unit=value, pilot=source
-            )
-            return Route(row.definition_id, "promotion", None, reason)
-    whole = by_unit.get(("", ""))
-    if whole is not None:
-        return Route(whole.definition_id, "default", None, "standardversion")
-    return None
-
-
-def default_for_first_version(session: Session, definition: ProcessDefinition, actor: str, now: datetime) -> bool:
-    """At deploy (Runtime._deploy): the first executable version of a process becomes its default, since new cases
-    need one; any later version does not (issue 15: deploying never changes the version new cases start on). A
-    database without a row (from before migration 0019) gets one for the version that was everyone's before this
-    deploy. True when the row was written (audited as `default_version_set`)."""
-    exists = session.scalar(
-        select(DefaultVersion.id).where(
-            DefaultVersion.process_id == definition.process_id,
-            DefaultVersion.unit_kind == "",
-            DefaultVersion.unit == "",
-        )
-    )
-    if exists is not None:
-        return False
-    # Without a row, the newest executable version before this one was everyone's (step 5): it stays so.
-    previous = session.scalar(
-        select(ProcessDefinition)
-        .where(
-            ProcessDefinition.process_id == definition.process_id,
-            ProcessDefinition.executable.is_(True),
-            ProcessDefinition.id != definition.id,
-        )
-        .order_by(ProcessDefinition.version.desc())
-        .limit(1)
-    )
-    chosen = previous or definition
-    session.add(
-        DefaultVersion(
-            process_id=definition.process_id,
-            unit_kind="",
-            unit="",
-            definition_id=chosen.id,
-            pilot_id=None,
-            set_by=actor,
-            set_at=now,
-        )
-    )
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="default_version_set",
-            target_type="process",
-            target_id=definition.process_id,
-            details={
-                "from": None,
-                "to": chosen.version,
-                "comment": "första körbara versionen" if previous is None else "standardversionen före driftsättningen",
-            },
-        )
-    )
-    return True
 
 
 @dataclass

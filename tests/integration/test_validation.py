@@ -1,4 +1,4 @@
-"""Findings process owners can act on: unknown lanes and roles (engine/features/validation.py) beside the diagram's own
+"""Findings process owners can act on: unknown lanes and roles (engine/bpmn/catalog_check.py) beside the diagram's own
 findings, and the dry-run check that stores nothing."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Response
 
+from engine.bpmn.catalog_check import known_roles
 from engine.domain.deadlines import anchor_title
 from engine.domain.errors import BadRequest
-from engine.features.validation import known_roles
 from webui.api import actor, documented, load_query, localized, localized_diagnostics, platform
 from webui.api.modelling_schemas import CatalogOut, CheckOut, DeployQueryIn, DiffIn, DiffOut, VersionsOut
 from webui.api.routes import _json, _uploaded_bpmn

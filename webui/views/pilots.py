@@ -11,8 +11,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engine.domain.errors import Forbidden, NotFound, SamflodeError, ValidationFailed
 from engine.features.pilot_comparison import CHART_FIGURES, table_rows
-from engine.features.pilots import MIXED_RULES, PILOT_LISTS, UNIT_KINDS, PilotSpec, stockholm_today
+from engine.features.pilots import MIXED_RULES, PilotSpec
 from engine.reads.figures import FIGURES
+from engine.reads.versions import PILOT_LISTS, UNIT_KINDS, stockholm_today
 from webui.i18n import gettext as _
 from webui.labels import engine_text
 from webui.report_charts import line_chart

@@ -6,8 +6,8 @@ any lane. Here: lane names and `role` properties that the catalogue does not kno
 are both unknown lands in nobody's worklist (only an admin could take it), so that is an error; a lane that is
 unknown but holds no task a person does is a warning.
 
-Engine-level (not in engine/bpmn/) because it reads the Catalog; Runtime._parse adds these findings for deploys and
-dry-run checks alike.
+Beside the parser in engine/bpmn (the catalogue is a domain object, below this layer); the definitions' commands
+add these findings for deploys and dry-run checks alike.
 """
 
 from __future__ import annotations
